@@ -1,0 +1,28 @@
+// build(ClusterState) -> Snapshot: pure, no I/O, no clocks.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/cluster_state.hpp"
+#include "config/snapshot.hpp"
+
+namespace portico::config {
+
+struct build_options {
+  // IngressClass spec.controller values we serve (flag --controller-class).
+  std::string controller_class = "portico.dev/ingress-controller";
+  // Legacy annotation kubernetes.io/ingress.class value we serve (flag --ingress-class).
+  std::string ingress_class = "portico";
+  // Optional: the previous Snapshot, whose unchanged clusters are reused (shared).
+  snapshot_ptr previous;
+};
+
+struct build_result {
+  snapshot_ptr snap;  // never null (may be empty)
+  std::vector<build_error> errors;
+};
+
+build_result build(const cluster_state& state, const build_options& opts = {});
+
+}  // namespace portico::config

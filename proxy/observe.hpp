@@ -1,0 +1,68 @@
+// The seam between the request path and what watches it (metrics and the access log).
+// Each worker owns one worker_observer and calls it only from its own thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "config/snapshot.hpp"
+#include "proxy/server_options.hpp"
+
+namespace portico::proxy {
+
+// Everything known about one finished request. Views are valid only during on_request().
+struct request_record {
+  const config::route* route = nullptr;  // null: built-in default backend (or a 4xx before routing)
+  std::string_view host;         // Host without port, as sent
+  std::string_view method;
+  std::string_view target;       // request target as sent (path + query)
+  std::string_view remote_addr;  // client address (after trusted X-Forwarded-For)
+  std::string_view request_id;
+  std::string_view upstream_addr;  // "ip:port" of the last endpoint tried, empty if none
+  unsigned status = 0;             // status sent to the client
+  unsigned upstream_status = 0;    // 0 when no upstream answered
+  std::uint64_t request_bytes = 0;   // request line + headers + body as received
+  std::uint64_t response_bytes = 0;  // status line + headers + body as sent
+  double request_seconds = 0;        // first request byte to last response byte
+  double upstream_connect_seconds = -1;   // -1: no upstream connection made for this request
+  double upstream_header_seconds = -1;    // request sent start -> response header received
+  double upstream_response_seconds = -1;  // request sent start -> response fully received
+  std::chrono::system_clock::time_point start;
+};
+
+// Gauges the request path keeps per worker; written by the worker with relaxed stores, read
+// at scrape time.
+struct worker_gauges {
+  std::atomic<std::int64_t> client_connections{0};
+  std::atomic<std::int64_t> tunnels{0};
+  std::atomic<std::int64_t> pooled_upstream_connections{0};
+  std::atomic<std::int64_t> ejected_endpoints{0};
+};
+
+class metrics_registry;  // proxy/metrics.hpp: the process-wide registry (control thread)
+
+class worker_observer {
+ public:
+  worker_observer(metrics_registry& reg, const server_options& opts, unsigned worker_index);
+  ~worker_observer();
+  worker_observer(const worker_observer&) = delete;
+  worker_observer& operator=(const worker_observer&) = delete;
+
+  // Called on the worker when it adopts a new Snapshot: resolves per-route metric handles
+  // (by route index) so on_request does no lookup by labels.
+  void on_snapshot(const config::snapshot& snap);
+  void on_request(const request_record& rec);
+  // Writes buffered access-log lines (called by the worker on a short timer and at exit).
+  void flush();
+
+  worker_gauges& gauges();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace portico::proxy

@@ -1,0 +1,58 @@
+// Every knob of the data plane, with ingress-nginx's defaults. Filled from flags by main.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace portico::proxy {
+
+using std::chrono::milliseconds;
+
+struct server_options {
+  std::string listen_address = "0.0.0.0";
+  std::uint16_t http_port = 8080;
+  std::string admin_address = "0.0.0.0";
+  std::uint16_t admin_port = 10254;
+  unsigned workers = 0;  // 0: one per core
+
+  // Timeouts (ingress-nginx: proxy-connect-timeout 5s, proxy-read/send-timeout 60s,
+  // client-header/body-timeout 60s, keep-alive 75s).
+  milliseconds connect_timeout{5000};
+  milliseconds read_timeout{60000};
+  milliseconds send_timeout{60000};
+  milliseconds client_header_timeout{60000};
+  milliseconds client_body_timeout{60000};
+  milliseconds keepalive_timeout{75000};
+  milliseconds tunnel_idle_timeout{3600000};  // idle WebSocket/upgrade tunnels
+
+  std::size_t max_header_bytes = 32 * 1024;  // 431 beyond
+  std::uint64_t max_body_bytes = 1024 * 1024;  // 413 beyond (proxy-body-size); 0 = unlimited
+
+  // Upstream pools, per worker per endpoint.
+  std::size_t upstream_keepalive_connections = 32;
+  milliseconds upstream_keepalive_timeout{60000};
+  unsigned max_tries = 3;  // proxy_next_upstream_tries
+  unsigned eject_after_failures = 3;  // consecutive failures before ejection
+  milliseconds eject_base{5000};      // first ejection; doubles, capped at eject_max
+  milliseconds eject_max{60000};
+
+  // Client-sent X-Forwarded-* / X-Real-IP are trusted only from these CIDRs.
+  std::vector<std::string> trusted_proxies;
+
+  bool access_log = true;
+
+  // Shutdown: /healthz fails at once, listeners close after shutdown_delay, in-flight work
+  // gets shutdown_grace (worker-shutdown-timeout 240s) to finish.
+  milliseconds shutdown_delay{5000};
+  milliseconds shutdown_grace{240000};
+
+  // Labels of every ingress-nginx metric.
+  std::string controller_namespace = "";
+  std::string controller_class = "portico.dev/ingress-controller";
+  std::string controller_pod = "";
+};
+
+}  // namespace portico::proxy
