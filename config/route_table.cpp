@@ -1,0 +1,113 @@
+#include "config/route_table.hpp"
+
+#include <algorithm>
+
+namespace portico::config {
+
+std::string_view normalize_prefix(std::string_view path) noexcept {
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  return path;
+}
+
+bool prefix_matches(std::string_view prefix, std::string_view path) noexcept {
+  prefix = normalize_prefix(prefix);
+  path = normalize_prefix(path);
+  if (path.size() < prefix.size() || path.substr(0, prefix.size()) != prefix) return false;
+  // The prefix must end on an element boundary of the request path.
+  return path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
+bool path_table::add(const route* r) {
+  if (r->kind == match_kind::exact) return exact_.try_emplace(r->path, r).second;
+  std::string_view key = normalize_prefix(r->path);
+  if (!prefix_.try_emplace(std::string(key), r).second) return false;
+  max_prefix_len_ = std::max(max_prefix_len_, key.size());
+  return true;
+}
+
+const route* path_table::find(std::string_view path) const noexcept {
+  // Exact first: an Exact path beats a Prefix path of the same text, and an exact hit is
+  // always the longest possible match.
+  if (!exact_.empty()) {
+    if (auto it = exact_.find(path); it != exact_.end()) return it->second;
+  }
+  if (prefix_.empty()) return nullptr;
+  // Longest to shortest element boundary: "/a/b/c" probes "/a/b/c", "/a/b", "/a", "".
+  std::string_view p = normalize_prefix(path);
+  for (;;) {
+    if (p.size() <= max_prefix_len_) {
+      if (auto it = prefix_.find(p); it != prefix_.end()) return it->second;
+    }
+    if (p.empty()) return nullptr;
+    auto slash = p.rfind('/');
+    p = slash == std::string_view::npos ? std::string_view{} : normalize_prefix(p.substr(0, slash));
+  }
+}
+
+std::string_view host_table::canonical_host(std::string_view host, char* buf,
+                                            std::size_t cap) noexcept {
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    if (close != std::string_view::npos) host = host.substr(0, close + 1);
+  } else if (auto colon = host.find(':'); colon != std::string_view::npos &&
+                                          host.find(':', colon + 1) == std::string_view::npos) {
+    host = host.substr(0, colon);  // one ':' is a port; more is an unbracketed IPv6 literal
+  }
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.size() > cap) return {};
+  for (std::size_t i = 0; i < host.size(); ++i) {
+    char c = host[i];
+    buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return {buf, host.size()};
+}
+
+bool host_table::add(const route* r) {
+  std::string host = r->host;
+  std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  });
+  if (host.empty()) return any_host_.add(r);
+  if (host.starts_with("*.")) return wildcard_hosts_[host.substr(2)].add(r);
+  return exact_hosts_[host].add(r);
+}
+
+const path_table* host_table::table_for(std::string_view h, host_match* how) const noexcept {
+  if (!h.empty()) {
+    if (auto it = exact_hosts_.find(h); it != exact_hosts_.end()) {
+      if (how) *how = host_match::exact;
+      return &it->second;
+    }
+    // "*.foo.com" covers exactly one label: strip the first label and look up the rest.
+    if (auto dot = h.find('.'); dot != std::string_view::npos && dot > 0 && !wildcard_hosts_.empty()) {
+      if (auto it = wildcard_hosts_.find(h.substr(dot + 1)); it != wildcard_hosts_.end()) {
+        if (how) *how = host_match::wildcard;
+        return &it->second;
+      }
+    }
+  }
+  if (!any_host_.empty()) {
+    if (how) *how = host_match::any;
+    return &any_host_;
+  }
+  if (how) *how = host_match::none;
+  return nullptr;
+}
+
+host_match host_table::match_host(std::string_view host) const noexcept {
+  char buf[256];
+  host_match how = host_match::none;
+  table_for(canonical_host(host, buf, sizeof buf), &how);
+  return how;
+}
+
+const route* host_table::find(std::string_view host, std::string_view path) const noexcept {
+  char buf[256];  // DNS names are at most 253 characters: longer hosts only reach catch-all
+  const path_table* t = table_for(canonical_host(host, buf, sizeof buf), nullptr);
+  if (t) {
+    if (const route* r = t->find(path)) return r;
+  }
+  return default_route_;
+}
+
+}  // namespace portico::config

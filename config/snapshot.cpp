@@ -1,0 +1,57 @@
+#include "config/snapshot.hpp"
+
+#include "config/route_table.hpp"
+
+namespace portico::config {
+
+std::string endpoint::to_string() const {
+  std::string out;
+  bool v6 = ip.find(':') != std::string::npos;
+  if (v6) out += '[';
+  out += ip;
+  if (v6) out += ']';
+  out += ':';
+  out += std::to_string(port);
+  return out;
+}
+
+std::string build_error::to_string() const {
+  std::string out = kind;
+  out += ' ';
+  if (!namespace_name.empty()) {
+    out += namespace_name;
+    out += '/';
+  }
+  out += name;
+  if (!field.empty()) {
+    out += ": ";
+    out += field;
+  }
+  out += ": ";
+  out += message;
+  return out;
+}
+
+snapshot::snapshot(std::vector<std::shared_ptr<const route>> routes,
+                   std::vector<std::shared_ptr<const cluster>> clusters,
+                   std::shared_ptr<const host_table> hosts, std::uint64_t hash)
+    : routes_(std::move(routes)),
+      clusters_(std::move(clusters)),
+      hosts_(std::move(hosts)),
+      hash_(hash) {
+  cluster_by_id_.reserve(clusters_.size());
+  for (const auto& c : clusters_) cluster_by_id_.emplace(c->id, c.get());
+}
+
+snapshot::~snapshot() = default;
+
+const route* snapshot::find(std::string_view host, std::string_view path) const {
+  return hosts_ ? hosts_->find(host, path) : nullptr;
+}
+
+const cluster* snapshot::find_cluster(std::string_view id) const {
+  auto it = cluster_by_id_.find(id);
+  return it == cluster_by_id_.end() ? nullptr : it->second;
+}
+
+}  // namespace portico::config

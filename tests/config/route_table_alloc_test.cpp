@@ -1,0 +1,66 @@
+// snapshot::find / host_table::find must not allocate on the hot path. A counting global
+// operator new (for this test executable) checks it.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "config/route_table.hpp"
+
+namespace {
+thread_local std::size_t g_allocations = 0;
+}
+
+void* operator new(std::size_t n) {
+  ++g_allocations;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace portico::config {
+namespace {
+
+TEST(route_table_alloc, find_does_not_allocate) {
+  std::vector<std::shared_ptr<route>> routes;
+  auto table = std::make_shared<host_table>();
+  auto add = [&](std::string host, std::string path, match_kind k) {
+    auto r = std::make_shared<route>();
+    r->index = static_cast<std::uint32_t>(routes.size());
+    r->host = std::move(host);
+    r->path = std::move(path);
+    r->kind = k;
+    routes.push_back(r);
+    table->add(r.get());
+  };
+  add("Shop.Example.com", "/api/v1/orders", match_kind::prefix);
+  add("shop.example.com", "/", match_kind::prefix);
+  add("*.example.com", "/login", match_kind::exact);
+  add("", "/", match_kind::prefix);
+  std::string long_host = "a-rather-long-host-name-that-exceeds-any-small-string-buffer.example.org";
+  std::string long_path = "/api/v1/orders/12345/items/67890/details/with/many/segments";
+
+  std::size_t before = g_allocations;
+  const route* r1 = table->find("SHOP.example.com:443", long_path);
+  const route* r2 = table->find("x.EXAMPLE.com", "/login");
+  const route* r3 = table->find(long_host, "/nothing/here");
+  const route* r4 = table->find("[::1]:8080", "/");
+  std::size_t after = g_allocations;
+
+  EXPECT_EQ(after - before, 0u);
+  ASSERT_NE(r1, nullptr);
+  EXPECT_EQ(r1->index, 0u);
+  ASSERT_NE(r2, nullptr);
+  EXPECT_EQ(r2->index, 2u);
+  ASSERT_NE(r3, nullptr);
+  EXPECT_EQ(r3->index, 3u);
+  ASSERT_NE(r4, nullptr);
+  EXPECT_EQ(r4->index, 3u);
+}
+
+}  // namespace
+}  // namespace portico::config
