@@ -12,7 +12,7 @@ build_pkgs=(g++ cmake ninja-build pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev)
 # Real peers the system tests drive.
 test_pkgs=(curl openssl python3 python3-websockets procps iproute2)
-bench_pkgs=(nginx-light haproxy wrk)
+bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
 if [[ "${1:-}" == "--bench" ]]; then want+=("${bench_pkgs[@]}"); fi
