@@ -1,0 +1,204 @@
+#include "proxy/admin.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <optional>
+#include <vector>
+
+#include "proxy/metrics.hpp"
+
+namespace portico::proxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t header_limit = 8 * 1024;
+constexpr std::size_t body_limit = 16 * 1024;
+constexpr auto read_timeout = std::chrono::seconds(30);
+constexpr auto write_timeout = std::chrono::seconds(30);
+
+class admin_session;
+
+}  // namespace
+
+// Shared by the server and its sessions (which keep it alive while they run).
+struct admin_state {
+  admin_state(asio::io_context& io, metrics_registry& r, std::function<bool()> h,
+       std::function<std::string()> s)
+      : acceptor(io), reg(r), healthy(std::move(h)), snapshot_json(std::move(s)) {}
+
+  void accept(const std::shared_ptr<admin_state>& self);
+  http::response<http::string_body> answer(const http::request<http::string_body>& req);
+
+  tcp::acceptor acceptor;
+  metrics_registry& reg;
+  std::function<bool()> healthy;
+  std::function<std::string()> snapshot_json;
+  bool closed = false;
+  std::vector<std::weak_ptr<admin_session>> sessions;
+};
+
+namespace {
+
+// One admin connection: read a request, answer, repeat while keep-alive.
+class admin_session : public std::enable_shared_from_this<admin_session> {
+ public:
+  admin_session(tcp::socket sock, std::shared_ptr<admin_state> server)
+      : stream_(std::move(sock)), server_(std::move(server)) {}
+
+  void start() { read(); }
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(header_limit);
+    parser_->body_limit(body_limit);
+    stream_.expires_after(read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->on_read(ec);
+                     });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (server_->closed) return close();
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
+      return close();
+    }
+    if (ec) return reply_bad_request();
+    auto req = parser_->release();
+    res_ = server_->answer(req);
+    res_.keep_alive(req.keep_alive());
+    write(!req.keep_alive());
+  }
+
+  void reply_bad_request() {
+    res_ = {};
+    res_.result(http::status::bad_request);
+    res_.version(11);
+    res_.set(http::field::content_type, "text/plain");
+    res_.body() = "bad request\n";
+    res_.prepare_payload();
+    res_.keep_alive(false);
+    write(true);
+  }
+
+  void write(bool close_after) {
+    stream_.expires_after(write_timeout);
+    http::async_write(stream_, res_,
+                      [self = shared_from_this(), close_after](beast::error_code ec, std::size_t) {
+                        if (ec || close_after || self->server_->closed) return self->close();
+                        self->read();
+                      });
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<admin_state> server_;
+  beast::flat_buffer buffer_{header_limit + body_limit};
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+};
+
+http::response<http::string_body> text_response(unsigned version, http::status status,
+                                                std::string_view type, std::string body) {
+  http::response<http::string_body> res{status, version};
+  res.set(http::field::content_type, type);
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace
+
+http::response<http::string_body> admin_state::answer(
+    const http::request<http::string_body>& req) {
+  std::string_view target = req.target();
+  target = target.substr(0, target.find('?'));
+  bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+  unsigned v = req.version();
+  http::response<http::string_body> res;
+  if (get && target == "/healthz") {
+    bool ok = healthy && healthy();
+    res = text_response(v, ok ? http::status::ok : http::status::internal_server_error,
+                        "text/plain; charset=utf-8", ok ? "ok" : "unhealthy");
+  } else if (get && target == "/metrics") {
+    res = text_response(v, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                        reg.render());
+  } else if (get && target == "/debug/snapshot") {
+    res = text_response(v, http::status::ok, "application/json",
+                        snapshot_json ? snapshot_json() : std::string("null"));
+  } else {
+    res = text_response(v, http::status::not_found, "text/plain; charset=utf-8",
+                        "404 page not found\n");
+  }
+  if (req.method() == http::verb::head) res.body().clear();  // Content-Length stays
+  return res;
+}
+
+void admin_state::accept(const std::shared_ptr<admin_state>& self) {
+  acceptor.async_accept([self](beast::error_code ec, tcp::socket sock) {
+    if (self->closed) return;
+    if (!ec) {
+      std::erase_if(self->sessions, [](const auto& w) { return w.expired(); });
+      auto s = std::make_shared<admin_session>(std::move(sock), self);
+      self->sessions.push_back(s);
+      s->start();
+    }
+    self->accept(self);
+  });
+}
+
+struct admin_server::impl : admin_state {
+  using admin_state::admin_state;
+};
+
+admin_server::admin_server(asio::io_context& control, const std::string& address,
+                           std::uint16_t port, metrics_registry& reg,
+                           std::function<bool()> healthy,
+                           std::function<std::string()> snapshot_json)
+    : impl_(std::make_shared<impl>(control, reg, std::move(healthy), std::move(snapshot_json))) {
+  tcp::endpoint ep(asio::ip::make_address(address), port);
+  impl_->acceptor.open(ep.protocol());
+  impl_->acceptor.set_option(asio::socket_base::reuse_address(true));
+  impl_->acceptor.bind(ep);
+  impl_->acceptor.listen(asio::socket_base::max_listen_connections);
+  impl_->accept(std::static_pointer_cast<admin_state>(impl_));
+}
+
+admin_server::~admin_server() { close(); }
+
+std::uint16_t admin_server::port() const {
+  beast::error_code ec;
+  auto ep = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void admin_server::close() {
+  if (impl_->closed) return;
+  impl_->closed = true;
+  beast::error_code ec;
+  impl_->acceptor.close(ec);
+  for (auto& w : impl_->sessions)
+    if (auto s = w.lock()) s->close();
+  impl_->sessions.clear();
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,153 @@
+// Per-worker request metric shards, summed at scrape time.
+//
+// Each worker_observer owns one worker_shard and is its only writer. A shard holds one
+// route_stats block per route label set (namespace, ingress, service, host, path), so counters
+// survive Snapshot swaps; a block holds one request_cell per (method, status). Counters are
+// std::atomic written by the single writer with a relaxed load + store (a plain mov, no lock
+// prefix) and read by the scrape with relaxed loads.
+// Structure changes (a new block or cell: rare) happen under shard_set's mutex, which the
+// scrape also takes; the owning worker reads the structure without it, since nobody else
+// writes it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <prometheus/metric_family.h>
+
+#include "config/snapshot.hpp"
+#include "proxy/observe.hpp"
+
+namespace portico::proxy {
+
+// ingress-nginx's defaults: --time-buckets = prometheus.DefBuckets,
+// --length-buckets = prometheus.LinearBuckets(10, 10, 10).
+inline constexpr std::array<double, 11> time_buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                        0.5,   1,    2.5,   5,    10};
+inline constexpr std::array<double, 10> length_buckets = {10, 20, 30, 40, 50,
+                                                          60, 70, 80, 90, 100};
+
+// Single-writer increment: relaxed load + store, no read-modify-write instruction.
+inline void bump(std::atomic<std::uint64_t>& a, std::uint64_t d = 1) noexcept {
+  a.store(a.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+}
+
+template <std::size_t N>
+struct histogram_cell {
+  std::array<std::atomic<std::uint64_t>, N + 1> counts{};  // per bucket, not cumulative; [N] = +Inf
+  std::atomic<double> sum{0};
+
+  void observe(double v, const std::array<double, N>& bounds) noexcept {
+    std::size_t i = 0;
+    while (i < N && v > bounds[i]) ++i;
+    bump(counts[i]);
+    sum.store(sum.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+  }
+};
+
+using time_histogram = histogram_cell<time_buckets.size()>;
+using length_histogram = histogram_cell<length_buckets.size()>;
+
+// Method names as labels. Unknown methods are reported as "OTHER" so a client cannot create
+// unbounded series.
+inline constexpr std::array<std::string_view, 10> method_names = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "OTHER"};
+unsigned method_index(std::string_view method) noexcept;
+
+// (method, status) as one integer: the per-block table is scanned by it.
+inline std::uint32_t cell_key(unsigned method_idx, unsigned status) noexcept {
+  return (method_idx << 16) | (status > 999 ? 0u : status);
+}
+
+struct request_cell {
+  explicit request_cell(std::uint32_t k) : key(k) {}
+  const std::uint32_t key;
+  std::atomic<std::uint64_t> requests{0};
+  time_histogram request_duration;   // always observed
+  time_histogram response_duration;  // when an upstream answered
+  time_histogram connect_duration;   // when an upstream connection was made
+  time_histogram header_duration;    // when upstream response headers arrived
+  length_histogram request_size;
+  length_histogram response_size;
+};
+
+struct route_labels {
+  std::string namespace_name;
+  std::string ingress;
+  std::string service;
+  std::string host;
+  std::string path;
+
+  static route_labels of(const config::route* r);  // null: the built-in default backend
+  std::string key() const;                          // the fields joined by '\0'
+};
+
+struct route_stats {
+  route_labels labels;
+  std::string key;
+  // Parallel arrays; append-only under shard_set's mutex. keys[i] == cells[i]->key.
+  std::vector<std::uint32_t> keys;
+  std::vector<std::unique_ptr<request_cell>> cells;
+
+  // Owning worker only. Hot path: a scan of a few integers.
+  request_cell* find(std::uint32_t k) const noexcept {
+    for (std::size_t i = 0, n = keys.size(); i < n; ++i)
+      if (keys[i] == k) return cells[i].get();
+    return nullptr;
+  }
+};
+
+struct worker_shard {
+  worker_gauges gauges;
+  std::unordered_map<std::string, std::unique_ptr<route_stats>> routes;  // by route_labels::key
+};
+
+// Labels every ingress-nginx metric carries.
+struct controller_labels {
+  std::string controller_namespace;
+  std::string controller_class;
+  std::string controller_pod;
+};
+
+class shard_set {
+ public:
+  explicit shard_set(controller_labels labels);
+
+  // A new shard for one worker_observer. Shards live as long as the set, so counters outlive
+  // the observer that wrote them.
+  worker_shard& add_shard();
+  void add_gauges(worker_gauges* g);
+
+  // Owning worker only: the block for a label set, created (under the mutex) when missing.
+  route_stats& stats_for(worker_shard& shard, const route_labels& labels);
+  // Owning worker only: a new cell in `rs` (under the mutex).
+  request_cell& add_cell(route_stats& rs, std::uint32_t key);
+
+  // Control thread: the label sets of the live Snapshot (see metrics_registry::on_publish).
+  void set_live_routes(const config::snapshot& snap);
+
+  // Scrape: sums every shard into the ingress-nginx request families and the portico_*
+  // gauges.
+  std::vector<prometheus::MetricFamily> collect() const;
+
+ private:
+  struct totals;
+  void sum_into(totals& t) const;
+
+  controller_labels labels_;
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<worker_shard>> shards_;
+  std::vector<worker_gauges*> extra_gauges_;
+  bool have_live_ = false;
+  std::unordered_set<std::string> live_;
+};
+
+}  // namespace portico::proxy
