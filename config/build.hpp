@@ -25,4 +25,11 @@ struct build_result {
 
 build_result build(const cluster_state& state, const build_options& opts = {});
 
+// Whether build() serves this Ingress: spec.ingressClassName naming an IngressClass whose
+// spec.controller is opts.controller_class; or the legacy annotation kubernetes.io/ingress.class
+// equal to opts.ingress_class (the annotation wins when both are set, as in ingress-nginx); or
+// no class at all while one of our IngressClasses is annotated
+// ingressclass.kubernetes.io/is-default-class: "true".
+bool ingress_is_served(const ingress& ing, const cluster_state& state, const build_options& opts);
+
 }  // namespace portico::config

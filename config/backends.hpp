@@ -1,0 +1,53 @@
+// Resolving an Ingress backend (service name + port) to the endpoints of a cluster:
+// Service port by number or name, then the Service's EndpointSlices (label
+// kubernetes.io/service-name) or, when it has none, its legacy Endpoints.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/cluster_state.hpp"
+#include "config/snapshot.hpp"
+
+namespace portico::config {
+
+inline constexpr std::string_view service_name_label = "kubernetes.io/service-name";
+
+// The clusters of one build: each "ns/service:port" resolved once and shared by every route
+// that names it; clusters whose id and version equal the previous Snapshot's are reused.
+class cluster_builder {
+ public:
+  cluster_builder(const cluster_state& state, const snapshot* previous);
+
+  struct result {
+    std::shared_ptr<const cluster> backend;  // never null; may have no endpoints (503)
+    std::string error_field;                 // relative: ".service.name" / ".service.port"
+    std::string error;                       // empty when the backend resolved
+  };
+  result resolve(const std::string& ns, const ingress_backend& b);
+
+  // Every cluster resolved so far, sorted by id.
+  std::vector<std::shared_ptr<const cluster>> clusters() const;
+
+ private:
+  result compute(const std::string& ns, const ingress_backend& b, std::string id);
+  void slice_endpoints(const std::string& ns, const service& svc, const service_port& sp,
+                       std::vector<endpoint>& out, bool& has_slices) const;
+  void legacy_endpoints(const std::string& ns, const service& svc, const service_port& sp,
+                        std::vector<endpoint>& out) const;
+
+  const cluster_state& state_;
+  std::unordered_map<std::string, std::vector<const endpoint_slice*>> slices_by_service_;
+  std::unordered_map<std::string_view, std::shared_ptr<const cluster>> previous_;
+  std::unordered_map<std::string, result> done_;
+};
+
+// The identity of a backend's cluster: "ns/service:port" (port number or name as written).
+std::string cluster_id(const std::string& ns, const ingress_backend& b);
+// Hash of an endpoint list (order-sensitive; build() sorts endpoints first).
+std::uint64_t endpoints_version(const std::vector<endpoint>& eps);
+
+}  // namespace portico::config

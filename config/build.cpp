@@ -1,0 +1,184 @@
+// config::build(): served Ingresses -> routes -> host table -> Snapshot.
+//
+// Choices, where the Ingress API leaves room:
+// - Ingresses are taken oldest first (creationTimestamp, then namespace/name). On a conflict
+//   (same host, same path, same path type from two Ingresses) the older one keeps the path;
+//   the younger gets a build_error naming its field. An invalid Ingress is skipped whole.
+// - Default backend: the spec.defaultBackend of the oldest served Ingress that has one
+//   answers every request that finds no path (known host or not); without one, find()
+//   returns nullptr and the built-in default backend answers 404. Younger defaultBackends
+//   get a build_error.
+// - ImplementationSpecific paths are matched as Prefix until the regex annotations arrive.
+// - Routes are sorted by (host, path, path type) so `portico routes` is stable; the default
+//   backend route, if any, comes last.
+#include "config/build.hpp"
+
+#include <algorithm>
+#include <tuple>
+#include <unordered_map>
+
+#include "config/backends.hpp"
+#include "config/fnv.hpp"
+#include "config/ingress_check.hpp"
+#include "config/route_table.hpp"
+
+namespace portico::config {
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+std::vector<const ingress*> served_oldest_first(const cluster_state& state,
+                                                const build_options& opts) {
+  std::vector<const ingress*> out;
+  for (const auto& [key, ing] : state.ingresses) {
+    if (ingress_is_served(ing, state, opts)) out.push_back(&ing);
+  }
+  std::sort(out.begin(), out.end(), [](const ingress* a, const ingress* b) {
+    return std::tie(a->meta.creation_timestamp, a->meta.namespace_name, a->meta.name) <
+           std::tie(b->meta.creation_timestamp, b->meta.namespace_name, b->meta.name);
+  });
+  return out;
+}
+
+class route_collector {
+ public:
+  route_collector(const cluster_state& state, const build_options& opts,
+                  std::vector<build_error>& errors)
+      : clusters_(state, opts.previous.get()), errors_(errors) {}
+
+  void add_ingress(const ingress& ing) {
+    for (std::size_t i = 0; i < ing.rules.size(); ++i) {
+      const auto& rule = ing.rules[i];
+      for (std::size_t j = 0; j < rule.paths.size(); ++j) {
+        std::string field = "spec.rules[" + std::to_string(i) + "].http.paths[" +
+                            std::to_string(j) + "]";
+        add_path(ing, rule.host, rule.paths[j], field);
+      }
+    }
+    if (ing.default_backend) add_default(ing);
+  }
+
+  build_result finish();
+
+ private:
+  void add_path(const ingress& ing, const std::string& host, const http_ingress_path& p,
+                const std::string& field);
+  void add_default(const ingress& ing);
+  std::shared_ptr<route> make_route(const ingress& ing, const ingress_backend& b,
+                                    const std::string& field);
+  void error(const ingress& ing, std::string field, std::string message) {
+    errors_.push_back({"Ingress", ing.meta.namespace_name, ing.meta.name, std::move(field),
+                       std::move(message)});
+  }
+
+  cluster_builder clusters_;
+  std::vector<build_error>& errors_;
+  std::vector<std::shared_ptr<route>> routes_;
+  std::shared_ptr<route> default_;
+  // Conflict detection: lowercased host, '\n', kind, normalized path -> the owner.
+  std::unordered_map<std::string, const route*> owners_;
+};
+
+std::shared_ptr<route> route_collector::make_route(const ingress& ing, const ingress_backend& b,
+                                                   const std::string& field) {
+  auto r = std::make_shared<route>();
+  r->namespace_name = ing.meta.namespace_name;
+  r->ingress_name = ing.meta.name;
+  r->service_name = b.service_name;
+  r->service_port = b.port.number ? std::to_string(*b.port.number) : b.port.name;
+  auto res = clusters_.resolve(ing.meta.namespace_name, b);
+  if (!res.error.empty()) error(ing, field + ".backend" + res.error_field, res.error);
+  r->backend = std::move(res.backend);
+  return r;
+}
+
+void route_collector::add_path(const ingress& ing, const std::string& host,
+                               const http_ingress_path& p, const std::string& field) {
+  match_kind kind = p.type == path_type::exact ? match_kind::exact : match_kind::prefix;
+  std::string path = p.path.empty() ? "/" : p.path;  // ImplementationSpecific without a path
+  std::string key = lower(host);
+  key += '\n';
+  key += kind == match_kind::exact ? 'E' : 'P';
+  key += kind == match_kind::exact ? std::string_view(path) : normalize_prefix(path);
+  if (auto it = owners_.find(key); it != owners_.end()) {
+    const route* o = it->second;
+    error(ing, field + ".path",
+          "host \"" + host + "\" path \"" + path + "\" (" + path_type_text(p.type) +
+              ") is already served by Ingress " + o->namespace_name + "/" + o->ingress_name +
+              " (older); ignored");
+    return;
+  }
+  auto r = make_route(ing, p.backend, field);
+  r->host = host;
+  r->path = std::move(path);
+  r->kind = kind;
+  r->path_type = path_type_text(p.type);
+  owners_.emplace(std::move(key), r.get());
+  routes_.push_back(std::move(r));
+}
+
+void route_collector::add_default(const ingress& ing) {
+  if (default_) {
+    error(ing, "spec.defaultBackend",
+          "ignored: Ingress " + default_->namespace_name + "/" + default_->ingress_name +
+              " (older) already provides the default backend");
+    return;
+  }
+  default_ = make_route(ing, *ing.default_backend, "spec.defaultBackend");
+  default_->is_default_backend = true;
+}
+
+std::uint64_t config_hash(const std::vector<std::shared_ptr<const route>>& routes) {
+  fnv1a h;
+  for (const auto& r : routes) {
+    h.add(r->host).add(r->path).add(static_cast<std::uint64_t>(r->kind)).add(r->path_type);
+    h.add(r->namespace_name).add(r->ingress_name).add(r->service_name).add(r->service_port);
+    h.add(r->is_default_backend ? 1 : 0).add(r->backend->id).add(r->backend->version);
+  }
+  return h.value();
+}
+
+build_result route_collector::finish() {
+  std::sort(routes_.begin(), routes_.end(), [](const auto& a, const auto& b) {
+    return std::tie(a->host, a->path, a->kind) < std::tie(b->host, b->path, b->kind);
+  });
+  if (default_) routes_.push_back(default_);
+  auto table = std::make_shared<host_table>();
+  std::vector<std::shared_ptr<const route>> routes;
+  routes.reserve(routes_.size());
+  for (auto& r : routes_) {
+    r->index = static_cast<std::uint32_t>(routes.size());
+    if (r->is_default_backend) {
+      table->default_route_ = r.get();
+    } else {
+      table->add(r.get());  // conflicts were resolved above: always inserts
+    }
+    routes.push_back(std::move(r));
+  }
+  std::uint64_t hash = config_hash(routes);
+  build_result out;
+  out.snap = std::make_shared<const snapshot>(std::move(routes), clusters_.clusters(),
+                                              std::move(table), hash);
+  return out;
+}
+
+}  // namespace
+
+build_result build(const cluster_state& state, const build_options& opts) {
+  std::vector<build_error> errors;
+  route_collector collector(state, opts, errors);
+  for (const ingress* ing : served_oldest_first(state, opts)) {
+    if (!validate_ingress(*ing, errors)) continue;
+    collector.add_ingress(*ing);
+  }
+  build_result out = collector.finish();
+  out.errors = std::move(errors);
+  return out;
+}
+
+}  // namespace portico::config

@@ -1,0 +1,138 @@
+// decode_yaml(): multi-document YAML via yaml-cpp. Line numbers come from node marks.
+// A syntax error drops only the document it is in: the stream is then re-read document by
+// document ("---" at the start of a line separates documents).
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+
+#include "config/decode_objects.hpp"
+
+namespace portico::config {
+namespace {
+
+class yaml_node {
+ public:
+  yaml_node() = default;
+  yaml_node(YAML::Node n, int line_offset) : n_(std::move(n)), offset_(line_offset) {}
+
+  bool absent() const { return !n_.IsDefined() || n_.IsNull(); }
+  bool is_map() const { return n_.IsDefined() && n_.IsMap(); }
+  bool is_seq() const { return n_.IsDefined() && n_.IsSequence(); }
+  yaml_node get(std::string_view key) const {
+    if (!is_map()) return {};
+    for (auto it = n_.begin(); it != n_.end(); ++it) {
+      if (it->first.IsScalar() && it->first.Scalar() == key) return {it->second, offset_};
+    }
+    return {};
+  }
+  std::size_t size() const { return is_seq() ? n_.size() : 0; }
+  yaml_node at(std::size_t i) const { return {n_[i], offset_}; }
+  template <class F>
+  void for_each(F f) const {
+    for (auto it = n_.begin(); it != n_.end(); ++it) {
+      if (it->first.IsScalar()) f(it->first.Scalar(), yaml_node(it->second, offset_));
+    }
+  }
+  std::optional<std::string> as_string() const {
+    if (n_.IsDefined() && n_.IsScalar()) return n_.Scalar();
+    return std::nullopt;
+  }
+  // Plain (unquoted) scalars only: a quoted "80" is a string, as it is in JSON.
+  std::optional<std::int64_t> as_int() const {
+    if (!plain()) return std::nullopt;
+    const std::string& s = n_.Scalar();
+    const char* b = s.data() + (!s.empty() && s[0] == '+' ? 1 : 0);
+    std::int64_t v = 0;
+    auto [p, ec] = std::from_chars(b, s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || b == s.data() + s.size()) return std::nullopt;
+    return v;
+  }
+  std::optional<bool> as_bool() const {
+    if (!plain()) return std::nullopt;
+    const std::string& s = n_.Scalar();
+    if (s == "true" || s == "True" || s == "TRUE") return true;
+    if (s == "false" || s == "False" || s == "FALSE") return false;
+    return std::nullopt;
+  }
+  std::string type_name() const {
+    if (absent()) return "null";
+    if (n_.IsMap()) return "a map";
+    if (n_.IsSequence()) return "a list";
+    if (as_int()) return "an integer";
+    if (as_bool()) return "a boolean";
+    return "a string";
+  }
+  int line() const {
+    if (!n_.IsDefined()) return 0;
+    auto m = n_.Mark();
+    return m.line < 0 ? 0 : m.line + 1 + offset_;
+  }
+
+ private:
+  bool plain() const { return n_.IsDefined() && n_.IsScalar() && n_.Tag() == "?"; }
+  YAML::Node n_{YAML::NodeType::Undefined};
+  int offset_ = 0;
+};
+
+struct yaml_chunk {
+  std::string_view text;
+  int first_line;  // 0-based line of text's start in the stream
+};
+
+std::vector<yaml_chunk> split_documents(std::string_view text) {
+  std::vector<yaml_chunk> out;
+  std::size_t start = 0;
+  int line = 0, start_line = 0;
+  for (std::size_t pos = 0; pos <= text.size();) {
+    auto eol = text.find('\n', pos);
+    std::string_view l = text.substr(pos, eol == text.npos ? text.npos : eol - pos);
+    if (pos > start && l.starts_with("---") &&
+        (l.size() == 3 || l[3] == ' ' || l[3] == '\t' || l[3] == '\r')) {
+      out.push_back({text.substr(start, pos - start), start_line});
+      start = pos;
+      start_line = line;
+    }
+    if (eol == text.npos) break;
+    pos = eol + 1;
+    ++line;
+  }
+  out.push_back({text.substr(start), start_line});
+  return out;
+}
+
+void decode_chunks(std::string_view text, std::string_view source, decode_result& out) {
+  for (const auto& chunk : split_documents(text)) {
+    try {
+      for (const auto& doc : YAML::LoadAll(std::string(chunk.text))) {
+        detail::decode_document(yaml_node(doc, chunk.first_line), source, out);
+      }
+    } catch (const YAML::Exception& e) {
+      int line = e.mark.line < 0 ? 0 : e.mark.line + 1 + chunk.first_line;
+      out.errors.push_back({std::string(source), line, "", "", "YAML syntax error: " + e.msg});
+    }
+  }
+}
+
+}  // namespace
+
+decode_result decode_yaml(std::string_view text, std::string_view source) {
+  decode_result out;
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception&) {
+    decode_chunks(text, source, out);  // keep the documents that do parse
+    return out;
+  }
+  for (const auto& doc : docs) {
+    try {
+      detail::decode_document(yaml_node(doc, 0), source, out);
+    } catch (const YAML::Exception& e) {
+      out.errors.push_back({std::string(source), e.mark.line < 0 ? 0 : e.mark.line + 1, "", "",
+                            std::string("YAML error: ") + e.msg});
+    }
+  }
+  return out;
+}
+
+}  // namespace portico::config
