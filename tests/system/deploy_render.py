@@ -1,0 +1,150 @@
+"""Renders deploy/ kustomizations with kubectl and validates them with tests/deploy/validate.mjs.
+
+  render(rel_dir)          `kubectl kustomize <source>/<rel_dir>` -> YAML text
+  validate(yaml_text)      (exit status, [report per object]) from the node validator
+  ensure_node_modules()    `npm ci` in tests/deploy when its pinned packages are missing
+  rbac_allows(rules, ...)  Kubernetes RBAC rule matching, for least-privilege checks
+"""
+
+import contextlib
+import fcntl
+import functools
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+
+
+def source_dir():
+    env = os.environ.get("PORTICO_SOURCE_DIR")
+    if env:
+        return pathlib.Path(env)
+    return pathlib.Path(__file__).resolve().parents[2]
+
+
+def validator_dir():
+    return source_dir() / "tests" / "deploy"
+
+
+def kubectl():
+    path = shutil.which("kubectl") or "/usr/bin/kubectl"
+    if not os.path.exists(path):
+        raise RuntimeError("kubectl is not installed (Debian package kubernetes-client)")
+    return path
+
+
+def render(rel_dir):
+    """`kubectl kustomize` of a directory of the source tree (offline: local resources only)."""
+    p = subprocess.run([kubectl(), "kustomize", str(source_dir() / rel_dir)],
+                       capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise AssertionError(f"kubectl kustomize {rel_dir} failed ({p.returncode}):\n{p.stderr}")
+    return p.stdout
+
+
+@contextlib.contextmanager
+def _install_lock():
+    # Several system tests may need the packages at once (ctest -j): one installs, the
+    # others wait for it.
+    path = pathlib.Path(tempfile.gettempdir()) / "portico-deploy-npm.lock"
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _installed_matches_pins():
+    d = validator_dir()
+    pins = json.loads((d / "package.json").read_text())["dependencies"]
+    for name, version in pins.items():
+        pj = d / "node_modules" / name / "package.json"
+        if not pj.exists() or json.loads(pj.read_text()).get("version") != version:
+            return False
+    return True
+
+
+def ensure_node_modules():
+    """Installs tests/deploy's pinned packages (package-lock.json) if they are missing."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise RuntimeError("node and npm are required to validate manifests (Debian: nodejs npm)")
+    with _install_lock():
+        if _installed_matches_pins():
+            return
+        p = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=validator_dir(),
+                           capture_output=True, text=True, timeout=600)
+        if p.returncode != 0 or not _installed_matches_pins():
+            raise RuntimeError(
+                "cannot install the manifest validator's npm packages into "
+                f"{validator_dir() / 'node_modules'} (npm ci exited {p.returncode}); "
+                "the registry must be reachable once.\n" + p.stdout[-2000:] + p.stderr[-4000:])
+
+
+@functools.lru_cache(maxsize=32)
+def validate(yaml_text):
+    """Runs validate.mjs; returns (exit status, list of {kind, name, ok, errors, object}).
+    Cached by text: callers must not modify the returned objects."""
+    p = subprocess.run(["node", str(validator_dir() / "validate.mjs")], input=yaml_text,
+                       capture_output=True, text=True, timeout=120)
+    if p.returncode not in (0, 1):
+        raise AssertionError(f"validate.mjs failed ({p.returncode}):\n{p.stderr}")
+    return p.returncode, json.loads(p.stdout)["objects"]
+
+
+def objects_of(yaml_text):
+    """The rendered objects, parsed by the validator (all must be valid)."""
+    rc, objs = validate(yaml_text)
+    bad = [f"{o['kind']}/{o['name']}: {o['errors']}" for o in objs if not o["ok"]]
+    if rc != 0 or bad:
+        raise AssertionError("invalid objects:\n" + "\n".join(bad))
+    return [o["object"] for o in objs]
+
+
+def find(objs, kind, name=None):
+    got = [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    if len(got) != 1:
+        raise AssertionError(f"expected one {kind} {name or ''}, found {len(got)}")
+    return got[0]
+
+
+# ------------------------------------------------------------------------------ RBAC
+
+
+def _rule_allows(rule, group, resource, verb, name):
+    def has(values, v):
+        return "*" in values or v in values
+    if not has(rule.get("apiGroups", []), group):
+        return False
+    if not has(rule.get("resources", []), resource):
+        return False
+    if not has(rule.get("verbs", []), verb):
+        return False
+    names = rule.get("resourceNames") or []
+    return not names or (name is not None and name in names)
+
+
+def rbac_allows(objs, subject_ns, subject, group, resource, verb, namespace=None, name=None):
+    """True when a rendered (Cluster)RoleBinding grants ServiceAccount subject_ns/subject the
+    request: `verb` on `resource` (with subresource as "ingresses/status") of API `group`, in
+    `namespace` (None: cluster-wide), for object `name` (None: list/watch/create)."""
+    for b in objs:
+        if b["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        if not any(s.get("kind") == "ServiceAccount" and s.get("name") == subject
+                   and s.get("namespace", b["metadata"].get("namespace")) == subject_ns
+                   for s in b.get("subjects", [])):
+            continue
+        binding_ns = b["metadata"].get("namespace") if b["kind"] == "RoleBinding" else None
+        if binding_ns is not None and binding_ns != namespace:
+            continue  # a RoleBinding grants only inside its own namespace
+        ref = b["roleRef"]
+        role_ns = binding_ns if ref["kind"] == "Role" else None
+        roles = [r for r in objs if r["kind"] == ref["kind"] and r["metadata"]["name"] == ref["name"]
+                 and (role_ns is None or r["metadata"].get("namespace") == role_ns)]
+        for role in roles:
+            if any(_rule_allows(rule, group, resource, verb, name) for rule in role.get("rules", [])):
+                return True
+    return False
