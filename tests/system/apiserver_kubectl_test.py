@@ -1,0 +1,584 @@
+#!/usr/bin/python3
+"""Fidelity of the test API server (tests/k8s-watch/apiserver), proven with the real kubectl
+and with raw HTTP checks of the wire protocol: discovery, create/get/apply/patch/delete,
+status subresource, paginated lists, watch streams, errors, 410s and fault injection."""
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+SRC = os.environ.get("PORTICO_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(SRC, "tests", "k8s-watch", "apiserver"))
+
+from ktapi.testing import ApiServer, HttpError  # noqa: E402
+
+KUBECTL = shutil.which("kubectl", path="/usr/bin:/usr/local/bin:" + os.environ.get("PATH", ""))
+NET = "networking.k8s.io/v1"
+SERVER = None
+TMP = None
+
+
+def setUpModule():
+    global SERVER, TMP
+    if KUBECTL is None:
+        raise RuntimeError("kubectl not found (install the kubernetes-client package)")
+    TMP = tempfile.mkdtemp(prefix="apiserver-kubectl-")
+    SERVER = ApiServer(TMP, args=["--bookmark-interval", "0.5"]).start()
+
+
+def tearDownModule():
+    if SERVER:
+        SERVER.stop()
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+def kubectl(*args, check=True, kubeconfig=None, timeout=60):
+    env = dict(os.environ, HOME=TMP, KUBECACHEDIR=os.path.join(TMP, "cache"))
+    proc = subprocess.run([KUBECTL, "--kubeconfig", kubeconfig or SERVER.kubeconfig] +
+                          list(args), capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def write(name, docs):
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        # JSON documents are YAML; the leading "---" makes kubectl read a YAML stream.
+        f.write("".join("---\n" + json.dumps(d) + "\n" for d in docs))
+    return path
+
+
+def ingress(name, ns, host, service="web", port=80):
+    return {"apiVersion": NET, "kind": "Ingress",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
+            "spec": {"ingressClassName": "portico", "rules": [{"host": host, "http": {"paths": [
+                {"path": "/", "pathType": "Prefix",
+                 "backend": {"service": {"name": service, "port": {"number": port}}}}]}}]}}
+
+
+def namespace(name):
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def ensure_ns(name):
+    try:
+        SERVER.create("v1", "namespaces", namespace(name))
+    except HttpError as e:
+        if e.code != 409:
+            raise
+
+
+def read_json_stream(pipe, out, stop):
+    """Reads concatenated (pretty-printed) JSON documents from kubectl's stdout."""
+    dec = json.JSONDecoder()
+    buf = ""
+    for line in pipe:
+        buf += line
+        while True:
+            s = buf.lstrip()
+            if not s:
+                buf = ""
+                break
+            try:
+                doc, end = dec.raw_decode(s)
+            except ValueError:
+                break
+            out.append(doc)
+            buf = s[end:]
+        if stop.is_set():
+            break
+
+
+class Watch:
+    """A raw watch over HTTPS; records every chunk and every event."""
+
+    def __init__(self, path):
+        self.conn = http.client.HTTPSConnection("127.0.0.1", SERVER.port, context=SERVER.ctx,
+                                                timeout=20)
+        self.conn.request("GET", path, headers={"Authorization": f"Bearer {SERVER.token}"})
+        self.resp = self.conn.getresponse()
+        self.events = []
+
+    def next(self):
+        line = self.resp.readline()
+        if not line:
+            return None
+        ev = json.loads(line)
+        self.events.append(ev)
+        return ev
+
+    def until(self, pred, limit=200):
+        for _ in range(limit):
+            ev = self.next()
+            if ev is None or pred(ev):
+                return ev
+        raise AssertionError(f"event not seen in {limit} events: {self.events[-5:]}")
+
+    def close(self):
+        self.conn.close()
+
+
+class KubectlTest(unittest.TestCase):
+    def test_version_and_discovery(self):
+        out = json.loads(kubectl("version", "-o", "json").stdout)
+        self.assertEqual(out["serverVersion"]["gitVersion"], "v1.32.4")
+        names = kubectl("api-resources", "-o", "name").stdout.split()
+        for res in ["ingresses.networking.k8s.io", "ingressclasses.networking.k8s.io",
+                    "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
+                    "services", "secrets", "configmaps", "namespaces", "endpoints", "pods",
+                    "nodes", "serviceaccounts", "deployments.apps", "daemonsets.apps",
+                    "clusterroles.rbac.authorization.k8s.io", "rolebindings.rbac.authorization.k8s.io"]:
+            self.assertIn(res, names)
+        wide = kubectl("api-resources", "--api-group=networking.k8s.io", "--namespaced=true",
+                       "-o", "wide").stdout
+        self.assertIn("ing", wide)
+        self.assertIn("Ingress", wide)
+        # Legacy discovery documents (what clients without aggregated discovery read).
+        core = SERVER.request("GET", "/api/v1")
+        svc = [r for r in core["resources"] if r["name"] == "services"][0]
+        self.assertEqual(svc["shortNames"], ["svc"])
+        self.assertTrue(any(r["name"] == "services/status" for r in core["resources"]))
+        net = SERVER.request("GET", "/apis/networking.k8s.io/v1")
+        self.assertIn("ingresses/status", [r["name"] for r in net["resources"]])
+        groups = SERVER.request("GET", "/apis")["groups"]
+        self.assertIn("discovery.k8s.io", [g["name"] for g in groups])
+
+    def test_create_get_compare(self):
+        ns = "create-get"
+        ing = ingress("web", ns, "web.example.com")
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
+               "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80,
+                                                                 "targetPort": 8080}]}}
+        eps = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": "web-abc", "namespace": ns,
+                            "labels": {"kubernetes.io/service-name": "web"}},
+               "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}],
+               "endpoints": [{"addresses": ["10.1.0.1"], "conditions": {"ready": True}}]}
+        secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                  "metadata": {"name": "web-tls", "namespace": ns},
+                  "data": {"tls.crt": "Y2VydA==", "tls.key": "a2V5"}}
+        out = kubectl("create", "-f", write("create.yaml", [namespace(ns), ing, svc, eps, secret]))
+        self.assertIn(f"namespace/{ns} created", out.stdout)
+        self.assertIn("ingress.networking.k8s.io/web created", out.stdout)
+        self.assertIn("endpointslice.discovery.k8s.io/web-abc created", out.stdout)
+        got = json.loads(kubectl("get", "ingress", "web", "-n", ns, "-o", "json").stdout)
+        self.assertEqual(got["kind"], "Ingress")
+        self.assertEqual(got["apiVersion"], NET)
+        self.assertEqual(got["spec"], ing["spec"])
+        self.assertEqual(got["status"], {"loadBalancer": {}})
+        self.assertEqual(got["metadata"]["generation"], 1)
+        self.assertRegex(got["metadata"]["creationTimestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertRegex(got["metadata"]["resourceVersion"], r"^\d+$")
+        self.assertEqual(len(got["metadata"]["uid"]), 36)
+        # kubectl shows the same object the server stores.
+        raw = SERVER.get(NET, "ingresses", "web", ns)
+        self.assertEqual(raw["metadata"].pop("managedFields")[0]["manager"], "kubectl-create")
+        self.assertEqual(raw, got)
+        s = json.loads(kubectl("get", "svc", "web", "-n", ns, "-o", "json").stdout)
+        self.assertEqual(s["spec"]["ports"][0]["protocol"], "TCP")
+        self.assertEqual(s["spec"]["type"], "ClusterIP")
+        self.assertRegex(s["spec"]["clusterIP"], r"^10\.\d+\.\d+\.\d+$")
+        e = json.loads(kubectl("get", "endpointslice", "web-abc", "-n", ns, "-o", "json").stdout)
+        self.assertEqual(e["endpoints"], eps["endpoints"])
+        self.assertEqual(e["ports"], [{"name": "http", "port": 8080, "protocol": "TCP"}])
+        sec = json.loads(kubectl("get", "secret", "web-tls", "-n", ns, "-o", "json").stdout)
+        self.assertEqual(sec["data"], secret["data"])
+        listed = json.loads(kubectl("get", "ingress", "-A", "-o", "json").stdout)
+        self.assertIn((ns, "web"), [(i["metadata"]["namespace"], i["metadata"]["name"])
+                                    for i in listed["items"]])
+        table = kubectl("get", "ingress", "-A").stdout
+        self.assertIn("web", table)
+        # Raw list shape: kind XList, items without kind/apiVersion.
+        lst = SERVER.get(NET, "ingresses", namespace=ns)
+        self.assertEqual(lst["kind"], "IngressList")
+        self.assertEqual(lst["apiVersion"], NET)
+        self.assertNotIn("kind", lst["items"][0])
+        self.assertNotIn("apiVersion", lst["items"][0])
+        # Field selector on secret type, as the controller uses it.
+        tls = SERVER.get("v1", "secrets", query="?fieldSelector=type%3Dkubernetes.io%2Ftls")
+        self.assertEqual([i["metadata"]["name"] for i in tls["items"]], ["web-tls"])
+
+    def test_apply_twice(self):
+        ns = "apply"
+        ensure_ns(ns)
+        path = write("apply.yaml", [ingress("site", ns, "a.example.com")])
+        out = kubectl("apply", "--validate=false", "-f", path)
+        self.assertIn("ingress.networking.k8s.io/site created", out.stdout)
+        first = SERVER.get(NET, "ingresses", "site", ns)
+        self.assertIn("kubectl.kubernetes.io/last-applied-configuration",
+                      first["metadata"]["annotations"])
+        out = kubectl("apply", "--validate=false", "-f", path)
+        self.assertIn("ingress.networking.k8s.io/site unchanged", out.stdout)
+        self.assertEqual(SERVER.get(NET, "ingresses", "site", ns)["metadata"]["resourceVersion"],
+                         first["metadata"]["resourceVersion"])
+        changed = ingress("site", ns, "b.example.com")
+        changed["metadata"]["labels"] = {"tier": "edge"}
+        out = kubectl("apply", "--validate=false", "-f", write("apply.yaml", [changed]))
+        self.assertIn("ingress.networking.k8s.io/site configured", out.stdout)
+        second = SERVER.get(NET, "ingresses", "site", ns)
+        self.assertEqual(second["spec"]["rules"][0]["host"], "b.example.com")
+        self.assertEqual(second["metadata"]["labels"], {"tier": "edge"})   # app removed
+        self.assertEqual(second["metadata"]["generation"], 2)
+        self.assertEqual(second["metadata"]["uid"], first["metadata"]["uid"])
+        self.assertGreater(int(second["metadata"]["resourceVersion"]),
+                           int(first["metadata"]["resourceVersion"]))
+        # Server-side apply too.
+        changed["spec"]["rules"][0]["host"] = "c.example.com"
+        out = kubectl("apply", "--server-side", "-f", write("ssa.yaml", [changed]))
+        self.assertIn("serverside-applied", out.stdout)
+        self.assertEqual(SERVER.get(NET, "ingresses", "site", ns)["spec"]["rules"][0]["host"],
+                         "c.example.com")
+
+    def test_delete_and_not_found_text(self):
+        ns = "delete"
+        ensure_ns(ns)
+        kubectl("create", "-f", write("del.yaml", [ingress("gone", ns, "g.example.com")]))
+        out = kubectl("delete", "ingress", "gone", "-n", ns)
+        self.assertIn('ingress.networking.k8s.io "gone" deleted', out.stdout)
+        out = kubectl("get", "ingress", "gone", "-n", ns, check=False)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn('Error from server (NotFound): ingresses.networking.k8s.io "gone" not found',
+                      out.stderr)
+        out = kubectl("get", "svc", "nope", "-n", ns, check=False)
+        self.assertIn('Error from server (NotFound): services "nope" not found', out.stderr)
+        out = kubectl("get", "ingress", "-n", "no-such-ns", check=False)
+        self.assertIn("No resources found in no-such-ns namespace.", out.stderr)
+
+    def test_error_texts(self):
+        ns = "errors"
+        ensure_ns(ns)
+        path = write("dup.yaml", [ingress("dup", ns, "d.example.com")])
+        kubectl("create", "-f", path)
+        out = kubectl("create", "-f", path, check=False)
+        self.assertIn('Error from server (AlreadyExists): error when creating "' + path +
+                      '": ingresses.networking.k8s.io "dup" already exists', out.stderr)
+        stale = SERVER.get(NET, "ingresses", "dup", ns)
+        SERVER.patch(NET, "ingresses", "dup", {"metadata": {"labels": {"x": "1"}}}, ns)
+        out = kubectl("replace", "-f", write("stale.yaml", [stale]), check=False)
+        self.assertIn("Error from server (Conflict)", out.stderr)
+        self.assertIn('Operation cannot be fulfilled on ingresses.networking.k8s.io "dup": the '
+                      "object has been modified", out.stderr)
+        noname = ingress("", ns, "n.example.com")
+        del noname["metadata"]["name"]
+        with self.assertRaises(HttpError) as ctx:
+            SERVER.create(NET, "ingresses", noname, ns)
+        self.assertEqual(ctx.exception.code, 422)
+        self.assertEqual(ctx.exception.body["reason"], "Invalid")
+        self.assertEqual(ctx.exception.body["details"]["causes"][0]["field"], "metadata.name")
+        out = kubectl("create", "-f", write("bad.yaml", [noname]), check=False)
+        self.assertIn("metadata.name: Required value: name or generateName is required",
+                      out.stderr)
+        kc = os.path.join(TMP, "badtoken")
+        with open(SERVER.kubeconfig) as f:
+            cfg = json.load(f)
+        cfg["users"][0]["user"]["token"] = "wrong"
+        with open(kc, "w") as f:
+            json.dump(cfg, f)
+        out = kubectl("get", "ingress", "-A", kubeconfig=kc, check=False)
+        self.assertIn("Unauthorized", out.stderr)
+        with self.assertRaises(HttpError) as ctx:
+            SERVER.request("GET", "/api/v1/namespaces", headers={"Authorization": "Bearer x"})
+        self.assertEqual(ctx.exception.code, 401)
+
+    def test_status_subresource(self):
+        ns = "status"
+        ensure_ns(ns)
+        kubectl("create", "-f", write("st.yaml", [ingress("st", ns, "s.example.com")]))
+        before = SERVER.get(NET, "ingresses", "st", ns)
+        lb = {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}}
+        # The main endpoint ignores status changes (no-op: nothing else changed).
+        kubectl("patch", "ingress", "st", "-n", ns, "--type=merge", "-p", json.dumps(lb))
+        self.assertEqual(SERVER.get(NET, "ingresses", "st", ns)["status"], {"loadBalancer": {}})
+        help_text = kubectl("patch", "--help").stdout
+        self.assertIn("--subresource", help_text)
+        kubectl("patch", "ingress", "st", "-n", ns, "--subresource=status", "--type=merge",
+                "-p", json.dumps(lb))
+        after = SERVER.get(NET, "ingresses", "st", ns)
+        self.assertEqual(after["status"], lb["status"])
+        self.assertEqual(after["metadata"]["generation"], before["metadata"]["generation"])
+        self.assertEqual(after["spec"], before["spec"])
+        # The status endpoint ignores spec changes.
+        after["spec"]["rules"][0]["host"] = "changed.example.com"
+        SERVER.replace(NET, "ingresses", after, ns, sub="status")
+        self.assertEqual(SERVER.get(NET, "ingresses", "st", ns)["spec"], before["spec"])
+
+    def test_chunked_list(self):
+        ns = "chunks"
+        ensure_ns(ns)
+        for i in range(5):
+            SERVER.create("v1", "configmaps", {"metadata": {"name": f"cm-{i}"},
+                                               "data": {"i": str(i)}}, ns)
+        seq = SERVER.control("requests")["requests"][-1]["seq"]
+        out = kubectl("get", "configmaps", "-n", ns, "--chunk-size=2", "-o", "name")
+        self.assertEqual(out.stdout.split(), [f"configmap/cm-{i}" for i in range(5)])
+        lists = [r["url"] for r in SERVER.control("requests", since=seq)["requests"]
+                 if r["url"].startswith(f"/api/v1/namespaces/{ns}/configmaps")]
+        self.assertEqual(len(lists), 3, lists)
+        self.assertTrue(all("limit=2" in u for u in lists))
+        self.assertTrue(all("continue=" in u for u in lists[1:]))
+        # Raw: a continue token serves the list as of the first page's resourceVersion.
+        page1 = SERVER.get("v1", "configmaps", namespace=ns, query="?limit=2")
+        self.assertEqual(page1["metadata"]["remainingItemCount"], 3)
+        SERVER.create("v1", "configmaps", {"metadata": {"name": "cm-9"}}, ns)
+        SERVER.delete("v1", "configmaps", "cm-4", ns)
+        token = page1["metadata"]["continue"]
+        rest = []
+        while token:
+            page = SERVER.get("v1", "configmaps", namespace=ns, query=f"?limit=2&continue={token}")
+            self.assertEqual(page["metadata"]["resourceVersion"], page1["metadata"]["resourceVersion"])
+            rest += [i["metadata"]["name"] for i in page["items"]]
+            token = page["metadata"].get("continue")
+        self.assertEqual(rest, ["cm-2", "cm-3", "cm-4"])
+        # After compaction the token is too old: 410 Expired with an inconsistent token.
+        SERVER.control("compact")
+        with self.assertRaises(HttpError) as ctx:
+            SERVER.get("v1", "configmaps", namespace=ns,
+                       query=f"?limit=2&continue={page1['metadata']['continue']}")
+        self.assertEqual(ctx.exception.code, 410)
+        self.assertEqual(ctx.exception.body["reason"], "Expired")
+        self.assertTrue(ctx.exception.body["metadata"]["continue"])
+
+    def test_selectors(self):
+        ns = "selectors"
+        ensure_ns(ns)
+        for name, labels in [("a", {"tier": "web", "env": "prod"}), ("b", {"tier": "db"}),
+                             ("c", {"env": "dev"})]:
+            SERVER.create("v1", "configmaps", {"metadata": {"name": name, "labels": labels}}, ns)
+
+        def names(selector):
+            out = kubectl("get", "cm", "-n", ns, "-l", selector, "-o", "name").stdout.split()
+            return [n.split("/")[1] for n in out]
+        self.assertEqual(names("tier=web"), ["a"])
+        self.assertEqual(names("tier!=web"), ["b", "c"])
+        self.assertEqual(names("tier in (web,db)"), ["a", "b"])
+        self.assertEqual(names("tier notin (web)"), ["b", "c"])
+        self.assertEqual(names("env"), ["a", "c"])
+        self.assertEqual(names("!env"), ["b"])
+        self.assertEqual(names("tier=web,env=prod"), ["a"])
+        out = kubectl("get", "cm", "-n", ns, "--field-selector", "metadata.name=b", "-o", "name")
+        self.assertEqual(out.stdout.split(), ["configmap/b"])
+        out = kubectl("get", "cm", "-n", ns, "--field-selector", "spec.bogus=1", check=False)
+        self.assertIn("field label not supported: spec.bogus", out.stderr)
+
+    def test_kubectl_watch(self):
+        ns = "watch"
+        ensure_ns(ns)
+        env = dict(os.environ, HOME=TMP, KUBECACHEDIR=os.path.join(TMP, "cache"))
+        proc = subprocess.Popen([KUBECTL, "--kubeconfig", SERVER.kubeconfig, "get", "ingress",
+                                 "-n", ns, "-w", "--output-watch-events", "-o", "json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
+        table = subprocess.Popen([KUBECTL, "--kubeconfig", SERVER.kubeconfig, "get", "ingress",
+                                  "-n", ns, "-w", "--output-watch-events"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env)
+        docs, lines, stop = [], [], threading.Event()
+        threading.Thread(target=read_json_stream, args=(proc.stdout, docs, stop),
+                         daemon=True).start()
+        threading.Thread(target=lambda: [lines.append(l) for l in table.stdout],
+                         daemon=True).start()
+        try:
+            self._wait(lambda: SERVER.control("state")["watches"].get(
+                "ingresses.networking.k8s.io", 0) >= 2, "kubectl watches open")
+            kubectl("create", "-f", write("w.yaml", [ingress("w1", ns, "w.example.com")]))
+            kubectl("label", "ingress", "w1", "-n", ns, "stage=two")
+            kubectl("delete", "ingress", "w1", "-n", ns)
+            self._wait(lambda: len(docs) >= 3, "three watch events from kubectl")
+            self._wait(lambda: sum(1 for l in lines if "w1" in l) >= 3, "three table lines")
+        finally:
+            stop.set()
+            for p in (proc, table):
+                p.terminate()
+                p.wait(10)
+                p.stdout.close()
+                p.stderr.close()
+        self.assertEqual([d["type"] for d in docs[:3]], ["ADDED", "MODIFIED", "DELETED"])
+        self.assertEqual(docs[1]["object"]["metadata"]["labels"]["stage"], "two")
+        self.assertEqual(docs[0]["object"]["kind"], "Ingress")
+        events = [l.split()[0] for l in lines if "w1" in l]
+        self.assertEqual(events[:3], ["ADDED", "MODIFIED", "DELETED"])
+
+    def _wait(self, pred, what, seconds=20):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if pred():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def test_retry_after_429_and_500(self):
+        ns = "faults"
+        ensure_ns(ns)
+        # client-go retries a 429 with Retry-After; kubectl succeeds.
+        SERVER.control("fail", path=f"/api/v1/namespaces/{ns}/configmaps", code=429,
+                       retry_after=1, count=1)
+        out = kubectl("get", "cm", "-n", ns, "-o", "name")
+        self.assertEqual(out.returncode, 0)
+        state = SERVER.control("state")
+        self.assertEqual(state["faults"], [])
+        codes = [r["code"] for r in SERVER.control("requests")["requests"]
+                 if r["url"].startswith(f"/api/v1/namespaces/{ns}/configmaps")]
+        self.assertEqual(codes[-2:], [429, 200])
+        # A 500 reaches the user as an InternalError.
+        SERVER.control("fail", path=f"/api/v1/namespaces/{ns}/configmaps", code=500, count=1)
+        out = kubectl("get", "cm", "-n", ns, check=False)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("InternalError", out.stderr)
+        # Refused connections for a while, then the same port serves again.
+        SERVER.control("refuse", seconds=1.5)
+        out = kubectl("get", "cm", "-n", ns, "--request-timeout=2s", check=False)
+        self.assertIn(f"The connection to the server 127.0.0.1:{SERVER.port} was refused",
+                      out.stderr)
+        self._wait(lambda: kubectl("get", "ns", ns, check=False).returncode == 0,
+                   "listener reopened")
+        # Stalls delay but do not fail.
+        SERVER.control("stall", path=f"/api/v1/namespaces/{ns}$", ms=300, count=1)
+        self.assertEqual(kubectl("get", "ns", ns, "-o", "name").stdout.strip(),
+                         f"namespace/{ns}")
+
+
+class WireTest(unittest.TestCase):
+    """Raw HTTP checks of watch semantics that clients rely on."""
+
+    def test_watch_stream_shape_bookmarks_and_resume(self):
+        ns = "wire"
+        ensure_ns(ns)
+        SERVER.create("v1", "configmaps", {"metadata": {"name": "x"}}, ns)
+        listed = SERVER.get("v1", "configmaps", namespace=ns)
+        rv = listed["metadata"]["resourceVersion"]
+        w = Watch(f"/api/v1/namespaces/{ns}/configmaps?watch=1&allowWatchBookmarks=true"
+                  f"&resourceVersion={rv}")
+        try:
+            self.assertEqual(w.resp.status, 200)
+            self.assertEqual(w.resp.getheader("Transfer-Encoding"), "chunked")
+            self.assertEqual(w.resp.getheader("Content-Type"), "application/json")
+            SERVER.create("v1", "configmaps", {"metadata": {"name": "y"}}, ns)
+            ev = w.until(lambda e: e["type"] == "ADDED")
+            self.assertEqual(ev["object"]["kind"], "ConfigMap")
+            self.assertEqual(ev["object"]["apiVersion"], "v1")
+            added_rv = ev["object"]["metadata"]["resourceVersion"]
+            SERVER.patch("v1", "configmaps", "y", {"data": {"k": "v"}}, ns)
+            self.assertEqual(w.until(lambda e: e["type"] != "BOOKMARK")["type"], "MODIFIED")
+            SERVER.control("bookmark")
+            bm = w.until(lambda e: e["type"] == "BOOKMARK")
+            self.assertEqual(bm["object"]["kind"], "ConfigMap")
+            self.assertGreaterEqual(int(bm["object"]["metadata"]["resourceVersion"]),
+                                    int(added_rv))
+            SERVER.delete("v1", "configmaps", "y", ns)
+            gone = w.until(lambda e: e["type"] == "DELETED")
+            self.assertEqual(gone["object"]["metadata"]["name"], "y")
+            self.assertGreater(int(gone["object"]["metadata"]["resourceVersion"]), int(added_rv))
+        finally:
+            w.close()
+        # Resuming from the ADDED event's version replays what came after it.
+        w = Watch(f"/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={added_rv}")
+        try:
+            self.assertEqual([w.next()["type"], w.next()["type"]], ["MODIFIED", "DELETED"])
+        finally:
+            w.close()
+        # After compaction the same version is too old: ERROR event with a 410 Status.
+        SERVER.control("compact")
+        w = Watch(f"/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={added_rv}")
+        try:
+            ev = w.next()
+            self.assertEqual(ev["type"], "ERROR")
+            self.assertEqual(ev["object"]["kind"], "Status")
+            self.assertEqual(ev["object"]["code"], 410)
+            self.assertEqual(ev["object"]["reason"], "Expired")
+            self.assertIsNone(w.next())   # the stream ends
+        finally:
+            w.close()
+
+    def test_watch_without_rv_and_selector_transitions(self):
+        ns = "wire-sel"
+        ensure_ns(ns)
+        SERVER.create("v1", "configmaps", {"metadata": {"name": "pre", "labels": {"k": "a"}}}, ns)
+        w = Watch(f"/api/v1/namespaces/{ns}/configmaps?watch=true&labelSelector=k%3Da")
+        try:
+            ev = w.next()
+            self.assertEqual((ev["type"], ev["object"]["metadata"]["name"]), ("ADDED", "pre"))
+            SERVER.patch("v1", "configmaps", "pre", {"metadata": {"labels": {"k": "b"}}}, ns)
+            ev = w.next()
+            self.assertEqual((ev["type"], ev["object"]["metadata"]["name"]), ("DELETED", "pre"))
+            SERVER.patch("v1", "configmaps", "pre", {"metadata": {"labels": {"k": "a"}}}, ns)
+            self.assertEqual(w.next()["type"], "ADDED")
+        finally:
+            w.close()
+
+    def test_dropped_and_expired_streams(self):
+        ns = "wire-drop"
+        ensure_ns(ns)
+        path = f"/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion=" + \
+            SERVER.get("v1", "configmaps", namespace=ns)["metadata"]["resourceVersion"]
+        w = Watch(path)
+        try:
+            deadline = time.monotonic() + 10
+            while SERVER.control("state")["watches"].get("configmaps", 0) < 1:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            self.assertGreaterEqual(SERVER.control("drop-watches")["dropped"], 1)
+            # Abrupt: the chunked body ends without its terminating chunk.
+            with self.assertRaises(http.client.IncompleteRead):
+                for _ in range(100000):
+                    if not w.resp.read(1):
+                        break
+        finally:
+            w.close()
+        w = Watch(path)
+        try:
+            deadline = time.monotonic() + 10
+            while SERVER.control("state")["watches"].get("configmaps", 0) < 1:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            SERVER.control("drop-watches", mode="expire")
+            ev = w.next()
+            self.assertEqual((ev["type"], ev["object"]["code"]), ("ERROR", 410))
+        finally:
+            w.close()
+
+    def test_update_semantics(self):
+        ns = "wire-update"
+        ensure_ns(ns)
+        cm = SERVER.create("v1", "configmaps", {"metadata": {"name": "u"}, "data": {"a": "1"}}, ns)
+        same = SERVER.replace("v1", "configmaps", cm, ns)
+        self.assertEqual(same["metadata"]["resourceVersion"], cm["metadata"]["resourceVersion"])
+        cm["data"]["a"] = "2"
+        newer = SERVER.replace("v1", "configmaps", cm, ns)
+        self.assertGreater(int(newer["metadata"]["resourceVersion"]),
+                           int(cm["metadata"]["resourceVersion"]))
+        with self.assertRaises(HttpError) as ctx:
+            SERVER.replace("v1", "configmaps", cm, ns)       # stale resourceVersion
+        self.assertEqual((ctx.exception.code, ctx.exception.body["reason"]), (409, "Conflict"))
+        patched = SERVER.patch("v1", "configmaps", "u", [{"op": "add", "path": "/data/b",
+                                                          "value": "3"}], ns,
+                               content_type="application/json-patch+json")
+        self.assertEqual(patched["data"], {"a": "2", "b": "3"})
+        with self.assertRaises(HttpError) as ctx:
+            SERVER.create("v1", "configmaps", {"metadata": {"name": "u"}}, ns)
+        self.assertEqual((ctx.exception.code, ctx.exception.body["reason"]), (409, "AlreadyExists"))
+        with self.assertRaises(HttpError) as ctx:
+            SERVER.create("v1", "configmaps", {"metadata": {"name": "v"}}, "missing-ns")
+        self.assertEqual(ctx.exception.code, 404)
+        lease = SERVER.create("coordination.k8s.io/v1", "leases", {
+            "metadata": {"name": "portico"}, "spec": {"holderIdentity": "a",
+                                                      "leaseDurationSeconds": 15}}, ns)
+        lease["spec"]["holderIdentity"] = "b"
+        SERVER.replace("coordination.k8s.io/v1", "leases", lease, ns)
+        with self.assertRaises(HttpError) as ctx:
+            lease["spec"]["holderIdentity"] = "c"
+            SERVER.replace("coordination.k8s.io/v1", "leases", lease, ns)
+        self.assertEqual(ctx.exception.code, 409)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
