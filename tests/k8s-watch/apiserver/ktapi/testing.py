@@ -80,6 +80,7 @@ class ApiServer:
                 self.proc.wait(5)
         if self.proc:
             self.proc.stdout.close()
+            self.proc.stderr.close()
 
     def __enter__(self):
         return self.start()
