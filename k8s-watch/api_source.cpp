@@ -1,0 +1,113 @@
+#include "k8s-watch/api_source.hpp"
+
+#include <iostream>
+
+namespace portico::watch {
+
+using clock = std::chrono::steady_clock;
+
+api_source::api_source(boost::asio::any_io_executor ex, api_client& client,
+                       api_source_options opts, snapshot_fn on_snapshot)
+    : client_(client), opts_(std::move(opts)), on_snapshot_(std::move(on_snapshot)), timer_(ex) {
+  if (!opts_.reflector.log) opts_.reflector.log = opts_.log;
+  for (auto& spec : standard_resources(opts_.watch_namespace, opts_.configmap)) {
+    reflectors_.push_back(std::make_shared<reflector>(ex, client_, spec, *this, opts_.reflector));
+  }
+}
+
+api_source::~api_source() { stop(); }
+
+void api_source::start() {
+  for (auto& r : reflectors_) r->start();
+}
+
+void api_source::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& r : reflectors_) r->stop();
+  timer_.cancel();
+}
+
+bool api_source::synced() const {
+  for (auto& r : reflectors_) {
+    if (!r->synced()) return false;
+  }
+  return true;
+}
+
+void api_source::on_built(
+    std::function<void(const config::cluster_state&, const config::build_result&)> fn) {
+  observers_.push_back(std::move(fn));
+}
+
+void api_source::log(const std::string& line) const {
+  if (opts_.log) {
+    opts_.log(line);
+  } else {
+    std::cerr << line << "\n";
+  }
+}
+
+void api_source::replace_all(config::object_kind kind, std::vector<config::any_object> objects) {
+  replace_kind(state_, kind, std::move(objects));
+  changed();
+}
+
+void api_source::upsert(config::any_object obj) {
+  config::apply(state_, std::move(obj));
+  changed();
+}
+
+void api_source::erase(config::object_kind kind, const std::string& key) {
+  state_.erase(kind, key);
+  changed();
+}
+
+void api_source::decode_failed(const config::decode_error& err) {
+  log("invalid object: " + err.to_string());
+}
+
+void api_source::list_synced(config::object_kind kind) {
+  if (synced()) log("all resources listed: building the first Snapshot");
+  changed();
+}
+
+// Re-arms the timer at min(now + window, first pending change + max delay).
+void api_source::changed() {
+  if (stopped_) return;
+  auto now = clock::now();
+  if (!pending_) {
+    pending_ = true;
+    first_change_ = now;
+  }
+  auto deadline = std::min(now + opts_.coalesce_window, first_change_ + opts_.coalesce_max_delay);
+  std::uint64_t gen = ++generation_;
+  timer_.expires_at(deadline);
+  timer_.async_wait([this, gen](boost::system::error_code ec) {
+    if (ec || gen != generation_ || stopped_) return;
+    rebuild();
+  });
+}
+
+void api_source::rebuild() {
+  pending_ = false;
+  if (!synced()) return;  // the last list_synced() triggers the first build
+  config::build_options bo = opts_.build;
+  bo.previous = last_;
+  auto t0 = clock::now();
+  config::build_result r = config::build(state_, bo);
+  double secs = std::chrono::duration<double>(clock::now() - t0).count();
+  last_ = r.snap;
+  ++builds_;
+  std::set<std::string> now_errors;
+  for (const auto& e : r.errors) {
+    std::string text = e.to_string();
+    if (!reported_errors_.count(text)) log("invalid: " + text);
+    now_errors.insert(std::move(text));
+  }
+  reported_errors_ = std::move(now_errors);
+  if (on_snapshot_) on_snapshot_(r, secs);
+  for (auto& fn : observers_) fn(state_, r);
+}
+
+}  // namespace portico::watch

@@ -1,0 +1,87 @@
+// The live source: one reflector per resource feeding one ClusterState, events coalesced into
+// one rebuild (short window, bounded maximum delay), no Snapshot before every reflector has
+// listed once. Runs on the control thread's executor.
+//
+// Lifetime: stop() closes the watches and timers; the object must outlive the executor's
+// run() (the pending coroutines finish during the next turns of the loop).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/build.hpp"
+#include "k8s-watch/reflector.hpp"
+
+namespace portico::watch {
+
+struct api_source_options {
+  std::string watch_namespace;  // --watch-namespace ("" = all)
+  std::string configmap;        // --configmap "ns/name" ("" = none)
+  config::build_options build;  // controller/ingress class; `previous` is managed here
+  std::chrono::milliseconds coalesce_window{100};     // quiet time before a rebuild
+  std::chrono::milliseconds coalesce_max_delay{1000};  // a rebuild at the latest this long
+                                                        // after the first pending change
+  reflector_options reflector;
+  std::function<void(const std::string&)> log;  // default: stderr
+};
+
+class api_source final : public reflector_sink {
+ public:
+  // Called on the executor after each rebuild, with the build's duration in seconds.
+  using snapshot_fn = std::function<void(const config::build_result&, double build_seconds)>;
+
+  api_source(boost::asio::any_io_executor ex, api_client& client, api_source_options opts,
+             snapshot_fn on_snapshot);
+  ~api_source() override;
+  api_source(const api_source&) = delete;
+  api_source& operator=(const api_source&) = delete;
+
+  void start();
+  void stop();
+
+  // Every reflector has completed its first list.
+  bool synced() const;
+  const config::cluster_state& state() const { return state_; }
+  const config::build_options& build_options() const { return opts_.build; }
+  config::snapshot_ptr current() const { return last_; }
+  std::uint64_t builds() const { return builds_; }
+
+  // Extra observers of each rebuild (the status writer), called after on_snapshot.
+  void on_built(std::function<void(const config::cluster_state&, const config::build_result&)> fn);
+
+  // reflector_sink
+  void replace_all(config::object_kind kind, std::vector<config::any_object> objects) override;
+  void upsert(config::any_object obj) override;
+  void erase(config::object_kind kind, const std::string& key) override;
+  void decode_failed(const config::decode_error& err) override;
+  void list_synced(config::object_kind kind) override;
+
+ private:
+  void changed();
+  void rebuild();
+  void log(const std::string& line) const;
+
+  api_client& client_;
+  api_source_options opts_;
+  snapshot_fn on_snapshot_;
+  std::vector<std::function<void(const config::cluster_state&, const config::build_result&)>>
+      observers_;
+  std::vector<std::shared_ptr<reflector>> reflectors_;
+  config::cluster_state state_;
+  config::snapshot_ptr last_;
+  boost::asio::steady_timer timer_;
+  bool pending_ = false;
+  std::uint64_t generation_ = 0;
+  std::chrono::steady_clock::time_point first_change_{};
+  std::uint64_t builds_ = 0;
+  std::set<std::string> reported_errors_;
+  bool stopped_ = false;
+};
+
+}  // namespace portico::watch

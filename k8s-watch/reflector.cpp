@@ -1,0 +1,301 @@
+#include "k8s-watch/reflector.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <iostream>
+#include <set>
+
+#include "config/decode_json.hpp"
+
+namespace portico::watch {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using asio::awaitable;
+using asio::use_awaitable;
+using config::object_kind;
+
+std::string resource_spec::collection_path() const {
+  std::string p = group_version_path;
+  if (namespaced && !namespace_name.empty()) p += "/namespaces/" + namespace_name;
+  return p + "/" + plural;
+}
+
+std::vector<resource_spec> standard_resources(const std::string& ns, const std::string& configmap) {
+  const std::string net = "/apis/networking.k8s.io/v1";
+  std::vector<resource_spec> r{
+      {object_kind::ingress_class, net, "ingressclasses", false, "", ""},
+      {object_kind::ingress, net, "ingresses", true, ns, ""},
+      {object_kind::service, "/api/v1", "services", true, ns, ""},
+      {object_kind::endpoint_slice, "/apis/discovery.k8s.io/v1", "endpointslices", true, ns, ""},
+      {object_kind::secret, "/api/v1", "secrets", true, ns, "type=kubernetes.io/tls"},
+  };
+  if (!configmap.empty()) {
+    auto slash = configmap.find('/');
+    std::string cm_ns = slash == std::string::npos ? "default" : configmap.substr(0, slash);
+    std::string cm_name = slash == std::string::npos ? configmap : configmap.substr(slash + 1);
+    r.push_back({object_kind::config_map, "/api/v1", "configmaps", true, cm_ns,
+                 "metadata.name=" + cm_name});
+  }
+  return r;
+}
+
+std::string url_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+std::string json_string(const json::value* v) {
+  if (v && v->is_string()) return std::string(v->get_string());
+  return {};
+}
+
+// "ns/name" or "name", as config::object_key, read from raw metadata.
+std::string raw_key(const json::object& obj, bool& ok) {
+  ok = false;
+  auto* md = obj.if_contains("metadata");
+  if (!md || !md->is_object()) return {};
+  std::string name = json_string(md->as_object().if_contains("name"));
+  std::string ns = json_string(md->as_object().if_contains("namespace"));
+  ok = !name.empty();
+  return ns.empty() ? name : ns + "/" + name;
+}
+
+std::string raw_rv(const json::object& obj) {
+  auto* md = obj.if_contains("metadata");
+  if (!md || !md->is_object()) return {};
+  return json_string(md->as_object().if_contains("resourceVersion"));
+}
+
+bool is_cluster_scoped(object_kind k) { return k == object_kind::ingress_class; }
+
+}  // namespace
+
+event_outcome apply_watch_event(const json::value& event, object_kind kind, reflector_sink& sink,
+                                std::string& resource_version, std::string* message) {
+  const json::object* ev = event.if_object();
+  if (!ev) return event_outcome::ignored;
+  std::string type = json_string(ev->if_contains("type"));
+  const json::value* objv = ev->if_contains("object");
+  if (!objv || !objv->is_object()) return event_outcome::ignored;
+  const json::object& obj = objv->get_object();
+  if (type == "ERROR") {
+    const json::value* code = obj.if_contains("code");
+    if (message) *message = json_string(obj.if_contains("message"));
+    if (code && code->is_number() && code->to_number<std::int64_t>() == 410) {
+      return event_outcome::expired;
+    }
+    return event_outcome::error;
+  }
+  std::string rv = raw_rv(obj);
+  if (type == "BOOKMARK") {
+    if (!rv.empty()) resource_version = rv;
+    return event_outcome::bookmark;
+  }
+  if (type == "DELETED") {
+    bool ok = false;
+    std::string key = raw_key(obj, ok);
+    if (!ok) return event_outcome::ignored;
+    if (!is_cluster_scoped(kind) && key.find('/') == std::string::npos) key = "default/" + key;
+    sink.erase(kind, key);
+  } else if (type == "ADDED" || type == "MODIFIED") {
+    auto res = config::decode_json_value(*objv, kind, "watch");
+    for (auto& e : res.errors) sink.decode_failed(e);
+    if (res.objects.empty()) {
+      // Undecodable now: what was there before no longer describes the object.
+      bool ok = false;
+      std::string key = raw_key(obj, ok);
+      if (ok) sink.erase(kind, key);
+    }
+    for (auto& o : res.objects) {
+      if (config::kind_of(o) == kind) sink.upsert(std::move(o));
+    }
+  } else {
+    return event_outcome::ignored;
+  }
+  if (!rv.empty()) resource_version = rv;
+  return event_outcome::applied;
+}
+
+void replace_kind(config::cluster_state& state, object_kind kind,
+                  std::vector<config::any_object> objects) {
+  switch (kind) {
+    case object_kind::ingress_class: state.ingress_classes.clear(); break;
+    case object_kind::ingress: state.ingresses.clear(); break;
+    case object_kind::service: state.services.clear(); break;
+    case object_kind::endpoint_slice: state.endpoint_slices.clear(); break;
+    case object_kind::endpoints: state.endpoints_list.clear(); break;
+    case object_kind::secret: state.secrets.clear(); break;
+    case object_kind::config_map: state.config_maps.clear(); break;
+  }
+  for (auto& o : objects) {
+    if (config::kind_of(o) == kind) config::apply(state, std::move(o));
+  }
+}
+
+backoff::backoff(std::chrono::milliseconds base, std::chrono::milliseconds cap, std::uint64_t seed)
+    : base_(base), cap_(cap), rng_(seed ? seed : std::random_device{}()) {}
+
+std::chrono::milliseconds backoff::next() {
+  auto d = base_;
+  for (unsigned i = 0; i < attempt_ && d < cap_; ++i) d *= 2;
+  if (d > cap_) d = cap_;
+  if (attempt_ < 64) ++attempt_;
+  auto half = d.count() / 2;
+  std::uniform_int_distribution<long long> dist(half, d.count());
+  return std::chrono::milliseconds(dist(rng_));
+}
+
+reflector::reflector(asio::any_io_executor ex, api_client& client, resource_spec spec,
+                     reflector_sink& sink, reflector_options opts)
+    : client_(client),
+      spec_(std::move(spec)),
+      sink_(sink),
+      opts_(std::move(opts)),
+      timer_(ex),
+      backoff_(opts_.backoff_base, opts_.backoff_cap) {}
+
+void reflector::log(const std::string& msg) const {
+  std::string line = "watch " + spec_.plural + ": " + msg;
+  if (opts_.log) {
+    opts_.log(line);
+  } else {
+    std::cerr << line << "\n";
+  }
+}
+
+void reflector::start() {
+  asio::co_spawn(timer_.get_executor(), [self = shared_from_this()] { return self->run(); },
+                 asio::detached);
+}
+
+void reflector::stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+awaitable<void> reflector::run() {
+  bool need_list = true;
+  while (!stopped_) {
+    bool wait = true;
+    try {
+      if (need_list) {
+        co_await list();
+        need_list = false;
+      }
+      watch_end end = co_await watch();
+      if (end == watch_end::expired) {
+        need_list = true;
+        wait = false;
+      } else if (end == watch_end::closed) {
+        wait = false;
+      }
+    } catch (const std::exception& e) {
+      if (!stopped_) log(e.what());
+    }
+    if (stopped_) break;
+    if (!wait) continue;
+    timer_.expires_after(backoff_.next());
+    boost::system::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+awaitable<void> reflector::list() {
+  std::vector<config::any_object> all;
+  std::string cont, rv;
+  std::string selector =
+      spec_.field_selector.empty() ? "" : "&fieldSelector=" + url_encode(spec_.field_selector);
+  int restarts = 0;
+  for (;;) {
+    std::string target = spec_.collection_path() + "?limit=" + std::to_string(opts_.page_size) +
+                         selector + (cont.empty() ? "" : "&continue=" + url_encode(cont));
+    api_response resp = co_await client_.call("GET", target);
+    if (stopped_) co_return;
+    if (resp.status == 410 && !cont.empty() && restarts++ < 3) {
+      all.clear();  // the continue token expired: list again from the start
+      cont.clear();
+      continue;
+    }
+    if (resp.status != 200) {
+      throw api_error("list: HTTP " + std::to_string(resp.status) + ": " + resp.body.substr(0, 200));
+    }
+    json::value v = json::parse(resp.body);
+    resp.body.clear();
+    const json::object& root = v.as_object();
+    if (auto* items = root.if_contains("items"); items && items->is_array()) {
+      all.reserve(all.size() + items->get_array().size());
+      for (const auto& item : items->get_array()) {
+        auto res = config::decode_json_value(item, spec_.kind, "list");
+        for (auto& e : res.errors) sink_.decode_failed(e);
+        for (auto& o : res.objects) all.push_back(std::move(o));
+      }
+    }
+    const json::object* md = root.if_contains("metadata") ? root.at("metadata").if_object() : nullptr;
+    rv = md ? json_string(md->if_contains("resourceVersion")) : std::string();
+    cont = md ? json_string(md->if_contains("continue")) : std::string();
+    if (cont.empty()) break;
+  }
+  sink_.replace_all(spec_.kind, std::move(all));
+  rv_ = rv;
+  ++lists_;
+  backoff_.reset();
+  if (!synced_) {
+    synced_ = true;
+    sink_.list_synced(spec_.kind);
+  }
+}
+
+awaitable<reflector::watch_end> reflector::watch() {
+  std::string target = spec_.collection_path() + "?watch=true&allowWatchBookmarks=true" +
+                       "&resourceVersion=" + url_encode(rv_) +
+                       "&timeoutSeconds=" + std::to_string(opts_.watch_timeout_seconds);
+  if (!spec_.field_selector.empty()) target += "&fieldSelector=" + url_encode(spec_.field_selector);
+  std::size_t events = 0;
+  bool expired = false;
+  auto started = std::chrono::steady_clock::now();
+  api_response resp = co_await client_.stream(
+      target,
+      [&](json::value&& ev) {
+        if (stopped_ || expired) return;
+        std::string msg;
+        switch (apply_watch_event(ev, spec_.kind, sink_, rv_, &msg)) {
+          case event_outcome::expired: expired = true; break;
+          case event_outcome::error: log("watch error event: " + msg); break;
+          case event_outcome::applied:
+          case event_outcome::bookmark: ++events; break;
+          case event_outcome::ignored: break;
+        }
+      },
+      opts_.idle_timeout);
+  if (expired || resp.status == 410) {
+    log("resourceVersion " + rv_ + " expired: relisting");
+    co_return watch_end::expired;
+  }
+  if (resp.status != 200) {
+    log("watch: HTTP " + std::to_string(resp.status) + ": " + resp.body.substr(0, 200));
+    co_return watch_end::failed;
+  }
+  if (events > 0) backoff_.reset();
+  if (events == 0 && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) {
+    co_return watch_end::failed;  // closed at once: do not spin
+  }
+  co_return watch_end::closed;
+}
+
+}  // namespace portico::watch

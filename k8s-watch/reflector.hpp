@@ -1,0 +1,119 @@
+// One reflector per resource: list (in pages), then watch from the list's resourceVersion;
+// events applied in order; 410 -> relist (a relist replaces the resource's objects as a
+// whole); broken streams -> re-watch from the last resourceVersion after a backoff.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/fwd.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "config/decode.hpp"
+#include "k8s-watch/api_client.hpp"
+
+namespace portico::watch {
+
+struct resource_spec {
+  config::object_kind kind;
+  std::string group_version_path;  // "/api/v1" or "/apis/networking.k8s.io/v1"
+  std::string plural;              // "ingresses"
+  bool namespaced = true;
+  std::string namespace_name;      // restrict to this namespace ("" = all)
+  std::string field_selector;      // e.g. "type=kubernetes.io/tls"
+
+  std::string collection_path() const;  // ".../namespaces/ns/ingresses" or ".../ingresses"
+};
+
+// IngressClass, Ingress, Service, EndpointSlice, TLS Secrets and (when configmap "ns/name" is
+// given) that one ConfigMap. watch_namespace limits the namespaced ones.
+std::vector<resource_spec> standard_resources(const std::string& watch_namespace,
+                                              const std::string& configmap);
+
+std::string url_encode(std::string_view s);
+
+// Where a reflector puts what it learns. A seam for tests; api_source is the real one.
+class reflector_sink {
+ public:
+  virtual ~reflector_sink() = default;
+  // A (re)list: the objects of `kind` are exactly `objects` from now on.
+  virtual void replace_all(config::object_kind kind, std::vector<config::any_object> objects) = 0;
+  virtual void upsert(config::any_object obj) = 0;
+  virtual void erase(config::object_kind kind, const std::string& key) = 0;
+  virtual void decode_failed(const config::decode_error& err) {}
+  virtual void list_synced(config::object_kind kind) {}
+};
+
+enum class event_outcome { applied, bookmark, expired, error, ignored };
+
+// Applies one watch event ({"type": ..., "object": ...}) to the sink, advancing
+// resource_version. ERROR with code 410 gives `expired`; other ERRORs give `error` (with the
+// message in *message when given).
+event_outcome apply_watch_event(const boost::json::value& event, config::object_kind kind,
+                                reflector_sink& sink, std::string& resource_version,
+                                std::string* message = nullptr);
+
+// Replaces every object of `kind` in `state` by `objects` (what a relist means).
+void replace_kind(config::cluster_state& state, config::object_kind kind,
+                  std::vector<config::any_object> objects);
+
+// Exponential backoff with jitter: attempt n waits a uniform time in [d/2, d] where
+// d = min(cap, base * 2^n).
+class backoff {
+ public:
+  backoff(std::chrono::milliseconds base, std::chrono::milliseconds cap, std::uint64_t seed = 0);
+  std::chrono::milliseconds next();
+  void reset() { attempt_ = 0; }
+  unsigned attempt() const { return attempt_; }
+
+ private:
+  std::chrono::milliseconds base_, cap_;
+  unsigned attempt_ = 0;
+  std::mt19937_64 rng_;
+};
+
+struct reflector_options {
+  std::chrono::milliseconds backoff_base{250};
+  std::chrono::milliseconds backoff_cap{30000};
+  std::size_t page_size = 500;
+  int watch_timeout_seconds = 300;  // server side; each watch asks for 1x..2x of it / 2
+  std::chrono::seconds idle_timeout{330};  // nothing received for this long: reconnect
+  std::function<void(const std::string&)> log;  // default: stderr
+};
+
+class reflector : public std::enable_shared_from_this<reflector> {
+ public:
+  reflector(boost::asio::any_io_executor ex, api_client& client, resource_spec spec,
+            reflector_sink& sink, reflector_options opts);
+  void start();
+  void stop();
+  bool synced() const { return synced_; }
+  const resource_spec& spec() const { return spec_; }
+  const std::string& resource_version() const { return rv_; }
+  std::uint64_t relists() const { return lists_; }
+
+ private:
+  enum class watch_end { closed, expired, failed };
+  boost::asio::awaitable<void> run();
+  boost::asio::awaitable<void> list();
+  boost::asio::awaitable<watch_end> watch();
+  void log(const std::string& msg) const;
+
+  api_client& client_;
+  resource_spec spec_;
+  reflector_sink& sink_;
+  reflector_options opts_;
+  boost::asio::steady_timer timer_;
+  backoff backoff_;
+  std::string rv_;
+  bool synced_ = false;
+  bool stopped_ = false;
+  std::uint64_t lists_ = 0;
+};
+
+}  // namespace portico::watch
