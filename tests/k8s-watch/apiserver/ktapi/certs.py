@@ -16,6 +16,15 @@ def _run(args, cwd):
 def make_pki(directory, client=False, hosts=("localhost",), ips=("127.0.0.1", "::1")):
     """Writes ca.crt/ca.key, server.crt/server.key (and client.crt/client.key). Returns paths."""
     os.makedirs(directory, exist_ok=True)
+    paths = {"ca": os.path.join(directory, "ca.crt"),
+             "ca_key": os.path.join(directory, "ca.key"),
+             "cert": os.path.join(directory, "server.crt"),
+             "key": os.path.join(directory, "server.key")}
+    if client:
+        paths["client_cert"] = os.path.join(directory, "client.crt")
+        paths["client_key"] = os.path.join(directory, "client.key")
+    if all(os.path.exists(p) for p in paths.values()):
+        return paths        # a restarted server keeps its CA, so clients keep trusting it
     _run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "3650",
           "-subj", "/CN=portico-test-ca", "-keyout", "ca.key", "-out", "ca.crt",
           "-addext", "basicConstraints=critical,CA:TRUE",
@@ -23,15 +32,9 @@ def make_pki(directory, client=False, hosts=("localhost",), ips=("127.0.0.1", ":
     san = ",".join([f"DNS:{h}" for h in hosts] + [f"IP:{i}" for i in ips])
     _leaf(directory, "server", "/CN=kube-apiserver", f"subjectAltName={san}\n"
           "extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n")
-    paths = {"ca": os.path.join(directory, "ca.crt"),
-             "ca_key": os.path.join(directory, "ca.key"),
-             "cert": os.path.join(directory, "server.crt"),
-             "key": os.path.join(directory, "server.key")}
     if client:
         _leaf(directory, "client", "/O=system:masters/CN=portico-test-admin",
               "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n")
-        paths["client_cert"] = os.path.join(directory, "client.crt")
-        paths["client_key"] = os.path.join(directory, "client.key")
     return paths
 
 

@@ -66,6 +66,16 @@ class ApiServer:
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.crt"))
         return self
 
+    def restart(self, outage=0.0):
+        """Stops the server (SIGTERM saves --state-file) and starts it again on the same port
+        with the same CA and token, after `outage` seconds. Pass a state file in `args`
+        (`--state-file PATH`) to keep the objects and resourceVersions across the restart."""
+        self.stop()
+        time.sleep(outage)
+        self.url = None
+        self.admin_url = None
+        return self.start()
+
     def _drain_stderr(self):
         for line in self.proc.stderr:
             self.stderr_lines.append(line)
