@@ -26,6 +26,8 @@ constexpr std::size_t header_limit = 8 * 1024;
 constexpr std::size_t body_limit = 16 * 1024;
 constexpr auto read_timeout = std::chrono::seconds(30);
 constexpr auto write_timeout = std::chrono::seconds(30);
+constexpr auto linger_timeout = std::chrono::seconds(2);
+constexpr std::size_t linger_limit = 256 * 1024;
 
 class admin_session;
 
@@ -104,9 +106,28 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
     stream_.expires_after(write_timeout);
     http::async_write(stream_, res_,
                       [self = shared_from_this(), close_after](beast::error_code ec, std::size_t) {
-                        if (ec || close_after || self->server_->closed) return self->close();
+                        if (ec || self->server_->closed) return self->close();
+                        if (close_after) return self->linger();
                         self->read();
                       });
+  }
+
+  // Lingering close: stop sending, then drain what the client still sends for a moment, so
+  // closing with unread input does not turn into a reset that destroys our response.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(linger_timeout);
+    drain(linger_limit);
+  }
+
+  void drain(std::size_t budget) {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this(), budget](
+                                                       beast::error_code ec, std::size_t n) {
+      if (ec || n >= budget || self->server_->closed) return self->close();
+      self->drain(budget - n);
+    });
   }
 
   beast::tcp_stream stream_;

@@ -1,0 +1,181 @@
+// worker_observer: per-route handles resolved per Snapshot, counters that survive swaps,
+// concurrent scrapes, and the access log switch.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <cstdio>
+#include <thread>
+
+#include "proxy/metrics.hpp"
+#include "tests/proxy/observe_fixtures.hpp"
+#include "tests/proxy/prom_text.hpp"
+
+namespace portico::proxy {
+namespace {
+
+using test::parse_prom_text;
+using test::sample_value;
+
+server_options quiet() {
+  server_options o;
+  o.access_log = false;
+  return o;
+}
+
+std::optional<double> requests_of(metrics_registry& reg, const std::string& ingress,
+                                  const std::string& status = "200") {
+  return sample_value(parse_prom_text(reg.render()), "nginx_ingress_controller_requests",
+                      {{"ingress", ingress}, {"status", status}});
+}
+
+TEST(observer, counters_survive_a_snapshot_swap_for_the_same_route_labels) {
+  server_options opts = quiet();
+  metrics_registry reg(opts);
+  worker_observer w(reg, opts, 0);
+
+  auto web_a = test::make_route(0, "default", "web", "web-svc", "a.example", "/");
+  auto snap_a = test::make_snapshot({web_a});
+  w.on_snapshot(*snap_a);
+  w.on_request(test::upstream_record(web_a.get()));
+  w.on_request(test::upstream_record(web_a.get()));
+
+  // The next Snapshot has a new route in front: the same label set now has index 1.
+  auto api_b = test::make_route(0, "default", "api", "api-svc", "a.example", "/api");
+  auto web_b = test::make_route(1, "default", "web", "web-svc", "a.example", "/");
+  auto snap_b = test::make_snapshot({api_b, web_b});
+  w.on_snapshot(*snap_b);
+  w.on_request(test::upstream_record(web_b.get()));
+  w.on_request(test::upstream_record(api_b.get()));
+
+  EXPECT_EQ(requests_of(reg, "web"), 3.0);
+  EXPECT_EQ(requests_of(reg, "api"), 1.0);
+}
+
+TEST(observer, a_request_that_started_on_the_old_snapshot_counts_under_its_own_route) {
+  server_options opts = quiet();
+  metrics_registry reg(opts);
+  worker_observer w(reg, opts, 0);
+
+  auto web_a = test::make_route(0, "default", "web", "web-svc", "a.example", "/");
+  auto snap_a = test::make_snapshot({web_a});
+  w.on_snapshot(*snap_a);
+
+  // Index 0 now means another route; a request pinned to snap_a finishes afterwards.
+  auto api_b = test::make_route(0, "default", "api", "api-svc", "a.example", "/api");
+  auto snap_b = test::make_snapshot({api_b});
+  w.on_snapshot(*snap_b);
+  w.on_request(test::upstream_record(web_a.get()));
+
+  EXPECT_EQ(requests_of(reg, "web"), 1.0);
+  EXPECT_EQ(requests_of(reg, "api"), std::nullopt);
+}
+
+TEST(observer, counters_outlive_the_observer_that_wrote_them) {
+  server_options opts = quiet();
+  metrics_registry reg(opts);
+  auto web = test::make_route(0, "default", "web", "web-svc", "a.example", "/");
+  auto snap = test::make_snapshot({web});
+  {
+    worker_observer w(reg, opts, 0);
+    w.on_snapshot(*snap);
+    w.on_request(test::upstream_record(web.get()));
+  }
+  worker_observer w2(reg, opts, 0);
+  w2.on_snapshot(*snap);
+  w2.on_request(test::upstream_record(web.get()));
+  EXPECT_EQ(requests_of(reg, "web"), 2.0);
+}
+
+TEST(observer, scrapes_during_traffic_see_monotonic_counts_and_the_exact_final_sum) {
+  server_options opts = quiet();
+  metrics_registry reg(opts);
+  auto web = test::make_route(0, "default", "web", "web-svc", "a.example", "/");
+  auto snap = test::make_snapshot({web});
+  constexpr int per_worker = 20000;
+  worker_observer w1(reg, opts, 0), w2(reg, opts, 1);
+  w1.on_snapshot(*snap);
+  w2.on_snapshot(*snap);
+
+  std::atomic<int> running{2};
+  auto drive = [&](worker_observer& w) {
+    for (int i = 0; i < per_worker; ++i) {
+      // New (method, status) cells appear while the scrape runs.
+      w.on_request(test::upstream_record(web.get(), i % 50 == 0 ? 500 + (i / 50) % 20 : 200));
+    }
+    running.fetch_sub(1);
+  };
+  std::thread t1(drive, std::ref(w1)), t2(drive, std::ref(w2));
+  double last = 0;
+  for (int scrapes = 0; running.load() > 0 && scrapes < 2000; ++scrapes) {
+    auto v = requests_of(reg, "web").value_or(0);
+    EXPECT_GE(v, last);
+    last = v;
+  }
+  t1.join();
+  t2.join();
+
+  double total = 0;
+  for (const auto& s : test::find_samples(parse_prom_text(reg.render()),
+                                          "nginx_ingress_controller_requests", {{"ingress", "web"}}))
+    total += s.value;
+  EXPECT_EQ(total, 2.0 * per_worker);
+}
+
+// Runs `fn` with fd 1 redirected into a pipe; returns what was written.
+std::string capture_stdout(const std::function<void()>& fn) {
+  std::fflush(stdout);
+  int fds[2];
+  EXPECT_EQ(::pipe(fds), 0);
+  ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  int saved = ::dup(1);
+  ::dup2(fds[1], 1);
+  fn();
+  ::dup2(saved, 1);
+  ::close(saved);
+  ::close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, n);
+  ::close(fds[0]);
+  return out;
+}
+
+TEST(observer, access_log_lines_reach_stdout_on_flush) {
+  server_options opts;  // access_log on by default
+  metrics_registry reg(opts);
+  auto web = test::make_route(0, "default", "web", "web-svc", "a.example", "/");
+  auto snap = test::make_snapshot({web});
+  std::string out = capture_stdout([&] {
+    worker_observer w(reg, opts, 0);
+    w.on_snapshot(*snap);
+    w.on_request(test::upstream_record(web.get()));
+    w.on_request(test::local_record(nullptr, 404));
+    w.flush();
+  });
+  ASSERT_EQ(std::count(out.begin(), out.end(), '\n'), 2);
+  EXPECT_NE(out.find("\"ingress\":\"web\""), std::string::npos);
+  EXPECT_NE(out.find("\"status\":404"), std::string::npos);
+}
+
+TEST(observer, access_log_off_writes_nothing) {
+  server_options opts = quiet();
+  metrics_registry reg(opts);
+  auto web = test::make_route(0, "default", "web", "web-svc", "a.example", "/");
+  auto snap = test::make_snapshot({web});
+  std::string out = capture_stdout([&] {
+    worker_observer w(reg, opts, 0);
+    w.on_snapshot(*snap);
+    w.on_request(test::upstream_record(web.get()));
+    w.flush();
+  });
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(requests_of(reg, "web"), 1.0);
+}
+
+}  // namespace
+}  // namespace portico::proxy
