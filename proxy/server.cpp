@@ -1,36 +1,138 @@
-// The data plane's entry point: worker threads, publishing, health and shutdown.
+// The data plane's entry point: worker threads, publishing, health and graceful shutdown.
 #include "proxy/server.hpp"
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <thread>
+#include <vector>
+
+#include "proxy/admin.hpp"
+#include "proxy/metrics.hpp"
+#include "proxy/snapshot_json.hpp"
+#include "proxy/worker.hpp"
 
 namespace portico::proxy {
 
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
 struct server::impl {
-  boost::asio::io_context& control;
+  impl(asio::io_context& c, server_options o)
+      : control(c), opts(std::move(o)), metrics(opts), signals(c), delay_timer(c), grace_timer(c) {}
+
+  void begin_shutdown();
+  void on_worker_exit();
+
+  asio::io_context& control;
   server_options opts;
-  boost::asio::signal_set signals{control};
+  metrics_registry metrics;
+  std::unique_ptr<admin_server> admin;
+  std::vector<std::unique_ptr<worker>> workers;
+  asio::signal_set signals;
+  asio::steady_timer delay_timer;
+  asio::steady_timer grace_timer;
   config::snapshot_ptr current;
   std::function<void()> stopped;
-  impl(boost::asio::io_context& c, server_options o) : control(c), opts(std::move(o)) {}
+  std::uint16_t http_port = 0;
+  std::uint16_t admin_port = 0;
+  unsigned live_workers = 0;
+  bool started = false;
+  bool published = false;
+  bool draining = false;
+  bool forced = false;
 };
 
-server::server(boost::asio::io_context& control, server_options opts)
+void server::impl::begin_shutdown() {
+  if (draining) {
+    // A second signal: stop waiting.
+    forced = true;
+    for (auto& w : workers) w->force_close();
+    return;
+  }
+  draining = true;  // /healthz fails from now on
+  delay_timer.expires_after(opts.shutdown_delay);
+  delay_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    for (auto& w : workers) w->drain();
+    grace_timer.expires_after(opts.shutdown_grace);
+    grace_timer.async_wait([this](const boost::system::error_code& ec2) {
+      if (ec2) return;
+      for (auto& w : workers) w->force_close();
+    });
+  });
+  signals.async_wait([this](const boost::system::error_code& ec, int) {
+    if (!ec) begin_shutdown();
+  });
+  if (workers.empty()) on_worker_exit();
+}
+
+void server::impl::on_worker_exit() {
+  if (live_workers > 0) --live_workers;
+  if (live_workers > 0) return;
+  for (auto& w : workers) w->join();
+  delay_timer.cancel();
+  grace_timer.cancel();
+  boost::system::error_code ec;
+  signals.cancel(ec);
+  if (admin) admin->close();
+  if (stopped) stopped();
+}
+
+server::server(asio::io_context& control, server_options opts)
     : impl_(std::make_unique<impl>(control, std::move(opts))) {}
 
-server::~server() = default;
+server::~server() {
+  for (auto& w : impl_->workers) w->force_close();
+  for (auto& w : impl_->workers) w->join();
+}
 
 void server::start() {
-  impl_->signals.add(SIGTERM);
-  impl_->signals.add(SIGINT);
-  impl_->signals.async_wait([this](const boost::system::error_code& ec, int) {
-    if (!ec && impl_->stopped) impl_->stopped();
+  auto& d = *impl_;
+  unsigned n = d.opts.workers != 0 ? d.opts.workers : std::thread::hardware_concurrency();
+  if (n == 0) n = 1;
+  const auto addr = asio::ip::make_address(d.opts.listen_address);
+  std::uint16_t port = d.opts.http_port;
+  for (unsigned i = 0; i < n; ++i) {
+    auto w = std::make_unique<worker>(i, d.opts, &d.metrics);
+    port = w->listen(tcp::endpoint(addr, port));  // port 0: the first bind picks, others follow
+    d.workers.push_back(std::move(w));
+  }
+  d.http_port = port;
+  d.admin = std::make_unique<admin_server>(
+      d.control, d.opts.admin_address, d.opts.admin_port, d.metrics,
+      [&d] { return d.published && !d.draining; },
+      [&d] { return d.current ? snapshot_to_json(*d.current) : std::string("{}"); });
+  d.admin_port = d.admin->port();
+  if (d.current)
+    for (auto& w : d.workers) w->publish(d.current);
+  d.live_workers = n;
+  for (auto& w : d.workers)
+    w->run([&d] { asio::post(d.control, [&d] { d.on_worker_exit(); }); });
+  d.started = true;
+  d.signals.add(SIGTERM);
+  d.signals.add(SIGINT);
+  d.signals.async_wait([&d](const boost::system::error_code& ec, int) {
+    if (!ec) d.begin_shutdown();
   });
 }
 
-void server::publish(config::snapshot_ptr snap, const publish_info&) { impl_->current = std::move(snap); }
-void server::reload_failed() {}
+void server::publish(config::snapshot_ptr snap, const publish_info& info) {
+  auto& d = *impl_;
+  if (!snap) return;
+  d.metrics.on_publish(*snap, info.build_seconds, true);
+  d.current = snap;
+  d.published = true;
+  if (d.started)
+    for (auto& w : d.workers) w->publish(snap);
+}
+
+void server::reload_failed() { impl_->metrics.on_reload_failed(); }
+
 void server::on_stopped(std::function<void()> fn) { impl_->stopped = std::move(fn); }
-std::uint16_t server::http_port() const { return impl_->opts.http_port; }
-std::uint16_t server::admin_port() const { return impl_->opts.admin_port; }
+
+std::uint16_t server::http_port() const { return impl_->http_port; }
+std::uint16_t server::admin_port() const { return impl_->admin_port; }
 
 }  // namespace portico::proxy

@@ -1,0 +1,42 @@
+#include "proxy/default_backend.hpp"
+
+#include "proxy/header_rewrite.hpp"
+
+namespace portico::proxy {
+
+namespace {
+
+void write_response(std::string& out, unsigned status, std::string_view content_type,
+                    std::string_view body, std::string_view request_id, bool close,
+                    bool head_only) {
+  append_status_line(out, status);
+  out.append("Server: portico\r\nContent-Type: ").append(content_type).append("\r\n");
+  out.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+  if (!request_id.empty()) out.append("X-Request-ID: ").append(request_id).append("\r\n");
+  out.append(close ? "Connection: close\r\n\r\n" : "\r\n");
+  if (!head_only) out.append(body);
+}
+
+}  // namespace
+
+void write_error_response(std::string& out, unsigned status, std::string_view request_id,
+                          bool close, bool head_only) {
+  std::string title = std::to_string(status);
+  title += ' ';
+  title += reason_phrase(status);
+  std::string body = "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" +
+                     title + "</h1></center>\r\n<hr><center>portico</center>\r\n</body>\r\n</html>\r\n";
+  write_response(out, status, "text/html", body, request_id, close, head_only);
+}
+
+unsigned write_default_backend(std::string& out, std::string_view path,
+                               std::string_view request_id, bool close, bool head_only) {
+  if (path == "/healthz") {
+    write_response(out, 200, "text/plain", "ok", request_id, close, head_only);
+    return 200;
+  }
+  write_response(out, 404, "text/plain", "default backend - 404", request_id, close, head_only);
+  return 404;
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,321 @@
+#include "proxy/header_rewrite.hpp"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstring>
+
+#include "proxy/request_check.hpp"
+
+namespace portico::proxy {
+
+namespace {
+
+using F = http_field;
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
+bool istarts_with(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+// Hop-by-hop and framing fields never copied from one side to the other.
+bool is_hop_by_hop(const header_field& f) {
+  switch (f.name) {
+    case F::connection:
+    case F::keep_alive:
+    case F::te:
+    case F::trailer:
+    case F::transfer_encoding:
+    case F::content_length:
+    case F::upgrade:
+    case F::proxy_connection:
+    case F::proxy_authorization:
+    case F::proxy_authenticate:
+      return true;
+    case F::unknown:
+      return istarts_with(f.name_text, "proxy-");
+    default:
+      return false;
+  }
+}
+
+bool is_forwarding(const header_field& f) {
+  if (f.name == F::expect) return true;  // 100-continue is answered by the proxy itself
+  if (f.name != F::unknown) return false;
+  const auto n = f.name_text;
+  return iequals(n, "x-forwarded-for") || iequals(n, "x-forwarded-proto") ||
+         iequals(n, "x-forwarded-host") || iequals(n, "x-forwarded-port") ||
+         iequals(n, "x-real-ip") || iequals(n, "x-request-id") || iequals(n, "x-scheme");
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  out.append(name).append(": ", 2).append(value).append("\r\n", 2);
+}
+
+void append_number(std::string& out, std::uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<std::size_t>(r.ptr - buf));
+}
+
+bool parse_ip(std::string_view text, std::array<unsigned char, 16>& out) {
+  char buf[64];
+  if (text.size() >= sizeof buf) return false;
+  std::memcpy(buf, text.data(), text.size());
+  buf[text.size()] = '\0';
+  unsigned char v4[4];
+  if (inet_pton(AF_INET, buf, v4) == 1) {
+    out = {};
+    out[10] = 0xff;
+    out[11] = 0xff;
+    std::memcpy(out.data() + 12, v4, 4);
+    return true;
+  }
+  return inet_pton(AF_INET6, buf, out.data()) == 1;
+}
+
+}  // namespace
+
+void connection_tokens::clear() { *this = connection_tokens{}; }
+
+void connection_tokens::add_list(std::string_view value) {
+  while (!value.empty()) {
+    auto comma = value.find(',');
+    auto tok = trim(value.substr(0, comma));
+    value = comma == std::string_view::npos ? std::string_view{} : value.substr(comma + 1);
+    if (tok.empty()) continue;
+    if (iequals(tok, "close")) close = true;
+    else if (iequals(tok, "keep-alive")) keep_alive = true;
+    else if (iequals(tok, "upgrade")) upgrade = true;
+    if (count_ < tokens_.size()) tokens_[count_++] = tok;
+    else overflow_ = true;
+  }
+}
+
+bool connection_tokens::names(std::string_view header_name) const {
+  for (std::size_t i = 0; i < count_; ++i)
+    if (iequals(tokens_[i], header_name)) return true;
+  return overflow_;
+}
+
+void message_head::clear() {
+  fields.clear();
+  conn.clear();
+  host = x_forwarded_for = x_forwarded_proto = x_forwarded_host = {};
+  x_forwarded_port = x_real_ip = x_request_id = upgrade = {};
+  expect_continue = has_content_length = has_transfer_encoding = false;
+  host_count = 0;
+}
+
+head_error note_request_field(message_head& h, const header_field& f) {
+  h.fields.push_back(f);
+  switch (f.name) {
+    case F::host:
+      h.host = f.value;
+      if (++h.host_count > 1) return head_error::bad_host;
+      return head_error::none;
+    case F::connection:
+    case F::proxy_connection:
+      h.conn.add_list(f.value);
+      return head_error::none;
+    case F::content_length:
+      if (h.has_content_length || h.has_transfer_encoding || !parse_content_length(f.value))
+        return head_error::bad_content_length;
+      h.has_content_length = true;
+      return head_error::none;
+    case F::transfer_encoding:
+      if (h.has_transfer_encoding || h.has_content_length || !is_plain_chunked(f.value))
+        return head_error::bad_transfer_encoding;
+      h.has_transfer_encoding = true;
+      return head_error::none;
+    case F::upgrade:
+      h.upgrade = f.value;
+      return head_error::none;
+    case F::expect:
+      h.expect_continue = iequals(trim(f.value), "100-continue");
+      return head_error::none;
+    case F::unknown: break;
+    default: return head_error::none;
+  }
+  const auto n = f.name_text;
+  if (n.size() < 9 || lower(n[0]) != 'x' || n[1] != '-') return head_error::none;
+  if (iequals(n, "x-forwarded-for")) h.x_forwarded_for = f.value;
+  else if (iequals(n, "x-forwarded-proto")) h.x_forwarded_proto = f.value;
+  else if (iequals(n, "x-forwarded-host")) h.x_forwarded_host = f.value;
+  else if (iequals(n, "x-forwarded-port")) h.x_forwarded_port = f.value;
+  else if (iequals(n, "x-real-ip")) h.x_real_ip = f.value;
+  else if (iequals(n, "x-request-id")) h.x_request_id = f.value;
+  return head_error::none;
+}
+
+void note_response_field(message_head& h, const header_field& f) {
+  h.fields.push_back(f);
+  if (f.name == F::connection || f.name == F::proxy_connection) h.conn.add_list(f.value);
+  else if (f.name == F::upgrade) h.upgrade = f.value;
+}
+
+bool trusted_networks::add(std::string_view cidr) {
+  cidr = trim(cidr);
+  net n;
+  auto slash = cidr.find('/');
+  bool v4 = cidr.find(':') == std::string_view::npos;
+  if (!parse_ip(cidr.substr(0, slash), n.addr)) return false;
+  n.prefix = 128;
+  if (slash != std::string_view::npos) {
+    unsigned p = 0;
+    auto s = cidr.substr(slash + 1);
+    auto r = std::from_chars(s.data(), s.data() + s.size(), p);
+    if (r.ec != std::errc{} || r.ptr != s.data() + s.size() || p > (v4 ? 32u : 128u)) return false;
+    n.prefix = v4 ? p + 96 : p;
+  }
+  nets_.push_back(n);
+  return true;
+}
+
+bool trusted_networks::contains(std::string_view ip) const {
+  std::array<unsigned char, 16> a{};
+  if (nets_.empty() || !parse_ip(trim(ip), a)) return false;
+  for (const auto& n : nets_) {
+    unsigned bits = n.prefix, i = 0;
+    for (; bits >= 8; bits -= 8, ++i)
+      if (a[i] != n.addr[i]) break;
+    if (bits >= 8) continue;
+    if (bits == 0) return true;
+    const unsigned mask = (0xffu << (8 - bits)) & 0xffu;
+    if ((a[i] & mask) == (n.addr[i] & mask)) return true;
+  }
+  return false;
+}
+
+std::string_view real_client_ip(const message_head& h, const forward_params& p) {
+  if (!p.peer_trusted || h.x_forwarded_for.empty()) return p.peer_ip;
+  std::string_view list = h.x_forwarded_for, last;
+  while (!list.empty()) {
+    auto comma = list.rfind(',');
+    auto entry = trim(comma == std::string_view::npos ? list : list.substr(comma + 1));
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(0, comma);
+    if (entry.empty()) continue;
+    last = entry;
+    if (p.trusted == nullptr || !p.trusted->contains(entry)) return entry;
+  }
+  return last.empty() ? p.peer_ip : last;
+}
+
+void write_upstream_request(std::string& out, std::string_view method, std::string_view target,
+                            const message_head& h, const forward_params& p) {
+  out.append(method).append(" ", 1).append(target).append(" HTTP/1.1\r\n", 11);
+  bool saw_host = false;
+  for (const auto& f : h.fields) {
+    if (is_hop_by_hop(f) || is_forwarding(f)) continue;
+    if (f.name == F::unknown && h.conn.names(f.name_text)) continue;
+    if (f.name == F::host) saw_host = true;
+    append_field(out, f.name_text, f.value);
+  }
+  if (!saw_host) append_field(out, "Host", p.fallback_host);
+  const bool trust = p.peer_trusted;
+  out.append("X-Forwarded-For: ", 17);
+  if (trust && !h.x_forwarded_for.empty()) out.append(h.x_forwarded_for).append(", ", 2);
+  out.append(p.peer_ip).append("\r\n", 2);
+  append_field(out, "X-Real-IP", real_client_ip(h, p));
+  const auto proto = trust && !h.x_forwarded_proto.empty() ? h.x_forwarded_proto : p.scheme;
+  append_field(out, "X-Forwarded-Proto", proto);
+  append_field(out, "X-Forwarded-Host",
+               trust && !h.x_forwarded_host.empty() ? h.x_forwarded_host : h.host);
+  append_field(out, "X-Forwarded-Port",
+               trust && !h.x_forwarded_port.empty() ? h.x_forwarded_port : p.server_port);
+  append_field(out, "X-Scheme", proto);
+  append_field(out, "X-Request-ID", p.request_id);
+  if (p.framing == body_framing::length) {
+    out.append("Content-Length: ", 16);
+    append_number(out, p.content_length);
+    out.append("\r\n", 2);
+  } else if (p.framing == body_framing::chunked) {
+    out.append("Transfer-Encoding: chunked\r\n", 28);
+  }
+  if (p.upgrade) {
+    out.append("Connection: upgrade\r\n", 21);
+    append_field(out, "Upgrade", h.upgrade);
+  }
+  out.append("\r\n", 2);
+}
+
+void write_client_response(std::string& out, const message_head& h, const response_params& p) {
+  append_status_line(out, p.status, p.reason);
+  for (const auto& f : h.fields) {
+    if (p.no_body && (f.name == F::content_length || f.name == F::transfer_encoding)) {
+      append_field(out, f.name_text, f.value);
+      continue;
+    }
+    if (is_hop_by_hop(f)) continue;
+    if (f.name == F::unknown && (h.conn.names(f.name_text) || iequals(f.name_text, "x-request-id")))
+      continue;
+    append_field(out, f.name_text, f.value);
+  }
+  if (!p.request_id.empty()) append_field(out, "X-Request-ID", p.request_id);
+  if (p.framing == body_framing::length) {
+    out.append("Content-Length: ", 16);
+    append_number(out, p.content_length);
+    out.append("\r\n", 2);
+  } else if (p.framing == body_framing::chunked) {
+    out.append("Transfer-Encoding: chunked\r\n", 28);
+  }
+  if (p.upgrade) {
+    out.append("Connection: upgrade\r\n", 21);
+    append_field(out, "Upgrade", h.upgrade);
+  } else if (!p.keep_alive) {
+    out.append("Connection: close\r\n", 19);
+  } else if (p.client_http10) {
+    out.append("Connection: keep-alive\r\n", 24);
+  }
+  out.append("\r\n", 2);
+}
+
+std::string_view reason_phrase(unsigned status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+  }
+}
+
+void append_status_line(std::string& out, unsigned status, std::string_view reason) {
+  out.append("HTTP/1.1 ", 9);
+  append_number(out, status);
+  out.append(" ", 1).append(reason.empty() ? reason_phrase(status) : reason).append("\r\n", 2);
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,127 @@
+// Header rewriting between client and upstream: hop-by-hop stripping by token, forwarding
+// headers (X-Forwarded-*, X-Real-IP, X-Request-ID), framing headers. Heads are written into a
+// caller-owned, reused std::string.
+#pragma once
+
+#include <boost/beast/http/field.hpp>
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portico::proxy {
+
+using http_field = boost::beast::http::field;
+
+struct header_field {
+  http_field name = http_field::unknown;
+  std::string_view name_text;
+  std::string_view value;
+};
+
+// The tokens of every Connection header of one message (they name hop-by-hop headers).
+class connection_tokens {
+ public:
+  void clear();
+  void add_list(std::string_view value);
+  bool names(std::string_view header_name) const;
+  bool close = false;
+  bool keep_alive = false;
+  bool upgrade = false;
+
+ private:
+  std::array<std::string_view, 8> tokens_{};
+  std::size_t count_ = 0;
+  bool overflow_ = false;  // more than 8 tokens: unknown headers are all treated as named
+};
+
+enum class head_error : std::uint8_t {
+  none,
+  bad_content_length,   // malformed, signed, list, or repeated
+  bad_transfer_encoding,  // anything but a single "chunked", or together with Content-Length
+  bad_host,               // repeated Host
+};
+
+// What a request or response head carries, as views into the receive buffer.
+struct message_head {
+  std::vector<header_field> fields;  // every field, in order
+  connection_tokens conn;
+  std::string_view host;
+  std::string_view x_forwarded_for;
+  std::string_view x_forwarded_proto;
+  std::string_view x_forwarded_host;
+  std::string_view x_forwarded_port;
+  std::string_view x_real_ip;
+  std::string_view x_request_id;
+  std::string_view upgrade;
+  bool expect_continue = false;
+  bool has_content_length = false;
+  bool has_transfer_encoding = false;
+  unsigned host_count = 0;
+  void clear();
+};
+
+// Notes one received field of a request; returns the framing error it causes, if any.
+head_error note_request_field(message_head& h, const header_field& f);
+// Notes one received field of a response (Connection tokens and framing headers only).
+void note_response_field(message_head& h, const header_field& f);
+
+enum class body_framing : std::uint8_t { none, length, chunked, until_close };
+
+// Addresses whose X-Forwarded-* headers are believed (the trusted_proxies CIDRs).
+class trusted_networks {
+ public:
+  // Accepts "10.0.0.0/8", "::1/128", "192.168.1.7" (a single host). False on a bad entry.
+  bool add(std::string_view cidr);
+  bool contains(std::string_view ip) const;
+  bool empty() const { return nets_.empty(); }
+
+ private:
+  struct net {
+    std::array<unsigned char, 16> addr{};  // IPv4 as v4-mapped IPv6
+    unsigned prefix = 0;
+  };
+  std::vector<net> nets_;
+};
+
+struct forward_params {
+  std::string_view peer_ip;      // the socket's peer address
+  bool peer_trusted = false;     // peer_ip is in trusted_proxies
+  const trusted_networks* trusted = nullptr;
+  std::string_view scheme = "http";
+  std::string_view server_port;  // the port the client connected to
+  std::string_view request_id;   // final id (kept or generated)
+  std::string_view fallback_host;  // used as Host when the client sent none (HTTP/1.0)
+  bool upgrade = false;
+  body_framing framing = body_framing::none;
+  std::uint64_t content_length = 0;
+};
+
+// The client address after trusted X-Forwarded-For: with a trusted peer, the rightmost entry
+// that is not itself trusted (nginx real_ip_recursive); otherwise the peer.
+std::string_view real_client_ip(const message_head& h, const forward_params& p);
+
+// Writes "METHOD target HTTP/1.1\r\n" + forwarded fields + forwarding headers + framing + CRLF.
+void write_upstream_request(std::string& out, std::string_view method, std::string_view target,
+                            const message_head& h, const forward_params& p);
+
+struct response_params {
+  unsigned status = 200;
+  std::string_view reason;
+  std::string_view request_id;
+  body_framing framing = body_framing::none;  // framing towards the client
+  std::uint64_t content_length = 0;
+  bool keep_alive = true;     // false: "Connection: close"
+  bool client_http10 = false; // keep-alive to an HTTP/1.0 client needs "Connection: keep-alive"
+  bool upgrade = false;       // 101: forward Upgrade and "Connection: upgrade"
+  bool no_body = false;       // HEAD/204/304: keep the upstream's Content-Length as is
+};
+
+void write_client_response(std::string& out, const message_head& h, const response_params& p);
+
+// Appends "HTTP/1.1 <status> <reason>\r\n" with the standard reason phrase when none is given.
+void append_status_line(std::string& out, unsigned status, std::string_view reason = {});
+std::string_view reason_phrase(unsigned status);
+
+}  // namespace portico::proxy

@@ -1,0 +1,140 @@
+// One downstream HTTP/1.1 connection, run as one coroutine: read a request head, route it on
+// the Snapshot pinned at request start, forward it (pool, balancer, retries), relay the
+// response, repeat while keep-alive. One request at a time; pipelined bytes wait in the
+// receive buffer. Idle connections hold no receive buffer.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <chrono>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/snapshot.hpp"
+#include "proxy/header_rewrite.hpp"
+#include "proxy/http_parser.hpp"
+#include "proxy/observe.hpp"
+#include "proxy/upstream_pool.hpp"
+
+namespace portico::proxy {
+
+class worker;
+
+// Where a connection is; decides what a timeout means (408, 504, or a quiet close).
+enum class session_phase : std::uint8_t {
+  idle,             // keep-alive wait: timeout closes quietly
+  client_header,    // 408
+  client_body,      // 408
+  upstream_connect, // next endpoint or 504
+  upstream_send,    // 504
+  upstream_wait,    // 504
+  client_send,      // close
+  tunnel,           // close both
+};
+
+enum class head_status : std::uint8_t { ok, closed, bad_request, too_large, timeout };
+
+enum class attempt_result : std::uint8_t {
+  ok,             // response header received
+  retry_fresh,    // reused connection failed before any byte: same endpoint, new connection
+  retry_next,     // failed before any byte: another endpoint may be tried
+  failed,         // 502
+  timed_out,      // 504
+  client_gone,    // the client failed while we streamed its body
+  client_error,   // the request body was malformed (400) or too large (413): status_ set
+};
+
+class http_session : public std::enable_shared_from_this<http_session> {
+ public:
+  http_session(worker& w, boost::asio::ip::tcp::socket sock);
+  ~http_session();
+
+  void start();
+  void drain();        // worker is shutting down: close now if idle
+  void force_close();  // grace period over
+
+ private:
+  using awaitable = boost::asio::awaitable<void>;
+  template <class T>
+  using task = boost::asio::awaitable<T>;
+
+  awaitable run();
+  task<bool> serve_one();
+  task<head_status> read_head();
+  task<bool> wait_readable();
+  bool prepare_request();
+  task<bool> dispatch();
+  task<bool> forward(const config::route& r);
+  task<attempt_result> attempt(bool fresh);
+  task<attempt_result> connect_upstream(bool fresh);
+  task<attempt_result> stream_request_body();
+  task<attempt_result> read_response_head();
+  task<bool> relay_response();
+  task<bool> relay_body(bool chunked_out);
+  task<bool> run_tunnel();
+  task<bool> send_local(unsigned status, bool close);
+  task<bool> write_client(std::string& data);
+  void finish_request();
+  void close_upstream();
+  void release_idle_memory();
+
+  // Deadline watchdog: one timer per session, re-armed lazily.
+  void arm(session_phase phase, std::chrono::milliseconds d);
+  void on_timer();
+  void start_timer();
+
+  worker& w_;
+  boost::asio::ip::tcp::socket client_;
+  boost::asio::ip::tcp::socket up_;
+  boost::asio::steady_timer timer_;
+  steady_time deadline_{};
+  steady_time timer_expiry_{};
+  session_phase phase_ = session_phase::idle;
+  bool timer_pending_ = false;
+  bool timed_out_ = false;
+  bool closed_ = false;
+  std::list<http_session*>::iterator enrolled_;
+
+  boost::beast::flat_buffer cbuf_;  // client receive
+  boost::beast::flat_buffer ubuf_;  // upstream receive
+  std::string out_;   // towards the upstream: request head + body pieces
+  std::string cout_;  // towards the client: response head + body pieces
+  message_head req_head_;
+  message_head resp_head_;
+  std::optional<request_parser> rp_;
+  std::optional<response_parser> sp_;
+  body_sink req_sink_;
+  body_sink resp_sink_;
+
+  // The current request.
+  config::snapshot_ptr snap_;  // pinned for the request's lifetime
+  std::shared_ptr<endpoint_state> ep_;
+  bool up_reused_ = false;
+  std::string method_;
+  std::string target_;
+  std::string host_;
+  std::string request_id_;
+  std::string real_ip_;
+  std::string peer_ip_;
+  bool peer_trusted_ = false;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool head_request_ = false;
+  bool idempotent_ = false;
+  bool upgrade_ = false;
+  body_framing req_framing_ = body_framing::none;
+  std::uint64_t req_length_ = 0;
+  bool body_complete_ = true;
+  bool body_started_ = false;
+  bool connect_failed_ = false;  // the last attempt failed to connect: nothing was sent   // body bytes beyond the first buffer have been sent upstream
+  unsigned status_ = 0;
+  request_record rec_;
+  std::chrono::steady_clock::time_point t_start_;
+  std::chrono::steady_clock::time_point t_upstream_;
+};
+
+}  // namespace portico::proxy

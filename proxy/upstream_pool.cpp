@@ -1,0 +1,119 @@
+#include "proxy/upstream_pool.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "proxy/observe.hpp"
+
+namespace portico::proxy {
+
+upstream_pool::upstream_pool(std::size_t max_idle, std::chrono::milliseconds idle_timeout,
+                             worker_gauges* gauges)
+    : max_idle_(max_idle), idle_timeout_(idle_timeout), gauges_(gauges) {}
+
+upstream_pool::~upstream_pool() { clear(); }
+
+void upstream_pool::adjust(std::int64_t delta) {
+  total_ = static_cast<std::size_t>(static_cast<std::int64_t>(total_) + delta);
+  if (gauges_ != nullptr)
+    gauges_->pooled_upstream_connections.store(static_cast<std::int64_t>(total_),
+                                               std::memory_order_relaxed);
+}
+
+upstream_pool::slot* upstream_pool::find(const endpoint_state& ep) {
+  for (auto& s : slots_)
+    if (s.ep == ep.address) return &s;
+  return nullptr;
+}
+
+std::size_t upstream_pool::idle_count(const endpoint_state& ep) const {
+  for (const auto& s : slots_)
+    if (s.ep == ep.address) return s.conns.size();
+  return 0;
+}
+
+bool upstream_pool::still_open(boost::asio::ip::tcp::socket& sock) {
+  char c;
+  const ssize_t r = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+bool upstream_pool::take(const endpoint_state& ep, boost::asio::ip::tcp::socket& out) {
+  slot* s = find(ep);
+  if (s == nullptr) return false;
+  while (!s->conns.empty()) {
+    idle_conn c = std::move(s->conns.back());
+    s->conns.pop_back();
+    adjust(-1);
+    if (still_open(c.sock)) {
+      out = std::move(c.sock);
+      return true;
+    }
+    boost::system::error_code ec;
+    c.sock.close(ec);
+  }
+  return false;
+}
+
+void upstream_pool::give_back(const endpoint_state& ep, boost::asio::ip::tcp::socket sock,
+                              steady_time now) {
+  boost::system::error_code ec;
+  if (max_idle_ == 0) {
+    sock.close(ec);
+    return;
+  }
+  slot* s = find(ep);
+  if (s == nullptr) {
+    slots_.push_back(slot{ep.address, {}});
+    s = &slots_.back();
+  }
+  if (s->conns.size() >= max_idle_) {
+    // Full: drop the oldest, keep the warm one.
+    s->conns.front().sock.close(ec);
+    s->conns.erase(s->conns.begin());
+    adjust(-1);
+  }
+  s->conns.push_back(idle_conn{std::move(sock), now});
+  adjust(+1);
+}
+
+void upstream_pool::sweep(steady_time now) {
+  boost::system::error_code ec;
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    auto& conns = it->conns;
+    std::size_t keep = 0;
+    for (auto& c : conns) {
+      if (now - c.since < idle_timeout_) {
+        if (&conns[keep] != &c) conns[keep] = std::move(c);
+        ++keep;
+      } else {
+        c.sock.close(ec);
+        adjust(-1);
+      }
+    }
+    conns.erase(conns.begin() + static_cast<std::ptrdiff_t>(keep), conns.end());
+    it = conns.empty() ? slots_.erase(it) : it + 1;
+  }
+}
+
+void upstream_pool::forget(const endpoint_state& ep) {
+  boost::system::error_code ec;
+  for (auto it = slots_.begin(); it != slots_.end(); ++it) {
+    if (it->ep != ep.address) continue;
+    for (auto& c : it->conns) c.sock.close(ec);
+    adjust(-static_cast<std::int64_t>(it->conns.size()));
+    slots_.erase(it);
+    return;
+  }
+}
+
+void upstream_pool::clear() {
+  boost::system::error_code ec;
+  for (auto& s : slots_)
+    for (auto& c : s.conns) c.sock.close(ec);
+  slots_.clear();
+  adjust(-static_cast<std::int64_t>(total_));
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,72 @@
+// Per-worker state of one upstream endpoint (ip:port): its idle keep-alive connections and its
+// passive health. Shared by every cluster of the worker that lists the same address.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace portico::proxy {
+
+using steady_time = std::chrono::steady_clock::time_point;
+
+struct worker_gauges;
+
+struct endpoint_state {
+  std::string key;  // "10.0.0.1:8080" / "[fd00::1]:8080"
+  boost::asio::ip::tcp::endpoint address;
+
+  // Passive health.
+  unsigned consecutive_failures = 0;
+  unsigned ejections = 0;        // back-off exponent; reset by a success
+  steady_time ejected_until{};   // in the past: not ejected
+
+  bool ejected(steady_time now) const { return ejected_until > now; }
+};
+
+// Idle upstream connections of one worker, by endpoint. Most recently used first out (LIFO),
+// bounded per endpoint, closed after the idle timeout; a connection the peer closed (or that
+// has unexpected bytes) is never handed out.
+class upstream_pool {
+ public:
+  upstream_pool(std::size_t max_idle_per_endpoint, std::chrono::milliseconds idle_timeout,
+                worker_gauges* gauges);
+  ~upstream_pool();
+
+  // A healthy idle connection to `ep`, or a closed socket when there is none.
+  bool take(const endpoint_state& ep, boost::asio::ip::tcp::socket& out);
+  // Returns a connection after a complete response; closes it when the endpoint is full.
+  void give_back(const endpoint_state& ep, boost::asio::ip::tcp::socket sock, steady_time now);
+  // Closes connections idle longer than the timeout (called from the worker's timer).
+  void sweep(steady_time now);
+  void clear();
+  // Closes and forgets the connections of an endpoint that is going away.
+  void forget(const endpoint_state& ep);
+  std::size_t idle_count() const { return total_; }
+  std::size_t idle_count(const endpoint_state& ep) const;
+
+  // True when a socket that sat idle is still usable: no EOF, no error, no unexpected bytes.
+  static bool still_open(boost::asio::ip::tcp::socket& sock);
+
+ private:
+  struct idle_conn {
+    boost::asio::ip::tcp::socket sock;
+    steady_time since;
+  };
+  struct slot {
+    boost::asio::ip::tcp::endpoint ep;
+    std::vector<idle_conn> conns;  // back = most recent
+  };
+  slot* find(const endpoint_state& ep);
+  void adjust(std::int64_t delta);
+
+  std::size_t max_idle_;
+  std::chrono::milliseconds idle_timeout_;
+  worker_gauges* gauges_;
+  std::vector<slot> slots_;  // few endpoints per worker: a flat vector beats a hash map here
+  std::size_t total_ = 0;
+};
+
+}  // namespace portico::proxy

@@ -1,0 +1,170 @@
+#include "proxy/worker.hpp"
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <random>
+
+#include "proxy/http_session.hpp"
+#include "proxy/observe.hpp"
+
+namespace portico::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+health_options health_of(const server_options& o) {
+  return {o.eject_after_failures, o.eject_base, o.eject_max};
+}
+
+std::uint64_t random_seed(unsigned index) {
+  std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
+         (static_cast<std::uint64_t>(index) * 0x9e3779b97f4a7c15ULL);
+}
+
+}  // namespace
+
+worker::worker(unsigned index, const server_options& opts, metrics_registry* reg)
+    : index_(index),
+      opts_(opts),
+      lb_(health_of(opts), random_seed(index)),
+      observer_(reg ? std::make_unique<worker_observer>(*reg, opts, index) : nullptr),
+      own_gauges_(reg ? nullptr : std::make_unique<worker_gauges>()),
+      gauges_(observer_ ? &observer_->gauges() : own_gauges_.get()),
+      pool_(opts.upstream_keepalive_connections, opts.upstream_keepalive_timeout, gauges_) {
+  for (const auto& cidr : opts.trusted_proxies) trusted_.add(cidr);
+  rng_[0] = random_seed(index) | 1;
+  rng_[1] = random_seed(index + 1000) | 2;
+}
+
+worker::~worker() {
+  if (thread_.joinable()) {
+    ioc_.stop();
+    thread_.join();
+  }
+}
+
+std::uint16_t worker::listen(const tcp::endpoint& ep) {
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  int one = 1;
+  ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  acceptor_.bind(ep);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  const auto port = acceptor_.local_endpoint().port();
+  port_text_ = std::to_string(port);
+  accepting_ = true;
+  return port;
+}
+
+void worker::run(std::function<void()> on_exit) {
+  on_exit_ = std::move(on_exit);
+  thread_ = std::thread([this] {
+    if (accepting_) accept_loop();
+    tick();
+    ioc_.run();
+    if (observer_) observer_->flush();
+    if (on_exit_) on_exit_();
+  });
+}
+
+void worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void worker::accept_loop() {
+  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
+    if (!accepting_) return;
+    if (!ec) {
+      auto s = std::make_shared<http_session>(*this, std::move(sock));
+      s->start();
+    }
+    if (!ec || ec != asio::error::operation_aborted) accept_loop();
+  });
+}
+
+void worker::tick() {
+  // ~100 ms: access-log flush, pool sweep, ejection gauge, shutdown completion.
+  const auto now = std::chrono::steady_clock::now();
+  if (observer_) observer_->flush();
+  pool_.sweep(now);
+  gauges_->ejected_endpoints.store(static_cast<std::int64_t>(lb_.ejected_count(now)),
+                                   std::memory_order_relaxed);
+  maybe_finish();
+  if (finished_) return;
+  ticker_.expires_after(std::chrono::milliseconds(100));
+  ticker_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+void worker::publish(config::snapshot_ptr snap) {
+  asio::post(ioc_, [this, snap = std::move(snap)]() mutable {
+    if (observer_) observer_->on_snapshot(*snap);
+    lb_.retain_only(*snap, pool_);
+    snap_ = std::move(snap);
+  });
+}
+
+void worker::stop_accepting() {
+  asio::post(ioc_, [this] {
+    accepting_ = false;
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+}
+
+void worker::drain() {
+  asio::post(ioc_, [this] {
+    draining_ = true;
+    accepting_ = false;
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    for (auto* s : sessions_) s->drain();
+    maybe_finish();
+  });
+}
+
+void worker::force_close() {
+  asio::post(ioc_, [this] {
+    draining_ = true;
+    for (auto* s : sessions_) s->force_close();
+    maybe_finish();
+  });
+}
+
+void worker::maybe_finish() {
+  if (!draining_ || !sessions_.empty() || finished_) return;
+  finished_ = true;
+  pool_.clear();
+  ticker_.cancel();
+  boost::system::error_code ec;
+  acceptor_.close(ec);
+}
+
+void worker::next_request_id(char out[32]) {
+  static constexpr char hex[] = "0123456789abcdef";
+  for (int half = 0; half < 2; ++half) {
+    // xorshift128+
+    std::uint64_t s1 = rng_[0];
+    const std::uint64_t s0 = rng_[1];
+    rng_[0] = s0;
+    s1 ^= s1 << 23;
+    rng_[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    std::uint64_t v = rng_[1] + s0;
+    for (int i = 0; i < 16; ++i, v >>= 4) out[half * 16 + i] = hex[v & 15];
+  }
+}
+
+std::list<http_session*>::iterator worker::enroll(http_session* s) {
+  return sessions_.insert(sessions_.end(), s);
+}
+
+void worker::withdraw(std::list<http_session*>::iterator it) {
+  sessions_.erase(it);
+  if (draining_ && sessions_.empty()) asio::post(ioc_, [this] { maybe_finish(); });
+}
+
+}  // namespace portico::proxy
