@@ -4,7 +4,7 @@ resource paths of every registered type."""
 import base64
 import json
 
-from . import errors, objects, openapi, patches, watch
+from . import errors, objects, openapi, patches, table, watch
 from .selectors import Filter, parse_field_selector, parse_label_selector
 
 AGGREGATED = {
@@ -97,9 +97,15 @@ def _collection(h, method, rt, namespace, params, body):
     if method in ("GET", "HEAD"):
         flt = Filter(namespace, parse_label_selector(params.get("labelSelector")),
                      parse_field_selector(params.get("fieldSelector"), rt))
+        as_table = table.wanted(h.headers.get("Accept"))
         if params.get("watch") in ("true", "1"):
-            return watch.serve(h, rt, flt, params)
-        return h.send_json(200, list_objects(h.server.store, rt, flt, params))
+            return watch.serve(h, rt, flt, params, _encoder(rt, as_table, params))
+        result = list_objects(h.server.store, rt, flt, params)
+        if as_table:
+            doc = table.table(rt, result["items"], result["metadata"], as_table,
+                              params.get("includeObject") or "Metadata")
+            return h.send_json(200, doc, content_type=table.TABLE_MEDIA[as_table])
+        return h.send_json(200, result)
     if method == "POST":
         if rt.namespaced and namespace is None:
             raise _path_not_found()
@@ -117,7 +123,13 @@ def _collection(h, method, rt, namespace, params, body):
 def _item(h, method, rt, namespace, name, sub, params, body):
     store = h.server.store
     if method in ("GET", "HEAD"):
-        return h.send_json(200, objects.with_type(rt, store.get(rt, namespace, name)))
+        obj = store.get(rt, namespace, name)
+        as_table = table.wanted(h.headers.get("Accept"))
+        if as_table and sub is None:
+            doc = table.table(rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                              as_table, params.get("includeObject") or "Metadata")
+            return h.send_json(200, doc, content_type=table.TABLE_MEDIA[as_table])
+        return h.send_json(200, objects.with_type(rt, obj))
     if method == "PUT":
         obj = _decode(h, body)
         _check_type(rt, obj)
@@ -139,6 +151,15 @@ def _item(h, method, rt, namespace, name, sub, params, body):
         return h.send_json(200, errors.success(rt, name, obj["metadata"]["uid"]))
     raise errors.ApiError(405, "the server does not allow this method on the requested "
                           "resource", "MethodNotAllowed")
+
+
+def _encoder(rt, as_table, params):
+    """How watch event objects are written: the object, or a one-row Table."""
+    if not as_table:
+        return lambda obj: objects.with_type(rt, obj)
+    include = params.get("includeObject") or "Metadata"
+    return lambda obj: table.table(rt, [obj], {"resourceVersion": obj["metadata"][
+        "resourceVersion"]}, as_table, include)
 
 
 def _key(rt, namespace, name):

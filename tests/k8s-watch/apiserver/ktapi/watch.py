@@ -6,14 +6,15 @@ import json
 import threading
 import time
 
-from . import errors, objects
+from . import errors
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
 class Watcher:
-    def __init__(self, rt, flt, bookmarks):
+    def __init__(self, rt, flt, bookmarks, encode):
         self.rt = rt
+        self.encode = encode
         self.flt = flt
         self.bookmarks = bookmarks
         self.action = None          # "abrupt", "clean", "expire", "bookmark"
@@ -67,7 +68,7 @@ def _translate(ev, rt, flt):
     return None
 
 
-def serve(h, rt, flt, params):
+def serve(h, rt, flt, params, encode):
     app = h.server
     store = app.store
     rv_text = params.get("resourceVersion") or ""
@@ -95,10 +96,10 @@ def serve(h, rt, flt, params):
         h.end_chunked()
         return
     for obj in initial:
-        h.write_chunk(_event("ADDED", objects.with_type(rt, obj)))
+        h.write_chunk(_event("ADDED", encode(obj)))
     if send_initial and bookmarks:
         h.write_chunk(_bookmark(rt, start_rv, initial_end=True))
-    watcher = Watcher(rt, flt, bookmarks)
+    watcher = Watcher(rt, flt, bookmarks, encode)
     app.add_watcher(watcher)
     try:
         _stream(h, store, watcher, start_rv, time.monotonic() + timeout,
@@ -138,7 +139,7 @@ def _stream(h, store, watcher, rv, deadline, bookmark_interval):
         for ev in pending:
             out = _translate(ev, watcher.rt, watcher.flt)
             if out is not None:
-                h.write_chunk(_event(out[0], objects.with_type(watcher.rt, out[1])))
+                h.write_chunk(_event(out[0], watcher.encode(out[1])))
         rv = current_rv
         now = time.monotonic()
         if watcher.bookmarks and (action == "bookmark" or now >= next_bookmark):
