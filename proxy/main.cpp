@@ -1,1 +1,407 @@
-int main() { return 0; }
+// The `portico` executable: `serve`, `routes`, `version`.
+#include <boost/asio/io_context.hpp>
+#include <boost/program_options.hpp>
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <ctime>
+#include <sstream>
+#include <cstdio>
+#include <cstdlib>
+#include <array>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "config/build.hpp"
+#include "k8s-watch/file_source.hpp"
+#include "proxy/server.hpp"
+
+namespace po = boost::program_options;
+namespace asio = boost::asio;
+using namespace portico;
+
+namespace {
+
+constexpr const char* portico_version = "0.1.0";
+
+constexpr const char* top_usage =
+    "Usage: portico <command> [options]\n"
+    "\n"
+    "Commands:\n"
+    "  serve    run the proxy on the Kubernetes objects of a manifest directory\n"
+    "  routes   print the resolved route table of a manifest directory and its errors\n"
+    "  version  print the version\n"
+    "\n"
+    "`portico <command> --help` describes each command's options.\n";
+
+namespace cli {
+
+std::string env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v ? v : fallback;
+}
+
+std::string json_quote(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char b[8];
+      std::snprintf(b, sizeof b, "\\u%04x", c);
+      out += b;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+// Splits "12ms" into 12 and "ms"; throws po::error naming `flag` when there is no number.
+std::pair<std::uint64_t, std::string> split_number(const std::string& text, const char* flag) {
+  std::uint64_t n = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || p == text.data())
+    throw po::error(std::string(flag) + ": '" + text + "' is not a number with a unit");
+  std::string unit(p, text.data() + text.size());
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
+  return {n, unit};
+}
+
+// nginx time syntax: "5s", "500ms", "1m", "2h", "1d"; a bare number is seconds.
+std::chrono::milliseconds parse_duration(const std::string& text, const char* flag) {
+  auto [n, unit] = split_number(text, flag);
+  std::uint64_t mult = 0;
+  if (unit.empty() || unit == "s") mult = 1000;
+  else if (unit == "ms") mult = 1;
+  else if (unit == "m") mult = 60'000;
+  else if (unit == "h") mult = 3'600'000;
+  else if (unit == "d") mult = 86'400'000;
+  else throw po::error(std::string(flag) + ": unknown time unit in '" + text + "' (ms, s, m, h, d)");
+  return std::chrono::milliseconds(n * mult);
+}
+
+// nginx size syntax: "32k", "1m", "1g" (binary multiples); a bare number is bytes.
+std::uint64_t parse_size(const std::string& text, const char* flag) {
+  auto [n, unit] = split_number(text, flag);
+  if (unit.empty()) return n;
+  if (unit == "k" || unit == "kb") return n << 10;
+  if (unit == "m" || unit == "mb") return n << 20;
+  if (unit == "g" || unit == "gb") return n << 30;
+  throw po::error(std::string(flag) + ": unknown size unit in '" + text + "' (k, m, g)");
+}
+
+std::vector<std::string> parse_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string endpoints_text(const config::route& r) {
+  if (!r.backend || r.backend->endpoints.empty()) return "<none: 503>";
+  std::string out;
+  for (const auto& e : r.backend->endpoints) {
+    if (!out.empty()) out += ",";
+    out += e.to_string();
+    if (!e.ready) out += "(terminating)";
+  }
+  return out;
+}
+
+// HOST PATH TYPE INGRESS SERVICE ENDPOINTS, columns padded to their widest cell.
+std::string format_routes(const config::snapshot& snap) {
+  std::vector<std::array<std::string, 6>> rows;
+  rows.push_back({"HOST", "PATH", "TYPE", "INGRESS", "SERVICE", "ENDPOINTS"});
+  for (const auto& r : snap.routes()) {
+    std::string host = r->host.empty() ? "*" : r->host;
+    std::string path = r->is_default_backend ? "*" : r->path;
+    std::string type = r->is_default_backend ? "defaultBackend" : r->path_type;
+    rows.push_back({host, path, type, r->namespace_name + "/" + r->ingress_name,
+                    r->service_name + ":" + r->service_port, endpoints_text(*r)});
+  }
+  std::array<std::size_t, 6> width{};
+  for (const auto& row : rows)
+    for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  std::string out;
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      out += row[i];
+      if (i + 1 < row.size()) out += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    out += "\n";
+  }
+  if (rows.size() == 1) out += "(no routes: requests get the built-in 404 backend)\n";
+  return out;
+}
+
+}  // namespace cli
+
+// ---------------------------------------------------------------------------- logging
+
+void log_line(const char* level, const std::string& msg, const std::string& extra = "") {
+  std::string line = "{\"time\":\"" + cli::now_rfc3339() + "\",\"level\":\"" + level +
+                     "\",\"msg\":" + cli::json_quote(msg);
+  if (!extra.empty()) line += "," + extra;
+  line += "}\n";
+  std::fputs(line.c_str(), stderr);
+}
+
+std::string field(const char* name, const std::string& value) {
+  return cli::json_quote(name) + ":" + cli::json_quote(value);
+}
+
+std::string field(const char* name, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", value);
+  return cli::json_quote(name) + ":" + buf;
+}
+
+// ---------------------------------------------------------------------------- options
+
+struct class_flags {
+  std::string controller_class = "portico.dev/ingress-controller";
+  std::string ingress_class = "portico";
+};
+
+void add_class_options(po::options_description& d, class_flags& c) {
+  d.add_options()(
+      "controller-class", po::value(&c.controller_class)->default_value(c.controller_class),
+      "serve Ingresses whose IngressClass has this spec.controller")(
+      "ingress-class", po::value(&c.ingress_class)->default_value(c.ingress_class),
+      "serve Ingresses with this legacy kubernetes.io/ingress.class annotation");
+}
+
+// Parses `args` (the command's own arguments); prints help and returns false on --help.
+bool parse(const char* cmd, const std::vector<std::string>& args, po::options_description& d,
+           po::variables_map& vm, const char* about) {
+  d.add_options()("help,h", "show this help");
+  po::store(po::command_line_parser(args).options(d).run(), vm);
+  if (vm.count("help")) {
+    std::cout << "Usage: portico " << cmd << " [options]\n" << about << "\n\n" << d << "\n";
+    return false;
+  }
+  po::notify(vm);
+  return true;
+}
+
+struct serve_flags {
+  std::string config_dir;
+  class_flags classes;
+  std::string connect_timeout = "5s", read_timeout = "60s", send_timeout = "60s";
+  std::string client_header_timeout = "60s", client_body_timeout = "60s";
+  std::string keepalive_timeout = "75s", tunnel_idle_timeout = "3600s";
+  std::string max_header_size = "32k", max_body_size = "1m";
+  std::string upstream_keepalive_timeout = "60s", eject_base = "5s", eject_max = "60s";
+  std::string trusted_proxies;
+  std::string shutdown_delay = "5s", shutdown_grace = "240s";
+  std::string debounce = "200ms", max_delay = "1s";
+};
+
+void add_server_options(po::options_description& d, proxy::server_options& o, serve_flags& f) {
+  auto dur = [](std::string& s) { return po::value(&s)->default_value(s); };
+  d.add_options()
+    ("listen-address", po::value(&o.listen_address)->default_value(o.listen_address), "HTTP listen address")
+    ("http-port", po::value(&o.http_port)->default_value(o.http_port), "HTTP port (0: ephemeral)")
+    ("admin-address", po::value(&o.admin_address)->default_value(o.admin_address), "admin listen address")
+    ("admin-port", po::value(&o.admin_port)->default_value(o.admin_port),
+     "admin port: /healthz, /metrics, /debug/snapshot (0: ephemeral)")
+    ("workers", po::value(&o.workers)->default_value(o.workers), "worker threads (0: one per core)")
+    ("connect-timeout", dur(f.connect_timeout), "upstream connect timeout (like proxy-connect-timeout)")
+    ("read-timeout", dur(f.read_timeout), "upstream read timeout (proxy-read-timeout)")
+    ("send-timeout", dur(f.send_timeout), "upstream send timeout (proxy-send-timeout)")
+    ("client-header-timeout", dur(f.client_header_timeout), "time to receive a request header (408 after)")
+    ("client-body-timeout", dur(f.client_body_timeout), "time between two reads of a request body")
+    ("keepalive-timeout", dur(f.keepalive_timeout), "idle client keep-alive connections are closed after")
+    ("tunnel-idle-timeout", dur(f.tunnel_idle_timeout), "idle WebSocket/Upgrade tunnels are closed after")
+    ("max-header-size", dur(f.max_header_size), "request header section limit, nginx size syntax (431 beyond)")
+    ("max-body-size", dur(f.max_body_size), "request body limit, nginx size syntax; 0 = unlimited (413 beyond)")
+    ("upstream-keepalive-connections",
+     po::value(&o.upstream_keepalive_connections)->default_value(o.upstream_keepalive_connections),
+     "idle upstream connections kept per worker per endpoint")
+    ("upstream-keepalive-timeout", dur(f.upstream_keepalive_timeout), "idle upstream connections are closed after")
+    ("max-tries", po::value(&o.max_tries)->default_value(o.max_tries), "endpoints tried per request (proxy_next_upstream_tries)")
+    ("eject-after-failures", po::value(&o.eject_after_failures)->default_value(o.eject_after_failures),
+     "consecutive failures before an endpoint is ejected")
+    ("eject-base", dur(f.eject_base), "first ejection period (doubles per ejection)")
+    ("eject-max", dur(f.eject_max), "longest ejection period")
+    ("trusted-proxies", po::value(&f.trusted_proxies), "CIDRs,... whose X-Forwarded-* / X-Real-IP are trusted")
+    ("access-log", po::value(&o.access_log)->default_value(true)->implicit_value(true),
+     "JSON access log on stdout (--access-log=false turns it off)")
+    ("shutdown-delay", dur(f.shutdown_delay), "after SIGTERM, listeners close after this delay")
+    ("shutdown-grace", dur(f.shutdown_grace), "in-flight requests get this long to finish (worker-shutdown-timeout)")
+    ("controller-namespace", po::value(&o.controller_namespace)->default_value(cli::env_or("POD_NAMESPACE", "")),
+     "metric label controller_namespace (default: $POD_NAMESPACE)")
+    ("controller-pod", po::value(&o.controller_pod)->default_value(cli::env_or("POD_NAME", "")),
+     "metric label controller_pod (default: $POD_NAME)")
+    ("config-debounce", dur(f.debounce), "a burst of file changes is reloaded this long after its last change")
+    ("config-max-delay", dur(f.max_delay), "... but at most this long after its first change");
+}
+
+void apply_serve_flags(proxy::server_options& o, const serve_flags& f,
+                       watch::file_source_options& fo) {
+  o.connect_timeout = cli::parse_duration(f.connect_timeout, "--connect-timeout");
+  o.read_timeout = cli::parse_duration(f.read_timeout, "--read-timeout");
+  o.send_timeout = cli::parse_duration(f.send_timeout, "--send-timeout");
+  o.client_header_timeout = cli::parse_duration(f.client_header_timeout, "--client-header-timeout");
+  o.client_body_timeout = cli::parse_duration(f.client_body_timeout, "--client-body-timeout");
+  o.keepalive_timeout = cli::parse_duration(f.keepalive_timeout, "--keepalive-timeout");
+  o.tunnel_idle_timeout = cli::parse_duration(f.tunnel_idle_timeout, "--tunnel-idle-timeout");
+  o.max_header_bytes = cli::parse_size(f.max_header_size, "--max-header-size");
+  o.max_body_bytes = cli::parse_size(f.max_body_size, "--max-body-size");
+  o.upstream_keepalive_timeout = cli::parse_duration(f.upstream_keepalive_timeout, "--upstream-keepalive-timeout");
+  o.eject_base = cli::parse_duration(f.eject_base, "--eject-base");
+  o.eject_max = cli::parse_duration(f.eject_max, "--eject-max");
+  o.trusted_proxies = cli::parse_list(f.trusted_proxies);
+  o.shutdown_delay = cli::parse_duration(f.shutdown_delay, "--shutdown-delay");
+  o.shutdown_grace = cli::parse_duration(f.shutdown_grace, "--shutdown-grace");
+  o.controller_class = f.classes.controller_class;
+  fo.debounce = cli::parse_duration(f.debounce, "--config-debounce");
+  fo.max_delay = cli::parse_duration(f.max_delay, "--config-max-delay");
+}
+
+// ---------------------------------------------------------------------------- serve
+
+// Builds and publishes one Snapshot per file-source update; keeps the last one for sharing.
+class reloader {
+ public:
+  reloader(proxy::server& srv, const class_flags& c) : srv_(srv), classes_(c) {}
+
+  void operator()(const watch::source_update& u) {
+    for (const auto& e : u.errors) log_line("error", "config file error", field("error", e));
+    config::build_options bo;
+    bo.controller_class = classes_.controller_class;
+    bo.ingress_class = classes_.ingress_class;
+    bo.previous = last_;
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = config::build(u.state, bo);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (const auto& e : r.errors) log_line("error", "config object error", field("error", e.to_string()));
+    last_ = r.snap;
+    srv_.publish(r.snap, {secs, r.errors.size() + u.errors.size()});
+    if (u.file_failed) srv_.reload_failed();
+    log_line(u.file_failed ? "warn" : "info", "config loaded",
+             field("files", double(u.files)) + "," + field("objects", double(u.state.size())) + "," +
+                 field("routes", double(r.snap->routes().size())) + "," +
+                 field("errors", double(r.errors.size() + u.errors.size())) + "," +
+                 field("build_seconds", secs) + "," + field("reload_successful", u.file_failed ? "false" : "true"));
+  }
+
+ private:
+  proxy::server& srv_;
+  class_flags classes_;
+  config::snapshot_ptr last_;
+};
+
+int run_serve(const std::vector<std::string>& args) {
+  proxy::server_options opts;
+  serve_flags f;
+  watch::file_source_options fo;
+  po::options_description d("serve options");
+  d.add_options()("config-dir", po::value(&f.config_dir)->required(),
+                  "directory of Kubernetes manifests (*.yaml, *.yml, *.json), watched for changes");
+  add_class_options(d, f.classes);
+  add_server_options(d, opts, f);
+  po::variables_map vm;
+  if (!parse("serve", args, d, vm, "Runs the proxy on the objects of --config-dir, reloading on change."))
+    return 0;
+  apply_serve_flags(opts, f, fo);
+
+  asio::io_context control;
+  proxy::server srv(control, opts);
+  srv.start();
+  log_line("info", "listening http=" + std::to_string(srv.http_port()) +
+                       " admin=" + std::to_string(srv.admin_port()),
+           field("version", portico_version) + "," + field("config_dir", f.config_dir) + "," +
+               field("workers", double(opts.workers)));
+  reloader reload(srv, f.classes);
+  watch::file_source source(control, f.config_dir, std::ref(reload), fo);
+  bool stopped = false;
+  srv.on_stopped([&] {
+    stopped = true;
+    source.stop();
+  });
+  source.start();
+  control.run();
+  log_line("info", stopped ? "stopped" : "control loop ended");
+  return 0;
+}
+
+// ---------------------------------------------------------------------------- routes
+
+int run_routes(const std::vector<std::string>& args) {
+  std::string dir;
+  class_flags classes;
+  po::options_description d("routes options");
+  d.add_options()("config-dir", po::value(&dir)->required(), "directory of Kubernetes manifests");
+  add_class_options(d, classes);
+  po::variables_map vm;
+  if (!parse("routes", args, d, vm,
+             "Prints the route table Portico would serve for --config-dir, then every error.\n"
+             "Exits 1 when there were errors (the good routes are still printed)."))
+    return 0;
+  auto u = watch::load_dir(dir);
+  config::build_options bo;
+  bo.controller_class = classes.controller_class;
+  bo.ingress_class = classes.ingress_class;
+  auto r = config::build(u.state, bo);
+  std::vector<std::string> errors = u.errors;
+  for (const auto& e : r.errors) errors.push_back(e.to_string());
+  std::cout << cli::format_routes(*r.snap);
+  if (u.files == 0) errors.push_back(dir + ": no *.yaml, *.yml or *.json files");
+  if (!errors.empty()) {
+    std::cout << "\nERRORS (" << errors.size() << "):\n";
+    for (const auto& e : errors) std::cout << "  " << e << "\n";
+  }
+  return errors.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  if (argc < 2) {
+    std::cerr << top_usage;
+    return 2;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "serve") return run_serve(args);
+  if (cmd == "routes") return run_routes(args);
+  if (cmd == "version" || cmd == "--version") {
+    std::cout << "portico " << portico_version << "\n";
+    return 0;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::cout << top_usage;
+    return 0;
+  }
+  std::cerr << "portico: unknown command '" << cmd << "'\n\n" << top_usage;
+  return 2;
+} catch (const po::error& e) {
+  std::cerr << "portico: " << e.what() << " (see `portico " << (argc > 1 ? argv[1] : "")
+            << " --help`)\n";
+  return 2;
+} catch (const std::exception& e) {
+  log_line("fatal", e.what());
+  return 1;
+}
