@@ -1,9 +1,15 @@
 #include "proxy/access_log.hpp"
 
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
+#include <array>
+#include <bit>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <ctime>
 
 namespace portico::proxy {
@@ -12,9 +18,19 @@ namespace {
 
 constexpr char hex_digits[] = "0123456789abcdef";
 
-void append_u00(std::string& out, unsigned char c) {
-  char esc[6] = {'\\', 'u', '0', '0', hex_digits[c >> 4], hex_digits[c & 0xf]};
-  out.append(esc, 6);
+// 1 for the bytes that are copied as they are: printable ASCII except '"' and '\\'.
+constexpr std::array<std::uint8_t, 256> plain_bytes = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0x20; c < 0x7f; ++c) t[c] = c != '"' && c != '\\';
+  return t;
+}();
+
+// Nonzero when any of the 8 bytes in x is not plain (control, '"', '\\', DEL or >= 0x80).
+inline std::uint64_t special8(std::uint64_t x) {
+  constexpr std::uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & high; };
+  return (x & high) | ((x - ones * 0x20) & ~x & high) | has_zero(x ^ (ones * '"')) |
+         has_zero(x ^ (ones * '\\')) | has_zero(x ^ (ones * 0x7f));
 }
 
 // Length of the valid UTF-8 sequence starting at s[i] (2..4), or 0 when it is not valid.
@@ -36,74 +52,123 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   return 0;
 }
 
-void append_escaped(std::string& out, std::string_view s) {
-  std::size_t i = 0, run = 0;  // [run, i) is copied verbatim
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
-    std::size_t len = c >= 0x80 ? utf8_sequence(s, i) : 0;
-    if (len != 0) {
-      i += len;
-      continue;
-    }
-    out.append(s.data() + run, i - run);
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default: append_u00(out, c); break;
-    }
-    run = ++i;
+char* put(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+// Escapes one byte that is not plain and not part of valid UTF-8.
+char* put_escape(char* p, unsigned char c) {
+  *p++ = '\\';
+  switch (c) {
+    case '"': *p++ = '"'; break;
+    case '\\': *p++ = '\\'; break;
+    case '\n': *p++ = 'n'; break;
+    case '\r': *p++ = 'r'; break;
+    case '\t': *p++ = 't'; break;
+    default:
+      p = put(p, "u00");
+      *p++ = hex_digits[c >> 4];
+      *p++ = hex_digits[c & 0xf];
   }
-  out.append(s.data() + run, s.size() - run);
+  return p;
 }
 
-void append_uint(std::string& out, std::uint64_t v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
+// Worst case: every byte becomes \u00XX.
+constexpr std::size_t json_bound(std::string_view s) { return 6 * s.size() + 2; }
+
+// Length of the leading run of plain bytes in d[0, n).
+inline std::size_t plain_prefix(const char* d, std::size_t n) {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                backslash = _mm_set1_epi8('\\'), del = _mm_set1_epi8(0x7f);
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+    // Signed compare: bytes >= 0x80 are negative, so "< 0x20" also catches them.
+    __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, space), _mm_cmpeq_epi8(v, quote)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, backslash), _mm_cmpeq_epi8(v, del)));
+    if (int mask = _mm_movemask_epi8(bad); mask != 0) return i + std::countr_zero(unsigned(mask));
+  }
+#endif
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t x;
+    std::memcpy(&x, d + i, 8);
+    if (special8(x)) break;
+  }
+  while (i < n && plain_bytes[static_cast<unsigned char>(d[i])]) ++i;
+  return i;
 }
 
-// Seconds with millisecond resolution, as nginx's $request_time.
-void append_seconds(std::string& out, double v) {
-  if (v < 0) v = 0;
-  char buf[32];
-  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 3);
-  out.append(buf, r.ptr);
+// `s` as a JSON string literal; needs json_bound(s) bytes.
+char* put_json(char* p, std::string_view s) {
+  *p++ = '"';
+  const char* d = s.data();
+  std::size_t n = s.size(), i = 0;
+  while (i < n) {
+    std::size_t run = plain_prefix(d + i, n - i);
+    p = put(p, {d + i, run});
+    i += run;
+    if (i == n) break;
+    auto c = static_cast<unsigned char>(d[i]);
+    if (std::size_t len = c >= 0x80 ? utf8_sequence(s, i) : 0; len != 0) {
+      p = put(p, s.substr(i, len));
+      i += len;
+    } else {
+      p = put_escape(p, c);
+      ++i;
+    }
+  }
+  *p++ = '"';
+  return p;
 }
 
-void field(std::string& out, std::string_view name) {
-  out += ",\"";
-  out += name;
-  out += "\":";
+char* put_uint(char* p, std::uint64_t v) { return std::to_chars(p, p + 20, v).ptr; }
+
+// Seconds with millisecond resolution, as nginx's $request_time ("0.012").
+char* put_seconds(char* p, double v) {
+  std::uint64_t ms = v > 0 ? static_cast<std::uint64_t>(v * 1000 + 0.5) : 0;
+  p = put_uint(p, ms / 1000);
+  unsigned frac = static_cast<unsigned>(ms % 1000);
+  *p++ = '.';
+  *p++ = static_cast<char>('0' + frac / 100);
+  *p++ = static_cast<char>('0' + frac / 10 % 10);
+  *p++ = static_cast<char>('0' + frac % 10);
+  return p;
 }
 
-void string_field(std::string& out, std::string_view name, std::string_view v) {
-  field(out, name);
-  append_json_string(out, v);
-}
+// Every fixed part of a line: keys, punctuation, numbers, the time and "null"s.
+constexpr std::size_t fixed_bound = 512;
 
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  append_escaped(out, s);
-  out += '"';
+  std::size_t old = out.size();
+  out.resize(old + json_bound(s));
+  char* end = put_json(out.data() + old, s);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 access_log::access_log(int fd, std::size_t flush_threshold)
-    : fd_(fd), threshold_(flush_threshold) {
-  buf_.reserve(flush_threshold + 1024);
-}
+    : fd_(fd),
+      threshold_(flush_threshold),
+      buf_(std::make_unique<char[]>(flush_threshold + 4096)),
+      cap_(flush_threshold + 4096) {}
 
 access_log::~access_log() { flush(); }
 
-void access_log::append_time(std::chrono::system_clock::time_point t) {
+char* access_log::reserve(std::size_t n) {
+  if (len_ + n > cap_) {
+    flush();
+    if (n > cap_) {  // one line longer than the buffer (a huge target, escaped)
+      buf_ = std::make_unique<char[]>(n);
+      cap_ = n;
+    }
+  }
+  return buf_.get() + len_;
+}
+
+char* access_log::put_time(char* p, std::chrono::system_clock::time_point t) {
   using namespace std::chrono;
   auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count();
   std::int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
@@ -115,50 +180,57 @@ void access_log::append_time(std::chrono::system_clock::time_point t) {
     std::strftime(cached_prefix_, sizeof cached_prefix_, "%Y-%m-%dT%H:%M:%S", &tm);
     cached_second_ = sec;
   }
-  buf_ += '"';
-  buf_.append(cached_prefix_, 19);
-  char frac[6] = {'.', static_cast<char>('0' + milli / 100), static_cast<char>('0' + milli / 10 % 10),
-                  static_cast<char>('0' + milli % 10), 'Z', '"'};
-  buf_.append(frac, 6);
+  *p++ = '"';
+  p = put(p, {cached_prefix_, 19});
+  *p++ = '.';
+  *p++ = static_cast<char>('0' + milli / 100);
+  *p++ = static_cast<char>('0' + milli / 10 % 10);
+  *p++ = static_cast<char>('0' + milli % 10);
+  *p++ = 'Z';
+  *p++ = '"';
+  return p;
 }
 
 void access_log::append(const request_record& rec) {
-  std::string& out = buf_;
-  out += "{\"time\":";
-  append_time(rec.start);
-  string_field(out, "remote_addr", rec.remote_addr);
-  string_field(out, "request_id", rec.request_id);
-  string_field(out, "host", rec.host);
-  string_field(out, "method", rec.method);
-  string_field(out, "path", rec.target);
-  field(out, "status");
-  append_uint(out, rec.status);
-  field(out, "bytes_in");
-  append_uint(out, rec.request_bytes);
-  field(out, "bytes_out");
-  append_uint(out, rec.response_bytes);
-  field(out, "request_time");
-  append_seconds(out, rec.request_seconds);
-  field(out, "upstream_addr");
-  if (rec.upstream_addr.empty()) out += "null";
-  else append_json_string(out, rec.upstream_addr);
-  field(out, "upstream_status");
-  if (rec.upstream_status == 0) out += "null";
-  else append_uint(out, rec.upstream_status);
-  field(out, "upstream_response_time");
-  if (rec.upstream_response_seconds < 0) out += "null";
-  else append_seconds(out, rec.upstream_response_seconds);
   const config::route* r = rec.route;
-  string_field(out, "namespace", r ? std::string_view(r->namespace_name) : std::string_view());
-  string_field(out, "ingress", r ? std::string_view(r->ingress_name) : std::string_view());
-  string_field(out, "service", r ? std::string_view(r->service_name) : std::string_view());
-  out += "}\n";
-  if (out.size() >= threshold_) flush();
+  std::string_view ns = r ? std::string_view(r->namespace_name) : std::string_view();
+  std::string_view ing = r ? std::string_view(r->ingress_name) : std::string_view();
+  std::string_view svc = r ? std::string_view(r->service_name) : std::string_view();
+  std::size_t bound = fixed_bound;
+  for (std::string_view s : {rec.remote_addr, rec.request_id, rec.host, rec.method, rec.target,
+                             rec.upstream_addr, ns, ing, svc})
+    bound += json_bound(s);
+
+  char* const start = reserve(bound);
+  char* p = put(start, "{\"time\":");
+  p = put_time(p, rec.start);
+  p = put_json(put(p, ",\"remote_addr\":"), rec.remote_addr);
+  p = put_json(put(p, ",\"request_id\":"), rec.request_id);
+  p = put_json(put(p, ",\"host\":"), rec.host);
+  p = put_json(put(p, ",\"method\":"), rec.method);
+  p = put_json(put(p, ",\"path\":"), rec.target);
+  p = put_uint(put(p, ",\"status\":"), rec.status);
+  p = put_uint(put(p, ",\"bytes_in\":"), rec.request_bytes);
+  p = put_uint(put(p, ",\"bytes_out\":"), rec.response_bytes);
+  p = put_seconds(put(p, ",\"request_time\":"), rec.request_seconds);
+  p = put(p, ",\"upstream_addr\":");
+  p = rec.upstream_addr.empty() ? put(p, "null") : put_json(p, rec.upstream_addr);
+  p = put(p, ",\"upstream_status\":");
+  p = rec.upstream_status == 0 ? put(p, "null") : put_uint(p, rec.upstream_status);
+  p = put(p, ",\"upstream_response_time\":");
+  p = rec.upstream_response_seconds < 0 ? put(p, "null")
+                                        : put_seconds(p, rec.upstream_response_seconds);
+  p = put_json(put(p, ",\"namespace\":"), ns);
+  p = put_json(put(p, ",\"ingress\":"), ing);
+  p = put_json(put(p, ",\"service\":"), svc);
+  p = put(p, "}\n");
+  len_ += static_cast<std::size_t>(p - start);
+  if (len_ >= threshold_) flush();
 }
 
 void access_log::flush() {
-  const char* p = buf_.data();
-  std::size_t left = buf_.size();
+  const char* p = buf_.get();
+  std::size_t left = len_;
   while (left > 0) {
     ssize_t n = ::write(fd_, p, left);
     if (n < 0) {
@@ -168,7 +240,7 @@ void access_log::flush() {
     p += n;
     left -= static_cast<std::size_t>(n);
   }
-  buf_.clear();
+  len_ = 0;
 }
 
 }  // namespace portico::proxy

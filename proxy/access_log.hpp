@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -36,14 +37,18 @@ class access_log {
   // buffered lines are dropped: logging never blocks or fails the request path.
   void flush();
 
-  const std::string& buffered() const { return buf_; }
+  std::string_view buffered() const { return {buf_.get(), len_}; }
 
  private:
-  void append_time(std::chrono::system_clock::time_point t);
+  char* reserve(std::size_t n);  // room for n more bytes, flushing or growing first
+  char* put_time(char* p, std::chrono::system_clock::time_point t);
 
   int fd_;
   std::size_t threshold_;
-  std::string buf_;
+  // A raw buffer: each line is written through a pointer after one capacity check.
+  std::unique_ptr<char[]> buf_;
+  std::size_t len_ = 0;
+  std::size_t cap_ = 0;
   std::int64_t cached_second_ = -1;
   char cached_prefix_[20] = {};  // "YYYY-MM-DDTHH:MM:SS" of cached_second_
 };

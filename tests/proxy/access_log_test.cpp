@@ -155,3 +155,32 @@ TEST(access_log, a_full_buffer_is_written_without_flush) {
 
 }  // namespace
 }  // namespace portico::proxy
+
+namespace portico::proxy {
+namespace {
+
+TEST(access_log, a_line_longer_than_the_buffer_is_written_whole) {
+  mem_file f;
+  access_log log(f.fd(), 1024);
+  log.append(test::local_record(nullptr, 404));
+  auto rec = test::local_record(nullptr, 414);
+  std::string target = "/" + std::string(20000, '"');  // 6x longer once escaped
+  rec.target = target;
+  log.append(rec);
+  log.append(test::local_record(nullptr, 404));
+  log.flush();
+  auto lines = parse_lines(f.contents());
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1].at("path").as_string(), target);
+  EXPECT_EQ(lines[2].at("status").as_int64(), 404);
+}
+
+TEST(access_log, plain_ascii_runs_longer_than_a_word_are_copied_exactly) {
+  std::string out;
+  std::string s = "abcdefgh12345678/path?with=query&x=y" + std::string(1, '\x7f') + "tail\"end";
+  append_json_string(out, s);
+  EXPECT_EQ(out, "\"abcdefgh12345678/path?with=query&x=y\\u007ftail\\\"end\"");
+}
+
+}  // namespace
+}  // namespace portico::proxy
