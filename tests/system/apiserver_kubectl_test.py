@@ -31,7 +31,9 @@ def setUpModule():
     if KUBECTL is None:
         raise RuntimeError("kubectl not found (install the kubernetes-client package)")
     TMP = tempfile.mkdtemp(prefix="apiserver-kubectl-")
-    SERVER = ApiServer(TMP, args=["--bookmark-interval", "0.5"]).start()
+    # Watch events are split into small chunks: clients must reassemble lines across chunks.
+    SERVER = ApiServer(TMP, args=["--bookmark-interval", "0.5", "--watch-chunk-bytes", "100"]
+                       ).start()
 
 
 def tearDownModule():
@@ -545,6 +547,28 @@ class WireTest(unittest.TestCase):
             self.assertEqual((ev["type"], ev["object"]["code"]), ("ERROR", 410))
         finally:
             w.close()
+
+    def test_framing_of_small_and_large_responses(self):
+        ns = "wire-framing"
+        ensure_ns(ns)
+        for i in range(20):
+            SERVER.create("v1", "configmaps", {"metadata": {"name": f"f{i}"},
+                                               "data": {"v": "x" * 100}}, ns)
+        conn = http.client.HTTPSConnection("127.0.0.1", SERVER.port, context=SERVER.ctx,
+                                           timeout=10)
+        auth = {"Authorization": f"Bearer {SERVER.token}"}
+        try:
+            conn.request("GET", f"/api/v1/namespaces/{ns}/configmaps/f0", headers=auth)
+            small = conn.getresponse()
+            self.assertEqual(json.loads(small.read())["metadata"]["name"], "f0")
+            self.assertIsNotNone(small.getheader("Content-Length"))
+            # Same connection (keep-alive), a list bigger than 2048 bytes: chunked.
+            conn.request("GET", f"/api/v1/namespaces/{ns}/configmaps", headers=auth)
+            big = conn.getresponse()
+            self.assertEqual(big.getheader("Transfer-Encoding"), "chunked")
+            self.assertEqual(len(json.loads(big.read())["items"]), 20)
+        finally:
+            conn.close()
 
     def test_update_semantics(self):
         ns = "wire-update"

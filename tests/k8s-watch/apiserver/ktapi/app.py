@@ -36,6 +36,8 @@ class App:
         self.token = None if opts.anonymous else opts.token
         self.client_ca = None
         self.gzip = not opts.no_gzip
+        self.chunked_responses = not opts.no_chunked_responses
+        self.watch_chunk_bytes = opts.watch_chunk_bytes
         self.aggregated_discovery = not opts.no_aggregated_discovery
         self.watch_timeout = opts.watch_timeout
         self.bookmark_interval = opts.bookmark_interval
@@ -134,7 +136,13 @@ def parse_args(argv):
     p.add_argument("--bookmark-interval", type=float, default=10.0)
     p.add_argument("--admin-port", type=int, default=None,
                    help="also serve the API and /_test/ over plain HTTP, without auth")
-    p.add_argument("--no-gzip", action="store_true")
+    p.add_argument("--no-gzip", action="store_true", help="never gzip (default: bodies "
+                   "over 128 KiB are gzipped when the client accepts it)")
+    p.add_argument("--no-chunked-responses", action="store_true",
+                   help="always send Content-Length (default: bodies over 2048 bytes are "
+                        "chunked, as Go's net/http does)")
+    p.add_argument("--watch-chunk-bytes", type=int, default=0,
+                   help="split each watch event into chunks of at most this many bytes")
     p.add_argument("--no-aggregated-discovery", action="store_true")
     p.add_argument("--no-namespace-check", action="store_true",
                    help="allow objects in namespaces that do not exist")

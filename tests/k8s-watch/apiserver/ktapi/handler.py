@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import api, control, errors
 
 GZIP_THRESHOLD = 128 * 1024   # kube-apiserver compresses responses larger than this
+CHUNKING_THRESHOLD = 2048     # net/http's bufferBeforeChunkingSize
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -126,6 +127,9 @@ class Handler(BaseHTTPRequestHandler):
               and "gzip" in (self.headers.get("Accept-Encoding") or ""))
         if gz:
             data = gzip.compress(data, 1)
+        # Go's net/http (and so kube-apiserver) sets Content-Length only on bodies it could
+        # buffer whole (2048 bytes); bigger ones go out with chunked transfer encoding.
+        chunked = len(data) > CHUNKING_THRESHOLD and self.server.chunked_responses
         self.send_response(code)
         self.common_headers(content_type)
         for k, v in (headers or {}).items():
@@ -133,10 +137,19 @@ class Handler(BaseHTTPRequestHandler):
         if gz:
             self.send_header("Content-Encoding", "gzip")
             self.send_header("Vary", "Accept-Encoding")
-        self.send_header("Content-Length", str(len(data)))
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(data)
+            if chunked:
+                step = 64 * 1024
+                for i in range(0, len(data), step):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data[i:i + step]), data[i:i + step]))
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.wfile.write(data)
         self.wfile.flush()
         self.status_sent = code
 
@@ -149,7 +162,10 @@ class Handler(BaseHTTPRequestHandler):
         self.status_sent = code
 
     def write_chunk(self, data):
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        step = self.server.watch_chunk_bytes or len(data)
+        for i in range(0, len(data), step):
+            piece = data[i:i + step]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
         self.wfile.flush()
 
     def end_chunked(self):

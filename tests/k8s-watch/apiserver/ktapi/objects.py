@@ -1,8 +1,8 @@
 """What the API server does to an object on create and update: system metadata, defaults,
 status handling, generation, managed fields."""
 
-import copy
 import datetime
+import json
 import ipaddress
 import random
 import uuid
@@ -14,6 +14,11 @@ META_ORDER = ["name", "generateName", "namespace", "selfLink", "uid", "resourceV
               "deletionGracePeriodSeconds", "labels", "annotations", "ownerReferences",
               "finalizers", "managedFields"]
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def clone(value):
+    """A deep copy of JSON data (much faster than copy.deepcopy)."""
+    return json.loads(json.dumps(value))
 
 
 def now():
@@ -140,7 +145,7 @@ def validate(rt, obj, name):
 
 
 def prepare_create(rt, body, namespace, rv, ips, check=True):
-    obj = copy.deepcopy(body)
+    obj = clone(body)
     obj.pop("kind", None)
     obj.pop("apiVersion", None)
     meta = obj.setdefault("metadata", {})
@@ -170,7 +175,7 @@ def prepare_create(rt, body, namespace, rv, ips, check=True):
     if rt.generation:
         meta["generation"] = 1
     if rt.empty_status is not None:
-        obj["status"] = copy.deepcopy(rt.empty_status)
+        obj["status"] = clone(rt.empty_status)
     apply_defaults(rt, obj, ips)
     if check:
         validate(rt, obj, meta["name"])
@@ -179,7 +184,7 @@ def prepare_create(rt, body, namespace, rv, ips, check=True):
 
 def prepare_update(rt, old, body, subresource, rv, ips, check=True):
     """Returns the new stored object, or raises. `old` is never modified."""
-    new = copy.deepcopy(body)
+    new = clone(body)
     new.pop("kind", None)
     new.pop("apiVersion", None)
     meta = new.setdefault("metadata", {})
@@ -195,7 +200,7 @@ def prepare_update(rt, old, body, subresource, rv, ips, check=True):
                               f"{meta['uid']}, UID in object meta: {old_meta['uid']}")
     if subresource == "status":
         status = new.get("status")
-        new = copy.deepcopy(old)
+        new = clone(old)
         if status is None:
             new.pop("status", None)
         else:
@@ -209,7 +214,7 @@ def prepare_update(rt, old, body, subresource, rv, ips, check=True):
                 meta.pop(k, None)
         if rt.status:
             if "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
+                new["status"] = clone(old["status"])
             else:
                 new.pop("status", None)
         if rt.kind == "Service":

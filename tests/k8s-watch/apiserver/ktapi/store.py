@@ -3,7 +3,7 @@ of past events (for watch resumption and consistent paginated lists), and watche
 """
 
 import bisect
-import copy
+import json
 import threading
 import time
 
@@ -42,9 +42,25 @@ class Store:
         self.validation = validation
         self.ips = objects.ClusterIPs()
         self.epoch = 0   # bumped to wake watchers for control actions (drop, bookmark)
+        self.encoded = {}  # id(stored object) -> (object, its JSON bytes); objects are immutable
 
     def table(self, rt):
         return self.objects[rt.plural + "." + rt.group]
+
+    def encode(self, obj):
+        """The JSON bytes of a stored object (without kind/apiVersion), cached."""
+        hit = self.encoded.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        data = json.dumps(obj, separators=(",", ":")).encode()
+        if len(self.encoded) > 200000:
+            self.encoded.clear()
+        self.encoded[id(obj)] = (obj, data)
+        return data
+
+    def _forget(self, obj):
+        if obj is not None:
+            self.encoded.pop(id(obj), None)
 
     # ---- events --------------------------------------------------------------------------
     def _record(self, rt, type_, obj, prev):
@@ -181,6 +197,7 @@ class Store:
             if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
                 return self._remove(rt, key, old, new)
             self._next_rv()
+            self._forget(old)
             self.table(rt)[key] = new
             self._record(rt, "MODIFIED", new, old)
             return new
@@ -208,30 +225,32 @@ class Store:
             if old["metadata"].get("finalizers"):
                 if old["metadata"].get("deletionTimestamp"):
                     return old, False
-                new = copy.deepcopy(old)
+                new = objects.clone(old)
                 new["metadata"]["deletionTimestamp"] = objects.now()
                 new["metadata"]["deletionGracePeriodSeconds"] = 0
                 new["metadata"]["resourceVersion"] = str(self._next_rv())
                 new = objects.ordered(new)
+                self._forget(old)
                 self.table(rt)[key] = new
                 self._record(rt, "MODIFIED", new, old)
                 return new, False
             return self._remove(rt, key, old), True
 
     def _remove(self, rt, key, old, final=None):
-        gone = copy.deepcopy(final if final is not None else old)
+        gone = objects.clone(final if final is not None else old)
         gone["metadata"]["resourceVersion"] = str(self._next_rv())
-        del self.table(rt)[key]
+        self._forget(self.table(rt).pop(key))
         self._record(rt, "DELETED", gone, old)
         return gone
 
     def _delete_namespace(self, ns_rt, key, old):
-        term = copy.deepcopy(old)
+        term = objects.clone(old)
         term["metadata"]["deletionTimestamp"] = objects.now()
         term["metadata"]["deletionGracePeriodSeconds"] = 0
         term["status"] = {"phase": "Terminating"}
         term["metadata"]["resourceVersion"] = str(self._next_rv())
         term = objects.ordered(term)
+        self._forget(old)
         self.table(ns_rt)[key] = term
         self._record(ns_rt, "MODIFIED", term, old)
         for rt in self.registry.types:
