@@ -210,7 +210,7 @@ awaitable<api_response> do_stream(Stream& s, beast::tcp_stream& low,
     p.get().body().data = buf;
     p.get().body().size = sizeof buf;
     low.expires_after(idle);
-    auto [ec, n] = co_await http::async_read(s, fb, p, asio::as_tuple(use_awaitable));
+    auto [ec, n] = co_await http::async_read_some(s, fb, p, asio::as_tuple(use_awaitable));
     if (ec == http::error::need_buffer) ec = {};
     if (ec) throw boost::system::system_error(ec);
     std::size_t got = sizeof buf - p.get().body().size;
