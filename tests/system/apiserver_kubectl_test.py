@@ -210,6 +210,60 @@ class KubectlTest(unittest.TestCase):
         tls = SERVER.get("v1", "secrets", query="?fieldSelector=type%3Dkubernetes.io%2Ftls")
         self.assertEqual([i["metadata"]["name"] for i in tls["items"]], ["web-tls"])
 
+    def test_generators_send_protobuf(self):
+        """kubectl's `create <kind>` generators send protobuf bodies; the stored objects must
+        equal what the same command prints with --dry-run=client (JSON made by kubectl)."""
+        ns = "generated"
+        pki = SERVER.pki
+        commands = [
+            ["create", "namespace", ns],
+            ["create", "configmap", "c1", "-n", ns, "--from-literal=a=b", "--from-literal=e="],
+            ["create", "secret", "generic", "s1", "-n", ns, "--from-literal=k=v"],
+            ["create", "secret", "tls", "t1", "-n", ns, f"--cert={pki}/server.crt",
+             f"--key={pki}/server.key"],
+            ["create", "service", "clusterip", "svc1", "-n", ns, "--tcp=80:8080"],
+            ["create", "service", "nodeport", "np", "-n", ns, "--tcp=443:https",
+             "--node-port=30443"],
+            ["create", "ingress", "i1", "-n", ns, "--class=portico",
+             "--rule=a.example.com/path*=svc1:80,tls=t1", "--rule=b.example.com/=svc1:http",
+             "--default-backend=svc1:80", "--annotation=x.example.com/y=z"],
+            ["create", "clusterrole", "gen-cr", "--verb=get,list",
+             "--resource=ingresses.networking.k8s.io"],
+            ["create", "clusterrolebinding", "gen-crb", "--clusterrole=gen-cr",
+             f"--serviceaccount={ns}:default"],
+            ["create", "role", "r1", "-n", ns, "--verb=watch", "--resource=leases"],
+            ["create", "rolebinding", "rb1", "-n", ns, "--role=r1", "--user=u"],
+            ["create", "serviceaccount", "sa1", "-n", ns],
+        ]
+        for cmd in commands:
+            want = json.loads(kubectl(*cmd, "--dry-run=client", "-o", "json").stdout)
+            seq = SERVER.control("requests")["requests"][-1]["seq"]
+            kubectl(*cmd)
+            posts = [r for r in SERVER.control("requests", since=seq)["requests"]
+                     if r["method"] == "POST"]
+            self.assertEqual([r["code"] for r in posts], [201], cmd)
+            got = json.loads(kubectl("get", want["kind"], want["metadata"]["name"], "-o", "json",
+                                     *(["-n", ns] if want["metadata"].get("namespace") else []))
+                             .stdout)
+            want["metadata"].pop("creationTimestamp", None)
+            want.pop("status", None)
+            self.assert_subset(want, got, " ".join(cmd[:3]))
+        self.assertEqual(kubectl("get", "svc", "np", "-n", ns, "-o",
+                                 "jsonpath={.spec.ports[0].nodePort}").stdout, "30443")
+
+    def assert_subset(self, want, got, where):
+        if isinstance(want, dict):
+            self.assertIsInstance(got, dict, where)
+            for k, v in want.items():
+                self.assertIn(k, got, f"{where}: {k}")
+                self.assert_subset(v, got[k], f"{where}.{k}")
+        elif isinstance(want, list):
+            self.assertEqual(len(want), len(got), where)
+            for n, (w, g) in enumerate(zip(want, got)):
+                self.assert_subset(w, g, f"{where}[{n}]")
+        else:
+            self.assertEqual(want, got, where)
+
     def test_apply_twice(self):
         ns = "apply"
         ensure_ns(ns)

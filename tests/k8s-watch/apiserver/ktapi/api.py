@@ -4,7 +4,7 @@ resource paths of every registered type."""
 import base64
 import json
 
-from . import errors, objects, openapi, patches, table, watch
+from . import errors, objects, openapi, patches, protobuf, table, watch
 from .selectors import Filter, parse_field_selector, parse_label_selector
 
 AGGREGATED = {
@@ -248,10 +248,12 @@ def _delete_collection(h, rt, namespace, params):
 
 def _decode(h, body):
     ctype = (h.headers.get("Content-Type") or "application/json").split(";")[0].strip()
-    text = body.decode("utf-8") if body else ""
-    if not text.strip():
+    if not body.strip():
         raise errors.bad_request("the body of the request was empty")
+    text = body.decode("utf-8") if not ctype.endswith("protobuf") else ""
     try:
+        if ctype == "application/vnd.kubernetes.protobuf":
+            return protobuf.decode(body)
         if ctype in ("application/yaml", "application/x-yaml"):
             import yaml
             doc = yaml.safe_load(text)
@@ -260,7 +262,8 @@ def _decode(h, body):
         else:
             raise errors.ApiError(415, f'the body of the request was in an unknown format - '
                                   f'accepted media types include: application/json, '
-                                  f'application/yaml', "UnsupportedMediaType")
+                                  f'application/yaml, application/vnd.kubernetes.protobuf',
+                                  "UnsupportedMediaType")
     except ValueError as e:
         raise errors.bad_request(f"the object provided is unrecognized: {e}")
     if not isinstance(doc, dict):
