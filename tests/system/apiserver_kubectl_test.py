@@ -382,6 +382,10 @@ class KubectlTest(unittest.TestCase):
         self.assertEqual(len(lists), 3, lists)
         self.assertTrue(all("limit=2" in u for u in lists))
         self.assertTrue(all("continue=" in u for u in lists[1:]))
+        # resourceVersion=0 is served from the watch cache, which ignores limit.
+        whole = SERVER.get("v1", "configmaps", namespace=ns, query="?limit=2&resourceVersion=0")
+        self.assertEqual(len(whole["items"]), 5)
+        self.assertNotIn("continue", whole["metadata"])
         # Raw: a continue token serves the list as of the first page's resourceVersion.
         page1 = SERVER.get("v1", "configmaps", namespace=ns, query="?limit=2")
         self.assertEqual(page1["metadata"]["remainingItemCount"], 3)

@@ -101,7 +101,7 @@ def _collection(h, method, rt, namespace, params, body):
         if params.get("watch") in ("true", "1"):
             return watch.serve(h, rt, flt, params, _encoder(rt, as_table, params))
         store = h.server.store
-        result = list_objects(store, rt, flt, params)
+        result = list_objects(store, rt, flt, params, h.server.paginate_rv0)
         if as_table:
             doc = table.table(rt, result["items"], result["metadata"], as_table,
                               params.get("includeObject") or "Metadata")
@@ -321,11 +321,13 @@ def _parse_rv(text):
         raise errors.bad_request(f"invalid resource version: {text}")
 
 
-def list_objects(store, rt, flt, params):
+def list_objects(store, rt, flt, params, paginate_rv0=False):
     limit = _parse_rv(params.get("limit") or "0")
     token = params.get("continue") or ""
     rv_text = params.get("resourceVersion") or ""
     match = params.get("resourceVersionMatch") or ""
+    if rv_text == "0" and not token and not paginate_rv0:
+        limit = 0   # served from the watch cache, which ignores limit (kube-apiserver <= 1.32)
     start = ""
     if token:
         if rv_text:

@@ -37,6 +37,7 @@ class App:
         self.client_ca = None
         self.gzip = not opts.no_gzip
         self.chunked_responses = not opts.no_chunked_responses
+        self.paginate_rv0 = opts.paginate_rv0
         self.watch_chunk_bytes = opts.watch_chunk_bytes
         self.aggregated_discovery = not opts.no_aggregated_discovery
         self.watch_timeout = opts.watch_timeout
@@ -141,6 +142,9 @@ def parse_args(argv):
     p.add_argument("--no-chunked-responses", action="store_true",
                    help="always send Content-Length (default: bodies over 2048 bytes are "
                         "chunked, as Go's net/http does)")
+    p.add_argument("--paginate-rv0", action="store_true",
+                   help="honour limit on lists with resourceVersion=0 (default: ignored, as "
+                        "the watch cache of kube-apiserver 1.32 does)")
     p.add_argument("--watch-chunk-bytes", type=int, default=0,
                    help="split each watch event into chunks of at most this many bytes")
     p.add_argument("--no-aggregated-discovery", action="store_true")
