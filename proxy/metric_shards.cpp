@@ -124,6 +124,7 @@ struct shard_set::totals {
   std::map<std::string, const route_labels*> labels;  // by key; points into the shards
   std::map<std::pair<std::string, std::uint32_t>, cell_total> cells;
   std::int64_t client_connections = 0, tunnels = 0, pooled = 0, ejected = 0;
+  std::uint64_t all_requests = 0;  // also of routes no longer exported
 };
 
 shard_set::shard_set(controller_labels labels) : labels_(std::move(labels)) {}
@@ -177,6 +178,7 @@ void shard_set::sum_into(totals& t) const {
   for (const auto& shard : shards_) {
     add_gauges(shard->gauges);
     for (const auto& [key, rs] : shard->routes) {
+      for (const auto& cell : rs->cells) t.all_requests += cell->requests.load(relaxed);
       if (have_live_ && !live_.contains(key)) continue;
       t.labels.emplace(key, &rs->labels);
       for (const auto& cell : rs->cells) t.cells[{key, cell->key}].add(*cell);
@@ -245,14 +247,25 @@ std::vector<prometheus::MetricFamily> shard_set::collect() const {
       {"controller_namespace", labels_.controller_namespace},
       {"controller_pod", labels_.controller_pod},
   };
-  auto gauge = [&](const char* name, const char* help, std::int64_t v) {
-    prometheus::MetricFamily f = family(name, help, MetricType::Gauge);
+  auto one = [&](const std::string& name, const char* help, MetricType type, double v,
+                 std::vector<prometheus::ClientMetric::Label> extra = {}) {
+    prometheus::MetricFamily f = family(name, help, type);
     prometheus::ClientMetric m;
     m.label = controller;
-    m.gauge.value = static_cast<double>(v);
+    m.label.insert(m.label.end(), extra.begin(), extra.end());
+    (type == MetricType::Counter ? m.counter.value : m.gauge.value) = v;
     f.metric.push_back(std::move(m));
     out.push_back(std::move(f));
   };
+  auto gauge = [&](const char* name, const char* help, std::int64_t v) {
+    one(name, help, MetricType::Gauge, static_cast<double>(v));
+  };
+  // What ingress-nginx's nginx_status collector reports, for its dashboards.
+  one(ns + "nginx_process_connections",
+      "current number of client connections with state {active, reading, writing, waiting}",
+      MetricType::Gauge, static_cast<double>(t.client_connections), {{"state", "active"}});
+  one(ns + "nginx_process_requests_total", "total number of client requests",
+      MetricType::Counter, static_cast<double>(t.all_requests));
   gauge("portico_client_connections", "Open client connections, all workers", t.client_connections);
   gauge("portico_tunnels", "Open upgrade (WebSocket) tunnels, all workers", t.tunnels);
   gauge("portico_pooled_upstream_connections", "Idle upstream connections held in the pools",

@@ -120,6 +120,7 @@ struct controller_labels {
 class shard_set {
  public:
   explicit shard_set(controller_labels labels);
+  const controller_labels& labels() const { return labels_; }
 
   // A new shard for one worker_observer. Shards live as long as the set, so counters outlive
   // the observer that wrote them.

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "proxy/metric_shards.hpp"
+#include "proxy/process_stats.hpp"
 
 #ifndef PORTICO_RELEASE
 #define PORTICO_RELEASE "0.1.0"
@@ -105,9 +106,12 @@ shard_set& metrics_registry::shards() { return *shards_; }
 
 std::string metrics_registry::render() {
   std::vector<prometheus::MetricFamily> families = process_->registry.Collect();
-  std::vector<prometheus::MetricFamily> requests = shards_->collect();
-  families.insert(families.end(), std::make_move_iterator(requests.begin()),
-                  std::make_move_iterator(requests.end()));
+  auto append = [&families](std::vector<prometheus::MetricFamily> more) {
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  };
+  append(shards_->collect());
+  append(collect_process_stats(shards_->labels()));
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
   return std::move(out).str();

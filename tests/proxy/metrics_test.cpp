@@ -271,3 +271,45 @@ TEST_F(metrics_test, label_values_are_escaped_in_the_exposition) {
 
 }  // namespace
 }  // namespace portico::proxy
+
+#include "proxy/process_stats.hpp"
+
+namespace portico::proxy {
+namespace {
+
+TEST_F(metrics_test, process_families_feed_ingress_nginx_dashboards) {
+  worker_observer w(reg, opts, 0);
+  w.on_snapshot(*snap);
+  w.gauges().client_connections.store(4);
+  w.on_request(test::upstream_record(web.get()));
+  w.on_request(test::local_record(nullptr, 404));
+  auto samples = parse_prom_text(reg.render());
+  EXPECT_EQ(sample_value(samples, "nginx_ingress_controller_nginx_process_connections",
+                         {{"state", "active"}, {"controller_pod", "portico-abc"}}), 4.0);
+  EXPECT_EQ(sample_value(samples, "nginx_ingress_controller_nginx_process_requests_total", {}), 2.0);
+  EXPECT_EQ(sample_value(samples, "nginx_ingress_controller_nginx_process_num_procs", {}), 1.0);
+  EXPECT_GT(*sample_value(samples, "nginx_ingress_controller_nginx_process_resident_memory_bytes",
+                          {{"controller_class", "k8s.io/ingress-nginx"}}), 1e5);
+  EXPECT_GE(*sample_value(samples, "nginx_ingress_controller_nginx_process_cpu_seconds_total", {}), 0.0);
+  EXPECT_GT(*sample_value(samples, "nginx_ingress_controller_nginx_process_oldest_start_time_seconds",
+                          {}), 1.7e9);
+}
+
+TEST(process_stats, parses_proc_stat_with_an_awkward_command_name) {
+  // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+  // utime stime cutime cstime priority nice threads itrealvalue starttime vsize rss ...
+  std::string stat =
+      "42 (a) b (c)) S 1 42 42 0 -1 4194304 10 0 0 0 250 150 0 0 20 0 3 0 1000 "
+      "123456789 300 18446744073709551615 1 2 3 0 0";
+  auto s = parse_proc_stat(stat, 1'700'000'000, 100, 4096);
+  ASSERT_TRUE(s);
+  EXPECT_DOUBLE_EQ(s->cpu_seconds, 4.0);
+  EXPECT_DOUBLE_EQ(s->start_time_seconds, 1'700'000'010.0);
+  EXPECT_EQ(s->virtual_bytes, 123456789u);
+  EXPECT_EQ(s->resident_bytes, 300u * 4096);
+  EXPECT_FALSE(parse_proc_stat("42 (x) S 1 2", 0, 100, 4096));
+  EXPECT_FALSE(parse_proc_stat("no parenthesis", 0, 100, 4096));
+}
+
+}  // namespace
+}  // namespace portico::proxy
