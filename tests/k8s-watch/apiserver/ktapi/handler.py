@@ -66,7 +66,8 @@ class Handler(BaseHTTPRequestHandler):
         self.watching = False
         url = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        started = time.time()
+        self.started = time.time()
+        self.logged = url.path.startswith("/_test/")
         try:
             body = self._read_body()
             if url.path.startswith("/_test/"):
@@ -89,9 +90,8 @@ class Handler(BaseHTTPRequestHandler):
             err = errors.ApiError(500, f"Internal error occurred: {e}", "InternalError")
             self.send_json(500, err.status())
         finally:
-            if not url.path.startswith("/_test/"):
-                app.log_request_entry(method, self.path, self.status_sent, self.watching,
-                                      self.headers.get("User-Agent", ""), started)
+            if not self.logged:
+                self._log(None)
 
     def _authenticate(self):
         app = self.server
@@ -109,6 +109,13 @@ class Handler(BaseHTTPRequestHandler):
                             return v
                 return "client-cert"
         raise errors.unauthorized()
+
+    def _log(self, code):
+        """Logs the request before its response goes out, so a client that has the
+        response can rely on finding it in /_test/requests."""
+        self.logged = True
+        self.server.log_request_entry(self.command, self.path, code, self.watching,
+                                      self.headers.get("User-Agent", ""), self.started)
 
     # ---- responses -------------------------------------------------------------------------
     def common_headers(self, content_type="application/json"):
@@ -130,6 +137,8 @@ class Handler(BaseHTTPRequestHandler):
         # Go's net/http (and so kube-apiserver) sets Content-Length only on bodies it could
         # buffer whole (2048 bytes); bigger ones go out with chunked transfer encoding.
         chunked = len(data) > CHUNKING_THRESHOLD and self.server.chunked_responses
+        if not self.logged:
+            self._log(code)
         self.send_response(code)
         self.common_headers(content_type)
         for k, v in (headers or {}).items():
@@ -154,6 +163,8 @@ class Handler(BaseHTTPRequestHandler):
         self.status_sent = code
 
     def start_chunked(self, code=200):
+        if not self.logged:
+            self._log(code)
         self.send_response(code)
         self.common_headers()
         self.send_header("Transfer-Encoding", "chunked")
