@@ -14,6 +14,9 @@
 #include "config/route_table.hpp"
 #include "config/snapshot.hpp"
 
+// The replaced operators pair malloc/free; GCC cannot see that through inlining.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 namespace {
 std::size_t g_allocations = 0;
 }

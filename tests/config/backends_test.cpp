@@ -213,8 +213,13 @@ spec: {ports: [{name: http, port: 80}]}
 }
 
 TEST(backends, endpoint_to_string_brackets_ipv6) {
-  EXPECT_EQ((endpoint{"10.0.0.1", 80}).to_string(), "10.0.0.1:80");
-  EXPECT_EQ((endpoint{"fd00::1", 8080}).to_string(), "[fd00::1]:8080");
+  endpoint v4, v6;
+  v4.ip = "10.0.0.1";
+  v4.port = 80;
+  v6.ip = "fd00::1";
+  v6.port = 8080;
+  EXPECT_EQ(v4.to_string(), "10.0.0.1:80");
+  EXPECT_EQ(v6.to_string(), "[fd00::1]:8080");
 }
 
 }  // namespace
