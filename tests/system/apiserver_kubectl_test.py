@@ -295,6 +295,51 @@ class KubectlTest(unittest.TestCase):
         self.assertEqual(SERVER.get(NET, "ingresses", "site", ns)["spec"]["rules"][0]["host"],
                          "c.example.com")
 
+    def test_apply_merges_lists_by_key(self):
+        """kubectl apply sends strategic merge patches with $setElementOrder and merge keys
+        (Service ports by port, containers by name); the result must be the applied config."""
+        ns = "apply-smp"
+        ensure_ns(ns)
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": ns},
+               "spec": {"selector": {"app": "s"}, "ports": [
+                   {"name": "http", "port": 80, "targetPort": 8080},
+                   {"name": "https", "port": 443, "targetPort": 8443},
+                   {"name": "admin", "port": 9000, "targetPort": 9000}]}}
+        kubectl("apply", "-f", write("smp.yaml", [svc]))
+        svc["spec"]["ports"] = [{"name": "https", "port": 443, "targetPort": 9443},
+                                {"name": "http", "port": 80, "targetPort": 8080},
+                                {"name": "metrics", "port": 9100, "targetPort": 9100}]
+        svc["spec"]["selector"] = {"app": "s2"}
+        kubectl("apply", "-f", write("smp.yaml", [svc]))
+        got = SERVER.get("v1", "services", "s", ns)
+        self.assertEqual([(p["name"], p["port"], p["targetPort"]) for p in got["spec"]["ports"]],
+                         [("https", 443, 9443), ("http", 80, 8080), ("metrics", 9100, 9100)])
+        self.assertEqual(got["spec"]["selector"], {"app": "s2"})
+        dep = {"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "d", "namespace": ns},
+               "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {
+                   "metadata": {"labels": {"app": "d"}},
+                   "spec": {"containers": [
+                       {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"},
+                                                             {"name": "Y", "value": "2"}]},
+                       {"name": "b", "image": "b:1"}]}}}}
+        kubectl("apply", "-f", write("dep.yaml", [dep]))
+        containers = dep["spec"]["template"]["spec"]["containers"]
+        containers[0]["env"] = [{"name": "Y", "value": "3"}]
+        containers[0]["image"] = "a:2"
+        del containers[1]
+        kubectl("apply", "-f", write("dep.yaml", [dep]))
+        got = SERVER.get("apps/v1", "deployments", "d", ns)
+        self.assertEqual(got["spec"]["template"]["spec"]["containers"],
+                         [{"name": "a", "image": "a:2", "env": [{"name": "Y", "value": "3"}]}])
+        self.assertEqual(got["metadata"]["generation"], 2)
+        # kubectl patch --type=strategic with a merge key adds to the list.
+        kubectl("patch", "svc", "s", "-n", ns, "--type=strategic", "-p",
+                json.dumps({"spec": {"ports": [{"name": "extra", "port": 7000,
+                                                "targetPort": 7000}]}}))
+        ports = [p["port"] for p in SERVER.get("v1", "services", "s", ns)["spec"]["ports"]]
+        self.assertEqual(sorted(ports), [80, 443, 7000, 9100])
+
     def test_delete_and_not_found_text(self):
         ns = "delete"
         ensure_ns(ns)
@@ -660,6 +705,30 @@ class WireTest(unittest.TestCase):
             lease["spec"]["holderIdentity"] = "c"
             SERVER.replace("coordination.k8s.io/v1", "leases", lease, ns)
         self.assertEqual(ctx.exception.code, 409)
+
+    def test_client_certificate_auth(self):
+        tmp = tempfile.mkdtemp(prefix="apiserver-certs-")
+        srv = ApiServer(tmp, args=["--client-cert-auth"]).start()
+        try:
+            with open(srv.kubeconfig) as f:
+                cfg = json.load(f)
+            user = cfg["users"][0]["user"]
+            self.assertIn("client-certificate-data", user)
+            del user["token"]
+            kc = os.path.join(tmp, "certonly")
+            with open(kc, "w") as f:
+                json.dump(cfg, f)
+            out = kubectl("get", "ns", "default", "-o", "name", kubeconfig=kc)
+            self.assertEqual(out.stdout.strip(), "namespace/default")
+            del user["client-certificate-data"], user["client-key-data"]
+            user["token"] = "wrong"
+            with open(kc, "w") as f:
+                json.dump(cfg, f)
+            out = kubectl("get", "ns", kubeconfig=kc, check=False)
+            self.assertIn("Unauthorized", out.stderr)
+        finally:
+            srv.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def test_restart_keeps_state_ca_and_port(self):
         tmp = tempfile.mkdtemp(prefix="apiserver-restart-")
