@@ -673,6 +673,23 @@ class WireTest(unittest.TestCase):
         finally:
             conn.close()
 
+    def test_json_shapes_after_round_trip(self):
+        ns = "wire-shapes"
+        ensure_ns(ns)
+        empty = SERVER.create("discovery.k8s.io/v1", "endpointslices", {
+            "metadata": {"name": "empty"}, "addressType": "IPv4", "endpoints": []}, ns)
+        self.assertIsNone(empty["endpoints"])          # no omitempty in the Go type: null
+        self.assertIsNone(empty["ports"])
+        cm = SERVER.create("v1", "configmaps", {"metadata": {"name": "e", "labels": {},
+                                                             "finalizers": []},
+                                                "data": {}, "immutable": None}, ns)
+        self.assertEqual(set(cm), {"kind", "apiVersion", "metadata"})
+        self.assertNotIn("labels", cm["metadata"])
+        self.assertNotIn("finalizers", cm["metadata"])
+        listed = SERVER.get("discovery.k8s.io/v1", "endpointslices", namespace=ns)["items"][0]
+        self.assertIn("endpoints", listed)
+        self.assertIsNone(listed["endpoints"])
+
     def test_update_semantics(self):
         ns = "wire-update"
         ensure_ns(ns)

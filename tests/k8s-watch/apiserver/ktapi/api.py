@@ -122,8 +122,8 @@ def _collection(h, method, rt, namespace, params, body):
         return h.send_json(201, objects.with_type(rt, created))
     if method == "DELETE":
         return _delete_collection(h, rt, namespace, params)
-    raise errors.ApiError(405, f"the server does not allow this method on the requested "
-                          f"resource", "MethodNotAllowed")
+    raise errors.ApiError(405, "the server does not allow this method on the requested "
+                          "resource", "MethodNotAllowed")
 
 
 def _item(h, method, rt, namespace, name, sub, params, body):
@@ -260,9 +260,9 @@ def _decode(h, body):
         elif ctype == "application/json" or ctype == "":
             doc = json.loads(text)
         else:
-            raise errors.ApiError(415, f'the body of the request was in an unknown format - '
-                                  f'accepted media types include: application/json, '
-                                  f'application/yaml, application/vnd.kubernetes.protobuf',
+            raise errors.ApiError(415, "the body of the request was in an unknown format - "
+                                  "accepted media types include: application/json, "
+                                  "application/yaml, application/vnd.kubernetes.protobuf",
                                   "UnsupportedMediaType")
     except ValueError as e:
         raise errors.bad_request(f"the object provided is unrecognized: {e}")

@@ -39,6 +39,38 @@ def ordered(obj):
     return out
 
 
+# Slices without `omitempty` in the Go types: empty or absent, they are written as null.
+NULL_WHEN_EMPTY = {"EndpointSlice": ("endpoints", "ports"), "ClusterRole": ("rules",),
+                   "Role": ("rules",)}
+# Maps (omitempty) that vanish when empty; empty structs ({}) are kept, as Go writes them.
+OMITTED_EMPTY_MAPS = {"labels", "annotations", "data", "binaryData", "stringData", "selector",
+                      "nodeSelector", "matchLabels"}
+
+
+def _prune(value):
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            v = _prune(v)
+            if v is None or v == [] or (v == {} and k in OMITTED_EMPTY_MAPS):
+                continue
+            out[k] = v
+        return out
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def normalize(rt, obj):
+    """The JSON shape the real server gives back after its Go/protobuf round trip: nulls and
+    empty slices and maps dropped (omitempty), but null for slices without omitempty."""
+    out = _prune(obj)
+    for field in NULL_WHEN_EMPTY.get(rt.kind, ()):
+        if not out.get(field):
+            out[field] = None
+    return out
+
+
 def with_type(rt, obj):
     out = {"kind": rt.kind, "apiVersion": rt.group_version}
     out.update(obj)
@@ -179,7 +211,7 @@ def prepare_create(rt, body, namespace, rv, ips, check=True):
     apply_defaults(rt, obj, ips)
     if check:
         validate(rt, obj, meta["name"])
-    return ordered(obj)
+    return ordered(normalize(rt, obj))
 
 
 def prepare_update(rt, old, body, subresource, rv, ips, check=True):
@@ -226,7 +258,9 @@ def prepare_update(rt, old, body, subresource, rv, ips, check=True):
         apply_defaults(rt, new, ips)
         if check:
             validate(rt, new, old_meta["name"])
+        new = normalize(rt, new)
         if rt.generation and spec_part(new) != spec_part(old):
             new["metadata"]["generation"] = old_meta.get("generation", 1) + 1
+    new = normalize(rt, new)
     new["metadata"]["resourceVersion"] = str(rv)
     return ordered(new)

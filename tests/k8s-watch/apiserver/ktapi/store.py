@@ -286,8 +286,7 @@ class Store:
                 rt = self.registry.for_kind(item.get("apiVersion"), item.get("kind"))
                 if rt is None:
                     continue
-                obj = objects.ordered({k: v for k, v in item.items()
-                                       if k not in ("kind", "apiVersion")})
+                obj = {k: v for k, v in item.items() if k not in ("kind", "apiVersion")}
                 meta = obj["metadata"]
                 self.table(rt)[key_of(rt, meta.get("namespace"), meta["name"])] = obj
             rv = int(snap.get("metadata", {}).get("resourceVersion") or self.rv)
