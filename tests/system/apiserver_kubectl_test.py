@@ -673,6 +673,19 @@ class WireTest(unittest.TestCase):
         finally:
             conn.close()
 
+    def test_closed_watch_clients_are_noticed(self):
+        def count():
+            return SERVER.control("state")["watches"].get("leases.coordination.k8s.io", 0)
+        w = Watch("/apis/coordination.k8s.io/v1/leases?watch=true")
+        deadline = time.monotonic() + 10
+        while count() < 1:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        w.close()          # nothing happens on leases: only the closed socket ends it
+        while count() > 0:
+            self.assertLess(time.monotonic(), deadline, "stale watch still registered")
+            time.sleep(0.05)
+
     def test_json_shapes_after_round_trip(self):
         ns = "wire-shapes"
         ensure_ns(ns)

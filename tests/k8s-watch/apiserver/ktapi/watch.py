@@ -3,6 +3,7 @@ timeouts, and the control hooks that end streams on purpose (abruptly, cleanly, 
 ERROR 410 event)."""
 
 import json
+import select
 import threading
 import time
 
@@ -108,6 +109,15 @@ def serve(h, rt, flt, params, encode):
         app.remove_watcher(watcher)
 
 
+def _client_gone(sock):
+    """A watch client sends nothing after its request: readable means it closed."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
 def _stream(h, store, watcher, rv, deadline, bookmark_interval):
     next_bookmark = time.monotonic() + bookmark_interval
     while True:
@@ -119,7 +129,9 @@ def _stream(h, store, watcher, rv, deadline, bookmark_interval):
                 if watcher.bookmarks and now >= next_bookmark:
                     break
                 wake = min(deadline, next_bookmark) if watcher.bookmarks else deadline
-                store.cond.wait(max(0.0, min(wake - now, 1.0)))
+                store.cond.wait(max(0.0, min(wake - now, 0.5)))
+                if _client_gone(h.connection):
+                    watcher.signal("abrupt")
             if rv < store.compacted_rv:
                 pending, expired_at = None, store.compacted_rv + 1
             else:
