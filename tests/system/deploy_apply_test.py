@@ -132,7 +132,10 @@ class ApplyTest(unittest.TestCase):
                 "ports": [{"name": svc["spec"]["ports"][0]["name"], "port": ups[n].port,
                            "protocol": "TCP"}],
             }, namespace="seed")
-        proc = self.start_portico_like_the_daemonset()
+        # This process stands for the DaemonSet's pod on a node whose address is 127.0.0.1.
+        pod = self.create_daemonset_pod("portico-test-node1", "127.0.0.1")
+        seq = self.api.control("requests")["requests"][-1]["seq"]
+        proc = self.start_portico_like_the_daemonset(pod)
         m = proc.wait_line(r"listening http=(\d+) admin=(\d+)", timeout=60)
         http_port, admin_port = int(m.group(1)), int(m.group(2))
         deadline = time.monotonic() + 60
@@ -150,15 +153,61 @@ class ApplyTest(unittest.TestCase):
                 self.assertEqual(r.header("X-Upstream-Name"), n)
         r = harness.request(http_port, "GET", "/", host="other.example.com", timeout=10)
         self.assertEqual(r.status, 404)  # the built-in default backend
+        # The leader publishes the pod's host IP in each served Ingress's status.
+        for n in ("msvc1", "msvc2"):
+            with self.subTest(status=n):
+                self.assertEqual(self.wait_status(n), [{"ip": "127.0.0.1"}])
         self.assertEqual(proc.stop(timeout=30), 0)
+        self.assert_requests_allowed_by_rbac(seq)
 
-    def start_portico_like_the_daemonset(self):
+    def create_daemonset_pod(self, name, host_ip):
+        ds = dr.find(self.objects, "DaemonSet", "portico")
+        ns = ds["metadata"]["namespace"]
+        labels = dict(ds["spec"]["template"]["metadata"]["labels"],
+                      **{"controller-revision-hash": "1"})
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": name, "namespace": ns, "labels": labels},
+               "spec": ds["spec"]["template"]["spec"]}
+        self.api.create("v1", "pods", pod, namespace=ns)
+        self.api.patch("v1", "pods", name, {"status": {"phase": "Running", "hostIP": host_ip}},
+                       namespace=ns, sub="status")
+        return {"name": name, "namespace": ns}
+
+    def wait_status(self, name, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            ing = self.api.get("networking.k8s.io/v1", "ingresses", name, namespace="seed")
+            got = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+            if got or time.monotonic() > deadline:
+                return got
+            time.sleep(0.2)
+
+    def assert_requests_allowed_by_rbac(self, since):
+        """Every API request Portico made is one the rendered RBAC grants its ServiceAccount."""
+        reqs = [r for r in self.api.control("requests", since=since)["requests"]
+                if not r.get("userAgent", "").startswith(("kubectl", "Python-urllib"))]
+        self.assertTrue(reqs, "no requests from portico in the API server's log")
+        seen = set()
+        for r in reqs:
+            attrs = dr.request_attributes(r["method"], r["url"], r.get("watch", False))
+            if attrs is None:
+                continue  # discovery and health paths: allowed to every authenticated user
+            verb, group, resource, ns, name = attrs
+            seen.add((verb, resource))
+            with self.subTest(request=f"{r['method']} {r['url']}"):
+                self.assertTrue(dr.rbac_allows(self.objects, "portico", "portico", group, resource,
+                                               verb, namespace=ns, name=name),
+                                f"RBAC does not allow {verb} {resource} in {ns} ({name})")
+        for needed in (("watch", "ingresses"), ("update", "ingresses/status"),
+                       ("create", "leases")):
+            self.assertIn(needed, seen)
+
+    def start_portico_like_the_daemonset(self, pod):
         """`portico serve` with the DaemonSet's args and downward-API env; only the ports
         (ephemeral, loopback) and the API server location differ."""
         ds = dr.find(self.objects, "DaemonSet", "portico")
         c = ds["spec"]["template"]["spec"]["containers"][0]
-        env = {"POD_NAME": "portico-test-node1", "POD_NAMESPACE": ds["metadata"]["namespace"],
-               "CPU_LIMIT": "2"}
+        env = {"POD_NAME": pod["name"], "POD_NAMESPACE": pod["namespace"], "CPU_LIMIT": "2"}
         overrides = {"--http-port": "0", "--https-port": "0", "--admin-port": "0"}
         args = []
         for a in c["args"]:

@@ -239,7 +239,7 @@ class RenderedManifestsTest(unittest.TestCase):
         for group, resource in (("networking.k8s.io", "ingresses"),
                                 ("networking.k8s.io", "ingressclasses"),
                                 ("", "services"), ("discovery.k8s.io", "endpointslices"),
-                                ("", "secrets"), ("", "nodes")):
+                                ("", "secrets")):
             for verb in ("list", "watch"):
                 with self.subTest(resource=resource, verb=verb):
                     self.assertTrue(allow(group, resource, verb), f"{verb} {resource}")
@@ -248,9 +248,11 @@ class RenderedManifestsTest(unittest.TestCase):
         for verb in ("update", "patch"):
             self.assertTrue(allow("networking.k8s.io", "ingresses/status", verb,
                                   namespace="team-a", name="web"))
+        self.assertTrue(allow("", "nodes", "get", name="node-1"))
         for verb in ("list", "watch", "get"):
             self.assertTrue(allow("", "configmaps", verb, namespace=NS, name="portico-controller"))
-            self.assertTrue(allow("", "pods", verb, namespace=NS, name="portico-x"))
+        self.assertTrue(allow("", "pods", "get", namespace=NS, name="portico-x"))
+        self.assertTrue(allow("", "pods", "list", namespace=NS))
         self.assertTrue(allow("coordination.k8s.io", "leases", "create", namespace=NS))
         for verb in ("get", "update"):
             self.assertTrue(allow("coordination.k8s.io", "leases", verb, namespace=NS,
@@ -272,6 +274,8 @@ class RenderedManifestsTest(unittest.TestCase):
             ("", "pods", "list", "team-a", None),
             ("", "pods", "delete", NS, "portico-x"),
             ("", "nodes", "update", None, "node-1"),
+            ("", "nodes", "list", None, None),
+            ("", "pods", "watch", NS, None),
             ("coordination.k8s.io", "leases", "update", NS, "someone-elses-lease"),
             ("coordination.k8s.io", "leases", "delete", NS, "portico-leader"),
             ("coordination.k8s.io", "leases", "create", "kube-system", None),

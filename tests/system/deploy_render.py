@@ -148,3 +148,35 @@ def rbac_allows(objs, subject_ns, subject, group, resource, verb, namespace=None
             if any(_rule_allows(rule, group, resource, verb, name) for rule in role.get("rules", [])):
                 return True
     return False
+
+
+def request_attributes(method, url, watch=False):
+    """RBAC attributes of an API request, as the API server derives them:
+    (verb, group, resource["/subresource"], namespace, name), or None for a non-resource
+    path (discovery, /version, /healthz)."""
+    path, _, query = url.partition("?")
+    parts = [p for p in path.split("/") if p]
+    if parts[:2] == ["api", "v1"]:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    if not rest:
+        return None  # the group/version's discovery document
+    if rest[0] == "watch":
+        rest, watch = rest[1:], True
+    watch = watch or any(q in ("watch=true", "watch=1") for q in query.split("&"))
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces" and not (len(rest) == 3 and rest[2] == "status"):
+        namespace, rest = rest[1], rest[2:]
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else None
+    if len(rest) > 2:
+        resource += "/" + rest[2]
+    verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
+    if verb is None:  # GET/HEAD
+        verb = "watch" if watch else ("get" if name else "list")
+    if verb == "delete" and name is None:
+        verb = "deletecollection"
+    return verb, group, resource, namespace, name
