@@ -579,6 +579,9 @@ class WireTest(unittest.TestCase):
             self.assertEqual(bm["object"]["kind"], "ConfigMap")
             self.assertGreaterEqual(int(bm["object"]["metadata"]["resourceVersion"]),
                                     int(added_rv))
+            self.assertEqual(set(bm["object"]), {"kind", "apiVersion", "metadata"})
+            self.assertEqual(set(bm["object"]["metadata"]), {"resourceVersion",
+                                                             "creationTimestamp"})
             SERVER.delete("v1", "configmaps", "y", ns)
             gone = w.until(lambda e: e["type"] == "DELETED")
             self.assertEqual(gone["object"]["metadata"]["name"], "y")
@@ -601,6 +604,24 @@ class WireTest(unittest.TestCase):
             self.assertEqual(ev["object"]["code"], 410)
             self.assertEqual(ev["object"]["reason"], "Expired")
             self.assertIsNone(w.next())   # the stream ends
+        finally:
+            w.close()
+
+    def test_bookmark_objects_have_the_type_shape(self):
+        rv = SERVER.get(NET, "ingresses")["metadata"]["resourceVersion"]
+        w = Watch(f"/apis/networking.k8s.io/v1/ingresses?watch=1&allowWatchBookmarks=true"
+                  f"&resourceVersion={rv}")
+        try:
+            deadline = time.monotonic() + 10
+            while not SERVER.control("state")["watches"].get("ingresses.networking.k8s.io"):
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            SERVER.control("bookmark", resource="ingresses")
+            bm = w.until(lambda e: e["type"] == "BOOKMARK")["object"]
+            self.assertEqual((bm["kind"], bm["spec"], bm["status"]),
+                             ("Ingress", {}, {"loadBalancer": {}}))
+            self.assertIsNone(bm["metadata"]["creationTimestamp"])
+            self.assertNotIn("name", bm["metadata"])
         finally:
             w.close()
 

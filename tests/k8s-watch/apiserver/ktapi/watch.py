@@ -36,12 +36,32 @@ def _event(type_, obj):
     return (json.dumps({"type": type_, "object": obj}, separators=(",", ":")) + "\n").encode()
 
 
+# A bookmark is an empty object of the type, encoded as Go does: non-omitempty fields stay
+# (empty structs as {}, slices as null, strings as "").
+EMPTY_SHAPES = {
+    "Ingress": {"spec": {}, "status": {"loadBalancer": {}}},
+    "Service": {"spec": {}, "status": {"loadBalancer": {}}},
+    "EndpointSlice": {"addressType": "", "endpoints": None, "ports": None},
+    "Namespace": {"spec": {}, "status": {}},
+    "Pod": {"spec": {"containers": None}, "status": {}},
+    "Node": {"spec": {}, "status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+                                    "nodeInfo": {}}},
+    "IngressClass": {"spec": {}},
+    "Lease": {"spec": {}},
+    "ClusterRole": {"rules": None},
+    "Role": {"rules": None},
+    "ClusterRoleBinding": {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
+    "RoleBinding": {"roleRef": {"apiGroup": "", "kind": "", "name": ""}},
+}
+
+
 def _bookmark(rt, rv, initial_end=False):
     meta = {"resourceVersion": str(rv), "creationTimestamp": None}
     if initial_end:
         meta["annotations"] = {INITIAL_EVENTS_END: "true"}
-    return _event("BOOKMARK", {"kind": rt.kind, "apiVersion": rt.group_version,
-                               "metadata": meta})
+    obj = {"kind": rt.kind, "apiVersion": rt.group_version, "metadata": meta}
+    obj.update(json.loads(json.dumps(EMPTY_SHAPES.get(rt.kind, {}))))
+    return _event("BOOKMARK", obj)
 
 
 def _expired_event(rv, oldest):
