@@ -200,7 +200,8 @@ class JsInformerTest(unittest.TestCase):
         srv.delete(NET, "ingresses", "b", NS)
         node.event("ingresses", "delete", "b")
         s = srv.patch(DISC, "endpointslices", "web-1",
-                      {"endpoints": [{"addresses": ["10.0.0.3"], "conditions": {"ready": True}}]}, NS)
+                      {"endpoints": [{"addresses": ["10.0.0.3"],
+                                      "conditions": {"ready": True}}]}, NS)
         node.event("endpointslices", "update", "web-1", s["metadata"]["resourceVersion"])
         s2 = srv.create(DISC, "endpointslices", slice_("web-2", "10.0.1.1"), NS)
         node.event("endpointslices", "add", "web-2", s2["metadata"]["resourceVersion"])
@@ -217,7 +218,8 @@ class JsInformerTest(unittest.TestCase):
         self.wait_watches()
         self.assert_converges()
         relists = [r for r in srv.control("requests")["requests"]
-                   if not r["watch"] and r["url"].startswith("/apis/networking.k8s.io/v1/ingresses")]
+                   if not r["watch"]
+                   and r["url"].startswith("/apis/networking.k8s.io/v1/ingresses")]
 
         # An outage during which objects change and history is compacted: the re-watch from
         # the old resourceVersion gets an ERROR 410 event, the informer relists, and objects

@@ -18,7 +18,7 @@ SRC = os.environ.get("PORTICO_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(SRC, "tests", "k8s-watch", "apiserver"))
 
-from ktapi.testing import ApiServer, HttpError  # noqa: E402
+from ktapi.testing import ApiServer, HttpError, RawWatch, read_json_stream  # noqa: E402
 
 KUBECTL = shutil.which("kubectl", path="/usr/bin:/usr/local/bin:" + os.environ.get("PATH", ""))
 NET = "networking.k8s.io/v1"
@@ -80,56 +80,6 @@ def ensure_ns(name):
             raise
 
 
-def read_json_stream(pipe, out, stop):
-    """Reads concatenated (pretty-printed) JSON documents from kubectl's stdout."""
-    dec = json.JSONDecoder()
-    buf = ""
-    for line in pipe:
-        buf += line
-        while True:
-            s = buf.lstrip()
-            if not s:
-                buf = ""
-                break
-            try:
-                doc, end = dec.raw_decode(s)
-            except ValueError:
-                break
-            out.append(doc)
-            buf = s[end:]
-        if stop.is_set():
-            break
-
-
-class Watch:
-    """A raw watch over HTTPS; records every chunk and every event."""
-
-    def __init__(self, path):
-        self.conn = http.client.HTTPSConnection("127.0.0.1", SERVER.port, context=SERVER.ctx,
-                                                timeout=20)
-        self.conn.request("GET", path, headers={"Authorization": f"Bearer {SERVER.token}"})
-        self.resp = self.conn.getresponse()
-        self.events = []
-
-    def next(self):
-        line = self.resp.readline()
-        if not line:
-            return None
-        ev = json.loads(line)
-        self.events.append(ev)
-        return ev
-
-    def until(self, pred, limit=200):
-        for _ in range(limit):
-            ev = self.next()
-            if ev is None or pred(ev):
-                return ev
-        raise AssertionError(f"event not seen in {limit} events: {self.events[-5:]}")
-
-    def close(self):
-        self.conn.close()
-
-
 class KubectlTest(unittest.TestCase):
     def test_version_and_discovery(self):
         out = json.loads(kubectl("version", "-o", "json").stdout)
@@ -139,7 +89,8 @@ class KubectlTest(unittest.TestCase):
                     "endpointslices.discovery.k8s.io", "leases.coordination.k8s.io",
                     "services", "secrets", "configmaps", "namespaces", "endpoints", "pods",
                     "nodes", "serviceaccounts", "deployments.apps", "daemonsets.apps",
-                    "clusterroles.rbac.authorization.k8s.io", "rolebindings.rbac.authorization.k8s.io"]:
+                    "clusterroles.rbac.authorization.k8s.io",
+                    "rolebindings.rbac.authorization.k8s.io"]:
             self.assertIn(res, names)
         wide = kubectl("api-resources", "--api-group=networking.k8s.io", "--namespaced=true",
                        "-o", "wide").stdout
@@ -440,7 +391,8 @@ class KubectlTest(unittest.TestCase):
         rest = []
         while token:
             page = SERVER.get("v1", "configmaps", namespace=ns, query=f"?limit=2&continue={token}")
-            self.assertEqual(page["metadata"]["resourceVersion"], page1["metadata"]["resourceVersion"])
+            self.assertEqual(page["metadata"]["resourceVersion"],
+                             page1["metadata"]["resourceVersion"])
             rest += [i["metadata"]["name"] for i in page["items"]]
             token = page["metadata"].get("continue")
         self.assertEqual(rest, ["cm-2", "cm-3", "cm-4"])
@@ -561,8 +513,8 @@ class WireTest(unittest.TestCase):
         SERVER.create("v1", "configmaps", {"metadata": {"name": "x"}}, ns)
         listed = SERVER.get("v1", "configmaps", namespace=ns)
         rv = listed["metadata"]["resourceVersion"]
-        w = Watch(f"/api/v1/namespaces/{ns}/configmaps?watch=1&allowWatchBookmarks=true"
-                  f"&resourceVersion={rv}")
+        w = RawWatch(SERVER, f"/api/v1/namespaces/{ns}/configmaps?watch=1"
+                     f"&allowWatchBookmarks=true&resourceVersion={rv}")
         try:
             self.assertEqual(w.resp.status, 200)
             self.assertEqual(w.resp.getheader("Transfer-Encoding"), "chunked")
@@ -589,14 +541,16 @@ class WireTest(unittest.TestCase):
         finally:
             w.close()
         # Resuming from the ADDED event's version replays what came after it.
-        w = Watch(f"/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={added_rv}")
+        w = RawWatch(SERVER, f"/api/v1/namespaces/{ns}/configmaps?watch=true"
+                     f"&resourceVersion={added_rv}")
         try:
             self.assertEqual([w.next()["type"], w.next()["type"]], ["MODIFIED", "DELETED"])
         finally:
             w.close()
         # After compaction the same version is too old: ERROR event with a 410 Status.
         SERVER.control("compact")
-        w = Watch(f"/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion={added_rv}")
+        w = RawWatch(SERVER, f"/api/v1/namespaces/{ns}/configmaps?watch=true"
+                     f"&resourceVersion={added_rv}")
         try:
             ev = w.next()
             self.assertEqual(ev["type"], "ERROR")
@@ -609,8 +563,8 @@ class WireTest(unittest.TestCase):
 
     def test_bookmark_objects_have_the_type_shape(self):
         rv = SERVER.get(NET, "ingresses")["metadata"]["resourceVersion"]
-        w = Watch(f"/apis/networking.k8s.io/v1/ingresses?watch=1&allowWatchBookmarks=true"
-                  f"&resourceVersion={rv}")
+        w = RawWatch(SERVER, "/apis/networking.k8s.io/v1/ingresses?watch=1"
+                     f"&allowWatchBookmarks=true&resourceVersion={rv}")
         try:
             deadline = time.monotonic() + 10
             while not SERVER.control("state")["watches"].get("ingresses.networking.k8s.io"):
@@ -629,7 +583,7 @@ class WireTest(unittest.TestCase):
         ns = "wire-sel"
         ensure_ns(ns)
         SERVER.create("v1", "configmaps", {"metadata": {"name": "pre", "labels": {"k": "a"}}}, ns)
-        w = Watch(f"/api/v1/namespaces/{ns}/configmaps?watch=true&labelSelector=k%3Da")
+        w = RawWatch(SERVER, f"/api/v1/namespaces/{ns}/configmaps?watch=true&labelSelector=k%3Da")
         try:
             ev = w.next()
             self.assertEqual((ev["type"], ev["object"]["metadata"]["name"]), ("ADDED", "pre"))
@@ -646,7 +600,7 @@ class WireTest(unittest.TestCase):
         ensure_ns(ns)
         path = f"/api/v1/namespaces/{ns}/configmaps?watch=true&resourceVersion=" + \
             SERVER.get("v1", "configmaps", namespace=ns)["metadata"]["resourceVersion"]
-        w = Watch(path)
+        w = RawWatch(SERVER, path)
         try:
             deadline = time.monotonic() + 10
             while SERVER.control("state")["watches"].get("configmaps", 0) < 1:
@@ -660,7 +614,7 @@ class WireTest(unittest.TestCase):
                         break
         finally:
             w.close()
-        w = Watch(path)
+        w = RawWatch(SERVER, path)
         try:
             deadline = time.monotonic() + 10
             while SERVER.control("state")["watches"].get("configmaps", 0) < 1:
@@ -697,7 +651,7 @@ class WireTest(unittest.TestCase):
     def test_closed_watch_clients_are_noticed(self):
         def count():
             return SERVER.control("state")["watches"].get("leases.coordination.k8s.io", 0)
-        w = Watch("/apis/coordination.k8s.io/v1/leases?watch=true")
+        w = RawWatch(SERVER, "/apis/coordination.k8s.io/v1/leases?watch=true")
         deadline = time.monotonic() + 10
         while count() < 1:
             self.assertLess(time.monotonic(), deadline)

@@ -7,6 +7,7 @@
         srv.control("drop-watches")
 """
 
+import http.client
 import json
 import os
 import signal
@@ -161,3 +162,55 @@ class ApiServer:
             return self.request("GET", f"/_test/{action}" + (f"?{query}" if query else ""),
                                 admin=True)
         return self.request("POST", f"/_test/{action}", args, admin=True)
+
+
+class RawWatch:
+    """A watch request over HTTPS, read event by event (one JSON line each)."""
+
+    def __init__(self, server, path, timeout=20):
+        self.conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=server.ctx,
+                                                timeout=timeout)
+        self.conn.request("GET", path, headers={"Authorization": f"Bearer {server.token}"})
+        self.resp = self.conn.getresponse()
+        self.events = []
+
+    def next(self):
+        """The next event, or None when the stream ended cleanly."""
+        line = self.resp.readline()
+        if not line:
+            return None
+        ev = json.loads(line)
+        self.events.append(ev)
+        return ev
+
+    def until(self, pred, limit=200):
+        for _ in range(limit):
+            ev = self.next()
+            if ev is None or pred(ev):
+                return ev
+        raise AssertionError(f"event not seen in {limit} events: {self.events[-5:]}")
+
+    def close(self):
+        self.conn.close()
+
+
+def read_json_stream(pipe, out, stop):
+    """Appends to `out` the concatenated (pretty-printed) JSON documents read from `pipe`
+    (e.g. `kubectl get -w -o json`), until the pipe ends or `stop` is set."""
+    dec = json.JSONDecoder()
+    buf = ""
+    for line in pipe:
+        buf += line
+        while True:
+            s = buf.lstrip()
+            if not s:
+                buf = ""
+                break
+            try:
+                doc, end = dec.raw_decode(s)
+            except ValueError:
+                break
+            out.append(doc)
+            buf = s[end:]
+        if stop.is_set():
+            break
