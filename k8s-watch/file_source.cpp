@@ -108,6 +108,10 @@ walk_result walk(const fs::path& dir) {
   return r;
 }
 
+std::string object_label(const std::string& kind, const std::string& ns, const std::string& name) {
+  return kind + " " + (ns.empty() ? name : ns + "/" + name);
+}
+
 // A syntax error (or an error about the stream rather than an object) makes the whole file
 // invalid; so does a file where every document failed.
 bool whole_file_failed(const config::decode_result& d) {
@@ -174,6 +178,9 @@ class manifest_set {
                              "; the definition in " + path.string() + " is used");
           it->second = path.string();
         }
+        const auto& m = config::meta_of(obj);
+        u.origin[object_label(config::kind_name(config::kind_of(obj)), m.namespace_name, m.name)] =
+            path.string();
         config::apply(u.state, obj);
       }
     }
@@ -218,6 +225,12 @@ class manifest_set {
 };
 
 }  // namespace
+
+std::string source_update::file_of(const std::string& kind, const std::string& namespace_name,
+                                   const std::string& name) const {
+  auto it = origin.find(object_label(kind, namespace_name, name));
+  return it == origin.end() ? std::string() : it->second;
+}
 
 std::vector<fs::path> list_manifests(const fs::path& dir, std::vector<std::string>* errors) {
   walk_result w = walk(dir);

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,12 @@ struct source_update {
   // if any, are in `state`): the caller should mark the reload as failed.
   bool file_failed = false;
   std::size_t files = 0;  // manifest files found
+  // "Kind namespace/name" (as config::build_error names objects) -> the file it came from.
+  std::map<std::string, std::string> origin;
+
+  // The file an object came from, or "" (for prefixing build errors).
+  std::string file_of(const std::string& kind, const std::string& namespace_name,
+                      const std::string& name) const;
 };
 
 // Reads the directory once, synchronously (used by `portico routes`).

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/build.hpp"
+#include "k8s-watch/controller.hpp"
 #include "k8s-watch/file_source.hpp"
 #include "proxy/server.hpp"
 
@@ -116,6 +117,12 @@ std::vector<std::string> parse_list(const std::string& text) {
     if (!item.empty()) out.push_back(item);
   }
   return out;
+}
+
+// "dir/x.yaml: Ingress default/web: field: message" when the object's file is known.
+std::string with_file(const watch::source_update& u, const config::build_error& e) {
+  std::string file = u.file_of(e.kind, e.namespace_name, e.name);
+  return file.empty() ? e.to_string() : file + ": " + e.to_string();
 }
 
 std::string endpoints_text(const config::route& r) {
@@ -296,7 +303,8 @@ class reloader {
     auto t0 = std::chrono::steady_clock::now();
     auto r = config::build(u.state, bo);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    for (const auto& e : r.errors) log_line("error", "config object error", field("error", e.to_string()));
+    for (const auto& e : r.errors)
+      log_line("error", "config object error", field("error", cli::with_file(u, e)));
     last_ = r.snap;
     srv_.publish(r.snap, {secs, r.errors.size() + u.errors.size()});
     if (u.file_failed) srv_.reload_failed();
@@ -313,13 +321,72 @@ class reloader {
   config::snapshot_ptr last_;
 };
 
+// The Kubernetes API source (when --config-dir is not given): flags and the serve loop.
+struct kube_flags {
+  watch::controller_options o;
+  std::string publish_status_address;
+  unsigned lease_seconds = 30;
+  std::string renew_interval = "10s", retry_period = "2s";
+};
+
+void add_kube_options(po::options_description& d, kube_flags& k) {
+  auto& o = k.o;
+  d.add_options()
+    ("kubeconfig", po::value(&o.kube.kubeconfig), "kubeconfig file (default: in-cluster configuration)")
+    ("context", po::value(&o.kube.context), "kubeconfig context (default: current-context)")
+    ("apiserver-host", po::value(&o.kube.apiserver_host), "API server URL, overrides the configured one")
+    ("watch-namespace", po::value(&o.source.watch_namespace), "watch namespaced objects in this namespace only")
+    ("configmap", po::value(&o.source.configmap), "ConfigMap ns/name with the controller configuration")
+    ("update-status", po::value(&o.update_status)->default_value(true)->implicit_value(true),
+     "the elected leader writes status.loadBalancer of served Ingresses")
+    ("publish-status-address", po::value(&k.publish_status_address), "addresses,... written to Ingress status")
+    ("publish-service", po::value(&o.status.publish_service), "Service ns/name whose addresses go to Ingress status")
+    ("election-id", po::value(&o.election.lease_name)->default_value(o.election.lease_name),
+     "name of the coordination.k8s.io Lease used for leader election")
+    ("election-lease-duration", po::value(&k.lease_seconds)->default_value(k.lease_seconds), "Lease duration in seconds")
+    ("election-renew-interval", po::value(&k.renew_interval)->default_value(k.renew_interval), "a leader renews this often")
+    ("election-retry-period", po::value(&k.retry_period)->default_value(k.retry_period), "a follower tries this often");
+}
+
+int serve_from_api(asio::io_context& control, proxy::server& srv, const class_flags& classes, kube_flags& k) {
+  auto& o = k.o;
+  o.source.build.controller_class = classes.controller_class;
+  o.source.build.ingress_class = classes.ingress_class;
+  o.source.log = [](const std::string& m) { log_line("info", m); };
+  o.status.publish_addresses = cli::parse_list(k.publish_status_address);
+  o.election.lease_duration = std::chrono::seconds(k.lease_seconds);
+  o.election.renew_interval = cli::parse_duration(k.renew_interval, "--election-renew-interval");
+  o.election.retry_period = cli::parse_duration(k.retry_period, "--election-retry-period");
+  o.election.renew_deadline = std::chrono::milliseconds(o.election.lease_duration) * 2 / 3;
+  auto publish = [&srv](const config::build_result& r, double secs) {
+    srv.publish(r.snap, {secs, r.errors.size()});
+    log_line("info", "config loaded",
+             field("routes", double(r.snap->routes().size())) + "," + field("errors", double(r.errors.size())) +
+                 "," + field("build_seconds", secs));
+  };
+  watch::controller ctl(control, o, publish);
+  log_line("info", "watching the Kubernetes API", field("server", ctl.config().server()));
+  bool stopped = false;
+  srv.on_stopped([&] {
+    stopped = true;
+    ctl.stop();
+  });
+  ctl.start();
+  control.run();
+  log_line("info", stopped ? "stopped" : "control loop ended");
+  return 0;
+}
+
 int run_serve(const std::vector<std::string>& args) {
   proxy::server_options opts;
   serve_flags f;
   watch::file_source_options fo;
   po::options_description d("serve options");
-  d.add_options()("config-dir", po::value(&f.config_dir)->required(),
-                  "directory of Kubernetes manifests (*.yaml, *.yml, *.json), watched for changes");
+  d.add_options()("config-dir", po::value(&f.config_dir),
+                  "directory of Kubernetes manifests (*.yaml, *.yml, *.json), watched for changes; "
+                  "without it the objects come from the Kubernetes API");
+  kube_flags kf;
+  add_kube_options(d, kf);
   add_class_options(d, f.classes);
   add_server_options(d, opts, f);
   po::variables_map vm;
@@ -334,6 +401,7 @@ int run_serve(const std::vector<std::string>& args) {
                        " admin=" + std::to_string(srv.admin_port()),
            field("version", portico_version) + "," + field("config_dir", f.config_dir) + "," +
                field("workers", double(opts.workers)));
+  if (f.config_dir.empty()) return serve_from_api(control, srv, f.classes, kf);
   reloader reload(srv, f.classes);
   watch::file_source source(control, f.config_dir, std::ref(reload), fo);
   bool stopped = false;
@@ -366,7 +434,7 @@ int run_routes(const std::vector<std::string>& args) {
   bo.ingress_class = classes.ingress_class;
   auto r = config::build(u.state, bo);
   std::vector<std::string> errors = u.errors;
-  for (const auto& e : r.errors) errors.push_back(e.to_string());
+  for (const auto& e : r.errors) errors.push_back(cli::with_file(u, e));
   std::cout << cli::format_routes(*r.snap);
   if (u.files == 0) errors.push_back(dir + ": no *.yaml, *.yml or *.json files");
   if (!errors.empty()) {
