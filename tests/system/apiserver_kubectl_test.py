@@ -740,19 +740,26 @@ class WireTest(unittest.TestCase):
         srv = ApiServer(tmp, args=["--state-file", os.path.join(tmp, "state.json")]).start()
         try:
             cm = srv.create("v1", "configmaps", {"metadata": {"name": "keep"}}, "default")
+            srv.create("v1", "configmaps", {"metadata": {"name": "drop"}}, "default")
             port = srv.port
-            srv.restart(outage=0.2)
+            seen_rv = srv.get("v1", "configmaps")["metadata"]["resourceVersion"]
+
+            def delete_drop(snap):
+                snap["items"] = [i for i in snap["items"] if i["metadata"]["name"] != "drop"]
+            srv.restart(outage=0.2, edit=delete_drop)
             self.assertEqual(srv.port, port)
             again = srv.get("v1", "configmaps", "keep", "default")   # same CA verifies
             self.assertEqual(again["metadata"]["uid"], cm["metadata"]["uid"])
             self.assertEqual(again["metadata"]["resourceVersion"],
                              cm["metadata"]["resourceVersion"])
-            rv = int(srv.get("v1", "configmaps")["metadata"]["resourceVersion"])
-            self.assertGreaterEqual(rv, int(cm["metadata"]["resourceVersion"]))
-            # The event history did not survive: older versions are 410 for watch.
+            listed = srv.get("v1", "configmaps")
+            self.assertEqual([i["metadata"]["name"] for i in listed["items"]], ["keep"])
+            self.assertGreater(int(listed["metadata"]["resourceVersion"]), int(seen_rv))
+            # The event history did not survive: a client resuming from the last version it
+            # saw gets 410, relists, and so notices the deletion made during the outage.
             conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=srv.ctx,
                                                timeout=10)
-            conn.request("GET", f"/api/v1/configmaps?watch=1&resourceVersion={rv - 1}",
+            conn.request("GET", f"/api/v1/configmaps?watch=1&resourceVersion={seen_rv}",
                          headers={"Authorization": f"Bearer {srv.token}"})
             ev = json.loads(conn.getresponse().readline())
             conn.close()

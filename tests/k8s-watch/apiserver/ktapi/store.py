@@ -290,7 +290,10 @@ class Store:
                 meta = obj["metadata"]
                 self.table(rt)[key_of(rt, meta.get("namespace"), meta["name"])] = obj
             rv = int(snap.get("metadata", {}).get("resourceVersion") or self.rv)
-            self.rv = max(self.rv, rv)
+            # One past the saved version, with no history: a client resuming from any version
+            # it saw before the restart gets 410 and relists, so it notices every change made
+            # to the saved state while the server was down.
+            self.rv = max(self.rv, rv) + 1
             self.compacted_rv = self.rv
             self.events.clear()
             self.event_rvs.clear()

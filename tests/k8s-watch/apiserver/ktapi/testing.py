@@ -67,11 +67,19 @@ class ApiServer:
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.pki, "ca.crt"))
         return self
 
-    def restart(self, outage=0.0):
+    def restart(self, outage=0.0, edit=None):
         """Stops the server (SIGTERM saves --state-file) and starts it again on the same port
         with the same CA and token, after `outage` seconds. Pass a state file in `args`
-        (`--state-file PATH`) to keep the objects and resourceVersions across the restart."""
+        (`--state-file PATH`) to keep the objects and resourceVersions across the restart.
+        `edit(snapshot)` may change the saved objects (a `List`) while the server is down."""
         self.stop()
+        if edit is not None:
+            path = self.args[self.args.index("--state-file") + 1]
+            with open(path, encoding="utf-8") as f:
+                snap = json.load(f)
+            edit(snap)
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(snap, f)
         time.sleep(outage)
         self.url = None
         self.admin_url = None
