@@ -55,7 +55,8 @@ class App:
 
     # ---- BaseHTTPRequestHandler's expectations of `server` -------------------------------
     def server_address(self):
-        return f"127.0.0.1:{self.listener.port}"
+        host = self.opts.host
+        return f"[{host}]:{self.listener.port}" if ":" in host else f"{host}:{self.listener.port}"
 
     def version_info(self):
         major, minor, git = KUBE_VERSION
@@ -187,7 +188,8 @@ def main(argv=None):
     for path in opts.load:
         loader.load_file(app.store, path)
     app.listener = Listener(opts.host, opts.port, app.serve_connection, ctx)
-    url = f"{app.scheme}://{opts.host}:{app.listener.port}"
+    host = f"[{opts.host}]" if ":" in opts.host else opts.host
+    url = f"{app.scheme}://{host}:{app.listener.port}"
     if opts.kubeconfig_out:
         certs.write_kubeconfig(opts.kubeconfig_out, url, (paths or {}).get("ca"), opts.token,
                                (paths or {}).get("client_cert"), (paths or {}).get("client_key"))
@@ -203,7 +205,7 @@ def main(argv=None):
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     print(f"listening on {url}", flush=True)
     if app.admin:
-        print(f"admin on http://{opts.host}:{app.admin.port}", flush=True)
+        print(f"admin on http://{host}:{app.admin.port}", flush=True)
     if paths and paths.get("ca"):
         print(f"ca {paths['ca']}", flush=True)
     while not stop.wait(0.5):
