@@ -109,6 +109,10 @@ TEST(file_source_load, reads_yaml_yml_and_json_recursively) {
   EXPECT_TRUE(u.state.services.count("default/b"));
   EXPECT_TRUE(u.state.ingress_classes.count("portico"));
   EXPECT_FALSE(u.state.services.count("default/ignored-txt"));
+  EXPECT_EQ(u.file_of("Service", "default", "b"), (d.path() / "sub" / "b.yml").string());
+  EXPECT_EQ(u.file_of("IngressClass", "", "portico"),
+            (d.path() / "sub" / "deeper" / "class.json").string());
+  EXPECT_EQ(u.file_of("Service", "default", "nope"), "");
 }
 
 TEST(file_source_load, skips_hidden_files_and_directories) {

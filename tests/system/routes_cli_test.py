@@ -89,8 +89,8 @@ class RoutesCli(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertEqual(table_rows(r.stdout), EXPECTED)
         errs = error_lines(r.stdout)
-        self.assertTrue(any("Ingress default/broken-port" in e and "port" in e for e in errs),
-                        errs)
+        self.assertTrue(any("50-broken.yaml" in e and "Ingress default/broken-port" in e and
+                            "port" in e for e in errs), errs)
 
     def test_syntax_error_names_file_and_line_and_good_routes_still_print(self):
         d = self.copy_examples()
