@@ -158,6 +158,7 @@ class Store:
                 raise errors.already_exists(rt, obj["metadata"]["name"])
             objects.set_managed(rt, obj, None, manager, "Update")
             if dry_run:
+                obj["metadata"].pop("resourceVersion", None)   # nothing was stored
                 return obj
             self._next_rv()
             self.table(rt)[key] = obj
@@ -193,6 +194,7 @@ class Store:
                 return old
             objects.set_managed(rt, new, old, manager, operation, subresource)
             if dry_run:
+                new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
                 return new
             if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
                 return self._remove(rt, key, old, new)
