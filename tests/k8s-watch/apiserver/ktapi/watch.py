@@ -132,10 +132,11 @@ def serve(h, rt, flt, params, encode):
 def _client_gone(sock):
     """A watch client sends nothing after its request: readable means it closed."""
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller = select.poll()     # poll, not select: descriptors may exceed FD_SETSIZE
+        poller.register(sock.fileno(), select.POLLIN | select.POLLHUP | select.POLLERR)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
 
 
 def _stream(h, store, watcher, rv, deadline, bookmark_interval):
