@@ -18,9 +18,9 @@ bool prefix_matches(std::string_view prefix, std::string_view path) noexcept {
 }
 
 bool path_table::add(const route* r) {
-  if (r->kind == match_kind::exact) return exact_.try_emplace(r->path, r).second;
+  if (r->kind == match_kind::exact) return exact_.insert(r->path, r).second;
   std::string_view key = normalize_prefix(r->path);
-  if (!prefix_.try_emplace(std::string(key), r).second) return false;
+  if (!prefix_.insert(key, r).second) return false;
   max_prefix_len_ = std::max(max_prefix_len_, key.size());
   return true;
 }
@@ -28,15 +28,13 @@ bool path_table::add(const route* r) {
 const route* path_table::find(std::string_view path) const noexcept {
   // Exact first: an Exact path beats a Prefix path of the same text, and an exact hit is
   // always the longest possible match.
-  if (!exact_.empty()) {
-    if (auto it = exact_.find(path); it != exact_.end()) return it->second;
-  }
+  if (auto hit = exact_.find(path)) return *hit;
   if (prefix_.empty()) return nullptr;
   // Longest to shortest element boundary: "/a/b/c" probes "/a/b/c", "/a/b", "/a", "".
   std::string_view p = normalize_prefix(path);
   for (;;) {
     if (p.size() <= max_prefix_len_) {
-      if (auto it = prefix_.find(p); it != prefix_.end()) return it->second;
+      if (auto hit = prefix_.find(p)) return *hit;
     }
     if (p.empty()) return nullptr;
     auto slash = p.rfind('/');
@@ -68,21 +66,27 @@ bool host_table::add(const route* r) {
     return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   });
   if (host.empty()) return any_host_.add(r);
-  if (host.starts_with("*.")) return wildcard_hosts_[host.substr(2)].add(r);
-  return exact_hosts_[host].add(r);
+  if (host.starts_with("*.")) return table_at(wildcard_hosts_, std::string_view(host).substr(2)).add(r);
+  return table_at(exact_hosts_, host).add(r);
+}
+
+path_table& host_table::table_at(flat_string_map<std::uint32_t>& map, std::string_view key) {
+  auto [index, inserted] = map.insert(key, static_cast<std::uint32_t>(tables_.size()));
+  if (inserted) tables_.emplace_back();
+  return tables_[*index];
 }
 
 const path_table* host_table::table_for(std::string_view h, host_match* how) const noexcept {
   if (!h.empty()) {
-    if (auto it = exact_hosts_.find(h); it != exact_hosts_.end()) {
+    if (auto i = exact_hosts_.find(h)) {
       if (how) *how = host_match::exact;
-      return &it->second;
+      return &tables_[*i];
     }
     // "*.foo.com" covers exactly one label: strip the first label and look up the rest.
     if (auto dot = h.find('.'); dot != std::string_view::npos && dot > 0 && !wildcard_hosts_.empty()) {
-      if (auto it = wildcard_hosts_.find(h.substr(dot + 1)); it != wildcard_hosts_.end()) {
+      if (auto i = wildcard_hosts_.find(h.substr(dot + 1))) {
         if (how) *how = host_match::wildcard;
-        return &it->second;
+        return &tables_[*i];
       }
     }
   }
