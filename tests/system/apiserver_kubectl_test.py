@@ -341,6 +341,18 @@ class KubectlTest(unittest.TestCase):
         with self.assertRaises(HttpError) as ctx:
             SERVER.request("GET", "/api/v1/namespaces", headers={"Authorization": "Bearer x"})
         self.assertEqual(ctx.exception.code, 401)
+        # Without credentials: anonymous, allowed only the public info paths.
+        conn = http.client.HTTPSConnection("127.0.0.1", SERVER.port, context=SERVER.ctx,
+                                           timeout=10)
+        try:
+            conn.request("GET", "/version")
+            resp = conn.getresponse()
+            self.assertEqual((resp.status, json.loads(resp.read())["major"]), (200, "1"))
+            conn.request("GET", "/api/v1/namespaces")
+            resp = conn.getresponse()
+            self.assertEqual((resp.status, json.loads(resp.read())["reason"]), (403, "Forbidden"))
+        finally:
+            conn.close()
 
     def test_status_subresource(self):
         ns = "status"

@@ -13,6 +13,7 @@ from . import api, control, errors
 
 GZIP_THRESHOLD = 128 * 1024   # kube-apiserver compresses responses larger than this
 CHUNKING_THRESHOLD = 2048     # net/http's bufferBeforeChunkingSize
+PUBLIC_PATHS = {"/version", "/version/", "/healthz", "/livez", "/readyz"}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -79,7 +80,7 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(stall / 1000.0)
             if rule is not None:
                 raise _injected(rule)
-            self.user = self._authenticate()
+            self.user = self._authenticate(url.path)
             api.route(self, method, url.path, params, body)
         except errors.ApiError as e:
             self.send_json(e.code, e.status(), e.headers)
@@ -93,22 +94,37 @@ class Handler(BaseHTTPRequestHandler):
             if not self.logged:
                 self._log(None)
 
-    def _authenticate(self):
+    def _authenticate(self, path):
         app = self.server
         if not app.token and not app.client_ca:
             return "system:admin"
         auth = self.headers.get("Authorization") or ""
         if app.token and auth == f"Bearer {app.token}":
             return "portico-test-admin"
-        if app.client_ca and hasattr(self.connection, "getpeercert"):
-            cert = self.connection.getpeercert()
-            if cert:
-                for rdn in cert.get("subject", ()):
-                    for k, v in rdn:
-                        if k == "commonName":
-                            return v
-                return "client-cert"
+        if not auth and not self._peer_cn():
+            # Anonymous, as with kube-apiserver's default --anonymous-auth=true: only the
+            # public info paths (system:public-info-viewer) are allowed.
+            if path in PUBLIC_PATHS:
+                return "system:anonymous"
+            raise errors.ApiError(403, 'forbidden: User "system:anonymous" cannot '
+                                  f'{self.command.lower()} path "{path}"', "Forbidden", {})
+        cn = self._peer_cn()
+        if cn:
+            return cn
         raise errors.unauthorized()
+
+    def _peer_cn(self):
+        app = self.server
+        if not app.client_ca or not hasattr(self.connection, "getpeercert"):
+            return None
+        cert = self.connection.getpeercert()
+        if not cert:
+            return None
+        for rdn in cert.get("subject", ()):
+            for k, v in rdn:
+                if k == "commonName":
+                    return v
+        return "client-cert"
 
     def _log(self, code):
         """Logs the request before its response goes out, so a client that has the
