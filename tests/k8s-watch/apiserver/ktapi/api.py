@@ -128,6 +128,11 @@ def _collection(h, method, rt, namespace, params, body):
 
 def _item(h, method, rt, namespace, name, sub, params, body):
     store = h.server.store
+    if method in ("GET", "HEAD") and params.get("watch") in ("true", "1") and sub is None:
+        # The deprecated /watch/.../NAME form: a watch restricted to that name.
+        flt = Filter(namespace, None, parse_field_selector(f"metadata.name={name}", rt))
+        return watch.serve(h, rt, flt, params,
+                           _encoder(rt, table.wanted(h.headers.get("Accept")), params))
     if method in ("GET", "HEAD"):
         obj = store.get(rt, namespace, name)
         as_table = table.wanted(h.headers.get("Accept"))
