@@ -224,7 +224,7 @@ class JsInformerTest(unittest.TestCase):
         # An outage during which objects change and history is compacted: the re-watch from
         # the old resourceVersion gets an ERROR 410 event, the informer relists, and objects
         # deleted during the outage leave its cache.
-        srv.control("refuse", seconds=1.5)
+        srv.control("refuse", seconds=4)   # long enough for the steps below, even on a busy machine
         srv.control("drop-watches")
         srv.request("DELETE", srv.path(NET, "ingresses", NS, "c"), admin=True)
         srv.request("DELETE", srv.path(DISC, "endpointslices", NS, "web-2"), admin=True)

@@ -504,7 +504,7 @@ class KubectlTest(unittest.TestCase):
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("InternalError", out.stderr)
         # Refused connections for a while, then the same port serves again.
-        SERVER.control("refuse", seconds=1.5)
+        SERVER.control("refuse", seconds=5)
         out = kubectl("get", "cm", "-n", ns, "--request-timeout=2s", check=False)
         self.assertIn(f"The connection to the server 127.0.0.1:{SERVER.port} was refused",
                       out.stderr)
