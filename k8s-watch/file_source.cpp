@@ -77,6 +77,7 @@ walk_result walk(const fs::path& dir) {
     return r;
   }
   r.dirs.push_back(dir);
+  std::set<fs::path> seen{fs::canonical(dir, ec)};
   auto opts = fs::directory_options::follow_directory_symlink |
               fs::directory_options::skip_permission_denied;
   fs::recursive_directory_iterator it(dir, opts, ec), end;
@@ -98,8 +99,13 @@ walk_result walk(const fs::path& dir) {
       continue;
     }
     if (is_dir) {
-      if (it.depth() >= max_depth) it.disable_recursion_pending();
-      else r.dirs.push_back(p);
+      // A directory reached twice through symlinks is walked once.
+      auto real = fs::canonical(p, sec);
+      if (it.depth() >= max_depth || sec || !seen.insert(real).second) {
+        it.disable_recursion_pending();
+      } else {
+        r.dirs.push_back(p);
+      }
       continue;
     }
     if (manifest_extension(p) && fs::is_regular_file(p, sec)) r.files.push_back(p);

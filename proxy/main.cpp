@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <sstream>
 #include <cstdio>
 #include <cstdlib>
@@ -393,6 +394,11 @@ int run_serve(const std::vector<std::string>& args) {
   if (!parse("serve", args, d, vm, "Runs the proxy on the objects of --config-dir, reloading on change."))
     return 0;
   apply_serve_flags(opts, f, fo);
+  std::error_code ec;
+  if (!f.config_dir.empty() && !std::filesystem::is_directory(f.config_dir, ec)) {
+    log_line("fatal", "--config-dir is not a directory", field("config_dir", f.config_dir));
+    return 1;
+  }
 
   asio::io_context control;
   proxy::server srv(control, opts);

@@ -126,6 +126,16 @@ TEST(file_source_load, skips_hidden_files_and_directories) {
   EXPECT_EQ(u.state.services.size(), 1u);
 }
 
+TEST(file_source_load, symlinked_directory_loop_is_walked_once) {
+  temp_dir d;
+  write(d.path() / "sub" / "a.yaml", service_yaml("a"));
+  fs::create_directory_symlink("..", d.path() / "sub" / "loop");
+  auto u = load_dir(d.path());
+  EXPECT_EQ(u.files, 1u);
+  EXPECT_TRUE(u.errors.empty()) << u.errors.front();
+  EXPECT_TRUE(u.state.services.count("default/a"));
+}
+
 TEST(file_source_load, lists_manifests_in_sorted_order) {
   temp_dir d;
   write(d.path() / "b.yaml", service_yaml("b"));

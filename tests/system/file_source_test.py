@@ -90,5 +90,13 @@ class FileSource(unittest.TestCase):
         self.assertEqual(self.status(p, "burst0.test"), 404)
 
 
+class ServeFlags(unittest.TestCase):
+    def test_missing_config_dir_is_fatal(self):
+        r = harness.run_portico("serve", "--config-dir", harness.temp_dir() / "missing",
+                                "--http-port", "0", "--admin-port", "0")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--config-dir", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
