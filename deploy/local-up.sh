@@ -18,7 +18,7 @@ for arg in "$@"; do
   case "$arg" in
     --routes-only) routes_only=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "local-up: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
