@@ -24,6 +24,12 @@ class Handler(BaseHTTPRequestHandler):
 
     # `self.server` is the App (see app.py); `self.connection` the (TLS) socket.
 
+    def send_response(self, code, message=None):
+        # Like Go's net/http: a Date header, no Server header.
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
     def log_message(self, fmt, *args):
         if self.server.verbose:
             sys.stderr.write("%s - %s\n" % (self.address_string(), fmt % args))
