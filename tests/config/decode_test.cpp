@@ -415,6 +415,40 @@ TEST(decode_json, api_list_items_take_the_expected_kind) {
   EXPECT_EQ(kind_of(r2.objects[0]), object_kind::endpoint_slice);
 }
 
+TEST(decode_json, missing_path_type_and_map_for_list_are_errors) {
+  auto r = decode_json(R"({"apiVersion":"networking.k8s.io/v1","kind":"Ingress",
+    "metadata":{"name":"web","namespace":"shop"},
+    "spec":{"rules":[{"host":"a.com","http":{"paths":[
+      {"path":"/","pathType":"Prefix","backend":{"service":{"name":"s","port":{"number":80}}}},
+      {"path":"/x","backend":{"service":{"name":"s","port":{"name":"http"}}}}]}},
+      {"host":"b.com","http":{"paths":{"path":"/"}}}]}})");
+  ASSERT_EQ(r.errors.size(), 2u) << errors_text(r);
+  EXPECT_EQ(r.errors[0].field, "spec.rules[0].http.paths[1].pathType");
+  EXPECT_EQ(r.errors[1].field, "spec.rules[1].http.paths");
+  EXPECT_EQ(r.errors[0].object, "Ingress shop/web");
+  EXPECT_TRUE(r.objects.empty());
+}
+
+TEST(decode_json, list_text_unknown_fields_and_kinds) {
+  auto r = decode_json(R"({"kind":"List","apiVersion":"v1","items":[
+    {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","managedFields":[{}]},"data":{"k":"v"},"extra":1},
+    {"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"}},
+    {"apiVersion":"networking.k8s.io/v1","kind":"IngressClass","metadata":{"name":"c"},"spec":{"controller":"x","parameters":null}}]})");
+  ASSERT_TRUE(r.errors.empty()) << errors_text(r);
+  ASSERT_EQ(r.objects.size(), 2u);
+  EXPECT_EQ(kind_of(r.objects[0]), object_kind::config_map);
+  EXPECT_EQ(kind_of(r.objects[1]), object_kind::ingress_class);
+  EXPECT_EQ(std::get<ingress_class>(r.objects[1]).controller, "x");
+}
+
+TEST(decode_json, endpoint_conditions_booleans_must_be_booleans) {
+  auto r = decode_json(R"({"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice",
+    "metadata":{"name":"e"},"addressType":"IPv4",
+    "endpoints":[{"addresses":["10.0.0.1"],"conditions":{"ready":"yes"}}]})");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].field, "endpoints[0].conditions.ready");
+}
+
 TEST(decode, apply_upserts_into_cluster_state) {
   auto r = decode_yaml("apiVersion: v1\nkind: Service\nmetadata: {name: s, namespace: n}\n");
   cluster_state st;
