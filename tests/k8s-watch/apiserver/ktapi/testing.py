@@ -23,6 +23,15 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(HERE, "kube_test_apiserver.py")
 
 
+def _die_with_parent():
+    """Runs in the child before exec: SIGTERM it when the test process dies (Linux)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class HttpError(Exception):
     def __init__(self, code, body):
         super().__init__(f"HTTP {code}: {body}")
@@ -50,7 +59,7 @@ class ApiServer:
         cmd = [python, SCRIPT, "--port", str(self.port), "--kubeconfig-out", self.kubeconfig,
                "--pki-dir", self.pki, "--token", self.token, "--admin-port", "0"] + self.args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True, preexec_fn=_die_with_parent)
         threading.Thread(target=self._drain_stderr, daemon=True).start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (self.url is None or self.admin_url is None):
