@@ -146,6 +146,13 @@ class KubectlTest(unittest.TestCase):
         self.assertEqual(e["ports"], [{"name": "http", "port": 8080, "protocol": "TCP"}])
         sec = json.loads(kubectl("get", "secret", "web-tls", "-n", ns, "-o", "json").stdout)
         self.assertEqual(sec["data"], secret["data"])
+        # stringData is write-only: merged into data as base64.
+        kubectl("apply", "-f", write("sd.yaml", [{
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sd", "namespace": ns},
+            "data": {"a": "YQ=="}, "stringData": {"b": "bee", "a": "override"}}]))
+        sd = SERVER.get("v1", "secrets", "sd", ns)
+        self.assertEqual(sd["data"], {"a": "b3ZlcnJpZGU=", "b": "YmVl"})
+        self.assertNotIn("stringData", sd)
         listed = json.loads(kubectl("get", "ingress", "-A", "-o", "json").stdout)
         self.assertIn((ns, "web"), [(i["metadata"]["namespace"], i["metadata"]["name"])
                                     for i in listed["items"]])

@@ -1,6 +1,7 @@
 """What the API server does to an object on create and update: system metadata, defaults,
 status handling, generation, managed fields."""
 
+import base64
 import datetime
 import json
 import ipaddress
@@ -155,6 +156,13 @@ def apply_defaults(rt, obj, ips):
             port.setdefault("protocol", "TCP")
     elif rt.kind == "Secret":
         obj.setdefault("type", "Opaque")
+        # stringData is write-only: merged into data (base64), never stored or returned.
+        string_data = obj.pop("stringData", None) or {}
+        if string_data:
+            data = obj.setdefault("data", {}) or {}
+            for key, value in string_data.items():
+                data[key] = base64.b64encode(str(value).encode()).decode()
+            obj["data"] = data
     elif rt.kind == "Namespace":
         obj.setdefault("spec", {"finalizers": ["kubernetes"]})
         labels = obj["metadata"].setdefault("labels", {})
