@@ -107,10 +107,13 @@ void route_collector::add_path(const ingress& ing, const std::string& host,
   key += kind == match_kind::exact ? std::string_view(path) : normalize_prefix(path);
   if (auto it = owners_.find(key); it != owners_.end()) {
     const route* o = it->second;
+    bool same = o->namespace_name == ing.meta.namespace_name && o->ingress_name == ing.meta.name;
     error(ing, field + ".path",
-          "host \"" + host + "\" path \"" + path + "\" (" + path_type_text(p.type) +
-              ") is already served by Ingress " + o->namespace_name + "/" + o->ingress_name +
-              " (older); ignored");
+          "host \"" + host + "\" path \"" + path + "\" (" + path_type_text(p.type) + ") " +
+              (same ? std::string("is listed twice in this Ingress")
+                    : "is already served by Ingress " + o->namespace_name + "/" +
+                          o->ingress_name + " (older)") +
+              "; ignored");
     return;
   }
   auto r = make_route(ing, p.backend, field);

@@ -50,8 +50,11 @@ class yaml_node {
   std::optional<bool> as_bool() const {
     if (!plain()) return std::nullopt;
     const std::string& s = n_.Scalar();
-    if (s == "true" || s == "True" || s == "TRUE") return true;
-    if (s == "false" || s == "False" || s == "FALSE") return false;
+    // YAML 1.1 booleans, as kubectl's YAML reader accepts them.
+    for (const char* t : {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y"})
+      if (s == t) return true;
+    for (const char* f : {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", "n", "N"})
+      if (s == f) return false;
     return std::nullopt;
   }
   std::string type_name() const {

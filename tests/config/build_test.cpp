@@ -152,6 +152,33 @@ spec:
   }
 }
 
+TEST(build, duplicate_path_within_one_ingress_is_error_first_kept) {
+  auto st = state_from_yaml(with_services(R"(
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: dup, namespace: ns}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: x.com
+    http:
+      paths:
+      - {path: /a, pathType: Prefix, backend: {service: {name: a, port: {number: 80}}}}
+  - host: x.com
+    http:
+      paths:
+      - {path: /a/, pathType: Prefix, backend: {service: {name: b, port: {number: 80}}}}
+      - {path: /b, pathType: Prefix, backend: {service: {name: b, port: {number: 80}}}}
+)"));
+  auto r = build(st);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].field, "spec.rules[1].http.paths[0].path");
+  EXPECT_NE(r.errors[0].message.find("twice"), std::string::npos);
+  EXPECT_EQ(target(*r.snap, "x.com", "/a"), "ns/dup a:80");
+  EXPECT_EQ(target(*r.snap, "x.com", "/b"), "ns/dup b:80");
+}
+
 TEST(build, wildcard_and_catch_all_rules_end_to_end) {
   auto st = state_from_yaml(with_services(
       ingress_yaml("ns", "w", "2024-01-01T00:00:00Z", "*.shop.com", "/", "Prefix", "a", 80) +

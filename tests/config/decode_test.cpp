@@ -366,6 +366,27 @@ TEST(decode_yaml, secret_invalid_base64_is_error) {
   }
 }
 
+TEST(decode_yaml, yaml_1_1_booleans_accepted_quoted_rejected) {
+  auto r = decode_yaml(R"(apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: e}
+addressType: IPv4
+endpoints:
+- addresses: [10.0.0.1]
+  conditions: {ready: yes, serving: On, terminating: no}
+)");
+  ASSERT_TRUE(r.errors.empty()) << errors_text(r);
+  auto* s = first<endpoint_slice>(r);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->endpoints[0].conditions.ready, std::optional<bool>(true));
+  EXPECT_EQ(s->endpoints[0].conditions.serving, std::optional<bool>(true));
+  EXPECT_EQ(s->endpoints[0].conditions.terminating, std::optional<bool>(false));
+  auto bad = decode_yaml("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: e}\n"
+                         "endpoints:\n- addresses: [10.0.0.1]\n  conditions: {ready: \"true\"}\n");
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_EQ(bad.errors[0].field, "endpoints[0].conditions.ready");
+}
+
 TEST(decode_json, ingress_from_json_text_with_nulls) {
   auto r = decode_json(R"({"apiVersion":"networking.k8s.io/v1","kind":"Ingress",
     "metadata":{"name":"web","namespace":"shop","annotations":null},
