@@ -134,6 +134,10 @@ class ClusterIPs:
         self.next += 1
         return str(self.net.network_address + self.next)
 
+    def allocate_node_port(self):
+        self.next_node_port = getattr(self, "next_node_port", 30000) + 1
+        return self.next_node_port
+
 
 def apply_defaults(rt, obj, ips):
     if rt.kind == "Service":
@@ -148,9 +152,17 @@ def apply_defaults(rt, obj, ips):
                 spec.setdefault("ipFamilyPolicy", "SingleStack")
             spec.setdefault("internalTrafficPolicy", "Cluster")
         spec.setdefault("sessionAffinity", "None")
+        external = spec["type"] in ("NodePort", "LoadBalancer")
+        if external:
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+        if spec["type"] == "LoadBalancer":
+            spec.setdefault("allocateLoadBalancerNodePorts", True)
         for port in spec.get("ports") or []:
             port.setdefault("protocol", "TCP")
             port.setdefault("targetPort", port.get("port"))
+            if external and not port.get("nodePort") and \
+                    spec.get("allocateLoadBalancerNodePorts", True):
+                port["nodePort"] = ips.allocate_node_port()
     elif rt.kind == "EndpointSlice":
         for port in obj.get("ports") or []:
             port.setdefault("protocol", "TCP")
@@ -263,6 +275,13 @@ def prepare_update(rt, old, body, subresource, rv, ips, check=True):
             for k in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
                 if k not in spec and k in old_spec:
                     spec[k] = old_spec[k]
+            # Allocated node ports stay with their (port, protocol), as the real server keeps.
+            allocated = {(p.get("port"), p.get("protocol", "TCP")): p["nodePort"]
+                         for p in old_spec.get("ports") or [] if p.get("nodePort")}
+            for p in spec.get("ports") or []:
+                key = (p.get("port"), p.get("protocol", "TCP"))
+                if not p.get("nodePort") and key in allocated:
+                    p["nodePort"] = allocated[key]
         apply_defaults(rt, new, ips)
         if check:
             validate(rt, new, old_meta["name"])
