@@ -24,6 +24,7 @@ namespace {
 
 constexpr std::size_t header_limit = 8 * 1024;
 constexpr std::size_t body_limit = 16 * 1024;
+constexpr std::size_t max_sessions = 256;
 constexpr auto read_timeout = std::chrono::seconds(30);
 constexpr auto write_timeout = std::chrono::seconds(30);
 constexpr auto linger_timeout = std::chrono::seconds(2);
@@ -179,6 +180,11 @@ void admin_state::accept(const std::shared_ptr<admin_state>& self) {
     if (self->closed) return;
     if (!ec) {
       std::erase_if(self->sessions, [](const auto& w) { return w.expired(); });
+      if (self->sessions.size() >= max_sessions) {  // a probe storm: shed, keep serving
+        beast::error_code ignored;
+        sock.close(ignored);
+        return self->accept(self);
+      }
       auto s = std::make_shared<admin_session>(std::move(sock), self);
       self->sessions.push_back(s);
       s->start();
