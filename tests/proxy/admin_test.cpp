@@ -17,6 +17,7 @@
 #include <boost/beast/http/write.hpp>
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "proxy/metrics.hpp"
 
@@ -170,6 +171,24 @@ TEST_F(admin_test, a_client_that_goes_away_mid_request_does_not_hurt) {
     asio::write(s, asio::buffer(std::string("GET /metr")));
   }  // closed half-way
   EXPECT_EQ(get("/healthz").result_int(), 200);
+}
+
+TEST_F(admin_test, connections_beyond_the_cap_are_shed_and_serving_resumes) {
+  std::vector<tcp::socket> open;
+  for (int i = 0; i < 256; ++i) {
+    open.push_back(connect());
+    ASSERT_EQ(get(open.back(), "/healthz").result_int(), 200) << i;
+  }
+  std::string out = raw_exchange("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(out.empty()) << "the 257th connection is closed without an answer";
+  open.clear();  // the server sees these close and forgets them
+  bool served = false;
+  for (int attempt = 0; attempt < 200 && !served; ++attempt) {
+    served = raw_exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                 .starts_with("HTTP/1.1 200");
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(served);
 }
 
 TEST_F(admin_test, close_ends_open_keep_alive_connections) {
