@@ -72,7 +72,8 @@ void api_source::list_synced(config::object_kind kind) {
   changed();
 }
 
-// Re-arms the timer at min(now + window, first pending change + max delay).
+// Re-arms the timer at min(max(now + window, last build + min interval),
+// first pending change + max delay).
 void api_source::changed() {
   if (stopped_) return;
   auto now = clock::now();
@@ -80,7 +81,8 @@ void api_source::changed() {
     pending_ = true;
     first_change_ = now;
   }
-  auto deadline = std::min(now + opts_.coalesce_window, first_change_ + opts_.coalesce_max_delay);
+  auto deadline = std::min(std::max(now + opts_.coalesce_window, last_build_ + opts_.coalesce_min_interval),
+                           first_change_ + opts_.coalesce_max_delay);
   std::uint64_t gen = ++generation_;
   timer_.expires_at(deadline);
   timer_.async_wait([this, gen](boost::system::error_code ec) {
@@ -96,7 +98,8 @@ void api_source::rebuild() {
   bo.previous = last_;
   auto t0 = clock::now();
   config::build_result r = config::build(state_, bo);
-  double secs = std::chrono::duration<double>(clock::now() - t0).count();
+  last_build_ = clock::now();
+  double secs = std::chrono::duration<double>(last_build_ - t0).count();
   last_ = r.snap;
   ++builds_;
   std::set<std::string> now_errors;

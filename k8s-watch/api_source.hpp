@@ -24,9 +24,12 @@ struct api_source_options {
   std::string watch_namespace;  // --watch-namespace ("" = all)
   std::string configmap;        // --configmap "ns/name" ("" = none)
   config::build_options build;  // controller/ingress class; `previous` is managed here
-  std::chrono::milliseconds coalesce_window{100};     // quiet time before a rebuild
-  std::chrono::milliseconds coalesce_max_delay{1000};  // a rebuild at the latest this long
-                                                        // after the first pending change
+  // Coalescing: a rebuild runs once events have been quiet for `coalesce_window`, never
+  // sooner than `coalesce_min_interval` after the previous rebuild, and at the latest
+  // `coalesce_max_delay` after the first pending change (a steady stream cannot starve it).
+  std::chrono::milliseconds coalesce_window{20};
+  std::chrono::milliseconds coalesce_min_interval{100};
+  std::chrono::milliseconds coalesce_max_delay{1000};
   reflector_options reflector;
   std::function<void(const std::string&)> log;  // default: stderr
 };
@@ -79,6 +82,7 @@ class api_source final : public reflector_sink {
   bool pending_ = false;
   std::uint64_t generation_ = 0;
   std::chrono::steady_clock::time_point first_change_{};
+  std::chrono::steady_clock::time_point last_build_{};
   std::uint64_t builds_ = 0;
   std::set<std::string> reported_errors_;
   bool stopped_ = false;

@@ -64,6 +64,7 @@ class api_source_test : public ::testing::Test {
     o.reflector.backoff_base = std::chrono::milliseconds(20);
     o.reflector.backoff_cap = std::chrono::milliseconds(200);
     o.coalesce_window = std::chrono::milliseconds(10);
+    o.coalesce_min_interval = std::chrono::milliseconds(50);
     o.log = [this](const std::string& l) { log_.push_back(l); };
     source_.emplace(io_.get_executor(), *client_, o,
                     [this](const config::build_result& r, double) { last_ = r; });
@@ -142,6 +143,21 @@ TEST_F(api_source_test, watch_events_make_routes_live_change_targets_and_remove_
 
   ASSERT_EQ(admin("DELETE", "/apis/networking.k8s.io/v1/namespaces/web/ingresses/app").status, 200u);
   ASSERT_TRUE(run_until(io_, [&] { return find("app.test") == nullptr; }));
+}
+
+TEST_F(api_source_test, a_burst_of_events_is_coalesced_into_few_rebuilds) {
+  start_source();
+  ASSERT_TRUE(run_until(io_, [&] { return source_->builds() > 0; }));
+  auto before = source_->builds();
+  json::array items;
+  for (int i = 0; i < 300; ++i) items.push_back(json::parse(service_json("web", "b" + std::to_string(i))));
+  json::object list{{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
+  ASSERT_EQ(admin("POST", "/_test/load", json::serialize(list)).status, 200u);
+  ASSERT_TRUE(run_until(io_, [&] { return source_->state().services.size() == 300; }));
+  ASSERT_TRUE(run_until(io_, [&] { return source_->builds() > before; }));
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(300));
+  EXPECT_LT(source_->builds() - before, 100u) << "300 watch events must not give 300 rebuilds";
 }
 
 TEST_F(api_source_test, an_ingress_of_another_class_is_ignored) {

@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""k8s-watch at size: `portico serve` against the test API server holding N Ingresses, N
+Services and N EndpointSlices of E endpoints each (default 10,000 / 10,000 / 10,000 x 10 =
+100,000 endpoints).
+
+Reports: the time from process start to the first Snapshot (the "config loaded" log line,
+/healthz ok), the build time of that Snapshot, RSS at that size, and the delay from an
+EndpointSlice update (PUT on the API server) to the Snapshot that carries it, and, when
+the proxy answers, to the routing change seen by a client polling through Portico.
+
+    bench/k8s/watch_bench.py --portico build/proxy/portico [--ingresses 10000] [--changes 20]
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+SRC = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(SRC / "tests" / "k8s-watch" / "apiserver"))
+sys.path.insert(0, str(SRC / "tests" / "system"))
+
+from ktapi.testing import ApiServer  # noqa: E402
+
+
+def objects(n, per_slice):
+    yield {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+           "metadata": {"name": "portico"}, "spec": {"controller": "portico.dev/ingress-controller"}}
+    for i in range(n):
+        ns = f"ns{i % 100}"
+        name = f"svc{i}"
+        yield {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+               "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+        yield {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": f"{name}-1", "namespace": ns,
+                            "labels": {"kubernetes.io/service-name": name}},
+               "addressType": "IPv4",
+               "endpoints": [{"addresses": [f"10.{i // 250 % 250}.{i % 250}.{k + 1}"],
+                              "conditions": {"ready": True}} for k in range(per_slice)],
+               "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}
+        yield {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+               "metadata": {"name": f"ing{i}", "namespace": ns},
+               "spec": {"ingressClassName": "portico", "rules": [{"host": f"h{i}.bench.test", "http": {
+                   "paths": [{"path": "/", "pathType": "Prefix", "backend": {
+                       "service": {"name": name, "port": {"number": 80}}}}]}}]}}
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Portico:
+    def __init__(self, binary, kubeconfig):
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            [binary, "serve", "--kubeconfig", kubeconfig, "--http-port", "0", "--admin-port", "0",
+             "--listen-address", "127.0.0.1", "--admin-address", "127.0.0.1", "--workers", "1",
+             "--update-status=false", "--access-log=false", "--shutdown-delay", "0s"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.loaded = []  # (monotonic time the line arrived, build_seconds)
+        self.cond = threading.Condition()
+        self.http_port = None
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            now = time.monotonic()
+            m = re.search(r"listening http=(\d+)", line)
+            if m:
+                self.http_port = int(m.group(1))
+            if '"config loaded"' in line:
+                secs = float(re.search(r'"build_seconds":([0-9.e+-]+)', line).group(1))
+                with self.cond:
+                    self.loaded.append((now, secs))
+                    self.cond.notify_all()
+
+    def wait_loads(self, count, timeout=120):
+        with self.cond:
+            self.cond.wait_for(lambda: len(self.loaded) >= count, timeout)
+            return len(self.loaded) >= count
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--portico", default=str(SRC / "build" / "proxy" / "portico"))
+    ap.add_argument("--ingresses", type=int, default=10000)
+    ap.add_argument("--endpoints-per-slice", type=int, default=10)
+    ap.add_argument("--changes", type=int, default=20)
+    args = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="watch-bench-")
+    data = os.path.join(tmp, "objects.jsonl")
+    with open(data, "w") as f:
+        for o in objects(args.ingresses, args.endpoints_per_slice):
+            f.write(json.dumps(o) + "\n")
+    t = time.monotonic()
+    api = ApiServer(tmp, args=["--load", data, "--no-namespace-check"]).start()
+    print(f"test API server loaded {3 * args.ingresses + 1} objects in {time.monotonic() - t:.1f}s")
+    try:
+        p = Portico(args.portico, api.kubeconfig)
+        if not p.wait_loads(1, 300):
+            raise SystemExit("no Snapshot within 300 s")
+        first_at, build = p.loaded[0]
+        print(f"start -> first Snapshot: {first_at - p.t0:.3f} s (build {build * 1000:.1f} ms)")
+        time.sleep(1.0)
+        print(f"RSS after the first Snapshot: {rss_kib(p.proc.pid) / 1024:.1f} MiB")
+
+        delays, builds = [], []
+        for k in range(args.changes):
+            i = (k * 7919) % args.ingresses
+            ns, name = f"ns{i % 100}", f"svc{i}-1"
+            path = f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices/{name}"
+            obj = api.request("GET", path)
+            obj["endpoints"][0]["addresses"] = [f"10.255.{k // 250}.{k % 250 + 1}"]
+            n = len(p.loaded)
+            t = time.monotonic()
+            api.request("PUT", path, obj)
+            if not p.wait_loads(n + 1, 30):
+                raise SystemExit("no Snapshot after an EndpointSlice change")
+            at, b = p.loaded[n]
+            delays.append((at - t) * 1000)
+            builds.append(b * 1000)
+            time.sleep(0.3)
+        delays.sort()
+        print(f"EndpointSlice PUT -> new Snapshot ({args.changes} changes): "
+              f"median {statistics.median(delays):.1f} ms, p90 {delays[int(len(delays) * 0.9) - 1]:.1f} ms, "
+              f"max {delays[-1]:.1f} ms; incremental build median {statistics.median(builds):.1f} ms")
+        print(f"RSS after the changes: {rss_kib(p.proc.pid) / 1024:.1f} MiB")
+        p.stop()
+    finally:
+        api.stop()
+
+
+if __name__ == "__main__":
+    main()
