@@ -201,6 +201,27 @@ TEST(build, implementation_specific_is_matched_as_prefix) {
   EXPECT_EQ(target(*r.snap, "x.com", "/apple"), "404");
 }
 
+TEST(build, implementation_specific_without_path_means_root) {
+  auto st = state_from_yaml(with_services(R"(
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: i, namespace: ns}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: x.com
+    http:
+      paths:
+      - {pathType: ImplementationSpecific, backend: {service: {name: a, port: {number: 80}}}}
+)"));
+  auto r = build(st);
+  ASSERT_TRUE(r.errors.empty()) << testing::errors_text(r.errors);
+  ASSERT_EQ(r.snap->routes().size(), 1u);
+  EXPECT_EQ(r.snap->routes()[0]->path, "/");
+  EXPECT_EQ(target(*r.snap, "x.com", "/any/thing"), "ns/i a:80");
+}
+
 std::string default_backend_ingress(const std::string& name, const std::string& created,
                                     const std::string& svc) {
   return "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: " + name +
