@@ -53,7 +53,7 @@ def start_upstreams(args, work):
 
 def start_proxy(name, args, work, addrs):
     port, admin = procs.free_port(), procs.free_port()
-    opts = {"portico_bin": os.path.join(args.build_dir, "portico"), "admin_port": admin}
+    opts = {"portico_bin": os.path.join(args.build_dir, "proxy", "portico"), "admin_port": admin}
     sp = proxies.BUILDERS[name](work, port, addrs, opts)
     p = procs.proc(name, sp.argv, cpus=PROXY_CPU, env=sp.env,
                    log=os.path.join(work, f"{name}.log"))
@@ -185,7 +185,7 @@ def machine():
 def versions(names, args):
     out = []
     cmds = {"nginx": ["nginx", "-v"], "haproxy": ["haproxy", "-v"], "caddy": ["caddy", "version"],
-            "portico": [os.path.join(args.build_dir, "portico"), "version"]}
+            "portico": [os.path.join(args.build_dir, "proxy", "portico"), "version"]}
     for n in names:
         try:
             r = subprocess.run(cmds[n], capture_output=True, text=True, timeout=10)

@@ -11,11 +11,16 @@ build_pkgs=(g++ cmake ninja-build pkg-config
   libssl-dev libyaml-cpp-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev)
 # Real peers the system tests drive.
-test_pkgs=(curl openssl python3 python3-websockets procps iproute2)
+test_pkgs=(curl openssl python3 python3-websockets python3-yaml procps iproute2)
 bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
 if [[ "${1:-}" == "--bench" ]]; then want+=("${bench_pkgs[@]}"); fi
+
+# kubectl, node and npm may come from elsewhere on the machine; Debian's packages otherwise.
+command -v kubectl >/dev/null 2>&1 || want+=(kubernetes-client)
+command -v node >/dev/null 2>&1 || want+=(nodejs)
+command -v npm >/dev/null 2>&1 || want+=(npm)
 
 missing=()
 for p in "${want[@]}"; do
