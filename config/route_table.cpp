@@ -108,6 +108,8 @@ host_match host_table::match_host(std::string_view host) const noexcept {
 const route* host_table::find(std::string_view host, std::string_view path) const noexcept {
   char buf[256];  // DNS names are at most 253 characters: longer hosts only reach catch-all
   const path_table* t = table_for(canonical_host(host, buf, sizeof buf), nullptr);
+  // Callers pass the path without the query; a stray query is cut rather than matched.
+  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
   if (t) {
     if (const route* r = t->find(path)) return r;
   }

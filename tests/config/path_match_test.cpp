@@ -157,6 +157,12 @@ TEST(path_match, longer_prefix_beats_shorter_exact_miss) {
   EXPECT_EQ(t.match("/a"), 0);
 }
 
+TEST(path_match, query_string_is_not_part_of_the_path) {
+  table_fixture t({{"/foo", E}, {"/bar", P}});
+  EXPECT_EQ(t.match("/foo?x=1"), 0);
+  EXPECT_EQ(t.match("/bar/baz?q=/x"), 1);
+}
+
 TEST(path_match, duplicate_normalized_prefix_is_rejected) {
   host_table table;
   route a, b, c;
