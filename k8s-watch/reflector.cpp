@@ -222,7 +222,10 @@ awaitable<void> reflector::list() {
   std::string selector =
       spec_.field_selector.empty() ? "" : "&fieldSelector=" + url_encode(spec_.field_selector);
   int restarts = 0;
+  int pages = 0;
+  auto started = std::chrono::steady_clock::now();
   for (;;) {
+    ++pages;
     std::string target = spec_.collection_path() + "?limit=" + std::to_string(opts_.page_size) +
                          selector + (cont.empty() ? "" : "&continue=" + url_encode(cont));
     api_response resp = co_await client_.call("GET", target);
@@ -251,6 +254,9 @@ awaitable<void> reflector::list() {
     cont = md ? json_string(md->if_contains("continue")) : std::string();
     if (cont.empty()) break;
   }
+  auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  log("listed " + std::to_string(all.size()) + " objects in " + std::to_string(pages) +
+      " page(s), " + std::to_string(static_cast<int>(took * 1000)) + " ms, resourceVersion " + rv);
   sink_.replace_all(spec_.kind, std::move(all));
   rv_ = rv;
   ++lists_;

@@ -53,6 +53,12 @@ def objects(n, per_slice):
                        "service": {"name": name, "port": {"number": 80}}}}]}}]}}
 
 
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -80,6 +86,8 @@ class Portico:
             m = re.search(r"listening http=(\d+)", line)
             if m:
                 self.http_port = int(m.group(1))
+            if "listed" in line and "page(s)" in line:
+                print("  " + re.search(r'"msg":"([^"]*)"', line).group(1), flush=True)
             if '"config loaded"' in line:
                 secs = float(re.search(r'"build_seconds":([0-9.e+-]+)', line).group(1))
                 with self.cond:
@@ -120,10 +128,15 @@ def main():
         if not p.wait_loads(1, 300):
             raise SystemExit("no Snapshot within 300 s")
         first_at, build = p.loaded[0]
-        print(f"start -> first Snapshot: {first_at - p.t0:.3f} s (build {build * 1000:.1f} ms)")
+        print(f"start -> first Snapshot: {first_at - p.t0:.3f} s (build {build * 1000:.1f} ms, "
+              f"Portico CPU {cpu_seconds(p.proc.pid):.2f} s)")
         time.sleep(1.0)
         print(f"RSS after the first Snapshot: {rss_kib(p.proc.pid) / 1024:.1f} MiB")
 
+        if os.environ.get("WATCH_BENCH_PERF"):
+            perf = subprocess.Popen(["perf", "record", "-g", "-o", os.environ["WATCH_BENCH_PERF"],
+                                     "-p", str(p.proc.pid)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
         delays, builds = [], []
         for k in range(args.changes):
             i = (k * 7919) % args.ingresses
@@ -144,6 +157,9 @@ def main():
         print(f"EndpointSlice PUT -> new Snapshot ({args.changes} changes): "
               f"median {statistics.median(delays):.1f} ms, p90 {delays[int(len(delays) * 0.9) - 1]:.1f} ms, "
               f"max {delays[-1]:.1f} ms; incremental build median {statistics.median(builds):.1f} ms")
+        if os.environ.get("WATCH_BENCH_PERF"):
+            perf.send_signal(2)
+            perf.wait(30)
         print(f"RSS after the changes: {rss_kib(p.proc.pid) / 1024:.1f} MiB")
         p.stop()
     finally:
