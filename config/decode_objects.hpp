@@ -78,6 +78,21 @@ void decode_ingress_rules(decode_ctx& c, const N& spec, ingress& out) {
 }
 
 template <class N>
+void decode_ingress_status(decode_ctx& c, const N& doc, ingress& out) {
+  auto status = child_map(c, doc, "status", "");
+  if (!status) return;
+  auto lb = child_map(c, *status, "loadBalancer", "status");
+  if (!lb) return;
+  for_each_item(c, *lb, "ingress", "status.loadBalancer", [&](const N& e, const std::string& ep) {
+    if (!item_is_map(c, e, ep)) return;
+    std::string addr;
+    read_string(c, e, "ip", ep, addr);
+    if (addr.empty()) read_string(c, e, "hostname", ep, addr);
+    if (!addr.empty()) out.status_addresses.push_back(std::move(addr));
+  });
+}
+
+template <class N>
 void decode_ingress(decode_ctx& c, const N& doc, ingress& out) {
   auto api = doc.get("apiVersion").as_string();
   if (api && *api != "networking.k8s.io/v1") {
@@ -103,6 +118,7 @@ void decode_ingress(decode_ctx& c, const N& doc, ingress& out) {
     read_string(c, t, "secretName", tp, tls.secret_name);
     out.tls.push_back(std::move(tls));
   });
+  decode_ingress_status(c, doc, out);
 }
 
 template <class N>

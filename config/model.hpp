@@ -77,6 +77,8 @@ struct ingress {
   std::optional<ingress_backend> default_backend;
   std::vector<ingress_rule> rules;
   std::vector<ingress_tls> tls;
+  // status.loadBalancer.ingress[]: each entry's ip, or its hostname when it has no ip.
+  std::vector<std::string> status_addresses;
 };
 
 // --- v1 Service ---
