@@ -148,13 +148,18 @@ class ApplyTest(unittest.TestCase):
     def check_serving(self, proc, ups):
         m = proc.wait_line(r"listening http=(\d+) admin=(\d+)", timeout=60)
         http_port, admin_port = int(m.group(1)), int(m.group(2))
-        deadline = time.monotonic() + 60
+        # Ready once every reflector has synced and the first Snapshot is published.
+        deadline, last = time.monotonic() + 60, None
         while time.monotonic() < deadline:
-            r = harness.request(admin_port, "GET", "/healthz", timeout=2)
-            if r.status == 200:
+            self.assertTrue(proc.alive(), f"portico exited ({proc.proc.returncode})")
+            try:
+                last = harness.request(admin_port, "GET", "/healthz", timeout=2).status
+            except OSError as e:
+                last = e
+            if last == 200:
                 break
             time.sleep(0.1)
-        self.assertEqual(r.status, 200, "/healthz never became ready")
+        self.assertEqual(last, 200, "/healthz never became ready")
         for n, up in ups.items():
             with self.subTest(host=f"{n}.example.com"):
                 r = harness.request(http_port, "GET", "/hostname", host=f"{n}.example.com",
