@@ -5,7 +5,6 @@ Then Portico, started with the DaemonSet's own arguments against that API server
 the seed workload's Ingresses (once `portico serve` takes --kubeconfig)."""
 
 import json
-import os
 import re
 import subprocess
 import sys
