@@ -63,7 +63,8 @@ http_session::task<bool> http_session::forward(const config::route& r) {
     if (!body_complete_ && req_head_.expect_continue && cbuf_.size() == 0) {
       std::string cont = "HTTP/1.1 100 Continue\r\n\r\n";
       arm(session_phase::client_send, opts.send_timeout);
-      if (!co_await write_client(cont)) {
+      const bool sent = co_await write_client(cont);
+      if (!sent) {
         finish_request();
         co_return false;
       }
@@ -315,7 +316,8 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
     }
     if (!cout_.empty() && (need_read || full)) {
       arm(session_phase::client_send, opts.send_timeout);
-      if (!co_await write_client(cout_)) break;
+      const bool sent = co_await write_client(cout_);
+      if (!sent) break;
       cout_.clear();
       resp_sink_.capacity = body_buffer;
     }

@@ -6,6 +6,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdio>
+#include <exception>
 
 #include "proxy/default_backend.hpp"
 #include "proxy/request_check.hpp"
@@ -68,7 +70,15 @@ http_session::~http_session() {
 void http_session::start() {
   asio::co_spawn(
       w_.context(),
-      [self = shared_from_this()]() -> awaitable { co_await self->run(); }, asio::detached);
+      run(shared_from_this()),
+      [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+          std::fprintf(stderr, "portico: session ended by an exception: %s\n", x.what());
+        }
+      });
 }
 
 void http_session::drain() {
@@ -87,8 +97,12 @@ void http_session::force_close() {
   timer_.cancel();
 }
 
-http_session::awaitable http_session::run() {
-  while (!closed_ && co_await serve_one()) {
+http_session::awaitable http_session::run(std::shared_ptr<http_session> self) {
+  // `self` lives in the coroutine frame: the session lives as long as its coroutine.
+  for (;;) {
+    if (closed_) break;
+    const bool more = co_await serve_one();
+    if (!more) break;
   }
   closed_ = true;
   timer_.cancel();
@@ -159,7 +173,8 @@ http_session::task<bool> http_session::serve_one() {
   if (cbuf_.size() == 0) {
     if (w_.draining()) co_return false;
     arm(session_phase::idle, w_.options().keepalive_timeout);
-    if (!co_await wait_readable()) co_return false;
+    const bool readable = co_await wait_readable();
+    if (!readable) co_return false;
     if (w_.draining()) keep_alive_ = false;
   }
   t_start_ = clock_type::now();
@@ -172,7 +187,8 @@ http_session::task<bool> http_session::serve_one() {
   target_.clear();
   host_.clear();
   arm(session_phase::client_header, w_.options().client_header_timeout);
-  switch (co_await read_head()) {
+  const head_status hs = co_await read_head();
+  switch (hs) {
     case head_status::ok: break;
     case head_status::closed: co_return false;
     case head_status::bad_request: co_return co_await send_local(400, true);

@@ -62,7 +62,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   template <class T>
   using task = boost::asio::awaitable<T>;
 
-  awaitable run();
+  awaitable run(std::shared_ptr<http_session> self);
   task<bool> serve_one();
   task<head_status> read_head();
   task<bool> wait_readable();

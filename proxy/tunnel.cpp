@@ -47,7 +47,8 @@ http_session::task<bool> http_session::run_tunnel() {
   cout_.append(static_cast<const char*>(ubuf_.data().data()), ubuf_.size());
   ubuf_.consume(ubuf_.size());
   arm(session_phase::client_send, opts.send_timeout);
-  if (!co_await write_client(cout_)) {
+  const bool sent = co_await write_client(cout_);
+  if (!sent) {
     finish_request();
     co_return false;
   }

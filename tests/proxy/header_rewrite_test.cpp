@@ -1,0 +1,191 @@
+#include "proxy/header_rewrite.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+using namespace portico::proxy;
+using F = http_field;
+
+namespace {
+
+message_head head_of(std::initializer_list<header_field> fields) {
+  message_head h;
+  for (const auto& f : fields) EXPECT_EQ(note_request_field(h, f), head_error::none);
+  return h;
+}
+
+bool has_line(const std::string& s, const std::string& line) {
+  return s.find("\r\n" + line + "\r\n") != std::string::npos;
+}
+
+}  // namespace
+
+TEST(connection_tokens, names_headers_case_insensitively) {
+  connection_tokens t;
+  t.add_list("close, X-Secret ,Upgrade");
+  EXPECT_TRUE(t.close);
+  EXPECT_TRUE(t.upgrade);
+  EXPECT_FALSE(t.keep_alive);
+  EXPECT_TRUE(t.names("x-secret"));
+  EXPECT_FALSE(t.names("x-other"));
+}
+
+TEST(request_fields, framing_errors) {
+  message_head h;
+  EXPECT_EQ(note_request_field(h, {F::content_length, "Content-Length", "5"}), head_error::none);
+  EXPECT_EQ(note_request_field(h, {F::content_length, "Content-Length", "5"}),
+            head_error::bad_content_length);  // even an identical repeat
+  message_head t;
+  EXPECT_EQ(note_request_field(t, {F::transfer_encoding, "Transfer-Encoding", "chunked"}),
+            head_error::none);
+  EXPECT_EQ(note_request_field(t, {F::content_length, "Content-Length", "5"}),
+            head_error::bad_content_length);
+  message_head g;
+  EXPECT_EQ(note_request_field(g, {F::transfer_encoding, "Transfer-Encoding", "gzip"}),
+            head_error::bad_transfer_encoding);
+  message_head hh;
+  EXPECT_EQ(note_request_field(hh, {F::host, "Host", "a"}), head_error::none);
+  EXPECT_EQ(note_request_field(hh, {F::host, "Host", "b"}), head_error::bad_host);
+}
+
+TEST(upstream_request, strips_hop_by_hop_and_named_headers) {
+  auto h = head_of({{F::host, "Host", "example.com"},
+                    {F::connection, "Connection", "keep-alive, X-Hop"},
+                    {F::unknown, "X-Hop", "secret"},
+                    {F::keep_alive, "Keep-Alive", "timeout=5"},
+                    {F::te, "TE", "trailers"},
+                    {F::trailer, "Trailer", "X-T"},
+                    {F::proxy_connection, "Proxy-Connection", "keep-alive"},
+                    {F::proxy_authorization, "Proxy-Authorization", "Basic x"},
+                    {F::unknown, "Proxy-Foo", "1"},
+                    {F::upgrade, "Upgrade", "websocket"},
+                    {F::accept, "Accept", "*/*"}});
+  forward_params p;
+  p.peer_ip = "10.1.2.3";
+  p.server_port = "8080";
+  p.request_id = "abc";
+  std::string out;
+  write_upstream_request(out, "GET", "/x?y=1", h, p);
+  EXPECT_EQ(out.rfind("GET /x?y=1 HTTP/1.1\r\n", 0), 0u);
+  EXPECT_TRUE(has_line(out, "Host: example.com"));
+  EXPECT_TRUE(has_line(out, "Accept: */*"));
+  for (const char* gone : {"X-Hop", "Keep-Alive", "TE:", "Trailer", "Proxy-", "Upgrade", "Connection"})
+    EXPECT_EQ(out.find(gone), std::string::npos) << gone << " in\n" << out;
+  EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n");
+}
+
+TEST(upstream_request, untrusted_forwarding_headers_are_replaced) {
+  auto h = head_of({{F::host, "Host", "example.com:8080"},
+                    {F::unknown, "X-Forwarded-For", "6.6.6.6"},
+                    {F::unknown, "X-Real-IP", "6.6.6.6"},
+                    {F::unknown, "X-Forwarded-Proto", "https"}});
+  forward_params p;
+  p.peer_ip = "10.1.2.3";
+  p.server_port = "8080";
+  p.request_id = "0123";
+  std::string out;
+  write_upstream_request(out, "GET", "/", h, p);
+  EXPECT_TRUE(has_line(out, "X-Forwarded-For: 10.1.2.3"));
+  EXPECT_TRUE(has_line(out, "X-Real-IP: 10.1.2.3"));
+  EXPECT_TRUE(has_line(out, "X-Forwarded-Proto: http"));
+  EXPECT_TRUE(has_line(out, "X-Forwarded-Host: example.com:8080"));
+  EXPECT_TRUE(has_line(out, "X-Forwarded-Port: 8080"));
+  EXPECT_TRUE(has_line(out, "X-Request-ID: 0123"));
+  EXPECT_EQ(out.find("6.6.6.6"), std::string::npos);
+}
+
+TEST(upstream_request, trusted_peer_appends_and_picks_real_ip) {
+  trusted_networks nets;
+  ASSERT_TRUE(nets.add("10.0.0.0/8"));
+  auto h = head_of({{F::host, "Host", "a"},
+                    {F::unknown, "X-Forwarded-For", "1.2.3.4, 10.9.9.9"},
+                    {F::unknown, "X-Forwarded-Proto", "https"}});
+  forward_params p;
+  p.peer_ip = "10.1.2.3";
+  p.peer_trusted = nets.contains(p.peer_ip);
+  p.trusted = &nets;
+  p.request_id = "r";
+  std::string out;
+  write_upstream_request(out, "GET", "/", h, p);
+  EXPECT_TRUE(has_line(out, "X-Forwarded-For: 1.2.3.4, 10.9.9.9, 10.1.2.3"));
+  EXPECT_TRUE(has_line(out, "X-Real-IP: 1.2.3.4"));
+  EXPECT_TRUE(has_line(out, "X-Forwarded-Proto: https"));
+}
+
+TEST(upstream_request, framing_and_upgrade) {
+  auto h = head_of({{F::host, "Host", "a"},
+                    {F::connection, "Connection", "Upgrade"},
+                    {F::upgrade, "Upgrade", "websocket"},
+                    {F::transfer_encoding, "Transfer-Encoding", "chunked"}});
+  forward_params p;
+  p.peer_ip = "127.0.0.1";
+  p.framing = body_framing::chunked;
+  p.upgrade = true;
+  std::string out;
+  write_upstream_request(out, "GET", "/ws", h, p);
+  EXPECT_TRUE(has_line(out, "Transfer-Encoding: chunked"));
+  EXPECT_TRUE(has_line(out, "Connection: upgrade"));
+  EXPECT_TRUE(has_line(out, "Upgrade: websocket"));
+  message_head l = head_of({{F::host, "Host", "a"}, {F::content_length, "Content-Length", "10"}});
+  p.framing = body_framing::length;
+  p.content_length = 10;
+  p.upgrade = false;
+  out.clear();
+  write_upstream_request(out, "POST", "/", l, p);
+  EXPECT_TRUE(has_line(out, "Content-Length: 10"));
+  EXPECT_EQ(out.find("Content-Length", out.find("Content-Length") + 1), std::string::npos);
+}
+
+TEST(client_response, strips_hop_by_hop_and_adds_request_id) {
+  message_head h;
+  note_response_field(h, {F::content_type, "Content-Type", "text/plain"});
+  note_response_field(h, {F::connection, "Connection", "close, X-Up"});
+  note_response_field(h, {F::unknown, "X-Up", "1"});
+  note_response_field(h, {F::transfer_encoding, "Transfer-Encoding", "chunked"});
+  note_response_field(h, {F::unknown, "X-Request-ID", "upstream-id"});
+  response_params p;
+  p.status = 200;
+  p.reason = "OK";
+  p.request_id = "rid";
+  p.framing = body_framing::chunked;
+  p.keep_alive = true;
+  std::string out;
+  write_client_response(out, h, p);
+  EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_TRUE(has_line(out, "Content-Type: text/plain"));
+  EXPECT_TRUE(has_line(out, "X-Request-ID: rid"));
+  EXPECT_TRUE(has_line(out, "Transfer-Encoding: chunked"));
+  EXPECT_EQ(out.find("X-Up"), std::string::npos);
+  EXPECT_EQ(out.find("upstream-id"), std::string::npos);
+  EXPECT_EQ(out.find("Connection"), std::string::npos);
+}
+
+TEST(client_response, head_keeps_content_length_and_close_is_announced) {
+  message_head h;
+  note_response_field(h, {F::content_length, "Content-Length", "1234"});
+  response_params p;
+  p.status = 200;
+  p.no_body = true;
+  p.keep_alive = false;
+  std::string out;
+  write_client_response(out, h, p);
+  EXPECT_TRUE(has_line(out, "Content-Length: 1234"));
+  EXPECT_TRUE(has_line(out, "Connection: close"));
+}
+
+TEST(trusted_networks, cidr_matching) {
+  trusted_networks n;
+  ASSERT_TRUE(n.add("192.168.0.0/16"));
+  ASSERT_TRUE(n.add("fd00::/8"));
+  ASSERT_TRUE(n.add("127.0.0.1"));
+  EXPECT_FALSE(n.add("300.1.1.1/8"));
+  EXPECT_FALSE(n.add("10.0.0.0/33"));
+  EXPECT_TRUE(n.contains("192.168.7.9"));
+  EXPECT_FALSE(n.contains("192.169.0.1"));
+  EXPECT_TRUE(n.contains("fd12::1"));
+  EXPECT_FALSE(n.contains("fe80::1"));
+  EXPECT_TRUE(n.contains("127.0.0.1"));
+  EXPECT_FALSE(n.contains("127.0.0.2"));
+  EXPECT_FALSE(n.contains("not-an-ip"));
+}

@@ -1,0 +1,108 @@
+#include "proxy/upstream_pool.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <thread>
+
+#include "proxy/observe.hpp"
+
+using namespace portico::proxy;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+struct fixture : ::testing::Test {
+  asio::io_context ioc;
+  tcp::acceptor acc{ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
+  endpoint_state ep;
+  worker_gauges gauges;
+
+  fixture() { ep.address = acc.local_endpoint(); }
+
+  // A connected pair: the client side (what the pool holds) and the server side.
+  std::pair<tcp::socket, tcp::socket> pair() {
+    tcp::socket c(ioc);
+    c.connect(ep.address);
+    tcp::socket s = acc.accept();
+    return {std::move(c), std::move(s)};
+  }
+};
+
+}  // namespace
+
+TEST_F(fixture, gives_back_and_takes_the_same_connection) {
+  upstream_pool pool(4, 60s, &gauges);
+  auto [c, s] = pair();
+  auto local = c.local_endpoint();
+  pool.give_back(ep, std::move(c), steady_time{});
+  EXPECT_EQ(pool.idle_count(ep), 1u);
+  EXPECT_EQ(gauges.pooled_upstream_connections.load(), 1);
+  tcp::socket out(ioc);
+  ASSERT_TRUE(pool.take(ep, out));
+  EXPECT_EQ(out.local_endpoint(), local);
+  EXPECT_EQ(pool.idle_count(ep), 0u);
+  EXPECT_EQ(gauges.pooled_upstream_connections.load(), 0);
+}
+
+TEST_F(fixture, a_connection_closed_by_the_peer_is_never_handed_out) {
+  upstream_pool pool(4, 60s, &gauges);
+  auto [c, s] = pair();
+  pool.give_back(ep, std::move(c), steady_time{});
+  s.close();
+  std::this_thread::sleep_for(50ms);  // let the FIN arrive (no timing assertion)
+  tcp::socket out(ioc);
+  EXPECT_FALSE(pool.take(ep, out));
+  EXPECT_EQ(pool.idle_count(), 0u);
+}
+
+TEST_F(fixture, a_connection_with_unexpected_bytes_is_not_reused) {
+  upstream_pool pool(4, 60s, &gauges);
+  auto [c, s] = pair();
+  pool.give_back(ep, std::move(c), steady_time{});
+  asio::write(s, asio::buffer(std::string("HTTP/1.1 200 OK\r\n\r\n")));
+  std::this_thread::sleep_for(50ms);
+  tcp::socket out(ioc);
+  EXPECT_FALSE(pool.take(ep, out));
+}
+
+TEST_F(fixture, idle_connections_are_bounded_per_endpoint) {
+  upstream_pool pool(2, 60s, &gauges);
+  std::vector<tcp::socket> servers;
+  for (int i = 0; i < 3; ++i) {
+    auto [c, s] = pair();
+    servers.push_back(std::move(s));
+    pool.give_back(ep, std::move(c), steady_time{});
+  }
+  EXPECT_EQ(pool.idle_count(ep), 2u);
+  EXPECT_EQ(gauges.pooled_upstream_connections.load(), 2);
+}
+
+TEST_F(fixture, sweep_closes_connections_idle_past_the_timeout) {
+  upstream_pool pool(4, 10s, &gauges);
+  auto [c1, s1] = pair();
+  auto [c2, s2] = pair();
+  const auto t0 = steady_time{} + 1h;
+  pool.give_back(ep, std::move(c1), t0);
+  pool.give_back(ep, std::move(c2), t0 + 8s);
+  pool.sweep(t0 + 11s);
+  EXPECT_EQ(pool.idle_count(ep), 1u);
+  pool.sweep(t0 + 19s);
+  EXPECT_EQ(pool.idle_count(ep), 0u);
+  EXPECT_EQ(gauges.pooled_upstream_connections.load(), 0);
+}
+
+TEST_F(fixture, endpoints_are_kept_apart) {
+  upstream_pool pool(4, 60s, &gauges);
+  endpoint_state other;
+  other.address = tcp::endpoint(asio::ip::make_address("127.0.0.1"), 1);
+  auto [c, s] = pair();
+  pool.give_back(ep, std::move(c), steady_time{});
+  tcp::socket out(ioc);
+  EXPECT_FALSE(pool.take(other, out));
+  EXPECT_TRUE(pool.take(ep, out));
+}
