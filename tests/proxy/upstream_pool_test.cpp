@@ -16,7 +16,7 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-struct fixture : ::testing::Test {
+struct upstream_pool_test : ::testing::Test {
   asio::io_context ioc;
   tcp::acceptor acc{ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
   endpoint_state ep;
@@ -35,7 +35,7 @@ struct fixture : ::testing::Test {
 
 }  // namespace
 
-TEST_F(fixture, gives_back_and_takes_the_same_connection) {
+TEST_F(upstream_pool_test, gives_back_and_takes_the_same_connection) {
   upstream_pool pool(4, 60s, &gauges);
   auto [c, s] = pair();
   auto local = c.local_endpoint();
@@ -49,7 +49,7 @@ TEST_F(fixture, gives_back_and_takes_the_same_connection) {
   EXPECT_EQ(gauges.pooled_upstream_connections.load(), 0);
 }
 
-TEST_F(fixture, a_connection_closed_by_the_peer_is_never_handed_out) {
+TEST_F(upstream_pool_test, a_connection_closed_by_the_peer_is_never_handed_out) {
   upstream_pool pool(4, 60s, &gauges);
   auto [c, s] = pair();
   pool.give_back(ep, std::move(c), steady_time{});
@@ -60,7 +60,7 @@ TEST_F(fixture, a_connection_closed_by_the_peer_is_never_handed_out) {
   EXPECT_EQ(pool.idle_count(), 0u);
 }
 
-TEST_F(fixture, a_connection_with_unexpected_bytes_is_not_reused) {
+TEST_F(upstream_pool_test, a_connection_with_unexpected_bytes_is_not_reused) {
   upstream_pool pool(4, 60s, &gauges);
   auto [c, s] = pair();
   pool.give_back(ep, std::move(c), steady_time{});
@@ -70,7 +70,7 @@ TEST_F(fixture, a_connection_with_unexpected_bytes_is_not_reused) {
   EXPECT_FALSE(pool.take(ep, out));
 }
 
-TEST_F(fixture, idle_connections_are_bounded_per_endpoint) {
+TEST_F(upstream_pool_test, idle_connections_are_bounded_per_endpoint) {
   upstream_pool pool(2, 60s, &gauges);
   std::vector<tcp::socket> servers;
   for (int i = 0; i < 3; ++i) {
@@ -82,7 +82,7 @@ TEST_F(fixture, idle_connections_are_bounded_per_endpoint) {
   EXPECT_EQ(gauges.pooled_upstream_connections.load(), 2);
 }
 
-TEST_F(fixture, sweep_closes_connections_idle_past_the_timeout) {
+TEST_F(upstream_pool_test, sweep_closes_connections_idle_past_the_timeout) {
   upstream_pool pool(4, 10s, &gauges);
   auto [c1, s1] = pair();
   auto [c2, s2] = pair();
@@ -96,7 +96,7 @@ TEST_F(fixture, sweep_closes_connections_idle_past_the_timeout) {
   EXPECT_EQ(gauges.pooled_upstream_connections.load(), 0);
 }
 
-TEST_F(fixture, endpoints_are_kept_apart) {
+TEST_F(upstream_pool_test, endpoints_are_kept_apart) {
   upstream_pool pool(4, 60s, &gauges);
   endpoint_state other;
   other.address = tcp::endpoint(asio::ip::make_address("127.0.0.1"), 1);
