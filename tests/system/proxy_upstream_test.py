@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""Balancing, retries and passive health against real upstreams: requests spread over the
+endpoints, a refused endpoint is skipped (next endpoint) and ejected, killing an upstream under
+keep-alive load loses no request, a non-idempotent request is not replayed after it was sent,
+and pooled upstream connections are counted."""
+
+import os
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+
+def start(upstreams, extra_eps=(), *flags):
+    d = h.temp_dir()
+    eps = [("127.0.0.1", u.port) for u in upstreams] + list(extra_eps)
+    h.write_manifests(d, "class.yaml", h.ingress_class())
+    h.write_manifests(d, "app.yaml", h.service("app", 80, eps),
+                      h.ingress("app", [("app.test", "/", "Prefix", "app", 80)]))
+    return h.Portico.start(d, "--workers", "1", *flags)
+
+
+class upstream(unittest.TestCase):
+    def test_round_robin_spreads_requests(self):
+        ups = [h.Upstream.start(f"rr{i}") for i in range(3)]
+        p = start(ups)
+        try:
+            names = []
+            with h.Conn(p.http_port) as c:
+                for _ in range(30):
+                    names.append(c.request("GET", "/", host="app.test").header("x-upstream-name"))
+            for u in ups:
+                self.assertEqual(names.count(u.name), 10, names)
+        finally:
+            p.stop()
+            for u in ups:
+                u.stop()
+
+    def test_refused_endpoint_is_skipped_and_ejected(self):
+        up = h.Upstream.start("live")
+        dead = ("127.0.0.1", h.free_port())
+        p = start([up], [dead])
+        try:
+            with h.Conn(p.http_port) as c:
+                for i in range(20):
+                    r = c.request("GET", f"/{i}", host="app.test")
+                    self.assertEqual(r.status, 200, r.body)
+                    self.assertEqual(r.header("x-upstream-name"), "live")
+                r = c.request("POST", "/post", body=b"x", host="app.test")  # nothing was sent
+                self.assertEqual(r.status, 200)
+            # Three consecutive refusals eject the dead endpoint (the gauge is updated ~100 ms).
+            h.wait_until(lambda: p.metric("portico_ejected_endpoints") == 1, timeout=10)
+        finally:
+            p.stop()
+            up.stop()
+
+    def test_killing_an_upstream_under_load_loses_nothing(self):
+        ups = [h.Upstream.start("k0"), h.Upstream.start("k1")]
+        p = start(ups)
+        statuses = []
+        errors = []
+        stop = threading.Event()
+
+        def load():
+            try:
+                with h.Conn(p.http_port, timeout=20) as c:
+                    for i in range(3000):
+                        if stop.is_set():
+                            break
+                        statuses.append(c.request("GET", f"/{i}", host="app.test").status)
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=load) for _ in range(4)]
+        try:
+            for t in threads:
+                t.start()
+            h.wait_until(lambda: len(statuses) > 200, timeout=30)
+            ups[0].stop(sig=9)
+            n = len(statuses)
+            h.wait_until(lambda: len(statuses) > n + 400 or not any(t.is_alive() for t in threads),
+                         timeout=60)
+            stop.set()
+            for t in threads:
+                t.join(60)
+            self.assertEqual(errors, [])
+            self.assertGreater(len(statuses), n)
+            self.assertEqual(set(statuses), {200})
+        finally:
+            stop.set()
+            p.stop()
+            for u in ups:
+                u.stop()
+
+    def test_non_idempotent_request_is_not_replayed(self):
+        ups = [h.Upstream.start("n0"), h.Upstream.start("n1")]
+        p = start(ups)
+        try:
+            before = sum(u.stats()["requests"] for u in ups)
+            r = h.request(p.http_port, "POST", "/close", body=b"data", host="app.test")
+            self.assertEqual(r.status, 502)
+            after = sum(u.stats()["requests"] for u in ups)
+            # one attempt (+ the two /stats requests)
+            self.assertEqual(after - before, 1 + 2)
+        finally:
+            p.stop()
+            for u in ups:
+                u.stop()
+
+    def test_idempotent_request_is_retried_on_another_endpoint(self):
+        ups = [h.Upstream.start("i0"), h.Upstream.start("i1")]
+        p = start(ups)
+        try:
+            before = sum(u.stats()["requests"] for u in ups)
+            r = h.request(p.http_port, "GET", "/close", host="app.test")
+            self.assertEqual(r.status, 502)  # every endpoint closed without answering
+            after = sum(u.stats()["requests"] for u in ups)
+            self.assertEqual(after - before, 2 + 2)  # one try per endpoint (+ /stats)
+        finally:
+            p.stop()
+            for u in ups:
+                u.stop()
+
+    def test_pooled_connections_are_reported(self):
+        up = h.Upstream.start("pool")
+        p = start([up])
+        try:
+            conns = [h.Conn(p.http_port) for _ in range(3)]
+            for c in conns:
+                c.send(h.build_request("GET", "/delay/200", host="app.test"))
+            for c in conns:
+                self.assertEqual(c.read_response().status, 200)
+                c.close()
+            h.wait_until(lambda: p.metric("portico_pooled_upstream_connections") == 3, timeout=10)
+        finally:
+            p.stop()
+            up.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
