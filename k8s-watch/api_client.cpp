@@ -246,8 +246,12 @@ awaitable<api_response> api_client::call(std::string_view method, std::string ta
     try {
       if (!reused) co_await open_connection(*impl_, *c, cfg_, request_timeout);
       bool keep = false;
-      api_response r = c->tls_ ? co_await do_call(*c->tls_, c->lowest(), req, request_timeout, keep)
-                               : co_await do_call(*c->tcp_, c->lowest(), req, request_timeout, keep);
+      api_response r;  // (no co_await inside ?: -- GCC 12 mis-destroys its temporaries)
+      if (c->tls_) {
+        r = co_await do_call(*c->tls_, c->lowest(), req, request_timeout, keep);
+      } else {
+        r = co_await do_call(*c->tcp_, c->lowest(), req, request_timeout, keep);
+      }
       if (keep && !impl_->shut && impl_->idle.size() < 4) impl_->idle.push_back(std::move(c));
       co_return r;
     } catch (const boost::system::system_error& e) {
