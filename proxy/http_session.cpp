@@ -92,8 +92,8 @@ void http_session::force_close() {
   keep_alive_ = false;
   closed_ = true;
   boost::system::error_code ec;
-  client_.cancel(ec);
-  up_.cancel(ec);
+  client_.close(ec);  // pending operations end with operation_aborted; nothing more is written
+  up_.close(ec);
   timer_.cancel();
 }
 
