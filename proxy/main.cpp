@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config/build.hpp"
+#include "deploy/dns-sync/command.hpp"
 #include "k8s-watch/controller.hpp"
 #include "k8s-watch/file_source.hpp"
 #include "proxy/server.hpp"
@@ -35,6 +36,7 @@ constexpr const char* top_usage =
     "Commands:\n"
     "  serve    run the proxy on the Kubernetes objects of a manifest directory\n"
     "  routes   print the resolved route table of a manifest directory and its errors\n"
+    "  dns-sync keep DNS records of Ingress hosts in line with their status addresses\n"
     "  version  print the version\n"
     "\n"
     "`portico <command> --help` describes each command's options.\n";
@@ -461,6 +463,7 @@ int main(int argc, char** argv) try {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (cmd == "serve") return run_serve(args);
   if (cmd == "routes") return run_routes(args);
+  if (cmd == "dns-sync") return dnssync::run_command(args);
   if (cmd == "version" || cmd == "--version") {
     std::cout << "portico " << portico_version << "\n";
     return 0;
