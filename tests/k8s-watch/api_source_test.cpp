@@ -57,10 +57,11 @@ class api_source_test : public ::testing::Test {
     ASSERT_EQ(r.status, 201u) << r.body;
   }
 
-  void start_source(std::size_t page_size = 500) {
+  void start_source(std::size_t page_size = 500, std::string watch_namespace = "") {
     client_.emplace(io_.get_executor(), load_kubeconfig(server_->kubeconfig()));
     api_source_options o;
     o.reflector.page_size = page_size;
+    o.watch_namespace = watch_namespace;
     o.reflector.backoff_base = std::chrono::milliseconds(20);
     o.reflector.backoff_cap = std::chrono::milliseconds(200);
     o.coalesce_window = std::chrono::milliseconds(10);
@@ -158,6 +159,21 @@ TEST_F(api_source_test, a_burst_of_events_is_coalesced_into_few_rebuilds) {
   io_.restart();
   io_.run_for(std::chrono::milliseconds(300));
   EXPECT_LT(source_->builds() - before, 100u) << "300 watch events must not give 300 rebuilds";
+}
+
+TEST_F(api_source_test, watch_namespace_limits_namespaced_resources) {
+  create("/api/v1/namespaces/web/services", service_json("web", "in"));
+  create("/api/v1/namespaces/other/services", service_json("other", "out"));
+  create("/apis/networking.k8s.io/v1/ingressclasses", kClass);
+  start_source(500, "web");
+  ASSERT_TRUE(run_until(io_, [&] { return source_->builds() > 0; }));
+  create("/api/v1/namespaces/other/services", service_json("other", "later"));
+  create("/api/v1/namespaces/web/services", service_json("web", "later"));
+  ASSERT_TRUE(run_until(io_, [&] { return source_->state().services.count("web/later") == 1; }));
+  EXPECT_EQ(source_->state().services.count("web/in"), 1u);
+  EXPECT_EQ(source_->state().services.count("other/out"), 0u);
+  EXPECT_EQ(source_->state().services.count("other/later"), 0u);
+  EXPECT_EQ(source_->state().ingress_classes.count("portico"), 1u) << "cluster-scoped: not limited";
 }
 
 TEST_F(api_source_test, an_ingress_of_another_class_is_ignored) {

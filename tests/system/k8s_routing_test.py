@@ -70,6 +70,19 @@ class K8sRoutingTest(unittest.TestCase):
         self.wait_backend("mine.test", "a")
         self.assertEqual(self.portico.get("other.test").status, 404)
 
+    def test_controller_class_takes_over_an_ingress_nginx_class(self):
+        self.kubectl.apply_docs(ingress_class("legacy", "k8s.io/ingress-nginx"), service("mig"),
+                                endpoint_slice("mig-1", "mig", [self.up_b]),
+                                ingress("mig", "mig.test", "mig", class_name="legacy"))
+        self.wait_backend("mig.test", 404)  # not ours by default
+        taker = ApiPortico(self.api.kubeconfig, ["--update-status=false",
+                                                 "--controller-class", "k8s.io/ingress-nginx"])
+        try:
+            harness.wait_until(lambda: taker.backend_name("mig.test") == "b", 20)
+            self.assertEqual(taker.get("stable.test").status, 404)
+        finally:
+            taker.stop()
+
     def test_invalid_ingress_is_reported_by_name_and_the_rest_keeps_serving(self):
         bad = ingress("broken", "broken.test", "stable")
         # Valid for the API server, but Portico serves no resource backends.
