@@ -44,8 +44,9 @@ std::string ingress_json(const std::string& name, const std::string& host, const
 
 class api_source_test : public ::testing::Test {
  protected:
+  virtual std::vector<std::string> server_args() { return {}; }
   void SetUp() override {
-    server_.emplace();
+    server_.emplace(server_args());
     admin_.emplace(io_.get_executor(), server_->admin_config());
   }
 
@@ -273,6 +274,20 @@ TEST_F(api_source_test, token_file_is_reread_after_its_interval) {
   EXPECT_EQ(call(io_, client, "GET", "/api/v1/services").status, 401u);
   std::ofstream(file) << "unit-token\n";
   EXPECT_EQ(call(io_, client, "GET", "/api/v1/services").status, 200u);
+}
+
+// Watch events split across tiny chunks (and chunks holding parts of two events) must be
+// reassembled by the incremental parser.
+class split_chunks_test : public api_source_test {
+  std::vector<std::string> server_args() override { return {"--watch-chunk-bytes", "7"}; }
+};
+
+TEST_F(split_chunks_test, events_split_across_chunks_are_reassembled) {
+  start_source();
+  ASSERT_TRUE(run_until(io_, [&] { return source_->builds() > 0; }));
+  for (int i = 0; i < 5; ++i) create("/api/v1/namespaces/web/services", service_json("web", "s" + std::to_string(i), 80 + i));
+  ASSERT_TRUE(run_until(io_, [&] { return source_->state().services.size() == 5; }));
+  EXPECT_EQ(source_->state().services.at("web/s4").ports.at(0).port, 84);
 }
 
 }  // namespace
