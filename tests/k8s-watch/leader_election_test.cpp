@@ -161,6 +161,44 @@ TEST_F(election_test, status_writer_writes_served_ingresses_once_and_only_while_
   io_.run_for(50ms);
 }
 
+TEST_F(election_test, status_writer_publishes_the_load_balancer_of_the_publish_service) {
+  const char* cls = R"({"apiVersion":"networking.k8s.io/v1","kind":"IngressClass","metadata":{"name":"portico"},"spec":{"controller":"portico.dev/ingress-controller"}})";
+  ASSERT_EQ(call(io_, *admin_, "POST", "/apis/networking.k8s.io/v1/ingressclasses", cls).status, 201u);
+  ASSERT_EQ(call(io_, *admin_, "POST", "/apis/networking.k8s.io/v1/namespaces/web/ingresses",
+                 R"({"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{"name":"app","namespace":"web"},"spec":{"ingressClassName":"portico","defaultBackend":{"service":{"name":"s","port":{"number":80}}}}})")
+                .status, 201u);
+  auto svc = call(io_, *admin_, "POST", "/api/v1/namespaces/ingress/services",
+                  R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"portico","namespace":"ingress"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]}})");
+  ASSERT_EQ(svc.status, 201u) << svc.body;
+  auto obj = json::parse(svc.body);
+  obj.as_object()["status"] = json::parse(R"({"loadBalancer":{"ingress":[{"ip":"203.0.113.7"}]}})");
+  ASSERT_EQ(call(io_, *admin_, "PUT", "/api/v1/namespaces/ingress/services/portico/status", json::serialize(obj)).status, 200u);
+
+  config::cluster_state state;
+  config::ingress_class ic;
+  ic.meta.name = "portico";
+  ic.controller = "portico.dev/ingress-controller";
+  state.upsert(ic);
+  config::ingress i;
+  i.meta.name = "app";
+  i.meta.namespace_name = "web";
+  i.ingress_class_name = "portico";
+  state.upsert(i);
+  config::build_options bo;
+  status_writer_options so;
+  so.publish_service = "ingress/portico";
+  so.log = [](const std::string&) {};
+  auto w = std::make_shared<status_writer>(io_.get_executor(), *client_, state, bo, so);
+  w->start();
+  w->set_leader(true);
+  ASSERT_TRUE(run_until(io_, [&] { return w->writes() == 1; }));
+  auto got = json::parse(call(io_, *admin_, "GET", "/apis/networking.k8s.io/v1/namespaces/web/ingresses/app").body);
+  EXPECT_EQ(json::serialize(got.at("status").at("loadBalancer").at("ingress")), R"([{"ip":"203.0.113.7"}])");
+  w->stop();
+  io_.restart();
+  io_.run_for(50ms);
+}
+
 TEST(load_balancer_json, sorts_by_address_deduplicates_and_tells_ips_from_host_names) {
   EXPECT_EQ(load_balancer_json({"10.0.0.2", "10.0.0.1", "10.0.0.2", "fd00::1", "a.example"}),
             R"([{"ip":"10.0.0.1"},{"ip":"10.0.0.2"},{"hostname":"a.example"},{"ip":"fd00::1"}])");
