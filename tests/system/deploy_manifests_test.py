@@ -116,6 +116,20 @@ class RenderedManifestsTest(unittest.TestCase):
                 self.assertEqual(rc, 0)
                 self.assertTrue(BASE_KINDS <= {o["kind"] for o in objs}, d)
 
+    def test_other_kustomizations_under_deploy_validate(self):
+        """Every other kustomization in deploy/ (e.g. dns-sync's) renders and validates too."""
+        mine = {BASE, DEFAULT_CLASS, SEED}
+        others = sorted(str(k.parent.relative_to(dr.source_dir()))
+                        for k in (dr.source_dir() / "deploy").rglob("kustomization.yaml"))
+        for d in others:
+            if d in mine:
+                continue
+            with self.subTest(kustomization=d):
+                rc, objs = dr.validate(dr.render(d))
+                bad = [f"{o['kind']}/{o['name']}: {o['errors']}" for o in objs if not o["ok"]]
+                self.assertEqual((rc, bad), (0, []))
+                self.assertTrue(objs)
+
     def test_base_has_one_of_each_piece_and_no_default_backend(self):
         kinds = [o["kind"] for o in self.base]
         self.assertEqual(sorted(kinds), sorted(BASE_KINDS))
