@@ -69,6 +69,9 @@ class K8sOutageTest(unittest.TestCase):
             self.kubectl.apply_docs(endpoint_slice("app-1", "app", [self.up_a]))
             harness.wait_until(lambda: p.backend_name("app.test") == "a", 45)
         self.assertEqual(load.failures, [], "traffic must never stop during API trouble")
+        log = p.stderr_text()
+        self.assertIn("expired: relisting", log, "the 410 must have led to a relist")
+        self.assertIn("HTTP 500", log, "the injected 500s must have been seen (and retried)")
         self.assertGreater(load.ok, 100)
 
         # The routing equals the server's state.
