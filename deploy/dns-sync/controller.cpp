@@ -90,6 +90,11 @@ dns_controller::outcome dns_controller::sync_now(const desired_state& desired) {
   return o;
 }
 
+// A coroutine (not a capturing lambda): its parameter lives in its own frame.
+asio::awaitable<dns_controller::outcome> dns_controller::sync_on_pool(desired_state desired) {
+  co_return sync_now(desired);
+}
+
 void dns_controller::report_skipped(const plan& p) {
   std::set<std::string> now;
   for (const auto& s : p.skipped) {
@@ -143,9 +148,7 @@ asio::awaitable<void> dns_controller::run() {
     desired_state desired = desired_records(state_, opts_.desired, &notes);
     for (const auto& n : notes)
       if (warned_.insert("note " + n).second) log_line("warn", n);
-    outcome o = co_await asio::co_spawn(
-        pool_, [this, d = std::move(desired)]() -> asio::awaitable<outcome> { co_return sync_now(d); },
-        asio::use_awaitable);
+    outcome o = co_await asio::co_spawn(pool_, sync_on_pool(std::move(desired)), asio::use_awaitable);
     ++syncs_;
     bool ok = report(o);
     next_resync = clock::now() + opts_.resync;

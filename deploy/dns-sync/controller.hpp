@@ -64,6 +64,7 @@ class dns_controller final : public watch::reflector_sink {
   };
   boost::asio::awaitable<void> run();
   outcome sync_now(const desired_state& desired);  // on the pool thread
+  boost::asio::awaitable<outcome> sync_on_pool(desired_state desired);
   bool report(const outcome& o);                   // on the io thread; false: failed
   void report_skipped(const plan& p);
   void changed();

@@ -2,7 +2,10 @@
 
 #include <ldns/ldns.h>
 
+#include <unistd.h>
+
 #include <charconv>
+#include <cstdlib>
 
 namespace portico::dnssync {
 
@@ -220,27 +223,60 @@ void add_transferred(const ldns_rr* rr, zone_records& out) {
 
 }  // namespace
 
+// The transfer on a socket of our own (ldns's resolver-held AXFR state keeps a closed
+// descriptor number around, which is unsafe in a threaded process): query made and signed by
+// ldns, each response message read and parsed by ldns.
 zone_records rfc2136_provider::read() {
   auto holder = make_resolver();
   auto* res = static_cast<ldns_resolver*>(holder.get());
-  ldns_rdf* zone = ldns_dname_new_frm_str(fqdn(opts_.zone).c_str());
-  ldns_status st = ldns_axfr_start(res, zone, LDNS_RR_CLASS_IN);
-  ldns_rdf_deep_free(zone);
-  std::string what = "zone transfer of " + opts_.zone + " from " + opts_.server;
-  if (st != LDNS_STATUS_OK) throw provider_error(what + " failed: " + ldns_get_errorstr_by_id(st));
-  zone_records out;
-  std::size_t n = 0;
-  while (ldns_rr* rr = ldns_axfr_next(res)) {
-    add_transferred(rr, out);
-    ldns_rr_free(rr);
-    ++n;
+  const std::string what = "zone transfer of " + opts_.zone + " from " + opts_.server;
+  pkt_ptr query(ldns_pkt_query_new(ldns_dname_new_frm_str(fqdn(opts_.zone).c_str()), LDNS_RR_TYPE_AXFR,
+                                   LDNS_RR_CLASS_IN, 0));
+  if (!query) throw provider_error(what + ": bad zone name");
+  ldns_pkt_set_random_id(query.get());
+  if (!opts_.tsig_key_name.empty()) {
+    ldns_status st = ldns_pkt_tsig_sign(query.get(), ldns_resolver_tsig_keyname(res), ldns_resolver_tsig_keydata(res),
+                                        300, ldns_resolver_tsig_algorithm(res), nullptr);
+    if (st != LDNS_STATUS_OK) throw provider_error(what + ": TSIG signing failed: " + ldns_get_errorstr_by_id(st));
   }
-  if (!ldns_axfr_complete(res)) {
-    const ldns_pkt* last = ldns_axfr_last_pkt(res);
-    std::string problem = last ? response_problem(last) : "connection closed or timed out";
-    if (last && ldns_pkt_get_rcode(last) == LDNS_RCODE_NOERROR && n > 0)
-      problem = "transfer ended early or its TSIG did not verify";
-    throw provider_error(what + " failed: " + problem + hint_for(last, true));
+  std::unique_ptr<ldns_buffer, void (*)(ldns_buffer*)> wire(ldns_buffer_new(LDNS_MAX_PACKETLEN), ldns_buffer_free);
+  if (ldns_pkt2buffer_wire(wire.get(), query.get()) != LDNS_STATUS_OK) throw provider_error(what + ": cannot encode the query");
+  size_t to_len = 0;
+  std::unique_ptr<sockaddr_storage, void (*)(void*)> to(
+      ldns_rdf2native_sockaddr_storage(ldns_resolver_nameservers(res)[0], port_, &to_len), free);
+  timeval timeout{static_cast<time_t>(opts_.timeout.count()), 0};
+  int fd = ldns_tcp_connect2(to.get(), static_cast<socklen_t>(to_len), timeout);
+  if (fd < 0) throw provider_error(what + " failed: cannot connect over TCP");
+  struct closer {
+    int fd;
+    ~closer() { close(fd); }
+  } guard{fd};
+  if (ldns_tcp_send_query(wire.get(), fd, to.get(), static_cast<socklen_t>(to_len)) <= 0)
+    throw provider_error(what + " failed: cannot send the query");
+  const ldns_rdf* query_mac = ldns_pkt_tsig(query.get()) ? ldns_rr_rdf(ldns_pkt_tsig(query.get()), 3) : nullptr;
+  zone_records out;
+  int soa = 0;
+  for (std::size_t message = 0; soa < 2; ++message) {
+    if (message > 1000000) throw provider_error(what + " failed: too many messages");
+    size_t size = 0;
+    std::unique_ptr<uint8_t, void (*)(void*)> data(ldns_tcp_read_wire_timeout(fd, &size, timeout), free);
+    if (!data) throw provider_error(what + " failed: connection closed or timed out after " + std::to_string(message) + " message(s)");
+    ldns_pkt* raw = nullptr;
+    if (ldns_wire2pkt(&raw, data.get(), size) != LDNS_STATUS_OK) throw provider_error(what + " failed: malformed response");
+    pkt_ptr pkt(raw);
+    if (ldns_pkt_get_rcode(pkt.get()) != LDNS_RCODE_NOERROR)
+      throw provider_error(what + " failed: " + response_problem(pkt.get()) + hint_for(pkt.get(), true));
+    if (message == 0 && query_mac &&
+        !ldns_pkt_tsig_verify(pkt.get(), data.get(), size, ldns_resolver_tsig_keyname(res),
+                              ldns_resolver_tsig_keydata(res), query_mac))
+      throw provider_error(what + " failed: the response's TSIG signature did not verify");
+    const ldns_rr_list* answer = ldns_pkt_answer(pkt.get());
+    for (std::size_t i = 0; i < ldns_rr_list_rr_count(answer) && soa < 2; ++i) {
+      const ldns_rr* rr = ldns_rr_list_rr(answer, i);
+      if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA) ++soa;
+      add_transferred(rr, out);
+    }
+    if (ldns_rr_list_rr_count(answer) == 0) throw provider_error(what + " failed: empty response");
   }
   return out;
 }
