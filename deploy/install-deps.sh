@@ -9,9 +9,10 @@ build_pkgs=(g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libboost-program-options1.81-dev libboost-system1.81-dev
   libssl-dev libyaml-cpp-dev prometheus-cpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev)
+  libldns-dev libgtest-dev libgmock-dev libbenchmark-dev)
 # Real peers the system tests drive.
-test_pkgs=(curl openssl python3 python3-websockets python3-yaml procps iproute2)
+test_pkgs=(curl openssl python3 python3-websockets python3-yaml procps iproute2
+  bind9 bind9-dnsutils prometheus)
 bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
