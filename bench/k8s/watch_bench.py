@@ -107,6 +107,60 @@ class Portico:
             self.proc.kill()
 
 
+def routing_delays(api, p, args):
+    """A client polling through Portico sees the EndpointSlice switch between two upstreams."""
+    import harness
+    upstream = pathlib.Path(args.portico).resolve().parents[1] / "bench" / "upstream" / "portico-upstream"
+    if not upstream.exists() or p.http_port is None:
+        print("routing change: skipped (no portico-upstream next to the binary)")
+        return
+    os.environ.setdefault("PORTICO_UPSTREAM_BIN", str(upstream))
+    os.environ.setdefault("PORTICO_BIN", args.portico)
+    ups = [harness.Upstream.start("a"), harness.Upstream.start("b")]
+    try:
+        ns = "ns0"
+        slice_path = f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices/probe-1"
+        def slice_for(u):
+            return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"name": "probe-1", "namespace": ns,
+                                 "labels": {"kubernetes.io/service-name": "probe"}},
+                    "addressType": "IPv4",
+                    "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
+                    "ports": [{"name": "http", "port": u.port, "protocol": "TCP"}]}
+        api.request("POST", f"/api/v1/namespaces/{ns}/services",
+                    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "probe", "namespace": ns},
+                     "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+        api.request("POST", f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices", slice_for(ups[0]))
+        api.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses",
+                    {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                     "metadata": {"name": "probe", "namespace": ns},
+                     "spec": {"ingressClassName": "portico", "rules": [{"host": "probe.bench.test", "http": {
+                         "paths": [{"path": "/", "pathType": "Prefix", "backend": {
+                             "service": {"name": "probe", "port": {"number": 80}}}}]}}]}})
+
+        def name():
+            r = harness.request(p.http_port, "GET", "/", host="probe.bench.test", timeout=5)
+            return json.loads(r.body).get("name") if r.status == 200 else None
+        harness.wait_until(lambda: name() == "a", 60)
+        delays = []
+        for k in range(args.changes):
+            target = ups[(k + 1) % 2]
+            obj = api.request("GET", slice_path)
+            obj["ports"][0]["port"] = target.port
+            t = time.monotonic()
+            api.request("PUT", slice_path, obj)
+            while name() != target.name and time.monotonic() - t < 30:
+                time.sleep(0.002)
+            delays.append((time.monotonic() - t) * 1000)
+            time.sleep(0.3)
+        delays.sort()
+        print(f"EndpointSlice PUT -> client routed to the new target ({args.changes} changes): "
+              f"median {statistics.median(delays):.1f} ms, max {delays[-1]:.1f} ms")
+    finally:
+        for u in ups:
+            u.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--portico", default=str(SRC / "build" / "proxy" / "portico"))
@@ -161,6 +215,7 @@ def main():
             perf.send_signal(2)
             perf.wait(30)
         print(f"RSS after the changes: {rss_kib(p.proc.pid) / 1024:.1f} MiB")
+        routing_delays(api, p, args)
         p.stop()
     finally:
         api.stop()
