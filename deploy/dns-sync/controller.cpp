@@ -118,13 +118,9 @@ bool dns_controller::report(const outcome& o) {
       for (const auto& c : o.p.changes) log_line("info", "planned change (dry run)", {{"change", describe(c)}});
     return true;
   }
-  std::set<std::string> failed;
-  for (const auto& e : o.applied.errors) {
-    failed.insert(e.substr(0, e.find(':')));
-    log_line("error", "dns change failed", {{"error", e}});
-  }
+  for (const auto& e : o.applied.errors) log_line("error", "dns change failed", {{"error", e}});
   for (const auto& c : o.p.changes)
-    if (!failed.count(c.name)) log_line("info", "dns records changed", {{"name", c.name}, {"change", describe(c)}});
+    if (!o.applied.failed.count(c.name)) log_line("info", "dns records changed", {{"name", c.name}, {"change", describe(c)}});
   return o.applied.errors.empty();
 }
 

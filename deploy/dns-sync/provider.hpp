@@ -3,6 +3,7 @@
 // own thread, one at a time.
 #pragma once
 
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -19,7 +20,8 @@ struct provider_error : std::runtime_error {
 
 struct apply_result {
   std::size_t applied = 0;          // name changes that took effect
-  std::vector<std::string> errors;  // one per change that did not ("name: reason")
+  std::vector<std::string> errors;  // what went wrong, one line each
+  std::set<std::string> failed;      // names whose changes did not (or may not) take effect
 };
 
 class provider {

@@ -331,6 +331,7 @@ apply_result rfc2136_provider::apply(const plan& p) {
       ++r.applied;
     } catch (const provider_error& e) {
       r.errors.push_back(c.name + ": " + e.what());
+      r.failed.insert(c.name);
     }
   }
   return r;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -241,28 +242,47 @@ zone_records route53_provider::read() {
 
 apply_result route53_provider::apply(const plan& p) {
   apply_result res;
-  auto batches = route53_change_batches(p, "portico dns-sync");
-  for (const auto& b : batches) {
-    std::string path = next_batch_path();
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f << b;
-    f.close();
-    if (!f) {
-      res.errors.push_back(path + ": cannot write the change batch");
-      return res;
+  // One plan per batch (the same grouping route53_change_batches makes), so that a refused
+  // batch names the changes that did not happen: its own and every later one.
+  std::vector<plan> chunks;
+  std::size_t in_chunk = 0;
+  for (const auto& c : p.changes) {
+    std::size_t n = c.put.size() + c.del.size();
+    if (chunks.empty() || (in_chunk > 0 && in_chunk + n > 1000)) {
+      chunks.emplace_back();
+      in_chunk = 0;
     }
-    if (aws_.empty()) continue;
-    auto r = run_process({aws_, "route53", "change-resource-record-sets", "--hosted-zone-id", opts_.zone_id,
-                          "--change-batch", "file://" + path});
-    if (r.exit_code != 0) {
-      res.errors.push_back(path + ": aws route53 change-resource-record-sets failed (exit " +
-                           std::to_string(r.exit_code) + "): " + r.err);
-      return res;  // later batches wait for the next sync (which re-reads the zone)
-    }
+    chunks.back().changes.push_back(c);
+    in_chunk += n;
   }
-  res.applied = p.changes.size();
-  apply_to(written_, p);
+  for (std::size_t i = 0; i < chunks.size(); ++i) {
+    std::string error = send_batch(route53_change_batches(chunks[i], "portico dns-sync").at(0));
+    if (error.empty()) {
+      res.applied += chunks[i].changes.size();
+      apply_to(written_, chunks[i]);
+      continue;
+    }
+    res.errors.push_back(error);
+    for (std::size_t j = i; j < chunks.size(); ++j)
+      for (const auto& c : chunks[j].changes) res.failed.insert(c.name);
+    break;  // later batches wait for the next sync (which reads the zone again)
+  }
   return res;
+}
+
+std::string route53_provider::send_batch(const std::string& batch) {
+  std::string path = next_batch_path();
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << batch;
+  f.close();
+  if (!f) return path + ": cannot write the change batch";
+  if (aws_.empty()) return "";
+  auto r = run_process({aws_, "route53", "change-resource-record-sets", "--hosted-zone-id", opts_.zone_id,
+                        "--change-batch", "file://" + path});
+  if (r.exit_code == 0) return "";
+  while (!r.err.empty() && std::isspace(static_cast<unsigned char>(r.err.back()))) r.err.pop_back();
+  return path + ": aws route53 change-resource-record-sets failed (exit " + std::to_string(r.exit_code) +
+         "): " + r.err;
 }
 
 }  // namespace portico::dnssync

@@ -44,6 +44,7 @@ class route53_provider final : public provider {
 
  private:
   std::string next_batch_path();
+  std::string send_batch(const std::string& batch);  // "" or what went wrong
   route53_options opts_;
   std::string aws_;  // resolved CLI path when batches are sent
   zone_records written_;
