@@ -17,7 +17,7 @@ import time
 import unittest
 
 import harness
-from k8s_common import ApiServer
+from k8s_common import ApiPortico, ApiServer, service
 
 NET = "networking.k8s.io/v1"
 ZONE = "example.test"
@@ -196,6 +196,29 @@ class DnsSyncBindTest(unittest.TestCase):
         self.assertEqual(self.bind.dig("portico-owner.web.example.test", "TXT"), [])
         self.assertEqual(self.bind.dig("portico-owner._wildcard.apps.example.test", "TXT"), [])
         self.assertEqual(self.bind.dig("ns.example.test", "A"), ["127.0.0.1"])  # untouched
+
+    def test_records_edited_by_hand_are_repaired_at_the_next_resync(self):
+        sync = self.dns_sync()
+        self.add_ingress("web", ["web.example.test"], ["192.0.2.1"])
+        self.wait_records("web.example.test", "A", ["192.0.2.1"], sync)
+        self.bind.nsupdate("update delete web.example.test A", "update add web.example.test 60 A 10.1.1.1")
+        self.assertEqual(self.bind.dig("web.example.test", "A"), ["10.1.1.1"])
+        self.wait_records("web.example.test", "A", ["192.0.2.1"], sync)  # --interval 1s
+
+    def test_addresses_published_by_portico_serve_become_records(self):
+        """The whole chain: `portico serve` (Lease holder) writes the Ingress status with the
+        published address, dns-sync turns it into the A record."""
+        self.api.create("v1", "services", service("app"), namespace="default")
+        self.api.create(NET, "ingresses", ingress("web", ["served.example.test"]), namespace="default")
+        serve = ApiPortico(self.api.kubeconfig, ["--publish-status-address", "192.0.2.77",
+                                                 "--election-id", "portico-leader",
+                                                 "--election-retry-period", "500ms"],
+                           env={"POD_NAME": "portico-0"})
+        try:
+            sync = self.dns_sync()
+            self.wait_records("served.example.test", "A", ["192.0.2.77"], sync, timeout=60)
+        finally:
+            serve.stop()
 
     def test_ingresses_of_other_classes_and_without_status_get_no_records(self):
         sync = self.dns_sync()
