@@ -290,5 +290,21 @@ TEST_F(split_chunks_test, events_split_across_chunks_are_reassembled) {
   EXPECT_EQ(source_->state().services.at("web/s4").ports.at(0).port, 84);
 }
 
+class client_cert_test : public api_source_test {
+  std::vector<std::string> server_args() override { return {"--client-cert-auth"}; }
+};
+
+TEST_F(client_cert_test, a_client_certificate_from_the_kubeconfig_authenticates) {
+  kube_config c = load_kubeconfig(server_->kubeconfig());
+  ASSERT_FALSE(c.client_cert_pem.empty()) << "the kubeconfig names a client certificate";
+  c.token.clear();
+  api_client with_cert(io_.get_executor(), c);
+  EXPECT_EQ(call(io_, with_cert, "GET", "/api/v1/services").status, 200u);
+  c.client_cert_pem.clear();
+  c.client_key_pem.clear();
+  api_client without(io_.get_executor(), c);
+  EXPECT_EQ(call(io_, without, "GET", "/api/v1/services").status, 403u) << "anonymous";
+}
+
 }  // namespace
 }  // namespace portico::watch
