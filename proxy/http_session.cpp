@@ -160,8 +160,8 @@ void http_session::release_idle_memory() {
     ubuf_.clear();
     ubuf_.shrink_to_fit();
   }
-  if (out_.capacity() > 4096) std::string().swap(out_);
-  if (cout_.capacity() > 4096) std::string().swap(cout_);
+  if (out_.capacity() > 2048) std::string().swap(out_);
+  if (cout_.capacity() > 2048) std::string().swap(cout_);
 }
 
 http_session::task<bool> http_session::wait_readable() {
@@ -172,6 +172,7 @@ http_session::task<bool> http_session::wait_readable() {
 http_session::task<bool> http_session::serve_one() {
   if (cbuf_.size() == 0) {
     if (w_.draining()) co_return false;
+    release_idle_memory();
     arm(session_phase::idle, w_.options().keepalive_timeout);
     const bool readable = co_await wait_readable();
     if (!readable) co_return false;

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "config/snapshot.hpp"
+#include "proxy/buffer_cache.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/observe.hpp"
@@ -99,8 +100,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool closed_ = false;
   std::list<http_session*>::iterator enrolled_;
 
-  boost::beast::flat_buffer cbuf_;  // client receive
-  boost::beast::flat_buffer ubuf_;  // upstream receive
+  using io_buffer = boost::beast::basic_flat_buffer<recycling_allocator<char>>;
+  io_buffer cbuf_;  // client receive; released while idle
+  io_buffer ubuf_;  // upstream receive; released while idle
   std::string out_;   // towards the upstream: request head + body pieces
   std::string cout_;  // towards the client: response head + body pieces
   message_head req_head_;
