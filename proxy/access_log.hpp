@@ -25,6 +25,8 @@ namespace portico::proxy {
 // character; a byte that is not part of valid UTF-8 becomes \u00XX so the line always parses.
 void append_json_string(std::string& out, std::string_view s);
 
+// observer_bench BM_access_log_append: ~1,700 instructions, 130-140 ns CPU per line (raw
+// buffer, SSE2 scan of plain runs; 3,700 instructions with std::string appends).
 class access_log {
  public:
   explicit access_log(int fd = 1, std::size_t flush_threshold = 64 * 1024);

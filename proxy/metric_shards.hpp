@@ -67,6 +67,8 @@ inline std::uint32_t cell_key(unsigned method_idx, unsigned status) noexcept {
   return (method_idx << 16) | (status > 999 ? 0u : status);
 }
 
+// observer_bench: on_request = 225 instructions, 16-29 ns CPU with one route; 160-180 ns
+// with 10,000 routes x 4 statuses visited in turn (cache misses on the cells).
 struct request_cell {
   explicit request_cell(std::uint32_t k) : key(k) {}
   const std::uint32_t key;
