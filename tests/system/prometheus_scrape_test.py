@@ -139,6 +139,18 @@ def dashboard_queries(dashboard):
     return out
 
 
+def compat_sections(text):
+    """[(title, "yes"|"no", the text after "Answered:", [PromQL])] of the compat page."""
+    out = []
+    for part in re.split(r"^## ", text, flags=re.M)[1:]:
+        title = part.splitlines()[0]
+        queries = re.findall(r"```promql\n(.*?)\n```", part, re.S)
+        m = re.search(r"^Answered: \*\*(\w+)\*\*(.*?)(?:\n\n|\Z)", part, re.M | re.S)
+        assert queries and m, f"section {title!r}: no query or no verdict"
+        out.append((title, m.group(1), m.group(2), queries))
+    return out
+
+
 def substitute(expr):
     """Grafana's variables as Grafana would expand them with "All" selected."""
     expr = expr.replace("$__rate_interval", "1m").replace("$__interval", "1m")
@@ -264,6 +276,30 @@ class PrometheusScrapeTest(unittest.TestCase):
                   "nginx_ingress_controller_config_last_reload_successful_timestamp_seconds",
                   "portico_snapshot_build_seconds", "nginx_ingress_controller_leader_election_status"):
             self.assertIn(n, used)
+
+    def test_ingress_nginx_dashboard_queries_as_the_compat_page_says(self):
+        self.ensure_traffic()
+        self.prom.wait_value(f'sum({REQ}{{ingress="app",status="200"}})', 37.0)
+        sections = compat_sections((MONITORING / "ingress-nginx-dashboard-compat.md").read_text())
+        self.assertGreaterEqual(len(sections), 16)  # 14 panels, the annotation, the variables
+        exported = sample_names(self.metrics_text())
+        answered = 0
+        for title, verdict, note, queries in sections:
+            self.assertIn(verdict, ("yes", "no"), title)
+            answered += verdict == "yes"
+            for expr in queries:
+                with self.subTest(panel=title, query=expr[:80]):
+                    body = self.prom.query(substitute(expr))
+                    self.assertEqual(body["status"], "success", f"{expr}\n{body}")
+                    names = set(re.findall(r"\bnginx_ingress_controller_\w+", expr))
+                    missing = names - exported
+                    if verdict == "no":
+                        self.assertTrue(missing, f"{title}: marked no, but {names} are exported")
+                        continue
+                    self.assertEqual(missing, set(), title)
+                    if "empty while nothing has failed" not in note:
+                        self.assertTrue(body["data"]["result"], f"{title}: no data for {expr}")
+        self.assertEqual(answered, len(sections) - 1)
 
     def test_a_broken_expression_is_reported_as_bad_data(self):
         # What the dashboard check relies on: a parse error is not a "success".
