@@ -123,8 +123,25 @@ http_session::task<bool> http_session::forward(const config::route& r) {
 }
 
 http_session::task<attempt_result> http_session::attempt(bool fresh) {
-  auto res = co_await connect_upstream(fresh);
-  if (res != attempt_result::ok) co_return res;
+  close_upstream();
+  if (!fresh && w_.pool().take(*ep_, up_)) {
+    up_reused_ = true;
+    if (rec_.upstream_connect_seconds < 0) rec_.upstream_connect_seconds = 0;
+  } else {
+    up_reused_ = false;
+    arm(session_phase::upstream_connect, w_.options().connect_timeout);
+    const auto t0 = clock_type::now();
+    auto [ec] = co_await up_.async_connect(ep_->address, tok);
+    if (ec) {
+      const bool t = timed_out_;
+      close_upstream();
+      connect_failed_ = true;
+      co_return t ? attempt_result::timed_out : attempt_result::retry_next;
+    }
+    boost::system::error_code ignore;
+    up_.set_option(tcp::no_delay(true), ignore);
+    rec_.upstream_connect_seconds = seconds_since(t0);
+  }
   t_upstream_ = clock_type::now();
   arm(session_phase::upstream_send, w_.options().send_timeout);
   {
@@ -137,33 +154,10 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
     }
   }
   if (!body_complete_) {
-    res = co_await stream_request_body();
+    auto res = co_await stream_request_body();
     if (res != attempt_result::ok) co_return res;
   }
   co_return co_await read_response_head();
-}
-
-http_session::task<attempt_result> http_session::connect_upstream(bool fresh) {
-  close_upstream();
-  if (!fresh && w_.pool().take(*ep_, up_)) {
-    up_reused_ = true;
-    if (rec_.upstream_connect_seconds < 0) rec_.upstream_connect_seconds = 0;
-    co_return attempt_result::ok;
-  }
-  up_reused_ = false;
-  arm(session_phase::upstream_connect, w_.options().connect_timeout);
-  const auto t0 = clock_type::now();
-  auto [ec] = co_await up_.async_connect(ep_->address, tok);
-  if (ec) {
-    const bool t = timed_out_;
-    close_upstream();
-    connect_failed_ = true;
-    co_return t ? attempt_result::timed_out : attempt_result::retry_next;
-  }
-  boost::system::error_code ignore;
-  up_.set_option(tcp::no_delay(true), ignore);
-  rec_.upstream_connect_seconds = seconds_since(t0);
-  co_return attempt_result::ok;
 }
 
 // Streams the rest of the request body: client -> sink (re-framed) -> upstream.

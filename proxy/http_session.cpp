@@ -164,18 +164,14 @@ void http_session::release_idle_memory() {
   if (cout_.capacity() > 2048) std::string().swap(cout_);
 }
 
-http_session::task<bool> http_session::wait_readable() {
-  auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, tok);
-  co_return !ec && !closed_;
-}
-
 http_session::task<bool> http_session::serve_one() {
   if (cbuf_.size() == 0) {
     if (w_.draining()) co_return false;
     release_idle_memory();
     arm(session_phase::idle, w_.options().keepalive_timeout);
-    const bool readable = co_await wait_readable();
-    if (!readable) co_return false;
+    // Wait for readability without a buffer: an idle connection holds none.
+    auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, tok);
+    if (wec || closed_) co_return false;
     if (w_.draining()) keep_alive_ = false;
   }
   t_start_ = clock_type::now();

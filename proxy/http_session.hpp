@@ -66,12 +66,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   awaitable run(std::shared_ptr<http_session> self);
   task<bool> serve_one();
   task<head_status> read_head();
-  task<bool> wait_readable();
   bool prepare_request();
   task<bool> dispatch();
   task<bool> forward(const config::route& r);
   task<attempt_result> attempt(bool fresh);
-  task<attempt_result> connect_upstream(bool fresh);
   task<attempt_result> stream_request_body();
   task<attempt_result> read_response_head();
   task<bool> relay_response();

@@ -67,7 +67,9 @@ class worker {
 
   unsigned index_;
   const server_options& opts_;
-  boost::asio::io_context ioc_{1};
+  // One thread per io_context and sockets touched only by it: no locking in reactor I/O
+  // (callgrind: mutex lock/unlock was ~3% of the request path). post() stays thread-safe.
+  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   boost::asio::ip::tcp::acceptor acceptor_{ioc_};
   boost::asio::steady_timer ticker_{ioc_};
   std::thread thread_;
