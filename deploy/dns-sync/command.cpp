@@ -3,6 +3,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <iostream>
@@ -36,7 +37,7 @@ struct flags {
   route53_options r53;
   std::string owner_id = "default";
   std::uint32_t ttl = 60;
-  std::string interval = "60s", debounce = "1s";
+  std::string interval = "60s", debounce = "1s", once_timeout = "120s";
   bool dry_run = false, once = false;
 };
 
@@ -71,7 +72,8 @@ void add_options(po::options_description& d, flags& f) {
     ("interval", str(f.interval), "full resync period (repairs drift)")
     ("debounce", str(f.debounce), "changes are synced this long after the first of a burst")
     ("dry-run", po::bool_switch(&f.dry_run), "print the planned changes on stdout; change nothing")
-    ("once", po::bool_switch(&f.once), "sync once after the first list, then exit (1 on failure)");
+    ("once", po::bool_switch(&f.once), "sync once after the first list, then exit (1 on failure)")
+    ("once-timeout", str(f.once_timeout), "with --once: exit 1 when the Ingresses are not listed by then");
 }
 
 std::chrono::milliseconds parse_duration(const std::string& text, const char* flag) {
@@ -151,6 +153,7 @@ int run_command(const std::vector<std::string>& args) {
   o.debounce = parse_duration(f.debounce, "--debounce");
   o.dry_run = f.dry_run;
   o.once = f.once;
+  o.once_list_timeout = parse_duration(f.once_timeout, "--once-timeout");
   bool route53 = f.provider == "route53";
   o.on_dry_run = [route53](const plan& p) { print_plan(p, route53); };
 

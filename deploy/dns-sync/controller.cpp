@@ -124,14 +124,28 @@ bool dns_controller::report(const outcome& o) {
   return o.applied.errors.empty();
 }
 
+void dns_controller::finish(int code) {
+  exit_code_ = code;
+  stop();
+  client_.shutdown();
+  if (on_done_) on_done_();
+}
+
 asio::awaitable<void> dns_controller::run() {
   boost::system::error_code ec;
   auto next_resync = clock::now() + opts_.resync;
+  const auto list_deadline = opts_.once ? clock::now() + opts_.once_list_timeout : clock::time_point::max();
   while (!stopped_) {
     if (!synced() || !dirty_) {
-      wake_.expires_at(synced() ? next_resync : clock::time_point::max());
+      wake_.expires_at(synced() ? next_resync : list_deadline);
       co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       if (synced() && clock::now() >= next_resync) dirty_ = true;
+      if (!synced() && clock::now() >= list_deadline) {
+        log_line("error", "the Kubernetes API objects were not listed in time",
+                 {{"timeout_seconds", std::to_string(opts_.once_list_timeout.count() / 1000)}});
+        finish(1);
+        break;
+      }
       continue;
     }
     if (!opts_.once && opts_.debounce.count() > 0) {
@@ -149,10 +163,7 @@ asio::awaitable<void> dns_controller::run() {
     bool ok = report(o);
     next_resync = clock::now() + opts_.resync;
     if (opts_.once) {
-      exit_code_ = ok ? 0 : 1;
-      stop();
-      client_.shutdown();
-      if (on_done_) on_done_();
+      finish(ok ? 0 : 1);
       break;
     }
     if (ok) {

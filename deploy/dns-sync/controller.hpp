@@ -33,6 +33,7 @@ struct controller_options {
   std::chrono::milliseconds backoff_cap{60000};
   bool dry_run = false;  // compute and report the plan; change nothing
   bool once = false;
+  std::chrono::milliseconds once_list_timeout{120000};  // once: give up when not listed by then
   std::function<void(const dnssync::plan&)> on_dry_run;  // prints the plan (default: log lines)
   watch::reflector_options reflector;
 };
@@ -68,6 +69,7 @@ class dns_controller final : public watch::reflector_sink {
   bool report(const outcome& o);                   // on the io thread; false: failed
   void report_skipped(const plan& p);
   void changed();
+  void finish(int exit_code);  // once: stop and report
   bool synced() const;
 
   boost::asio::io_context& io_;

@@ -275,6 +275,12 @@ class DnsSyncBindTest(unittest.TestCase):
         self.assertTrue(running.alive())
         self.assertEqual(running.stop(), 0)
 
+    def test_once_gives_up_when_the_api_cannot_be_listed(self):
+        self.api.control("fail", path="ingress", code=500, count=-1)
+        p = self.dns_sync("--once", "--once-timeout", "3s")
+        self.assertEqual(p.wait(60), 1, p.stderr_text())
+        self.assertIn('"msg":"the Kubernetes API objects were not listed in time"', p.stderr_text())
+
     def test_dry_run_prints_the_plan_and_changes_nothing(self):
         self.add_ingress("dry", ["dry.example.test"], ["192.0.2.4"])
         p = self.dns_sync("--once", "--dry-run")
