@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "proxy/metrics.hpp"
+#include "tests/proxy/observe_fixtures.hpp"
 
 namespace portico::proxy {
 namespace {
@@ -189,6 +190,29 @@ TEST_F(admin_test, connections_beyond_the_cap_are_shed_and_serving_resumes) {
     if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_TRUE(served);
+}
+
+TEST_F(admin_test, a_long_scrape_does_not_hold_up_the_control_thread) {
+  // 3,000 label sets make render() take a good fraction of a second.
+  worker_observer w(reg, opts, 0);
+  std::vector<std::shared_ptr<const config::route>> routes;
+  for (std::uint32_t i = 0; i < 3000; ++i)
+    routes.push_back(test::make_route(i, "ns", "ing-" + std::to_string(i), "svc", "h", "/"));
+  auto snap = test::make_snapshot(routes);
+  w.on_snapshot(*snap);
+  for (const auto& r : routes) w.on_request(test::upstream_record(r.get()));
+
+  auto slow = connect();
+  asio::write(slow, asio::buffer(std::string("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")));
+  auto fast = connect();
+  EXPECT_EQ(get(fast, "/healthz").result_int(), 200);
+  EXPECT_EQ(slow.available(), 0u) << "healthz was answered while the scrape was still running";
+  http::response_parser<http::string_body> p;
+  p.body_limit(boost::none);  // tens of megabytes
+  boost::beast::flat_buffer b;
+  http::read(slow, b, p);
+  EXPECT_EQ(p.get().result_int(), 200);
+  EXPECT_NE(p.get().body().find("ingress=\"ing-2999\""), std::string::npos);
 }
 
 TEST_F(admin_test, close_ends_open_keep_alive_connections) {
