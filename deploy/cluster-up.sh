@@ -51,7 +51,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-[[ "$timeout" =~ ^[0-9]+$ ]] && [ "$timeout" -gt 0 ] || die "--timeout must be a positive number of seconds"
+if ! [[ "$timeout" =~ ^[0-9]+$ ]] || [ "$timeout" -eq 0 ]; then
+  die "--timeout must be a positive number of seconds"
+fi
 [ -f "$overlay/kustomization.yaml" ] || die "no kustomization.yaml in overlay $overlay"
 [ -f "$workload/kustomization.yaml" ] || die "no kustomization.yaml in workload $workload"
 command -v kubectl >/dev/null || die "kubectl not found"
@@ -82,13 +84,14 @@ objects_of() {
 
 # Polls until Ingress $2/$3 has an address in status.loadBalancer; prints "ADDR ..." .
 wait_address() {
-  local ns="$1" name="$2" deadline=$((SECONDS + timeout)) got=""
+  local ns="$1" name="$2" deadline=$((SECONDS + timeout)) got="" parts=()
   local path='{.status.loadBalancer.ingress[*].ip} {.status.loadBalancer.ingress[*].hostname}'
   echo "+ kubectl ${kube[*]:+${kube[*]} }get ingress -n $ns $name -o jsonpath='$path'  # until not empty, at most ${timeout}s" >&2
   [ "$dry_run" = 1 ] && { echo "<address>"; return 0; }
   while :; do
     got="$(kubectl "${kube[@]}" get ingress -n "$ns" "$name" -o jsonpath="$path" 2>/dev/null || true)"
-    got="$(echo $got)"  # trim, one space between addresses
+    read -r -a parts <<<"$got"  # trim, one space between addresses
+    got="${parts[*]}"
     [ -n "$got" ] && { echo "$got"; return 0; }
     [ "$SECONDS" -lt "$deadline" ] || die "Ingress $ns/$name has no published address after ${timeout}s (is a Portico pod ready and leading?)"
     sleep 1
