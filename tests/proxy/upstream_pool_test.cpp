@@ -22,7 +22,7 @@ struct upstream_pool_test : ::testing::Test {
   endpoint_state ep;
   worker_gauges gauges;
 
-  fixture() { ep.address = acc.local_endpoint(); }
+  upstream_pool_test() { ep.address = acc.local_endpoint(); }
 
   // A connected pair: the client side (what the pool holds) and the server side.
   std::pair<tcp::socket, tcp::socket> pair() {
