@@ -1,5 +1,6 @@
 #include "proxy/metric_shards.hpp"
 
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -187,14 +188,10 @@ void shard_set::sum_into(totals& t) const {
   for (const worker_gauges* g : extra_gauges_) add_gauges(*g);
 }
 
-std::vector<prometheus::MetricFamily> shard_set::collect() const {
+// One series per (route label set, method, status) in each of ingress-nginx's 7 families.
+void shard_set::request_families(const totals& t, std::vector<prometheus::MetricFamily>& out) const {
   using prometheus::MetricType;
-  std::lock_guard lock(mu_);
-  totals t;
-  sum_into(t);
-
-  std::vector<prometheus::MetricFamily> out;
-  out.reserve(11);
+  std::size_t first = out.size();
   const std::string ns = "nginx_ingress_controller_";
   out.push_back(family(ns + "requests", "The total number of client requests", MetricType::Counter));
   out.push_back(family(ns + "request_duration_seconds", "The request processing time in seconds",
@@ -233,15 +230,19 @@ std::vector<prometheus::MetricFamily> shard_set::collect() const {
     prometheus::ClientMetric requests;
     requests.label = labels;
     requests.counter.value = static_cast<double>(c.requests);
-    out[0].metric.push_back(std::move(requests));
-    add_histogram(out[1], labels, c.request_duration, time_buckets);
-    add_histogram(out[2], labels, c.response_duration, time_buckets);
-    add_histogram(out[3], labels, c.connect_duration, time_buckets);
-    add_histogram(out[4], labels, c.header_duration, time_buckets);
-    add_histogram(out[5], labels, c.request_size, length_buckets);
-    add_histogram(out[6], labels, c.response_size, length_buckets);
+    out[first].metric.push_back(std::move(requests));
+    add_histogram(out[first + 1], labels, c.request_duration, time_buckets);
+    add_histogram(out[first + 2], labels, c.response_duration, time_buckets);
+    add_histogram(out[first + 3], labels, c.connect_duration, time_buckets);
+    add_histogram(out[first + 4], labels, c.header_duration, time_buckets);
+    add_histogram(out[first + 5], labels, c.request_size, length_buckets);
+    add_histogram(out[first + 6], labels, c.response_size, length_buckets);
   }
+}
 
+void shard_set::gauge_families(const totals& t, std::vector<prometheus::MetricFamily>& out) const {
+  using prometheus::MetricType;
+  const std::string ns = "nginx_ingress_controller_";
   std::vector<prometheus::ClientMetric::Label> controller = {
       {"controller_class", labels_.controller_class},
       {"controller_namespace", labels_.controller_namespace},
@@ -272,6 +273,20 @@ std::vector<prometheus::MetricFamily> shard_set::collect() const {
         t.pooled);
   gauge("portico_ejected_endpoints", "Endpoints currently ejected by passive health checks",
         t.ejected);
+}
+
+std::vector<prometheus::MetricFamily> shard_set::collect() const {
+  totals t;
+  {
+    // Only the sum needs the lock; the label sets it points to are never freed or changed.
+    std::lock_guard lock(mu_);
+    sum_into(t);
+  }
+
+  std::vector<prometheus::MetricFamily> out;
+  out.reserve(13);
+  request_families(t, out);
+  gauge_families(t, out);
   return out;
 }
 

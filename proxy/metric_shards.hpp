@@ -144,6 +144,8 @@ class shard_set {
  private:
   struct totals;
   void sum_into(totals& t) const;
+  void request_families(const totals& t, std::vector<prometheus::MetricFamily>& out) const;
+  void gauge_families(const totals& t, std::vector<prometheus::MetricFamily>& out) const;
 
   controller_labels labels_;
   mutable std::mutex mu_;

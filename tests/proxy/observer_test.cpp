@@ -126,6 +126,35 @@ TEST(observer, scrapes_during_traffic_see_monotonic_counts_and_the_exact_final_s
   EXPECT_EQ(total, 2.0 * per_worker);
 }
 
+TEST(observer, scrapes_off_the_control_thread_while_snapshots_are_published) {
+  server_options opts = quiet();
+  metrics_registry reg(opts);
+  auto web = test::make_route(0, "default", "web", "web-svc", "a.example", "/");
+  auto other = test::make_route(0, "default", "other", "other-svc", "b.example", "/");
+  auto with = test::make_snapshot({web}, 1), without = test::make_snapshot({other}, 2);
+  worker_observer w(reg, opts, 0);
+  w.on_snapshot(*with);
+  w.on_request(test::upstream_record(web.get()));
+
+  std::atomic<bool> done{false};
+  std::thread scraper([&] {
+    for (int i = 0; i < 200 && !done.load(); ++i) {
+      std::string text = reg.render();
+      EXPECT_NE(text.find("nginx_ingress_controller_config_hash"), std::string::npos);
+    }
+  });
+  for (int i = 0; i < 200; ++i) {
+    reg.on_publish(i % 2 ? *without : *with, 0.01, true);
+    if (i % 10 == 0) reg.set_leader(i % 20 == 0);
+  }
+  reg.on_publish(*with, 0.01, true);
+  done = true;
+  scraper.join();
+  EXPECT_EQ(requests_of(reg, "web"), 1.0);
+  EXPECT_EQ(sample_value(parse_prom_text(reg.render()), "nginx_ingress_controller_success", {}),
+            201.0);
+}
+
 // Runs `fn` with fd 1 redirected into a pipe; returns what was written.
 std::string capture_stdout(const std::function<void()>& fn) {
   std::fflush(stdout);
