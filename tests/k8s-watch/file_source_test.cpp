@@ -273,10 +273,13 @@ TEST(file_source_watch, deleted_file_removes_its_objects) {
 
 TEST(file_source_watch, burst_of_changes_gives_one_reload) {
   temp_dir d;
-  watched w(d.path());
+  file_source_options o;
+  o.debounce = std::chrono::seconds(2);  // far longer than the burst takes to write
+  o.max_delay = std::chrono::seconds(30);
+  watched w(d.path(), o);
   w.source.start();
-  // Twenty writes (in place and by rename) before the source runs: all their events are
-  // queued at once and fall in one debounce window.
+  // Twenty writes (in place and by rename), with the source reading the events of each
+  // write before the next one: without the debounce every write would give its own reload.
   for (int i = 0; i < 20; ++i) {
     std::string name = std::string("s").append(std::to_string(i));
     auto p = d.path() / (name + ".yaml");
@@ -286,6 +289,7 @@ TEST(file_source_watch, burst_of_changes_gives_one_reload) {
     } else {
       write(p, service_yaml(name));
     }
+    w.ctx.poll();
   }
   ASSERT_TRUE(w.wait_reloads(2));
   EXPECT_EQ(w.last().state.services.size(), 20u);
@@ -295,6 +299,18 @@ TEST(file_source_watch, burst_of_changes_gives_one_reload) {
   EXPECT_EQ(w.updates.size(), 3u);
   EXPECT_TRUE(w.last().state.services.count("default/marker"));
   EXPECT_FALSE(w.updates[1].state.services.count("default/marker"));
+}
+
+TEST(file_source_watch, max_delay_bounds_the_wait_for_a_quiet_moment) {
+  temp_dir d;
+  file_source_options o;
+  o.debounce = std::chrono::hours(1);  // never quiet long enough
+  o.max_delay = std::chrono::milliseconds(100);
+  watched w(d.path(), o);
+  w.source.start();
+  write(d.path() / "a.yaml", service_yaml("a"));
+  ASSERT_TRUE(w.wait_reloads(2));
+  EXPECT_TRUE(w.last().state.services.count("default/a"));
 }
 
 TEST(file_source_watch, event_without_content_change_does_not_reload) {
