@@ -44,6 +44,8 @@ worker::~worker() {
     ioc_.stop();
     thread_.join();
   }
+  destroying_ = true;
+  pool_.clear();
 }
 
 std::uint16_t worker::listen(const tcp::endpoint& ep) {
@@ -164,7 +166,7 @@ std::list<http_session*>::iterator worker::enroll(http_session* s) {
 
 void worker::withdraw(std::list<http_session*>::iterator it) {
   sessions_.erase(it);
-  if (draining_ && sessions_.empty()) asio::post(ioc_, [this] { maybe_finish(); });
+  if (draining_ && sessions_.empty() && !destroying_) asio::post(ioc_, [this] { maybe_finish(); });
 }
 
 }  // namespace portico::proxy

@@ -65,20 +65,15 @@ class worker {
   void tick();
   void maybe_finish();
 
+  // Declared before ioc_ so they outlive it: handlers still queued when the io_context is
+  // destroyed own sessions, whose destructors use these.
   unsigned index_;
   const server_options& opts_;
-  // One thread per io_context and sockets touched only by it: no locking in reactor I/O
-  // (callgrind: mutex lock/unlock was ~3% of the request path). post() stays thread-safe.
-  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  boost::asio::ip::tcp::acceptor acceptor_{ioc_};
-  boost::asio::steady_timer ticker_{ioc_};
-  std::thread thread_;
   config::snapshot_ptr snap_;
   balancer lb_;
   std::unique_ptr<worker_observer> observer_;
   std::unique_ptr<worker_gauges> own_gauges_;  // when there is no observer
   worker_gauges* gauges_ = nullptr;
-  upstream_pool pool_;
   trusted_networks trusted_;
   std::string port_text_;
   std::list<http_session*> sessions_;
@@ -86,7 +81,17 @@ class worker {
   bool accepting_ = false;
   bool draining_ = false;
   bool finished_ = false;
+  bool destroying_ = false;
   std::function<void()> on_exit_;
+  std::thread thread_;
+
+  // One thread per io_context and sockets touched only by it: no locking in reactor I/O
+  // (callgrind: mutex lock/unlock was ~3% of the request path). post() stays thread-safe.
+  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  // Objects holding sockets or timers of ioc_ come after it (destroyed before it).
+  upstream_pool pool_;
+  boost::asio::ip::tcp::acceptor acceptor_{ioc_};
+  boost::asio::steady_timer ticker_{ioc_};
 };
 
 }  // namespace portico::proxy
