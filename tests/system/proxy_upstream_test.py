@@ -23,6 +23,14 @@ def start(upstreams, extra_eps=(), *flags):
     return h.Portico.start(d, "--workers", "1", *flags)
 
 
+def upstream_on(port, name):
+    """portico-upstream on a chosen port (to restart one in place)."""
+    u = h.Process([h.upstream_bin(), "--port", str(port), "--name", name], keep_stdout=False)
+    u.wait_line(r"listening on", stream="stdout", timeout=30)
+    u.port, u.name = port, name
+    return u
+
+
 class upstream(unittest.TestCase):
     def test_round_robin_spreads_requests(self):
         ups = [h.Upstream.start(f"rr{i}") for i in range(3)]
@@ -123,6 +131,28 @@ class upstream(unittest.TestCase):
             p.stop()
             for u in ups:
                 u.stop()
+
+    def test_pooled_connection_closed_by_peer_is_not_used(self):
+        port = h.free_port()
+        a = upstream_on(port, "before")
+        p = start([a])
+        b = None
+        try:
+            with h.Conn(p.http_port) as c:
+                self.assertEqual(c.request("GET", "/", host="app.test").status, 200)
+            h.wait_until(lambda: p.metric("portico_pooled_upstream_connections") == 1, timeout=10)
+            a.stop()  # the pooled connection is now closed by its peer
+            b = upstream_on(port, "after")
+            # A POST is never replayed: it succeeds only if the dead connection is not used.
+            r = h.request(p.http_port, "POST", "/", body=b"payload", host="app.test")
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.header("x-upstream-name"), "after")
+            self.assertEqual(r.json()["body_bytes"], 7)
+        finally:
+            p.stop()
+            a.stop()
+            if b:
+                b.stop()
 
     def test_pooled_connections_are_reported(self):
         up = h.Upstream.start("pool")
