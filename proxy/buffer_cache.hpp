@@ -10,10 +10,11 @@
 
 namespace portico::proxy {
 
+template <std::size_t BlockSize, std::size_t MaxBlocks>
 class block_cache {
  public:
-  static constexpr std::size_t block_size = 32 * 1024;
-  static constexpr std::size_t max_blocks = 64;
+  static constexpr std::size_t block_size = BlockSize;
+  static constexpr std::size_t max_blocks = MaxBlocks;
 
   static void* take() {
     auto& c = blocks();
@@ -41,26 +42,31 @@ class block_cache {
   }
 };
 
-// Allocator for beast::basic_flat_buffer: blocks up to block_size come from the cache.
-template <class T>
+// Allocations up to BlockSize bytes come from the per-thread cache.
+template <class T, std::size_t BlockSize = 32 * 1024, std::size_t MaxBlocks = 64>
 struct recycling_allocator {
   using value_type = T;
+  using cache = block_cache<BlockSize, MaxBlocks>;
+  template <class U>
+  struct rebind {
+    using other = recycling_allocator<U, BlockSize, MaxBlocks>;
+  };
   recycling_allocator() noexcept = default;
   template <class U>
-  recycling_allocator(const recycling_allocator<U>&) noexcept {}
+  recycling_allocator(const recycling_allocator<U, BlockSize, MaxBlocks>&) noexcept {}
 
   T* allocate(std::size_t n) {
-    if (n * sizeof(T) <= block_cache::block_size) return static_cast<T*>(block_cache::take());
+    if (n * sizeof(T) <= BlockSize) return static_cast<T*>(cache::take());
     return static_cast<T*>(::operator new(n * sizeof(T)));
   }
   void deallocate(T* p, std::size_t n) noexcept {
-    if (n * sizeof(T) <= block_cache::block_size) block_cache::give(p);
+    if (n * sizeof(T) <= BlockSize) cache::give(p);
     else ::operator delete(p);
   }
   template <class U>
-  bool operator==(const recycling_allocator<U>&) const noexcept { return true; }
+  bool operator==(const recycling_allocator<U, BlockSize, MaxBlocks>&) const noexcept { return true; }
   template <class U>
-  bool operator!=(const recycling_allocator<U>&) const noexcept { return false; }
+  bool operator!=(const recycling_allocator<U, BlockSize, MaxBlocks>&) const noexcept { return false; }
 };
 
 }  // namespace portico::proxy

@@ -132,7 +132,13 @@ void message_head::clear() {
   host_count = 0;
 }
 
+void message_head::release() {
+  clear();
+  fields.shrink_to_fit();
+}
+
 head_error note_request_field(message_head& h, const header_field& f) {
+  if (h.fields.capacity() == 0) h.fields.reserve(1024 / sizeof(header_field));
   h.fields.push_back(f);
   switch (f.name) {
     case F::host:
@@ -174,6 +180,7 @@ head_error note_request_field(message_head& h, const header_field& f) {
 }
 
 void note_response_field(message_head& h, const header_field& f) {
+  if (h.fields.capacity() == 0) h.fields.reserve(1024 / sizeof(header_field));
   h.fields.push_back(f);
   if (f.name == F::connection || f.name == F::proxy_connection) h.conn.add_list(f.value);
   else if (f.name == F::upgrade) h.upgrade = f.value;

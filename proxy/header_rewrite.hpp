@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/buffer_cache.hpp"
+
 namespace portico::proxy {
 
 using http_field = boost::beast::http::field;
@@ -45,7 +47,10 @@ enum class head_error : std::uint8_t {
 
 // What a request or response head carries, as views into the receive buffer.
 struct message_head {
-  std::vector<header_field> fields;  // every field, in order
+  // Every field, in order. Storage comes from a per-thread cache of 1 KiB blocks (25 fields)
+  // so that an idle connection can give it back without a malloc on its next request.
+  std::vector<header_field, recycling_allocator<header_field, 1024, 256>> fields;
+  void release();  // gives the field storage back (idle connection)
   connection_tokens conn;
   std::string_view host;
   std::string_view x_forwarded_for;

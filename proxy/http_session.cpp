@@ -160,6 +160,8 @@ void http_session::release_idle_memory() {
     ubuf_.clear();
     ubuf_.shrink_to_fit();
   }
+  req_head_.release();
+  resp_head_.release();
   if (out_.capacity() > 2048) std::string().swap(out_);
   if (cout_.capacity() > 2048) std::string().swap(cout_);
 }

@@ -98,7 +98,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool closed_ = false;
   std::list<http_session*>::iterator enrolled_;
 
-  using io_buffer = boost::beast::basic_flat_buffer<recycling_allocator<char>>;
+  using io_buffer = boost::beast::basic_flat_buffer<recycling_allocator<char, 32 * 1024, 64>>;
   io_buffer cbuf_;  // client receive; released while idle
   io_buffer ubuf_;  // upstream receive; released while idle
   std::string out_;   // towards the upstream: request head + body pieces
