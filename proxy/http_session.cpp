@@ -240,7 +240,7 @@ bool http_session::prepare_request() {
   upgrade_ = conn.upgrade && !req_head_.upgrade.empty() && version_ >= 11;
   if (p.chunked()) {
     req_framing_ = body_framing::chunked;
-  } else if (auto cl = p.content_length(); cl && *cl > 0) {
+  } else if (auto cl = p.content_length(); cl) {  // "Content-Length: 0" is forwarded as such
     req_framing_ = body_framing::length;
     req_length_ = *cl;
   } else {
@@ -267,7 +267,7 @@ http_session::task<bool> http_session::dispatch() {
   const auto max_body = w_.options().max_body_bytes;
   if (req_framing_ == body_framing::length && max_body != 0 && req_length_ > max_body)
     co_return co_await send_local(413, true);
-  const bool has_body = req_framing_ != body_framing::none;
+  const bool has_body = req_framing_ == body_framing::chunked || req_length_ > 0;
   if (r == nullptr) {
     // The built-in default backend. A request body is not read: the connection then closes.
     if (has_body) keep_alive_ = false;

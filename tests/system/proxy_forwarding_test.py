@@ -129,6 +129,12 @@ class forwarding(unittest.TestCase):
         self.assertEqual(len(ids), 1)
         self.assertLessEqual(UP.stats()["connections"] - before, 2)  # + the /stats connection
 
+    def test_empty_post_keeps_content_length_zero(self):
+        with h.Conn(P.http_port) as c:
+            r = c.request("POST", "/", headers={"Content-Length": "0"}, host="app.test")
+            self.assertEqual(r.echo_header("content-length"), ["0"])
+            self.assertEqual(c.request("GET", "/next", host="app.test").status, 200)
+
     def test_http10_client(self):
         with h.Conn(P.http_port) as c:
             c.send(b"GET /bytes/10 HTTP/1.0\r\nHost: app.test\r\n\r\n")
