@@ -67,11 +67,11 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   const std::size_t old = out.size();
   out.resize(old + name.size() + value.size() + 4);
   char* p = out.data() + old;
-  std::memcpy(p, name.data(), name.size());
+  if (!name.empty()) std::memcpy(p, name.data(), name.size());  // data() may be null when empty
   p += name.size();
   *p++ = ':';
   *p++ = ' ';
-  std::memcpy(p, value.data(), value.size());
+  if (!value.empty()) std::memcpy(p, value.data(), value.size());
   p += value.size();
   *p++ = '\r';
   *p = '\n';
