@@ -367,7 +367,11 @@ int serve_from_api(asio::io_context& control, proxy::server& srv, const class_fl
              field("routes", double(r.snap->routes().size())) + "," + field("errors", double(r.errors.size())) +
                  "," + field("build_seconds", secs));
   };
-  watch::controller ctl(control, o, publish);
+  auto on_leader = [&srv, id = o.election.lease_name](bool leading) {
+    srv.set_leader(leading, id);
+    log_line("info", leading ? "became the leader" : "not the leader", field("election_id", id));
+  };
+  watch::controller ctl(control, o, publish, on_leader);
   log_line("info", "watching the Kubernetes API", field("server", ctl.config().server()));
   bool stopped = false;
   srv.on_stopped([&] {

@@ -130,6 +130,10 @@ void server::publish(config::snapshot_ptr snap, const publish_info& info) {
 
 void server::reload_failed() { impl_->metrics.on_reload_failed(); }
 
+void server::set_leader(bool leading, const std::string& election_id) {
+  impl_->metrics.set_leader(leading, election_id);
+}
+
 void server::on_stopped(std::function<void()> fn) { impl_->stopped = std::move(fn); }
 
 std::uint16_t server::http_port() const { return impl_->http_port; }

@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "config/snapshot.hpp"
 #include "proxy/server_options.hpp"
@@ -34,6 +35,8 @@ class server {
   // Control thread only. A source failed to produce a Snapshot: the last good one stays;
   // config_last_reload_successful becomes 0.
   void reload_failed();
+  // Control thread only. Leader election changed (nginx_ingress_controller_leader_election_status).
+  void set_leader(bool leading, const std::string& election_id);
 
   // SIGTERM/SIGINT begin a graceful shutdown (the server installs the handlers). When it is
   // complete, `control` runs out of server work and on_stopped is called on the control thread.

@@ -32,7 +32,7 @@ struct server_options {
   std::uint64_t max_body_bytes = 1024 * 1024;  // 413 beyond (proxy-body-size); 0 = unlimited
 
   // Upstream pools, per worker per endpoint.
-  std::size_t upstream_keepalive_connections = 32;
+  std::size_t upstream_keepalive_connections = 320;  // ingress-nginx upstream-keepalive-connections
   milliseconds upstream_keepalive_timeout{60000};
   unsigned max_tries = 3;  // proxy_next_upstream_tries
   unsigned eject_after_failures = 3;  // consecutive failures before ejection

@@ -176,14 +176,14 @@ def portico_config(d, upstreams, extra_hosts=0):
                 conditions: {{ready: true}}
             """))
     hosts = [HOST] + [f"h{i}.{HOST}" for i in range(extra_hosts)]
-    rules = "".join(textwrap.dedent(f"""\
-          - host: {h}
-            http:
-              paths:
-                - path: /
-                  pathType: Prefix
-                  backend: {{service: {{name: bench, port: {{number: 80}}}}}}
-        """) for h in hosts)
+    rules = "".join(textwrap.indent(textwrap.dedent(f"""\
+        - host: {h}
+          http:
+            paths:
+              - path: /
+                pathType: Prefix
+                backend: {{service: {{name: bench, port: {{number: 80}}}}}}
+        """), "    ") for h in hosts)
     docs.append(textwrap.dedent("""\
         apiVersion: networking.k8s.io/v1
         kind: Ingress
