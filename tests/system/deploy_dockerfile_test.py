@@ -157,12 +157,7 @@ class DockerfileTest(unittest.TestCase):
         c = dr.find(objs, "DaemonSet")["spec"]["template"]["spec"]["containers"][0]
         flags = [a.split("=", 1)[0] for a in c["args"]]
         missing = [f for f in flags if not re.search(re.escape(f) + r"\b", usage)]
-        # Flags the open issues announce (TLS: issue 5; the Kubernetes source: issue 6) may
-        # be absent until they land; any other unknown flag is a mistake in the manifest.
-        self.assertEqual([f for f in missing if f not in dr.ANNOUNCED_FLAGS], [],
-                         f"`portico serve` does not accept these DaemonSet args:\n{usage}")
-        if missing:
-            self.skipTest(f"`portico serve` does not take {missing} yet (announced flags)")
+        self.assertEqual(missing, [], f"`portico serve` does not accept these DaemonSet args:\n{usage}")
 
 if __name__ == "__main__":
     dr.ensure_node_modules()

@@ -158,7 +158,6 @@ class RenderedManifestsTest(unittest.TestCase):
         self.assertNotIn("hostPort", ports["metrics"])  # the admin port stays off the node
         args = arg_map(c["args"])
         self.assertEqual(args["--http-port"], "80")
-        self.assertEqual(args["--https-port"], "443")
         self.assertEqual(args["--admin-port"], "10254")
         self.assertFalse(pod.get("hostNetwork", False))
 

@@ -17,11 +17,6 @@ import subprocess
 import tempfile
 
 
-# DaemonSet flags that open issues add to `portico serve` (TLS: issue 5; the Kubernetes
-# source: issue 6). Until they land, tests note their absence instead of failing.
-ANNOUNCED_FLAGS = {"--https-port", "--configmap", "--election-id", "--kubeconfig",
-                   "--apiserver-host", "--watch-namespace", "--publish-status-address",
-                   "--publish-service"}
 
 
 def source_dir():
