@@ -129,6 +129,7 @@ api_client::~api_client() { shutdown(); }
 
 void api_client::shutdown() {
   impl_->shut = true;
+  impl_->resolver.cancel();
   for (connection* c : impl_->open) c->close();
 }
 
@@ -154,9 +155,16 @@ namespace {
 
 awaitable<void> open_connection(api_client::impl& im, connection& c, const kube_config& cfg,
                                 std::chrono::milliseconds timeout) {
+  // shutdown() closes the sockets it finds open; one still resolving or connecting then has
+  // none yet, so the client's state is checked again after each of those steps.
+  auto aborted = [&im] {
+    if (im.shut) throw boost::system::system_error(asio::error::operation_aborted);
+  };
   auto results = co_await im.resolver.async_resolve(cfg.host, cfg.port, use_awaitable);
+  aborted();
   c.lowest().expires_after(timeout);
   co_await c.lowest().async_connect(results, use_awaitable);
+  aborted();
   if (!c.tls_) co_return;
   if (!is_ip(cfg.host)) SSL_set_tlsext_host_name(c.tls_->native_handle(), cfg.host.c_str());
   if (!cfg.insecure_skip_tls_verify) c.tls_->set_verify_callback(ssl::host_name_verification(cfg.host));

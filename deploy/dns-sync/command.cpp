@@ -177,12 +177,7 @@ int run_command(const std::vector<std::string>& args) {
   log_line("info", "dns-sync starting",
            {{"zone", *zone}, {"owner_id", f.owner_id}, {"provider", prov->describe()},
             {"server", client.config().server()}, {"dry_run", f.dry_run ? "true" : "false"}});
-  // --once: the sync is done; a watch the reflectors were just opening must not keep the
-  // process alive, so the loop is stopped rather than left to drain.
-  ctl.on_done([&] {
-    signals.cancel();
-    io.stop();
-  });
+  ctl.on_done([&] { signals.cancel(); });  // --once: the signal wait is the last work left
   ctl.start();
   io.run();
   return ctl.exit_code();
