@@ -77,7 +77,7 @@ def haproxy(work, port, upstreams, opts):
     conf = textwrap.dedent(f"""\
         global
           nbthread 1
-          maxconn 60000
+          maxconn 9800
           log stderr format raw local0 emerg
         defaults
           mode http
@@ -86,7 +86,7 @@ def haproxy(work, port, upstreams, opts):
           timeout server 60s
           timeout http-keep-alive 75s
           option http-keep-alive
-          maxconn 60000
+          maxconn 9800
         frontend fe
           bind 127.0.0.1:{port}
           unique-id-format %[rand,hex]%[rand,hex]
@@ -120,7 +120,6 @@ def caddy(work, port, upstreams, opts):
         {{
           admin off
           auto_https off
-          persist_config off
         }}
         http://{HOST}:{port} {{
           bind 127.0.0.1
