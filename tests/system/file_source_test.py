@@ -80,6 +80,8 @@ class FileSource(unittest.TestCase):
     def test_burst_of_twenty_writes_gives_one_reload(self):
         # A long debounce window makes "one burst" independent of how slow this machine is.
         p = self.start("--config-debounce", "700ms", "--config-max-delay", "10s")
+        # The first load's line may still be on its way through the log pipe: count from it.
+        harness.wait_until(lambda: p.count_lines(LOADED) >= 1, timeout=30)
         loads = p.count_lines(LOADED)
         for i in range(20):
             harness.write_manifests(self.dir, "burst.yaml", harness.ingress(
