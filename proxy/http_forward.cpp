@@ -131,7 +131,7 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
     up_reused_ = false;
     arm(session_phase::upstream_connect, w_.options().connect_timeout);
     const auto t0 = clock_type::now();
-    auto [ec] = co_await up_.async_connect(ep_->address, tok);
+    auto [ec] = co_await up_.socket().async_connect(ep_->address, tok);
     if (ec) {
       const bool t = timed_out_;
       close_upstream();
@@ -139,7 +139,7 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
       co_return t ? attempt_result::timed_out : attempt_result::retry_next;
     }
     boost::system::error_code ignore;
-    up_.set_option(tcp::no_delay(true), ignore);
+    up_.socket().set_option(tcp::no_delay(true), ignore);
     rec_.upstream_connect_seconds = seconds_since(t0);
   }
   t_upstream_ = clock_type::now();

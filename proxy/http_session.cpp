@@ -51,7 +51,7 @@ http_session::http_session(worker& w, tcp::socket sock)
   enrolled_ = w_.enroll(this);
   w_.gauges().client_connections.fetch_add(1, std::memory_order_relaxed);
   boost::system::error_code ec;
-  auto remote = client_.remote_endpoint(ec);
+  auto remote = client_.socket().remote_endpoint(ec);
   if (!ec) {
     auto addr = remote.address();
     if (addr.is_v6() && addr.to_v6().is_v4_mapped())
@@ -59,7 +59,7 @@ http_session::http_session(worker& w, tcp::socket sock)
     peer_ip_ = addr.to_string();
   }
   peer_trusted_ = w_.trusted().contains(peer_ip_);
-  client_.set_option(tcp::no_delay(true), ec);
+  client_.socket().set_option(tcp::no_delay(true), ec);
 }
 
 http_session::~http_session() {
@@ -107,7 +107,7 @@ http_session::awaitable http_session::run(std::shared_ptr<http_session> self) {
   closed_ = true;
   timer_.cancel();
   boost::system::error_code ec;
-  client_.shutdown(tcp::socket::shutdown_send, ec);
+  client_.shutdown_send(ec);
   client_.close(ec);
   close_upstream();
 }
@@ -172,7 +172,7 @@ http_session::task<bool> http_session::serve_one() {
     release_idle_memory();
     arm(session_phase::idle, w_.options().keepalive_timeout);
     // Wait for readability without a buffer: an idle connection holds none.
-    auto [wec] = co_await client_.async_wait(tcp::socket::wait_read, tok);
+    auto [wec] = co_await client_.socket().async_wait(tcp::socket::wait_read, tok);
     if (wec || closed_) co_return false;
     if (w_.draining()) keep_alive_ = false;
   }

@@ -16,6 +16,7 @@
 
 #include "config/snapshot.hpp"
 #include "proxy/buffer_cache.hpp"
+#include "proxy/byte_stream.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/observe.hpp"
@@ -87,8 +88,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void start_timer();
 
   worker& w_;
-  boost::asio::ip::tcp::socket client_;
-  boost::asio::ip::tcp::socket up_;
+  byte_stream client_;
+  byte_stream up_;
   boost::asio::steady_timer timer_;
   steady_time deadline_{};
   steady_time timer_expiry_{};

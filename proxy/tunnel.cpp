@@ -20,7 +20,7 @@ constexpr auto tok = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t tunnel_buffer = 16 * 1024;
 
 // Copies `from` -> `to` until EOF or error; every transfer pushes the idle deadline.
-asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, std::function<void()> touch) {
+asio::awaitable<void> pump(byte_stream& from, byte_stream& to, std::function<void()> touch) {
   auto buf = std::make_unique<char[]>(tunnel_buffer);
   for (;;) {
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buf.get(), tunnel_buffer), tok);
@@ -30,7 +30,7 @@ asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, std::function<voi
     if (wec) break;
   }
   boost::system::error_code ignore;
-  to.shutdown(tcp::socket::shutdown_send, ignore);
+  to.shutdown_send(ignore);
 }
 }  // namespace
 

@@ -39,14 +39,14 @@ bool upstream_pool::still_open(boost::asio::ip::tcp::socket& sock) {
   return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-bool upstream_pool::take(const endpoint_state& ep, boost::asio::ip::tcp::socket& out) {
+bool upstream_pool::take(const endpoint_state& ep, byte_stream& out) {
   slot* s = find(ep);
   if (s == nullptr) return false;
   while (!s->conns.empty()) {
     idle_conn c = std::move(s->conns.back());
     s->conns.pop_back();
     adjust(-1);
-    if (still_open(c.sock)) {
+    if (still_open(c.sock.socket())) {
       out = std::move(c.sock);
       return true;
     }
@@ -56,7 +56,7 @@ bool upstream_pool::take(const endpoint_state& ep, boost::asio::ip::tcp::socket&
   return false;
 }
 
-void upstream_pool::give_back(const endpoint_state& ep, boost::asio::ip::tcp::socket sock,
+void upstream_pool::give_back(const endpoint_state& ep, byte_stream sock,
                               steady_time now) {
   boost::system::error_code ec;
   if (max_idle_ == 0) {

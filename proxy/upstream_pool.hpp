@@ -3,6 +3,8 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+
+#include "proxy/byte_stream.hpp"
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -36,9 +38,9 @@ class upstream_pool {
   ~upstream_pool();
 
   // A healthy idle connection to `ep`, or a closed socket when there is none.
-  bool take(const endpoint_state& ep, boost::asio::ip::tcp::socket& out);
+  bool take(const endpoint_state& ep, byte_stream& out);
   // Returns a connection after a complete response; closes it when the endpoint is full.
-  void give_back(const endpoint_state& ep, boost::asio::ip::tcp::socket sock, steady_time now);
+  void give_back(const endpoint_state& ep, byte_stream conn, steady_time now);
   // Closes connections idle longer than the timeout (called from the worker's timer).
   void sweep(steady_time now);
   void clear();
@@ -52,7 +54,7 @@ class upstream_pool {
 
  private:
   struct idle_conn {
-    boost::asio::ip::tcp::socket sock;
+    byte_stream sock;
     steady_time since;
   };
   struct slot {

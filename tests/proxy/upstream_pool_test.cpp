@@ -42,9 +42,9 @@ TEST_F(upstream_pool_test, gives_back_and_takes_the_same_connection) {
   pool.give_back(ep, std::move(c), steady_time{});
   EXPECT_EQ(pool.idle_count(ep), 1u);
   EXPECT_EQ(gauges.pooled_upstream_connections.load(), 1);
-  tcp::socket out(ioc);
+  byte_stream out(ioc);
   ASSERT_TRUE(pool.take(ep, out));
-  EXPECT_EQ(out.local_endpoint(), local);
+  EXPECT_EQ(out.socket().local_endpoint(), local);
   EXPECT_EQ(pool.idle_count(ep), 0u);
   EXPECT_EQ(gauges.pooled_upstream_connections.load(), 0);
 }
@@ -55,7 +55,7 @@ TEST_F(upstream_pool_test, a_connection_closed_by_the_peer_is_never_handed_out) 
   pool.give_back(ep, std::move(c), steady_time{});
   s.close();
   std::this_thread::sleep_for(50ms);  // let the FIN arrive (no timing assertion)
-  tcp::socket out(ioc);
+  byte_stream out(ioc);
   EXPECT_FALSE(pool.take(ep, out));
   EXPECT_EQ(pool.idle_count(), 0u);
 }
@@ -66,7 +66,7 @@ TEST_F(upstream_pool_test, a_connection_with_unexpected_bytes_is_not_reused) {
   pool.give_back(ep, std::move(c), steady_time{});
   asio::write(s, asio::buffer(std::string("HTTP/1.1 200 OK\r\n\r\n")));
   std::this_thread::sleep_for(50ms);
-  tcp::socket out(ioc);
+  byte_stream out(ioc);
   EXPECT_FALSE(pool.take(ep, out));
 }
 
@@ -102,7 +102,7 @@ TEST_F(upstream_pool_test, endpoints_are_kept_apart) {
   other.address = tcp::endpoint(asio::ip::make_address("127.0.0.1"), 1);
   auto [c, s] = pair();
   pool.give_back(ep, std::move(c), steady_time{});
-  tcp::socket out(ioc);
+  byte_stream out(ioc);
   EXPECT_FALSE(pool.take(other, out));
   EXPECT_TRUE(pool.take(ep, out));
 }
