@@ -1,6 +1,7 @@
 // build(ClusterState) -> Snapshot: pure, no I/O, no clocks.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,11 @@ struct build_options {
   std::string controller_class = "portico.dev/ingress-controller";
   // Legacy annotation kubernetes.io/ingress.class value we serve (flag --ingress-class).
   std::string ingress_class = "portico";
+  // --default-ssl-certificate "namespace/name" (a kubernetes.io/tls Secret); empty: none.
+  std::string default_ssl_certificate;
+  // Seconds since the epoch, for certificate expiry checks; 0: expiry is not checked.
+  // (build() reads no clock: the caller passes the time.)
+  std::int64_t now = 0;
   // Optional: the previous Snapshot, whose unchanged clusters are reused (shared).
   snapshot_ptr previous;
 };

@@ -34,10 +34,12 @@ std::string build_error::to_string() const {
 
 snapshot::snapshot(std::vector<std::shared_ptr<const route>> routes,
                    std::vector<std::shared_ptr<const cluster>> clusters,
-                   std::shared_ptr<const host_table> hosts, std::uint64_t hash)
+                   std::shared_ptr<const host_table> hosts, std::uint64_t hash,
+                   std::shared_ptr<const tls_table> tls)
     : routes_(std::move(routes)),
       clusters_(std::move(clusters)),
       hosts_(std::move(hosts)),
+      tls_(tls ? std::move(tls) : std::make_shared<const tls_table>()),
       hash_(hash) {
   cluster_by_id_.reserve(clusters_.size());
   for (const auto& c : clusters_) cluster_by_id_.emplace(c->id, c.get());
@@ -47,6 +49,21 @@ snapshot::~snapshot() = default;
 
 const route* snapshot::find(std::string_view host, std::string_view path) const {
   return hosts_ ? hosts_->find(host, path) : nullptr;
+}
+
+const tls_certificate* snapshot::find_certificate(std::string_view server_name) const {
+  if (tls_->by_host.empty() || server_name.empty() || server_name.size() > 253) return nullptr;
+  char buf[254];
+  std::size_t n = 0;
+  for (char c : server_name) buf[n++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  if (buf[n - 1] == '.') --n;  // "foo.com." names the same host
+  std::string key(buf, n);
+  if (auto it = tls_->by_host.find(key); it != tls_->by_host.end()) return it->second.get();
+  auto dot = key.find('.');
+  if (dot == std::string::npos || dot == 0) return nullptr;
+  key.replace(0, dot, "*");  // "a.foo.com" -> "*.foo.com": one label only
+  if (auto it = tls_->by_host.find(key); it != tls_->by_host.end()) return it->second.get();
+  return nullptr;
 }
 
 const cluster* snapshot::find_cluster(std::string_view id) const {

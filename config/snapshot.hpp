@@ -22,6 +22,14 @@ struct endpoint {
   std::string to_string() const;  // "10.0.0.1:8080" / "[fd00::1]:8080"
 };
 
+// Upstream TLS of a cluster (nginx.ingress.kubernetes.io/backend-protocol: "HTTPS").
+struct upstream_tls {
+  bool verify = false;        // proxy-ssl-verify: "on"
+  std::string ca_pem;         // ca.crt of the proxy-ssl-secret Secret; used when verify
+  std::string ca_secret;      // "namespace/name" of that Secret (for logs)
+  std::string server_name;    // proxy-ssl-name; empty: the request's host without port
+};
+
 // The endpoints behind one Service port. Identity (id) is stable across Snapshots so that
 // balancer and health state keyed by it survive a swap.
 struct cluster {
@@ -31,6 +39,9 @@ struct cluster {
   std::string service_port;    // the Ingress's port: number or name, as text
   std::vector<endpoint> endpoints;  // ready ones; serving+terminating only when none is ready
   std::uint64_t version = 0;   // hash of the endpoint list; equal version => equal endpoints
+  // Non-null: the endpoints speak TLS. TLS and plain clusters of one Service port have
+  // different ids, so their pools, balancers and health never mix.
+  std::shared_ptr<const upstream_tls> tls;
 };
 
 // What a matched request is sent to, and the names metrics and logs report.
@@ -45,6 +56,9 @@ struct route {
   std::string service_name;
   std::string service_port;
   bool is_default_backend = false;  // from an Ingress's spec.defaultBackend
+  // A plain-HTTP request is answered 308 to https:// (the host is in the Ingress's spec.tls and
+  // ssl-redirect is not "false", or force-ssl-redirect is "true").
+  bool ssl_redirect = false;
   // Never null. An empty endpoint list means the route answers 503.
   std::shared_ptr<const cluster> backend;
 };
@@ -60,6 +74,28 @@ struct build_error {
   std::string to_string() const;  // "Ingress default/web: spec.rules[0]...: message"
 };
 
+// A certificate and its key from a kubernetes.io/tls Secret, checked by build(): the PEM
+// parses, the key matches, and it has not expired (build_options::now).
+struct tls_certificate {
+  std::string secret;              // "namespace/name"
+  std::string cert_pem;            // tls.crt: leaf first, then its chain
+  std::string key_pem;             // tls.key
+  std::vector<std::string> names;  // DNS subjectAltNames (CN when there are none), lower-case
+  std::int64_t not_after = 0;      // expiry, seconds since the epoch
+  std::uint64_t version = 0;       // hash of cert_pem and key_pem: equal => same material
+};
+
+// Which certificate a TLS server name gets: hosts from every served Ingress's spec.tls
+// (lower-case; "*.foo.com" wildcards as listed), oldest Ingress first when two name the same
+// host. A host whose Secret is missing or broken maps to null: the default certificate.
+struct tls_table {
+  std::unordered_map<std::string, std::shared_ptr<const tls_certificate>> by_host;
+  // --default-ssl-certificate when it names a good Secret; null: the proxy's own self-signed.
+  std::shared_ptr<const tls_certificate> default_cert;
+  // Every distinct good certificate (by_host values and default_cert), for metrics and caches.
+  std::vector<std::shared_ptr<const tls_certificate>> certificates;
+};
+
 class snapshot;
 
 // Builder-side host table; defined in config/route_table.hpp.
@@ -69,7 +105,8 @@ class snapshot {
  public:
   snapshot(std::vector<std::shared_ptr<const route>> routes,
            std::vector<std::shared_ptr<const cluster>> clusters,
-           std::shared_ptr<const host_table> hosts, std::uint64_t hash);
+           std::shared_ptr<const host_table> hosts, std::uint64_t hash,
+           std::shared_ptr<const tls_table> tls = nullptr);
   ~snapshot();
 
   // The route for a request, or nullptr: the built-in default backend answers 404.
@@ -82,10 +119,19 @@ class snapshot {
   const cluster* find_cluster(std::string_view id) const;
   std::uint64_t hash() const { return hash_; }  // config hash, as in nginx_ingress_controller_config_hash
 
+  // TLS: the certificate for a ClientHello server name (any case): exact host, then the
+  // single-label wildcard; nullptr when neither is listed or its Secret is unusable (then the
+  // default certificate, tls().default_cert or the self-signed one, answers).
+  const tls_certificate* find_certificate(std::string_view server_name) const;
+  // Never null (empty when no Ingress has spec.tls).
+  const tls_table& tls() const { return *tls_; }
+  const std::shared_ptr<const tls_table>& tls_ptr() const { return tls_; }
+
  private:
   std::vector<std::shared_ptr<const route>> routes_;
   std::vector<std::shared_ptr<const cluster>> clusters_;
   std::shared_ptr<const host_table> hosts_;
+  std::shared_ptr<const tls_table> tls_;
   std::unordered_map<std::string_view, const cluster*> cluster_by_id_;
   std::uint64_t hash_ = 0;
 };
