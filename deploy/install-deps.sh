@@ -12,8 +12,8 @@ build_pkgs=(g++ cmake ninja-build pkg-config
   libldns-dev libgtest-dev libgmock-dev libbenchmark-dev)
 # Real peers the system tests drive.
 test_pkgs=(curl openssl python3 python3-websockets python3-yaml procps iproute2
-  bind9 bind9-dnsutils prometheus)
-bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind)
+  bind9 bind9-dnsutils prometheus testssl.sh)
+bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind gnuplot-nox)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
 if [[ "${1:-}" == "--bench" ]]; then want+=("${bench_pkgs[@]}"); fi
