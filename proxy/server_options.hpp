@@ -14,6 +14,7 @@ using std::chrono::milliseconds;
 struct server_options {
   std::string listen_address = "0.0.0.0";
   std::uint16_t http_port = 8080;
+  std::uint16_t https_port = 8443;  // --https-port; 0: no HTTPS listener
   std::string admin_address = "0.0.0.0";
   std::uint16_t admin_port = 10254;
   unsigned workers = 0;  // 0: one per core
@@ -43,6 +44,13 @@ struct server_options {
   std::vector<std::string> trusted_proxies;
 
   bool access_log = true;
+
+  // HTTPS responses carry Strict-Transport-Security (ingress-nginx ConfigMap keys hsts,
+  // hsts-max-age, hsts-include-subdomains, hsts-preload).
+  bool hsts = true;
+  std::uint64_t hsts_max_age = 31536000;
+  bool hsts_include_subdomains = true;
+  bool hsts_preload = false;
 
   // Shutdown: /healthz fails at once, listeners close after shutdown_delay, in-flight work
   // gets shutdown_grace (worker-shutdown-timeout 240s) to finish.
