@@ -46,7 +46,7 @@ bool usable_request_id(std::string_view id) {
 }
 }  // namespace
 
-http_session::http_session(worker& w, tcp::socket sock)
+http_session::http_session(worker& w, byte_stream sock)
     : w_(w), client_(std::move(sock)), up_(w.context()), timer_(w.context()) {
   enrolled_ = w_.enroll(this);
   w_.gauges().client_connections.fetch_add(1, std::memory_order_relaxed);

@@ -52,7 +52,8 @@ enum class attempt_result : std::uint8_t {
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(worker& w, boost::asio::ip::tcp::socket sock);
+  // `conn` is plain TCP, or TLS after a completed handshake (then the session is HTTPS).
+  http_session(worker& w, byte_stream conn);
   ~http_session();
 
   void start();
