@@ -78,7 +78,7 @@ void decode_ingress_rules(decode_ctx& c, const N& spec, ingress& out) {
 }
 
 template <class N>
-void decode_ingress_status(decode_ctx& c, const N& doc, ingress& out) {
+void read_ingress_status(decode_ctx& c, const N& doc, ingress& out) {
   auto status = child_map(c, doc, "status", "");
   if (!status) return;
   auto lb = child_map(c, *status, "loadBalancer", "status");
@@ -90,6 +90,16 @@ void decode_ingress_status(decode_ctx& c, const N& doc, ingress& out) {
     if (addr.empty()) read_string(c, e, "hostname", ep, addr);
     if (!addr.empty()) out.status_addresses.push_back(std::move(addr));
   });
+}
+
+// status never affects routing: a malformed status is not an error of the Ingress. Its
+// addresses are then treated as unknown (empty), so the leader rewrites the status.
+template <class N>
+void decode_ingress_status(const decode_ctx& parent, const N& doc, ingress& out) {
+  std::vector<decode_error> ignored;
+  decode_ctx c{parent.source, parent.object, &ignored};
+  read_ingress_status(c, doc, out);
+  if (c.failed) out.status_addresses.clear();
 }
 
 template <class N>

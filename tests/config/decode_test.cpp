@@ -480,5 +480,30 @@ TEST(decode, apply_upserts_into_cluster_state) {
   EXPECT_EQ(st.size(), 0u);
 }
 
+TEST(decode_json, a_malformed_status_does_not_make_the_ingress_invalid) {
+  auto r = decode_json(R"({"apiVersion":"networking.k8s.io/v1","kind":"Ingress",
+    "metadata":{"name":"web","namespace":"shop"},
+    "spec":{"rules":[{"host":"a.com","http":{"paths":[
+      {"path":"/","pathType":"Prefix","backend":{"service":{"name":"s","port":{"number":80}}}}]}}]},
+    "status":{"loadBalancer":{"ingress":[{"ip":"10.0.0.9"},{"ip":7}]}}})");
+  ASSERT_TRUE(r.errors.empty()) << errors_text(r);
+  auto* ing = first<ingress>(r);
+  ASSERT_NE(ing, nullptr);
+  EXPECT_EQ(ing->rules.size(), 1u);
+  // Unknown: the status is rewritten by the leader rather than trusted in part.
+  EXPECT_TRUE(ing->status_addresses.empty());
+
+  auto good = decode_yaml(R"(apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web}
+spec: {}
+status: {loadBalancer: {ingress: [{ip: 10.0.0.9}, {hostname: lb.example}]}}
+)");
+  ASSERT_TRUE(good.errors.empty()) << errors_text(good);
+  auto* g = first<ingress>(good);
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->status_addresses, (std::vector<std::string>{"10.0.0.9", "lb.example"}));
+}
+
 }  // namespace
 }  // namespace portico::config
