@@ -37,9 +37,12 @@ def parse_wrk(out):
 
 
 def run_wrk(url, host, conns, seconds, cpus, headers=(), threads=1, script=None):
-    """Runs wrk pinned to `cpus`; returns its parsed numbers and its own CPU seconds."""
+    """Runs wrk pinned to `cpus`; returns its parsed numbers and its own CPU seconds.
+    `host` None leaves the Host header to the script."""
     argv = ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s",
-            "--latency", "--timeout", "5s", "-H", f"Host: {host}"]
+            "--latency", "--timeout", "5s"]
+    if host:
+        argv += ["-H", f"Host: {host}"]
     for h in headers:
         argv += ["-H", h]
     if script:
@@ -52,6 +55,57 @@ def run_wrk(url, host, conns, seconds, cpus, headers=(), threads=1, script=None)
     res["loadgen_cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     res["raw"] = out
     return res
+
+
+def percentile(sorted_vals, pct):
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_vals:
+        return None
+    k = max(0, min(len(sorted_vals) - 1, int(round(pct / 100.0 * len(sorted_vals) + 0.5)) - 1))
+    return sorted_vals[k]
+
+
+def run_h2load_rate(url, host, conns, rate, seconds, cpus, log_path, warmup=1):
+    """h2load (HTTP/1.1) at a fixed offered rate: `rate` requests per second in total, spread
+    over `conns` keep-alive connections (--rps per connection), for `seconds` after a warm-up.
+    Latencies come from its per-request log: p50/p99/p99.9 in ms, and the achieved rate."""
+    per_conn = max(1, round(rate / conns))
+    argv = ["taskset", "-c", cpus, "h2load", "--h1", "-t1", f"-c{conns}", f"--rps={per_conn}",
+            f"-D{seconds}", f"--warm-up-time={warmup}", f"--log-file={log_path}",
+            "-H", f":authority: {host}", url]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + warmup + 60).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    lat, ok, bad = [], 0, 0
+    with open(log_path) as f:
+        for line in f:
+            cols = line.split("\t")
+            if len(cols) < 3:
+                continue
+            if cols[1].startswith("2"):
+                ok += 1
+            else:
+                bad += 1
+            lat.append(int(cols[2]) / 1000.0)
+    lat.sort()
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                  r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
+    failed = int(m.group(5)) + int(m.group(6)) + int(m.group(7)) if m else 0
+    return {"offered": per_conn * conns, "achieved": len(lat) / seconds, "requests": len(lat),
+            "p50": percentile(lat, 50), "p99": percentile(lat, 99),
+            "p999": percentile(lat, 99.9), "max": lat[-1] if lat else None,
+            "errors": failed, "non2xx": bad,
+            "loadgen_cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            "raw": out}
+
+
+def run_h2load_count(url, host, conns, count, cpus, timeout=600):
+    """h2load (HTTP/1.1, keep-alive) for exactly `count` requests; returns (succeeded, output)."""
+    argv = ["taskset", "-c", cpus, "h2load", "--h1", "-t1", f"-c{conns}", f"-n{count}",
+            "-H", f":authority: {host}", url]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout).stdout
+    m = re.search(r"(\d+) succeeded", out)
+    return (int(m.group(1)) if m else 0), out
 
 
 def raise_nofile(n=200000):

@@ -25,6 +25,28 @@ def wait_port(port, timeout=10.0, host="127.0.0.1"):
     raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+def wait_ready(port, host_header, path="/small", timeout=60.0):
+    """Waits until a GET with `host_header` answers 200: a proxy may listen before its
+    configuration is loaded (and answer 404 meanwhile). Returns the seconds waited."""
+    import http.client
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", path, headers={"Host": host_header})
+            last = c.getresponse().status
+            c.close()
+            if last == 200:
+                return time.monotonic() - t0
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.1)
+    raise RuntimeError(f"127.0.0.1:{port} not answering 200 for {host_header} after "
+                       f"{timeout}s (last: {last})")
+
+
 class proc:
     """A process started pinned to a CPU set, with its whole tree measurable."""
 
@@ -62,7 +84,9 @@ class proc:
             try:
                 with open(f"/proc/{p}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])  # utime + stime
+                # utime + stime, plus cutime + cstime: children already reaped (old nginx
+                # workers after a reload) still count.
+                total += sum(int(x) for x in fields[11:15])
             except OSError:
                 pass
         return total / CLK_TCK
@@ -78,6 +102,31 @@ class proc:
             except OSError:
                 pass
         return total
+
+    def _status_sum(self, key):
+        total = 0
+        for p in self.tree():
+            try:
+                with open(f"/proc/{p}/status") as f:
+                    for line in f:
+                        if line.startswith(key):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def reset_peak_rss(self):
+        """Resets VmHWM (peak RSS) of every process of the tree to its current RSS."""
+        for p in self.tree():
+            try:
+                with open(f"/proc/{p}/clear_refs", "w") as f:
+                    f.write("5")
+            except OSError:
+                pass
+
+    def peak_rss_kib(self):
+        """Sum of VmHWM over the tree: the peak RSS since start or reset_peak_rss()."""
+        return self._status_sum("VmHWM:")
 
     def alive(self):
         return self.popen.poll() is None

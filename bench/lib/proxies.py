@@ -1,6 +1,14 @@
 """The proxies under test, each configured as a competent operator would for a fair fight:
 one worker/thread, upstream keep-alive, access logs off, the same host-based route to the
-same two upstreams, and the forwarding headers an ingress controller sets."""
+same upstreams, and the forwarding headers an ingress controller sets.
+
+A builder takes (work, port, upstreams, opts) and returns a spec. opts:
+  big_bodies   allow unlimited request bodies, stream them (scenario 4)
+  extra_hosts  N more hosts h0..h<N-1>.bench.local routed like bench.local (scenario 6)
+  churn        the upstream set is rewritten at run time (scenario 7; see churn.py)
+  tls          {"port", "cert", "key", "pem"}: also serve bench.local over HTTPS (scenario 8)
+"""
+import base64
 import os
 import shutil
 import textwrap
@@ -9,21 +17,69 @@ HOST = "bench.local"
 
 
 class spec:
-    def __init__(self, name, argv, env=None, note=""):
+    def __init__(self, name, argv, env=None, note="", conf_dir=None, extra=None):
         self.name, self.argv, self.env, self.note = name, argv, env, note
+        self.conf_dir = conf_dir
+        self.extra = extra or {}
+
+
+def extra_host(i):
+    return f"h{i}.{HOST}"
+
+
+# --- nginx -----------------------------------------------------------------------------------
+
+NGINX_LOCATION = """\
+proxy_pass http://backend;
+proxy_http_version 1.1;
+proxy_set_header Connection "";
+proxy_set_header Host $host;
+proxy_set_header X-Request-ID $request_id;
+proxy_set_header X-Real-IP $remote_addr;
+proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+proxy_set_header X-Forwarded-Host $host;
+proxy_set_header X-Forwarded-Port $server_port;
+proxy_set_header X-Forwarded-Proto $scheme;
+add_header X-Request-ID $request_id;
+"""
+
+
+def nginx_write_upstreams(d, upstreams):
+    """The upstream block lives in its own file so that churn can rewrite it and reload."""
+    servers = "".join(f"  server {u};\n" for u in upstreams)
+    tmp = os.path.join(d, "upstreams.conf.tmp")
+    with open(tmp, "w") as f:
+        f.write(f"upstream backend {{\n{servers}  keepalive 320;\n}}\n")
+    os.replace(tmp, os.path.join(d, "upstreams.conf"))
 
 
 def nginx(work, port, upstreams, opts):
     d = os.path.join(work, "nginx")
     os.makedirs(d, exist_ok=True)
-    servers = "\n".join(f"    server {u};" for u in upstreams)
-    body = "client_max_body_size 0;" if opts.get("big_bodies") else ""
+    nginx_write_upstreams(d, upstreams)
+    with open(os.path.join(d, "location.conf"), "w") as f:
+        f.write(NGINX_LOCATION)
+    body = ("client_max_body_size 0;\n  proxy_request_buffering off;"
+            if opts.get("big_bodies") else "")
+    tls = opts.get("tls")
+    tls_listen = ""
+    if tls:
+        tls_listen = (f"listen 127.0.0.1:{tls['port']} ssl reuseport backlog=4096;\n"
+                      f"    ssl_certificate {tls['cert']};\n"
+                      f"    ssl_certificate_key {tls['key']};\n"
+                      "    ssl_protocols TLSv1.2 TLSv1.3;")
+    hosts = "".join(
+        f"  server {{ listen 127.0.0.1:{port}; server_name {extra_host(i)}; "
+        f"location / {{ include {d}/location.conf; }} }}\n"
+        for i in range(opts.get("extra_hosts", 0)))
     conf = textwrap.dedent(f"""\
         worker_processes 1;
+        {"master_process off;" if opts.get("single_process") else ""}
         daemon off;
         pid {d}/nginx.pid;
         error_log {d}/error.log warn;
         worker_rlimit_nofile 65536;
+        worker_shutdown_timeout 10s;
         events {{ worker_connections 30000; use epoll; }}
         http {{
           access_log off;
@@ -35,50 +91,57 @@ def nginx(work, port, upstreams, opts):
           uwsgi_temp_path {d}/uwsgi;
           scgi_temp_path {d}/scgi;
           proxy_buffering off;
+          server_names_hash_max_size 32768;
+          server_names_hash_bucket_size 64;
           {body}
-          upstream backend {{
-        {servers}
-            keepalive 320;
-          }}
+          include {d}/upstreams.conf;
           server {{
             listen 127.0.0.1:{port} default_server reuseport backlog=4096;
             return 404;
           }}
           server {{
             listen 127.0.0.1:{port};
+            {tls_listen}
             server_name {HOST};
-            location / {{
-              proxy_pass http://backend;
-              proxy_http_version 1.1;
-              proxy_set_header Connection "";
-              proxy_set_header Host $host;
-              proxy_set_header X-Request-ID $request_id;
-              proxy_set_header X-Real-IP $remote_addr;
-              proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-              proxy_set_header X-Forwarded-Host $host;
-              proxy_set_header X-Forwarded-Port $server_port;
-              proxy_set_header X-Forwarded-Proto $scheme;
-              add_header X-Request-ID $request_id;
-            }}
+            location / {{ include {d}/location.conf; }}
           }}
-        }}
-        """)
+        """) + hosts + "}\n"
     path = os.path.join(d, "nginx.conf")
     with open(path, "w") as f:
         f.write(conf)
-    return spec("nginx", ["nginx", "-p", d, "-c", path],
-                note="worker_processes 1, upstream keepalive 320, access_log off")
+    note = "worker_processes 1, upstream keepalive 320, access_log off"
+    if opts.get("big_bodies"):
+        note += ", client_max_body_size 0, proxy_request_buffering off"
+    if opts.get("extra_hosts"):
+        note += ", one server block per host"
+    return spec("nginx", ["nginx", "-p", d, "-c", path], note=note, conf_dir=d)
 
+
+# --- HAProxy ---------------------------------------------------------------------------------
 
 def haproxy(work, port, upstreams, opts):
     d = os.path.join(work, "haproxy")
     os.makedirs(d, exist_ok=True)
     servers = "\n".join(f"  server s{i} {u}" for i, u in enumerate(upstreams))
+    sock = os.path.join(d, "admin.sock")
+    tls = opts.get("tls")
+    tls_bind = f"  bind 127.0.0.1:{tls['port']} ssl crt {tls['pem']}\n" if tls else ""
+    n_extra = opts.get("extra_hosts", 0)
+    if n_extra:
+        hosts_map = os.path.join(d, "hosts.map")
+        with open(hosts_map, "w") as f:
+            f.write(f"{HOST} be\n")
+            f.writelines(f"{extra_host(i)} be\n" for i in range(n_extra))
+        routing = (f"  use_backend %[req.hdr(host),field(1,:),lower,map({hosts_map},notfound)]\n")
+    else:
+        routing = (f"  use_backend be if {{ req.hdr(host),field(1,:) -i {HOST} }}\n"
+                   "  default_backend notfound\n")
     conf = textwrap.dedent(f"""\
         global
           nbthread 1
           maxconn 9800
           log stderr format raw local0 emerg
+          stats socket {sock} mode 600 level admin
         defaults
           mode http
           timeout connect 5s
@@ -89,6 +152,7 @@ def haproxy(work, port, upstreams, opts):
           maxconn 9800
         frontend fe
           bind 127.0.0.1:{port}
+        """) + tls_bind + textwrap.dedent("""\
           unique-id-format %[rand,hex]%[rand,hex]
           unique-id-header X-Request-ID
           http-after-response set-header X-Request-ID %[unique-id]
@@ -96,9 +160,8 @@ def haproxy(work, port, upstreams, opts):
           http-request set-header X-Real-IP %[src]
           http-request set-header X-Forwarded-Host %[req.hdr(host)]
           http-request set-header X-Forwarded-Port %[dst_port]
-          http-request set-header X-Forwarded-Proto http
-          use_backend be if {{ req.hdr(host),field(1,:) -i {HOST} }}
-          default_backend notfound
+          http-request set-header X-Forwarded-Proto %[ssl_fc,iif(https,http)]
+        """) + routing + textwrap.dedent("""\
         backend notfound
           http-request return status 404
         backend be
@@ -108,57 +171,58 @@ def haproxy(work, port, upstreams, opts):
     path = os.path.join(d, "haproxy.cfg")
     with open(path, "w") as f:
         f.write(conf)
-    return spec("haproxy", ["haproxy", "-db", "-f", path],
-                note="nbthread 1, http-reuse always, no logging")
+    note = "nbthread 1, http-reuse always, no logging"
+    if n_extra:
+        note += ", hosts in a map file (use_backend %[req.hdr(host),lower,map(...)])"
+    return spec("haproxy", ["haproxy", "-db", "-f", path], note=note, conf_dir=d,
+                extra={"socket": sock, "servers": [f"s{i}" for i in range(len(upstreams))]})
+
+
+# --- Caddy -----------------------------------------------------------------------------------
+
+def caddyfile(port, upstreams, opts):
+    ups = " ".join(upstreams)
+    admin = f"admin 127.0.0.1:{opts['caddy_admin']}" if opts.get("caddy_admin") else "admin off"
+    proxy = textwrap.indent(textwrap.dedent(f"""\
+        reverse_proxy {ups} {{
+          lb_policy round_robin
+          header_up X-Request-ID {{http.request.uuid}}
+          header_up X-Real-IP {{remote_host}}
+        }}
+        """), "  ")
+    addrs = [f"http://{HOST}:{port}"] + [f"http://{extra_host(i)}:{port}"
+                                          for i in range(opts.get("extra_hosts", 0))]
+    conf = f"{{\n  {admin}\n  auto_https off\n}}\n" + ", ".join(addrs) + \
+        " {\n  bind 127.0.0.1\n" + proxy + "}\n"
+    tls = opts.get("tls")
+    if tls:
+        # wrk sends the URL's host (127.0.0.1) as SNI: the site answers to both names.
+        conf += (f"https://{HOST}:{tls['port']}, https://127.0.0.1:{tls['port']} {{\n"
+                 "  bind 127.0.0.1\n"
+                 f"  tls {tls['cert']} {tls['key']}\n" + proxy + "}\n")
+    conf += f"http://:{port} {{\n  bind 127.0.0.1\n  respond 404\n}}\n"
+    return conf
 
 
 def caddy(work, port, upstreams, opts):
     d = os.path.join(work, "caddy")
     os.makedirs(d, exist_ok=True)
-    ups = " ".join(upstreams)
-    conf = textwrap.dedent(f"""\
-        {{
-          admin off
-          auto_https off
-        }}
-        http://{HOST}:{port} {{
-          bind 127.0.0.1
-          reverse_proxy {ups} {{
-            lb_policy round_robin
-            header_up X-Request-ID {{http.request.uuid}}
-            header_up X-Real-IP {{remote_host}}
-          }}
-        }}
-        http://:{port} {{
-          bind 127.0.0.1
-          respond 404
-        }}
-        """)
     path = os.path.join(d, "Caddyfile")
     with open(path, "w") as f:
-        f.write(conf)
+        f.write(caddyfile(port, upstreams, opts))
     env = dict(os.environ, GOMAXPROCS="1", XDG_DATA_HOME=d, XDG_CONFIG_HOME=d, HOME=d)
+    note = "GOMAXPROCS=1, default upstream keep-alive, no access log"
+    if opts.get("extra_hosts"):
+        note += ", all hosts as addresses of one site block (one handler, one upstream pool)"
     return spec("caddy", ["caddy", "run", "--config", path, "--adapter", "caddyfile"], env=env,
-                note="GOMAXPROCS=1, default upstream keep-alive, no access log")
+                note=note, conf_dir=d, extra={"port": port, "opts": dict(opts)})
 
 
-def portico_config(d, upstreams, extra_hosts=0):
-    """An Ingress for HOST to a Service whose two EndpointSlices hold the two upstreams."""
-    os.makedirs(d, exist_ok=True)
-    docs = [textwrap.dedent("""\
-        apiVersion: networking.k8s.io/v1
-        kind: IngressClass
-        metadata:
-          name: portico
-          annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
-        spec: {controller: portico.dev/ingress-controller}
-        """), textwrap.dedent("""\
-        apiVersion: v1
-        kind: Service
-        metadata: {name: bench, namespace: bench}
-        spec:
-          ports: [{name: http, port: 80}]
-        """)]
+# --- Portico ---------------------------------------------------------------------------------
+
+def portico_write_endpoints(d, upstreams, tmp_dir):
+    """One EndpointSlice per upstream, in endpoints.yaml, replaced atomically (rename)."""
+    docs = []
     for i, u in enumerate(upstreams):
         ip, p = u.rsplit(":", 1)
         docs.append(textwrap.dedent(f"""\
@@ -174,7 +238,47 @@ def portico_config(d, upstreams, extra_hosts=0):
               - addresses: ["{ip}"]
                 conditions: {{ready: true}}
             """))
-    hosts = [HOST] + [f"h{i}.{HOST}" for i in range(extra_hosts)]
+    tmp = os.path.join(tmp_dir, "endpoints.yaml.tmp")
+    with open(tmp, "w") as f:
+        f.write("---\n".join(docs))
+    os.replace(tmp, os.path.join(d, "endpoints.yaml"))
+
+
+def tls_secret_yaml(cert, key):
+    def b64(path):
+        with open(path, "rb") as f:
+            return base64.b64encode(f.read()).decode()
+    return textwrap.dedent(f"""\
+        apiVersion: v1
+        kind: Secret
+        metadata: {{name: bench-tls, namespace: bench}}
+        type: kubernetes.io/tls
+        data:
+          tls.crt: {b64(cert)}
+          tls.key: {b64(key)}
+        """)
+
+
+def portico_config(d, upstreams, extra_hosts=0, tls=None, tmp_dir=None):
+    """An Ingress for HOST (and extra hosts) to a Service whose EndpointSlices hold the
+    upstreams; with tls, a kubernetes.io/tls Secret named in the Ingress's spec.tls."""
+    os.makedirs(d, exist_ok=True)
+    docs = [textwrap.dedent("""\
+        apiVersion: networking.k8s.io/v1
+        kind: IngressClass
+        metadata:
+          name: portico
+          annotations: {ingressclass.kubernetes.io/is-default-class: "true"}
+        spec: {controller: portico.dev/ingress-controller}
+        """), textwrap.dedent("""\
+        apiVersion: v1
+        kind: Service
+        metadata: {name: bench, namespace: bench}
+        spec:
+          ports: [{name: http, port: 80}]
+        """)]
+    portico_write_endpoints(d, upstreams, tmp_dir or os.path.dirname(d))
+    hosts = [HOST] + [extra_host(i) for i in range(extra_hosts)]
     rules = "".join(textwrap.indent(textwrap.dedent(f"""\
         - host: {h}
           http:
@@ -183,26 +287,47 @@ def portico_config(d, upstreams, extra_hosts=0):
                 pathType: Prefix
                 backend: {{service: {{name: bench, port: {{number: 80}}}}}}
         """), "    ") for h in hosts)
-    docs.append(textwrap.dedent("""\
+    ingress = textwrap.dedent("""\
         apiVersion: networking.k8s.io/v1
         kind: Ingress
-        metadata: {name: bench, namespace: bench, creationTimestamp: "2026-01-01T00:00:00Z"}
-        spec:
-          ingressClassName: portico
-          rules:
-        """) + rules)
+        metadata:
+          name: bench
+          namespace: bench
+          creationTimestamp: "2026-01-01T00:00:00Z"
+        """)
+    if tls:
+        # ssl-redirect "false": plain HTTP keeps serving on the same Ingress (as the other
+        # proxies do), HTTPS is measured separately.
+        ingress += ("  annotations: {nginx.ingress.kubernetes.io/ssl-redirect: \"false\"}\n"
+                    f"spec:\n  ingressClassName: portico\n  tls:\n"
+                    f"    - hosts: [{HOST}]\n      secretName: bench-tls\n  rules:\n")
+        docs.append(tls_secret_yaml(tls["cert"], tls["key"]))
+    else:
+        ingress += "spec:\n  ingressClassName: portico\n  rules:\n"
+    docs.append(ingress + rules)
     with open(os.path.join(d, "bench.yaml"), "w") as f:
         f.write("---\n".join(docs))
 
 
 def portico(work, port, upstreams, opts):
     d = os.path.join(work, "portico-config")
-    portico_config(d, upstreams, opts.get("extra_hosts", 0))
+    shutil.rmtree(d, ignore_errors=True)
+    tls = opts.get("tls")
+    portico_config(d, upstreams, opts.get("extra_hosts", 0), tls, tmp_dir=work)
     argv = [opts["portico_bin"], "serve", "--config-dir", d, "--http-port", str(port),
             "--admin-port", str(opts["admin_port"]), "--workers", "1", "--access-log=false"]
+    note = "--workers 1, --access-log=false"
     if opts.get("big_bodies"):
         argv += ["--max-body-size", "0"]
-    return spec("portico", argv, note="--workers 1, --access-log=false")
+        note += ", --max-body-size 0"
+    if opts.get("churn"):
+        argv += ["--config-debounce", "10ms", "--config-max-delay", "50ms"]
+        note += ", --config-debounce 10ms --config-max-delay 50ms"
+    if tls:
+        argv += ["--https-port", str(tls["port"])]
+    else:
+        argv += ["--https-port", "0"] if opts.get("has_https_port") else []
+    return spec("portico", argv, note=note, conf_dir=d, extra={"tmp_dir": work})
 
 
 BUILDERS = {"portico": portico, "nginx": nginx, "haproxy": haproxy, "caddy": caddy}

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Instructions per proxied request under valgrind --tool=callgrind, for each proxy.
+
+Each proxy (nginx in single-process mode: `master_process off; daemon off;`, HAProxy with
+-db and nbthread 1, Caddy with GOMAXPROCS=1, Portico with --workers 1) runs under callgrind
+with instrumentation off; after start-up and a warm-up, `callgrind_control -i on` switches it
+on, h2load sends exactly --requests keep-alive requests, and `callgrind_control -d` dumps the
+counts. Instructions per request = the dump's total / requests (the proxy's every thread:
+with one worker, that is the request path plus whatever the control thread did meanwhile).
+Instruction counts are repeatable where timings on a shared machine are not."""
+import argparse
+import glob
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+import load  # noqa: E402
+import procs  # noqa: E402
+import proxies  # noqa: E402
+
+
+def start_upstreams(build_dir, work):
+    up_bin = os.path.join(build_dir, "bench", "upstream", "portico-upstream")
+    ups = []
+    for name in ("a", "b"):
+        port = procs.free_port()
+        p = procs.proc(f"upstream-{name}", [up_bin, "--port", str(port), "--name", name],
+                       log=os.path.join(work, f"upstream-{name}.log"))
+        procs.wait_port(port)
+        ups.append((p, f"127.0.0.1:{port}"))
+    return ups
+
+
+def control(*args):
+    return subprocess.run(["callgrind_control", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def top_functions(dump, requests, n=15):
+    r = subprocess.run(["callgrind_annotate", "--inclusive=no", dump], capture_output=True,
+                       text=True, timeout=300)
+    out = []
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+(?:\([\d.]+%\)\s+)?(\S.*)$", line)
+        if not m or "PROGRAM TOTALS" in line or "file:function" in line:
+            continue
+        ir = int(m.group(1).replace(",", ""))
+        fn = m.group(2).strip()
+        fn = re.sub(r"\s+\[.*\]$", "", fn)
+        out.append((ir / requests, fn[:160]))
+        if len(out) >= n:
+            break
+    return out
+
+
+def total_ir(dump):
+    with open(dump) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    return None
+
+
+def one(name, build_dir, work, addrs, requests, conns):
+    port, admin = procs.free_port(), procs.free_port()
+    opts = {"portico_bin": os.path.join(build_dir, "proxy", "portico"), "admin_port": admin,
+            "single_process": True}
+    sp = proxies.BUILDERS[name](work, port, addrs, opts)
+    out = os.path.join(work, f"callgrind.{name}.out")
+    argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
+            *sp.argv]
+    p = procs.proc(name, argv, env=sp.env, log=os.path.join(work, f"{name}.callgrind.log"))
+    try:
+        procs.wait_port(port, timeout=180)
+        url = f"http://127.0.0.1:{port}/small"
+        load.run_h2load_count(url, proxies.HOST, conns, 500, "0-1")  # warm-up
+        r = control("-i", "on", str(p.pid))
+        if r.returncode != 0:
+            return {"error": f"callgrind_control -i on: {(r.stdout + r.stderr).strip()[:200]}"}
+        ok, _ = load.run_h2load_count(url, proxies.HOST, conns, requests, "0-1")
+        r = control("-d", str(p.pid))
+        if r.returncode != 0:
+            return {"error": f"callgrind_control -d: {(r.stdout + r.stderr).strip()[:200]}"}
+        time.sleep(1.0)
+        dumps = sorted(glob.glob(out + ".*"), key=os.path.getmtime)
+        if not dumps or not ok:
+            return {"error": f"no dump ({len(dumps)}) or no request succeeded ({ok})"}
+        ir = total_ir(dumps[-1])
+        res = {"ir_per_req": ir / ok if ir else None, "requests": ok, "dump": dumps[-1]}
+        if name == "portico":
+            res["top"] = top_functions(dumps[-1], ok)
+        return res
+    finally:
+        p.stop(timeout=60)
+
+
+def run_all(build_dir, names, requests=20000, conns=8):
+    work = tempfile.mkdtemp(prefix="portico-callgrind-")
+    ups = start_upstreams(build_dir, work)
+    res = {"requests": requests, "conns": conns, "per_proxy": {}}
+    try:
+        for n in names:
+            print(f"callgrind: {n} ({requests} requests)...", flush=True)
+            try:
+                res["per_proxy"][n] = one(n, build_dir, work, [a for _, a in ups], requests, conns)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                res["per_proxy"][n] = {"error": str(e)[:200]}
+            print(f"callgrind: {n}: {res['per_proxy'][n].get('ir_per_req') or res['per_proxy'][n]}",
+                  flush=True)
+    finally:
+        for p, _ in ups:
+            p.stop()
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default="build/release")
+    ap.add_argument("--proxies", default="portico,nginx,haproxy,caddy")
+    ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--conns", type=int, default=8)
+    a = ap.parse_args()
+    load.raise_nofile(65536)
+    names = [n for n in a.proxies.split(",") if proxies.available(n)]
+    res = run_all(a.build_dir, names, a.requests, a.conns)
+    print(f"\n| proxy | instructions per request ({a.requests} keep-alive requests) |\n|---|---|")
+    for n, v in res["per_proxy"].items():
+        print(f"| {n} | {v['ir_per_req']:,.0f} |" if v.get("ir_per_req") else f"| {n} | {v} |")
+    top = res["per_proxy"].get("portico", {}).get("top")
+    if top:
+        print("\nPortico, self instructions per request:")
+        for ir, fn in top:
+            print(f"{ir:10,.0f}  {fn}")
+        print(f"\nfull profile: callgrind_annotate {res['per_proxy']['portico']['dump']}")
+
+
+if __name__ == "__main__":
+    main()
