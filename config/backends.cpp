@@ -1,19 +1,41 @@
 #include "config/backends.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <tuple>
 
 #include "config/fnv.hpp"
 
 namespace portico::config {
 
-std::string cluster_id(const std::string& ns, const ingress_backend& b) {
+std::string cluster_id(const std::string& ns, const ingress_backend& b, const upstream_tls* tls,
+                       bool unusable) {
   std::string id = ns;
   id += '/';
   id += b.service_name;
   id += ':';
   id += b.port.number ? std::to_string(*b.port.number) : b.port.name;
+  if (!tls) return id;
+  id += "+tls";
+  if (tls->verify || !tls->ca_secret.empty() || !tls->server_name.empty()) {
+    std::uint64_t h = fnv1a()
+                          .add(tls->verify ? 1 : 0)
+                          .add(tls->ca_secret)
+                          .add(tls->server_name)
+                          .value();
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(h ^ (h >> 32)));
+    id += '-';
+    id += hex;
+  }
+  if (unusable) id += "-unusable";
   return id;
+}
+
+bool same_upstream_tls(const upstream_tls* a, const upstream_tls* b) {
+  if (!a || !b) return a == b;
+  return a->verify == b->verify && a->ca_pem == b->ca_pem && a->ca_secret == b->ca_secret &&
+         a->server_name == b->server_name;
 }
 
 std::uint64_t endpoints_version(const std::vector<endpoint>& eps) {
@@ -34,10 +56,12 @@ cluster_builder::cluster_builder(const cluster_state& state, const snapshot* pre
   }
 }
 
-cluster_builder::result cluster_builder::resolve(const std::string& ns, const ingress_backend& b) {
-  std::string id = cluster_id(ns, b);
+cluster_builder::result cluster_builder::resolve(const std::string& ns, const ingress_backend& b,
+                                                 std::shared_ptr<const upstream_tls> tls,
+                                                 bool unusable) {
+  std::string id = cluster_id(ns, b, tls.get(), unusable);
   if (auto it = done_.find(id); it != done_.end()) return it->second;
-  result r = compute(ns, b, id);
+  result r = compute(ns, b, id, std::move(tls), unusable);
   done_.emplace(std::move(id), r);
   return r;
 }
@@ -119,7 +143,9 @@ void cluster_builder::legacy_endpoints(const std::string& ns, const service& svc
 }
 
 cluster_builder::result cluster_builder::compute(const std::string& ns, const ingress_backend& b,
-                                                 std::string id) {
+                                                 std::string id,
+                                                 std::shared_ptr<const upstream_tls> tls,
+                                                 bool unusable) {
   auto c = std::make_shared<cluster>();
   c->id = std::move(id);
   c->namespace_name = ns;
@@ -142,9 +168,12 @@ cluster_builder::result cluster_builder::compute(const std::string& ns, const in
     if (!has_slices) legacy_endpoints(ns, svc_it->second, *sp, c->endpoints);
     sort_unique(c->endpoints);
   }
+  if (unusable) c->endpoints.clear();  // TLS settings that cannot work: 503, never plain
+  c->tls = std::move(tls);
   c->version = endpoints_version(c->endpoints);
-  if (auto prev = previous_.find(c->id); prev != previous_.end() &&
-                                          prev->second->version == c->version) {
+  if (auto prev = previous_.find(c->id);
+      prev != previous_.end() && prev->second->version == c->version &&
+      same_upstream_tls(prev->second->tls.get(), c->tls.get())) {
     r.backend = prev->second;  // unchanged: share it, with its identity
   } else {
     r.backend = std::move(c);

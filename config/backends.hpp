@@ -17,7 +17,8 @@ namespace portico::config {
 inline constexpr std::string_view service_name_label = "kubernetes.io/service-name";
 
 // The clusters of one build: each "ns/service:port" resolved once and shared by every route
-// that names it; clusters whose id and version equal the previous Snapshot's are reused.
+// that names it; clusters whose id, version and TLS settings equal the previous Snapshot's
+// are reused. A backend spoken to over TLS is a cluster of its own (see cluster_id).
 class cluster_builder {
  public:
   cluster_builder(const cluster_state& state, const snapshot* previous);
@@ -27,13 +28,18 @@ class cluster_builder {
     std::string error_field;                 // relative: ".service.name" / ".service.port"
     std::string error;                       // empty when the backend resolved
   };
-  result resolve(const std::string& ns, const ingress_backend& b);
+  // `tls`: non-null for backend-protocol HTTPS (shared by the routes of one Ingress).
+  // `unusable`: TLS settings that cannot work (verification without a CA): the cluster gets
+  // no endpoints, so its routes answer 503.
+  result resolve(const std::string& ns, const ingress_backend& b,
+                 std::shared_ptr<const upstream_tls> tls = nullptr, bool unusable = false);
 
   // Every cluster resolved so far, sorted by id.
   std::vector<std::shared_ptr<const cluster>> clusters() const;
 
  private:
-  result compute(const std::string& ns, const ingress_backend& b, std::string id);
+  result compute(const std::string& ns, const ingress_backend& b, std::string id,
+                 std::shared_ptr<const upstream_tls> tls, bool unusable);
   void slice_endpoints(const std::string& ns, const service& svc, const service_port& sp,
                        std::vector<endpoint>& out, bool& has_slices) const;
   void legacy_endpoints(const std::string& ns, const service& svc, const service_port& sp,
@@ -46,7 +52,13 @@ class cluster_builder {
 };
 
 // The identity of a backend's cluster: "ns/service:port" (port number or name as written).
-std::string cluster_id(const std::string& ns, const ingress_backend& b);
+// Over TLS: "ns/service:port+tls" with default settings (no verification, no CA Secret, no
+// proxy-ssl-name), else "ns/service:port+tls-<8 hex digits>", a hash of (verify, CA Secret
+// name, proxy-ssl-name). `unusable` settings add "-unusable" (their cluster has no endpoints).
+std::string cluster_id(const std::string& ns, const ingress_backend& b,
+                       const upstream_tls* tls = nullptr, bool unusable = false);
+// Equal TLS settings (both null, or equal fields).
+bool same_upstream_tls(const upstream_tls* a, const upstream_tls* b);
 // Hash of an endpoint list (order-sensitive; build() sorts endpoints first).
 std::uint64_t endpoints_version(const std::vector<endpoint>& eps);
 

@@ -11,6 +11,12 @@
 // - ImplementationSpecific paths are matched as Prefix until the regex annotations arrive.
 // - Routes are sorted by (host, path, path type) so `portico routes` is stable; the default
 //   backend route, if any, comes last.
+// - TLS (config/tls_table_builder.hpp, config/tls_annotations.hpp): route::ssl_redirect is
+//   true when TLS is configured for the route's host (by any served Ingress: ingress-nginx
+//   redirects per server, not per Ingress) and the route's Ingress does not say ssl-redirect
+//   "false"; or when its Ingress says force-ssl-redirect "true". Routes without a host and the
+//   spec.defaultBackend route never get the default redirect; the latter not even a forced
+//   one (as ingress-nginx's catch-all location).
 #include "config/build.hpp"
 
 #include <algorithm>
@@ -21,6 +27,8 @@
 #include "config/fnv.hpp"
 #include "config/ingress_check.hpp"
 #include "config/route_table.hpp"
+#include "config/tls_annotations.hpp"
+#include "config/tls_table_builder.hpp"
 
 namespace portico::config {
 namespace {
@@ -49,9 +57,10 @@ class route_collector {
  public:
   route_collector(const cluster_state& state, const build_options& opts,
                   std::vector<build_error>& errors)
-      : clusters_(state, opts.previous.get()), errors_(errors) {}
+      : clusters_(state, opts.previous.get()), annotations_(state, errors), errors_(errors) {}
 
   void add_ingress(const ingress& ing) {
+    policy_ = annotations_.read(ing);
     for (std::size_t i = 0; i < ing.rules.size(); ++i) {
       const auto& rule = ing.rules[i];
       for (std::size_t j = 0; j < rule.paths.size(); ++j) {
@@ -63,7 +72,7 @@ class route_collector {
     if (ing.default_backend) add_default(ing);
   }
 
-  build_result finish();
+  build_result finish(std::shared_ptr<const tls_table> tls);
 
  private:
   void add_path(const ingress& ing, const std::string& host, const http_ingress_path& p,
@@ -76,13 +85,27 @@ class route_collector {
                        std::move(message)});
   }
 
+  void set_redirects(const tls_table& tls);
+
   cluster_builder clusters_;
+  tls_annotation_reader annotations_;
+  ingress_tls_policy policy_;  // of the Ingress being added
   std::vector<build_error>& errors_;
   std::vector<std::shared_ptr<route>> routes_;
   std::shared_ptr<route> default_;
   // Conflict detection: lowercased host, '\n', kind, normalized path -> the owner.
   std::unordered_map<std::string, const route*> owners_;
+  std::vector<const route*> forced_;  // force-ssl-redirect "true"
 };
+
+void route_collector::set_redirects(const tls_table& tls) {
+  std::sort(forced_.begin(), forced_.end());
+  for (auto& r : routes_) {
+    if (!r->ssl_redirect) continue;
+    r->ssl_redirect = std::binary_search(forced_.begin(), forced_.end(), r.get()) ||
+                      tls_configured_for(tls, lower(r->host));
+  }
+}
 
 std::shared_ptr<route> route_collector::make_route(const ingress& ing, const ingress_backend& b,
                                                    const std::string& field) {
@@ -91,7 +114,8 @@ std::shared_ptr<route> route_collector::make_route(const ingress& ing, const ing
   r->ingress_name = ing.meta.name;
   r->service_name = b.service_name;
   r->service_port = b.port.number ? std::to_string(*b.port.number) : b.port.name;
-  auto res = clusters_.resolve(ing.meta.namespace_name, b);
+  auto res = clusters_.resolve(ing.meta.namespace_name, b, policy_.upstream,
+                              policy_.upstream_unusable);
   if (!res.error.empty()) error(ing, field + ".backend" + res.error_field, res.error);
   r->backend = std::move(res.backend);
   return r;
@@ -118,6 +142,9 @@ void route_collector::add_path(const ingress& ing, const std::string& host,
   }
   auto r = make_route(ing, p.backend, field);
   r->host = host;
+  // Decided in finish() once every Ingress's spec.tls is known; this bit says "allowed".
+  r->ssl_redirect = policy_.force_ssl_redirect || (!host.empty() && policy_.ssl_redirect);
+  if (policy_.force_ssl_redirect) forced_.push_back(r.get());
   r->path = std::move(path);
   r->kind = kind;
   r->path_type = path_type_text(p.type);
@@ -136,17 +163,33 @@ void route_collector::add_default(const ingress& ing) {
   default_->is_default_backend = true;
 }
 
-std::uint64_t config_hash(const std::vector<std::shared_ptr<const route>>& routes) {
+void hash_tls(fnv1a& h, const tls_table& tls) {
+  std::vector<std::pair<std::string_view, std::uint64_t>> hosts;
+  hosts.reserve(tls.by_host.size());
+  for (const auto& [host, c] : tls.by_host) hosts.emplace_back(host, c ? c->version : 0);
+  std::sort(hosts.begin(), hosts.end());
+  for (const auto& [host, v] : hosts) h.add(host).add(v);
+  h.add(tls.default_cert ? tls.default_cert->version : 0);
+}
+
+std::uint64_t config_hash(const std::vector<std::shared_ptr<const route>>& routes,
+                          const tls_table& tls) {
   fnv1a h;
   for (const auto& r : routes) {
     h.add(r->host).add(r->path).add(static_cast<std::uint64_t>(r->kind)).add(r->path_type);
     h.add(r->namespace_name).add(r->ingress_name).add(r->service_name).add(r->service_port);
     h.add(r->is_default_backend ? 1 : 0).add(r->backend->id).add(r->backend->version);
+    h.add(r->ssl_redirect ? 1 : 0);
+    if (const upstream_tls* t = r->backend->tls.get()) {
+      h.add(t->verify ? 1 : 0).add(t->ca_secret).add(t->server_name).add(t->ca_pem);
+    }
   }
+  hash_tls(h, tls);
   return h.value();
 }
 
-build_result route_collector::finish() {
+build_result route_collector::finish(std::shared_ptr<const tls_table> tls) {
+  set_redirects(*tls);
   std::sort(routes_.begin(), routes_.end(), [](const auto& a, const auto& b) {
     return std::tie(a->host, a->path, a->kind) < std::tie(b->host, b->path, b->kind);
   });
@@ -163,10 +206,10 @@ build_result route_collector::finish() {
     }
     routes.push_back(std::move(r));
   }
-  std::uint64_t hash = config_hash(routes);
+  std::uint64_t hash = config_hash(routes, *tls);
   build_result out;
   out.snap = std::make_shared<const snapshot>(std::move(routes), clusters_.clusters(),
-                                              std::move(table), hash);
+                                              std::move(table), hash, std::move(tls));
   return out;
 }
 
@@ -175,11 +218,13 @@ build_result route_collector::finish() {
 build_result build(const cluster_state& state, const build_options& opts) {
   std::vector<build_error> errors;
   route_collector collector(state, opts, errors);
+  tls_table_builder tls(state, opts, errors);
   for (const ingress* ing : served_oldest_first(state, opts)) {
     if (!validate_ingress(*ing, errors)) continue;
     collector.add_ingress(*ing);
+    tls.add_ingress(*ing);
   }
-  build_result out = collector.finish();
+  build_result out = collector.finish(tls.finish());
   out.errors = std::move(errors);
   return out;
 }

@@ -10,6 +10,7 @@
 #include <openssl/x509v3.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -139,5 +140,78 @@ inline secret tls_secret(const std::string& ns, const std::string& name, const t
   s.data["tls.key"] = c.key_pem;
   return s;
 }
+
+struct tls_entry {
+  std::vector<std::string> hosts;
+  std::string secret;  // empty: no secretName
+};
+
+// An Ingress of class portico: one rule per host (path "/" Prefix to service `svc` port 80),
+// spec.tls entries, annotations.
+inline std::string tls_ingress(const std::string& ns, const std::string& name,
+                               const std::string& created, const std::vector<std::string>& hosts,
+                               const std::vector<tls_entry>& tls,
+                               const std::map<std::string, std::string>& annotations = {},
+                               const std::string& svc = "a") {
+  std::string y = "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " +
+                  name + "\n  namespace: " + ns + "\n  creationTimestamp: \"" + created + "\"\n";
+  if (!annotations.empty()) {
+    y += "  annotations:\n";
+    for (const auto& [k, v] : annotations) y += "    \"" + k + "\": \"" + v + "\"\n";
+  }
+  y += "spec:\n  ingressClassName: portico\n";
+  if (!tls.empty()) {
+    y += "  tls:\n";
+    for (const auto& t : tls) {
+      std::string item;
+      if (!t.hosts.empty()) {
+        item += "hosts: [";
+        for (std::size_t i = 0; i < t.hosts.size(); ++i) {
+          item += (i ? ", \"" : "\"") + t.hosts[i] + "\"";
+        }
+        item += "]";
+      }
+      if (!t.secret.empty()) {
+        item += (item.empty() ? "secretName: " : ", secretName: ") + t.secret;
+      }
+      y += "  - {" + item + "}\n";
+    }
+  }
+  y += "  rules:\n";
+  for (const auto& h : hosts) {
+    y += "  - host: \"" + h + "\"\n    http:\n      paths:\n      - path: /\n" +
+         "        pathType: Prefix\n        backend: {service: {name: " + svc +
+         ", port: {number: 80}}}\n";
+  }
+  return y;
+}
+
+// Services a and b (port 80) in namespace ns, each with one ready endpoint.
+inline constexpr const char* tls_services = R"(
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: ns}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b, namespace: ns}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: a-1, namespace: ns, labels: {kubernetes.io/service-name: a}}
+addressType: IPv4
+ports: [{name: http, port: 8443}]
+endpoints: [{addresses: [10.0.0.1]}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: b-1, namespace: ns, labels: {kubernetes.io/service-name: b}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints: [{addresses: [10.0.0.2]}]
+)";
 
 }  // namespace portico::config::testing

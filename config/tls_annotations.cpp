@@ -1,0 +1,144 @@
+#include "config/tls_annotations.hpp"
+
+#include "config/ingress_check.hpp"
+#include "config/tls_certificate.hpp"
+
+namespace portico::config {
+namespace {
+
+const std::string* annotation(const ingress& ing, std::string_view name) {
+  auto it = ing.meta.annotations.find(std::string(name));
+  return it == ing.meta.annotations.end() ? nullptr : &it->second;
+}
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string annotation_field(std::string_view name) {
+  return "metadata.annotations[" + std::string(name) + "]";
+}
+
+std::optional<bool> parse_bool_text(std::string_view v) {
+  if (v == "1" || v == "t" || v == "T" || v == "TRUE" || v == "true" || v == "True") return true;
+  if (v == "0" || v == "f" || v == "F" || v == "FALSE" || v == "false" || v == "False") {
+    return false;
+  }
+  return std::nullopt;
+}
+
+void tls_annotation_reader::error(const ingress& ing, std::string_view name, std::string message) {
+  errors_.push_back({"Ingress", ing.meta.namespace_name, ing.meta.name, annotation_field(name),
+                     std::move(message)});
+}
+
+bool tls_annotation_reader::read_bool(const ingress& ing, std::string_view name, bool fallback) {
+  const std::string* v = annotation(ing, name);
+  if (!v) return fallback;
+  if (auto b = parse_bool_text(*v)) return *b;
+  error(ing, name,
+        "must be \"true\" or \"false\", got \"" + *v + "\"; the default \"" +
+            (fallback ? "true" : "false") + "\" applies");
+  return fallback;
+}
+
+const tls_annotation_reader::ca_result& tls_annotation_reader::ca_secret(const std::string& ns,
+                                                                         const std::string& name) {
+  std::string key = ns + "/" + name;
+  if (auto it = cas_.find(key); it != cas_.end()) return it->second;
+  ca_result r;
+  auto s = state_.secrets.find(key);
+  if (s == state_.secrets.end()) {
+    r.missing = true;
+  } else {
+    auto ca = s->second.data.find(std::string(ca_crt_key));
+    std::string why = check_ca_bundle(ca == s->second.data.end() ? std::string_view()
+                                                                 : std::string_view(ca->second));
+    if (why.empty()) {
+      r.pem = ca->second;
+    } else {
+      errors_.push_back({"Secret", ns, name, "data[ca.crt]",
+                         why + " (proxy-ssl-secret: the CA that verifies upstream certificates)"});
+    }
+  }
+  return cas_.emplace(std::move(key), std::move(r)).first->second;
+}
+
+std::shared_ptr<const upstream_tls> tls_annotation_reader::read_upstream(const ingress& ing,
+                                                                         bool& unusable) {
+  auto t = std::make_shared<upstream_tls>();
+  bool verify_set = false;
+  if (const std::string* v = annotation(ing, proxy_ssl_verify_annotation)) {
+    std::string u = upper(*v);
+    verify_set = true;
+    t->verify = u != "OFF";
+    if (u != "ON" && u != "OFF") {
+      error(ing, proxy_ssl_verify_annotation,
+            "must be \"on\" or \"off\", got \"" + *v + "\"; verification is on (fail closed)");
+    }
+  }
+  if (const std::string* v = annotation(ing, proxy_ssl_secret_annotation)) {
+    const std::string& ns = ing.meta.namespace_name;
+    auto slash = v->find('/');
+    std::string sns = slash == std::string::npos ? std::string() : v->substr(0, slash);
+    std::string name = slash == std::string::npos ? std::string() : v->substr(slash + 1);
+    if (sns.empty() || name.empty() || name.find('/') != std::string::npos) {
+      error(ing, proxy_ssl_secret_annotation, "must be \"namespace/name\", got \"" + *v + "\"");
+    } else if (sns != ns) {
+      error(ing, proxy_ssl_secret_annotation,
+            "Secret " + *v + " is in another namespace; only Secrets of namespace " + ns +
+                " can be used");
+    } else {
+      t->ca_secret = sns + "/" + name;
+      const ca_result& ca = ca_secret(sns, name);
+      if (ca.missing) error(ing, proxy_ssl_secret_annotation, "Secret " + *v + " not found");
+      t->ca_pem = ca.pem;
+    }
+  }
+  if (const std::string* v = annotation(ing, proxy_ssl_name_annotation)) {
+    std::string name = ascii_lower(*v);
+    std::string why;
+    if (name.empty() || name.starts_with("*.") || !valid_rule_host(name, &why)) {
+      error(ing, proxy_ssl_name_annotation,
+            (why.empty() ? "must be a DNS name, got \"" + *v + "\"" : why) +
+                "; the request's host is used");
+    } else {
+      t->server_name = std::move(name);
+    }
+  }
+  if (t->verify && t->ca_pem.empty()) {
+    unusable = true;
+    error(ing, verify_set ? proxy_ssl_verify_annotation : proxy_ssl_secret_annotation,
+          "upstream certificate verification is on but there is no usable CA (proxy-ssl-secret "
+          "with a ca.crt); the Ingress's paths answer 503 until that is fixed");
+  }
+  return t;
+}
+
+ingress_tls_policy tls_annotation_reader::read(const ingress& ing) {
+  ingress_tls_policy p;
+  p.ssl_redirect = read_bool(ing, ssl_redirect_annotation, true);
+  p.force_ssl_redirect = read_bool(ing, force_ssl_redirect_annotation, false);
+  const std::string* proto = annotation(ing, backend_protocol_annotation);
+  std::string u = proto ? upper(*proto) : std::string("HTTP");
+  if (u == "HTTPS") {
+    p.upstream = read_upstream(ing, p.upstream_unusable);
+  } else if (u == "GRPC" || u == "GRPCS" || u == "AJP" || u == "FCGI") {
+    error(ing, backend_protocol_annotation,
+          "\"" + *proto + "\" is not supported (HTTP and HTTPS are); requests are sent as plain "
+          "HTTP");
+  } else if (u != "HTTP" && u != "AUTO_HTTP") {
+    error(ing, backend_protocol_annotation,
+          "must be one of HTTP, HTTPS, AUTO_HTTP, GRPC, GRPCS, AJP, FCGI, got \"" + *proto +
+              "\"; requests are sent as plain HTTP");
+  }
+  return p;
+}
+
+}  // namespace portico::config

@@ -1,0 +1,81 @@
+// The TLS annotations of an Ingress (ingress-nginx names and values), read once per Ingress.
+//
+// - nginx.ingress.kubernetes.io/ssl-redirect (default "true") and force-ssl-redirect
+//   (default "false"): booleans as ingress-nginx reads them (Go strconv.ParseBool: 1 t T TRUE
+//   true True, 0 f F FALSE false False). Another value is a build_error; the default applies.
+// - backend-protocol: HTTP (default), AUTO_HTTP (as HTTP) or HTTPS, any case. GRPC, GRPCS, AJP
+//   and FCGI are not supported and other values are invalid: a build_error, and the routes
+//   stay (so their paths never fall through to another Ingress's shorter prefix) speaking
+//   plain HTTP to the endpoints, which then fail those requests (502) as they would with
+//   ingress-nginx's fallback to HTTP for invalid values.
+// - With HTTPS: proxy-ssl-verify "on"/"off" (default off; another value is a build_error and
+//   counts as "on": fail closed), proxy-ssl-secret "namespace/name" (same namespace as the
+//   Ingress; its ca.crt, one or more PEM certificates), proxy-ssl-name (a DNS name; the SNI
+//   and verification name instead of the request's host).
+//   Verification without a usable CA is a build_error and the routes answer 503 (their
+//   cluster has no endpoints): never a silent downgrade to no verification, and never a
+//   fallback to the system trust store the Ingress did not ask for.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/build.hpp"
+
+namespace portico::config {
+
+inline constexpr std::string_view ssl_redirect_annotation = "nginx.ingress.kubernetes.io/ssl-redirect";
+inline constexpr std::string_view force_ssl_redirect_annotation =
+    "nginx.ingress.kubernetes.io/force-ssl-redirect";
+inline constexpr std::string_view backend_protocol_annotation =
+    "nginx.ingress.kubernetes.io/backend-protocol";
+inline constexpr std::string_view proxy_ssl_verify_annotation =
+    "nginx.ingress.kubernetes.io/proxy-ssl-verify";
+inline constexpr std::string_view proxy_ssl_secret_annotation =
+    "nginx.ingress.kubernetes.io/proxy-ssl-secret";
+inline constexpr std::string_view proxy_ssl_name_annotation =
+    "nginx.ingress.kubernetes.io/proxy-ssl-name";
+
+// "metadata.annotations[<name>]", the build_error field of an annotation.
+std::string annotation_field(std::string_view name);
+
+// Go strconv.ParseBool, which ingress-nginx uses for boolean annotations.
+std::optional<bool> parse_bool_text(std::string_view v);
+
+struct ingress_tls_policy {
+  bool ssl_redirect = true;         // ssl-redirect: redirect when TLS is configured for the host
+  bool force_ssl_redirect = false;  // force-ssl-redirect: redirect even without TLS
+  // Non-null: backend-protocol HTTPS. Shared by every route of the Ingress.
+  std::shared_ptr<const upstream_tls> upstream;
+  // Verification is on without a usable CA: the routes' clusters get no endpoints (503).
+  bool upstream_unusable = false;
+};
+
+// Reads the annotations of Ingresses; CA Secrets are checked once per build.
+class tls_annotation_reader {
+ public:
+  tls_annotation_reader(const cluster_state& state, std::vector<build_error>& errors)
+      : state_(state), errors_(errors) {}
+
+  ingress_tls_policy read(const ingress& ing);
+
+ private:
+  struct ca_result {
+    std::string pem;      // empty: unusable
+    bool missing = false;
+  };
+  std::shared_ptr<const upstream_tls> read_upstream(const ingress& ing, bool& unusable);
+  bool read_bool(const ingress& ing, std::string_view name, bool fallback);
+  const ca_result& ca_secret(const std::string& ns, const std::string& name);
+  void error(const ingress& ing, std::string_view annotation, std::string message);
+
+  const cluster_state& state_;
+  std::vector<build_error>& errors_;
+  std::unordered_map<std::string, ca_result> cas_;  // by "ns/name"
+};
+
+}  // namespace portico::config

@@ -1,0 +1,84 @@
+// The TLS table of a build: which certificate each TLS server name gets, from the spec.tls of
+// the served Ingresses and their kubernetes.io/tls Secrets (ingress-nginx semantics).
+//
+// - Every host listed in spec.tls[].hosts (lower-case, "*.foo.com" kept as written) maps to
+//   the certificate of that entry's Secret (same namespace as the Ingress). It maps to null
+//   (the default certificate) when the entry has no secretName, the Secret is missing or
+//   broken, or the certificate does not name the host (exact or single-label wildcard
+//   subjectAltName): ingress-nginx serves the default certificate then too.
+// - A rule host of an Ingress with a non-empty spec.tls that no entry lists (for example an
+//   entry without hosts) gets the first certificate of that Ingress's spec.tls that names it,
+//   as ingress-nginx's extractTLSSecretName does. When none names it, it maps to null after
+//   every Ingress was seen, unless another Ingress configured it (exactly or by wildcard), and
+//   a build_error says so: ingress-nginx also serves it as a TLS server with the default
+//   certificate (and redirects it to HTTPS).
+// - Oldest Ingress first: the first Ingress that configures a host keeps it; a younger one
+//   naming another Secret for it gets a build_error.
+// - Certificates are parsed once per Secret per build, and not at all when the Secret's data
+//   equals that of a certificate in the previous Snapshot (build_options::previous).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/build.hpp"
+
+namespace portico::config {
+
+// Whether TLS is configured for a (lower-case) host: its name or its single-label wildcard
+// is in by_host, even with a null certificate. Decides the default of route::ssl_redirect.
+bool tls_configured_for(const tls_table& t, std::string_view lower_host);
+
+class tls_table_builder {
+ public:
+  tls_table_builder(const cluster_state& state, const build_options& opts,
+                    std::vector<build_error>& errors);
+
+  // The spec.tls of one served, valid Ingress. Call oldest first.
+  void add_ingress(const ingress& ing);
+
+  // The certificate of Secret "ns/name", parsed at most once per build; null when it is
+  // missing (reported by the caller) or unusable (reported here, once, against the Secret).
+  std::shared_ptr<const tls_certificate> certificate(const std::string& ns,
+                                                     const std::string& name, bool* missing);
+
+  // The table (call once, after every add_ingress).
+  std::shared_ptr<const tls_table> finish();
+
+ private:
+  struct host_entry {
+    std::shared_ptr<const tls_certificate> cert;
+    std::string ingress;  // "ns/name" of the Ingress that configured the host
+    std::string secret;   // "ns/name" of its Secret ("" when the entry has none)
+  };
+  struct implicit_host {
+    std::string host;
+    std::string ingress_ns, ingress_name, field;
+  };
+
+  std::shared_ptr<const tls_certificate> load(const secret& s);
+  void assign(const ingress& ing, const std::string& host,
+              std::shared_ptr<const tls_certificate> cert, const std::string& secret,
+              const std::string& field);
+  void add_rule_hosts(const ingress& ing,
+                      const std::vector<std::shared_ptr<const tls_certificate>>& certs,
+                      const std::vector<std::string>& listed);
+  void add_default_certificate(tls_table& t);
+  void error(const ingress& ing, std::string field, std::string message);
+
+  const cluster_state& state_;
+  const build_options& opts_;
+  std::vector<build_error>& errors_;
+  // Good certificates of the previous Snapshot by Secret, for reuse when the data is equal.
+  std::unordered_map<std::string, std::shared_ptr<const tls_certificate>> previous_;
+  // This build's results by Secret "ns/name" (null: unusable, already reported).
+  std::unordered_map<std::string, std::shared_ptr<const tls_certificate>> loaded_;
+  std::unordered_map<std::string, host_entry> hosts_;
+  std::vector<implicit_host> implicit_;
+};
+
+}  // namespace portico::config
