@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+"""Smoke test of the benchmark machinery (bench/bench.py): one quick round against Portico only
+(keep-alive, fixed rate, churn) writes a results file whose tables carry Portico's figures,
+every request succeeded, and the churn scenario really moved traffic to the third upstream.
+Skipped when wrk or h2load is not installed. Asserts no timing."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+SRC = os.environ.get("PORTICO_SOURCE_DIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+PORTICO = os.environ.get("PORTICO_BIN", "")
+BUILD = os.path.dirname(os.path.dirname(os.path.abspath(PORTICO))) if PORTICO else ""
+
+
+def table_row(text, heading, proxy):
+    """The cells of `proxy`'s row in the table under the heading starting with `heading`."""
+    section = text.split(f"### {heading}", 1)[1].split("\n### ", 1)[0]
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == proxy:
+            return cells
+    raise AssertionError(f"no {proxy} row under {heading}")
+
+
+@unittest.skipUnless(shutil.which("wrk") and shutil.which("h2load"), "wrk/h2load not installed")
+@unittest.skipUnless(PORTICO and os.path.exists(os.path.join(
+    BUILD, "bench", "upstream", "portico-upstream")), "PORTICO_BIN / portico-upstream missing")
+class bench_smoke(unittest.TestCase):
+    def test_quick_round_writes_tables_with_portico_figures(self):
+        out_dir = tempfile.mkdtemp(prefix="bench-smoke-")
+        out = os.path.join(out_dir, "smoke.md")
+        try:
+            r = subprocess.run(
+                [sys.executable, os.path.join(SRC, "bench", "bench.py"), "--build-dir", BUILD,
+                 "--quick", "--seconds", "1", "--churn-seconds", "2", "--rate", "500",
+                 "--proxies", "portico", "--scenarios", "keepalive,rate,churn", "--out", out],
+                capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+            text = open(out).read()
+            self.assertIn("Machine:", text)
+            ka = table_row(text, "keepalive-64", "portico")
+            self.assertGreater(float(ka[1].split()[0].replace(",", "")), 0)  # req/s
+            self.assertEqual(ka[-1], "0")  # errors
+            fr = table_row(text, "fixed-rate", "portico")
+            self.assertRegex(fr[3], r"^[\d.,]+")  # a p99 figure
+            self.assertEqual(fr[-1], "0")
+            ch = table_row(text, "churn", "portico")
+            self.assertGreater(int(ch[2].replace(",", "")), 0)  # changes applied
+            self.assertTrue(ch[3].startswith("0 "), ch[3])  # failed requests
+            self.assertGreater(int(re.match(r"(\d+)%", ch[6]).group(1)), 0)  # c served
+            self.assertTrue(os.path.exists(os.path.join(out_dir, "smoke.png"))
+                            or not shutil.which("gnuplot"))
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
