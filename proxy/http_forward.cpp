@@ -5,6 +5,7 @@
 #include <boost/asio/write.hpp>
 
 #include "proxy/http_session.hpp"
+#include "proxy/tls_client.hpp"
 #include "proxy/worker.hpp"
 
 namespace portico::proxy {
@@ -23,6 +24,17 @@ constexpr std::size_t body_buffer = 64 * 1024;
 
 double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
+}
+
+// The upstream TLS settings of the request's cluster (null: plain HTTP).
+const config::upstream_tls* upstream_tls_of(const request_record& rec) {
+  return rec.route != nullptr && rec.route->backend ? rec.route->backend->tls.get() : nullptr;
+}
+
+// The pool identity of the request's upstream connections: 0 plain, else TLS settings + SNI.
+std::uint64_t pool_key(const request_record& rec, std::string_view host) {
+  const auto* t = upstream_tls_of(rec);
+  return t == nullptr ? 0 : upstream_tls_key(*t, upstream_server_name(*t, host));
 }
 }  // namespace
 
@@ -124,7 +136,14 @@ http_session::task<bool> http_session::forward(const config::route& r) {
 
 http_session::task<attempt_result> http_session::attempt(bool fresh) {
   close_upstream();
-  if (!fresh && w_.pool().take(*ep_, up_)) {
+  const config::upstream_tls* utls = upstream_tls_of(rec_);
+  std::string sni;
+  std::uint64_t tls_key = 0;
+  if (utls != nullptr) {
+    sni = upstream_server_name(*utls, host_);
+    tls_key = upstream_tls_key(*utls, sni);
+  }
+  if (!fresh && w_.pool().take(*ep_, up_, tls_key)) {
     up_reused_ = true;
     if (rec_.upstream_connect_seconds < 0) rec_.upstream_connect_seconds = 0;
   } else {
@@ -140,6 +159,27 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
     }
     boost::system::error_code ignore;
     up_.socket().set_option(tcp::no_delay(true), ignore);
+    if (utls != nullptr) {
+      // TLS to the endpoint, under the same connect deadline; a failed handshake (refused
+      // certificate included) counts as a failed connect: next endpoint, else 502.
+      bool ready = false;
+      try {
+        up_.start_tls(w_.upstream_tls().context_for(*utls));
+        ready = tls_client_contexts::prepare(up_.tls()->native_handle(), *utls, sni,
+                                             ep_->address.address().to_string());
+      } catch (const std::exception&) {
+        ready = false;
+      }
+      boost::system::error_code hec = asio::error::access_denied;
+      if (ready)
+        std::tie(hec) = co_await up_.tls()->async_handshake(asio::ssl::stream_base::client, tok);
+      if (hec) {
+        const bool t = timed_out_;
+        close_upstream();
+        connect_failed_ = true;
+        co_return t ? attempt_result::timed_out : attempt_result::retry_next;
+      }
+    }
     rec_.upstream_connect_seconds = seconds_since(t0);
   }
   t_upstream_ = clock_type::now();
@@ -303,7 +343,7 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
       if (chunked_out) cout_.append("0\r\n\r\n", 5);
       // The upstream connection goes back to the pool before the client write completes.
       if (sp_->keep_alive() && !sp_->need_eof() && ubuf_.size() == 0 && up_.is_open())
-        w_.pool().give_back(*ep_, std::move(up_), clock_type::now());
+        w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(rec_, host_));
       close_upstream();
       arm(session_phase::client_send, opts.send_timeout);
       co_return co_await write_client(cout_);

@@ -226,13 +226,38 @@ struct serve_flags {
   std::string trusted_proxies;
   std::string shutdown_delay = "5s", shutdown_grace = "240s";
   std::string debounce = "200ms", max_delay = "1s";
+  std::string default_ssl_certificate;
 };
+
+// --https-port: 443 when watching the Kubernetes API (the DaemonSet's hostPort), 8443 with
+// --config-dir (no privileges needed on a laptop).
+constexpr std::uint16_t cluster_https_port = 443;
+constexpr std::uint16_t file_https_port = 8443;
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 void add_server_options(po::options_description& d, proxy::server_options& o, serve_flags& f) {
   auto dur = [](std::string& s) { return po::value(&s)->default_value(s); };
   d.add_options()
     ("listen-address", po::value(&o.listen_address)->default_value(o.listen_address), "HTTP listen address")
     ("http-port", po::value(&o.http_port)->default_value(o.http_port), "HTTP port (0: ephemeral)")
+    ("https-port", po::value(&o.https_port),
+     "HTTPS port (default: 443 with the Kubernetes API, 8443 with --config-dir; 0: no HTTPS)")
+    ("default-ssl-certificate", po::value(&f.default_ssl_certificate),
+     "namespace/name of a kubernetes.io/tls Secret served to TLS clients whose server name has no "
+     "certificate of its own (default: a self-signed certificate made at start-up)")
+    ("hsts", po::value(&o.hsts)->default_value(o.hsts)->implicit_value(true),
+     "Strict-Transport-Security on HTTPS responses (--hsts=false turns it off)")
+    ("hsts-max-age", po::value(&o.hsts_max_age)->default_value(o.hsts_max_age), "HSTS max-age in seconds")
+    ("hsts-include-subdomains",
+     po::value(&o.hsts_include_subdomains)->default_value(o.hsts_include_subdomains)->implicit_value(true),
+     "HSTS includeSubDomains")
+    ("hsts-preload", po::value(&o.hsts_preload)->default_value(o.hsts_preload)->implicit_value(true),
+     "HSTS preload")
     ("admin-address", po::value(&o.admin_address)->default_value(o.admin_address), "admin listen address")
     ("admin-port", po::value(&o.admin_port)->default_value(o.admin_port),
      "admin port: /healthz, /metrics, /debug/snapshot (0: ephemeral)")
@@ -295,13 +320,16 @@ void apply_serve_flags(proxy::server_options& o, const serve_flags& f,
 // Builds and publishes one Snapshot per file-source update; keeps the last one for sharing.
 class reloader {
  public:
-  reloader(proxy::server& srv, const class_flags& c) : srv_(srv), classes_(c) {}
+  reloader(proxy::server& srv, const class_flags& c, std::string default_cert)
+      : srv_(srv), classes_(c), default_cert_(std::move(default_cert)) {}
 
   void operator()(const watch::source_update& u) {
     for (const auto& e : u.errors) log_line("error", "config file error", field("error", e));
     config::build_options bo;
     bo.controller_class = classes_.controller_class;
     bo.ingress_class = classes_.ingress_class;
+    bo.default_ssl_certificate = default_cert_;
+    bo.now = unix_now();
     bo.previous = last_;
     auto t0 = std::chrono::steady_clock::now();
     auto r = config::build(u.state, bo);
@@ -321,6 +349,7 @@ class reloader {
  private:
   proxy::server& srv_;
   class_flags classes_;
+  std::string default_cert_;
   config::snapshot_ptr last_;
 };
 
@@ -351,10 +380,12 @@ void add_kube_options(po::options_description& d, kube_flags& k) {
     ("election-retry-period", po::value(&k.retry_period)->default_value(k.retry_period), "a follower tries this often");
 }
 
-int serve_from_api(asio::io_context& control, proxy::server& srv, const class_flags& classes, kube_flags& k) {
+int serve_from_api(asio::io_context& control, proxy::server& srv, const class_flags& classes, kube_flags& k,
+                   const std::string& default_cert) {
   auto& o = k.o;
   o.source.build.controller_class = classes.controller_class;
   o.source.build.ingress_class = classes.ingress_class;
+  o.source.build.default_ssl_certificate = default_cert;
   o.source.log = [](const std::string& m) { log_line("info", m); };
   o.status.publish_addresses = cli::parse_list(k.publish_status_address);
   o.election.lease_duration = std::chrono::seconds(k.lease_seconds);
@@ -400,6 +431,9 @@ int run_serve(const std::vector<std::string>& args) {
   if (!parse("serve", args, d, vm, "Runs the proxy on the objects of --config-dir, reloading on change."))
     return 0;
   apply_serve_flags(opts, f, fo);
+  if (!vm.count("https-port")) opts.https_port = f.config_dir.empty() ? cluster_https_port : file_https_port;
+  if (!f.default_ssl_certificate.empty() && f.default_ssl_certificate.find('/') == std::string::npos)
+    throw po::error("--default-ssl-certificate: '" + f.default_ssl_certificate + "' is not namespace/name");
   std::error_code ec;
   if (!f.config_dir.empty() && !std::filesystem::is_directory(f.config_dir, ec)) {
     log_line("fatal", "--config-dir is not a directory", field("config_dir", f.config_dir));
@@ -410,11 +444,12 @@ int run_serve(const std::vector<std::string>& args) {
   proxy::server srv(control, opts);
   srv.start();
   log_line("info", "listening http=" + std::to_string(srv.http_port()) +
-                       " admin=" + std::to_string(srv.admin_port()),
+                       " admin=" + std::to_string(srv.admin_port()) +
+                       " https=" + std::to_string(srv.https_port()),
            field("version", portico_version) + "," + field("config_dir", f.config_dir) + "," +
                field("workers", double(opts.workers)));
-  if (f.config_dir.empty()) return serve_from_api(control, srv, f.classes, kf);
-  reloader reload(srv, f.classes);
+  if (f.config_dir.empty()) return serve_from_api(control, srv, f.classes, kf, f.default_ssl_certificate);
+  reloader reload(srv, f.classes, f.default_ssl_certificate);
   watch::file_source source(control, f.config_dir, std::ref(reload), fo);
   bool stopped = false;
   srv.on_stopped([&] {

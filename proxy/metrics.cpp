@@ -76,6 +76,14 @@ struct metrics_registry::process_metrics {
                         "indicates leader. 'name' is the string used to identify the lease")
                   .Labels(cl)
                   .Register(registry);
+    ssl_expire = &prometheus::BuildGauge()
+                      .Name(prefix + "ssl_expire_time_seconds")
+                      .Help("Number of seconds since 1970 to the SSL Certificate expire. An "
+                            "example to check if this certificate will expire in 10 days is: "
+                            "\"nginx_ingress_controller_ssl_expire_time_seconds < (time() + (10 "
+                            "* 24 * 3600))\"")
+                      .Labels(cl)
+                      .Register(registry);
     build_seconds = &prometheus::BuildGauge()
                          .Name("portico_snapshot_build_seconds")
                          .Help("Seconds spent building the last published Snapshot")
@@ -92,7 +100,32 @@ struct metrics_registry::process_metrics {
   prometheus::Counter* reload_errors = nullptr;
   prometheus::Family<prometheus::Gauge>* leader = nullptr;
   prometheus::Gauge* build_seconds = nullptr;
+  prometheus::Family<prometheus::Gauge>* ssl_expire = nullptr;
+  std::map<std::string, prometheus::Gauge*> ssl_expire_live;  // by host
+
+  void set_certificates(const config::snapshot& snap);
 };
+
+// One series per TLS host whose certificate is usable (hosts on the default certificate have
+// none), labelled like ingress-nginx's: namespace and secret_name of the Secret, host.
+void metrics_registry::process_metrics::set_certificates(const config::snapshot& snap) {
+  std::map<std::string, prometheus::Gauge*> live;
+  for (const auto& [host, cert] : snap.tls().by_host) {
+    if (!cert) continue;
+    const auto slash = cert->secret.find('/');
+    const std::string ns = slash == std::string::npos ? "" : cert->secret.substr(0, slash);
+    const std::string name =
+        slash == std::string::npos ? cert->secret : cert->secret.substr(slash + 1);
+    auto* g = &ssl_expire->Add({{"namespace", ns}, {"host", host}, {"secret_name", name}});
+    g->Set(static_cast<double>(cert->not_after));
+    auto old = ssl_expire_live.find(host);
+    if (old != ssl_expire_live.end() && old->second != g) ssl_expire->Remove(old->second);
+    if (old != ssl_expire_live.end()) ssl_expire_live.erase(old);
+    live.emplace(host, g);
+  }
+  for (auto& [host, g] : ssl_expire_live) ssl_expire->Remove(g);
+  ssl_expire_live = std::move(live);
+}
 
 metrics_registry::metrics_registry(const server_options& opts)
     : opts_(opts),
@@ -132,6 +165,7 @@ void metrics_registry::on_publish(const config::snapshot& snap, double build_sec
     process_->reload_errors->Increment();
   }
   shards_->set_live_routes(snap);
+  process_->set_certificates(snap);
 }
 
 void metrics_registry::on_reload_failed() {

@@ -33,7 +33,8 @@ class metrics_registry {
   // A Snapshot went live: config_hash, config_last_reload_successful(+timestamp) and the
   // success/errors reload counters, portico_snapshot_build_seconds. Also records the set of
   // route label sets that are live, so series of deleted Ingresses stop being exported (as
-  // ingress-nginx removes them); their counters continue if the route comes back.
+  // ingress-nginx removes them); their counters continue if the route comes back. Sets
+  // ssl_expire_time_seconds for every TLS host with a usable certificate.
   void on_publish(const config::snapshot& snap, double build_seconds, bool success);
   // A source failed to produce a Snapshot; the last good one stays.
   void on_reload_failed();

@@ -11,6 +11,7 @@
 #include "proxy/admin.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/snapshot_json.hpp"
+#include "proxy/tls_server.hpp"
 #include "proxy/worker.hpp"
 
 namespace portico::proxy {
@@ -18,12 +19,19 @@ namespace portico::proxy {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+namespace {
+// Session ticket keys: a new one every 4 hours; the previous still decrypts for 4 more.
+constexpr std::chrono::hours ticket_key_period{4};
+}  // namespace
+
 struct server::impl {
   impl(asio::io_context& c, server_options o)
-      : control(c), opts(std::move(o)), metrics(opts), signals(c), delay_timer(c), grace_timer(c) {}
+      : control(c), opts(std::move(o)), metrics(opts), signals(c), delay_timer(c), grace_timer(c),
+        ticket_timer(c) {}
 
   void begin_shutdown();
   void on_worker_exit();
+  void rotate_ticket_keys();
 
   asio::io_context& control;
   server_options opts;
@@ -33,9 +41,12 @@ struct server::impl {
   asio::signal_set signals;
   asio::steady_timer delay_timer;
   asio::steady_timer grace_timer;
+  asio::steady_timer ticket_timer;
+  std::unique_ptr<tls_server_context> tls;  // when HTTPS is on; outlives the workers
   config::snapshot_ptr current;
   std::function<void()> stopped;
   std::uint16_t http_port = 0;
+  std::uint16_t https_port = 0;
   std::uint16_t admin_port = 0;
   unsigned live_workers = 0;
   bool started = false;
@@ -68,12 +79,23 @@ void server::impl::begin_shutdown() {
   if (workers.empty()) on_worker_exit();
 }
 
+void server::impl::rotate_ticket_keys() {
+  ticket_timer.expires_after(ticket_key_period);
+  ticket_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || draining) return;
+    const ticket_keys keys = tls->rotate();
+    for (auto& w : workers) w->set_ticket_keys(keys);
+    rotate_ticket_keys();
+  });
+}
+
 void server::impl::on_worker_exit() {
   if (live_workers > 0) --live_workers;
   if (live_workers > 0) return;
   for (auto& w : workers) w->join();
   delay_timer.cancel();
   grace_timer.cancel();
+  ticket_timer.cancel();
   boost::system::error_code ec;
   signals.cancel(ec);
   if (admin) admin->close();
@@ -86,6 +108,7 @@ server::server(asio::io_context& control, server_options opts)
 server::~server() {
   for (auto& w : impl_->workers) w->force_close();
   for (auto& w : impl_->workers) w->join();
+  impl_->workers.clear();  // before the TLS context they use
 }
 
 void server::start() {
@@ -94,12 +117,17 @@ void server::start() {
   if (n == 0) n = 1;
   const auto addr = asio::ip::make_address(d.opts.listen_address);
   std::uint16_t port = d.opts.http_port;
+  std::uint16_t tls_port = d.opts.https_port;
+  if (tls_port != 0) d.tls = std::make_unique<tls_server_context>();
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<worker>(i, d.opts, &d.metrics);
     port = w->listen(tcp::endpoint(addr, port));  // port 0: the first bind picks, others follow
+    if (d.tls) tls_port = w->listen_https(tcp::endpoint(addr, tls_port), *d.tls);
     d.workers.push_back(std::move(w));
   }
   d.http_port = port;
+  d.https_port = d.tls ? tls_port : 0;
+  if (d.tls) d.rotate_ticket_keys();
   d.admin = std::make_unique<admin_server>(
       d.control, d.opts.admin_address, d.opts.admin_port, d.metrics,
       [&d] { return d.published && !d.draining; },
@@ -137,6 +165,7 @@ void server::set_leader(bool leading, const std::string& election_id) {
 void server::on_stopped(std::function<void()> fn) { impl_->stopped = std::move(fn); }
 
 std::uint16_t server::http_port() const { return impl_->http_port; }
+std::uint16_t server::https_port() const { return impl_->https_port; }
 std::uint16_t server::admin_port() const { return impl_->admin_port; }
 
 }  // namespace portico::proxy

@@ -43,6 +43,7 @@ class server {
   void on_stopped(std::function<void()> fn);
 
   std::uint16_t http_port() const;   // actual port (when 0 was asked)
+  std::uint16_t https_port() const;  // 0 when HTTPS is off
   std::uint16_t admin_port() const;
 
  private:

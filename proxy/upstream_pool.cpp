@@ -21,16 +21,17 @@ void upstream_pool::adjust(std::int64_t delta) {
                                                std::memory_order_relaxed);
 }
 
-upstream_pool::slot* upstream_pool::find(const endpoint_state& ep) {
+upstream_pool::slot* upstream_pool::find(const endpoint_state& ep, std::uint64_t tls_key) {
   for (auto& s : slots_)
-    if (s.ep == ep.address) return &s;
+    if (s.ep == ep.address && s.tls_key == tls_key) return &s;
   return nullptr;
 }
 
 std::size_t upstream_pool::idle_count(const endpoint_state& ep) const {
+  std::size_t n = 0;
   for (const auto& s : slots_)
-    if (s.ep == ep.address) return s.conns.size();
-  return 0;
+    if (s.ep == ep.address) n += s.conns.size();
+  return n;
 }
 
 bool upstream_pool::still_open(boost::asio::ip::tcp::socket& sock) {
@@ -39,14 +40,19 @@ bool upstream_pool::still_open(boost::asio::ip::tcp::socket& sock) {
   return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
-bool upstream_pool::take(const endpoint_state& ep, byte_stream& out) {
-  slot* s = find(ep);
+bool upstream_pool::still_open(byte_stream& conn) {
+  if (auto* t = conn.tls(); t != nullptr && SSL_pending(t->native_handle()) > 0) return false;
+  return still_open(conn.socket());
+}
+
+bool upstream_pool::take(const endpoint_state& ep, byte_stream& out, std::uint64_t tls_key) {
+  slot* s = find(ep, tls_key);
   if (s == nullptr) return false;
   while (!s->conns.empty()) {
     idle_conn c = std::move(s->conns.back());
     s->conns.pop_back();
     adjust(-1);
-    if (still_open(c.sock.socket())) {
+    if (still_open(c.sock)) {
       out = std::move(c.sock);
       return true;
     }
@@ -56,16 +62,20 @@ bool upstream_pool::take(const endpoint_state& ep, byte_stream& out) {
   return false;
 }
 
-void upstream_pool::give_back(const endpoint_state& ep, byte_stream sock,
-                              steady_time now) {
+void upstream_pool::give_back(const endpoint_state& ep, byte_stream sock, steady_time now,
+                              std::uint64_t tls_key) {
   boost::system::error_code ec;
   if (max_idle_ == 0) {
     sock.close(ec);
     return;
   }
-  slot* s = find(ep);
+  if (sock.is_tls() != (tls_key != 0)) {  // a caller's mistake: never mix them
+    sock.close(ec);
+    return;
+  }
+  slot* s = find(ep, tls_key);
   if (s == nullptr) {
-    slots_.push_back(slot{ep.address, {}});
+    slots_.push_back(slot{ep.address, tls_key, {}});
     s = &slots_.back();
   }
   if (s->conns.size() >= max_idle_) {
@@ -99,12 +109,14 @@ void upstream_pool::sweep(steady_time now) {
 
 void upstream_pool::forget(const endpoint_state& ep) {
   boost::system::error_code ec;
-  for (auto it = slots_.begin(); it != slots_.end(); ++it) {
-    if (it->ep != ep.address) continue;
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    if (it->ep != ep.address) {
+      ++it;
+      continue;
+    }
     for (auto& c : it->conns) c.sock.close(ec);
     adjust(-static_cast<std::int64_t>(it->conns.size()));
-    slots_.erase(it);
-    return;
+    it = slots_.erase(it);
   }
 }
 

@@ -28,9 +28,11 @@ struct endpoint_state {
   bool ejected(steady_time now) const { return ejected_until > now; }
 };
 
-// Idle upstream connections of one worker, by endpoint. Most recently used first out (LIFO),
-// bounded per endpoint, closed after the idle timeout; a connection the peer closed (or that
-// has unexpected bytes) is never handed out.
+// Idle upstream connections of one worker, by endpoint and TLS identity. Most recently used
+// first out (LIFO), bounded per endpoint and identity, closed after the idle timeout; a
+// connection the peer closed (or that has unexpected bytes, raw or already decrypted) is never
+// handed out. `tls_key` keeps TLS and plain connections apart: 0 is plain, anything else names
+// the TLS settings and server name the connection was made with (upstream_tls_key()).
 class upstream_pool {
  public:
   upstream_pool(std::size_t max_idle_per_endpoint, std::chrono::milliseconds idle_timeout,
@@ -38,19 +40,22 @@ class upstream_pool {
   ~upstream_pool();
 
   // A healthy idle connection to `ep`, or a closed socket when there is none.
-  bool take(const endpoint_state& ep, byte_stream& out);
+  bool take(const endpoint_state& ep, byte_stream& out, std::uint64_t tls_key = 0);
   // Returns a connection after a complete response; closes it when the endpoint is full.
-  void give_back(const endpoint_state& ep, byte_stream conn, steady_time now);
+  void give_back(const endpoint_state& ep, byte_stream conn, steady_time now,
+                 std::uint64_t tls_key = 0);
   // Closes connections idle longer than the timeout (called from the worker's timer).
   void sweep(steady_time now);
   void clear();
   // Closes and forgets the connections of an endpoint that is going away.
   void forget(const endpoint_state& ep);
   std::size_t idle_count() const { return total_; }
-  std::size_t idle_count(const endpoint_state& ep) const;
+  std::size_t idle_count(const endpoint_state& ep) const;  // every TLS identity
 
   // True when a socket that sat idle is still usable: no EOF, no error, no unexpected bytes.
   static bool still_open(boost::asio::ip::tcp::socket& sock);
+  // The same for a pooled connection; under TLS also no decrypted bytes left unread.
+  static bool still_open(byte_stream& conn);
 
  private:
   struct idle_conn {
@@ -59,9 +64,10 @@ class upstream_pool {
   };
   struct slot {
     boost::asio::ip::tcp::endpoint ep;
+    std::uint64_t tls_key = 0;
     std::vector<idle_conn> conns;  // back = most recent
   };
-  slot* find(const endpoint_state& ep);
+  slot* find(const endpoint_state& ep, std::uint64_t tls_key);
   void adjust(std::int64_t delta);
 
   std::size_t max_idle_;

@@ -6,6 +6,7 @@
 
 #include "proxy/http_session.hpp"
 #include "proxy/observe.hpp"
+#include "proxy/tls_handshake.hpp"
 
 namespace portico::proxy {
 
@@ -48,16 +49,31 @@ worker::~worker() {
   pool_.clear();
 }
 
-std::uint16_t worker::listen(const tcp::endpoint& ep) {
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
+namespace {
+std::uint16_t bind_reuseport(tcp::acceptor& a, const tcp::endpoint& ep) {
+  a.open(ep.protocol());
+  a.set_option(asio::socket_base::reuse_address(true));
   int one = 1;
-  ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  acceptor_.bind(ep);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
-  const auto port = acceptor_.local_endpoint().port();
+  ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  a.bind(ep);
+  a.listen(asio::socket_base::max_listen_connections);
+  return a.local_endpoint().port();
+}
+}  // namespace
+
+std::uint16_t worker::listen(const tcp::endpoint& ep) {
+  const auto port = bind_reuseport(acceptor_, ep);
   port_text_ = std::to_string(port);
   accepting_ = true;
+  return port;
+}
+
+std::uint16_t worker::listen_https(const tcp::endpoint& ep, tls_server_context& tls) {
+  const auto port = bind_reuseport(https_acceptor_, ep);
+  https_port_text_ = std::to_string(port);
+  tls_shared_ = &tls;
+  tls_ = std::make_unique<tls_worker>(tls);
+  accepting_https_ = true;
   return port;
 }
 
@@ -65,6 +81,7 @@ void worker::run(std::function<void()> on_exit) {
   on_exit_ = std::move(on_exit);
   thread_ = std::thread([this] {
     if (accepting_) accept_loop();
+    if (accepting_https_) https_accept_loop();
     tick();
     ioc_.run();
     if (observer_) observer_->flush();
@@ -87,6 +104,20 @@ void worker::accept_loop() {
   });
 }
 
+void worker::https_accept_loop() {
+  https_acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
+    if (!accepting_https_) return;
+    if (!ec) std::make_shared<tls_handshake>(*this, std::move(sock))->start();
+    if (!ec || ec != asio::error::operation_aborted) https_accept_loop();
+  });
+}
+
+void worker::set_ticket_keys(const ticket_keys& keys) {
+  asio::post(ioc_, [this, keys] {
+    if (tls_) tls_->set_keys(keys);
+  });
+}
+
 void worker::tick() {
   // ~100 ms: access-log flush, pool sweep, ejection gauge, shutdown completion.
   const auto now = std::chrono::steady_clock::now();
@@ -106,6 +137,7 @@ void worker::publish(config::snapshot_ptr snap) {
   asio::post(ioc_, [this, snap = std::move(snap)]() mutable {
     if (observer_) observer_->on_snapshot(*snap);
     lb_.retain_only(*snap, pool_);
+    if (tls_) tls_->on_snapshot(snap);
     snap_ = std::move(snap);
   });
 }
@@ -113,8 +145,10 @@ void worker::publish(config::snapshot_ptr snap) {
 void worker::stop_accepting() {
   asio::post(ioc_, [this] {
     accepting_ = false;
+    accepting_https_ = false;
     boost::system::error_code ec;
     acceptor_.close(ec);
+    https_acceptor_.close(ec);
   });
 }
 
@@ -122,8 +156,11 @@ void worker::drain() {
   asio::post(ioc_, [this] {
     draining_ = true;
     accepting_ = false;
+    accepting_https_ = false;
     boost::system::error_code ec;
     acceptor_.close(ec);
+    https_acceptor_.close(ec);
+    for (auto* h : handshakes_) h->cancel();
     for (auto* s : sessions_) s->drain();
     maybe_finish();
   });
@@ -132,18 +169,20 @@ void worker::drain() {
 void worker::force_close() {
   asio::post(ioc_, [this] {
     draining_ = true;
+    for (auto* h : handshakes_) h->cancel();
     for (auto* s : sessions_) s->force_close();
     maybe_finish();
   });
 }
 
 void worker::maybe_finish() {
-  if (!draining_ || !sessions_.empty() || finished_) return;
+  if (!draining_ || !sessions_.empty() || !handshakes_.empty() || finished_) return;
   finished_ = true;
   pool_.clear();
   ticker_.cancel();
   boost::system::error_code ec;
   acceptor_.close(ec);
+  https_acceptor_.close(ec);
 }
 
 void worker::next_request_id(char out[32]) {
@@ -167,6 +206,16 @@ std::list<http_session*>::iterator worker::enroll(http_session* s) {
 void worker::withdraw(std::list<http_session*>::iterator it) {
   sessions_.erase(it);
   if (draining_ && sessions_.empty() && !destroying_) asio::post(ioc_, [this] { maybe_finish(); });
+}
+
+std::list<tls_handshake*>::iterator worker::enroll(tls_handshake* h) {
+  return handshakes_.insert(handshakes_.end(), h);
+}
+
+void worker::withdraw(std::list<tls_handshake*>::iterator it) {
+  handshakes_.erase(it);
+  if (draining_ && handshakes_.empty() && !destroying_)
+    asio::post(ioc_, [this] { maybe_finish(); });
 }
 
 }  // namespace portico::proxy

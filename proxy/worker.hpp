@@ -16,6 +16,8 @@
 #include "proxy/balancer.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/server_options.hpp"
+#include "proxy/tls_client.hpp"
+#include "proxy/tls_server.hpp"
 #include "proxy/upstream_pool.hpp"
 
 namespace portico::proxy {
@@ -23,6 +25,7 @@ namespace portico::proxy {
 class worker_observer;
 class metrics_registry;
 class http_session;
+class tls_handshake;
 
 class worker {
  public:
@@ -34,12 +37,16 @@ class worker {
 
   // Binds the listener (SO_REUSEPORT). Call before run(). Returns the bound port.
   std::uint16_t listen(const boost::asio::ip::tcp::endpoint& ep);
+  // Binds the HTTPS listener (SO_REUSEPORT); connections are handshaken with `tls` (shared by
+  // every worker, outlives them) before a session starts. Call before run().
+  std::uint16_t listen_https(const boost::asio::ip::tcp::endpoint& ep, tls_server_context& tls);
   // Starts the thread. `on_exit` runs on the worker thread when it has finished.
   void run(std::function<void()> on_exit);
   void join();
 
   // Thread-safe: post to the worker.
   void publish(config::snapshot_ptr snap);
+  void set_ticket_keys(const ticket_keys& keys);
   void stop_accepting();
   void drain();         // idle keep-alive connections close; busy ones close after their response
   void force_close();   // grace period over: every connection closes now
@@ -54,6 +61,13 @@ class worker {
   worker_gauges& gauges() { return *gauges_; }
   const trusted_networks& trusted() const { return trusted_; }
   const std::string& port_text() const { return port_text_; }
+  const std::string& https_port_text() const { return https_port_text_; }
+  // HTTPS only (listen_https was called).
+  boost::asio::ssl::context& tls_context() { return tls_shared_->context(); }
+  tls_worker& tls() { return *tls_; }
+  tls_client_contexts& upstream_tls() { return upstream_tls_; }
+  std::list<tls_handshake*>::iterator enroll(tls_handshake* h);
+  void withdraw(std::list<tls_handshake*>::iterator it);
   bool draining() const { return draining_; }
   // 32 lower-case hex characters, like ingress-nginx's $req_id.
   void next_request_id(char out[32]);
@@ -62,6 +76,7 @@ class worker {
 
  private:
   void accept_loop();
+  void https_accept_loop();
   void tick();
   void maybe_finish();
 
@@ -76,9 +91,15 @@ class worker {
   worker_gauges* gauges_ = nullptr;
   trusted_networks trusted_;
   std::string port_text_;
+  std::string https_port_text_;
+  tls_server_context* tls_shared_ = nullptr;
+  std::unique_ptr<tls_worker> tls_;
+  tls_client_contexts upstream_tls_;
   std::list<http_session*> sessions_;
+  std::list<tls_handshake*> handshakes_;  // accepted HTTPS connections still handshaking
   std::uint64_t rng_[2];
   bool accepting_ = false;
+  bool accepting_https_ = false;
   bool draining_ = false;
   bool finished_ = false;
   bool destroying_ = false;
@@ -91,6 +112,7 @@ class worker {
   // Objects holding sockets or timers of ioc_ come after it (destroyed before it).
   upstream_pool pool_;
   boost::asio::ip::tcp::acceptor acceptor_{ioc_};
+  boost::asio::ip::tcp::acceptor https_acceptor_{ioc_};
   boost::asio::steady_timer ticker_{ioc_};
 };
 

@@ -1,0 +1,101 @@
+#include "proxy/tls_client.hpp"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <stdexcept>
+
+#include "config/fnv.hpp"
+
+namespace portico::proxy {
+
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+std::string_view without_port(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(1, close - 1);
+  }
+  auto colon = host.rfind(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+bool is_ip(std::string_view s) {
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(std::string(s), ec);
+  return !ec;
+}
+
+std::uint64_t context_key(const config::upstream_tls& t) {
+  if (!t.verify) return 1;
+  return config::fnv1a().add("verify").add(t.ca_pem).value() | 2;
+}
+
+void load_ca(SSL_CTX* c, const std::string& pem) {
+  X509_STORE* store = SSL_CTX_get_cert_store(c);
+  BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  int added = 0;
+  while (X509* x = PEM_read_bio_X509(b, nullptr, nullptr, nullptr)) {
+    if (X509_STORE_add_cert(store, x) == 1) ++added;
+    X509_free(x);
+  }
+  BIO_free(b);
+  ERR_clear_error();
+  if (added == 0) throw std::runtime_error("upstream TLS: the CA bundle holds no certificate");
+}
+
+}  // namespace
+
+std::string upstream_server_name(const config::upstream_tls& t, std::string_view request_host) {
+  std::string name = t.server_name.empty() ? std::string(without_port(request_host))
+                                           : t.server_name;
+  if (name.empty() || is_ip(name)) return {};
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+std::uint64_t upstream_tls_key(const config::upstream_tls& t, std::string_view server_name) {
+  const std::uint64_t k =
+      config::fnv1a().add(context_key(t)).add(server_name).value();
+  return k == 0 ? 1 : k;
+}
+
+ssl::context& tls_client_contexts::context_for(const config::upstream_tls& t) {
+  const std::uint64_t key = context_key(t);
+  auto it = by_key_.find(key);
+  if (it != by_key_.end()) return *it->second;
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  SSL_CTX* c = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  static constexpr unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_CTX_set_alpn_protos(c, alpn, sizeof alpn);
+  if (t.verify) {
+    if (t.ca_pem.empty())
+      SSL_CTX_set_default_verify_paths(c);
+    else
+      load_ca(c, t.ca_pem);
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+  } else {
+    SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
+  }
+  return *by_key_.emplace(key, std::move(ctx)).first->second;
+}
+
+bool tls_client_contexts::prepare(SSL* s, const config::upstream_tls& t,
+                                  const std::string& server_name, std::string_view peer_ip) {
+  if (!server_name.empty() && SSL_set_tlsext_host_name(s, server_name.c_str()) != 1) return false;
+  if (!t.verify) return true;
+  X509_VERIFY_PARAM* p = SSL_get0_param(s);
+  X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  if (!server_name.empty()) return SSL_set1_host(s, server_name.c_str()) == 1;
+  return X509_VERIFY_PARAM_set1_ip_asc(p, std::string(peer_ip).c_str()) == 1;
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,52 @@
+#include "proxy/tls_handshake.hpp"
+
+#include <boost/asio/ssl/stream.hpp>
+
+#include "proxy/http_session.hpp"
+#include "proxy/observe.hpp"
+#include "proxy/worker.hpp"
+
+namespace portico::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+tls_handshake::tls_handshake(worker& w, tcp::socket sock)
+    : w_(w), conn_(std::move(sock)), timer_(w.context()) {
+  enrolled_ = w_.enroll(this);
+}
+
+tls_handshake::~tls_handshake() { w_.withdraw(enrolled_); }
+
+void tls_handshake::start() {
+  boost::system::error_code ec;
+  conn_.socket().set_option(tcp::no_delay(true), ec);
+  conn_.start_tls(w_.tls_context());
+  tls_server_context::attach(conn_.tls()->native_handle(), &w_.tls());
+  timer_.expires_after(w_.options().client_header_timeout);
+  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
+    if (!e && !self->done_) self->cancel();
+  });
+  conn_.tls()->async_handshake(
+      asio::ssl::stream_base::server,
+      [self = shared_from_this()](const boost::system::error_code& e) { self->on_handshake(e); });
+}
+
+void tls_handshake::cancel() {
+  boost::system::error_code ec;
+  conn_.socket().close(ec);  // the pending handshake completes with an error
+}
+
+void tls_handshake::on_handshake(const boost::system::error_code& ec) {
+  done_ = true;
+  timer_.cancel();
+  if (ec || w_.draining() || !conn_.is_open()) {
+    boost::system::error_code ignore;
+    conn_.close(ignore);
+    return;
+  }
+  auto s = std::make_shared<http_session>(w_, std::move(conn_));
+  s->start();
+}
+
+}  // namespace portico::proxy

@@ -1,0 +1,38 @@
+// An accepted HTTPS connection until its TLS handshake completes: then it becomes an
+// http_session (HTTPS). The handshake runs on the worker, bounded by the client header
+// timeout; a failed or timed-out handshake closes the connection quietly.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <list>
+#include <memory>
+
+#include "proxy/byte_stream.hpp"
+
+namespace portico::proxy {
+
+class worker;
+
+class tls_handshake : public std::enable_shared_from_this<tls_handshake> {
+ public:
+  tls_handshake(worker& w, boost::asio::ip::tcp::socket sock);
+  ~tls_handshake();
+  tls_handshake(const tls_handshake&) = delete;
+  tls_handshake& operator=(const tls_handshake&) = delete;
+
+  void start();
+  // The worker is shutting down: the connection has not sent a request yet, close it.
+  void cancel();
+
+ private:
+  void on_handshake(const boost::system::error_code& ec);
+
+  worker& w_;
+  byte_stream conn_;
+  boost::asio::steady_timer timer_;
+  std::list<tls_handshake*>::iterator enrolled_;
+  bool done_ = false;
+};
+
+}  // namespace portico::proxy

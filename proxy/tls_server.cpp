@@ -1,0 +1,205 @@
+#include "proxy/tls_server.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <unordered_set>
+
+namespace portico::proxy {
+
+namespace ssl = boost::asio::ssl;
+
+namespace {
+
+// Mozilla "intermediate" (v5.7) for TLS 1.2, ECDHE only (no DH parameters are configured).
+constexpr const char* tls12_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char* tls13_suites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+constexpr const char* groups = "X25519:P-256:P-384";
+constexpr unsigned char session_id_context[] = "portico";
+// ingress-nginx: ssl-session-cache-size 10m (about 40,000 sessions), ssl-session-timeout 10m.
+constexpr long session_cache_size = 40000;
+constexpr long session_timeout_seconds = 600;
+
+int worker_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+tls_worker* worker_of(SSL* ssl) {
+  return static_cast<tls_worker*>(SSL_get_ex_data(ssl, worker_index()));
+}
+
+int servername_cb(SSL* ssl, int* /*alert*/, void* /*arg*/) {
+  tls_worker* w = worker_of(ssl);
+  return w != nullptr ? w->on_servername(ssl) : SSL_TLSEXT_ERR_OK;
+}
+
+int ticket_cb(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cctx,
+              EVP_MAC_CTX* hctx, int enc) {
+  tls_worker* w = worker_of(ssl);
+  return w != nullptr ? w->on_ticket(ssl, name, iv, cctx, hctx, enc) : -1;
+}
+
+// ALPN: http/1.1 when the client offers it; otherwise no ALPN at all (never h2 for now).
+int alpn_cb(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
+            const unsigned char* in, unsigned int inlen, void* /*arg*/) {
+  static constexpr unsigned char h11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
+  for (unsigned int i = 0; i < inlen;) {
+    const unsigned len = in[i];
+    if (i + 1 + len > inlen) break;
+    if (len == sizeof h11 && std::memcmp(in + i + 1, h11, sizeof h11) == 0) {
+      *out = in + i + 1;
+      *outlen = static_cast<unsigned char>(len);
+      return SSL_TLSEXT_ERR_OK;
+    }
+    i += 1 + len;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+void check(int ok, const char* what) {
+  if (ok != 1) {
+    ERR_clear_error();
+    throw std::runtime_error(std::string("TLS setup: ") + what);
+  }
+}
+
+void configure(SSL_CTX* c) {
+  check(SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION), "minimum protocol");
+  check(SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION), "maximum protocol");
+  check(SSL_CTX_set_cipher_list(c, tls12_ciphers), "TLS 1.2 ciphers");
+  check(SSL_CTX_set_ciphersuites(c, tls13_suites), "TLS 1.3 suites");
+  check(SSL_CTX_set1_groups_list(c, groups), "groups");
+  SSL_CTX_set_options(c, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
+                             SSL_OP_NO_COMPRESSION | SSL_OP_SINGLE_ECDH_USE);
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  check(SSL_CTX_set_session_id_context(c, session_id_context, sizeof session_id_context - 1),
+        "session id context");
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_sess_set_cache_size(c, session_cache_size);
+  SSL_CTX_set_timeout(c, session_timeout_seconds);
+  SSL_CTX_set_tlsext_servername_callback(c, servername_cb);
+  check(SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_cb), "ticket callback");
+  SSL_CTX_set_alpn_select_cb(c, alpn_cb, nullptr);
+}
+
+}  // namespace
+
+ticket_key make_ticket_key() {
+  ticket_key k;
+  if (RAND_bytes(k.name.data(), static_cast<int>(k.name.size())) != 1 ||
+      RAND_bytes(k.aes_key.data(), static_cast<int>(k.aes_key.size())) != 1 ||
+      RAND_bytes(k.hmac_key.data(), static_cast<int>(k.hmac_key.size())) != 1)
+    throw std::runtime_error("TLS setup: no random bytes for a session ticket key");
+  return k;
+}
+
+tls_server_context::tls_server_context() : ctx_(ssl::context::tls_server) {
+  configure(ctx_.native_handle());
+  self_signed_ = make_self_signed_material();
+  if (!self_signed_ || !self_signed_->use_on(ctx_.native_handle()))
+    throw std::runtime_error("TLS setup: cannot make the self-signed default certificate");
+  keys_.current = make_ticket_key();
+}
+
+tls_server_context::~tls_server_context() = default;
+
+ticket_keys tls_server_context::rotate() {
+  keys_.previous = keys_.current;
+  keys_.has_previous = true;
+  keys_.current = make_ticket_key();
+  return keys_;
+}
+
+void tls_server_context::attach(SSL* ssl, tls_worker* w) {
+  SSL_set_ex_data(ssl, worker_index(), w);
+}
+
+// ---------------------------------------------------------------------------- tls_worker
+
+tls_worker::tls_worker(const tls_server_context& shared)
+    : shared_(shared), keys_(shared.keys()) {}
+
+void tls_worker::on_snapshot(const config::snapshot_ptr& snap) {
+  snap_ = snap;
+  if (cache_.empty()) return;
+  std::unordered_set<std::uint64_t> live;
+  if (snap_)
+    for (const auto& c : snap_->tls().certificates)
+      if (c) live.insert(c->version);
+  for (auto it = cache_.begin(); it != cache_.end();)
+    it = live.count(it->first) != 0 ? std::next(it) : cache_.erase(it);
+}
+
+const tls_material* tls_worker::material_for(const config::tls_certificate& cert) {
+  auto it = cache_.find(cert.version);
+  if (it == cache_.end())
+    it = cache_.emplace(cert.version, parse_tls_material(cert.cert_pem, cert.key_pem)).first;
+  return it->second.get();
+}
+
+const tls_material* tls_worker::choose(std::string_view server_name) {
+  if (snap_) {
+    if (!server_name.empty())
+      if (const auto* cert = snap_->find_certificate(server_name))
+        if (const auto* m = material_for(*cert)) return m;
+    if (const auto& def = snap_->tls().default_cert)
+      if (const auto* m = material_for(*def)) return m;
+  }
+  return shared_.self_signed().get();
+}
+
+int tls_worker::on_servername(SSL* ssl) {
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  const tls_material* m = choose(name != nullptr ? std::string_view(name) : std::string_view());
+  // The accepting context already holds the self-signed certificate.
+  if (m != shared_.self_signed().get() && !m->use_on(ssl)) {
+    ERR_clear_error();
+    shared_.self_signed()->use_on(ssl);
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+int tls_worker::on_ticket(SSL* /*ssl*/, unsigned char* name, unsigned char* iv,
+                          EVP_CIPHER_CTX* cctx, EVP_MAC_CTX* hctx, int enc) {
+  const ticket_key* k = nullptr;
+  int result = 1;
+  if (enc == 1) {
+    k = &keys_.current;
+    std::memcpy(name, k->name.data(), k->name.size());
+    if (RAND_bytes(iv, EVP_CIPHER_iv_length(EVP_aes_256_cbc())) != 1) return -1;
+  } else if (std::memcmp(name, keys_.current.name.data(), keys_.current.name.size()) == 0) {
+    k = &keys_.current;
+  } else if (keys_.has_previous &&
+             std::memcmp(name, keys_.previous.name.data(), keys_.previous.name.size()) == 0) {
+    k = &keys_.previous;
+    result = 2;  // valid, but issue a ticket under the current key
+  } else {
+    return 0;  // unknown key: full handshake
+  }
+  const int ok = enc == 1 ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr,
+                                               k->aes_key.data(), iv)
+                          : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr,
+                                               k->aes_key.data(), iv);
+  if (ok != 1) return -1;
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
+                                        const_cast<unsigned char*>(k->hmac_key.data()),
+                                        k->hmac_key.size()),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end()};
+  if (EVP_MAC_CTX_set_params(hctx, params) != 1) return -1;
+  return result;
+}
+
+}  // namespace portico::proxy

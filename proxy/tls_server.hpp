@@ -1,0 +1,104 @@
+// Server-side TLS: the one accepting context every worker's HTTPS connections start from, and
+// each worker's certificate choice.
+//
+// The accepting context carries the policy (TLS 1.2 and 1.3 only, the Mozilla "intermediate"
+// TLS 1.2 cipher list and the default TLS 1.3 suites, server cipher preference, ALPN http/1.1
+// only, the session cache, the session ticket callback) and the self-signed certificate. It is
+// made once and never changed afterwards, so the workers share it without locks (OpenSSL locks
+// its session cache internally; that is the handshake path, never the request path).
+//
+// Per connection, the server-name callback runs on the worker's thread and puts the chosen
+// certificate on the connection: the worker's current Snapshot's find_certificate(SNI), else its
+// default certificate, else the self-signed one. Parsed certificates are cached per worker by
+// tls_certificate::version, so new Secret data is picked up by the next handshake while open
+// connections keep the certificate they negotiated.
+//
+// Session tickets are encrypted with per-worker copies of a key set that the control thread
+// rotates (every worker gets the same keys, so a ticket from one worker resumes on another);
+// the previous key still decrypts (and the ticket is renewed) for one more rotation period.
+#pragma once
+
+#include <boost/asio/ssl/context.hpp>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "config/snapshot.hpp"
+#include "proxy/tls_material.hpp"
+
+namespace portico::proxy {
+
+struct ticket_key {
+  std::array<unsigned char, 16> name{};
+  std::array<unsigned char, 32> aes_key{};
+  std::array<unsigned char, 32> hmac_key{};
+};
+
+// The current key encrypts new tickets; the previous one only decrypts.
+struct ticket_keys {
+  ticket_key current;
+  ticket_key previous;
+  bool has_previous = false;
+};
+
+ticket_key make_ticket_key();
+
+class tls_worker;
+
+class tls_server_context {
+ public:
+  tls_server_context();
+  ~tls_server_context();
+  tls_server_context(const tls_server_context&) = delete;
+  tls_server_context& operator=(const tls_server_context&) = delete;
+
+  boost::asio::ssl::context& context() { return ctx_; }
+  const tls_material_ptr& self_signed() const { return self_signed_; }
+
+  // Control thread: a fresh key becomes current, the current one previous. Returns the set to
+  // post to every worker.
+  ticket_keys rotate();
+  const ticket_keys& keys() const { return keys_; }
+
+  // Marks `ssl` as served by `w` (its callbacks find the worker through it).
+  static void attach(SSL* ssl, tls_worker* w);
+
+ private:
+  boost::asio::ssl::context ctx_;
+  tls_material_ptr self_signed_;
+  ticket_keys keys_;
+};
+
+// One worker's side: which certificate a server name gets, and the ticket keys. Worker thread
+// only.
+class tls_worker {
+ public:
+  explicit tls_worker(const tls_server_context& shared);
+
+  // The worker's current Snapshot changed: certificates no longer listed leave the cache.
+  void on_snapshot(const config::snapshot_ptr& snap);
+  void set_keys(const ticket_keys& keys) { keys_ = keys; }
+
+  // The certificate for a ClientHello server name ("" when none was sent).
+  const tls_material* choose(std::string_view server_name);
+
+  // OpenSSL callbacks (static trampolines find the tls_worker through the connection).
+  int on_servername(SSL* ssl);
+  int on_ticket(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher_ctx,
+                EVP_MAC_CTX* mac_ctx, int enc);
+
+  std::size_t cached_certificates() const { return cache_.size(); }
+
+ private:
+  const tls_material* material_for(const config::tls_certificate& cert);
+
+  const tls_server_context& shared_;
+  config::snapshot_ptr snap_;
+  ticket_keys keys_;
+  // version -> parsed certificate (null: did not parse; the default answers).
+  std::unordered_map<std::uint64_t, tls_material_ptr> cache_;
+};
+
+}  // namespace portico::proxy
