@@ -173,6 +173,7 @@ void hash_tls(fnv1a& h, const tls_table& tls) {
 }
 
 std::uint64_t config_hash(const std::vector<std::shared_ptr<const route>>& routes,
+                          const std::vector<std::shared_ptr<const cluster>>& clusters,
                           const tls_table& tls) {
   fnv1a h;
   for (const auto& r : routes) {
@@ -180,8 +181,11 @@ std::uint64_t config_hash(const std::vector<std::shared_ptr<const route>>& route
     h.add(r->namespace_name).add(r->ingress_name).add(r->service_name).add(r->service_port);
     h.add(r->is_default_backend ? 1 : 0).add(r->backend->id).add(r->backend->version);
     h.add(r->ssl_redirect ? 1 : 0);
-    if (const upstream_tls* t = r->backend->tls.get()) {
-      h.add(t->verify ? 1 : 0).add(t->ca_secret).add(t->server_name).add(t->ca_pem);
+  }
+  // Upstream TLS settings once per cluster (sorted by id), not once per route.
+  for (const auto& c : clusters) {
+    if (const upstream_tls* t = c->tls.get()) {
+      h.add(c->id).add(t->verify ? 1 : 0).add(t->ca_secret).add(t->server_name).add(t->ca_pem);
     }
   }
   hash_tls(h, tls);
@@ -206,9 +210,10 @@ build_result route_collector::finish(std::shared_ptr<const tls_table> tls) {
     }
     routes.push_back(std::move(r));
   }
-  std::uint64_t hash = config_hash(routes, *tls);
+  auto clusters = clusters_.clusters();
+  std::uint64_t hash = config_hash(routes, clusters, *tls);
   build_result out;
-  out.snap = std::make_shared<const snapshot>(std::move(routes), clusters_.clusters(),
+  out.snap = std::make_shared<const snapshot>(std::move(routes), std::move(clusters),
                                               std::move(table), hash, std::move(tls));
   return out;
 }

@@ -43,8 +43,10 @@ class tls_table_builder {
 
   // The certificate of Secret "ns/name", parsed at most once per build; null when it is
   // missing (reported by the caller) or unusable (reported here, once, against the Secret).
-  std::shared_ptr<const tls_certificate> certificate(const std::string& ns,
-                                                     const std::string& name, bool* missing);
+  // `consequence` ends the error message ("its hosts get the default certificate").
+  std::shared_ptr<const tls_certificate> certificate(
+      const std::string& ns, const std::string& name, bool* missing,
+      std::string_view consequence = "its hosts get the default certificate");
 
   // The table (call once, after every add_ingress).
   std::shared_ptr<const tls_table> finish();
@@ -60,7 +62,7 @@ class tls_table_builder {
     std::string ingress_ns, ingress_name, field;
   };
 
-  std::shared_ptr<const tls_certificate> load(const secret& s);
+  std::shared_ptr<const tls_certificate> load(const secret& s, std::string_view consequence);
   void assign(const ingress& ing, const std::string& host,
               std::shared_ptr<const tls_certificate> cert, const std::string& secret,
               const std::string& field);
