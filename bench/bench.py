@@ -114,7 +114,9 @@ def main():
             p.stop()
     if args.callgrind:
         import callgrind  # noqa: E402
-        callgrind_res = callgrind.run_all(args.build_dir, names, requests=20000)
+        callgrind_res = [callgrind.run_all(args.build_dir, names, requests=10000),
+                         callgrind.run_all(args.build_dir, names, requests=100, conns=4,
+                                           body_bytes=scenarios.MIB)]
     duration = time.monotonic() - t0
     results_file.write(args, names, ctx, duration, callgrind_res)
 

@@ -66,10 +66,17 @@ def total_ir(dump):
     return None
 
 
-def one(name, build_dir, work, addrs, requests, conns):
+def one(name, build_dir, work, addrs, requests, conns, body_bytes=0):
     port, admin = procs.free_port(), procs.free_port()
     opts = {"portico_bin": os.path.join(build_dir, "proxy", "portico"), "admin_port": admin,
-            "single_process": True}
+            "single_process": True, "big_bodies": body_bytes > 0}
+    data = None
+    path = "/small"
+    if body_bytes:
+        data = os.path.join(work, "body.bin")
+        with open(data, "wb") as f:
+            f.write(b"x" * body_bytes)
+        path = f"/bytes/{body_bytes}"
     sp = proxies.BUILDERS[name](work, port, addrs, opts)
     out = os.path.join(work, f"callgrind.{name}.out")
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
@@ -81,12 +88,13 @@ def one(name, build_dir, work, addrs, requests, conns):
     p = procs.proc(name, argv, env=env, log=os.path.join(work, f"{name}.callgrind.log"))
     try:
         procs.wait_port(port, timeout=180)
-        url = f"http://127.0.0.1:{port}/small"
-        load.run_h2load_count(url, proxies.HOST, conns, 500, "0-1")  # warm-up
+        url = f"http://127.0.0.1:{port}{path}"
+        load.run_h2load_count(url, proxies.HOST, conns, min(500, requests), "0-1",
+                              data_file=data)  # warm-up
         r = control("-i", "on", str(p.pid))
         if r.returncode != 0:
             return {"error": f"callgrind_control -i on: {(r.stdout + r.stderr).strip()[:200]}"}
-        ok, _ = load.run_h2load_count(url, proxies.HOST, conns, requests, "0-1")
+        ok, _ = load.run_h2load_count(url, proxies.HOST, conns, requests, "0-1", data_file=data)
         r = control("-d", str(p.pid))
         if r.returncode != 0:
             return {"error": f"callgrind_control -d: {(r.stdout + r.stderr).strip()[:200]}"}
@@ -103,15 +111,16 @@ def one(name, build_dir, work, addrs, requests, conns):
         p.stop(timeout=60)
 
 
-def run_all(build_dir, names, requests=20000, conns=8):
+def run_all(build_dir, names, requests=20000, conns=8, body_bytes=0):
     work = tempfile.mkdtemp(prefix="portico-callgrind-")
     ups = start_upstreams(build_dir, work)
-    res = {"requests": requests, "conns": conns, "per_proxy": {}}
+    res = {"requests": requests, "conns": conns, "body_bytes": body_bytes, "per_proxy": {}}
     try:
         for n in names:
             print(f"callgrind: {n} ({requests} requests)...", flush=True)
             try:
-                res["per_proxy"][n] = one(n, build_dir, work, [a for _, a in ups], requests, conns)
+                res["per_proxy"][n] = one(n, build_dir, work, [a for _, a in ups], requests, conns,
+                                          body_bytes)
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                 res["per_proxy"][n] = {"error": str(e)[:200]}
             print(f"callgrind: {n}: {res['per_proxy'][n].get('ir_per_req') or res['per_proxy'][n]}",
@@ -129,10 +138,12 @@ def main():
     ap.add_argument("--proxies", default="portico,nginx,haproxy,caddy")
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--body-bytes", type=int, default=0,
+                    help="POST this many bytes to /bytes/N (N bytes back) instead of GET /small")
     a = ap.parse_args()
     load.raise_nofile(65536)
     names = [n for n in a.proxies.split(",") if proxies.available(n)]
-    res = run_all(a.build_dir, names, a.requests, a.conns)
+    res = run_all(a.build_dir, names, a.requests, a.conns, a.body_bytes)
     print(f"\n| proxy | instructions per request ({a.requests} keep-alive requests) |\n|---|---|")
     for n, v in res["per_proxy"].items():
         print(f"| {n} | {v['ir_per_req']:,.0f} |" if v.get("ir_per_req") else f"| {n} | {v} |")

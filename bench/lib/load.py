@@ -99,10 +99,13 @@ def run_h2load_rate(url, host, conns, rate, seconds, cpus, log_path, warmup=1):
             "raw": out}
 
 
-def run_h2load_count(url, host, conns, count, cpus, timeout=600):
-    """h2load (HTTP/1.1, keep-alive) for exactly `count` requests; returns (succeeded, output)."""
+def run_h2load_count(url, host, conns, count, cpus, timeout=600, data_file=None):
+    """h2load (HTTP/1.1, keep-alive) for exactly `count` requests (POSTs of `data_file` when
+    given); returns (succeeded, output)."""
     argv = ["taskset", "-c", cpus, "h2load", "--h1", "-t1", f"-c{conns}", f"-n{count}",
             "-H", f":authority: {host}", url]
+    if data_file:
+        argv[-1:-1] = ["-d", data_file]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout).stdout
     m = re.search(r"(\d+) succeeded", out)
     return (int(m.group(1)) if m else 0), out

@@ -13,7 +13,8 @@ BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The headline ratios kept in RESULTS.md's history: (case, label as in ratio_line).
 HEADLINES = [("keepalive-64", "throughput"), ("keepalive-64", "CPU per request"),
              ("newconn-64", "CPU per request"), ("fixed-rate", "p99"), ("bodies-1MiB", "MB/s"),
-             ("idle", "bytes per idle connection"), ("hosts", "CPU per request"),
+             ("bodies-1MiB", "CPU per request"),
+             ("idle", "RSS with idle connections"), ("hosts", "CPU per request"),
              ("churn", "failed requests"), ("churn", "p99"),
              ("tls-handshake", "CPU per request"), ("tls-keepalive-64", "throughput")]
 
@@ -109,16 +110,20 @@ def losses_section(heads, callgrind_res):
         lines += ["", "No cause recorded in bench/causes.md for these yet; the callgrind "
                   "figures below (or bench/callgrind.sh) show where the instructions go."]
     lines.append("")
-    if callgrind_res:
-        lines += callgrind_section(callgrind_res)
+    for cg in callgrind_res or []:
+        lines += callgrind_section(cg)
     return lines
 
 
 def callgrind_section(cg):
-    lines = ["## Instructions per request (callgrind)", "",
+    what = (f"POSTs of {cg['body_bytes']:,} bytes answered with as many"
+            if cg.get("body_bytes") else "GETs of /small")
+    lines = [f"## Instructions per request (callgrind): {what}", "",
              f"{cg['requests']:,} keep-alive requests (h2load, {cg['conns']} connections) "
              "through each proxy under valgrind --tool=callgrind, instrumentation switched on "
-             "after start-up and a warm-up; nginx with `master_process off`.", "",
+             "after start-up and a warm-up; nginx with `master_process off`. User-space "
+             "instructions only (system calls are not counted; valgrind counts each byte of "
+             "a `rep movsb` memcpy as an instruction).", "",
              "| proxy | instructions per request |", "|---|---|"]
     for n, v in cg["per_proxy"].items():
         lines.append(f"| {n} | {report.fmt(v.get('ir_per_req'))} |" if "error" not in v
