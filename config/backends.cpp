@@ -8,8 +8,7 @@
 
 namespace portico::config {
 
-std::string cluster_id(const std::string& ns, const ingress_backend& b, const upstream_tls* tls,
-                       bool unusable) {
+std::string cluster_id(const std::string& ns, const ingress_backend& b, const upstream_tls* tls) {
   std::string id = ns;
   id += '/';
   id += b.service_name;
@@ -28,7 +27,7 @@ std::string cluster_id(const std::string& ns, const ingress_backend& b, const up
     id += '-';
     id += hex;
   }
-  if (unusable) id += "-unusable";
+  if (upstream_tls_unusable(tls)) id += "-unusable";
   return id;
 }
 
@@ -57,11 +56,10 @@ cluster_builder::cluster_builder(const cluster_state& state, const snapshot* pre
 }
 
 cluster_builder::result cluster_builder::resolve(const std::string& ns, const ingress_backend& b,
-                                                 std::shared_ptr<const upstream_tls> tls,
-                                                 bool unusable) {
-  std::string id = cluster_id(ns, b, tls.get(), unusable);
+                                                 std::shared_ptr<const upstream_tls> tls) {
+  std::string id = cluster_id(ns, b, tls.get());
   if (auto it = done_.find(id); it != done_.end()) return it->second;
-  result r = compute(ns, b, id, std::move(tls), unusable);
+  result r = compute(ns, b, id, std::move(tls));
   done_.emplace(std::move(id), r);
   return r;
 }
@@ -144,8 +142,7 @@ void cluster_builder::legacy_endpoints(const std::string& ns, const service& svc
 
 cluster_builder::result cluster_builder::compute(const std::string& ns, const ingress_backend& b,
                                                  std::string id,
-                                                 std::shared_ptr<const upstream_tls> tls,
-                                                 bool unusable) {
+                                                 std::shared_ptr<const upstream_tls> tls) {
   auto c = std::make_shared<cluster>();
   c->id = std::move(id);
   c->namespace_name = ns;
@@ -168,7 +165,7 @@ cluster_builder::result cluster_builder::compute(const std::string& ns, const in
     if (!has_slices) legacy_endpoints(ns, svc_it->second, *sp, c->endpoints);
     sort_unique(c->endpoints);
   }
-  if (unusable) c->endpoints.clear();  // TLS settings that cannot work: 503, never plain
+  if (upstream_tls_unusable(tls.get())) c->endpoints.clear();  // 503, never unverified
   c->tls = std::move(tls);
   c->version = endpoints_version(c->endpoints);
   if (auto prev = previous_.find(c->id);

@@ -29,17 +29,17 @@ class cluster_builder {
     std::string error;                       // empty when the backend resolved
   };
   // `tls`: non-null for backend-protocol HTTPS (shared by the routes of one Ingress).
-  // `unusable`: TLS settings that cannot work (verification without a CA): the cluster gets
-  // no endpoints, so its routes answer 503.
+  // Settings that cannot work (upstream_tls_unusable) leave the cluster without endpoints,
+  // so its routes answer 503.
   result resolve(const std::string& ns, const ingress_backend& b,
-                 std::shared_ptr<const upstream_tls> tls = nullptr, bool unusable = false);
+                 std::shared_ptr<const upstream_tls> tls = nullptr);
 
   // Every cluster resolved so far, sorted by id.
   std::vector<std::shared_ptr<const cluster>> clusters() const;
 
  private:
   result compute(const std::string& ns, const ingress_backend& b, std::string id,
-                 std::shared_ptr<const upstream_tls> tls, bool unusable);
+                 std::shared_ptr<const upstream_tls> tls);
   void slice_endpoints(const std::string& ns, const service& svc, const service_port& sp,
                        std::vector<endpoint>& out, bool& has_slices) const;
   void legacy_endpoints(const std::string& ns, const service& svc, const service_port& sp,
@@ -54,9 +54,14 @@ class cluster_builder {
 // The identity of a backend's cluster: "ns/service:port" (port number or name as written).
 // Over TLS: "ns/service:port+tls" with default settings (no verification, no CA Secret, no
 // proxy-ssl-name), else "ns/service:port+tls-<8 hex digits>", a hash of (verify, CA Secret
-// name, proxy-ssl-name). `unusable` settings add "-unusable" (their cluster has no endpoints).
+// name, proxy-ssl-name). Unusable settings add "-unusable" (their cluster has no endpoints).
 std::string cluster_id(const std::string& ns, const ingress_backend& b,
-                       const upstream_tls* tls = nullptr, bool unusable = false);
+                       const upstream_tls* tls = nullptr);
+// Verification is on but there is no CA to verify against: such a cluster never gets
+// endpoints (503), and a connection must never be attempted with these settings.
+inline bool upstream_tls_unusable(const upstream_tls* t) {
+  return t && t->verify && t->ca_pem.empty();
+}
 // Equal TLS settings (both null, or equal fields).
 bool same_upstream_tls(const upstream_tls* a, const upstream_tls* b);
 // Hash of an endpoint list (order-sensitive; build() sorts endpoints first).

@@ -114,8 +114,7 @@ std::shared_ptr<route> route_collector::make_route(const ingress& ing, const ing
   r->ingress_name = ing.meta.name;
   r->service_name = b.service_name;
   r->service_port = b.port.number ? std::to_string(*b.port.number) : b.port.name;
-  auto res = clusters_.resolve(ing.meta.namespace_name, b, policy_.upstream,
-                              policy_.upstream_unusable);
+  auto res = clusters_.resolve(ing.meta.namespace_name, b, policy_.upstream);
   if (!res.error.empty()) error(ing, field + ".backend" + res.error_field, res.error);
   r->backend = std::move(res.backend);
   return r;

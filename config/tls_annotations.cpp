@@ -70,8 +70,7 @@ const tls_annotation_reader::ca_result& tls_annotation_reader::ca_secret(const s
   return cas_.emplace(std::move(key), std::move(r)).first->second;
 }
 
-std::shared_ptr<const upstream_tls> tls_annotation_reader::read_upstream(const ingress& ing,
-                                                                         bool& unusable) {
+std::shared_ptr<const upstream_tls> tls_annotation_reader::read_upstream(const ingress& ing) {
   auto t = std::make_shared<upstream_tls>();
   bool verify_set = false;
   if (const std::string* v = annotation(ing, proxy_ssl_verify_annotation)) {
@@ -113,7 +112,6 @@ std::shared_ptr<const upstream_tls> tls_annotation_reader::read_upstream(const i
     }
   }
   if (t->verify && t->ca_pem.empty()) {
-    unusable = true;
     error(ing, verify_set ? proxy_ssl_verify_annotation : proxy_ssl_secret_annotation,
           "upstream certificate verification is on but there is no usable CA (proxy-ssl-secret "
           "with a ca.crt); the Ingress's paths answer 503 until that is fixed");
@@ -128,7 +126,7 @@ ingress_tls_policy tls_annotation_reader::read(const ingress& ing) {
   const std::string* proto = annotation(ing, backend_protocol_annotation);
   std::string u = proto ? upper(*proto) : std::string("HTTP");
   if (u == "HTTPS") {
-    p.upstream = read_upstream(ing, p.upstream_unusable);
+    p.upstream = read_upstream(ing);
   } else if (u == "GRPC" || u == "GRPCS" || u == "AJP" || u == "FCGI") {
     error(ing, backend_protocol_annotation,
           "\"" + *proto + "\" is not supported (HTTP and HTTPS are); requests are sent as plain "

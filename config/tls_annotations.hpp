@@ -49,10 +49,9 @@ std::optional<bool> parse_bool_text(std::string_view v);
 struct ingress_tls_policy {
   bool ssl_redirect = true;         // ssl-redirect: redirect when TLS is configured for the host
   bool force_ssl_redirect = false;  // force-ssl-redirect: redirect even without TLS
-  // Non-null: backend-protocol HTTPS. Shared by every route of the Ingress.
+  // Non-null: backend-protocol HTTPS. Shared by every route of the Ingress. Verification
+  // without a usable CA stays in it (verify true, ca_pem empty): upstream_tls_unusable().
   std::shared_ptr<const upstream_tls> upstream;
-  // Verification is on without a usable CA: the routes' clusters get no endpoints (503).
-  bool upstream_unusable = false;
 };
 
 // Reads the annotations of Ingresses; CA Secrets are checked once per build.
@@ -68,7 +67,7 @@ class tls_annotation_reader {
     std::string pem;      // empty: unusable
     bool missing = false;
   };
-  std::shared_ptr<const upstream_tls> read_upstream(const ingress& ing, bool& unusable);
+  std::shared_ptr<const upstream_tls> read_upstream(const ingress& ing);
   bool read_bool(const ingress& ing, std::string_view name, bool fallback);
   const ca_result& ca_secret(const std::string& ns, const std::string& name);
   void error(const ingress& ing, std::string_view annotation, std::string message);

@@ -209,7 +209,11 @@ TEST(tls_upstream, cluster_id_format) {
   EXPECT_TRUE(named.starts_with("ns/svc:443+tls-"));
   t.ca_pem = "anything";  // the CA content is not part of the identity
   EXPECT_EQ(cluster_id("ns", b, &t), named);
-  EXPECT_EQ(cluster_id("ns", b, &t, true), named + "-unusable");
+  t.verify = true;
+  t.ca_pem.clear();
+  EXPECT_TRUE(upstream_tls_unusable(&t));
+  EXPECT_TRUE(cluster_id("ns", b, &t).ends_with("-unusable"));
+  EXPECT_FALSE(upstream_tls_unusable(nullptr));
 }
 
 }  // namespace
