@@ -54,6 +54,8 @@ def parse_args(argv=None):
                     help="instructions per request under callgrind (default: on in full runs)")
     ap.add_argument("--quick", action="store_true", help="one round, short runs")
     ap.add_argument("--out", default=None, help="results file (default bench/results/<date>.md)")
+    ap.add_argument("--no-record", action="store_true",
+                    help="do not update bench/RESULTS.md (it is updated by full runs only)")
     a = ap.parse_args(argv)
     if a.quick:
         a.rounds, a.seconds, a.idle, a.churn_seconds = 1, 2, 2000, 3

@@ -163,7 +163,7 @@ def write(args, names, ctx, duration, callgrind_res):
         f.write(text + "\n")
     print(text)
     print(f"bench: wrote {out}" + (f" and {png}" if plotted else " (no plot: gnuplot missing)"))
-    if not args.quick:
+    if not args.quick and not args.no_record:
         update_results_md(day, text, heads, os.path.relpath(out, BENCH))
 
 
