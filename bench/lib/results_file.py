@@ -2,6 +2,7 @@
 import datetime
 import os
 import platform
+import re
 import subprocess
 
 import plot
@@ -174,7 +175,8 @@ def update_results_md(day, text, heads, rel):
                 "|---|---|" + "---|" * len(HEADLINES) + "\n")
     marker = "## History of headline ratios"
     history = old.split(marker, 1)[1].split("\n", 1)[1] if marker in old else ""
-    rows = [l for l in history.splitlines() if l.startswith("| 2")]
+    history = history.split("\n## ", 1)[0]  # up to the next section
+    rows = [l for l in history.splitlines() if re.match(r"\| \d{4}-\d\d-\d\d \|", l)]
     by = {(h[0], h[1]): h[4] for h in heads}
     cells = [f"{by[k]:.2f}×" if k in by else "–" for k in HEADLINES]
     rows.append(f"| {day} | {machine()} | " + " | ".join(cells) + " |")
