@@ -7,13 +7,21 @@
 
 namespace portico::proxy {
 
+// `extra_headers`: complete header lines ("Name: value\r\n") added to the head, e.g.
+// Strict-Transport-Security on HTTPS.
+
 // Appends a complete response with a small HTML body naming the status.
 void write_error_response(std::string& out, unsigned status, std::string_view request_id,
-                          bool close, bool head_only = false);
+                          bool close, bool head_only = false, std::string_view extra_headers = {});
 
 // The default backend's answer for an unmatched request: 200 "ok" on /healthz, else 404.
 // Returns the status written.
 unsigned write_default_backend(std::string& out, std::string_view path,
-                               std::string_view request_id, bool close, bool head_only);
+                               std::string_view request_id, bool close, bool head_only,
+                               std::string_view extra_headers = {});
+
+// A bodyless redirect (308 for HTTP -> HTTPS) to `location`.
+void write_redirect(std::string& out, unsigned status, std::string_view location,
+                    std::string_view request_id, bool close);
 
 }  // namespace portico::proxy

@@ -240,10 +240,17 @@ void write_upstream_request(std::string& out, std::string_view method, std::stri
   for (const auto& f : h.fields) {
     if (is_hop_by_hop(f) || is_forwarding(f)) continue;
     if (f.name == F::unknown && h.conn.names(f.name_text)) continue;
-    if (f.name == F::host) saw_host = true;
+    if (f.name == F::host) {
+      saw_host = true;
+      if (!p.host_override.empty()) {
+        append_field(out, f.name_text, p.host_override);
+        continue;
+      }
+    }
     append_field(out, f.name_text, f.value);
   }
-  if (!saw_host) append_field(out, "Host", p.fallback_host);
+  if (!saw_host)
+    append_field(out, "Host", p.host_override.empty() ? p.fallback_host : p.host_override);
   const bool trust = p.peer_trusted;
   out.append("X-Forwarded-For: ", 17);
   if (trust && !h.x_forwarded_for.empty()) out.append(h.x_forwarded_for).append(", ", 2);
@@ -251,8 +258,9 @@ void write_upstream_request(std::string& out, std::string_view method, std::stri
   append_field(out, "X-Real-IP", real_client_ip(h, p));
   const auto proto = trust && !h.x_forwarded_proto.empty() ? h.x_forwarded_proto : p.scheme;
   append_field(out, "X-Forwarded-Proto", proto);
+  const auto host = p.host_override.empty() ? h.host : p.host_override;
   append_field(out, "X-Forwarded-Host",
-               trust && !h.x_forwarded_host.empty() ? h.x_forwarded_host : h.host);
+               trust && !h.x_forwarded_host.empty() ? h.x_forwarded_host : host);
   append_field(out, "X-Forwarded-Port",
                trust && !h.x_forwarded_port.empty() ? h.x_forwarded_port : p.server_port);
   append_field(out, "X-Scheme", proto);
@@ -281,9 +289,11 @@ void write_client_response(std::string& out, const message_head& h, const respon
     if (is_hop_by_hop(f)) continue;
     if (f.name == F::unknown && (h.conn.names(f.name_text) || iequals(f.name_text, "x-request-id")))
       continue;
+    if (f.name == F::strict_transport_security && !p.hsts.empty()) continue;
     append_field(out, f.name_text, f.value);
   }
   if (!p.request_id.empty()) append_field(out, "X-Request-ID", p.request_id);
+  if (!p.hsts.empty()) append_field(out, "Strict-Transport-Security", p.hsts);
   if (p.framing == body_framing::length) {
     out.append("Content-Length: ", 16);
     append_number(out, p.content_length);
@@ -311,6 +321,8 @@ std::string_view reason_phrase(unsigned status) {
     case 204: return "No Content";
     case 301: return "Moved Permanently";
     case 302: return "Found";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";

@@ -98,6 +98,9 @@ struct forward_params {
   std::string_view server_port;  // the port the client connected to
   std::string_view request_id;   // final id (kept or generated)
   std::string_view fallback_host;  // used as Host when the client sent none (HTTP/1.0)
+  // Non-empty: replaces every Host field (absolute-form target: RFC 9112 3.2.2) and is the
+  // X-Forwarded-Host of an untrusted peer.
+  std::string_view host_override;
   bool upgrade = false;
   body_framing framing = body_framing::none;
   std::uint64_t content_length = 0;
@@ -121,6 +124,9 @@ struct response_params {
   bool client_http10 = false; // keep-alive to an HTTP/1.0 client needs "Connection: keep-alive"
   bool upgrade = false;       // 101: forward Upgrade and "Connection: upgrade"
   bool no_body = false;       // HEAD/204/304: keep the upstream's Content-Length as is
+  // Non-empty (HTTPS with HSTS on): Strict-Transport-Security with this value replaces the
+  // upstream's, as ingress-nginx's header phase does.
+  std::string_view hsts;
 };
 
 void write_client_response(std::string& out, const message_head& h, const response_params& p);

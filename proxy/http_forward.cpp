@@ -5,6 +5,7 @@
 #include <boost/asio/write.hpp>
 
 #include "proxy/http_session.hpp"
+#include "proxy/https_policy.hpp"
 #include "proxy/tls_client.hpp"
 #include "proxy/worker.hpp"
 
@@ -40,16 +41,7 @@ std::uint64_t pool_key(const request_record& rec, std::string_view host) {
 
 http_session::task<bool> http_session::forward(const config::route& r) {
   const auto& opts = w_.options();
-  forward_params fp;
-  fp.peer_ip = peer_ip_;
-  fp.peer_trusted = peer_trusted_;
-  fp.trusted = &w_.trusted();
-  fp.server_port = w_.port_text();
-  fp.request_id = request_id_;
-  fp.fallback_host = host_;
-  fp.upgrade = upgrade_;
-  fp.framing = req_framing_;
-  fp.content_length = req_length_;
+  forward_params fp = forwarding();
   out_.clear();
   write_upstream_request(out_, method_, target_, req_head_, fp);
   real_ip_.assign(real_client_ip(req_head_, fp));
@@ -313,6 +305,8 @@ http_session::task<bool> http_session::relay_response() {
   p.keep_alive = keep_alive_;
   p.client_http10 = client10;
   p.no_body = no_body;
+  char hsts[80];
+  if (client_.is_tls()) p.hsts = hsts_value(w_.options(), hsts);
   cout_.clear();
   write_client_response(cout_, resp_head_, p);
   const bool ok = co_await relay_body(framing == body_framing::chunked);

@@ -7,10 +7,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include "proxy/default_backend.hpp"
+#include "proxy/https_policy.hpp"
 #include "proxy/request_check.hpp"
+#include "proxy/request_target.hpp"
 #include "proxy/worker.hpp"
 
 namespace portico::proxy {
@@ -49,7 +52,7 @@ bool usable_request_id(std::string_view id) {
 http_session::http_session(worker& w, byte_stream sock)
     : w_(w), client_(std::move(sock)), up_(w.context()), timer_(w.context()) {
   enrolled_ = w_.enroll(this);
-  w_.gauges().client_connections.fetch_add(1, std::memory_order_relaxed);
+  gauge_add(w_.gauges().client_connections, 1);
   boost::system::error_code ec;
   auto remote = client_.socket().remote_endpoint(ec);
   if (!ec) {
@@ -63,7 +66,7 @@ http_session::http_session(worker& w, byte_stream sock)
 }
 
 http_session::~http_session() {
-  w_.gauges().client_connections.fetch_sub(1, std::memory_order_relaxed);
+  gauge_add(w_.gauges().client_connections, -1);
   w_.withdraw(enrolled_);
 }
 
@@ -99,10 +102,31 @@ void http_session::force_close() {
 
 http_session::awaitable http_session::run(std::shared_ptr<http_session> self) {
   // `self` lives in the coroutine frame: the session lives as long as its coroutine.
+  // The wait between requests happens here, so that an idle connection keeps only this frame.
   for (;;) {
     if (closed_) break;
-    const bool more = co_await serve_one();
-    if (!more) break;
+    if (cbuf_.size() == 0) {
+      if (w_.draining()) break;
+      release_idle_memory();
+      // A new connection gets client_header_timeout to send its first byte (nginx closes a
+      // silent connection after it, without an answer); between requests the keep-alive
+      // timeout applies. Both end quietly.
+      const auto& opts = w_.options();
+      arm(session_phase::idle, first_request_ ? opts.client_header_timeout : opts.keepalive_timeout);
+      if (client_.is_tls()) {
+        // The TLS layer may already hold bytes of a pipelined request (decrypted, or records
+        // read from the socket but not processed yet) that socket readiness never announces.
+        auto [ec, n] = co_await client_.async_read_some(cbuf_.prepare(read_chunk), tok);
+        if (ec || closed_) break;
+        cbuf_.commit(n);
+      } else {
+        // Wait for readability without a buffer: an idle connection holds none.
+        auto [ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, tok);
+        if (ec || closed_) break;
+      }
+      if (w_.draining()) keep_alive_ = false;
+    }
+    if (!co_await serve_one()) break;
   }
   closed_ = true;
   timer_.cancel();
@@ -167,15 +191,7 @@ void http_session::release_idle_memory() {
 }
 
 http_session::task<bool> http_session::serve_one() {
-  if (cbuf_.size() == 0) {
-    if (w_.draining()) co_return false;
-    release_idle_memory();
-    arm(session_phase::idle, w_.options().keepalive_timeout);
-    // Wait for readability without a buffer: an idle connection holds none.
-    auto [wec] = co_await client_.socket().async_wait(tcp::socket::wait_read, tok);
-    if (wec || closed_) co_return false;
-    if (w_.draining()) keep_alive_ = false;
-  }
+  first_request_ = false;
   t_start_ = clock_type::now();
   rec_ = request_record{};
   rec_.start = std::chrono::system_clock::now();
@@ -230,8 +246,19 @@ http_session::task<head_status> http_session::read_head() {
 bool http_session::prepare_request() {
   auto& p = *rp_;
   method_.assign(p.method_text);
-  target_.assign(p.target);
-  host_.assign(req_head_.host);
+  const auto pt = parse_target(p.target);
+  absolute_form_ = pt.form == target_form::absolute;
+  if (absolute_form_) {
+    // RFC 9112 3.2.2: the target's authority is the host; Host is replaced upstream and the
+    // request goes on in origin-form.
+    host_.assign(pt.authority);
+    if (pt.origin.empty() || pt.origin.front() != '/') target_.assign("/", 1);
+    else target_.clear();
+    target_.append(pt.origin);
+  } else {
+    target_.assign(p.target);
+    host_.assign(req_head_.host);
+  }
   version_ = p.version;
   head_request_ = method_ == "HEAD";
   idempotent_ = is_idempotent(method_);
@@ -254,17 +281,25 @@ bool http_session::prepare_request() {
     w_.next_request_id(request_id_.data());
   }
   if (version_ >= 11 && req_head_.host_count == 0) return false;  // RFC 9112 3.2
-  if (target_.empty() || (target_[0] != '/' && target_ != "*" && target_.find("://") == std::string::npos))
-    return false;
-  return true;
+  return pt.form != target_form::invalid;
 }
 
 http_session::task<bool> http_session::dispatch() {
   snap_ = w_.snapshot();  // pinned until the request is finished
-  const auto path = path_of(target_);
+  // Routing matches the normalized path (nginx location matching); the target goes upstream
+  // as received. `path` may point into a per-thread scratch string: it is not used after the
+  // first suspension below.
+  thread_local std::string scratch;
+  std::string_view path = path_of(target_);
+  switch (normalize_path(path, scratch)) {
+    case path_status::unchanged: break;
+    case path_status::normalized: path = scratch; break;
+    case path_status::invalid: co_return co_await send_local(400, true);
+  }
   const config::route* r = snap_ ? snap_->find(host_, path) : nullptr;
   rec_.route = r;
-  const auto max_body = w_.options().max_body_bytes;
+  const auto& opts = w_.options();
+  const auto max_body = opts.max_body_bytes;
   if (req_framing_ == body_framing::length && max_body != 0 && req_length_ > max_body)
     co_return co_await send_local(413, true);
   const bool has_body = req_framing_ == body_framing::chunked || req_length_ > 0;
@@ -272,25 +307,73 @@ http_session::task<bool> http_session::dispatch() {
     // The built-in default backend. A request body is not read: the connection then closes.
     if (has_body) keep_alive_ = false;
     cout_.clear();
-    status_ = write_default_backend(cout_, path, request_id_, !keep_alive_, head_request_);
-    arm(session_phase::client_send, w_.options().send_timeout);
-    const bool ok = co_await write_client(cout_);
-    finish_request();
-    co_return ok && keep_alive_;
+    char hsts[112];
+    status_ = write_default_backend(cout_, path, request_id_, !keep_alive_, head_request_,
+                                    hsts_line(hsts));
+    co_return co_await send_prepared();
+  }
+  if (r->ssl_redirect && !client_.is_tls()) {
+    std::string location;
+    const redirect_input in{false, host_, target_, path, opts.https_port};
+    if (https_redirect(*r, in, location)) {
+      if (has_body) keep_alive_ = false;  // the body is not read
+      cout_.clear();
+      write_redirect(cout_, 308, location, request_id_, !keep_alive_);
+      status_ = 308;
+      co_return co_await send_prepared();
+    }
   }
   if (r->backend->endpoints.empty()) co_return co_await send_local(503, has_body || !keep_alive_);
   co_return co_await forward(*r);
 }
 
-http_session::task<bool> http_session::send_local(unsigned status, bool close) {
-  if (close) keep_alive_ = false;
-  cout_.clear();
-  write_error_response(cout_, status, request_id_, !keep_alive_, head_request_);
-  status_ = status;
+forward_params http_session::forwarding() const {
+  forward_params fp;
+  fp.peer_ip = peer_ip_;
+  fp.peer_trusted = peer_trusted_;
+  fp.trusted = &w_.trusted();
+  if (client_.is_tls()) {
+    fp.scheme = "https";
+    fp.server_port = w_.https_port_text();  // the port of the listener that accepted it
+  } else {
+    fp.server_port = w_.port_text();
+  }
+  fp.request_id = request_id_;
+  fp.fallback_host = host_;
+  if (absolute_form_) fp.host_override = host_;
+  fp.upgrade = upgrade_;
+  fp.framing = req_framing_;
+  fp.content_length = req_length_;
+  return fp;
+}
+
+http_session::task<bool> http_session::send_prepared() {
   arm(session_phase::client_send, w_.options().send_timeout);
   const bool ok = co_await write_client(cout_);
   finish_request();
   co_return ok && keep_alive_;
+}
+
+// HTTPS with HSTS on: the Strict-Transport-Security line for local answers.
+std::string_view http_session::hsts_line(char (&buf)[112]) const {
+  if (!client_.is_tls()) return {};
+  char value[80];
+  const auto v = hsts_value(w_.options(), value);
+  if (v.empty()) return {};
+  constexpr std::string_view name = "Strict-Transport-Security: ";
+  std::memcpy(buf, name.data(), name.size());
+  std::memcpy(buf + name.size(), v.data(), v.size());
+  std::memcpy(buf + name.size() + v.size(), "\r\n", 2);
+  return {buf, name.size() + v.size() + 2};
+}
+
+http_session::task<bool> http_session::send_local(unsigned status, bool close) {
+  if (close) keep_alive_ = false;
+  cout_.clear();
+  char hsts[112];
+  write_error_response(cout_, status, request_id_, !keep_alive_, head_request_, hsts_line(hsts));
+  status_ = status;
+  co_return co_await send_prepared();
 }
 
 http_session::task<bool> http_session::write_client(std::string& data) {

@@ -71,6 +71,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool prepare_request();
   task<bool> dispatch();
   task<bool> forward(const config::route& r);
+  // The forwarding headers' inputs for this request (X-Forwarded-Proto/Port follow the listener).
+  forward_params forwarding() const;
   task<attempt_result> attempt(bool fresh);
   task<attempt_result> stream_request_body();
   task<attempt_result> read_response_head();
@@ -78,6 +80,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   task<bool> relay_body(bool chunked_out);
   task<bool> run_tunnel();
   task<bool> send_local(unsigned status, bool close);
+  task<bool> send_prepared();  // cout_ holds a complete local answer with status_ set
+  std::string_view hsts_line(char (&buf)[112]) const;
   task<bool> write_client(std::string& data);
   void finish_request();
   void close_upstream();
@@ -98,6 +102,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool timer_pending_ = false;
   bool timed_out_ = false;
   bool closed_ = false;
+  bool first_request_ = true;     // nothing received yet: the first wait is client_header_timeout
   std::list<http_session*>::iterator enrolled_;
 
   using io_buffer = boost::beast::basic_flat_buffer<recycling_allocator<char, 32 * 1024, 64>>;
@@ -126,13 +131,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool head_request_ = false;
+  bool absolute_form_ = false;  // the target was absolute-form: host_ is its authority
   bool idempotent_ = false;
   bool upgrade_ = false;
   body_framing req_framing_ = body_framing::none;
   std::uint64_t req_length_ = 0;
   bool body_complete_ = true;
   bool body_started_ = false;
-  bool connect_failed_ = false;  // the last attempt failed to connect: nothing was sent   // body bytes beyond the first buffer have been sent upstream
+  bool connect_failed_ = false;  // the last attempt failed to connect: nothing was sent
   unsigned status_ = 0;
   request_record rec_;
   std::chrono::steady_clock::time_point t_start_;

@@ -42,6 +42,12 @@ struct worker_gauges {
   std::atomic<std::int64_t> ejected_endpoints{0};
 };
 
+// Updates a worker_gauges member from its owning worker, the only writer: a relaxed load and
+// store (plain movs) instead of a locked read-modify-write. Readers use relaxed loads.
+inline void gauge_add(std::atomic<std::int64_t>& g, std::int64_t d) noexcept {
+  g.store(g.load(std::memory_order_relaxed) + d, std::memory_order_relaxed);
+}
+
 class metrics_registry;  // proxy/metrics.hpp: the process-wide registry (control thread)
 
 class worker_observer {

@@ -66,12 +66,12 @@ http_session::task<bool> http_session::run_tunnel() {
   finish_request();
   release_idle_memory();
   auto& gauges = w_.gauges();
-  gauges.tunnels.fetch_add(1, std::memory_order_relaxed);
+  gauge_add(gauges.tunnels, 1);
   const auto idle = opts.tunnel_idle_timeout;
   arm(session_phase::tunnel, idle);
   auto touch = [this, idle] { deadline_ = std::chrono::steady_clock::now() + idle; };
   co_await (pump(client_, up_, touch) || pump(up_, client_, touch));
-  gauges.tunnels.fetch_sub(1, std::memory_order_relaxed);
+  gauge_add(gauges.tunnels, -1);
   close_upstream();
   keep_alive_ = false;
   co_return false;

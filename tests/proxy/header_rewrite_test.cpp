@@ -189,3 +189,52 @@ TEST(trusted_networks, cidr_matching) {
   EXPECT_FALSE(n.contains("127.0.0.2"));
   EXPECT_FALSE(n.contains("not-an-ip"));
 }
+
+TEST(upstream_request, host_override_replaces_host_and_forwarded_host) {
+  auto h = head_of({{F::host, "Host", "ignored.example"}, {F::accept, "Accept", "*/*"}});
+  forward_params p;
+  p.peer_ip = "10.0.0.9";
+  p.server_port = "80";
+  p.request_id = "rid";
+  p.host_override = "target.example:8080";
+  std::string out;
+  write_upstream_request(out, "GET", "/path?q=1", h, p);
+  EXPECT_EQ(out.rfind("GET /path?q=1 HTTP/1.1\r\n", 0), 0u);
+  EXPECT_TRUE(has_line(out, "Host: target.example:8080"));
+  EXPECT_TRUE(has_line(out, "X-Forwarded-Host: target.example:8080"));
+  EXPECT_EQ(out.find("ignored.example"), std::string::npos);
+}
+
+TEST(upstream_request, https_scheme_and_port) {
+  auto h = head_of({{F::host, "Host", "a.example"}});
+  forward_params p;
+  p.peer_ip = "10.0.0.9";
+  p.scheme = "https";
+  p.server_port = "8443";
+  p.request_id = "rid";
+  std::string out;
+  write_upstream_request(out, "GET", "/", h, p);
+  EXPECT_TRUE(has_line(out, "X-Forwarded-Proto: https"));
+  EXPECT_TRUE(has_line(out, "X-Forwarded-Port: 8443"));
+  EXPECT_TRUE(has_line(out, "X-Scheme: https"));
+}
+
+TEST(client_response, hsts_replaces_the_upstreams_header) {
+  message_head h;
+  note_response_field(h, {F::strict_transport_security, "Strict-Transport-Security", "max-age=5"});
+  note_response_field(h, {F::content_type, "Content-Type", "text/plain"});
+  response_params p;
+  p.status = 200;
+  p.hsts = "max-age=31536000; includeSubDomains";
+  std::string out;
+  write_client_response(out, h, p);
+  EXPECT_TRUE(has_line(out, "Strict-Transport-Security: max-age=31536000; includeSubDomains"));
+  EXPECT_EQ(out.find("max-age=5"), std::string::npos);
+  // Without HSTS (plain HTTP) the upstream's header passes unchanged.
+  response_params plain;
+  plain.status = 200;
+  std::string out2;
+  write_client_response(out2, h, plain);
+  EXPECT_TRUE(has_line(out2, "Strict-Transport-Security: max-age=5"));
+  EXPECT_EQ(out2.find("includeSubDomains"), std::string::npos);
+}

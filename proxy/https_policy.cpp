@@ -1,0 +1,63 @@
+#include "proxy/https_policy.hpp"
+
+#include <charconv>
+#include <cstring>
+
+#include "config/snapshot.hpp"
+#include "proxy/server_options.hpp"
+
+namespace portico::proxy {
+
+namespace {
+
+std::string_view host_only(std::string_view host) {
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    return close == std::string_view::npos ? host : host.substr(0, close + 1);
+  }
+  auto colon = host.rfind(':');
+  return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+bool under_acme(std::string_view path) {
+  if (path.substr(0, acme_challenge_prefix.size()) != acme_challenge_prefix) return false;
+  return path.size() == acme_challenge_prefix.size() || path[acme_challenge_prefix.size()] == '/';
+}
+
+}  // namespace
+
+bool https_redirect(const config::route& r, const redirect_input& in, std::string& location) {
+  if (in.tls || !r.ssl_redirect) return false;
+  const auto host = host_only(in.host);
+  if (host.empty()) return false;
+  if (under_acme(r.path) || under_acme(in.match_path)) return false;
+  location.assign("https://", 8);
+  location.append(host);
+  if (in.https_port != 443 && in.https_port != 0) {
+    char buf[8];
+    auto res = std::to_chars(buf, buf + sizeof buf, in.https_port);
+    location.push_back(':');
+    location.append(buf, static_cast<std::size_t>(res.ptr - buf));
+  }
+  location.append(in.target.empty() ? std::string_view("/") : in.target);
+  return true;
+}
+
+std::string_view hsts_value(const server_options& o, char (&buf)[80]) {
+  if (!o.hsts) return {};
+  char* p = buf;
+  std::memcpy(p, "max-age=", 8);
+  p += 8;
+  p = std::to_chars(p, buf + 40, o.hsts_max_age).ptr;
+  if (o.hsts_include_subdomains) {
+    std::memcpy(p, "; includeSubDomains", 19);
+    p += 19;
+  }
+  if (o.hsts_preload) {
+    std::memcpy(p, "; preload", 9);
+    p += 9;
+  }
+  return {buf, static_cast<std::size_t>(p - buf)};
+}
+
+}  // namespace portico::proxy
