@@ -43,8 +43,9 @@ def parse_args(argv=None):
     ap.add_argument("--seconds", type=int, default=5, help="length of each load run")
     ap.add_argument("--scenarios", default=ALL)
     ap.add_argument("--idle", type=int, default=9000, help="idle keep-alive connections")
-    ap.add_argument("--rate", type=int, default=10000,
-                    help="offered req/s of the fixed-rate scenario (total)")
+    ap.add_argument("--rate", type=int, default=0,
+                    help="offered req/s of the fixed-rate scenario (total); 0: half of the "
+                         "slowest proxy's keep-alive throughput, calibrated before round 1")
     ap.add_argument("--rate-conns", type=int, default=50)
     ap.add_argument("--body-conns", type=int, default=16)
     ap.add_argument("--hosts", type=int, default=10000)
@@ -110,6 +111,11 @@ def main():
         ctx.tls = tls.make_cert(work)
     callgrind_res = None
     try:
+        if "rate" in args.scenarios:
+            if args.rate <= 0:
+                args.rate = scenarios.calibrate_rate(ctx, names)
+            else:
+                ctx.rate_note = f"{args.rate:,} req/s (--rate)"
         run_rounds(ctx, names)
     finally:
         for p, _ in ups:

@@ -89,9 +89,10 @@ def rate_table(case, by_proxy, names, seconds, skipped):
     return lines + extra + [""], [(case,) + h for h in heads]
 
 
-def fixed_rate_table(by_proxy, names, args):
+def fixed_rate_table(by_proxy, names, args, rate_note):
     lines = ["### fixed-rate (scenario 3)", "",
-             f"Offered: {args.rate:,} req/s over {args.rate_conns} keep-alive connections "
+             f"Offered: {rate_note or f'{args.rate:,} req/s'}, over {args.rate_conns} "
+             "keep-alive connections "
              "(h2load --h1 --rps per connection); latency from h2load's per-request log. "
              "\"(saturated)\": the proxy could not take the offered rate, so its latencies are "
              "queueing, not a below-saturation figure.", "",

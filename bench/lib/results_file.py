@@ -55,7 +55,7 @@ def tables(args, names, ctx):
         if case in res:
             add(report.rate_table(case, res[case], names, args.seconds, {}))
     if "fixed-rate" in res:
-        add(report.fixed_rate_table(res["fixed-rate"], names, args))
+        add(report.fixed_rate_table(res["fixed-rate"], names, args, ctx.rate_note))
     if "bodies-1MiB" in res:
         add(report.bodies_table(res["bodies-1MiB"], names, args))
     if "idle" in res:

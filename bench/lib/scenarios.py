@@ -18,6 +18,7 @@ class context:
         self.args, self.work, self.ups, self.up_procs = args, work, ups, up_procs
         self.results, self.notes, self.skipped = {}, {}, {}
         self.ready_s = {}             # proxy -> group -> [seconds from start to first 200]
+        self.rate_note = ""           # how the fixed rate was chosen
         self.tls = None               # cert material, made once
         self.portico_https = False    # portico serve --help lists --https-port
 
@@ -115,6 +116,27 @@ def run_fixed_rate(name, p, port, ctx):
     print(f"  {'fixed-rate':15} {name:8} offered {r['offered']} achieved {r['achieved']:.0f} "
           f"p50 {r['p50']} p99 {r['p99']} p99.9 {r['p999']} ms errors {r['errors']} "
           f"non2xx {r['non2xx']}", flush=True)
+
+
+def calibrate_rate(ctx, names):
+    """--rate 0: half the keep-alive throughput (64 connections, 2 s) of the slowest proxy,
+    measured once before the first round, rounded down to 500 req/s."""
+    slowest = None
+    for name in names:
+        p, port, _ = start_proxy(name, ctx, ctx.ups[:2])
+        try:
+            load.run_wrk(url(port), proxies.HOST, 16, 1, LOAD_CPU)  # warm-up
+            r = load.run_wrk(url(port), proxies.HOST, 64, 2, LOAD_CPU)
+        finally:
+            p.stop()
+        print(f"  calibration     {name:8} {r['rps']:10.0f} req/s", flush=True)
+        if slowest is None or r["rps"] < slowest[1]:
+            slowest = (name, r["rps"])
+    rate = max(500, int(slowest[1] / 2 / 500) * 500)
+    ctx.rate_note = (f"{rate:,} req/s: half of the slowest proxy's keep-alive throughput "
+                     f"({slowest[0]}, {slowest[1]:,.0f} req/s in a 2 s calibration run "
+                     "before the first round)")
+    return rate
 
 
 # --- scenario 5: idle keep-alive connections --------------------------------------------------
