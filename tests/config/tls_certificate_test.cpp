@@ -139,6 +139,25 @@ TEST(tls_certificate, encrypted_key_is_rejected_without_prompting) {
   EXPECT_NE(r.message.find("encrypted keys are not supported"), std::string::npos) << r.message;
 }
 
+TEST(tls_certificate, failed_key_reads_do_not_affect_later_ones) {
+  // The key decoder is reused between parses: a failure must leave it ready for the next key.
+  auto good = make_cert_for({"a.com"});
+  auto key = testing::make_key();
+  cert_spec cs;
+  cs.dns = {"b.com"};
+  auto x = testing::make_x509(cs, key.get());
+  testing::test_cert encrypted{testing::pem_of(x.get()), testing::pem_of(key.get(), "pw")};
+  auto damaged = good;
+  damaged.key_pem = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+  auto rsa = make_cert(cs, key_kind::rsa);
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_FALSE(parse_tls_secret(tls_secret("ns", "s", damaged), tls_now).cert);
+    EXPECT_TRUE(parse_tls_secret(tls_secret("ns", "s", good), tls_now).cert);
+    EXPECT_FALSE(parse_tls_secret(tls_secret("ns", "s", encrypted), tls_now).cert);
+    EXPECT_TRUE(parse_tls_secret(tls_secret("ns", "s", rsa), tls_now).cert);
+  }
+}
+
 TEST(tls_certificate, key_of_another_certificate_is_rejected) {
   auto a = make_cert_for({"a.com"});
   auto b = make_cert_for({"a.com"});
