@@ -6,8 +6,12 @@
 #include <openssl/rand.h>
 
 #include <cstring>
+#include <ctime>
+#include <deque>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace portico::proxy {
@@ -28,6 +32,93 @@ constexpr unsigned char session_id_context[] = "portico";
 // ingress-nginx: ssl-session-cache-size 10m (about 40,000 sessions), ssl-session-timeout 10m.
 constexpr long session_cache_size = 40000;
 constexpr long session_timeout_seconds = 600;
+
+// The server-side session cache (TLS 1.2 session IDs; TLS 1.3 and TLS 1.2 tickets are
+// stateless). Kept outside OpenSSL's internal store, serialized: OpenSSL marks a session
+// object not resumable (and drops it from its own store) whenever a connection is freed
+// without a sent close_notify, which is how idle HTTP connections usually end. Here only a
+// fatal alert (info callback), expiry and the size bound remove a session. Shared by every
+// worker: a mutex on the handshake path, never on the request path.
+class session_store {
+ public:
+  void add(SSL_SESSION* s) {
+    unsigned int len = 0;
+    const unsigned char* id = SSL_SESSION_get_id(s, &len);
+    const int n = i2d_SSL_SESSION(s, nullptr);
+    if (len == 0 || n <= 0) return;
+    std::string der(static_cast<std::size_t>(n), '\0');
+    auto* p = reinterpret_cast<unsigned char*>(der.data());
+    i2d_SSL_SESSION(s, &p);
+    const std::time_t expires = SSL_SESSION_get_time(s) + SSL_SESSION_get_timeout(s);
+    std::string key(reinterpret_cast<const char*>(id), len);
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = by_id_.insert_or_assign(key, entry{std::move(der), expires});
+    if (!fresh) return;
+    order_.push_back(std::move(key));
+    while (by_id_.size() > static_cast<std::size_t>(session_cache_size)) evict_oldest();
+    if (order_.size() > 2 * by_id_.size() + 1024) {  // removed sessions left stale keys
+      std::deque<std::string> live;
+      for (auto& k : order_)
+        if (by_id_.count(k) != 0) live.push_back(std::move(k));
+      order_ = std::move(live);
+    }
+  }
+  SSL_SESSION* get(const unsigned char* id, int len) {
+    std::string key(reinterpret_cast<const char*>(id), static_cast<std::size_t>(len));
+    std::lock_guard lock(mu_);
+    auto it = by_id_.find(key);
+    if (it == by_id_.end()) return nullptr;
+    if (it->second.expires < std::time(nullptr)) {
+      by_id_.erase(it);
+      return nullptr;
+    }
+    const auto* p = reinterpret_cast<const unsigned char*>(it->second.der.data());
+    return d2i_SSL_SESSION(nullptr, &p, static_cast<long>(it->second.der.size()));
+  }
+  void remove(SSL_SESSION* s) {
+    unsigned int len = 0;
+    const unsigned char* id = SSL_SESSION_get_id(s, &len);
+    std::lock_guard lock(mu_);
+    by_id_.erase(std::string(reinterpret_cast<const char*>(id), len));
+  }
+
+ private:
+  struct entry {
+    std::string der;
+    std::time_t expires;
+  };
+  void evict_oldest() {
+    while (!order_.empty()) {
+      const bool erased = by_id_.erase(order_.front()) != 0;
+      order_.pop_front();
+      if (erased) return;
+    }
+  }
+  std::mutex mu_;
+  std::unordered_map<std::string, entry> by_id_;
+  std::deque<std::string> order_;  // insertion order; stale keys are skipped
+};
+
+session_store& sessions() {
+  static session_store store;
+  return store;
+}
+
+int new_session_cb(SSL* /*ssl*/, SSL_SESSION* s) {
+  sessions().add(s);
+  return 0;  // stored as a copy: OpenSSL keeps its reference
+}
+
+SSL_SESSION* get_session_cb(SSL* /*ssl*/, const unsigned char* id, int len, int* copy) {
+  *copy = 0;  // a fresh object, owned by the caller
+  return sessions().get(id, len);
+}
+
+// A fatal alert invalidates the connection's session (RFC 5246 7.2.2).
+void info_cb(const SSL* ssl, int where, int ret) {
+  if ((where & SSL_CB_ALERT) == 0 || (ret >> 8) != SSL3_AL_FATAL) return;
+  if (SSL_SESSION* s = SSL_get_session(ssl)) sessions().remove(s);
+}
 
 int worker_index() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -84,8 +175,10 @@ void configure(SSL_CTX* c) {
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
   check(SSL_CTX_set_session_id_context(c, session_id_context, sizeof session_id_context - 1),
         "session id context");
-  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
-  SSL_CTX_sess_set_cache_size(c, session_cache_size);
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+  SSL_CTX_sess_set_new_cb(c, new_session_cb);
+  SSL_CTX_sess_set_get_cb(c, get_session_cb);
+  SSL_CTX_set_info_callback(c, info_cb);
   SSL_CTX_set_timeout(c, session_timeout_seconds);
   SSL_CTX_set_tlsext_servername_callback(c, servername_cb);
   check(SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_cb), "ticket callback");
