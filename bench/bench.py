@@ -40,7 +40,7 @@ def parse_args(argv=None):
     ap.add_argument("--build-dir", default="build/release")
     ap.add_argument("--proxies", default="portico,nginx,haproxy,caddy")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=5, help="length of each load run")
+    ap.add_argument("--seconds", type=int, default=4, help="length of each load run")
     ap.add_argument("--scenarios", default=ALL)
     ap.add_argument("--idle", type=int, default=9000, help="idle keep-alive connections")
     ap.add_argument("--rate", type=int, default=0,
