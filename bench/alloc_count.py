@@ -8,6 +8,7 @@ per request); allocations per request = the worker thread's count delta / reques
 threads (control, admin) are listed too."""
 import argparse
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -47,12 +48,11 @@ def h2load_close(url, conns, count):
     argv = ["h2load", "--h1", "-t1", f"-c{conns}", f"-n{count}", "-H", f":authority: {proxies.HOST}",
             "-H", "connection: close", url]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=600).stdout
-    import re
     m = re.search(r"(\d+) succeeded", out)
     return int(m.group(1)) if m else 0
 
 
-def measure(p, counts, url, requests, conns, mode):
+def measure(counts, url, requests, conns, mode):
     before = read_counts(counts)
     if mode == "keep-alive":
         ok, _ = load.run_h2load_count(url, proxies.HOST, conns, requests, "0-1")
@@ -94,7 +94,7 @@ def main():
         load.run_h2load_count(url, proxies.HOST, a.conns, 2000, "0-1")  # warm-up
         h2load_close(url, a.conns, 500)
         for mode in ("keep-alive", "new connection per request"):
-            ok, deltas = measure(p, counts, url, a.requests, a.conns, mode)
+            ok, deltas = measure(counts, url, a.requests, a.conns, mode)
             print(f"{mode}: {ok} requests")
             for tid, d in sorted(deltas.items(), key=lambda kv: -kv[1]):
                 if d:

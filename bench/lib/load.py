@@ -111,6 +111,34 @@ def run_h2load_count(url, host, conns, count, cpus, timeout=600, data_file=None)
     return (int(m.group(1)) if m else 0), out
 
 
+def run_h2load_handshakes(url, host, conns, seconds, cpus):
+    """Full TLS handshakes: h2load (HTTP/1.1) runs batches of `conns` new connections with one
+    request each (-c N -n N) for `seconds`. Unlike wrk, which keeps its SSL object and resumes
+    the session on its next connection, h2load takes a fresh SSL object per connection and
+    never resumes. Returns handshakes per second (as "rps") and the counts."""
+    argv = ["taskset", "-c", cpus, "h2load", "--h1", "-t1", f"-c{conns}", f"-n{conns}",
+            "-H", f":authority: {host}", url]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    ok = failed = non2xx = 0
+    while time.monotonic() - t0 < seconds:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+        m = re.search(r"(\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", out)
+        if not m:
+            failed += conns
+            continue
+        ok += int(m.group(1))
+        failed += int(m.group(2)) + int(m.group(3)) + int(m.group(4))
+        m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+        if m:
+            non2xx += sum(int(m.group(i)) for i in (2, 3, 4))
+    elapsed = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"rps": ok / elapsed, "requests": ok, "errors": failed, "non2xx": non2xx,
+            "p50": None, "p99": None,
+            "loadgen_cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
+
+
 def raise_nofile(n=200000):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = max(soft, min(n, hard if hard != resource.RLIM_INFINITY else n))

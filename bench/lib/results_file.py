@@ -68,7 +68,9 @@ def tables(args, names, ctx):
         add(report.churn_table(res["churn"], names, ctx.notes, args))
     for case in ("tls-handshake", "tls-keepalive-64"):
         if case in res or case in ctx.skipped:
-            add(report.rate_table(case + (" (new TLS connection per request: handshakes/s)"
+            add(report.rate_table(case + (" (full TLS handshakes, a new connection per "
+                                          "request: req/s = handshakes/s; h2load batches of 64 "
+                                          "connections, no session resumption)"
                                           if case == "tls-handshake" else ""),
                                   res.get(case, {}), names, args.seconds,
                                   ctx.skipped.get(case, {})))
