@@ -1,5 +1,6 @@
 // Typed structs for the fields Portico reads of the Kubernetes objects it watches.
-// Decoded from YAML or JSON by config/decode.hpp into exactly these types.
+// Decoded from YAML or JSON by config/decode.hpp into exactly these types. Every struct
+// compares by value (a watch event that changes nothing Portico reads is recognized).
 #pragma once
 
 #include <cstdint>
@@ -31,18 +32,21 @@ struct object_meta {
   std::string creation_timestamp;  // RFC 3339 as sent; compared as text (fixed format)
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
+  bool operator==(const object_meta&) const = default;
 };
 
 // --- networking.k8s.io/v1 IngressClass ---
 struct ingress_class {
   object_meta meta;
   std::string controller;  // spec.controller
+  bool operator==(const ingress_class&) const = default;
 };
 
 // --- networking.k8s.io/v1 Ingress ---
 struct service_backend_port {
   std::optional<std::int32_t> number;  // exactly one of number / name is set
   std::string name;
+  bool operator==(const service_backend_port&) const = default;
 };
 
 struct ingress_backend {
@@ -51,6 +55,7 @@ struct ingress_backend {
   service_backend_port port;
   bool has_service = false;
   bool has_resource = false;
+  bool operator==(const ingress_backend&) const = default;
 };
 
 enum class path_type : std::uint8_t { exact, prefix, implementation_specific };
@@ -59,16 +64,19 @@ struct http_ingress_path {
   std::string path;
   path_type type = path_type::prefix;
   ingress_backend backend;
+  bool operator==(const http_ingress_path&) const = default;
 };
 
 struct ingress_rule {
   std::string host;  // empty: every host
   std::vector<http_ingress_path> paths;
+  bool operator==(const ingress_rule&) const = default;
 };
 
 struct ingress_tls {
   std::vector<std::string> hosts;
   std::string secret_name;
+  bool operator==(const ingress_tls&) const = default;
 };
 
 struct ingress {
@@ -79,6 +87,7 @@ struct ingress {
   std::vector<ingress_tls> tls;
   // status.loadBalancer.ingress[]: each entry's ip, or its hostname when it has no ip.
   std::vector<std::string> status_addresses;
+  bool operator==(const ingress&) const = default;
 };
 
 // --- v1 Service ---
@@ -89,6 +98,7 @@ struct service_port {
   // targetPort: a number or a named container port.
   std::optional<std::int32_t> target_port_number;
   std::string target_port_name;
+  bool operator==(const service_port&) const = default;
 };
 
 struct service {
@@ -97,6 +107,7 @@ struct service {
   std::string cluster_ip;
   std::string external_name;  // type ExternalName
   std::vector<service_port> ports;
+  bool operator==(const service&) const = default;
 };
 
 // --- discovery.k8s.io/v1 EndpointSlice ---
@@ -105,6 +116,7 @@ struct endpoint_conditions {
   std::optional<bool> ready;
   std::optional<bool> serving;
   std::optional<bool> terminating;
+  bool operator==(const endpoint_conditions&) const = default;
 };
 
 struct slice_endpoint {
@@ -112,12 +124,14 @@ struct slice_endpoint {
   endpoint_conditions conditions;
   std::string node_name;
   std::string target_ref;  // "Pod/namespace/name" when present
+  bool operator==(const slice_endpoint&) const = default;
 };
 
 struct slice_port {
   std::string name;  // may be empty
   std::optional<std::int32_t> port;
   std::string protocol = "TCP";
+  bool operator==(const slice_port&) const = default;
 };
 
 struct endpoint_slice {
@@ -126,29 +140,34 @@ struct endpoint_slice {
   std::vector<slice_endpoint> endpoints;
   std::vector<slice_port> ports;
   // labels["kubernetes.io/service-name"] names the owning Service.
+  bool operator==(const endpoint_slice&) const = default;
 };
 
 // --- v1 Endpoints (legacy) ---
 struct endpoint_address {
   std::string ip;
   std::string node_name;
+  bool operator==(const endpoint_address&) const = default;
 };
 
 struct endpoint_port {
   std::string name;
   std::int32_t port = 0;
   std::string protocol = "TCP";
+  bool operator==(const endpoint_port&) const = default;
 };
 
 struct endpoint_subset {
   std::vector<endpoint_address> addresses;
   std::vector<endpoint_address> not_ready_addresses;
   std::vector<endpoint_port> ports;
+  bool operator==(const endpoint_subset&) const = default;
 };
 
 struct endpoints {
   object_meta meta;
   std::vector<endpoint_subset> subsets;
+  bool operator==(const endpoints&) const = default;
 };
 
 // --- v1 Secret ---
@@ -156,12 +175,14 @@ struct secret {
   object_meta meta;
   std::string type;
   std::map<std::string, std::string> data;  // base64-decoded bytes (data and stringData merged)
+  bool operator==(const secret&) const = default;
 };
 
 // --- v1 ConfigMap ---
 struct config_map {
   object_meta meta;
   std::map<std::string, std::string> data;
+  bool operator==(const config_map&) const = default;
 };
 
 }  // namespace portico::config

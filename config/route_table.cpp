@@ -18,25 +18,25 @@ bool prefix_matches(std::string_view prefix, std::string_view path) noexcept {
 }
 
 bool path_table::add(const route* r) {
-  if (r->kind == match_kind::exact) return exact_.insert(r->path, r).second;
+  if (r->kind == match_kind::exact) return exact_.insert(r->path, r->index).second;
   std::string_view key = normalize_prefix(r->path);
-  if (!prefix_.insert(key, r).second) return false;
+  if (!prefix_.insert(key, r->index).second) return false;
   max_prefix_len_ = std::max(max_prefix_len_, key.size());
   return true;
 }
 
-const route* path_table::find(std::string_view path) const noexcept {
+std::uint32_t path_table::find(std::string_view path) const noexcept {
   // Exact first: an Exact path beats a Prefix path of the same text, and an exact hit is
   // always the longest possible match.
   if (auto hit = exact_.find(path)) return *hit;
-  if (prefix_.empty()) return nullptr;
+  if (prefix_.empty()) return no_route;
   // Longest to shortest element boundary: "/a/b/c" probes "/a/b/c", "/a/b", "/a", "".
   std::string_view p = normalize_prefix(path);
   for (;;) {
     if (p.size() <= max_prefix_len_) {
       if (auto hit = prefix_.find(p)) return *hit;
     }
-    if (p.empty()) return nullptr;
+    if (p.empty()) return no_route;
     auto slash = p.rfind('/');
     p = slash == std::string_view::npos ? std::string_view{} : normalize_prefix(p.substr(0, slash));
   }
@@ -105,15 +105,15 @@ host_match host_table::match_host(std::string_view host) const noexcept {
   return how;
 }
 
-const route* host_table::find(std::string_view host, std::string_view path) const noexcept {
+std::uint32_t host_table::find_index(std::string_view host, std::string_view path) const noexcept {
   char buf[256];  // DNS names are at most 253 characters: longer hosts only reach catch-all
   const path_table* t = table_for(canonical_host(host, buf, sizeof buf), nullptr);
   // Callers pass the path without the query; a stray query is cut rather than matched.
   if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
   if (t) {
-    if (const route* r = t->find(path)) return r;
+    if (std::uint32_t i = t->find(path); i != no_route) return i;
   }
-  return default_route_;
+  return default_route_.index;
 }
 
 }  // namespace portico::config

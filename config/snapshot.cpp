@@ -48,7 +48,9 @@ snapshot::snapshot(std::vector<std::shared_ptr<const route>> routes,
 snapshot::~snapshot() = default;
 
 const route* snapshot::find(std::string_view host, std::string_view path) const {
-  return hosts_ ? hosts_->find(host, path) : nullptr;
+  if (!hosts_) return nullptr;
+  std::uint32_t i = hosts_->find_index(host, path);
+  return i < routes_.size() ? routes_[i].get() : nullptr;
 }
 
 const tls_certificate* snapshot::find_certificate(std::string_view server_name) const {

@@ -126,6 +126,9 @@ class snapshot {
   // Never null (empty when no Ingress has spec.tls).
   const tls_table& tls() const { return *tls_; }
   const std::shared_ptr<const tls_table>& tls_ptr() const { return tls_; }
+  // The host table (entries are indices into routes()): a Snapshot with the same routes at
+  // the same indices may share it (config/incremental.hpp).
+  const std::shared_ptr<const host_table>& hosts_ptr() const { return hosts_; }
 
  private:
   std::vector<std::shared_ptr<const route>> routes_;

@@ -26,8 +26,8 @@ class hosts_fixture {
     return r->index;
   }
   int match(std::string_view host, std::string_view path = "/") const {
-    const route* r = table_.find(host, path);
-    return r ? static_cast<int>(r->index) : -1;
+    std::uint32_t i = table_.find_index(host, path);
+    return i == no_route ? -1 : static_cast<int>(i);
   }
   host_table table_;
 

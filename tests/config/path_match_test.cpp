@@ -33,8 +33,8 @@ class table_fixture {
   }
   // Index of the matched rule, or -1 for no match.
   int match(std::string_view path) const {
-    const route* r = table_.find("any.example", path);
-    return r ? static_cast<int>(r->index) : -1;
+    std::uint32_t i = table_.find_index("any.example", path);
+    return i == no_route ? -1 : static_cast<int>(i);
   }
 
  private:

@@ -29,7 +29,7 @@ namespace portico::config {
 namespace {
 
 TEST(route_table_alloc, find_does_not_allocate) {
-  std::vector<std::shared_ptr<route>> routes;
+  std::vector<std::shared_ptr<const route>> routes;
   auto table = std::make_shared<host_table>();
   auto add = [&](std::string host, std::string path, match_kind k) {
     auto r = std::make_shared<route>();
@@ -47,11 +47,12 @@ TEST(route_table_alloc, find_does_not_allocate) {
   std::string long_host = "a-rather-long-host-name-that-exceeds-any-small-string-buffer.example.org";
   std::string long_path = "/api/v1/orders/12345/items/67890/details/with/many/segments";
 
+  snapshot snap(routes, {}, table, 0);
   std::size_t before = g_allocations;
-  const route* r1 = table->find("SHOP.example.com:443", long_path);
-  const route* r2 = table->find("x.EXAMPLE.com", "/login");
-  const route* r3 = table->find(long_host, "/nothing/here");
-  const route* r4 = table->find("[::1]:8080", "/");
+  const route* r1 = snap.find("SHOP.example.com:443", long_path);
+  const route* r2 = snap.find("x.EXAMPLE.com", "/login");
+  const route* r3 = snap.find(long_host, "/nothing/here");
+  const route* r4 = snap.find("[::1]:8080", "/");
   std::size_t after = g_allocations;
 
   EXPECT_EQ(after - before, 0u);

@@ -1,0 +1,224 @@
+#include "config/incremental.hpp"
+
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "config/backends.hpp"
+#include "config/snapshot_hash.hpp"
+
+namespace portico::config {
+namespace {
+
+// Equal except for metadata.resourceVersion (a resync or a no-op update).
+template <class T>
+bool same_content(const T& before, const T& after) {
+  if (before.meta.resource_version == after.meta.resource_version) return before == after;
+  T copy = after;
+  copy.meta.resource_version = before.meta.resource_version;
+  return before == copy;
+}
+
+// An Ingress also ignores its status: it never affects routing (and the status writer's own
+// writes come back as watch events).
+bool same_ingress(const ingress& before, const ingress& after) {
+  if (before.meta.resource_version == after.meta.resource_version &&
+      before.status_addresses == after.status_addresses) {
+    return before == after;
+  }
+  ingress copy = after;
+  copy.meta.resource_version = before.meta.resource_version;
+  copy.status_addresses = before.status_addresses;
+  return before == copy;
+}
+
+template <class T>
+const T* find_in(const object_map<T>& map, const std::string& key) {
+  auto it = map.find(key);
+  return it == map.end() ? nullptr : &it->second;
+}
+
+// "ns/name" of the Service a cluster id names ("ns/service:port..."); names never hold ':'.
+std::string_view service_of(const cluster& c) {
+  std::string_view id = c.id;
+  return id.substr(0, id.find(':'));
+}
+
+bool all_digits(std::string_view s) {
+  if (s.empty() || s.size() > 9) return false;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// The objects cluster_builder reads for one Service: the Service, its Endpoints, its slices.
+cluster_state objects_of_service(const cluster_state& state, const std::string& key) {
+  cluster_state mini;
+  auto slash = key.find('/');
+  std::string ns = key.substr(0, slash);
+  std::string name = key.substr(slash + 1);
+  if (const service* s = find_in(state.services, key)) mini.services.emplace(key, *s);
+  if (const endpoints* e = find_in(state.endpoints_list, key)) mini.endpoints_list.emplace(key, *e);
+  std::string prefix = ns + "/";
+  const std::string label(service_name_label);
+  for (auto it = state.endpoint_slices.lower_bound(prefix);
+       it != state.endpoint_slices.end() && it->first.starts_with(prefix); ++it) {
+    auto l = it->second.meta.labels.find(label);
+    if (l != it->second.meta.labels.end() && l->second == name) {
+      mini.endpoint_slices.emplace(it->first, it->second);
+    }
+  }
+  return mini;
+}
+
+// The cluster `old` stands for, resolved again from `mini`: `fresh` is null when it did not
+// change; `ok` is false when it cannot be reproduced (the full build decides then).
+struct resolved {
+  bool ok = false;
+  std::shared_ptr<const cluster> fresh;
+};
+
+resolved resolve_again(const cluster_state& mini, const cluster& old) {
+  ingress_backend b;
+  b.has_service = true;
+  b.service_name = old.service_name;
+  if (all_digits(old.service_port)) {
+    b.port.number = std::stoi(old.service_port);
+  } else {
+    b.port.name = old.service_port;
+  }
+  cluster_builder builder(mini, nullptr);
+  auto r = builder.resolve(old.namespace_name, b, old.tls);
+  if (!r.backend || r.backend->id != old.id) return {};
+  if (r.backend->version == old.version && same_upstream_tls(r.backend->tls.get(), old.tls.get())) {
+    return {true, nullptr};  // unchanged: the old one stays, with its identity
+  }
+  return {true, std::move(r.backend)};
+}
+
+// A certificate decision of the previous build may differ at opts.now.
+bool time_sensitive(const snapshot& prev, const std::vector<build_error>& errors,
+                    std::int64_t now) {
+  if (now == 0) return false;
+  for (const auto& c : prev.tls().certificates) {
+    if (c && c->not_after < now) return true;
+  }
+  if (prev.tls().default_cert && prev.tls().default_cert->not_after < now) return true;
+  for (const auto& e : errors) {
+    if (e.kind == "Secret" && e.message.find("not valid before") != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void change_tracker::touch_slice_service(const endpoint_slice& s) {
+  auto it = s.meta.labels.find(std::string(service_name_label));
+  if (it != s.meta.labels.end()) endpoint_services_.insert(s.meta.namespace_name + "/" + it->second);
+}
+
+void change_tracker::before_upsert(const cluster_state& state, const any_object& obj) {
+  if (full_) return;  // nothing finer matters any more until clear()
+  const std::string key = object_key(meta_of(obj));
+  if (const auto* o = std::get_if<ingress>(&obj)) {
+    const ingress* old = find_in(state.ingresses, key);
+    if (!old || !same_ingress(*old, *o)) full_ = true;
+  } else if (const auto* o = std::get_if<ingress_class>(&obj)) {
+    const ingress_class* old = find_in(state.ingress_classes, key);
+    if (!old || !same_content(*old, *o)) full_ = true;
+  } else if (const auto* o = std::get_if<secret>(&obj)) {
+    const secret* old = find_in(state.secrets, key);
+    if (!old || !same_content(*old, *o)) full_ = true;
+  } else if (const auto* o = std::get_if<config_map>(&obj)) {
+    const config_map* old = find_in(state.config_maps, key);
+    if (!old || !same_content(*old, *o)) full_ = true;
+  } else if (const auto* o = std::get_if<service>(&obj)) {
+    const service* old = find_in(state.services, key);
+    if (!old || !same_content(*old, *o)) services_.insert(key);
+  } else if (const auto* o = std::get_if<endpoint_slice>(&obj)) {
+    const endpoint_slice* old = find_in(state.endpoint_slices, key);
+    if (old && same_content(*old, *o)) return;
+    if (old) touch_slice_service(*old);
+    touch_slice_service(*o);
+  } else if (const auto* o = std::get_if<endpoints>(&obj)) {
+    const endpoints* old = find_in(state.endpoints_list, key);
+    if (!old || !same_content(*old, *o)) endpoint_services_.insert(key);
+  }
+}
+
+void change_tracker::before_erase(const cluster_state& state, object_kind kind,
+                                  const std::string& key) {
+  if (full_) return;
+  switch (kind) {
+    case object_kind::ingress: full_ = full_ || state.ingresses.count(key); break;
+    case object_kind::ingress_class: full_ = full_ || state.ingress_classes.count(key); break;
+    case object_kind::secret: full_ = full_ || state.secrets.count(key); break;
+    case object_kind::config_map: full_ = full_ || state.config_maps.count(key); break;
+    case object_kind::service:
+      if (state.services.count(key)) services_.insert(key);
+      break;
+    case object_kind::endpoint_slice:
+      if (const endpoint_slice* s = find_in(state.endpoint_slices, key)) touch_slice_service(*s);
+      break;
+    case object_kind::endpoints:
+      if (state.endpoints_list.count(key)) endpoint_services_.insert(key);
+      break;
+  }
+}
+
+void change_tracker::clear() {
+  full_ = false;
+  endpoint_services_.clear();
+  services_.clear();
+}
+
+std::optional<build_result> build_incremental(const cluster_state& state,
+                                              const build_options& opts,
+                                              const snapshot_ptr& previous,
+                                              const std::vector<build_error>& previous_errors,
+                                              const change_tracker& changes) {
+  if (changes.full() || !previous) return std::nullopt;
+  if (time_sensitive(*previous, previous_errors, opts.now)) return std::nullopt;
+  // A changed Service that a route uses may change a build error: the full build decides.
+  std::unordered_set<std::string_view> changed(changes.services().begin(), changes.services().end());
+  std::unordered_set<std::string_view> touched(changes.endpoint_services().begin(),
+                                               changes.endpoint_services().end());
+  std::unordered_map<std::string_view, cluster_state> minis;  // by touched Service
+  std::unordered_map<const cluster*, std::shared_ptr<const cluster>> replaced;
+  std::vector<std::shared_ptr<const cluster>> clusters = previous->clusters();
+  for (auto& c : clusters) {
+    std::string_view svc = service_of(*c);
+    if (!changed.empty() && changed.count(svc)) return std::nullopt;
+    if (touched.empty() || !touched.count(svc)) continue;
+    auto mini = minis.find(svc);
+    if (mini == minis.end()) {
+      mini = minis.emplace(svc, objects_of_service(state, std::string(svc))).first;
+    }
+    resolved r = resolve_again(mini->second, *c);
+    if (!r.ok) return std::nullopt;
+    if (!r.fresh) continue;
+    replaced.emplace(c.get(), r.fresh);
+    c = std::move(r.fresh);
+  }
+  build_result out;
+  out.errors = previous_errors;
+  if (replaced.empty()) {
+    out.snap = previous;
+    return out;
+  }
+  std::vector<std::shared_ptr<const route>> routes = previous->routes();
+  for (auto& r : routes) {
+    auto it = replaced.find(r->backend.get());
+    if (it == replaced.end()) continue;
+    auto copy = std::make_shared<route>(*r);  // same index, host, path, ssl_redirect, ...
+    copy->backend = it->second;
+    r = std::move(copy);
+  }
+  std::uint64_t hash = snapshot_hash(routes, clusters, previous->tls());
+  out.snap = std::make_shared<const snapshot>(std::move(routes), std::move(clusters),
+                                              previous->hosts_ptr(), hash, previous->tls_ptr());
+  return out;
+}
+
+}  // namespace portico::config

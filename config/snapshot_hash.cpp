@@ -1,0 +1,43 @@
+#include "config/snapshot_hash.hpp"
+
+#include <algorithm>
+#include <string_view>
+#include <utility>
+
+#include "config/fnv.hpp"
+
+namespace portico::config {
+namespace {
+
+void hash_tls(fnv1a& h, const tls_table& tls) {
+  std::vector<std::pair<std::string_view, std::uint64_t>> hosts;
+  hosts.reserve(tls.by_host.size());
+  for (const auto& [host, c] : tls.by_host) hosts.emplace_back(host, c ? c->version : 0);
+  std::sort(hosts.begin(), hosts.end());
+  for (const auto& [host, v] : hosts) h.add(host).add(v);
+  h.add(tls.default_cert ? tls.default_cert->version : 0);
+}
+
+}  // namespace
+
+std::uint64_t snapshot_hash(const std::vector<std::shared_ptr<const route>>& routes,
+                            const std::vector<std::shared_ptr<const cluster>>& clusters,
+                            const tls_table& tls) {
+  fnv1a h;
+  for (const auto& r : routes) {
+    h.add(r->host).add(r->path).add(static_cast<std::uint64_t>(r->kind)).add(r->path_type);
+    h.add(r->namespace_name).add(r->ingress_name).add(r->service_name).add(r->service_port);
+    h.add(r->is_default_backend ? 1 : 0).add(r->backend->id).add(r->backend->version);
+    h.add(r->ssl_redirect ? 1 : 0);
+  }
+  // Upstream TLS settings once per cluster (sorted by id), not once per route.
+  for (const auto& c : clusters) {
+    if (const upstream_tls* t = c->tls.get()) {
+      h.add(c->id).add(t->verify ? 1 : 0).add(t->ca_secret).add(t->server_name).add(t->ca_pem);
+    }
+  }
+  hash_tls(h, tls);
+  return h.value();
+}
+
+}  // namespace portico::config
