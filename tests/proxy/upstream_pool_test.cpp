@@ -106,3 +106,50 @@ TEST_F(upstream_pool_test, endpoints_are_kept_apart) {
   EXPECT_FALSE(pool.take(other, out));
   EXPECT_TRUE(pool.take(ep, out));
 }
+
+TEST_F(upstream_pool_test, tls_and_plain_connections_to_one_address_are_kept_apart) {
+  upstream_pool pool(4, 60s, &gauges);
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  auto [plain, s1] = pair();
+  auto [tls, s2] = pair();
+  const auto tls_local = tls.local_endpoint();
+  byte_stream tls_conn(std::move(tls));
+  tls_conn.start_tls(ctx);  // no handshake needed: the pool only keys and checks the socket
+  constexpr std::uint64_t key_a = 0x1234, key_b = 0x5678;
+  pool.give_back(ep, std::move(plain), steady_time{});
+  pool.give_back(ep, std::move(tls_conn), steady_time{}, key_a);
+  EXPECT_EQ(pool.idle_count(ep), 2u);
+
+  byte_stream out(ioc);
+  EXPECT_FALSE(pool.take(ep, out, key_b));  // another server name / TLS setting: nothing
+  ASSERT_TRUE(pool.take(ep, out, key_a));
+  EXPECT_TRUE(out.is_tls());
+  EXPECT_EQ(out.socket().local_endpoint(), tls_local);
+  byte_stream out2(ioc);
+  ASSERT_TRUE(pool.take(ep, out2));  // plain
+  EXPECT_FALSE(out2.is_tls());
+  EXPECT_EQ(pool.idle_count(), 0u);
+}
+
+TEST_F(upstream_pool_test, a_plain_connection_given_back_under_a_tls_key_is_closed) {
+  upstream_pool pool(4, 60s, &gauges);
+  auto [c, s] = pair();
+  pool.give_back(ep, std::move(c), steady_time{}, 0x99);
+  EXPECT_EQ(pool.idle_count(), 0u);
+}
+
+TEST_F(upstream_pool_test, forget_drops_every_tls_identity_of_the_address) {
+  upstream_pool pool(4, 60s, &gauges);
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  auto [a, s1] = pair();
+  auto [b, s2] = pair();
+  byte_stream ta(std::move(a)), tb(std::move(b));
+  ta.start_tls(ctx);
+  tb.start_tls(ctx);
+  pool.give_back(ep, std::move(ta), steady_time{}, 1);
+  pool.give_back(ep, std::move(tb), steady_time{}, 2);
+  EXPECT_EQ(pool.idle_count(ep), 2u);
+  pool.forget(ep);
+  EXPECT_EQ(pool.idle_count(), 0u);
+  EXPECT_EQ(gauges.pooled_upstream_connections.load(), 0);
+}
