@@ -138,5 +138,37 @@ class default_certificate_flag(unittest.TestCase):
             up.stop()
 
 
+class handshake_lifecycle(unittest.TestCase):
+    def start(self, *flags):
+        up = h.Upstream.start("plain")
+        self.addCleanup(up.stop)
+        return t.start_portico(h.simple_config(h.temp_dir(), [up]), *flags)
+
+    def test_stalled_handshake_is_closed_after_the_client_header_timeout(self):
+        p = self.start("--client-header-timeout", "1s")
+        try:
+            with h.Conn(p.https_port) as c:  # TCP only: no ClientHello ever comes
+                self.assertTrue(c.closed_by_peer(timeout=20))
+            # A half-sent ClientHello too.
+            with h.Conn(p.https_port) as c:
+                c.send(b"\x16\x03\x01\x00\xff\x01")
+                self.assertTrue(c.closed_by_peer(timeout=20))
+            self.assertEqual(t.https_request(p.https_port, "app.test").status, 200)
+        finally:
+            p.stop()
+
+    def test_shutdown_does_not_wait_for_connections_still_handshaking(self):
+        p = self.start("--shutdown-grace", "120s")
+        stalled = h.Conn(p.https_port)
+        try:
+            self.assertEqual(t.https_request(p.https_port, "app.test").status, 200)
+            p.send_signal(15)
+            self.assertEqual(p.wait(timeout=30), 0)
+            self.assertTrue(stalled.closed_by_peer(timeout=5))
+        finally:
+            stalled.close()
+            p.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
