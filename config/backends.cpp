@@ -22,8 +22,8 @@ std::string cluster_id(const std::string& ns, const ingress_backend& b, const up
                           .add(tls->ca_secret)
                           .add(tls->server_name)
                           .value();
-    char hex[9];
-    std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(h ^ (h >> 32)));
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
     id += '-';
     id += hex;
   }

@@ -53,7 +53,7 @@ class cluster_builder {
 
 // The identity of a backend's cluster: "ns/service:port" (port number or name as written).
 // Over TLS: "ns/service:port+tls" with default settings (no verification, no CA Secret, no
-// proxy-ssl-name), else "ns/service:port+tls-<8 hex digits>", a hash of (verify, CA Secret
+// proxy-ssl-name), else "ns/service:port+tls-<16 hex digits>", a hash of (verify, CA Secret
 // name, proxy-ssl-name). Unusable settings add "-unusable" (their cluster has no endpoints).
 std::string cluster_id(const std::string& ns, const ingress_backend& b,
                        const upstream_tls* tls = nullptr);

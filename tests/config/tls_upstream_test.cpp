@@ -78,7 +78,7 @@ TEST(tls_upstream, verification_with_ca_secret_and_name) {
   EXPECT_EQ(c.tls->ca_secret, "ns/upstream-ca");
   EXPECT_EQ(c.tls->server_name, "api.internal");
   EXPECT_TRUE(c.id.starts_with("ns/a:80+tls-")) << c.id;
-  EXPECT_EQ(c.id.size(), std::string("ns/a:80+tls-").size() + 8) << c.id;
+  EXPECT_EQ(c.id.size(), std::string("ns/a:80+tls-").size() + 16) << c.id;
   EXPECT_EQ(c.endpoints.size(), 1u);
 }
 
