@@ -24,9 +24,9 @@
 #include <unordered_map>
 
 #include "config/backends.hpp"
-#include "config/fnv.hpp"
 #include "config/ingress_check.hpp"
 #include "config/route_table.hpp"
+#include "config/snapshot_hash.hpp"
 #include "config/tls_annotations.hpp"
 #include "config/tls_table_builder.hpp"
 
@@ -162,35 +162,6 @@ void route_collector::add_default(const ingress& ing) {
   default_->is_default_backend = true;
 }
 
-void hash_tls(fnv1a& h, const tls_table& tls) {
-  std::vector<std::pair<std::string_view, std::uint64_t>> hosts;
-  hosts.reserve(tls.by_host.size());
-  for (const auto& [host, c] : tls.by_host) hosts.emplace_back(host, c ? c->version : 0);
-  std::sort(hosts.begin(), hosts.end());
-  for (const auto& [host, v] : hosts) h.add(host).add(v);
-  h.add(tls.default_cert ? tls.default_cert->version : 0);
-}
-
-std::uint64_t config_hash(const std::vector<std::shared_ptr<const route>>& routes,
-                          const std::vector<std::shared_ptr<const cluster>>& clusters,
-                          const tls_table& tls) {
-  fnv1a h;
-  for (const auto& r : routes) {
-    h.add(r->host).add(r->path).add(static_cast<std::uint64_t>(r->kind)).add(r->path_type);
-    h.add(r->namespace_name).add(r->ingress_name).add(r->service_name).add(r->service_port);
-    h.add(r->is_default_backend ? 1 : 0).add(r->backend->id).add(r->backend->version);
-    h.add(r->ssl_redirect ? 1 : 0);
-  }
-  // Upstream TLS settings once per cluster (sorted by id), not once per route.
-  for (const auto& c : clusters) {
-    if (const upstream_tls* t = c->tls.get()) {
-      h.add(c->id).add(t->verify ? 1 : 0).add(t->ca_secret).add(t->server_name).add(t->ca_pem);
-    }
-  }
-  hash_tls(h, tls);
-  return h.value();
-}
-
 build_result route_collector::finish(std::shared_ptr<const tls_table> tls) {
   set_redirects(*tls);
   std::sort(routes_.begin(), routes_.end(), [](const auto& a, const auto& b) {
@@ -210,7 +181,7 @@ build_result route_collector::finish(std::shared_ptr<const tls_table> tls) {
     routes.push_back(std::move(r));
   }
   auto clusters = clusters_.clusters();
-  std::uint64_t hash = config_hash(routes, clusters, *tls);
+  std::uint64_t hash = snapshot_hash(routes, clusters, *tls);  // as build_incremental()
   build_result out;
   out.snap = std::make_shared<const snapshot>(std::move(routes), std::move(clusters),
                                               std::move(table), hash, std::move(tls));
