@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.join(HERE, "lib"))
 import load  # noqa: E402
 import procs  # noqa: E402
 import proxies  # noqa: E402
+import tls  # noqa: E402
 
 
 def start_upstreams(build_dir, work):
@@ -66,19 +67,41 @@ def total_ir(dump):
     return None
 
 
-def one(name, build_dir, work, addrs, requests, conns, body_bytes=0):
-    port, admin = procs.free_port(), procs.free_port()
-    opts = {"portico_bin": os.path.join(build_dir, "proxy", "portico"), "admin_port": admin,
-            "single_process": True, "big_bodies": body_bytes > 0}
-    data = None
-    path = "/small"
+def drive(url, conns, count, data, handshakes):
+    """Sends `count` requests: keep-alive, or (handshakes) each on a new TLS connection, in
+    h2load batches of `conns` connections. Returns the number that succeeded."""
+    if not handshakes:
+        return load.run_h2load_count(url, proxies.HOST, conns, count, "0-1", data_file=data)[0]
+    ok = 0
+    for _ in range(max(1, count // conns)):
+        ok += load.run_h2load_count(url, proxies.HOST, conns, conns, "0-1")[0]
+    return ok
+
+
+def proxy_opts(build_dir, work, body_bytes, tls_material):
+    opts = {"portico_bin": os.path.join(build_dir, "proxy", "portico"),
+            "admin_port": procs.free_port(), "single_process": True,
+            "big_bodies": body_bytes > 0,
+            "has_https_port": tls.portico_has_https_port(os.path.join(build_dir, "proxy",
+                                                                      "portico"))}
+    if tls_material:
+        opts["tls"] = dict(tls_material, port=procs.free_port())
+    return opts
+
+
+def one(name, build_dir, work, addrs, requests, conns, body_bytes=0, tls_material=None):
+    port = procs.free_port()
+    opts = proxy_opts(build_dir, work, body_bytes, tls_material)
+    if tls_material and name == "portico" and not opts["has_https_port"]:
+        return {"error": "Portico has no --https-port"}
+    data, path = None, "/small"
     if body_bytes:
         data = os.path.join(work, "body.bin")
         with open(data, "wb") as f:
             f.write(b"x" * body_bytes)
         path = f"/bytes/{body_bytes}"
     sp = proxies.BUILDERS[name](work, port, addrs, opts)
-    out = os.path.join(work, f"callgrind.{name}.out")
+    out = os.path.join(work, f"callgrind.{name}.{'tls' if tls_material else 'http'}.out")
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
             *sp.argv]
     env = sp.env
@@ -88,13 +111,14 @@ def one(name, build_dir, work, addrs, requests, conns, body_bytes=0):
     p = procs.proc(name, argv, env=env, log=os.path.join(work, f"{name}.callgrind.log"))
     try:
         procs.wait_port(port, timeout=180)
-        url = f"http://127.0.0.1:{port}{path}"
-        load.run_h2load_count(url, proxies.HOST, conns, min(500, requests), "0-1",
-                              data_file=data)  # warm-up
+        procs.wait_ready(port, proxies.HOST, timeout=180)
+        url = (f"https://127.0.0.1:{opts['tls']['port']}{path}" if tls_material
+               else f"http://127.0.0.1:{port}{path}")
+        drive(url, conns, min(500, requests), data, bool(tls_material))  # warm-up
         r = control("-i", "on", str(p.pid))
         if r.returncode != 0:
             return {"error": f"callgrind_control -i on: {(r.stdout + r.stderr).strip()[:200]}"}
-        ok, _ = load.run_h2load_count(url, proxies.HOST, conns, requests, "0-1", data_file=data)
+        ok = drive(url, conns, requests, data, bool(tls_material))
         r = control("-d", str(p.pid))
         if r.returncode != 0:
             return {"error": f"callgrind_control -d: {(r.stdout + r.stderr).strip()[:200]}"}
@@ -111,16 +135,18 @@ def one(name, build_dir, work, addrs, requests, conns, body_bytes=0):
         p.stop(timeout=60)
 
 
-def run_all(build_dir, names, requests=20000, conns=8, body_bytes=0):
+def run_all(build_dir, names, requests=20000, conns=8, body_bytes=0, handshakes=False):
     work = tempfile.mkdtemp(prefix="portico-callgrind-")
     ups = start_upstreams(build_dir, work)
-    res = {"requests": requests, "conns": conns, "body_bytes": body_bytes, "per_proxy": {}}
+    material = tls.make_cert(work) if handshakes else None
+    res = {"requests": requests, "conns": conns, "body_bytes": body_bytes,
+           "handshakes": handshakes, "per_proxy": {}}
     try:
         for n in names:
             print(f"callgrind: {n} ({requests} requests)...", flush=True)
             try:
                 res["per_proxy"][n] = one(n, build_dir, work, [a for _, a in ups], requests, conns,
-                                          body_bytes)
+                                          body_bytes, material)
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                 res["per_proxy"][n] = {"error": str(e)[:200]}
             print(f"callgrind: {n}: {res['per_proxy'][n].get('ir_per_req') or res['per_proxy'][n]}",
@@ -140,10 +166,12 @@ def main():
     ap.add_argument("--conns", type=int, default=8)
     ap.add_argument("--body-bytes", type=int, default=0,
                     help="POST this many bytes to /bytes/N (N bytes back) instead of GET /small")
+    ap.add_argument("--tls-handshakes", action="store_true",
+                    help="each request on a new HTTPS connection (full TLS handshakes)")
     a = ap.parse_args()
     load.raise_nofile(65536)
     names = [n for n in a.proxies.split(",") if proxies.available(n)]
-    res = run_all(a.build_dir, names, a.requests, a.conns, a.body_bytes)
+    res = run_all(a.build_dir, names, a.requests, a.conns, a.body_bytes, a.tls_handshakes)
     print(f"\n| proxy | instructions per request ({a.requests} keep-alive requests) |\n|---|---|")
     for n, v in res["per_proxy"].items():
         print(f"| {n} | {v['ir_per_req']:,.0f} |" if v.get("ir_per_req") else f"| {n} | {v} |")
