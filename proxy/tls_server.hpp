@@ -4,8 +4,9 @@
 // The accepting context carries the policy (TLS 1.2 and 1.3 only, the Mozilla "intermediate"
 // TLS 1.2 cipher list and the default TLS 1.3 suites, server cipher preference, ALPN http/1.1
 // only, the session cache, the session ticket callback) and the self-signed certificate. It is
-// made once and never changed afterwards, so the workers share it without locks (OpenSSL locks
-// its session cache internally; that is the handshake path, never the request path).
+// made once and never changed afterwards, so the workers share it without locks. The TLS 1.2
+// session-ID cache is process-wide behind a mutex (the handshake path, never the request
+// path), serialized outside OpenSSL's own store (see tls_server.cpp).
 //
 // Per connection, the server-name callback runs on the worker's thread and puts the chosen
 // certificate on the connection: the worker's current Snapshot's find_certificate(SNI), else its
