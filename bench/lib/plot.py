@@ -29,7 +29,8 @@ def plot(results, names, png):
                 for n in cols:
                     v = report.med(results[c].get(n, []), metric)[0]
                     vals.append("NaN" if v is None else f"{v:.3f}")
-                f.write(f"{c} " + " ".join(vals) + "\n")
+                if any(v != "NaN" for v in vals):
+                    f.write(f"{c} " + " ".join(vals) + "\n")
     ncol = len(cols)
     gp = f"""\
 set terminal pngcairo size 1600,650 font "sans,10"
