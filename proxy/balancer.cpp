@@ -1,7 +1,6 @@
 #include "proxy/balancer.hpp"
 
 #include <algorithm>
-#include <unordered_set>
 
 namespace portico::proxy {
 
@@ -31,15 +30,24 @@ balancer::balancer(health_options opts, std::uint64_t seed) : opts_(opts), rng_(
 
 std::shared_ptr<endpoint_state> balancer::endpoint(const config::endpoint& e) {
   auto key = endpoint_key(e);
-  auto& slot = endpoints_[key];
-  if (!slot) {
-    slot = std::make_shared<endpoint_state>();
-    slot->key = std::move(key);
+  auto& entry = endpoints_[key];
+  if (!entry.state) {
+    entry.state = std::make_shared<endpoint_state>();
+    entry.state->key = std::move(key);
     boost::system::error_code ec;
     auto addr = boost::asio::ip::make_address(e.ip, ec);
-    slot->address = boost::asio::ip::tcp::endpoint(addr, e.port);
+    entry.state->address = boost::asio::ip::tcp::endpoint(addr, e.port);
   }
-  return slot;
+  ++entry.cluster_refs;
+  return entry.state;
+}
+
+void balancer::fill(cluster_lb& lb, const config::cluster& c) {
+  lb.eps.clear();
+  lb.eps.reserve(c.endpoints.size());
+  for (const auto& e : c.endpoints) lb.eps.push_back(endpoint(e));
+  lb.version = c.version;
+  lb.filled = true;
 }
 
 balancer::cluster_lb& balancer::refresh(const config::cluster& c) {
@@ -50,10 +58,11 @@ balancer::cluster_lb& balancer::refresh(const config::cluster& c) {
   }
   auto& lb = it->second;
   if (!lb.filled || lb.version != c.version || lb.eps.size() != c.endpoints.size()) {
-    lb.eps.clear();
-    for (const auto& e : c.endpoints) lb.eps.push_back(endpoint(e));
-    lb.version = c.version;
-    lb.filled = true;
+    // A request pinned to another Snapshot than the last swap's: endpoints it drops are
+    // forgotten at the next swap.
+    std::vector<std::shared_ptr<endpoint_state>> old = std::move(lb.eps);
+    fill(lb, c);
+    release(old, nullptr);
   }
   return lb;
 }
@@ -91,34 +100,92 @@ bool balancer::on_failure(endpoint_state& ep, steady_time now) {
   d = std::min(d, opts_.eject_max);
   ++ep.ejections;
   ep.ejected_until = now + d;
+  if (auto it = endpoints_.find(ep.key); it != endpoints_.end() && it->second.state.get() == &ep) {
+    bool listed = false;
+    for (const auto& w : ejected_) listed = listed || w.lock().get() == &ep;
+    if (!listed) ejected_.push_back(it->second.state);
+  }
   return true;
 }
 
 std::size_t balancer::ejected_count(steady_time now) const {
-  std::size_t n = 0;
-  for (const auto& [k, ep] : endpoints_)
-    if (ep->ejected(now)) ++n;
-  return n;
+  std::erase_if(ejected_, [&](const std::weak_ptr<endpoint_state>& w) {
+    auto ep = w.lock();
+    return !ep || !ep->ejected(now);
+  });
+  return ejected_.size();
+}
+
+void balancer::diff(const config::snapshot& snap,
+                    std::vector<std::pair<std::string_view, const config::cluster*>>& touched) const {
+  const auto& now = snap.clusters();
+  if (seen_.size() == now.size()) {
+    // The usual swap: the same cluster ids in the same order, a few objects replaced.
+    bool aligned = true;
+    for (std::size_t i = 0; i < now.size() && aligned; ++i) {
+      if (seen_[i] == now[i]) continue;
+      if (seen_[i]->id != now[i]->id) {
+        aligned = false;
+      } else if (seen_[i]->version != now[i]->version) {
+        touched.emplace_back(now[i]->id, now[i].get());
+      }
+    }
+    if (aligned) return;
+    touched.clear();
+  }
+  // Clusters came or went: compare every cluster that has state with the new Snapshot's.
+  for (const auto& [id, lb] : clusters_) {
+    const config::cluster* c = snap.find_cluster(id);
+    if (!c || c->version != lb.version) touched.emplace_back(id, c);
+  }
+}
+
+void balancer::release(std::vector<std::shared_ptr<endpoint_state>>& eps, upstream_pool* pool) {
+  for (auto& ep : eps) {
+    std::string key = ep->key;
+    ep.reset();
+    auto it = endpoints_.find(key);
+    if (it == endpoints_.end() || --it->second.cluster_refs > 0) continue;
+    if (pool && it->second.state.use_count() == 1) {
+      pool->forget(*it->second.state);
+      endpoints_.erase(it);
+    } else {
+      orphans_.push_back(std::move(key));
+    }
+  }
+  eps.clear();
+}
+
+void balancer::forget_unused(upstream_pool& pool) {
+  std::sort(orphans_.begin(), orphans_.end());
+  orphans_.erase(std::unique(orphans_.begin(), orphans_.end()), orphans_.end());
+  std::erase_if(orphans_, [&](const std::string& key) {
+    auto it = endpoints_.find(key);
+    if (it == endpoints_.end() || it->second.cluster_refs > 0) return true;  // gone, or listed again
+    if (it->second.state.use_count() > 1) return false;  // a request still uses it
+    pool.forget(*it->second.state);
+    endpoints_.erase(it);
+    return true;
+  });
 }
 
 void balancer::retain_only(const config::snapshot& snap, upstream_pool& pool) {
-  std::unordered_set<std::string_view> ids;
-  for (const auto& c : snap.clusters()) ids.insert(c->id);
-  for (auto it = clusters_.begin(); it != clusters_.end();)
-    it = ids.count(it->first) ? std::next(it) : clusters_.erase(it);
-  std::unordered_set<const endpoint_state*> used;
-  for (const auto& [id, lb] : clusters_)
-    for (const auto& ep : lb.eps) used.insert(ep.get());
-  for (const auto& c : snap.clusters())
-    for (const auto& e : c->endpoints) used.insert(endpoint(e).get());
-  for (auto it = endpoints_.begin(); it != endpoints_.end();) {
-    if (used.count(it->second.get()) || it->second.use_count() > 1) {
-      ++it;
+  std::vector<std::pair<std::string_view, const config::cluster*>> touched;
+  diff(snap, touched);
+  for (const auto& [id_view, c] : touched) {
+    std::string id(id_view);
+    auto it = clusters_.find(id);
+    if (it == clusters_.end()) continue;  // no request used it: nothing to update
+    std::vector<std::shared_ptr<endpoint_state>> old = std::move(it->second.eps);
+    if (c) {
+      fill(it->second, *c);  // endpoints kept by the new list keep their health state
     } else {
-      pool.forget(*it->second);
-      it = endpoints_.erase(it);
+      clusters_.erase(it);
     }
+    release(old, &pool);
   }
+  seen_ = snap.clusters();
+  forget_unused(pool);
 }
 
 }  // namespace portico::proxy
