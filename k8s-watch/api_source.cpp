@@ -49,16 +49,19 @@ void api_source::log(const std::string& line) const {
 }
 
 void api_source::replace_all(config::object_kind kind, std::vector<config::any_object> objects) {
+  changes_.before_replace_all(kind);
   replace_kind(state_, kind, std::move(objects));
   changed();
 }
 
 void api_source::upsert(config::any_object obj) {
+  changes_.before_upsert(state_, obj);
   config::apply(state_, std::move(obj));
   changed();
 }
 
 void api_source::erase(config::object_kind kind, const std::string& key) {
+  changes_.before_erase(state_, kind, key);
   state_.erase(kind, key);
   changed();
 }
@@ -73,15 +76,20 @@ void api_source::list_synced(config::object_kind kind) {
 }
 
 // Re-arms the timer at min(max(now + window, last build + min interval),
-// first pending change + max delay).
+// first pending change + max delay), with the endpoint window and interval while every
+// pending change is endpoint-only.
 void api_source::changed() {
   if (stopped_) return;
+  if (changes_.empty() && !pending_) return;  // nothing Portico reads changed
   auto now = clock::now();
   if (!pending_) {
     pending_ = true;
     first_change_ = now;
   }
-  auto deadline = std::min(std::max(now + opts_.coalesce_window, last_build_ + opts_.coalesce_min_interval),
+  const bool fast = !changes_.full() && last_;
+  auto window = fast ? opts_.endpoint_coalesce_window : opts_.coalesce_window;
+  auto interval = fast ? opts_.endpoint_coalesce_min_interval : opts_.coalesce_min_interval;
+  auto deadline = std::min(std::max(now + window, last_build_ + interval),
                            first_change_ + opts_.coalesce_max_delay);
   std::uint64_t gen = ++generation_;
   timer_.expires_at(deadline);
@@ -96,12 +104,23 @@ void api_source::rebuild() {
   if (!synced()) return;  // the last list_synced() triggers the first build
   config::build_options bo = opts_.build;
   bo.previous = last_;
+  bo.now = opts_.unix_now ? opts_.unix_now()
+                          : std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
   auto t0 = clock::now();
-  config::build_result r = config::build(state_, bo);
+  std::optional<config::build_result> inc;
+  if (last_) inc = config::build_incremental(state_, bo, last_, last_errors_, changes_);
+  config::build_result r = inc ? std::move(*inc) : config::build(state_, bo);
+  changes_.clear();
   last_build_ = clock::now();
   double secs = std::chrono::duration<double>(last_build_ - t0).count();
-  last_ = r.snap;
   ++builds_;
+  last_incremental_ = inc.has_value();
+  if (last_incremental_) ++incremental_builds_;
+  if (r.snap == last_) return;  // nothing routing-relevant changed: nothing to publish
+  last_ = r.snap;
+  last_errors_ = r.errors;
   std::set<std::string> now_errors;
   for (const auto& e : r.errors) {
     std::string text = e.to_string();
