@@ -47,6 +47,7 @@ class App:
         self.watchers = set()
         self.watch_lock = threading.Lock()
         self.requests = collections.deque(maxlen=20000)
+        self.watch_sent = collections.OrderedDict()  # rv -> monotonic time first sent
         self.request_seq = 0
         self.requests_total = 0
         self.listener = None
@@ -92,6 +93,15 @@ class App:
             self.requests.append({"seq": self.request_seq, "method": method, "url": target,
                                   "code": code, "watch": watch, "userAgent": agent,
                                   "start": started})
+
+    def note_watch_sent(self, rv):
+        """Remembers when the event of resourceVersion rv was first written to a watch
+        (time.monotonic(), comparable across processes on Linux), for latency benchmarks."""
+        with self.watch_lock:
+            if rv not in self.watch_sent:
+                self.watch_sent[rv] = time.monotonic()
+                while len(self.watch_sent) > 10000:
+                    self.watch_sent.popitem(last=False)
 
     def requests_since(self, seq):
         with self.watch_lock:

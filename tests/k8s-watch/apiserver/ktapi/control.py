@@ -29,6 +29,11 @@ def _dispatch(app, method, name, args, body):
         return app.state()
     if name == "requests":
         return {"requests": app.requests_since(int(args.get("since", 0)))}
+    if name == "watch-sent":
+        rv = int(args.get("rv", 0))
+        with app.watch_lock:
+            sent = app.watch_sent.get(rv)
+        return {"resourceVersion": str(rv), "sent": sent}
     if name == "snapshot":
         snap = app.store.snapshot()
         if args.get("path"):

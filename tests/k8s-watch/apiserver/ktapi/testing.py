@@ -174,7 +174,7 @@ class ApiServer:
 
     def control(self, action, **args):
         """POST /_test/<action> with `args` as the JSON body (on the admin port)."""
-        if action in ("state", "requests", "snapshot"):
+        if action in ("state", "requests", "snapshot", "watch-sent"):
             query = "&".join(f"{k}={v}" for k, v in args.items())
             return self.request("GET", f"/_test/{action}" + (f"?{query}" if query else ""),
                                 admin=True)

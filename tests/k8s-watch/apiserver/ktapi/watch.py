@@ -173,6 +173,7 @@ def _stream(h, store, watcher, rv, deadline, bookmark_interval):
             out = _translate(ev, watcher.rt, watcher.flt)
             if out is not None:
                 h.write_chunk(_event(out[0], watcher.encode(out[1])))
+                h.server.note_watch_sent(ev.rv)
         rv = current_rv
         now = time.monotonic()
         if watcher.bookmarks and (action == "bookmark" or now >= next_bookmark):
