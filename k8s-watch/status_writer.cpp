@@ -200,7 +200,21 @@ awaitable<void> status_writer::sync(const std::string& desired) {
     auto it = known_.find(key);
     if (it == known_.end() || it->second != desired) served.emplace_back(ing.meta.namespace_name, ing.meta.name);
   }
-  std::erase_if(known_, [&](const auto& kv) { return !keys.count(kv.first); });
+  // Ingresses whose status this leader put in place and that it no longer serves (class
+  // changed, IngressClass deleted): the status is cleared, unless another writer changed
+  // it since (it belongs to that one now).
+  std::vector<std::pair<std::string, std::string>> stopped;  // key, the status we wrote
+  for (const auto& [key, ours] : known_) {
+    if (!keys.count(key)) stopped.emplace_back(key, ours);
+  }
+  for (const auto& [key, ours] : stopped) {
+    if (!leader_ || stopped_) co_return;
+    auto it = state_.ingresses.find(key);
+    if (it == state_.ingresses.end() ||
+        co_await write_one(it->second.meta.namespace_name, it->second.meta.name, "[]", &ours)) {
+      known_.erase(key);
+    }
+  }
   for (const auto& [ns, name] : served) {
     if (!leader_ || stopped_) co_return;
     if (co_await write_one(ns, name, desired)) known_[ns + "/" + name] = desired;
@@ -208,7 +222,7 @@ awaitable<void> status_writer::sync(const std::string& desired) {
 }
 
 awaitable<bool> status_writer::write_one(const std::string& ns, const std::string& name,
-                                         const std::string& desired) {
+                                         const std::string& desired, const std::string* only_if) {
   std::string target = "/apis/networking.k8s.io/v1/namespaces/" + ns + "/ingresses/" + name;
   for (int attempt = 0; attempt < 4; ++attempt) {
     api_response got = co_await client_.call("GET", target);
@@ -216,14 +230,22 @@ awaitable<bool> status_writer::write_one(const std::string& ns, const std::strin
     if (got.status != 200) throw api_error("get " + ns + "/" + name + ": HTTP " + std::to_string(got.status));
     json::value obj = json::parse(got.body);
     const json::value* cur = path(obj, {"status", "loadBalancer", "ingress"});
-    if (json::serialize(cur ? *cur : json::value(json::array())) == desired) co_return true;
+    std::string current = json::serialize(cur ? *cur : json::value(json::array()));
+    if (current == desired) co_return true;
+    if (only_if && current != *only_if) co_return true;  // not ours to change any more
     json::object& o = obj.as_object();
     if (!o["status"].is_object()) o["status"].emplace_object();
-    o["status"].as_object()["loadBalancer"] = json::object{{"ingress", json::parse(desired)}};
+    json::value list = json::parse(desired);
+    if (list.as_array().empty()) {
+      o["status"].as_object()["loadBalancer"] = json::object{};  // as the API stores it (omitempty)
+    } else {
+      o["status"].as_object()["loadBalancer"] = json::object{{"ingress", std::move(list)}};
+    }
     api_response put = co_await client_.call("PUT", target + "/status", json::serialize(obj));
     if (put.status == 200) {
       ++writes_;
-      log("Ingress " + ns + "/" + name + " status.loadBalancer.ingress = " + desired);
+      log("Ingress " + ns + "/" + name + " status.loadBalancer.ingress = " + desired +
+          (only_if ? " (no longer served)" : ""));
       co_return true;
     }
     if (put.status != 409) {

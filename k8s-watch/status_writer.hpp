@@ -3,6 +3,10 @@
 // status, external IPs or the node addresses of its endpoints; else the host IPs of the pods
 // that carry this pod's labels. Writes only what differs from the object's current status
 // (read before writing), PUT to .../status with the read resourceVersion, retried on 409.
+// When an Ingress whose status this leader wrote stops being served (its class changed, or
+// its IngressClass was deleted), the leader clears that status again, unless it has been
+// changed by someone else meanwhile. (A new leader does not know what an earlier one wrote:
+// it clears nothing it did not write itself.)
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -48,8 +52,12 @@ class status_writer : public std::enable_shared_from_this<status_writer> {
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<std::vector<std::string>> addresses();
   boost::asio::awaitable<void> sync(const std::string& desired);
+  // Writes `desired` unless it is in place; with `only_if`, only when the current status
+  // is exactly that. Returns true when done (or nothing to do), false when the Ingress is
+  // gone or conflicts persisted.
   boost::asio::awaitable<bool> write_one(const std::string& ns, const std::string& name,
-                                         const std::string& desired);
+                                         const std::string& desired,
+                                         const std::string* only_if = nullptr);
   void log(const std::string& m) const;
 
   api_client& client_;
@@ -60,7 +68,7 @@ class status_writer : public std::enable_shared_from_this<status_writer> {
   bool leader_ = false;
   bool dirty_ = true;
   bool stopped_ = false;
-  std::map<std::string, std::string> known_;  // key -> status known to be in place
+  std::map<std::string, std::string> known_;  // key -> status known to be in place (ours)
   std::uint64_t writes_ = 0;
 };
 
