@@ -147,6 +147,53 @@ TEST_F(api_source_test, watch_events_make_routes_live_change_targets_and_remove_
   ASSERT_TRUE(run_until(io_, [&] { return find("app.test") == nullptr; }));
 }
 
+TEST_F(api_source_test, endpoint_changes_take_the_incremental_build_and_others_the_full_one) {
+  start_source();
+  ASSERT_TRUE(run_until(io_, [&] { return source_->builds() > 0; }));
+  create("/apis/networking.k8s.io/v1/ingressclasses", kClass);
+  create("/api/v1/namespaces/web/services", service_json("web", "app"));
+  create("/apis/discovery.k8s.io/v1/namespaces/web/endpointslices", slice_json("app-1", "app", "10.0.0.1"));
+  create("/apis/networking.k8s.io/v1/namespaces/web/ingresses", ingress_json("app", "app.test", "app"));
+  ASSERT_TRUE(run_until(io_, [&] { return target_of("app.test") == "10.0.0.1:8080"; }));
+  auto before = last_.snap;
+  auto incremental = source_->incremental_builds();
+
+  auto r = admin("PUT", "/apis/discovery.k8s.io/v1/namespaces/web/endpointslices/app-1",
+                 slice_json("app-1", "app", "10.0.0.3"));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  ASSERT_TRUE(run_until(io_, [&] { return target_of("app.test") == "10.0.0.3:8080"; }));
+  EXPECT_TRUE(source_->last_build_incremental());
+  EXPECT_GT(source_->incremental_builds(), incremental);
+  EXPECT_EQ(last_.snap->hosts_ptr(), before->hosts_ptr()) << "the route table is shared";
+
+  create("/apis/networking.k8s.io/v1/namespaces/web/ingresses", ingress_json("two", "two.test", "app"));
+  ASSERT_TRUE(run_until(io_, [&] { return find("two.test") != nullptr; }));
+  EXPECT_FALSE(source_->last_build_incremental());
+}
+
+TEST_F(api_source_test, an_ingress_status_update_rebuilds_nothing) {
+  start_source();
+  ASSERT_TRUE(run_until(io_, [&] { return source_->builds() > 0; }));
+  create("/apis/networking.k8s.io/v1/ingressclasses", kClass);
+  create("/api/v1/namespaces/web/services", service_json("web", "app"));
+  create("/apis/networking.k8s.io/v1/namespaces/web/ingresses", ingress_json("app", "app.test", "app"));
+  ASSERT_TRUE(run_until(io_, [&] { return find("app.test") != nullptr; }));
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(300));
+  auto builds = source_->builds();
+  auto target = "/apis/networking.k8s.io/v1/namespaces/web/ingresses/app";
+  auto obj = json::parse(admin("GET", target).body);
+  obj.as_object()["status"] = json::parse(R"({"loadBalancer":{"ingress":[{"ip":"192.0.2.1"}]}})");
+  ASSERT_EQ(admin("PUT", std::string(target) + "/status", json::serialize(obj)).status, 200u);
+  ASSERT_TRUE(run_until(io_, [&] {
+    auto it = source_->state().ingresses.find("web/app");
+    return it != source_->state().ingresses.end() && !it->second.status_addresses.empty();
+  }));
+  io_.restart();
+  io_.run_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(source_->builds(), builds) << "status never affects routing";
+}
+
 TEST_F(api_source_test, a_burst_of_events_is_coalesced_into_few_rebuilds) {
   start_source();
   ASSERT_TRUE(run_until(io_, [&] { return source_->builds() > 0; }));
