@@ -176,7 +176,7 @@ def hosts_table(case, by_proxy, base, names, ready):
     return lines + extra + [""], [(case,) + h for h in heads]
 
 
-def churn_table(by_proxy, names, notes, args):
+def churn_table(by_proxy, names, notes, args, base=None):
     lines = ["### churn (scenario 7)", "",
              f"The upstream set changes every {args.churn_interval * 1000:.0f} ms for "
              f"{args.churn_seconds} s under a keep-alive load (wrk, 64 connections): "
@@ -184,13 +184,15 @@ def churn_table(by_proxy, names, notes, args):
              "socket errors. \"c served\" is upstream c's share of requests (a third when "
              "changes take effect promptly).", "",
              "| proxy | how the change is applied | changes | failed requests | p99 ms median "
-             "(min–max) | req/s | c served | apply ms |", "|---|---|---|---|---|---|---|---|"]
+             "(min–max) | p99 ms without churn (keepalive-64) | req/s | c served | apply ms |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for n in rows(names, by_proxy):
         rs = by_proxy[n]
         failed = sum(r["failed"] for r in rs)
         lines.append(f"| {n} | {notes.get(n, {}).get('churn', '')} | "
                      f"{fmt(med(rs, 'changes')[0])} | {failed} (of "
                      f"{fmt(sum(r['requests'] for r in rs))}) | {fmt_range(rs, 'p99', 2)} | "
+                     f"{fmt(med((base or {}).get(n, []), 'p99')[0], 2)} | "
                      f"{fmt(med(rs, 'rps')[0])} | {fmt(med(rs, 'share_c')[0] * 100)}% | "
                      f"{fmt(med(rs, 'apply_ms_median')[0], 1)} |")
     extra, heads = ratio_line(by_proxy, names, [("failed requests", "failed", "lower"),

@@ -65,7 +65,7 @@ def tables(args, names, ctx):
                                ctx.ready_s)
         add((t[0], [("hosts",) + h[1:] for h in t[1]]))
     if "churn" in res:
-        add(report.churn_table(res["churn"], names, ctx.notes, args))
+        add(report.churn_table(res["churn"], names, ctx.notes, args, res.get("keepalive-64")))
     for case in ("tls-handshake", "tls-keepalive-64"):
         if case in res or case in ctx.skipped:
             add(report.rate_table(case + (" (full TLS handshakes, a new connection per "

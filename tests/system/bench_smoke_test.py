@@ -53,7 +53,7 @@ class bench_smoke(unittest.TestCase):
             ch = table_row(text, "churn", "portico")
             self.assertGreater(int(ch[2].replace(",", "")), 0)  # changes applied
             self.assertTrue(ch[3].startswith("0 "), ch[3])  # failed requests
-            self.assertGreater(int(re.match(r"(\d+)%", ch[6]).group(1)), 0)  # c served
+            self.assertGreater(int(re.match(r"(\d+)%", ch[7]).group(1)), 0)  # c served
             self.assertTrue(os.path.exists(os.path.join(out_dir, "smoke.png"))
                             or not shutil.which("gnuplot"))
         finally:
