@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <new>
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace portico::proxy {
@@ -67,6 +69,74 @@ struct recycling_allocator {
   bool operator==(const recycling_allocator<U, BlockSize, MaxBlocks>&) const noexcept { return true; }
   template <class U>
   bool operator!=(const recycling_allocator<U, BlockSize, MaxBlocks>&) const noexcept { return false; }
+};
+
+// A T that exists only while in use (a parser during one request): an idle connection holds
+// one pointer instead of the object. Storage comes from a per-thread block cache, so emplace()
+// and reset() cost no malloc in steady state. Same interface as the std::optional it replaces.
+template <class T, std::size_t MaxBlocks = 256>
+class pooled_box {
+ public:
+  pooled_box() = default;
+  pooled_box(const pooled_box&) = delete;
+  pooled_box& operator=(const pooled_box&) = delete;
+  ~pooled_box() { reset(); }
+
+  template <class... Args>
+  T& emplace(Args&&... args) {
+    reset();
+    void* mem = cache::take();
+    try {
+      p_ = ::new (mem) T(std::forward<Args>(args)...);
+    } catch (...) {
+      cache::give(mem);
+      throw;
+    }
+    return *p_;
+  }
+  void reset() noexcept {
+    if (p_ == nullptr) return;
+    p_->~T();
+    cache::give(p_);
+    p_ = nullptr;
+  }
+  bool has_value() const noexcept { return p_ != nullptr; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+  T* operator->() const noexcept { return p_; }
+  T& operator*() const noexcept { return *p_; }
+
+ private:
+  using cache = block_cache<(sizeof(T) + 63) / 64 * 64, MaxBlocks>;
+  T* p_ = nullptr;
+};
+
+// Per-thread spare std::strings with their capacity: a connection going idle parks its output
+// strings here and takes warm ones for its next request (no malloc, no memory while idle).
+class string_pool {
+ public:
+  static constexpr std::size_t max_strings = 256;
+  static constexpr std::size_t max_capacity = 4096;  // larger ones are freed
+
+  // Empties `s`: its storage is parked, or freed when too large or the pool is full.
+  static void park(std::string& s) {
+    if (s.capacity() <= 15) return;  // small-string storage: nothing allocated
+    auto& v = spares_;
+    if (s.capacity() <= max_capacity && v.size() < max_strings)
+      v.push_back(std::move(s));  // leaves `s` empty, in its small-string storage
+    else
+      std::string().swap(s);
+  }
+  // Gives `s` parked storage (emptied) when it has none.
+  static void fill(std::string& s) noexcept {
+    auto& v = spares_;
+    if (v.empty() || s.capacity() > 15) return;
+    s = std::move(v.back());
+    v.pop_back();
+    s.clear();
+  }
+
+ private:
+  static inline thread_local std::vector<std::string> spares_;
 };
 
 }  // namespace portico::proxy

@@ -1,10 +1,14 @@
-// One downstream HTTP/1.1 connection, run as one coroutine: read a request head, route it on
-// the Snapshot pinned at request start, forward it (pool, balancer, retries), relay the
-// response, repeat while keep-alive. One request at a time; pipelined bytes wait in the
-// receive buffer. Idle connections hold no receive buffer.
+// One downstream HTTP/1.1 connection. When a request's first byte is there a coroutine reads
+// the head, routes it on the Snapshot pinned at request start, forwards it (pool, balancer,
+// retries) and relays the response, repeating while pipelined bytes wait in the receive
+// buffer. One request at a time. Between requests there is no coroutine, no receive buffer
+// and no parser: only this object and a readiness wait.
 #pragma once
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -26,6 +30,14 @@ namespace portico::proxy {
 
 class worker;
 
+// Session coroutines run on their worker's io_context and say so in their type: with the
+// concrete executor instead of any_io_executor, no type-erased executor is copied, compared
+// or destroyed per operation.
+using session_executor = boost::asio::io_context::executor_type;
+// Completion token of every session operation: (error_code, ...) as a tuple, no exceptions.
+inline constexpr auto session_tok =
+    boost::asio::as_tuple(boost::asio::use_awaitable_t<session_executor>{});
+
 // Where a connection is; decides what a timeout means (408, 504, or a quiet close).
 enum class session_phase : std::uint8_t {
   idle,             // keep-alive wait: timeout closes quietly
@@ -38,7 +50,7 @@ enum class session_phase : std::uint8_t {
   tunnel,           // close both
 };
 
-enum class head_status : std::uint8_t { ok, closed, bad_request, too_large, timeout };
+enum class head_status : std::uint8_t { ok, incomplete, closed, bad_request, too_large, timeout };
 
 enum class attempt_result : std::uint8_t {
   ok,             // response header received
@@ -61,13 +73,16 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void force_close();  // grace period over
 
  private:
-  using awaitable = boost::asio::awaitable<void>;
+  using awaitable = boost::asio::awaitable<void, session_executor>;
   template <class T>
-  using task = boost::asio::awaitable<T>;
+  using task = boost::asio::awaitable<T, session_executor>;
 
-  awaitable run(std::shared_ptr<http_session> self);
-  task<bool> serve_one();
-  task<head_status> read_head();
+  void wait_idle();
+  void resume();
+  void close_connection();
+  task<bool> serve();
+  void begin_request();
+  head_status parse_head();
   bool prepare_request();
   task<bool> dispatch();
   task<bool> forward(const config::route& r);
@@ -108,12 +123,16 @@ class http_session : public std::enable_shared_from_this<http_session> {
   using io_buffer = boost::beast::basic_flat_buffer<recycling_allocator<char, 32 * 1024, 64>>;
   io_buffer cbuf_;  // client receive; released while idle
   io_buffer ubuf_;  // upstream receive; released while idle
+  // Output strings; parked in a per-thread string_pool while idle.
   std::string out_;   // towards the upstream: request head + body pieces
   std::string cout_;  // towards the client: response head + body pieces
-  message_head req_head_;
-  message_head resp_head_;
-  std::optional<request_parser> rp_;
-  std::optional<response_parser> sp_;
+  // Heads (views into the receive buffers) exist from a request's start until the connection
+  // goes idle.
+  pooled_box<message_head> req_head_;
+  pooled_box<message_head> resp_head_;
+  // Parsers exist only during a request (an idle connection holds two pointers).
+  pooled_box<request_parser> rp_;
+  pooled_box<response_parser> sp_;
   body_sink req_sink_;
   body_sink resp_sink_;
 

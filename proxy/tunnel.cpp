@@ -16,11 +16,11 @@ using tcp = asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
-constexpr auto tok = asio::as_tuple(asio::use_awaitable);
+constexpr auto tok = session_tok;
 constexpr std::size_t tunnel_buffer = 16 * 1024;
 
 // Copies `from` -> `to` until EOF or error; every transfer pushes the idle deadline.
-asio::awaitable<void> pump(byte_stream& from, byte_stream& to, std::function<void()> touch) {
+asio::awaitable<void, session_executor> pump(byte_stream& from, byte_stream& to, std::function<void()> touch) {
   auto buf = std::make_unique<char[]>(tunnel_buffer);
   for (;;) {
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buf.get(), tunnel_buffer), tok);
@@ -42,7 +42,7 @@ http_session::task<bool> http_session::run_tunnel() {
   p.request_id = request_id_;
   p.upgrade = true;
   cout_.clear();
-  write_client_response(cout_, resp_head_, p);
+  write_client_response(cout_, *resp_head_, p);
   // Bytes that arrived behind the heads belong to the tunnel.
   cout_.append(static_cast<const char*>(ubuf_.data().data()), ubuf_.size());
   ubuf_.consume(ubuf_.size());

@@ -1,0 +1,86 @@
+#include "proxy/buffer_cache.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+using namespace portico::proxy;
+
+namespace {
+
+struct counted {
+  static inline int live = 0;
+  explicit counted(int v) : value(v) { ++live; }
+  ~counted() { --live; }
+  int value;
+  char pad[100];
+};
+
+}  // namespace
+
+TEST(pooled_box, holds_an_object_only_between_emplace_and_reset) {
+  pooled_box<counted> box;
+  EXPECT_FALSE(box);
+  box.emplace(7);
+  ASSERT_TRUE(box.has_value());
+  EXPECT_EQ(box->value, 7);
+  EXPECT_EQ(counted::live, 1);
+  box.emplace(8);  // replaces: the old object is destroyed first
+  EXPECT_EQ((*box).value, 8);
+  EXPECT_EQ(counted::live, 1);
+  box.reset();
+  EXPECT_FALSE(box);
+  EXPECT_EQ(counted::live, 0);
+}
+
+TEST(pooled_box, storage_is_recycled_on_the_same_thread) {
+  pooled_box<counted> a;
+  a.emplace(1);
+  const counted* first = &*a;
+  a.reset();
+  pooled_box<counted> b;
+  b.emplace(2);
+  EXPECT_EQ(&*b, first);  // the block given back is the next one taken
+}
+
+TEST(pooled_box, destructor_destroys_the_object) {
+  {
+    pooled_box<counted> box;
+    box.emplace(3);
+    EXPECT_EQ(counted::live, 1);
+  }
+  EXPECT_EQ(counted::live, 0);
+}
+
+TEST(string_pool, parked_storage_is_reused_with_its_capacity) {
+  std::string s(1000, 'x');
+  const auto cap = s.capacity();
+  const char* storage = s.data();
+  string_pool::park(s);
+  EXPECT_TRUE(s.empty());
+  EXPECT_LE(s.capacity(), 15u);  // nothing allocated while parked
+  std::string t;
+  string_pool::fill(t);
+  EXPECT_TRUE(t.empty());
+  EXPECT_EQ(t.capacity(), cap);
+  EXPECT_EQ(t.data(), storage);
+}
+
+TEST(string_pool, large_strings_are_freed_not_parked) {
+  std::string big(string_pool::max_capacity * 2, 'y');
+  string_pool::park(big);
+  EXPECT_LE(big.capacity(), 15u);
+  std::string t;
+  string_pool::fill(t);
+  EXPECT_LT(t.capacity(), string_pool::max_capacity * 2);
+}
+
+TEST(string_pool, a_string_with_storage_keeps_it) {
+  std::string parked(500, 'p');
+  string_pool::park(parked);
+  std::string own(300, 'o');
+  const char* storage = own.data();
+  string_pool::fill(own);
+  EXPECT_EQ(own.data(), storage);
+  EXPECT_EQ(own, std::string(300, 'o'));
+}
