@@ -61,7 +61,7 @@ class ApiServer:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, preexec_fn=_die_with_parent)
         threading.Thread(target=self._drain_stderr, daemon=True).start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a large --load on a busy machine takes a while
         while time.monotonic() < deadline and (self.url is None or self.admin_url is None):
             line = self.proc.stdout.readline()
             if not line:
