@@ -13,7 +13,7 @@ build_pkgs=(g++ cmake ninja-build pkg-config
 # Real peers the system tests drive.
 test_pkgs=(curl openssl python3 python3-websockets python3-yaml procps iproute2
   bind9 bind9-dnsutils prometheus testssl.sh)
-bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind gnuplot-nox)
+bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind gnuplot-nox strace)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
 if [[ "${1:-}" == "--bench" ]]; then want+=("${bench_pkgs[@]}"); fi
