@@ -84,7 +84,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void begin_request();
   head_status parse_head();
   bool prepare_request();
-  task<bool> dispatch();
+  const config::route* route_request();
+  // Writes a local error answer into cout_; returns null (no route) for route_request().
+  const config::route* prepare_local(unsigned status, bool close);
   task<bool> forward(const config::route& r);
   // The forwarding headers' inputs for this request (X-Forwarded-Proto/Port follow the listener).
   forward_params forwarding() const;
