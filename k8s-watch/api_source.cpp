@@ -120,14 +120,16 @@ void api_source::rebuild() {
   if (last_incremental_) ++incremental_builds_;
   if (r.snap == last_) return;  // nothing routing-relevant changed: nothing to publish
   last_ = r.snap;
-  last_errors_ = r.errors;
-  std::set<std::string> now_errors;
-  for (const auto& e : r.errors) {
-    std::string text = e.to_string();
-    if (!reported_errors_.count(text)) log("invalid: " + text);
-    now_errors.insert(std::move(text));
+  if (!last_incremental_) {  // the endpoint-only build carries the error list over as it was
+    last_errors_ = r.errors;
+    std::set<std::string> now_errors;
+    for (const auto& e : r.errors) {
+      std::string text = e.to_string();
+      if (!reported_errors_.count(text)) log("invalid: " + text);
+      now_errors.insert(std::move(text));
+    }
+    reported_errors_ = std::move(now_errors);
   }
-  reported_errors_ = std::move(now_errors);
   if (on_snapshot_) on_snapshot_(r, secs);
   for (auto& fn : observers_) fn(state_, r);
 }
