@@ -144,6 +144,20 @@ def start_portico(config_dir, *flags, **kw):
     p = h.Portico.start(config_dir, "--https-port", str(port), *flags, **kw)
     m = p.wait_line(r"listening http=\d+ admin=\d+ https=(\d+)")
     p.https_port = int(m.group(1))
+    plain_stop = p.stop
+
+    def stop(*a, **kw):
+        """Stops it and checks that it exited cleanly, without sanitizer reports."""
+        rc = plain_stop(*a, **kw)
+        text = p.stderr_text()
+        for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            if marker in text:
+                raise AssertionError(f"{marker} in portico's stderr:\n" + text[-6000:])
+        if rc not in (0, None) and not kw.get("sig"):
+            raise AssertionError(f"portico exited with {rc}:\n" + text[-3000:])
+        return rc
+
+    p.stop = stop
     return p
 
 
