@@ -128,7 +128,7 @@ http_session::task<bool> http_session::forward(const config::route& r) {
 
 http_session::task<attempt_result> http_session::attempt(bool fresh) {
   close_upstream();
-  const config::upstream_tls* utls = upstream_tls_of(rec_);
+  const config::upstream_tls* utls = upstream_tls_of(*rec_);
   std::string sni;
   std::uint64_t tls_key = 0;
   if (utls != nullptr) {
@@ -137,7 +137,7 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
   }
   if (!fresh && w_.pool().take(*ep_, up_, tls_key)) {
     up_reused_ = true;
-    if (rec_.upstream_connect_seconds < 0) rec_.upstream_connect_seconds = 0;
+    if (rec_->upstream_connect_seconds < 0) rec_->upstream_connect_seconds = 0;
   } else {
     up_reused_ = false;
     arm(session_phase::upstream_connect, w_.options().connect_timeout);
@@ -172,7 +172,7 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
         co_return t ? attempt_result::timed_out : attempt_result::retry_next;
       }
     }
-    rec_.upstream_connect_seconds = seconds_since(t0);
+    rec_->upstream_connect_seconds = seconds_since(t0);
   }
   t_upstream_ = clock_type::now();
   arm(session_phase::upstream_send, w_.options().send_timeout);
@@ -234,7 +234,7 @@ http_session::task<attempt_result> http_session::stream_request_body() {
     }
     if (done) {
       body_complete_ = true;
-      rec_.request_bytes += req_sink_.total;
+      rec_->request_bytes += req_sink_.total;
       co_return attempt_result::ok;
     }
     if (cbuf_.size() == 0) need_read = true;
@@ -273,8 +273,8 @@ http_session::task<attempt_result> http_session::read_response_head() {
     if (st >= 100 && st < 200 && st != 101) continue;  // 100 Continue, 103 Early Hints: skip
     break;
   }
-  rec_.upstream_status = sp_->status;
-  rec_.upstream_header_seconds = seconds_since(t_upstream_);
+  rec_->upstream_status = sp_->status;
+  rec_->upstream_header_seconds = seconds_since(t_upstream_);
   co_return attempt_result::ok;
 }
 
@@ -310,7 +310,7 @@ http_session::task<bool> http_session::relay_response() {
   cout_.clear();
   write_client_response(cout_, *resp_head_, p);
   const bool ok = co_await relay_body(framing == body_framing::chunked);
-  rec_.upstream_response_seconds = seconds_since(t_upstream_);
+  rec_->upstream_response_seconds = seconds_since(t_upstream_);
   finish_request();
   co_return ok && keep_alive_;
 }
@@ -337,12 +337,12 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
       if (chunked_out) cout_.append("0\r\n\r\n", 5);
       // The upstream connection goes back to the pool before the client write completes.
       if (sp_->keep_alive() && !sp_->need_eof() && ubuf_.size() == 0 && up_.is_open())
-        w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(rec_, host_));
+        w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(*rec_, host_));
       close_upstream();
       arm(session_phase::client_send, opts.send_timeout);
       // Written here rather than through write_client(): one coroutine frame less per response.
       auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(cout_), tok);
-      rec_.response_bytes += wn;
+      rec_->response_bytes += wn;
       if (wec) keep_alive_ = false;
       co_return !wec;
     }

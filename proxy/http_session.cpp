@@ -195,6 +195,7 @@ void http_session::release_idle_memory() {
   }
   req_head_.reset();  // with their field lists
   resp_head_.reset();
+  rec_.reset();
   string_pool::park(out_);
   string_pool::park(cout_);
 }
@@ -234,8 +235,8 @@ void http_session::begin_request() {
   string_pool::fill(out_);
   string_pool::fill(cout_);
   t_start_ = clock_type::now();
-  rec_ = request_record{};
-  rec_.start = std::chrono::system_clock::now();
+  rec_.emplace();
+  rec_->start = std::chrono::system_clock::now();
   status_ = 0;
   head_request_ = false;
   request_id_.clear();
@@ -263,7 +264,7 @@ head_status http_session::parse_head() {
     auto n = rp_->put(asio::buffer(raw.data(), sc.length), ec);
     if (ec || !rp_->is_header_done()) return head_status::bad_request;
     cbuf_.consume(n);  // header views stay valid: no prepare() before they are used
-    rec_.request_bytes = n;
+    rec_->request_bytes = n;
     return head_status::ok;
   }
   if (raw.size() >= limit) return head_status::too_large;
@@ -326,7 +327,7 @@ const config::route* http_session::route_request() {
     case path_status::invalid: return prepare_local(400, true);
   }
   const config::route* r = snap_ ? snap_->find(host_, path) : nullptr;
-  rec_.route = r;
+  rec_->route = r;
   const auto& opts = w_.options();
   const auto max_body = opts.max_body_bytes;
   if (req_framing_ == body_framing::length && max_body != 0 && req_length_ > max_body)
@@ -412,23 +413,23 @@ const config::route* http_session::prepare_local(unsigned status, bool close) {
 
 http_session::task<bool> http_session::write_client(std::string& data) {
   auto [ec, n] = co_await asio::async_write(client_, asio::buffer(data), tok);
-  rec_.response_bytes += n;
+  rec_->response_bytes += n;
   if (ec) keep_alive_ = false;
   co_return !ec;
 }
 
 void http_session::finish_request() {
   if (auto* obs = w_.observer()) {
-    rec_.host = host_without_port(host_);
-    rec_.method = method_;
-    rec_.target = target_;
-    rec_.remote_addr = real_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(real_ip_);
-    rec_.request_id = request_id_;
-    rec_.upstream_addr = ep_ ? std::string_view(ep_->key) : std::string_view{};
-    rec_.status = status_;
-    rec_.request_seconds =
+    rec_->host = host_without_port(host_);
+    rec_->method = method_;
+    rec_->target = target_;
+    rec_->remote_addr = real_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(real_ip_);
+    rec_->request_id = request_id_;
+    rec_->upstream_addr = ep_ ? std::string_view(ep_->key) : std::string_view{};
+    rec_->status = status_;
+    rec_->request_seconds =
         std::chrono::duration<double>(clock_type::now() - t_start_).count();
-    obs->on_request(rec_);
+    obs->on_request(*rec_);
   }
   snap_.reset();
   ep_.reset();

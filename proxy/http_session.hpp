@@ -161,7 +161,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool body_started_ = false;
   bool connect_failed_ = false;  // the last attempt failed to connect: nothing was sent
   unsigned status_ = 0;
-  request_record rec_;
+  pooled_box<request_record> rec_;  // from a request's start until the connection is idle
   std::chrono::steady_clock::time_point t_start_;
   std::chrono::steady_clock::time_point t_upstream_;
 };

@@ -62,7 +62,7 @@ http_session::task<bool> http_session::run_tunnel() {
     }
   }
   // The request is logged when the tunnel is established; the tunnel itself is counted.
-  rec_.upstream_response_seconds = -1;
+  rec_->upstream_response_seconds = -1;
   finish_request();
   release_idle_memory();
   auto& gauges = w_.gauges();
