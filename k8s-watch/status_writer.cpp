@@ -203,11 +203,11 @@ awaitable<void> status_writer::sync(const std::string& desired) {
   // Ingresses whose status this leader put in place and that it no longer serves (class
   // changed, IngressClass deleted): the status is cleared, unless another writer changed
   // it since (it belongs to that one now).
-  std::vector<std::pair<std::string, std::string>> stopped;  // key, the status we wrote
+  std::vector<std::pair<std::string, std::string>> dropped;  // key, the status we wrote
   for (const auto& [key, ours] : known_) {
-    if (!keys.count(key)) stopped.emplace_back(key, ours);
+    if (!keys.count(key)) dropped.emplace_back(key, ours);
   }
-  for (const auto& [key, ours] : stopped) {
+  for (const auto& [key, ours] : dropped) {
     if (!leader_ || stopped_) co_return;
     auto it = state_.ingresses.find(key);
     if (it == state_.ingresses.end() ||
