@@ -11,7 +11,7 @@ build_pkgs=(g++ cmake ninja-build pkg-config
   libssl-dev libyaml-cpp-dev prometheus-cpp-dev
   libldns-dev libgtest-dev libgmock-dev libbenchmark-dev)
 # Real peers the system tests drive.
-test_pkgs=(curl openssl python3 python3-websockets python3-yaml procps iproute2
+test_pkgs=(curl openssl python3 python3-websockets python3-yaml python3-cryptography procps iproute2
   bind9 bind9-dnsutils prometheus testssl.sh)
 bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind gnuplot-nox strace)
 

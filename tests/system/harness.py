@@ -239,6 +239,10 @@ class Portico(Process):
         argv = [portico_bin(), "serve", "--config-dir", config_dir,
                 "--http-port", "0", "--admin-port", "0",
                 "--listen-address", "127.0.0.1", "--admin-address", "127.0.0.1", *flags]
+        # No HTTPS listener unless asked: the file-mode default (8443) would be shared by
+        # every test running at the same time (SO_REUSEPORT).
+        if not any(str(f).startswith("--https-port") for f in flags):
+            argv += ["--https-port", "0"]
         if not any(str(f).startswith("--workers") for f in flags):
             argv += ["--workers", "2"]
         if not any(str(f).startswith("--shutdown-delay") for f in flags):

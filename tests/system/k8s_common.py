@@ -27,6 +27,9 @@ class ApiPortico(harness.Process):
                 "--http-port", "0", "--admin-port", "0", "--listen-address", "127.0.0.1",
                 "--admin-address", "127.0.0.1", "--workers", "2", "--shutdown-delay", "0s",
                 "--access-log=false", *flags]
+        # No HTTPS listener unless asked (the default, 443, would be shared between tests).
+        if not any(str(f).startswith("--https-port") for f in flags):
+            argv += ["--https-port", "0"]
         super().__init__(argv, env=env)
         m = self.wait_line(r"listening http=(\d+) admin=(\d+)", timeout=timeout)
         self.http_port = int(m.group(1))
