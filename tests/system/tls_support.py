@@ -2,6 +2,7 @@
 kubernetes.io/tls Secrets and Ingresses with spec.tls, Portico with an HTTPS port, HTTPS
 clients (Python ssl, curl, openssl s_client), and a small HTTPS upstream."""
 
+import calendar
 import base64
 import datetime
 import http.server
@@ -81,7 +82,10 @@ class Cert:
                                          serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption()).decode()
         self.der = cert.public_bytes(serialization.Encoding.DER)
-        self.not_after = int(cert.not_valid_after_utc.timestamp())
+        # python3-cryptography 38 (Debian 12) has only the naive UTC attribute.
+        after = getattr(cert, "not_valid_after_utc", None)
+        self.not_after = (int(after.timestamp()) if after is not None
+                          else calendar.timegm(cert.not_valid_after.utctimetuple()))
 
     def files(self):
         """(cert_path, key_path) in a temp dir, for servers that read files."""
