@@ -11,7 +11,10 @@
 // of the rules.
 // Entries are route indices (route::index, the position in snapshot::routes()), not
 // pointers: a Snapshot that only replaces clusters (config/incremental.hpp) gets new route
-// objects at the same indices and shares the whole table with its predecessor.
+// objects at the same indices and shares the whole table with its predecessor. Cost of the
+// extra routes()[i] load, route_lookup_bench interleaved on a quiet 2-core VM, pointers ->
+// indices: exact-host Prefix hit 0.20-0.23 -> 0.19-0.20 us, Exact 0.15 -> 0.16 us, unknown
+// host 0.051 -> 0.055 us, fallback to "/" 0.17 -> 0.19-0.22 us (within noise, no allocation).
 // route_lookup_bench (10,000 hosts, 100,000 paths, 2-core VM under load): exact-host Prefix
 // hit ~0.7 us, wildcard hit ~0.2 us, unknown host ~0.06 us CPU per lookup, no allocation;
 // with std::unordered_map tables it was ~1.5 us / 1.4 us / 0.33 us (node hops are cache misses).
