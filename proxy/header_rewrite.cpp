@@ -1,4 +1,5 @@
 #include "proxy/header_rewrite.hpp"
+#include "proxy/ascii.hpp"
 
 #include <arpa/inet.h>
 
@@ -13,14 +14,8 @@ namespace {
 
 using F = http_field;
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
+using ascii::iequals;
+using ascii::lower;
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);

@@ -1,4 +1,5 @@
 #include "proxy/request_check.hpp"
+#include "proxy/ascii.hpp"
 
 #include <cstring>
 
@@ -14,16 +15,7 @@ std::string_view trim(std::string_view v) {
   return v;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
+using ascii::iequals;
 
 }  // namespace
 

@@ -1,4 +1,5 @@
 #include "proxy/request_target.hpp"
+#include "proxy/ascii.hpp"
 
 #include <cstring>
 
@@ -6,14 +7,8 @@ namespace portico::proxy {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
+using ascii::iequals;
+using ascii::lower;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alnum(char c) { return is_digit(c) || (lower(c) >= 'a' && lower(c) <= 'z'); }

@@ -13,19 +13,9 @@
 
 #include "proxy/header_rewrite.hpp"
 
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#include "bench/micro/counting_new.hpp"
 
-namespace {
-std::size_t g_allocations = 0;
-}
-
-void* operator new(std::size_t n) {
-  ++g_allocations;
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+using portico::bench::g_allocations;
 
 namespace {
 
