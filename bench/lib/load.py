@@ -1,4 +1,5 @@
 """Load generators: wrk runs parsed into numbers, and idle keep-alive connection holders."""
+import os
 import re
 import resource
 import selectors
@@ -73,6 +74,10 @@ def run_h2load_rate(url, host, conns, rate, seconds, cpus, log_path, warmup=1):
     argv = ["taskset", "-c", cpus, "h2load", "--h1", "-t1", f"-c{conns}", f"--rps={per_conn}",
             f"-D{seconds}", f"--warm-up-time={warmup}", f"--log-file={log_path}",
             "-H", f":authority: {host}", url]
+    # h2load appends to an existing log file: start from an empty one, or earlier rounds'
+    # requests would be counted again.
+    if os.path.exists(log_path):
+        os.remove(log_path)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + warmup + 60).stdout
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
