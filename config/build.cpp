@@ -8,6 +8,9 @@
 //   answers every request that finds no path (known host or not); without one, find()
 //   returns nullptr and the built-in default backend answers 404. Younger defaultBackends
 //   get a build_error.
+// - Prefix paths "/foo" and "/foo/" of one host are two paths, not a conflict. Both match
+//   "/foo" and "/foo/" (trailing slashes are ignored for matching); the longer as written,
+//   "/foo/", wins both requests: the Ingress API's "longest matching path". Exact beats Prefix.
 // - ImplementationSpecific paths are matched as Prefix until the regex annotations arrive.
 // - Routes are sorted by (host, path, path type) so `portico routes` is stable; the default
 //   backend route, if any, comes last.
@@ -127,7 +130,7 @@ void route_collector::add_path(const ingress& ing, const std::string& host,
   std::string key = lower(host);
   key += '\n';
   key += kind == match_kind::exact ? 'E' : 'P';
-  key += kind == match_kind::exact ? std::string_view(path) : normalize_prefix(path);
+  key += path;  // "/foo" and "/foo/" are two paths; the table prefers the longer
   if (auto it = owners_.find(key); it != owners_.end()) {
     const route* o = it->second;
     bool same = o->namespace_name == ing.meta.namespace_name && o->ingress_name == ing.meta.name;

@@ -20,7 +20,19 @@ bool prefix_matches(std::string_view prefix, std::string_view path) noexcept {
 bool path_table::add(const route* r) {
   if (r->kind == match_kind::exact) return exact_.insert(r->path, r->index).second;
   std::string_view key = normalize_prefix(r->path);
-  if (!prefix_.insert(key, r->index).second) return false;
+  const auto written = static_cast<std::uint32_t>(r->path.size());
+  const std::size_t slashes = written - key.size();
+  const std::uint32_t bit = slashes < 31 ? 1u << slashes : 0u;
+  auto [entry, inserted] = prefix_.insert(key, prefix_entry{r->index, written, bit});
+  if (!inserted) {
+    // Same normalized path: the same number of trailing '/'s is the same path as written.
+    if ((entry->seen & bit) != 0) return false;
+    entry->seen |= bit;
+    if (written > entry->written_length) {
+      entry->index = r->index;
+      entry->written_length = written;
+    }
+  }
   max_prefix_len_ = std::max(max_prefix_len_, key.size());
   return true;
 }
@@ -34,7 +46,7 @@ std::uint32_t path_table::find(std::string_view path) const noexcept {
   std::string_view p = normalize_prefix(path);
   for (;;) {
     if (p.size() <= max_prefix_len_) {
-      if (auto hit = prefix_.find(p)) return *hit;
+      if (auto hit = prefix_.find(p)) return hit->index;
     }
     if (p.empty()) return no_route;
     auto slash = p.rfind('/');

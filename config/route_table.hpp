@@ -46,7 +46,10 @@ inline constexpr std::uint32_t no_route = 0xffffffffu;
 class path_table {
  public:
   // Adds route r->index under its path and match kind. Returns false (and leaves the table
-  // as it was) when an entry with the same normalized path and kind already exists.
+  // as it was) when an entry with the same path (as written) and kind already exists.
+  // Prefix paths that differ only in trailing '/'s ("/foo", "/foo/") match the same requests;
+  // the longer one as written wins (the Ingress API's "longest matching path"), the other
+  // stays in the route list but is never chosen.
   bool add(const route* r);
   std::uint32_t find(std::string_view path) const noexcept;  // index or no_route
   bool empty() const noexcept { return exact_.empty() && prefix_.empty(); }
@@ -54,7 +57,12 @@ class path_table {
 
  private:
   flat_string_map<std::uint32_t> exact_;
-  flat_string_map<std::uint32_t> prefix_;  // key: normalize_prefix(path)
+  struct prefix_entry {
+    std::uint32_t index = no_route;
+    std::uint32_t written_length = 0;  // length of the path as written (trailing '/'s included)
+    std::uint32_t seen = 0;  // bit k: a path with k trailing '/'s was added (k < 31)
+  };
+  flat_string_map<prefix_entry> prefix_;  // key: normalize_prefix(path)
   std::size_t max_prefix_len_ = 0;  // longer request prefixes cannot match: skip their probes
 };
 

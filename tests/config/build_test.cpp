@@ -63,7 +63,7 @@ TEST(build, rules_for_one_host_merge_across_ingresses) {
 TEST(build, conflict_oldest_creation_timestamp_wins_and_loser_gets_error) {
   auto st = state_from_yaml(with_services(
       ingress_yaml("ns", "young", "2024-05-01T00:00:00Z", "shop.com", "/api", "Prefix", "b", 80) +
-      ingress_yaml("ns", "old", "2023-01-01T00:00:00Z", "shop.com", "/api/", "Prefix", "a", 80) +
+      ingress_yaml("ns", "old", "2023-01-01T00:00:00Z", "shop.com", "/api", "Prefix", "a", 80) +
       ingress_yaml("ns", "young2", "2024-06-01T00:00:00Z", "other.com", "/", "Prefix", "c", 80)));
   auto r = build(st);
   EXPECT_EQ(target(*r.snap, "shop.com", "/api"), "ns/old a:80");
@@ -84,6 +84,25 @@ TEST(build, conflict_same_timestamp_broken_by_namespace_then_name) {
   EXPECT_EQ(target(*r.snap, "shop.com", "/"), "ns/alpha a:80");
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].name, "zeta");
+}
+
+// Kubernetes Ingress API (networking/v1 "Prefix"): a trailing slash is ignored for matching
+// and the longest matching path wins. "/foo" and "/foo/" are no conflict; "/foo/" serves
+// both requests, whichever Ingress is older.
+TEST(build, prefix_with_trailing_slash_wins_over_the_same_prefix_without_it) {
+  for (const char* young_path : {"/foo/", "/foo"}) {
+    const std::string old_path = young_path == std::string("/foo/") ? "/foo" : "/foo/";
+    auto st = state_from_yaml(with_services(
+        ingress_yaml("ns", "old", "2023-01-01T00:00:00Z", "shop.com", old_path, "Prefix", "a", 80) +
+        ingress_yaml("ns", "young", "2024-01-01T00:00:00Z", "shop.com", young_path, "Prefix", "b",
+                     80)));
+    auto r = build(st);
+    EXPECT_TRUE(r.errors.empty()) << testing::errors_text(r.errors);
+    const std::string want = old_path == "/foo/" ? "ns/old a:80" : "ns/young b:80";
+    EXPECT_EQ(target(*r.snap, "shop.com", "/foo"), want) << young_path;
+    EXPECT_EQ(target(*r.snap, "shop.com", "/foo/"), want) << young_path;
+    EXPECT_EQ(target(*r.snap, "shop.com", "/foo/x"), want) << young_path;
+  }
 }
 
 TEST(build, exact_and_prefix_of_same_path_do_not_conflict) {
@@ -168,7 +187,7 @@ spec:
   - host: x.com
     http:
       paths:
-      - {path: /a/, pathType: Prefix, backend: {service: {name: b, port: {number: 80}}}}
+      - {path: /a, pathType: Prefix, backend: {service: {name: b, port: {number: 80}}}}
       - {path: /b, pathType: Prefix, backend: {service: {name: b, port: {number: 80}}}}
 )"));
   auto r = build(st);

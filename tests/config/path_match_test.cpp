@@ -163,16 +163,45 @@ TEST(path_match, query_string_is_not_part_of_the_path) {
   EXPECT_EQ(t.match("/bar/baz?q=/x"), 1);
 }
 
-TEST(path_match, duplicate_normalized_prefix_is_rejected) {
+TEST(path_match, same_prefix_as_written_is_rejected) {
   host_table table;
-  route a, b, c;
+  route a, b, c, d;
   a.path = "/foo";
   b.path = "/foo/";
   c.path = "/foo";
   c.kind = match_kind::exact;
+  d.path = "/foo";
   EXPECT_TRUE(table.add(&a));
-  EXPECT_FALSE(table.add(&b));  // same element-wise prefix
+  EXPECT_TRUE(table.add(&b));   // another path as written: kept, and preferred (longer)
   EXPECT_TRUE(table.add(&c));   // Exact is a different entry
+  EXPECT_FALSE(table.add(&d));  // the same Prefix path again
+}
+
+// The Ingress API: a trailing slash is ignored for matching and the longest matching path
+// wins, so with Prefix "/foo" and "/foo/" in one host both requests go to "/foo/".
+TEST(path_match, prefix_with_trailing_slash_beats_the_same_prefix_without_it) {
+  for (bool slash_first : {false, true}) {
+    table_fixture t(slash_first ? std::vector<rule>{{"/foo/", P}, {"/foo", P}}
+                                : std::vector<rule>{{"/foo", P}, {"/foo/", P}});
+    const int with_slash = slash_first ? 0 : 1;
+    EXPECT_EQ(t.match("/foo"), with_slash);
+    EXPECT_EQ(t.match("/foo/"), with_slash);
+    EXPECT_EQ(t.match("/foo/bar"), with_slash);
+    EXPECT_EQ(t.match("/foobar"), -1);
+  }
+}
+
+TEST(path_match, exact_still_beats_a_prefix_with_trailing_slash) {
+  table_fixture t({{"/foo/", P}, {"/foo", E}});
+  EXPECT_EQ(t.match("/foo"), 1);
+  EXPECT_EQ(t.match("/foo/"), 0);
+}
+
+TEST(path_match, root_prefix_and_double_slash_root) {
+  table_fixture t({{"/", P}, {"/aaa/", P}, {"/aaa", P}});
+  EXPECT_EQ(t.match("/aaa"), 1);
+  EXPECT_EQ(t.match("/aaa/x"), 1);
+  EXPECT_EQ(t.match("/aa"), 0);
 }
 
 TEST(path_match, reference_prefix_matches_agrees_with_docs) {
