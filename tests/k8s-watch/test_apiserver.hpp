@@ -22,10 +22,9 @@
 
 namespace portico::watch::testing {
 
-inline std::string source_dir() {
-  std::filesystem::path here(__FILE__);
-  return here.parent_path().parent_path().parent_path().string();
-}
+// The source tree (tests/CMakeLists.txt defines it: __FILE__ may be relative, e.g. when a
+// compiler cache rewrites paths).
+inline std::string source_dir() { return PORTICO_SOURCE_DIR; }
 
 class test_apiserver {
  public:
