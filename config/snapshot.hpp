@@ -59,6 +59,9 @@ struct route {
   // A plain-HTTP request is answered 308 to https:// (the host is in the Ingress's spec.tls and
   // ssl-redirect is not "false", or force-ssl-redirect is "true").
   bool ssl_redirect = false;
+  // The HTTPS redirect keeps a trailing '/' of the request URI (preserve-trailing-slash);
+  // by default one is removed, as ingress-nginx does.
+  bool preserve_trailing_slash = false;
   // Never null. An empty endpoint list means the route answers 503.
   std::shared_ptr<const cluster> backend;
 };

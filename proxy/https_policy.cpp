@@ -39,7 +39,12 @@ bool https_redirect(const config::route& r, const redirect_input& in, std::strin
     location.push_back(':');
     location.append(buf, static_cast<std::size_t>(res.ptr - buf));
   }
-  location.append(in.target.empty() ? std::string_view("/") : in.target);
+  // ingress-nginx (lua_ingress.lua) removes one trailing '/' of the request URI, query
+  // included, unless preserve-trailing-slash: "/app/" -> "/app", "/" -> "" (so the Location is
+  // "https://host"), "/app/?a=b/" -> "/app/?a=b".
+  std::string_view uri = in.target;
+  if (!r.preserve_trailing_slash && !uri.empty() && uri.back() == '/') uri.remove_suffix(1);
+  location.append(uri);
   return true;
 }
 

@@ -27,7 +27,8 @@ struct redirect_input {
 };
 
 // True when a plain-HTTP request to `r` is answered "308 Permanent Redirect"; then `location`
-// is "https://<host without port>[:<https_port> unless 443]<target>". Never for HTTPS
+// is "https://<host without port>[:<https_port> unless 443]<target>", the target without one
+// trailing '/' unless the route preserves it (ingress-nginx preserve-trailing-slash). Never for HTTPS
 // requests, requests without a host, or ACME challenge paths (by route path, like
 // ingress-nginx, and by request path).
 bool https_redirect(const config::route& r, const redirect_input& in, std::string& location);

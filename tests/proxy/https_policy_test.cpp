@@ -40,10 +40,36 @@ TEST(https_redirect, plain_request_to_a_redirecting_route) {
 
 TEST(https_redirect, port_only_when_https_is_not_443) {
   std::string loc;
-  ASSERT_TRUE(https_redirect(redirecting(), plain("app.example", "/", 8443), loc));
-  EXPECT_EQ(loc, "https://app.example:8443/");
+  ASSERT_TRUE(https_redirect(redirecting(), plain("app.example", "/x", 8443), loc));
+  EXPECT_EQ(loc, "https://app.example:8443/x");
   ASSERT_TRUE(https_redirect(redirecting(), plain("[fd00::1]:80", "/x", 443), loc));
   EXPECT_EQ(loc, "https://[fd00::1]/x");
+}
+
+// ingress-nginx lua_ingress.lua: one trailing '/' of the request URI (query included) is
+// removed unless the route has preserve-trailing-slash.
+TEST(https_redirect, removes_one_trailing_slash_like_ingress_nginx) {
+  std::string loc;
+  ASSERT_TRUE(https_redirect(redirecting(), plain("app.example", "/app/"), loc));
+  EXPECT_EQ(loc, "https://app.example/app");
+  ASSERT_TRUE(https_redirect(redirecting(), plain("app.example", "/"), loc));
+  EXPECT_EQ(loc, "https://app.example");
+  ASSERT_TRUE(https_redirect(redirecting(), plain("app.example", "/a//"), loc));
+  EXPECT_EQ(loc, "https://app.example/a/");
+  ASSERT_TRUE(https_redirect(redirecting(), plain("app.example", "/app/?q=1"), loc));
+  EXPECT_EQ(loc, "https://app.example/app/?q=1");  // the URI ends with the query
+  ASSERT_TRUE(https_redirect(redirecting(), plain("app.example", "/app/?q=/"), loc));
+  EXPECT_EQ(loc, "https://app.example/app/?q=");
+}
+
+TEST(https_redirect, preserve_trailing_slash_keeps_it) {
+  std::string loc;
+  route r = redirecting();
+  r.preserve_trailing_slash = true;
+  ASSERT_TRUE(https_redirect(r, plain("app.example", "/app/"), loc));
+  EXPECT_EQ(loc, "https://app.example/app/");
+  ASSERT_TRUE(https_redirect(r, plain("app.example", "/"), loc));
+  EXPECT_EQ(loc, "https://app.example/");
 }
 
 TEST(https_redirect, not_for_https_or_routes_without_it) {
