@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "proxy/request_check.hpp"
+#include "proxy/request_target.hpp"
 
 namespace portico::proxy {
 
@@ -40,6 +41,7 @@ bool is_hop_by_hop(const header_field& f) {
     case F::proxy_connection:
     case F::proxy_authorization:
     case F::proxy_authenticate:
+    case F::http2_settings:  // belongs to an h2c upgrade, which is never forwarded
       return true;
     case F::unknown:
       return istarts_with(f.name_text, "proxy-");
@@ -149,11 +151,16 @@ head_error note_request_field(message_head& h, const header_field& f) {
         return head_error::bad_content_length;
       h.has_content_length = true;
       return head_error::none;
-    case F::transfer_encoding:
-      if (h.has_transfer_encoding || h.has_content_length || !is_plain_chunked(f.value))
-        return head_error::bad_transfer_encoding;
+    case F::transfer_encoding: {
+      if (h.has_transfer_encoding || h.has_content_length) return head_error::bad_transfer_encoding;
       h.has_transfer_encoding = true;
-      return head_error::none;
+      switch (classify_transfer_coding(f.value)) {
+        case transfer_coding::chunked: return head_error::none;
+        case transfer_coding::unsupported: return head_error::unsupported_transfer_coding;
+        case transfer_coding::invalid: break;
+      }
+      return head_error::bad_transfer_encoding;
+    }
     case F::upgrade:
       h.upgrade = f.value;
       return head_error::none;
@@ -177,8 +184,43 @@ head_error note_request_field(message_head& h, const header_field& f) {
 void note_response_field(message_head& h, const header_field& f) {
   if (h.fields.capacity() == 0) h.fields.reserve(1024 / sizeof(header_field));
   h.fields.push_back(f);
-  if (f.name == F::connection || f.name == F::proxy_connection) h.conn.add_list(f.value);
-  else if (f.name == F::upgrade) h.upgrade = f.value;
+  if (f.name == F::connection || f.name == F::proxy_connection) {
+    h.conn.add_list(f.value);
+  } else if (f.name == F::upgrade) {
+    h.upgrade = f.value;
+  } else if (f.name == F::transfer_encoding) {
+    if (h.has_transfer_encoding || !is_plain_chunked(f.value)) h.other_transfer_coding = true;
+    h.has_transfer_encoding = true;
+  } else if (f.name == F::content_length) {
+    h.has_content_length = true;
+  }
+}
+
+bool allowed_in_trailer(const header_field& f) {
+  if (is_hop_by_hop(f)) return false;
+  switch (f.name) {
+    case F::host:
+    case F::authorization:
+    case F::cookie:
+    case F::set_cookie:
+    case F::content_type:
+    case F::content_encoding:
+    case F::content_range:
+    case F::content_location:
+    case F::expect:
+    case F::range:
+    case F::location:
+    case F::www_authenticate:
+    case F::cache_control:
+    case F::max_forwards:
+      return false;
+    default:
+      return true;
+  }
+}
+
+bool has_underscore(std::string_view name) {
+  return !name.empty() && std::memchr(name.data(), '_', name.size()) != nullptr;
 }
 
 bool trusted_networks::add(std::string_view cidr) {
@@ -234,7 +276,10 @@ void write_upstream_request(std::string& out, std::string_view method, std::stri
   bool saw_host = false;
   for (const auto& f : h.fields) {
     if (is_hop_by_hop(f) || is_forwarding(f)) continue;
-    if (f.name == F::unknown && h.conn.names(f.name_text)) continue;
+    if (f.name == F::unknown) {
+      if (h.conn.names(f.name_text)) continue;
+      if (!p.allow_underscores && has_underscore(f.name_text)) continue;
+    }
     if (f.name == F::host) {
       saw_host = true;
       if (!p.host_override.empty()) {
@@ -254,8 +299,11 @@ void write_upstream_request(std::string& out, std::string_view method, std::stri
   const auto proto = trust && !h.x_forwarded_proto.empty() ? h.x_forwarded_proto : p.scheme;
   append_field(out, "X-Forwarded-Proto", proto);
   const auto host = p.host_override.empty() ? h.host : p.host_override;
+  // A trusted proxy's X-Forwarded-Host is passed on only when it is a valid host: never a
+  // value the session itself would refuse as Host.
   append_field(out, "X-Forwarded-Host",
-               trust && !h.x_forwarded_host.empty() ? h.x_forwarded_host : host);
+               trust && valid_host_value(trim(h.x_forwarded_host)) ? trim(h.x_forwarded_host)
+                                                                  : host);
   append_field(out, "X-Forwarded-Port",
                trust && !h.x_forwarded_port.empty() ? h.x_forwarded_port : p.server_port);
   append_field(out, "X-Scheme", proto);
@@ -267,20 +315,51 @@ void write_upstream_request(std::string& out, std::string_view method, std::stri
   } else if (p.framing == body_framing::chunked) {
     out.append("Transfer-Encoding: chunked\r\n", 28);
   }
-  if (p.upgrade) {
+  if (!p.upgrade.empty()) {
     out.append("Connection: upgrade\r\n", 21);
-    append_field(out, "Upgrade", h.upgrade);
+    append_field(out, "Upgrade", p.upgrade);
   }
   out.append("\r\n", 2);
 }
 
+namespace {
+
+// HEAD/304 responses: the upstream's framing headers, validated and passed on once.
+void append_no_body_framing(std::string& out, const message_head& h, unsigned status) {
+  if (status < 200 || status == 204) return;  // never in 1xx/204 (RFC 9110 8.6, 9112 6.1)
+  bool chunked = false, te_bad = false, cl_bad = false, have_cl = false;
+  std::uint64_t cl = 0;
+  for (const auto& f : h.fields) {
+    if (f.name == F::transfer_encoding) {
+      if (chunked || !is_plain_chunked(f.value)) te_bad = true;
+      chunked = true;
+    } else if (f.name == F::content_length) {
+      std::string_view list = f.value;  // "5, 5" is one value sent twice (RFC 9110 8.6)
+      while (!list.empty()) {
+        const auto comma = list.find(',');
+        const auto v = parse_content_length(list.substr(0, comma));
+        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+        if (!v || (have_cl && *v != cl)) cl_bad = true;
+        else cl = *v, have_cl = true;
+      }
+    }
+  }
+  if (chunked) {
+    if (!te_bad) out.append("Transfer-Encoding: chunked\r\n", 28);
+    return;  // never both
+  }
+  if (have_cl && !cl_bad) {
+    out.append("Content-Length: ", 16);
+    append_number(out, cl);
+    out.append("\r\n", 2);
+  }
+}
+
+}  // namespace
+
 void write_client_response(std::string& out, const message_head& h, const response_params& p) {
   append_status_line(out, p.status, p.reason);
   for (const auto& f : h.fields) {
-    if (p.no_body && (f.name == F::content_length || f.name == F::transfer_encoding)) {
-      append_field(out, f.name_text, f.value);
-      continue;
-    }
     if (is_hop_by_hop(f)) continue;
     if (f.name == F::unknown && (h.conn.names(f.name_text) || iequals(f.name_text, "x-request-id")))
       continue;
@@ -289,7 +368,9 @@ void write_client_response(std::string& out, const message_head& h, const respon
   }
   if (!p.request_id.empty()) append_field(out, "X-Request-ID", p.request_id);
   if (!p.hsts.empty()) append_field(out, "Strict-Transport-Security", p.hsts);
-  if (p.framing == body_framing::length) {
+  if (p.no_body) {
+    append_no_body_framing(out, h, p.status);
+  } else if (p.framing == body_framing::length) {
     out.append("Content-Length: ", 16);
     append_number(out, p.content_length);
     out.append("\r\n", 2);

@@ -41,7 +41,8 @@ class connection_tokens {
 enum class head_error : std::uint8_t {
   none,
   bad_content_length,   // malformed, signed, list, or repeated
-  bad_transfer_encoding,  // anything but a single "chunked", or together with Content-Length
+  bad_transfer_encoding,  // chunked not last, a malformed list, repeated, or with Content-Length
+  unsupported_transfer_coding,  // a valid list ending in chunked with other codings: 501
   bad_host,               // repeated Host
 };
 
@@ -63,6 +64,9 @@ struct message_head {
   bool expect_continue = false;
   bool has_content_length = false;
   bool has_transfer_encoding = false;
+  // Responses: a Transfer-Encoding other than one plain "chunked" (another coding, a list, or
+  // repeated): the body cannot be re-framed without changing it.
+  bool other_transfer_coding = false;
   unsigned host_count = 0;
   void clear();
 };
@@ -71,6 +75,14 @@ struct message_head {
 head_error note_request_field(message_head& h, const header_field& f);
 // Notes one received field of a response (Connection tokens and framing headers only).
 void note_response_field(message_head& h, const header_field& f);
+
+// Whether a field may be passed on in a chunked trailer section (RFC 9110 6.5.1): never
+// framing, routing, hop-by-hop, authentication, cookie or content-format fields.
+bool allowed_in_trailer(const header_field& f);
+
+// True when a header name contains '_' (dropped unless enable-underscores-in-headers).
+bool has_underscore(std::string_view name);
+
 
 enum class body_framing : std::uint8_t { none, length, chunked, until_close };
 
@@ -101,7 +113,13 @@ struct forward_params {
   // Non-empty: replaces every Host field (absolute-form target: RFC 9112 3.2.2) and is the
   // X-Forwarded-Host of an untrusted peer.
   std::string_view host_override;
-  bool upgrade = false;
+  // Non-empty: the request upgrades to this protocol (an allowed token of the client's
+  // Upgrade list); "Connection: upgrade" and "Upgrade: <protocol>" are sent.
+  std::string_view upgrade;
+  // Header names with '_' are forwarded (ingress-nginx enable-underscores-in-headers); off:
+  // they are dropped, as nginx does, so a backend that maps '_' and '-' alike (CGI, WSGI,
+  // PHP) cannot be fed a spoofed X_Real_IP or X_Forwarded_For.
+  bool allow_underscores = false;
   body_framing framing = body_framing::none;
   std::uint64_t content_length = 0;
 };
@@ -123,7 +141,10 @@ struct response_params {
   bool keep_alive = true;     // false: "Connection: close"
   bool client_http10 = false; // keep-alive to an HTTP/1.0 client needs "Connection: keep-alive"
   bool upgrade = false;       // 101: forward Upgrade and "Connection: upgrade"
-  bool no_body = false;       // HEAD/204/304: keep the upstream's Content-Length as is
+  // HEAD/304: no body follows; a valid upstream Content-Length (one value, or a list of one
+  // repeated value) or a plain chunked Transfer-Encoding is passed on once. 1xx/204 never
+  // carry either (RFC 9110 8.6).
+  bool no_body = false;
   // Non-empty (HTTPS with HSTS on): Strict-Transport-Security with this value replaces the
   // upstream's, as ingress-nginx's header phase does.
   std::string_view hsts;

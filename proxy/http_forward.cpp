@@ -4,6 +4,11 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "proxy/ascii.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/https_policy.hpp"
 #include "proxy/tls_client.hpp"
@@ -22,6 +27,12 @@ constexpr std::size_t read_chunk = 16 * 1024;
 // Body pieces are relayed through 64 KiB: large enough that a 1 GiB transfer costs few
 // syscalls, small enough that memory per connection stays bounded.
 constexpr std::size_t body_buffer = 64 * 1024;
+
+std::string_view trim_ows(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
 
 double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
@@ -44,26 +55,27 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   forward_params fp = forwarding();
   out_.clear();
   write_upstream_request(out_, method_, target_, *req_head_, fp);
+  head_len_ = static_cast<std::uint32_t>(out_.size());
   real_ip_.assign(real_client_ip(*req_head_, fp));
 
   // Whatever part of the body is already here goes out with the head.
   body_complete_ = rp_->is_done();
   body_started_ = false;
   if (!body_complete_) {
+    t_body_ = clock_type::now();
     req_sink_ = body_sink{&out_, out_.size() + body_buffer,
                           req_framing_ == body_framing::chunked, 0, opts.max_body_bytes};
+    req_sink_.allow_underscores = opts.enable_underscores_in_headers;
+    // A chunk announcing more than the body may still hold is refused at its size line.
+    if (opts.max_body_bytes != 0) rp_->body_limit(opts.max_body_bytes);
     rp_->set_sink(&req_sink_);
     rp_->eager(true);
-    beast::error_code ec;
     if (cbuf_.size() > 0) {
-      auto n = rp_->put(cbuf_.data(), ec);
-      cbuf_.consume(n);
+      bool need_read = false;
+      if (parse_body_bytes(need_read) == attempt_result::client_error)
+        co_return co_await send_local(status_, true);
     }
-    if (req_sink_.too_large) co_return co_await send_local(413, true);
-    if (ec && ec != beast::http::error::need_more && ec != beast::http::error::need_buffer)
-      co_return co_await send_local(400, true);
     body_complete_ = rp_->is_done();
-    if (body_complete_ && req_framing_ == body_framing::chunked) out_.append("0\r\n\r\n", 5);
     if (!body_complete_ && req_head_->expect_continue && cbuf_.size() == 0) {
       std::string cont = "HTTP/1.1 100 Continue\r\n\r\n";
       arm(session_phase::client_send, opts.send_timeout);
@@ -71,6 +83,17 @@ http_session::task<bool> http_session::forward(const config::route& r) {
       if (!sent) {
         finish_request();
         co_return false;
+      }
+    }
+    if (!body_complete_ && opts.proxy_request_buffering) {
+      // The whole body before an upstream connection is taken: a slow client holds no
+      // upstream connection (ingress-nginx proxy-request-buffering on).
+      switch (co_await buffer_request_body()) {
+        case attempt_result::ok: body_complete_ = true; break;
+        case attempt_result::client_error: co_return co_await send_local(status_, true);
+        default:
+          finish_request();
+          co_return false;
       }
     }
   }
@@ -177,8 +200,19 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
   t_upstream_ = clock_type::now();
   arm(session_phase::upstream_send, w_.options().send_timeout);
   {
-    auto [ec, n] = co_await asio::async_write(up_, asio::buffer(out_), tok);
-    if (ec) {
+    // A spooled body goes between the head and the in-memory rest of the body.
+    const std::size_t first = spool_.empty() ? out_.size() : head_len_;
+    auto [ec, n] = co_await asio::async_write(up_, asio::buffer(out_.data(), first), tok);
+    bool ok = !ec;
+    if (ok && !spool_.empty()) {
+      ok = co_await send_spooled_body();
+      if (ok) {
+        auto [ec2, n2] = co_await asio::async_write(
+            up_, asio::buffer(out_.data() + first, out_.size() - first), tok);
+        ok = !ec2;
+      }
+    }
+    if (!ok) {
       const bool t = timed_out_;
       close_upstream();
       if (t) co_return attempt_result::timed_out;
@@ -192,40 +226,107 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
   co_return co_await read_response_head();
 }
 
+attempt_result http_session::parse_body_bytes(bool& need_read) {
+  beast::error_code ec;
+  auto n = rp_->put(cbuf_.data(), ec);
+  cbuf_.consume(n);
+  need_read = false;
+  if (req_sink_.too_large || ec == beast::http::error::body_limit) {
+    status_ = 413;
+    keep_alive_ = false;
+    return attempt_result::client_error;
+  }
+  if (ec == beast::http::error::need_more) {
+    // Only a chunk-size line or the trailer section waits unconsumed: bounded like a head.
+    if (cbuf_.size() > w_.options().max_header_bytes) {
+      status_ = 400;
+      keep_alive_ = false;
+      return attempt_result::client_error;
+    }
+    need_read = true;
+  } else if (ec && ec != beast::http::error::need_buffer) {
+    status_ = 400;
+    keep_alive_ = false;
+    return attempt_result::client_error;
+  }
+  if (rp_->is_done()) {
+    if (req_framing_ == body_framing::chunked) req_sink_.end_chunked();
+  } else if (cbuf_.size() == 0) {
+    need_read = true;
+  }
+  return attempt_result::ok;
+}
+
+http_session::task<attempt_result> http_session::read_client_body_bytes() {
+  arm_body_read();
+  auto [ec, n] = co_await client_.async_read_some(cbuf_.prepare(read_chunk), tok);
+  if (ec) {
+    keep_alive_ = false;
+    if (!timed_out_) co_return attempt_result::client_gone;
+    status_ = 408;
+    co_return attempt_result::client_error;
+  }
+  cbuf_.commit(n);
+  co_return attempt_result::ok;
+}
+
+// proxy-request-buffering: receives the rest of the body before any upstream connection.
+// out_ keeps the head and up to client_body_buffer_size of body; beyond that the body so far
+// moves to spool_, so memory per connection stays bounded whatever the body size.
+http_session::task<attempt_result> http_session::buffer_request_body() {
+  const auto& opts = w_.options();
+  const std::size_t mem_limit = head_len_ + opts.client_body_buffer_size;
+  bool need_read = cbuf_.size() == 0;
+  for (;;) {
+    if (need_read) {
+      const auto r = co_await read_client_body_bytes();
+      if (r != attempt_result::ok) co_return r;
+    }
+    req_sink_.capacity = mem_limit;
+    if (parse_body_bytes(need_read) != attempt_result::ok) co_return attempt_result::client_error;
+    if (rp_->is_done()) co_return attempt_result::ok;
+    if ((!need_read || out_.size() >= mem_limit) && out_.size() > head_len_) {
+      // The memory part is full: spill it.
+      if (!spool_.append(opts.client_body_temp_path, std::string_view(out_).substr(head_len_))) {
+        std::fprintf(stderr, "portico: cannot buffer a request body in %s: %s\n",
+                     opts.client_body_temp_path.c_str(), std::strerror(errno));
+        status_ = 500;
+        keep_alive_ = false;
+        co_return attempt_result::client_error;
+      }
+      out_.resize(head_len_);
+    }
+  }
+}
+
+// Sends spool_ to the upstream through the (empty) upstream receive buffer.
+http_session::task<bool> http_session::send_spooled_body() {
+  std::uint64_t off = 0;
+  while (off < spool_.size()) {
+    auto buf = ubuf_.prepare(read_chunk);
+    const long n = spool_.read_at(off, static_cast<char*>(buf.data()), buf.size());
+    if (n <= 0) co_return false;
+    auto [ec, wn] = co_await asio::async_write(
+        up_, asio::buffer(buf.data(), static_cast<std::size_t>(n)), tok);
+    if (ec) co_return false;
+    off += static_cast<std::uint64_t>(n);
+  }
+  co_return true;
+}
+
 // Streams the rest of the request body: client -> sink (re-framed) -> upstream.
 http_session::task<attempt_result> http_session::stream_request_body() {
   const auto& opts = w_.options();
   bool need_read = cbuf_.size() == 0;
   for (;;) {
     if (need_read) {
-      arm(session_phase::client_body, opts.client_body_timeout);
-      auto [ec, n] = co_await client_.async_read_some(cbuf_.prepare(read_chunk), tok);
-      if (ec) {
-        keep_alive_ = false;
-        if (!timed_out_) co_return attempt_result::client_gone;
-        status_ = 408;
-        co_return attempt_result::client_error;
-      }
-      cbuf_.commit(n);
-      need_read = false;
+      const auto r = co_await read_client_body_bytes();
+      if (r != attempt_result::ok) co_return r;
     }
     out_.clear();
     req_sink_.capacity = body_buffer;
-    beast::error_code ec;
-    auto n = rp_->put(cbuf_.data(), ec);
-    cbuf_.consume(n);
-    if (req_sink_.too_large) {
-      status_ = 413;
-      co_return attempt_result::client_error;
-    }
-    if (ec == beast::http::error::need_more) {
-      need_read = true;
-    } else if (ec && ec != beast::http::error::need_buffer) {
-      status_ = 400;
-      co_return attempt_result::client_error;
-    }
+    if (parse_body_bytes(need_read) != attempt_result::ok) co_return attempt_result::client_error;
     const bool done = rp_->is_done();
-    if (done && req_framing_ == body_framing::chunked) out_.append("0\r\n\r\n", 5);
     if (!out_.empty()) {
       body_started_ = true;
       arm(session_phase::upstream_send, opts.send_timeout);
@@ -234,10 +335,8 @@ http_session::task<attempt_result> http_session::stream_request_body() {
     }
     if (done) {
       body_complete_ = true;
-      rec_->request_bytes += req_sink_.total;
       co_return attempt_result::ok;
     }
-    if (cbuf_.size() == 0) need_read = true;
   }
 }
 
@@ -270,6 +369,10 @@ http_session::task<attempt_result> http_session::read_response_head() {
       ubuf_.commit(n);
     }
     const unsigned st = sp_->status;
+    if (st < 100 || st > 599) {  // "024" parses, but relaying it would send a broken status line
+      close_upstream();
+      co_return attempt_result::failed;
+    }
     if (st >= 100 && st < 200 && st != 101) continue;  // 100 Continue, 103 Early Hints: skip
     break;
   }
@@ -282,12 +385,20 @@ http_session::task<bool> http_session::relay_response() {
   const unsigned st = sp_->status;
   status_ = st;
   if (st == 101) {
-    if (upgrade_) co_return co_await run_tunnel();
+    // A tunnel only to the protocol the client asked for and we allow.
+    if (upgrade_ && ascii::iequals(trim_ows(resp_head_->upgrade), upgrade_protocol_))
+      co_return co_await run_tunnel();
     close_upstream();
     co_return co_await send_local(502, true);
   }
   const bool client10 = version_ < 11;
   const bool no_body = head_request_ || st == 204 || st == 304;
+  if (!no_body && resp_head_->other_transfer_coding) {
+    // "gzip, chunked" (or "gzip" alone, read to EOF) cannot be re-framed without dropping a
+    // coding the client must undo: refuse rather than corrupt the body.
+    close_upstream();
+    co_return co_await send_local(502, !body_complete_);
+  }
   body_framing framing = body_framing::none;
   if (!no_body) {
     if (auto cl = sp_->content_length(); cl && !sp_->chunked())
@@ -318,6 +429,7 @@ http_session::task<bool> http_session::relay_response() {
 http_session::task<bool> http_session::relay_body(bool chunked_out) {
   const auto& opts = w_.options();
   resp_sink_ = body_sink{&cout_, cout_.size() + body_buffer, chunked_out, 0, 0};
+  resp_sink_.allow_underscores = opts.enable_underscores_in_headers;
   sp_->set_sink(&resp_sink_);
   sp_->eager(true);
   for (;;) {
@@ -327,14 +439,19 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
       beast::error_code ec;
       auto n = sp_->put(ubuf_.data(), ec);
       ubuf_.consume(n);
-      if (ec == beast::http::error::need_more) need_read = true;
-      else if (ec == beast::http::error::need_buffer) full = true;
-      else if (ec) break;  // upstream framing broken
+      if (ec == beast::http::error::need_more) {
+        need_read = true;
+        if (ubuf_.size() > 64 * 1024) break;  // a chunk-size line or trailers without end
+      } else if (ec == beast::http::error::need_buffer) {
+        full = true;
+      } else if (ec) {
+        break;  // upstream framing broken
+      }
       if (ubuf_.size() == 0) need_read = true;
     }
     const bool done = sp_->is_done();
     if (done) {
-      if (chunked_out) cout_.append("0\r\n\r\n", 5);
+      if (chunked_out) resp_sink_.end_chunked();
       // The upstream connection goes back to the pool before the client write completes.
       if (sp_->keep_alive() && !sp_->need_eof() && ubuf_.size() == 0 && up_.is_open())
         w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(*rec_, host_));

@@ -20,6 +20,14 @@ struct body_sink {
   std::uint64_t total = 0;      // body bytes received
   std::uint64_t max_total = 0;  // 0: unlimited
   bool too_large = false;
+  bool allow_underscores = false;  // trailer names with '_' are passed on
+  bool last_chunk = false;  // chunked_out: "0\r\n" and any trailers are written
+
+  // Chunked output: ends the body (the last chunk unless written, then the blank line).
+  void end_chunked() {
+    if (last_chunk) out->append("\r\n", 2);
+    else out->append("0\r\n\r\n", 5);
+  }
 
   // Copies as much of `piece` as fits; sets need_buffer when the output is full.
   std::size_t put(std::string_view piece, boost::beast::error_code& ec) {
@@ -79,7 +87,17 @@ class head_parser : public boost::beast::http::basic_parser<IsRequest> {
   }
   void on_field_impl(http_field name, string_view name_text, string_view value,
                      error_code& ec) override {
-    if (header_done_) return;  // chunked trailers are dropped
+    if (header_done_) {
+      // A chunked trailer field: passed on when the output is chunked too (it can carry
+      // trailers) and the field may appear in a trailer; otherwise dropped.
+      header_field f{name, name_text, value};
+      if (sink_ != nullptr && sink_->last_chunk && allowed_in_trailer(f) &&
+          (sink_->allow_underscores || !has_underscore(name_text))) {
+        sink_->out->append(name_text.data(), name_text.size()).append(": ", 2);
+        sink_->out->append(value.data(), value.size()).append("\r\n", 2);
+      }
+      return;
+    }
     header_field f{name, name_text, value};
     if constexpr (IsRequest) {
       error = note_request_field(head_, f);
@@ -93,7 +111,12 @@ class head_parser : public boost::beast::http::basic_parser<IsRequest> {
   std::size_t on_body_impl(string_view body, error_code& ec) override {
     return sink_->put(body, ec);
   }
-  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+  void on_chunk_header_impl(std::uint64_t size, string_view, error_code&) override {
+    if (size == 0 && sink_ != nullptr && sink_->chunked_out) {
+      sink_->out->append("0\r\n", 3);  // trailers, if any, follow
+      sink_->last_chunk = true;
+    }
+  }
   std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code& ec) override {
     return sink_->put(body, ec);
   }

@@ -6,10 +6,12 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 
+#include "proxy/ascii.hpp"
 #include "proxy/default_backend.hpp"
 #include "proxy/https_policy.hpp"
 #include "proxy/request_check.hpp"
@@ -39,6 +41,21 @@ std::string_view host_without_port(std::string_view host) {
   }
   auto colon = host.rfind(':');
   return colon == std::string_view::npos ? host : host.substr(0, colon);
+}
+
+// The allowed protocol named in a request's Upgrade list (its spelling from the options), or
+// empty.
+std::string_view allowed_upgrade(std::string_view list, const std::vector<std::string>& allowed) {
+  while (!list.empty()) {
+    const auto comma = list.find(',');
+    auto item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    for (const auto& a : allowed)
+      if (ascii::iequals(item, a)) return a;
+  }
+  return {};
 }
 
 bool usable_request_id(std::string_view id) {
@@ -158,6 +175,20 @@ void http_session::arm(session_phase phase, std::chrono::milliseconds d) {
   }
 }
 
+void http_session::arm_body_read() {
+  const auto& o = w_.options();
+  auto d = o.client_body_timeout;
+  if (o.client_body_min_rate != 0) {
+    // mod_reqtimeout's MinRate: the body's deadline moves 1 s later per `rate` bytes received.
+    using std::chrono::milliseconds;
+    const auto allowed =
+        o.client_body_timeout + milliseconds(req_sink_.total * 1000 / o.client_body_min_rate);
+    const auto used = std::chrono::duration_cast<milliseconds>(clock_type::now() - t_body_);
+    d = std::min(d, allowed > used ? allowed - used : milliseconds(0));
+  }
+  arm(session_phase::client_body, d);
+}
+
 void http_session::start_timer() {
   timer_pending_ = true;
   timer_expiry_ = deadline_;
@@ -220,6 +251,7 @@ http_session::task<bool> http_session::serve() {
       case head_status::ok: r = prepare_request() ? route_request() : prepare_local(400, true); break;
       case head_status::too_large: prepare_local(431, true); break;
       case head_status::timeout: prepare_local(408, true); break;
+      case head_status::not_implemented: prepare_local(501, true); break;
       default: prepare_local(400, true); break;
     }
     bool more = false;
@@ -247,9 +279,11 @@ void http_session::begin_request() {
   const std::size_t limit = w_.options().max_header_bytes;
   if (!req_head_) req_head_.emplace();
   if (!resp_head_) resp_head_.emplace();
+  req_sink_ = body_sink{};
   rp_.emplace(*req_head_);
   rp_->header_limit(static_cast<std::uint32_t>(limit + 64));
   rp_->body_limit(boost::none);
+  scan_ = head_scanner(limit, w_.options().max_header_fields);
 }
 
 // The request head from what is buffered, or `incomplete`.
@@ -257,12 +291,19 @@ head_status http_session::parse_head() {
   if (cbuf_.size() == 0) return head_status::incomplete;
   const std::size_t limit = w_.options().max_header_bytes;
   std::string_view raw{static_cast<const char*>(cbuf_.data().data()), cbuf_.size()};
-  auto sc = scan_head(raw, limit);
+  auto sc = scan_.scan(raw);  // only the bytes not examined before
   if (sc.state == head_scan::malformed) return head_status::bad_request;
+  if (sc.state == head_scan::too_many_fields) return head_status::too_large;
   if (sc.state == head_scan::complete) {
     beast::error_code ec;
     auto n = rp_->put(asio::buffer(raw.data(), sc.length), ec);
-    if (ec || !rp_->is_header_done()) return head_status::bad_request;
+    if (ec || !rp_->is_header_done()) {
+      // RFC 9112 6.1: a transfer coding we do not implement is 501 (HTTP/1.0 with any
+      // Transfer-Encoding is faulty framing: 400).
+      if (rp_->error == head_error::unsupported_transfer_coding && rp_->version >= 11)
+        return head_status::not_implemented;
+      return head_status::bad_request;
+    }
     cbuf_.consume(n);  // header views stay valid: no prepare() before they are used
     rec_->request_bytes = n;
     return head_status::ok;
@@ -273,6 +314,7 @@ head_status http_session::parse_head() {
 
 bool http_session::prepare_request() {
   auto& p = *rp_;
+  const auto& opts = w_.options();
   method_.assign(p.method_text);
   const auto pt = parse_target(p.target);
   absolute_form_ = pt.form == target_form::absolute;
@@ -292,7 +334,12 @@ bool http_session::prepare_request() {
   idempotent_ = is_idempotent(method_);
   const auto& conn = req_head_->conn;
   keep_alive_ = (version_ >= 11 ? !conn.close : conn.keep_alive) && !w_.draining();
-  upgrade_ = conn.upgrade && !req_head_->upgrade.empty() && version_ >= 11;
+  // Upgrade only to an allowed protocol (websocket by default): "h2c" and the like would open
+  // a tunnel past the route table.
+  upgrade_protocol_ = {};
+  if (conn.upgrade && !req_head_->upgrade.empty() && version_ >= 11)
+    upgrade_protocol_ = allowed_upgrade(req_head_->upgrade, opts.upgrade_protocols);
+  upgrade_ = !upgrade_protocol_.empty();
   if (p.chunked()) {
     req_framing_ = body_framing::chunked;
   } else if (auto cl = p.content_length(); cl) {  // "Content-Length: 0" is forwarded as such
@@ -308,8 +355,25 @@ bool http_session::prepare_request() {
     request_id_.resize(32);
     w_.next_request_id(request_id_.data());
   }
-  if (version_ >= 11 && req_head_->host_count == 0) return false;  // RFC 9112 3.2
-  return pt.form != target_form::invalid;
+  return request_is_well_formed(pt);
+}
+
+// What makes a parsed request 400 beyond the parser's own checks.
+bool http_session::request_is_well_formed(const parsed_target& pt) const {
+  const auto& h = *req_head_;
+  if (pt.form == target_form::invalid) return false;
+  if (pt.form == target_form::asterisk && method_ != "OPTIONS") return false;  // RFC 9112 3.2.4
+  // RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 request is faulty framing.
+  if (version_ < 11 && h.has_transfer_encoding) return false;
+  if (version_ >= 11 && h.host_count == 0) return false;  // RFC 9112 3.2
+  if (h.host_count > 0) {
+    // An invalid Host is never routed nor forwarded; an absolute-form target must agree with
+    // the Host sent beside it.
+    if (!valid_host_value(h.host)) return false;
+    if (pt.form == target_form::absolute && !same_authority(h.host, pt.authority, pt.https))
+      return false;
+  }
+  return true;
 }
 
 // Routes the request. Returns the route to forward to, or null when cout_ holds the answer
@@ -326,7 +390,9 @@ const config::route* http_session::route_request() {
     case path_status::normalized: path = scratch; break;
     case path_status::invalid: return prepare_local(400, true);
   }
-  const config::route* r = snap_ ? snap_->find(host_, path) : nullptr;
+  // "OPTIONS *" asks about the server, not a path: no route matches it.
+  const bool asterisk = target_.size() == 1 && target_[0] == '*';
+  const config::route* r = snap_ && !asterisk ? snap_->find(host_, path) : nullptr;
   rec_->route = r;
   const auto& opts = w_.options();
   const auto max_body = opts.max_body_bytes;
@@ -371,7 +437,8 @@ forward_params http_session::forwarding() const {
   fp.request_id = request_id_;
   fp.fallback_host = host_;
   if (absolute_form_) fp.host_override = host_;
-  fp.upgrade = upgrade_;
+  fp.upgrade = upgrade_protocol_;
+  fp.allow_underscores = w_.options().enable_underscores_in_headers;
   fp.framing = req_framing_;
   fp.content_length = req_length_;
   return fp;
@@ -426,6 +493,7 @@ void http_session::finish_request() {
     rec_->remote_addr = real_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(real_ip_);
     rec_->request_id = request_id_;
     rec_->upstream_addr = ep_ ? std::string_view(ep_->key) : std::string_view{};
+    rec_->request_bytes += req_sink_.total;  // the body as received (the head was counted)
     rec_->status = status_;
     rec_->request_seconds =
         std::chrono::duration<double>(clock_type::now() - t_start_).count();
@@ -436,6 +504,8 @@ void http_session::finish_request() {
   real_ip_.clear();
   rp_.reset();
   sp_.reset();
+  spool_.reset();
+  head_len_ = 0;
 }
 
 void http_session::close_upstream() {

@@ -19,11 +19,14 @@
 #include <string>
 
 #include "config/snapshot.hpp"
+#include "proxy/body_spool.hpp"
 #include "proxy/buffer_cache.hpp"
 #include "proxy/byte_stream.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/observe.hpp"
+#include "proxy/request_check.hpp"
+#include "proxy/request_target.hpp"
 #include "proxy/upstream_pool.hpp"
 
 namespace portico::proxy {
@@ -50,7 +53,15 @@ enum class session_phase : std::uint8_t {
   tunnel,           // close both
 };
 
-enum class head_status : std::uint8_t { ok, incomplete, closed, bad_request, too_large, timeout };
+enum class head_status : std::uint8_t {
+  ok,
+  incomplete,
+  closed,
+  bad_request,      // 400
+  too_large,        // 431 (size or field count)
+  timeout,          // 408
+  not_implemented,  // 501: a transfer coding other than chunked
+};
 
 enum class attempt_result : std::uint8_t {
   ok,             // response header received
@@ -84,6 +95,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void begin_request();
   head_status parse_head();
   bool prepare_request();
+  bool request_is_well_formed(const parsed_target& pt) const;
   const config::route* route_request();
   // Writes a local error answer into cout_; returns null (no route) for route_request().
   const config::route* prepare_local(unsigned status, bool close);
@@ -91,6 +103,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // The forwarding headers' inputs for this request (X-Forwarded-Proto/Port follow the listener).
   forward_params forwarding() const;
   task<attempt_result> attempt(bool fresh);
+  // Feeds received body bytes to the parser (into out_ through req_sink_); status_ set on a
+  // client error.
+  attempt_result parse_body_bytes(bool& need_read);
+  task<attempt_result> read_client_body_bytes();
+  task<attempt_result> buffer_request_body();  // proxy-request-buffering: all of it, first
+  task<bool> send_spooled_body();
   task<attempt_result> stream_request_body();
   task<attempt_result> read_response_head();
   task<bool> relay_response();
@@ -106,6 +124,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   // Deadline watchdog: one timer per session, re-armed lazily.
   void arm(session_phase phase, std::chrono::milliseconds d);
+  void arm_body_read();  // client_body_timeout, and the body's minimum-rate deadline
   void on_timer();
   void start_timer();
 
@@ -137,6 +156,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
   pooled_box<response_parser> sp_;
   body_sink req_sink_;
   body_sink resp_sink_;
+  head_scanner scan_;  // the request head, scanned once per received byte
+  // proxy-request-buffering: the part of the body that outgrew client_body_buffer_size;
+  // out_ then holds the upstream head (head_len_ bytes) followed by the rest of the body.
+  body_spool spool_;
+  std::uint32_t head_len_ = 0;
 
   // The current request.
   config::snapshot_ptr snap_;  // pinned for the request's lifetime
@@ -155,6 +179,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool absolute_form_ = false;  // the target was absolute-form: host_ is its authority
   bool idempotent_ = false;
   bool upgrade_ = false;
+  std::string_view upgrade_protocol_;  // upgrade_: the allowed protocol requested (options)
   body_framing req_framing_ = body_framing::none;
   std::uint64_t req_length_ = 0;
   bool body_complete_ = true;
@@ -164,6 +189,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   pooled_box<request_record> rec_;  // from a request's start until the connection is idle
   std::chrono::steady_clock::time_point t_start_;
   std::chrono::steady_clock::time_point t_upstream_;
+  std::chrono::steady_clock::time_point t_body_;  // the request body's first byte was awaited
 };
 
 }  // namespace portico::proxy

@@ -222,6 +222,8 @@ struct serve_flags {
   std::string client_header_timeout = "60s", client_body_timeout = "60s";
   std::string keepalive_timeout = "75s", tunnel_idle_timeout = "3600s";
   std::string max_header_size = "32k", max_body_size = "1m";
+  std::string client_body_buffer_size = "8k";
+  std::string allowed_upgrades = "websocket";
   std::string upstream_keepalive_timeout = "60s", eject_base = "5s", eject_max = "60s";
   std::string trusted_proxies;
   std::string shutdown_delay = "5s", shutdown_grace = "240s";
@@ -271,6 +273,21 @@ void add_server_options(po::options_description& d, proxy::server_options& o, se
     ("tunnel-idle-timeout", dur(f.tunnel_idle_timeout), "idle WebSocket/Upgrade tunnels are closed after")
     ("max-header-size", dur(f.max_header_size), "request header section limit, nginx size syntax (431 beyond)")
     ("max-body-size", dur(f.max_body_size), "request body limit, nginx size syntax; 0 = unlimited (413 beyond)")
+    ("max-header-fields", po::value(&o.max_header_fields)->default_value(o.max_header_fields),
+     "request header fields at most (431 beyond; 0 = no cap)")
+    ("proxy-request-buffering", po::value(&o.proxy_request_buffering)->default_value(true)->implicit_value(true),
+     "receive a whole request body before connecting upstream (=false: stream it as it arrives)")
+    ("client-body-buffer-size", dur(f.client_body_buffer_size),
+     "request body bytes buffered in memory, nginx size syntax; the rest goes to a temporary file")
+    ("client-body-temp-path", po::value(&o.client_body_temp_path)->default_value(o.client_body_temp_path),
+     "directory of the (unnamed) temporary files of buffered request bodies")
+    ("client-body-min-rate", po::value(&o.client_body_min_rate)->default_value(o.client_body_min_rate),
+     "bytes/s a request body must average after its first client-body-timeout (0: no floor)")
+    ("enable-underscores-in-headers",
+     po::value(&o.enable_underscores_in_headers)->default_value(false)->implicit_value(true),
+     "forward header names containing '_' (default: drop them, as nginx does)")
+    ("allowed-upgrades", dur(f.allowed_upgrades),
+     "Upgrade protocols forwarded to upstreams, comma-separated (others are removed)")
     ("upstream-keepalive-connections",
      po::value(&o.upstream_keepalive_connections)->default_value(o.upstream_keepalive_connections),
      "idle upstream connections kept per worker per endpoint")
@@ -304,6 +321,8 @@ void apply_serve_flags(proxy::server_options& o, const serve_flags& f,
   o.tunnel_idle_timeout = cli::parse_duration(f.tunnel_idle_timeout, "--tunnel-idle-timeout");
   o.max_header_bytes = cli::parse_size(f.max_header_size, "--max-header-size");
   o.max_body_bytes = cli::parse_size(f.max_body_size, "--max-body-size");
+  o.client_body_buffer_size = cli::parse_size(f.client_body_buffer_size, "--client-body-buffer-size");
+  o.upgrade_protocols = cli::parse_list(f.allowed_upgrades);
   o.upstream_keepalive_timeout = cli::parse_duration(f.upstream_keepalive_timeout, "--upstream-keepalive-timeout");
   o.eject_base = cli::parse_duration(f.eject_base, "--eject-base");
   o.eject_max = cli::parse_duration(f.eject_max, "--eject-max");

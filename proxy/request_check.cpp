@@ -32,36 +32,61 @@ std::optional<std::uint64_t> parse_content_length(std::string_view v) {
 
 bool is_plain_chunked(std::string_view v) { return iequals(trim(v), "chunked"); }
 
-head_scan_result scan_head(std::string_view raw, std::size_t limit) {
-  const std::size_t n = raw.size() < limit ? raw.size() : limit;
+transfer_coding classify_transfer_coding(std::string_view v) {
+  if (is_plain_chunked(v)) return transfer_coding::chunked;
+  // 1#transfer-coding: tokens separated by commas (parameters are not accepted).
+  std::string_view last;
+  std::size_t count = 0;
+  while (!v.empty()) {
+    const auto comma = v.find(',');
+    const auto item = trim(v.substr(0, comma));
+    v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+    if (item.empty()) continue;  // empty list elements are allowed (RFC 9110 5.6.1)
+    if (!is_token(item)) return transfer_coding::invalid;
+    // chunked applied more than once, or before another coding (RFC 9112 6.1, 6.3)
+    if (iequals(last, "chunked")) return transfer_coding::invalid;
+    last = item;
+    ++count;
+  }
+  if (count < 2 || !iequals(last, "chunked")) return transfer_coding::invalid;
+  return transfer_coding::unsupported;
+}
+
+head_scan_result head_scanner::scan(std::string_view raw) noexcept {
+  const std::size_t n = raw.size() < limit_ ? raw.size() : limit_;
   const char* p = raw.data();
-  std::size_t line = 0;
   for (;;) {
-    const void* lf = std::memchr(p + line, '\n', n - line);
+    if (pos_ >= n) return {head_scan::incomplete, 0};
+    // A line that starts with whitespace is obs-fold (or whitespace before the first field).
+    if (pos_ == line_ && line_ > 0 && is_ows(p[pos_])) return {head_scan::malformed, 0};
+    const void* lf = std::memchr(p + pos_, '\n', n - pos_);
     if (lf == nullptr) {
-      // The partial line seen so far must already be clean.
-      if (std::memchr(p + line, '\0', n - line) != nullptr) return {head_scan::malformed, 0};
-      const void* cr = std::memchr(p + line, '\r', n - line);
+      // The partial line seen so far must be clean; a CR may only be its last byte (the LF
+      // has not arrived yet), and is examined again next time.
+      if (std::memchr(p + pos_, '\0', n - pos_) != nullptr) return {head_scan::malformed, 0};
+      const void* cr = std::memchr(p + pos_, '\r', n - pos_);
       if (cr != nullptr && static_cast<const char*>(cr) != p + n - 1) return {head_scan::malformed, 0};
+      pos_ = static_cast<std::uint32_t>(cr != nullptr ? n - 1 : n);
       return {head_scan::incomplete, 0};
     }
     const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(lf) - p);
-    if (end == line || p[end - 1] != '\r') return {head_scan::malformed, 0};  // bare LF
-    const std::size_t content = end - 1 - line;
-    if (content > 0 && (std::memchr(p + line, '\r', content) != nullptr ||
-                        std::memchr(p + line, '\0', content) != nullptr))
+    if (end == line_ || p[end - 1] != '\r') return {head_scan::malformed, 0};  // bare LF
+    if (end - 1 > pos_ && (std::memchr(p + pos_, '\r', end - 1 - pos_) != nullptr ||
+                           std::memchr(p + pos_, '\0', end - 1 - pos_) != nullptr))
       return {head_scan::malformed, 0};  // bare CR or NUL inside a line
-    if (content == 0) {
-      if (line == 0) return {head_scan::malformed, 0};  // empty request line
+    if (end - 1 == line_) {
+      if (line_ == 0) return {head_scan::malformed, 0};  // empty request line
       return {head_scan::complete, end + 1};
     }
-    line = end + 1;
-    if (line < n && line > 0 && is_ows(p[line])) {
-      // obs-fold, or whitespace before the first header name
-      return {head_scan::malformed, 0};
-    }
-    if (line >= n) return {head_scan::incomplete, 0};
+    ++lines_;
+    if (max_fields_ != 0 && lines_ > max_fields_ + 1) return {head_scan::too_many_fields, 0};
+    line_ = pos_ = static_cast<std::uint32_t>(end + 1);
   }
+}
+
+head_scan_result scan_head(std::string_view raw, std::size_t limit) {
+  head_scanner s(limit, 0);
+  return s.scan(raw);
 }
 
 bool is_idempotent(std::string_view m) {

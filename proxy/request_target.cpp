@@ -22,33 +22,84 @@ int hex_value(char c) {
 
 bool valid_port(std::string_view p) {
   if (p.size() > 5) return false;
-  for (char c : p)
+  unsigned v = 0;
+  for (char c : p) {
     if (!is_digit(c)) return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  return v <= 65535;
+}
+
+// Splits "host[:port]" (host may be "[v6]"); false when the shape is wrong.
+bool split_authority(std::string_view a, std::string_view& host, std::string_view& port,
+                     bool& has_port) {
+  std::size_t host_end = 0;
+  if (!a.empty() && a.front() == '[') {
+    auto close = a.find(']');
+    if (close == std::string_view::npos) return false;
+    host_end = close + 1;
+  } else {
+    host_end = a.find(':');
+    if (host_end == std::string_view::npos) host_end = a.size();
+  }
+  host = a.substr(0, host_end);
+  has_port = host_end < a.size();
+  if (has_port && a[host_end] != ':') return false;
+  port = has_port ? a.substr(host_end + 1) : std::string_view{};
   return true;
 }
 
-// host [":" port], host being a reg-name of letters, digits, '-', '.', '_' or "[v6 literal]".
-bool valid_authority(std::string_view a) {
-  if (a.empty()) return false;
-  std::size_t host_end = 0;
-  if (a.front() == '[') {
-    auto close = a.find(']');
-    if (close == std::string_view::npos || close < 2) return false;
-    for (char c : a.substr(1, close - 1))
-      if (hex_value(c) < 0 && c != ':' && c != '.') return false;
-    host_end = close + 1;
-  } else {
-    while (host_end < a.size() && a[host_end] != ':') {
-      const char c = a[host_end];
-      if (!is_alnum(c) && c != '-' && c != '.' && c != '_') return false;
-      ++host_end;
-    }
-    if (host_end == 0) return false;
+bool valid_ipv6_literal(std::string_view h) {  // "[...]"
+  if (h.size() < 4 || h.size() > 47) return false;
+  std::size_t colons = 0;
+  for (char c : h.substr(1, h.size() - 2)) {
+    if (c == ':') ++colons;
+    else if (hex_value(c) < 0 && c != '.') return false;
   }
-  if (host_end == a.size()) return true;
-  if (a[host_end] != ':') return false;
-  return valid_port(a.substr(host_end + 1));
+  return colons >= 2;
 }
+
+bool valid_reg_name(std::string_view h) {
+  if (h.empty()) return false;
+  if (h.back() == '.') h.remove_suffix(1);  // a fully qualified name
+  std::size_t label = 0;
+  for (char c : h) {
+    if (c == '.') {
+      if (label == 0) return false;  // empty label: ".a", "a..b"
+      label = 0;
+    } else if (is_alnum(c) || c == '-' || c == '_') {
+      ++label;
+    } else {
+      return false;
+    }
+  }
+  return label > 0;
+}
+
+}  // namespace
+
+bool valid_host_value(std::string_view a) {
+  if (a.empty() || a.size() > 255) return false;
+  std::string_view host, port;
+  bool has_port = false;
+  if (!split_authority(a, host, port, has_port)) return false;
+  if (has_port && !valid_port(port)) return false;
+  return host.front() == '[' ? valid_ipv6_literal(host) : valid_reg_name(host);
+}
+
+bool same_authority(std::string_view a, std::string_view b, bool https) {
+  std::string_view ha, pa, hb, pb;
+  bool xa = false, xb = false;
+  if (!split_authority(a, ha, pa, xa) || !split_authority(b, hb, pb, xb)) return false;
+  if (!ha.empty() && ha.back() == '.') ha.remove_suffix(1);
+  if (!hb.empty() && hb.back() == '.') hb.remove_suffix(1);
+  const std::string_view def = https ? "443" : "80";
+  if (pa.empty()) pa = def;
+  if (pb.empty()) pb = def;
+  return iequals(ha, hb) && pa == pb;
+}
+
+namespace {
 
 // True when `path` may need decoding or segment resolution.
 bool needs_normalizing(std::string_view path) {
@@ -99,7 +150,7 @@ bool resolve_segments(std::string& s) {
 
 parsed_target parse_target(std::string_view t) {
   parsed_target out;
-  if (t.empty()) return out;
+  if (t.empty() || t.find('#') != std::string_view::npos) return out;
   if (t.front() == '/') {
     out.form = target_form::origin;
     return out;
@@ -115,8 +166,9 @@ parsed_target parse_target(std::string_view t) {
   const auto rest = t.substr(sep + 3);
   const auto end = rest.find_first_of("/?");
   const auto authority = rest.substr(0, end);
-  if (!valid_authority(authority)) return out;
+  if (!valid_host_value(authority)) return out;
   out.form = target_form::absolute;
+  out.https = iequals(scheme, "https");
   out.authority = authority;
   out.origin = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
   return out;

@@ -18,15 +18,28 @@ enum class target_form : std::uint8_t {
   invalid,   // anything else, or a malformed absolute-form: 400
 };
 
+// RFC 3986 authority as a Host value: host [":" port], where host is a reg-name of letters,
+// digits, '-' and '_' in non-empty '.'-separated labels (one trailing '.' allowed, as in a
+// fully qualified name), or a bracketed IPv6 literal; port is 0-65535 in at most 5 digits
+// and may be empty (RFC 3986 allows it). At most 255 characters. Everything else ("a b",
+// "a/b", "demo.local:@evil.com", "x:abc", "a..b", control characters) is refused: 400.
+bool valid_host_value(std::string_view host);
+
+// The same host and port, compared as RFC 3986 says (host case-insensitive, one trailing '.'
+// ignored, an empty or absent port is the scheme's default).
+bool same_authority(std::string_view a, std::string_view b, bool https);
+
 struct parsed_target {
   target_form form = target_form::invalid;
+  bool https = false;          // absolute-form with the https scheme
   std::string_view authority;  // absolute-form: "host[:port]" (no userinfo)
   std::string_view origin;     // absolute-form: "/path?query", "" when the URI has neither
 };
 
 // Classifies a request target. Absolute-form is accepted for the http and https schemes
-// (any case) with a non-empty authority of host characters, an optional bracketed IPv6
-// literal and an optional numeric port; a URI with userinfo is invalid.
+// (any case) with an authority that is a valid_host_value(); a URI with userinfo is invalid.
+// A '#' anywhere is invalid (a fragment is never sent: "/api#/../x" would be routed by one
+// path and served by another).
 parsed_target parse_target(std::string_view target);
 
 enum class path_status : std::uint8_t {

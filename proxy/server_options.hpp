@@ -30,7 +30,27 @@ struct server_options {
   milliseconds tunnel_idle_timeout{3600000};  // idle WebSocket/upgrade tunnels
 
   std::size_t max_header_bytes = 32 * 1024;  // 431 beyond
+  std::size_t max_header_fields = 100;       // 431 beyond; 0 = no cap
   std::uint64_t max_body_bytes = 1024 * 1024;  // 413 beyond (proxy-body-size); 0 = unlimited
+
+  // Request bodies (ingress-nginx proxy-request-buffering on, client-body-buffer-size 8k):
+  // the whole body is received before an upstream connection is taken, in memory up to
+  // client_body_buffer_size, then in an unnamed file under client_body_temp_path. Off: the
+  // body streams to the upstream as it arrives.
+  bool proxy_request_buffering = true;
+  std::size_t client_body_buffer_size = 8 * 1024;
+  std::string client_body_temp_path = "/tmp";
+  // A body must keep arriving at this average rate (bytes/s) once client_body_timeout has
+  // passed since it started: its deadline is start + client_body_timeout + received / rate
+  // (besides client_body_timeout between two reads). 0: no rate floor.
+  std::uint64_t client_body_min_rate = 500;
+
+  // Header names with '_' are dropped unless this is on (ingress-nginx
+  // enable-underscores-in-headers; nginx underscores_in_headers).
+  bool enable_underscores_in_headers = false;
+  // Upgrade protocols forwarded to upstreams (any case); other tokens are removed from the
+  // request, and a 101 naming another protocol is answered 502.
+  std::vector<std::string> upgrade_protocols{"websocket"};
 
   // Upstream pools, per worker per endpoint.
   std::size_t upstream_keepalive_connections = 320;  // ingress-nginx upstream-keepalive-connections

@@ -44,6 +44,13 @@ TEST(request_fields, framing_errors) {
   message_head g;
   EXPECT_EQ(note_request_field(g, {F::transfer_encoding, "Transfer-Encoding", "gzip"}),
             head_error::bad_transfer_encoding);
+  // RFC 9112 6.1: a coding we do not implement before a final chunked is 501, not 400.
+  message_head gc;
+  EXPECT_EQ(note_request_field(gc, {F::transfer_encoding, "Transfer-Encoding", "gzip, chunked"}),
+            head_error::unsupported_transfer_coding);
+  message_head cg;
+  EXPECT_EQ(note_request_field(cg, {F::transfer_encoding, "Transfer-Encoding", "chunked, gzip"}),
+            head_error::bad_transfer_encoding);
   message_head hh;
   EXPECT_EQ(note_request_field(hh, {F::host, "Host", "a"}), head_error::none);
   EXPECT_EQ(note_request_field(hh, {F::host, "Host", "b"}), head_error::bad_host);
@@ -121,7 +128,7 @@ TEST(upstream_request, framing_and_upgrade) {
   forward_params p;
   p.peer_ip = "127.0.0.1";
   p.framing = body_framing::chunked;
-  p.upgrade = true;
+  p.upgrade = "websocket";
   std::string out;
   write_upstream_request(out, "GET", "/ws", h, p);
   EXPECT_TRUE(has_line(out, "Transfer-Encoding: chunked"));
@@ -130,7 +137,7 @@ TEST(upstream_request, framing_and_upgrade) {
   message_head l = head_of({{F::host, "Host", "a"}, {F::content_length, "Content-Length", "10"}});
   p.framing = body_framing::length;
   p.content_length = 10;
-  p.upgrade = false;
+  p.upgrade = {};
   out.clear();
   write_upstream_request(out, "POST", "/", l, p);
   EXPECT_TRUE(has_line(out, "Content-Length: 10"));
@@ -237,4 +244,115 @@ TEST(client_response, hsts_replaces_the_upstreams_header) {
   write_client_response(out2, h, plain);
   EXPECT_TRUE(has_line(out2, "Strict-Transport-Security: max-age=5"));
   EXPECT_EQ(out2.find("includeSubDomains"), std::string::npos);
+}
+
+// Security review: CGI/WSGI/PHP backends map '_' and '-' alike, so X_Real_IP would spoof the
+// client address there. nginx drops such names unless underscores_in_headers is on.
+TEST(upstream_request, underscore_header_names_are_dropped_unless_enabled) {
+  auto h = head_of({{F::host, "Host", "a"},
+                    {F::unknown, "X_Real_IP", "6.6.6.6"},
+                    {F::unknown, "X_Forwarded_For", "6.6.6.6"},
+                    {F::unknown, "Transfer_Encoding", "chunked"},
+                    {F::unknown, "X-Fine", "1"}});
+  forward_params p;
+  p.peer_ip = "127.0.0.1";
+  std::string out;
+  write_upstream_request(out, "GET", "/", h, p);
+  EXPECT_EQ(out.find('_'), std::string::npos) << out;
+  EXPECT_TRUE(has_line(out, "X-Fine: 1"));
+  EXPECT_TRUE(has_line(out, "X-Real-IP: 127.0.0.1"));
+  p.allow_underscores = true;
+  out.clear();
+  write_upstream_request(out, "GET", "/", h, p);
+  EXPECT_TRUE(has_line(out, "X_Real_IP: 6.6.6.6"));
+  EXPECT_TRUE(has_line(out, "X-Real-IP: 127.0.0.1"));
+}
+
+TEST(upstream_request, h2c_upgrade_settings_never_reach_the_upstream) {
+  auto h = head_of({{F::host, "Host", "a"},
+                    {F::connection, "Connection", "Upgrade, HTTP2-Settings"},
+                    {F::upgrade, "Upgrade", "h2c"},
+                    {F::unknown, "HTTP2-Settings", "AAMAAABkAAQAoAAAAAIAAAAA"}});
+  forward_params p;
+  p.peer_ip = "127.0.0.1";  // no allowed protocol: p.upgrade stays empty
+  std::string out;
+  write_upstream_request(out, "GET", "/", h, p);
+  EXPECT_EQ(out.find("HTTP2-Settings"), std::string::npos) << out;
+  EXPECT_EQ(out.find("h2c"), std::string::npos) << out;
+  EXPECT_EQ(out.find("pgrade"), std::string::npos) << out;
+}
+
+TEST(upstream_request, invalid_trusted_forwarded_host_is_replaced) {
+  auto h = head_of({{F::host, "Host", "real.test"},
+                    {F::unknown, "X-Forwarded-Host", "evil.test/x"}});
+  forward_params p;
+  p.peer_ip = "10.0.0.1";
+  p.peer_trusted = true;
+  std::string out;
+  write_upstream_request(out, "GET", "/", h, p);
+  EXPECT_TRUE(has_line(out, "X-Forwarded-Host: real.test")) << out;
+  auto g = head_of({{F::host, "Host", "real.test"}, {F::unknown, "X-Forwarded-Host", "lb.test"}});
+  out.clear();
+  write_upstream_request(out, "GET", "/", g, p);
+  EXPECT_TRUE(has_line(out, "X-Forwarded-Host: lb.test")) << out;
+}
+
+// RFC 9110 8.6: no Content-Length in 1xx/204; a HEAD/304 one is passed on once, and only
+// when valid (an upstream's raw duplicates or lists are never copied).
+TEST(client_response, no_body_framing_is_validated_and_deduplicated) {
+  auto render = [](unsigned status, std::initializer_list<header_field> fields) {
+    message_head h;
+    for (const auto& f : fields) note_response_field(h, f);
+    response_params p;
+    p.status = status;
+    p.no_body = true;
+    std::string out;
+    write_client_response(out, h, p);
+    return out;
+  };
+  auto out = render(200, {{F::content_length, "Content-Length", "5"},
+                          {F::content_length, "Content-Length", "5, 5"}});
+  EXPECT_TRUE(has_line(out, "Content-Length: 5")) << out;
+  EXPECT_EQ(out.find("Content-Length", out.find("Content-Length") + 1), std::string::npos) << out;
+  out = render(304, {{F::content_length, "Content-Length", "5, 6"}});
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+  out = render(200, {{F::content_length, "Content-Length", "+5"}});
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+  out = render(204, {{F::content_length, "Content-Length", "0"},
+                     {F::transfer_encoding, "Transfer-Encoding", "chunked"}});
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos) << out;
+  out = render(200, {{F::transfer_encoding, "Transfer-Encoding", "chunked"},
+                     {F::content_length, "Content-Length", "9"}});
+  EXPECT_TRUE(has_line(out, "Transfer-Encoding: chunked")) << out;
+  EXPECT_EQ(out.find("Content-Length"), std::string::npos) << out;
+  out = render(200, {{F::transfer_encoding, "Transfer-Encoding", "gzip, chunked"}});
+  EXPECT_EQ(out.find("Transfer-Encoding"), std::string::npos) << out;
+}
+
+TEST(response_fields, other_transfer_codings_are_noted) {
+  message_head a;
+  note_response_field(a, {F::transfer_encoding, "Transfer-Encoding", "chunked"});
+  EXPECT_FALSE(a.other_transfer_coding);
+  message_head b;
+  note_response_field(b, {F::transfer_encoding, "Transfer-Encoding", "gzip, chunked"});
+  EXPECT_TRUE(b.other_transfer_coding);
+  message_head c;
+  note_response_field(c, {F::transfer_encoding, "Transfer-Encoding", "gzip"});
+  note_response_field(c, {F::transfer_encoding, "Transfer-Encoding", "chunked"});
+  EXPECT_TRUE(c.other_transfer_coding);
+}
+
+TEST(trailer_fields, framing_routing_and_auth_fields_are_never_trailers) {
+  for (auto f : {header_field{F::content_length, "Content-Length", "1"},
+                 header_field{F::transfer_encoding, "Transfer-Encoding", "chunked"},
+                 header_field{F::host, "Host", "x"},
+                 header_field{F::authorization, "Authorization", "x"},
+                 header_field{F::set_cookie, "Set-Cookie", "x"},
+                 header_field{F::connection, "Connection", "close"},
+                 header_field{F::content_type, "Content-Type", "x"}})
+    EXPECT_FALSE(allowed_in_trailer(f)) << f.name_text;
+  EXPECT_TRUE(allowed_in_trailer({F::unknown, "grpc-status", "0"}));
+  EXPECT_TRUE(allowed_in_trailer({F::unknown, "X-Checksum", "abc"}));
+  EXPECT_TRUE(allowed_in_trailer({F::unknown, "Server-Timing", "db;dur=5"}));
 }

@@ -88,3 +88,38 @@ TEST(normalize_path, invalid_paths) {
   for (const char* p : {"/..", "/a/../..", "/%2e%2e/x", "/a/%00", "/%4", "/%zz", "/a%"})
     EXPECT_EQ(match_path(p), "!") << p;
 }
+
+// Security review (Host values): validated with the authority grammar before routing.
+TEST(host_value, valid_hosts) {
+  for (const char* h : {"demo.local", "DEMO.LOCAL", "demo.local:8080", "demo.local.", "a",
+                        "10.0.0.1", "10.0.0.1:80", "[::1]", "[fd00::1]:443", "my_host.local",
+                        "xn--bcher-kva.example", "demo.local:", "a-b.c-d"})
+    EXPECT_TRUE(valid_host_value(h)) << h;
+}
+
+TEST(host_value, invalid_hosts) {
+  for (const char* h : {"", "good local", "demo.local:@evil.com", "a/b.apps.local",
+                        "DEMO.LOCAL:abc", "demo.local:65536", "demo.local:123456", ".demo.local",
+                        "demo..local", "demo.local..", "a\tb", "a\x01b", "[::1", "[zz::1]",
+                        "::1", "user@host", "host#x", "host?x", "a:1:2", "[::1]x", "*.wild.test"})
+    EXPECT_FALSE(valid_host_value(h)) << h;
+  EXPECT_FALSE(valid_host_value(std::string(256, 'a')));
+}
+
+TEST(host_value, same_authority_ignores_case_trailing_dot_and_default_port) {
+  EXPECT_TRUE(same_authority("A.test", "a.test", false));
+  EXPECT_TRUE(same_authority("a.test:80", "a.test", false));
+  EXPECT_TRUE(same_authority("a.test.", "a.test:", false));
+  EXPECT_TRUE(same_authority("a.test:443", "a.test", true));
+  EXPECT_FALSE(same_authority("a.test:443", "a.test", false));
+  EXPECT_FALSE(same_authority("b.test", "a.test", false));
+  EXPECT_FALSE(same_authority("a.test:8080", "a.test:8081", false));
+}
+
+TEST(parse_target, fragment_is_invalid_and_scheme_is_noted) {
+  EXPECT_EQ(parse_target("/api#/../x").form, target_form::invalid);
+  EXPECT_EQ(parse_target("/api#").form, target_form::invalid);
+  EXPECT_EQ(parse_target("http://a.test/#x").form, target_form::invalid);
+  EXPECT_TRUE(parse_target("https://a.test/").https);
+  EXPECT_FALSE(parse_target("http://a.test/").https);
+}

@@ -186,19 +186,27 @@ class targets(unittest.TestCase):
 
     def raw(self, request_line, host="app.test"):
         with h.Conn(self.p.http_port, timeout=30) as c:
-            c.send(f"{request_line}\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+            host_line = "" if host is None else f"Host: {host}\r\n"
+            c.send(f"{request_line}\r\n{host_line}Connection: close\r\n\r\n")
             return c.read_response()
 
     def test_absolute_form_is_routed_by_its_host_and_sent_in_origin_form(self):
-        r = self.raw("GET http://abs.test/x?y=1 HTTP/1.1", host="app.test")
+        r = self.raw("GET http://abs.test/x?y=1 HTTP/1.1", host="ABS.test:80")
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.header("x-upstream-name"), "abs")
         self.assertEqual(r.json()["target"], "/x?y=1")
         self.assertEqual(r.echo_header("host"), ["abs.test"])
         self.assertEqual(r.echo_header("x-forwarded-host"), ["abs.test"])
-        r = self.raw("GET HTTP://abs.test HTTP/1.1", host="other.test")
+        r = self.raw("GET HTTP://abs.test HTTP/1.0", host=None)
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json()["target"], "/")
+
+    def test_absolute_form_and_a_different_host_is_400(self):
+        # RFC 9112 3.2: the Host sent with an absolute-form target must name its authority;
+        # two hosts for one request would be routed by one and read by the upstream as the other.
+        for host in ("app.test", "abs.test:8080", ""):
+            r = self.raw("GET http://abs.test/x HTTP/1.1", host=host)
+            self.assertEqual(r.status, 400, host)
 
     def test_malformed_targets_are_400(self):
         for line in ("GET ftp://abs.test/x HTTP/1.1", "GET http://user@abs.test/ HTTP/1.1",

@@ -1,0 +1,115 @@
+"""A raw HTTP/1.1 upstream for framing tests: it answers each request with canned bytes
+chosen by the request path (responses Portico must refuse or repair), records every raw
+request it received, and counts connections. Standard library only; threads; loopback."""
+
+import socket
+import threading
+
+
+class ScriptedUpstream:
+    def __init__(self, responses):
+        """`responses`: {path: bytes or callable(raw_request) -> bytes}; a response ending
+        the connection is written and the socket closed when the value is (bytes, "close")."""
+        self.responses = responses
+        self.requests = []        # raw requests, in arrival order
+        self.connections = 0      # accepted so far
+        self.open_connections = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self):
+        self.stopped = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+                self.open_connections += 1
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(30)
+        buf = b""
+        try:
+            while True:
+                raw, buf = read_request(c, buf)
+                if raw is None:
+                    return
+                with self.lock:
+                    self.requests.append(raw)
+                path = raw.split(b" ", 2)[1].decode("latin-1")
+                answer = self.responses.get(path.split("?")[0], default_response)
+                if callable(answer):
+                    answer = answer(raw)
+                close = False
+                if isinstance(answer, tuple):
+                    answer, close = answer[0], True
+                c.sendall(answer)
+                if close:
+                    return
+        except (OSError, ValueError):
+            return
+        finally:
+            with self.lock:
+                self.open_connections -= 1
+            c.close()
+
+
+def default_response(raw):
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(raw), raw)
+
+
+def _fill(c, buf):
+    data = c.recv(65536)
+    if not data:
+        raise ValueError("closed")
+    return buf + data
+
+
+def read_request(c, buf):
+    """One raw request (head + body as received) from socket `c`; (None, b"") on EOF."""
+    try:
+        while b"\r\n\r\n" not in buf:
+            buf = _fill(c, buf)
+    except ValueError:
+        return None, b""
+    end = buf.index(b"\r\n\r\n") + 4
+    head = buf[:end].decode("latin-1").lower()
+    if "transfer-encoding: chunked" in head:
+        pos = end
+        while True:  # chunks, then the trailer section
+            while b"\r\n" not in buf[pos:]:
+                buf = _fill(c, buf)
+            line_end = buf.index(b"\r\n", pos)
+            size = int(buf[pos:line_end].split(b";")[0], 16)
+            pos = line_end + 2
+            if size == 0:
+                while b"\r\n\r\n" not in buf[pos - 2:]:
+                    buf = _fill(c, buf)
+                pos = buf.index(b"\r\n\r\n", pos - 2) + 4
+                break
+            while len(buf) < pos + size + 2:
+                buf = _fill(c, buf)
+            pos += size + 2
+        return buf[:pos], buf[pos:]
+    length = 0
+    for line in head.split("\r\n"):
+        if line.startswith("content-length:"):
+            length = int(line.split(":", 1)[1])
+    while len(buf) < end + length:
+        buf = _fill(c, buf)
+    return buf[:end + length], buf[end + length:]
