@@ -12,7 +12,7 @@ build_pkgs=(g++ cmake ninja-build pkg-config
   libldns-dev libgtest-dev libgmock-dev libbenchmark-dev)
 # Real peers the system tests drive.
 test_pkgs=(curl openssl python3 python3-websockets python3-yaml python3-cryptography procps iproute2
-  bind9 bind9-dnsutils prometheus testssl.sh)
+  bind9 bind9-dnsutils prometheus testssl.sh nginx-light)
 bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind gnuplot-nox strace)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
