@@ -318,8 +318,9 @@ def portico(work, port, upstreams, opts):
             "--admin-port", str(opts["admin_port"]), "--workers", "1", "--access-log=false"]
     note = "--workers 1, --access-log=false"
     if opts.get("big_bodies"):
-        argv += ["--max-body-size", "0"]
-        note += ", --max-body-size 0"
+        # as nginx's client_max_body_size 0 and proxy_request_buffering off in this scenario
+        argv += ["--max-body-size", "0", "--proxy-request-buffering=false"]
+        note += ", --max-body-size 0, --proxy-request-buffering=false"
     if opts.get("churn"):
         argv += ["--config-debounce", "10ms", "--config-max-delay", "50ms"]
         note += ", --config-debounce 10ms --config-max-delay 50ms"
