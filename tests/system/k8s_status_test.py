@@ -12,6 +12,7 @@ import unittest
 
 import harness
 from k8s_common import ApiPortico, ApiServer, Kubectl, ingress, ingress_class, service
+from ktapi.testing import HttpError
 
 LEASE_SECONDS = 6
 NET = "networking.k8s.io/v1"
@@ -124,9 +125,19 @@ class K8sStatusClearTest(unittest.TestCase):
         return f"/apis/{NET}/namespaces/default/ingresses/{name}"
 
     def set_status(self, name, entries):
-        obj = self.api.request("GET", self.path(name))
-        obj["status"] = {"loadBalancer": {"ingress": entries} if entries else {}}
-        self.api.request("PUT", self.path(name) + "/status", obj)
+        """Read, modify, write, and again on 409 Conflict: how real clients update status
+        (client-go's RetryOnConflict), since Portico's status writer may write in between."""
+        for _ in range(20):
+            obj = self.api.request("GET", self.path(name))
+            obj["status"] = {"loadBalancer": {"ingress": entries} if entries else {}}
+            try:
+                self.api.request("PUT", self.path(name) + "/status", obj)
+                return
+            except HttpError as e:
+                if e.code != 409:
+                    raise
+                time.sleep(0.05)
+        self.fail(f"status of {name}: 20 conflicts in a row")
 
     def status_of(self, name):
         ing = self.api.get(NET, "ingresses", name, namespace="default")
