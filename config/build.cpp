@@ -26,6 +26,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "config/annotations.hpp"
 #include "config/backends.hpp"
 #include "config/ingress_check.hpp"
 #include "config/route_table.hpp"
@@ -59,11 +60,18 @@ std::vector<const ingress*> served_oldest_first(const cluster_state& state,
 class route_collector {
  public:
   route_collector(const cluster_state& state, const build_options& opts,
-                  std::vector<build_error>& errors)
-      : clusters_(state, opts.previous.get()), annotations_(state, errors), errors_(errors) {}
+                  const controller_config& settings, std::vector<build_error>& errors)
+      : clusters_(state, opts.previous.get()),
+        annotations_(state, errors),
+        policies_(state, settings, errors),
+        settings_(settings),
+        prefix_(opts.annotations_prefix),
+        errors_(errors) {}
 
   void add_ingress(const ingress& ing) {
-    policy_ = annotations_.read(ing);
+    const our_annotations anns = collect_annotations(ing, prefix_, errors_);
+    policy_ = annotations_.read(ing, anns, {settings_.ssl_redirect, settings_.force_ssl_redirect, nullptr});
+    route_policy_ = policies_.read(ing, anns);
     for (std::size_t i = 0; i < ing.rules.size(); ++i) {
       const auto& rule = ing.rules[i];
       for (std::size_t j = 0; j < rule.paths.size(); ++j) {
@@ -75,7 +83,7 @@ class route_collector {
     if (ing.default_backend) add_default(ing);
   }
 
-  build_result finish(std::shared_ptr<const tls_table> tls);
+  build_result finish(std::shared_ptr<const tls_table> tls, controller_config_ptr settings);
 
  private:
   void add_path(const ingress& ing, const std::string& host, const http_ingress_path& p,
@@ -92,7 +100,11 @@ class route_collector {
 
   cluster_builder clusters_;
   tls_annotation_reader annotations_;
+  annotation_reader policies_;
+  const controller_config& settings_;
+  std::string prefix_;
   ingress_tls_policy policy_;  // of the Ingress being added
+  route_policy_ptr route_policy_;  // of the Ingress being added
   std::vector<build_error>& errors_;
   std::vector<std::shared_ptr<route>> routes_;
   std::shared_ptr<route> default_;
@@ -117,6 +129,8 @@ std::shared_ptr<route> route_collector::make_route(const ingress& ing, const ing
   r->ingress_name = ing.meta.name;
   r->service_name = b.service_name;
   r->service_port = b.port.number ? std::to_string(*b.port.number) : b.port.name;
+  r->policy = route_policy_;
+  r->preserve_trailing_slash = route_policy_->redirect.preserve_trailing_slash;
   auto res = clusters_.resolve(ing.meta.namespace_name, b, policy_.upstream);
   if (!res.error.empty()) error(ing, field + ".backend" + res.error_field, res.error);
   r->backend = std::move(res.backend);
@@ -165,7 +179,8 @@ void route_collector::add_default(const ingress& ing) {
   default_->is_default_backend = true;
 }
 
-build_result route_collector::finish(std::shared_ptr<const tls_table> tls) {
+build_result route_collector::finish(std::shared_ptr<const tls_table> tls,
+                                     controller_config_ptr settings) {
   set_redirects(*tls);
   std::sort(routes_.begin(), routes_.end(), [](const auto& a, const auto& b) {
     return std::tie(a->host, a->path, a->kind) < std::tie(b->host, b->path, b->kind);
@@ -184,10 +199,11 @@ build_result route_collector::finish(std::shared_ptr<const tls_table> tls) {
     routes.push_back(std::move(r));
   }
   auto clusters = clusters_.clusters();
-  std::uint64_t hash = snapshot_hash(routes, clusters, *tls);  // as build_incremental()
+  std::uint64_t hash = snapshot_hash(routes, clusters, *tls, *settings);  // as build_incremental()
   build_result out;
   out.snap = std::make_shared<const snapshot>(std::move(routes), std::move(clusters),
-                                              std::move(table), hash, std::move(tls));
+                                              std::move(table), hash, std::move(tls),
+                                              std::move(settings));
   return out;
 }
 
@@ -195,14 +211,21 @@ build_result route_collector::finish(std::shared_ptr<const tls_table> tls) {
 
 build_result build(const cluster_state& state, const build_options& opts) {
   std::vector<build_error> errors;
-  route_collector collector(state, opts, errors);
+  const config_map* cm = nullptr;
+  if (!opts.configmap.empty()) {
+    if (auto it = state.config_maps.find(opts.configmap); it != state.config_maps.end())
+      cm = &it->second;
+  }
+  auto settings = std::make_shared<const controller_config>(
+      decode_controller_config(cm, opts.defaults, state, errors));
+  route_collector collector(state, opts, *settings, errors);
   tls_table_builder tls(state, opts, errors);
   for (const ingress* ing : served_oldest_first(state, opts)) {
     if (!validate_ingress(*ing, errors)) continue;
     collector.add_ingress(*ing);
     tls.add_ingress(*ing);
   }
-  build_result out = collector.finish(tls.finish());
+  build_result out = collector.finish(tls.finish(), std::move(settings));
   out.errors = std::move(errors);
   return out;
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/cluster_state.hpp"
+#include "config/controller_config.hpp"
 #include "config/snapshot.hpp"
 
 namespace portico::config {
@@ -22,6 +23,12 @@ struct build_options {
   std::int64_t now = 0;
   // Optional: the previous Snapshot, whose unchanged clusters are reused (shared).
   snapshot_ptr previous;
+  // Controller settings from the flags; the ConfigMap `configmap` ("ns/name", flag
+  // --configmap; "" none) overrides them key by key.
+  controller_config defaults;
+  std::string configmap;
+  // --annotations-prefix; portico.dev/ is read as an alias.
+  std::string annotations_prefix = "nginx.ingress.kubernetes.io";
 };
 
 struct build_result {

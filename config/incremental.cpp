@@ -215,9 +215,10 @@ std::optional<build_result> build_incremental(const cluster_state& state,
     copy->backend = it->second;
     r = std::move(copy);
   }
-  std::uint64_t hash = snapshot_hash(routes, clusters, previous->tls());
+  std::uint64_t hash = snapshot_hash(routes, clusters, previous->tls(), previous->settings());
   out.snap = std::make_shared<const snapshot>(std::move(routes), std::move(clusters),
-                                              previous->hosts_ptr(), hash, previous->tls_ptr());
+                                              previous->hosts_ptr(), hash, previous->tls_ptr(),
+                                              previous->settings_ptr());
   return out;
 }
 

@@ -35,11 +35,12 @@ std::string build_error::to_string() const {
 snapshot::snapshot(std::vector<std::shared_ptr<const route>> routes,
                    std::vector<std::shared_ptr<const cluster>> clusters,
                    std::shared_ptr<const host_table> hosts, std::uint64_t hash,
-                   std::shared_ptr<const tls_table> tls)
+                   std::shared_ptr<const tls_table> tls, controller_config_ptr settings)
     : routes_(std::move(routes)),
       clusters_(std::move(clusters)),
       hosts_(std::move(hosts)),
       tls_(tls ? std::move(tls) : std::make_shared<const tls_table>()),
+      settings_(settings ? std::move(settings) : std::make_shared<const controller_config>()),
       hash_(hash) {
   cluster_by_id_.reserve(clusters_.size());
   for (const auto& c : clusters_) cluster_by_id_.emplace(c->id, c.get());

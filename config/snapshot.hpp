@@ -9,6 +9,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "config/controller_config.hpp"
+#include "config/route_policy.hpp"
+
 namespace portico::config {
 
 enum class match_kind : std::uint8_t { exact, prefix };
@@ -62,6 +65,8 @@ struct route {
   // The HTTPS redirect keeps a trailing '/' of the request URI (preserve-trailing-slash);
   // by default one is removed, as ingress-nginx does.
   bool preserve_trailing_slash = false;
+  // What the Ingress's annotations (over the ConfigMap defaults) ask for. Never null.
+  route_policy_ptr policy;
   // Never null. An empty endpoint list means the route answers 503.
   std::shared_ptr<const cluster> backend;
 };
@@ -109,7 +114,8 @@ class snapshot {
   snapshot(std::vector<std::shared_ptr<const route>> routes,
            std::vector<std::shared_ptr<const cluster>> clusters,
            std::shared_ptr<const host_table> hosts, std::uint64_t hash,
-           std::shared_ptr<const tls_table> tls = nullptr);
+           std::shared_ptr<const tls_table> tls = nullptr,
+           controller_config_ptr settings = nullptr);
   ~snapshot();
 
   // The route for a request, or nullptr: the built-in default backend answers 404.
@@ -132,12 +138,16 @@ class snapshot {
   // The host table (entries are indices into routes()): a Snapshot with the same routes at
   // the same indices may share it (config/incremental.hpp).
   const std::shared_ptr<const host_table>& hosts_ptr() const { return hosts_; }
+  // The controller settings (flags, then the ConfigMap) this Snapshot was built with.
+  const controller_config& settings() const { return *settings_; }
+  const controller_config_ptr& settings_ptr() const { return settings_; }
 
  private:
   std::vector<std::shared_ptr<const route>> routes_;
   std::vector<std::shared_ptr<const cluster>> clusters_;
   std::shared_ptr<const host_table> hosts_;
   std::shared_ptr<const tls_table> tls_;
+  controller_config_ptr settings_;
   std::unordered_map<std::string_view, const cluster*> cluster_by_id_;
   std::uint64_t hash_ = 0;
 };

@@ -22,14 +22,15 @@ void hash_tls(fnv1a& h, const tls_table& tls) {
 
 std::uint64_t snapshot_hash(const std::vector<std::shared_ptr<const route>>& routes,
                             const std::vector<std::shared_ptr<const cluster>>& clusters,
-                            const tls_table& tls) {
+                            const tls_table& tls, const controller_config& settings) {
   fnv1a h;
   for (const auto& r : routes) {
     h.add(r->host).add(r->path).add(static_cast<std::uint64_t>(r->kind)).add(r->path_type);
     h.add(r->namespace_name).add(r->ingress_name).add(r->service_name).add(r->service_port);
     h.add(r->is_default_backend ? 1 : 0).add(r->backend->id).add(r->backend->version);
-    h.add(r->ssl_redirect ? 1 : 0);
+    h.add(r->ssl_redirect ? 1 : 0).add(r->policy ? r->policy->hash : 0);
   }
+  h.add(settings.hash);
   // Upstream TLS settings once per cluster (sorted by id), not once per route.
   for (const auto& c : clusters) {
     if (const upstream_tls* t = c->tls.get()) {

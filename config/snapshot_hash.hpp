@@ -14,6 +14,6 @@ namespace portico::config {
 
 std::uint64_t snapshot_hash(const std::vector<std::shared_ptr<const route>>& routes,
                             const std::vector<std::shared_ptr<const cluster>>& clusters,
-                            const tls_table& tls);
+                            const tls_table& tls, const controller_config& settings);
 
 }  // namespace portico::config

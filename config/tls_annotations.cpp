@@ -6,10 +6,6 @@
 namespace portico::config {
 namespace {
 
-const std::string* annotation(const ingress& ing, std::string_view name) {
-  auto it = ing.meta.annotations.find(std::string(name));
-  return it == ing.meta.annotations.end() ? nullptr : &it->second;
-}
 
 std::string upper(std::string_view s) {
   std::string out(s);
@@ -33,13 +29,22 @@ std::optional<bool> parse_bool_text(std::string_view v) {
   return std::nullopt;
 }
 
+const std::string* tls_annotation_reader::annotation(std::string_view name) const {
+  auto it = anns_->find(name);
+  return it == anns_->end() ? nullptr : &it->second.value;
+}
+
 void tls_annotation_reader::error(const ingress& ing, std::string_view name, std::string message) {
-  errors_.push_back({"Ingress", ing.meta.namespace_name, ing.meta.name, annotation_field(name),
+  auto it = anns_->find(name);
+  const std::string written =
+      it != anns_->end() ? it->second.written_key
+                         : std::string(default_annotations_prefix) + "/" + std::string(name);
+  errors_.push_back({"Ingress", ing.meta.namespace_name, ing.meta.name, annotation_field(written),
                      std::move(message)});
 }
 
 bool tls_annotation_reader::read_bool(const ingress& ing, std::string_view name, bool fallback) {
-  const std::string* v = annotation(ing, name);
+  const std::string* v = annotation(name);
   if (!v) return fallback;
   if (auto b = parse_bool_text(*v)) return *b;
   error(ing, name,
@@ -73,7 +78,7 @@ const tls_annotation_reader::ca_result& tls_annotation_reader::ca_secret(const s
 std::shared_ptr<const upstream_tls> tls_annotation_reader::read_upstream(const ingress& ing) {
   auto t = std::make_shared<upstream_tls>();
   bool verify_set = false;
-  if (const std::string* v = annotation(ing, proxy_ssl_verify_annotation)) {
+  if (const std::string* v = annotation(proxy_ssl_verify_annotation)) {
     std::string u = upper(*v);
     verify_set = true;
     t->verify = u != "OFF";
@@ -82,7 +87,7 @@ std::shared_ptr<const upstream_tls> tls_annotation_reader::read_upstream(const i
             "must be \"on\" or \"off\", got \"" + *v + "\"; verification is on (fail closed)");
     }
   }
-  if (const std::string* v = annotation(ing, proxy_ssl_secret_annotation)) {
+  if (const std::string* v = annotation(proxy_ssl_secret_annotation)) {
     const std::string& ns = ing.meta.namespace_name;
     auto slash = v->find('/');
     std::string sns = slash == std::string::npos ? std::string() : v->substr(0, slash);
@@ -100,7 +105,7 @@ std::shared_ptr<const upstream_tls> tls_annotation_reader::read_upstream(const i
       t->ca_pem = ca.pem;
     }
   }
-  if (const std::string* v = annotation(ing, proxy_ssl_name_annotation)) {
+  if (const std::string* v = annotation(proxy_ssl_name_annotation)) {
     std::string name = ascii_lower(*v);
     std::string why;
     if (name.empty() || name.starts_with("*.") || !valid_rule_host(name, &why)) {
@@ -119,11 +124,13 @@ std::shared_ptr<const upstream_tls> tls_annotation_reader::read_upstream(const i
   return t;
 }
 
-ingress_tls_policy tls_annotation_reader::read(const ingress& ing) {
+ingress_tls_policy tls_annotation_reader::read(const ingress& ing, const our_annotations& anns,
+                                               const ingress_tls_policy& defaults) {
+  anns_ = &anns;
   ingress_tls_policy p;
-  p.ssl_redirect = read_bool(ing, ssl_redirect_annotation, true);
-  p.force_ssl_redirect = read_bool(ing, force_ssl_redirect_annotation, false);
-  const std::string* proto = annotation(ing, backend_protocol_annotation);
+  p.ssl_redirect = read_bool(ing, ssl_redirect_annotation, defaults.ssl_redirect);
+  p.force_ssl_redirect = read_bool(ing, force_ssl_redirect_annotation, defaults.force_ssl_redirect);
+  const std::string* proto = annotation(backend_protocol_annotation);
   std::string u = proto ? upper(*proto) : std::string("HTTP");
   if (u == "HTTPS") {
     p.upstream = read_upstream(ing);

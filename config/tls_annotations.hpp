@@ -24,21 +24,18 @@
 #include <unordered_map>
 #include <vector>
 
+#include "config/annotations.hpp"
 #include "config/build.hpp"
 
 namespace portico::config {
 
-inline constexpr std::string_view ssl_redirect_annotation = "nginx.ingress.kubernetes.io/ssl-redirect";
-inline constexpr std::string_view force_ssl_redirect_annotation =
-    "nginx.ingress.kubernetes.io/force-ssl-redirect";
-inline constexpr std::string_view backend_protocol_annotation =
-    "nginx.ingress.kubernetes.io/backend-protocol";
-inline constexpr std::string_view proxy_ssl_verify_annotation =
-    "nginx.ingress.kubernetes.io/proxy-ssl-verify";
-inline constexpr std::string_view proxy_ssl_secret_annotation =
-    "nginx.ingress.kubernetes.io/proxy-ssl-secret";
-inline constexpr std::string_view proxy_ssl_name_annotation =
-    "nginx.ingress.kubernetes.io/proxy-ssl-name";
+// Keys without the prefix (config/annotations.hpp resolves --annotations-prefix and the alias).
+inline constexpr std::string_view ssl_redirect_annotation = "ssl-redirect";
+inline constexpr std::string_view force_ssl_redirect_annotation = "force-ssl-redirect";
+inline constexpr std::string_view backend_protocol_annotation = "backend-protocol";
+inline constexpr std::string_view proxy_ssl_verify_annotation = "proxy-ssl-verify";
+inline constexpr std::string_view proxy_ssl_secret_annotation = "proxy-ssl-secret";
+inline constexpr std::string_view proxy_ssl_name_annotation = "proxy-ssl-name";
 
 // "metadata.annotations[<name>]", the build_error field of an annotation.
 std::string annotation_field(std::string_view name);
@@ -60,7 +57,10 @@ class tls_annotation_reader {
   tls_annotation_reader(const cluster_state& state, std::vector<build_error>& errors)
       : state_(state), errors_(errors) {}
 
-  ingress_tls_policy read(const ingress& ing);
+  // `anns`: the Ingress's annotations of ours; `defaults`: ssl-redirect and force-ssl-redirect
+  // as the ConfigMap (or ingress-nginx) sets them.
+  ingress_tls_policy read(const ingress& ing, const our_annotations& anns,
+                          const ingress_tls_policy& defaults);
 
  private:
   struct ca_result {
@@ -71,6 +71,9 @@ class tls_annotation_reader {
   bool read_bool(const ingress& ing, std::string_view name, bool fallback);
   const ca_result& ca_secret(const std::string& ns, const std::string& name);
   void error(const ingress& ing, std::string_view annotation, std::string message);
+  const std::string* annotation(std::string_view name) const;
+
+  const our_annotations* anns_ = nullptr;  // of the Ingress being read
 
   const cluster_state& state_;
   std::vector<build_error>& errors_;

@@ -17,8 +17,8 @@ using testing::tls_secret;
 
 constexpr const char* t1 = "2024-01-01T00:00:00Z";
 constexpr const char* t2 = "2024-02-01T00:00:00Z";
-const std::string ssl_redirect(ssl_redirect_annotation);
-const std::string force(force_ssl_redirect_annotation);
+const std::string ssl_redirect = "nginx.ingress.kubernetes.io/ssl-redirect";
+const std::string force = "nginx.ingress.kubernetes.io/force-ssl-redirect";
 
 build_result build_of(const std::string& ingresses, const std::vector<secret>& secrets = {}) {
   auto st = testing::state_from_yaml(std::string(testing::our_class) + testing::tls_services +

@@ -15,10 +15,10 @@ using testing::make_cert_for;
 using testing::tls_ingress;
 
 constexpr const char* t1 = "2024-01-01T00:00:00Z";
-const std::string protocol(backend_protocol_annotation);
-const std::string verify(proxy_ssl_verify_annotation);
-const std::string ca_secret(proxy_ssl_secret_annotation);
-const std::string ssl_name(proxy_ssl_name_annotation);
+const std::string protocol = "nginx.ingress.kubernetes.io/backend-protocol";
+const std::string verify = "nginx.ingress.kubernetes.io/proxy-ssl-verify";
+const std::string ca_secret = "nginx.ingress.kubernetes.io/proxy-ssl-secret";
+const std::string ssl_name = "nginx.ingress.kubernetes.io/proxy-ssl-name";
 
 secret ca_secret_of(const std::string& ns, const std::string& name, const std::string& ca_pem) {
   secret s;

@@ -1,0 +1,484 @@
+#include "config/annotations.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "config/cluster_state.hpp"
+#include "config/fnv.hpp"
+#include "config/ingress_check.hpp"
+#include "config/tls_annotations.hpp"
+
+namespace portico::config {
+
+const std::vector<annotation_spec>& annotation_registry() {
+  static const std::vector<annotation_spec> registry = {
+      {"affinity", annotation_support::unsupported, "not implemented yet"},
+      {"affinity-canary-behavior", annotation_support::unsupported, "not implemented yet"},
+      {"affinity-mode", annotation_support::unsupported, "not implemented yet"},
+      {"allowlist-source-range", annotation_support::denies, "source address filtering is not implemented yet: the Ingress's routes answer 503"},
+      {"app-root", annotation_support::supported, "a request for \"/\" is redirected (302) to this path"},
+      {"auth-always-set-cookie", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-cache-duration", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-cache-key", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-keepalive", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-keepalive-requests", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-keepalive-share-vars", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-keepalive-timeout", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-method", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-proxy-set-headers", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-realm", annotation_support::denies, "basic/digest authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-request-redirect", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-response-headers", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-secret", annotation_support::denies, "basic/digest authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-secret-type", annotation_support::denies, "basic/digest authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-signin", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-signin-redirect-param", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
+      {"auth-tls-error-page", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-tls-match-cn", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-tls-pass-certificate-to-upstream", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-tls-secret", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-tls-verify-client", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-tls-verify-depth", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-type", annotation_support::denies, "basic/digest authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-url", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"backend-protocol", annotation_support::supported, "HTTP, HTTPS (AUTO_HTTP as HTTP); GRPC, GRPCS, AJP, FCGI are reported"},
+      {"canary", annotation_support::unsupported, "not implemented yet"},
+      {"canary-by-cookie", annotation_support::unsupported, "not implemented yet"},
+      {"canary-by-header", annotation_support::unsupported, "not implemented yet"},
+      {"canary-by-header-pattern", annotation_support::unsupported, "not implemented yet"},
+      {"canary-by-header-value", annotation_support::unsupported, "not implemented yet"},
+      {"canary-weight", annotation_support::unsupported, "not implemented yet"},
+      {"canary-weight-total", annotation_support::unsupported, "not implemented yet"},
+      {"client-body-buffer-size", annotation_support::ignored, "controller-wide only: --client-body-buffer-size or the ConfigMap key"},
+      {"configuration-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
+      {"connection-proxy-header", annotation_support::supported, "the Connection header sent upstream (\"keep-alive\" or \"close\")"},
+      {"cors-allow-credentials", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
+      {"cors-allow-headers", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
+      {"cors-allow-methods", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
+      {"cors-allow-origin", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
+      {"cors-expose-headers", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
+      {"cors-max-age", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
+      {"custom-headers", annotation_support::supported, "\"ns/name\" of a ConfigMap whose data are headers added to responses"},
+      {"custom-http-errors", annotation_support::unsupported, "not implemented yet"},
+      {"default-backend", annotation_support::unsupported, "not implemented yet"},
+      {"denylist-source-range", annotation_support::denies, "source address filtering is not implemented yet: the Ingress's routes answer 503"},
+      {"disable-proxy-intercept-errors", annotation_support::unsupported, "not implemented yet"},
+      {"enable-access-log", annotation_support::supported, "\"false\": no access log line for the Ingress's requests"},
+      {"enable-cors", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
+      {"enable-global-auth", annotation_support::ignored, "only meaningful with authentication"},
+      {"enable-modsecurity", annotation_support::denies, "no web application firewall: the Ingress's routes answer 503"},
+      {"enable-opentelemetry", annotation_support::unsupported, "no tracing export"},
+      {"enable-owasp-core-rules", annotation_support::denies, "no web application firewall: the Ingress's routes answer 503"},
+      {"enable-rewrite-log", annotation_support::ignored, "no rewrite log"},
+      {"fastcgi-index", annotation_support::unsupported, "FastCGI backends are not supported"},
+      {"fastcgi-params-configmap", annotation_support::unsupported, "FastCGI backends are not supported"},
+      {"force-ssl-redirect", annotation_support::supported, "the HTTPS redirect even without TLS for the host"},
+      {"from-to-www-redirect", annotation_support::unsupported, "not implemented yet"},
+      {"http2-push-preload", annotation_support::ignored, "HTTP/2 server push is obsolete (browsers removed it)"},
+      {"limit-allowlist", annotation_support::ignored, "only meaningful with a limit-* annotation"},
+      {"limit-burst-multiplier", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
+      {"limit-connections", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
+      {"limit-rate", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
+      {"limit-rate-after", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
+      {"limit-rpm", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
+      {"limit-rps", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
+      {"limit-whitelist", annotation_support::ignored, "only meaningful with a limit-* annotation"},
+      {"load-balance", annotation_support::unsupported, "not implemented yet"},
+      {"mirror-host", annotation_support::unsupported, "request mirroring is not implemented"},
+      {"mirror-request-body", annotation_support::unsupported, "request mirroring is not implemented"},
+      {"mirror-target", annotation_support::unsupported, "request mirroring is not implemented"},
+      {"modsecurity-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
+      {"modsecurity-transaction-id", annotation_support::denies, "no web application firewall: the Ingress's routes answer 503"},
+      {"opentelemetry-operation-name", annotation_support::unsupported, "no tracing export"},
+      {"opentelemetry-trust-incoming-span", annotation_support::unsupported, "no tracing export"},
+      {"permanent-redirect", annotation_support::supported, "every request is redirected to this URL"},
+      {"permanent-redirect-code", annotation_support::supported, "status of permanent-redirect (default 301)"},
+      {"preserve-trailing-slash", annotation_support::supported, "the HTTPS redirect keeps a trailing '/'"},
+      {"proxy-body-size", annotation_support::supported, "request body limit (nginx size; 0: none); 413 beyond"},
+      {"proxy-buffer-size", annotation_support::ignored, "responses always stream through fixed 64 KiB buffers"},
+      {"proxy-buffering", annotation_support::ignored, "responses always stream through fixed buffers (proxy-buffering off)"},
+      {"proxy-buffers-number", annotation_support::ignored, "responses always stream through fixed 64 KiB buffers"},
+      {"proxy-busy-buffers-size", annotation_support::ignored, "responses always stream through fixed 64 KiB buffers"},
+      {"proxy-connect-timeout", annotation_support::supported, "upstream connect timeout, seconds"},
+      {"proxy-cookie-domain", annotation_support::unsupported, "cookie and Location rewriting is not implemented"},
+      {"proxy-cookie-path", annotation_support::unsupported, "cookie and Location rewriting is not implemented"},
+      {"proxy-http-version", annotation_support::supported, "\"1.0\" or \"1.1\" towards the upstream"},
+      {"proxy-max-temp-file-size", annotation_support::ignored, "responses always stream through fixed 64 KiB buffers"},
+      {"proxy-next-upstream", annotation_support::supported, "when a failed attempt moves to the next endpoint (error timeout http_5xx ... off)"},
+      {"proxy-next-upstream-timeout", annotation_support::supported, "time for all attempts, seconds (0: none)"},
+      {"proxy-next-upstream-tries", annotation_support::supported, "attempts at most (0: as many as endpoints)"},
+      {"proxy-read-timeout", annotation_support::supported, "time between two reads from the upstream, seconds"},
+      {"proxy-redirect-from", annotation_support::unsupported, "cookie and Location rewriting is not implemented"},
+      {"proxy-redirect-to", annotation_support::unsupported, "cookie and Location rewriting is not implemented"},
+      {"proxy-request-buffering", annotation_support::supported, "\"off\": stream the request body instead of receiving it first"},
+      {"proxy-send-timeout", annotation_support::supported, "time between two writes to the upstream, seconds"},
+      {"proxy-ssl-ciphers", annotation_support::unsupported, "not implemented; OpenSSL's defaults apply towards the upstream"},
+      {"proxy-ssl-name", annotation_support::supported, "the SNI and verification name sent upstream"},
+      {"proxy-ssl-protocols", annotation_support::unsupported, "not implemented; OpenSSL's defaults apply towards the upstream"},
+      {"proxy-ssl-secret", annotation_support::supported, "\"namespace/name\" of the Secret with the upstream CA (ca.crt)"},
+      {"proxy-ssl-server-name", annotation_support::ignored, "SNI is always sent to TLS upstreams"},
+      {"proxy-ssl-verify", annotation_support::supported, "verify the upstream certificate against proxy-ssl-secret's ca.crt"},
+      {"proxy-ssl-verify-depth", annotation_support::unsupported, "not implemented; OpenSSL's defaults apply towards the upstream"},
+      {"relative-redirects", annotation_support::ignored, "redirect locations are absolute"},
+      {"rewrite-target", annotation_support::unsupported, "not implemented yet"},
+      {"satisfy", annotation_support::ignored, "only meaningful with authentication"},
+      {"secure-verify-ca-secret", annotation_support::unsupported, "removed from ingress-nginx; use proxy-ssl-secret"},
+      {"server-alias", annotation_support::unsupported, "not implemented yet"},
+      {"server-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
+      {"service-upstream", annotation_support::unsupported, "not implemented yet"},
+      {"session-cookie-change-on-failure", annotation_support::unsupported, "not implemented yet"},
+      {"session-cookie-conditional-samesite-none", annotation_support::unsupported, "not implemented yet"},
+      {"session-cookie-domain", annotation_support::unsupported, "not implemented yet"},
+      {"session-cookie-expires", annotation_support::unsupported, "not implemented yet"},
+      {"session-cookie-max-age", annotation_support::unsupported, "not implemented yet"},
+      {"session-cookie-name", annotation_support::unsupported, "not implemented yet"},
+      {"session-cookie-path", annotation_support::unsupported, "not implemented yet"},
+      {"session-cookie-samesite", annotation_support::unsupported, "not implemented yet"},
+      {"session-cookie-secure", annotation_support::unsupported, "not implemented yet"},
+      {"ssl-ciphers", annotation_support::unsupported, "per-host ciphers are not implemented; the controller's policy applies"},
+      {"ssl-passthrough", annotation_support::unsupported, "TLS passthrough is not implemented; TLS is terminated"},
+      {"ssl-prefer-server-ciphers", annotation_support::ignored, "the server's cipher order always wins"},
+      {"ssl-redirect", annotation_support::supported, "plain HTTP to a TLS host gets the HTTPS redirect (default true)"},
+      {"stream-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
+      {"temporal-redirect", annotation_support::supported, "every request is redirected to this URL (wins over permanent-redirect)"},
+      {"temporal-redirect-code", annotation_support::supported, "status of temporal-redirect (default 302)"},
+      {"upstream-hash-by", annotation_support::unsupported, "not implemented yet"},
+      {"upstream-hash-by-subset", annotation_support::unsupported, "not implemented yet"},
+      {"upstream-hash-by-subset-size", annotation_support::unsupported, "not implemented yet"},
+      {"upstream-vhost", annotation_support::supported, "the Host header sent upstream"},
+      {"use-port-in-redirects", annotation_support::unsupported, "not implemented yet"},
+      {"use-regex", annotation_support::unsupported, "not implemented yet"},
+      {"whitelist-source-range", annotation_support::denies, "source address filtering is not implemented yet: the Ingress's routes answer 503"},
+      {"x-forwarded-prefix", annotation_support::supported, "sent upstream as X-Forwarded-Prefix"},
+  };
+  return registry;
+}
+
+const annotation_spec* find_annotation(std::string_view key) {
+  const auto& r = annotation_registry();
+  auto it = std::lower_bound(r.begin(), r.end(), key,
+                             [](const annotation_spec& s, std::string_view k) { return s.key < k; });
+  return it != r.end() && it->key == key ? &*it : nullptr;
+}
+
+std::string_view support_text(annotation_support s) {
+  switch (s) {
+    case annotation_support::supported: return "supported";
+    case annotation_support::ignored: return "accepted, no effect";
+    case annotation_support::unsupported: return "not supported";
+    case annotation_support::refused: return "refused";
+    case annotation_support::denies: return "not supported, route answers 503";
+  }
+  return "";
+}
+
+namespace {
+
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n')) v.remove_suffix(1);
+  return v;
+}
+
+std::optional<std::uint64_t> parse_uint(std::string_view v) {
+  v = trim(v);
+  std::uint64_t n = 0;
+  auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size()) return std::nullopt;
+  return n;
+}
+
+void add_error(std::vector<build_error>& errors, const ingress& ing, const std::string& field,
+               std::string message) {
+  errors.push_back({"Ingress", ing.meta.namespace_name, ing.meta.name, field, std::move(message)});
+}
+
+}  // namespace
+
+our_annotations collect_annotations(const ingress& ing, std::string_view prefix,
+                                    std::vector<build_error>& errors) {
+  our_annotations out;
+  auto take = [&](std::string_view p, bool alias) {
+    for (const auto& [key, value] : ing.meta.annotations) {
+      if (key.size() <= p.size() + 1 || key.compare(0, p.size(), p) != 0 || key[p.size()] != '/')
+        continue;
+      std::string name = key.substr(p.size() + 1);
+      auto it = out.find(name);
+      if (it == out.end()) {
+        out.emplace(std::move(name), our_annotation{key, value});
+      } else if (alias && it->second.value != value) {
+        add_error(errors, ing, "metadata.annotations[" + key + "]",
+                  "also set as " + it->second.written_key + " with another value; that one is used");
+      }
+    }
+  };
+  take(prefix, false);
+  if (prefix != alias_annotations_prefix) take(alias_annotations_prefix, true);
+  return out;
+}
+
+struct annotation_reader::ctx {
+  const ingress& ing;
+  route_policy& p;
+  const cluster_state& state;
+  const controller_config& settings;
+  std::vector<build_error>& errors;
+  const our_annotation* current = nullptr;
+
+  void error(std::string message) {
+    add_error(errors, ing, "metadata.annotations[" + current->written_key + "]", std::move(message));
+  }
+  void bad(std::string_view want, std::string_view consequence = "the default applies") {
+    error("must be " + std::string(want) + ", got \"" + current->value + "\"; " +
+          std::string(consequence));
+  }
+  void deny(std::string why) {
+    if (p.denied.empty()) p.denied = std::move(why);
+  }
+};
+
+namespace {
+
+using ctx = annotation_reader::ctx;
+using decoder = void (*)(ctx&, std::string_view value);
+
+void seconds(ctx& c, std::string_view v, milliseconds& out) {
+  if (auto t = parse_nginx_time(v)) out = *t;
+  else c.bad("a number of seconds");
+}
+
+bool valid_redirect_url(std::string_view u) {
+  if (!(u.starts_with("http://") || u.starts_with("https://"))) return false;
+  return std::none_of(u.begin(), u.end(), [](char ch) {
+    return static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f || ch == '"' || ch == '<' || ch == '>';
+  });
+}
+
+// A path sent as a Location or header value: "/" then visible ASCII.
+bool valid_path_value(std::string_view v) {
+  if (v.empty() || v.front() != '/') return false;
+  return std::none_of(v.begin(), v.end(), [](char ch) {
+    return static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f || ch == '"';
+  });
+}
+
+void redirect_code(ctx& c, std::string_view v, unsigned& out) {
+  // ingress-nginx: a code outside 300-308 falls back to the default.
+  auto n = parse_uint(v);
+  if (n && *n >= 300 && *n <= 308) out = static_cast<unsigned>(*n);
+  else c.bad("a redirect status between 300 and 308");
+}
+
+void custom_headers(ctx& c, std::string_view v) {
+  std::string ref(trim(v));
+  const auto slash = ref.find('/');
+  const std::string& ns = c.ing.meta.namespace_name;
+  if (slash != std::string::npos && ref.substr(0, slash) != ns) {
+    c.error("ConfigMap " + ref + " is in another namespace; only ConfigMaps of namespace " + ns +
+            " can be used; the Ingress's routes answer 503");
+    return c.deny("custom-headers names a ConfigMap of another namespace");
+  }
+  const std::string key = slash == std::string::npos ? ns + "/" + ref : ref;
+  auto it = c.state.config_maps.find(key);
+  if (it == c.state.config_maps.end()) {
+    c.error("ConfigMap " + key + " not found; the Ingress's routes answer 503");
+    return c.deny("custom-headers ConfigMap " + key + " not found");
+  }
+  const auto& allowed = c.settings.global_allowed_response_headers;
+  for (const auto& [name, value] : it->second.data) {
+    const bool name_ok = !name.empty() && std::all_of(name.begin(), name.end(), [](char ch) {
+      return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '-' || ch == '_';
+    });
+    const bool value_ok = !value.empty() && std::none_of(value.begin(), value.end(), [](char ch) {
+      return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+    });
+    std::string why;
+    if (!name_ok || !value_ok) why = "invalid header name or value \"" + name + "\"";
+    else if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+      why = "header " + name + " is not in the ConfigMap key global-allowed-response-headers";
+    if (!why.empty()) {
+      c.error("ConfigMap " + key + ": " + why + "; the Ingress's routes answer 503");
+      return c.deny("custom-headers: " + why);
+    }
+    c.p.response_headers.emplace_back(name, value);
+  }
+}
+
+// One decoder per supported key that the route policy holds (the TLS ones are read by
+// tls_annotation_reader).
+const std::vector<std::pair<std::string_view, decoder>>& decoders() {
+  static const std::vector<std::pair<std::string_view, decoder>> table = {
+      {"app-root",
+       [](ctx& c, std::string_view v) {
+         if (valid_path_value(trim(v))) c.p.redirect.app_root = std::string(trim(v));
+         else c.bad("a path starting with '/'", "ignored");
+       }},
+      {"connection-proxy-header",
+       [](ctx& c, std::string_view v) {
+         const auto t = trim(v);
+         if (t == "keep-alive" || t == "close" || t == "upgrade") c.p.connection_header = std::string(t);
+         else c.bad("\"keep-alive\", \"close\" or \"upgrade\"");
+       }},
+      {"custom-headers", custom_headers},
+      {"enable-access-log",
+       [](ctx& c, std::string_view v) {
+         if (auto b = parse_bool_text(trim(v))) c.p.access_log = *b;
+         else c.bad("\"true\" or \"false\"");
+       }},
+      {"permanent-redirect",
+       [](ctx& c, std::string_view v) {
+         if (valid_redirect_url(trim(v))) c.p.redirect.permanent = std::string(trim(v));
+         else c.bad("an http:// or https:// URL", "ignored");
+       }},
+      {"permanent-redirect-code",
+       [](ctx& c, std::string_view v) { redirect_code(c, v, c.p.redirect.permanent_code); }},
+      {"preserve-trailing-slash",
+       [](ctx& c, std::string_view v) {
+         if (auto b = parse_bool_text(trim(v))) c.p.redirect.preserve_trailing_slash = *b;
+         else c.bad("\"true\" or \"false\"");
+       }},
+      {"proxy-body-size",
+       [](ctx& c, std::string_view v) {
+         if (auto n = parse_nginx_size(v)) c.p.body_size = *n;
+         else c.bad("an nginx size (8k, 1m, 0)");
+       }},
+      {"proxy-connect-timeout",
+       [](ctx& c, std::string_view v) { seconds(c, v, c.p.connect_timeout); }},
+      {"proxy-http-version",
+       [](ctx& c, std::string_view v) {
+         if (trim(v) == "1.1") c.p.http_version = 11;
+         else if (trim(v) == "1.0") c.p.http_version = 10;
+         else c.bad("\"1.0\" or \"1.1\"");
+       }},
+      {"proxy-next-upstream",
+       [](ctx& c, std::string_view v) {
+         std::string word;
+         if (auto f = parse_next_upstream(v, &word)) c.p.next_upstream = *f;
+         else c.bad("words of: error timeout invalid_header http_500 http_502 http_503 "
+                    "http_504 http_403 http_404 http_429 non_idempotent off");
+       }},
+      {"proxy-next-upstream-timeout",
+       [](ctx& c, std::string_view v) { seconds(c, v, c.p.next_upstream_timeout); }},
+      {"proxy-next-upstream-tries",
+       [](ctx& c, std::string_view v) {
+         if (auto n = parse_uint(v)) c.p.next_upstream_tries = static_cast<unsigned>(*n);
+         else c.bad("a non-negative integer");
+       }},
+      {"proxy-read-timeout", [](ctx& c, std::string_view v) { seconds(c, v, c.p.read_timeout); }},
+      {"proxy-request-buffering",
+       [](ctx& c, std::string_view v) {
+         if (trim(v) == "on") c.p.request_buffering = true;
+         else if (trim(v) == "off") c.p.request_buffering = false;
+         else c.bad("\"on\" or \"off\"");
+       }},
+      {"proxy-send-timeout", [](ctx& c, std::string_view v) { seconds(c, v, c.p.send_timeout); }},
+      {"temporal-redirect",
+       [](ctx& c, std::string_view v) {
+         if (valid_redirect_url(trim(v))) c.p.redirect.temporal = std::string(trim(v));
+         else c.bad("an http:// or https:// URL", "ignored");
+       }},
+      {"temporal-redirect-code",
+       [](ctx& c, std::string_view v) { redirect_code(c, v, c.p.redirect.temporal_code); }},
+      {"upstream-vhost",
+       [](ctx& c, std::string_view v) {
+         std::string why;
+         const auto t = trim(v);
+         const auto colon = t.rfind(':');
+         const auto host = colon == std::string_view::npos ? t : t.substr(0, colon);
+         const auto port = colon == std::string_view::npos ? std::string_view{} : t.substr(colon + 1);
+         if (!host.empty() && valid_rule_host(host, &why) && !host.starts_with("*.") &&
+             (colon == std::string_view::npos || parse_uint(port)))
+           c.p.upstream_vhost = std::string(t);
+         else c.bad("a host name (optionally :port)", "ignored");
+       }},
+      {"x-forwarded-prefix",
+       [](ctx& c, std::string_view v) {
+         if (valid_path_value(trim(v))) c.p.rewrite.x_forwarded_prefix = std::string(trim(v));
+         else c.bad("a path starting with '/'", "ignored");
+       }},
+  };
+  return table;
+}
+
+decoder find_decoder(std::string_view key) {
+  for (const auto& [k, d] : decoders())
+    if (k == key) return d;
+  return nullptr;
+}
+
+}  // namespace
+
+route_policy_ptr annotation_reader::read(const ingress& ing, const our_annotations& anns) {
+  route_policy p = settings_.route_defaults();
+  ctx c{ing, p, state_, settings_, errors_};
+  for (const auto& [key, a] : anns) {
+    c.current = &a;
+    const annotation_spec* spec = find_annotation(key);
+    // "false", "off", "0" or nothing asks for nothing, whatever the key.
+    const auto t = trim(a.value);
+    const bool asks_nothing = t.empty() || t == "off" || parse_bool_text(t) == false;
+    if (spec == nullptr) {
+      c.error("not supported: not an ingress-nginx annotation Portico knows; ignored");
+      continue;
+    }
+    switch (spec->support) {
+      case annotation_support::supported:
+        if (decoder d = find_decoder(key)) d(c, a.value);
+        break;
+      case annotation_support::ignored: break;
+      case annotation_support::unsupported:
+        if (!asks_nothing) c.error("not supported: " + std::string(spec->note) + "; ignored");
+        break;
+      case annotation_support::refused:
+        c.error("refused: " + std::string(spec->note));
+        break;
+      case annotation_support::denies:
+        if (asks_nothing) break;
+        c.error("not supported: " + std::string(spec->note));
+        c.deny("annotation " + a.written_key + " asks for a protection Portico does not apply");
+        break;
+    }
+  }
+  fnv1a h;
+  h.add(settings_.hash);
+  for (const auto& [key, a] : anns) h.add(key).add(a.value);
+  for (const auto& [k, v] : p.response_headers) h.add(k).add(v);  // the ConfigMap's content
+  p.hash = h.value();
+  return std::make_shared<const route_policy>(std::move(p));
+}
+
+namespace {
+std::string md_escape(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '|') out += "\\|";
+    else out += ch;
+  }
+  return out;
+}
+}  // namespace
+
+std::string annotation_table_markdown() {
+  std::string out = "| annotation | Portico | note |\n|---|---|---|\n";
+  for (const auto& s : annotation_registry()) {
+    out += "| `" + std::string(s.key) + "` | " + std::string(support_text(s.support)) + " | " +
+           md_escape(s.note) + " |\n";
+  }
+  return out;
+}
+
+std::string setting_table_markdown() {
+  std::string out = "| ConfigMap key | Portico | note |\n|---|---|---|\n";
+  for (const auto& s : setting_registry()) {
+    std::string_view sup = s.support == setting_support::supported     ? "supported"
+                           : s.support == setting_support::ignored     ? "accepted, no effect"
+                           : s.support == setting_support::unsupported ? "not supported"
+                                                                       : "not supported, routes answer 503";
+    out += "| `" + std::string(s.key) + "` | " + std::string(sup) + " | " + md_escape(s.note) + " |\n";
+  }
+  return out;
+}
+
+}  // namespace portico::config

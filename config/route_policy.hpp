@@ -1,0 +1,82 @@
+// The typed, immutable policy of a route: what ingress-nginx annotations (and ConfigMap
+// defaults) mean for the requests it serves. Decoded once per build in config/ (see
+// config/annotations.hpp); the proxy reads fields and never parses annotation text. Routes of
+// one Ingress share one policy object.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace portico::config {
+
+using std::chrono::milliseconds;
+
+// proxy-next-upstream: when a failed attempt moves on to the next endpoint.
+namespace next_upstream {
+inline constexpr std::uint16_t error = 1 << 0;           // connect/send/read failed
+inline constexpr std::uint16_t timeout = 1 << 1;
+inline constexpr std::uint16_t invalid_header = 1 << 2;  // malformed response head
+inline constexpr std::uint16_t http_500 = 1 << 3;
+inline constexpr std::uint16_t http_502 = 1 << 4;
+inline constexpr std::uint16_t http_503 = 1 << 5;
+inline constexpr std::uint16_t http_504 = 1 << 6;
+inline constexpr std::uint16_t http_403 = 1 << 7;
+inline constexpr std::uint16_t http_404 = 1 << 8;
+inline constexpr std::uint16_t http_429 = 1 << 9;
+inline constexpr std::uint16_t non_idempotent = 1 << 10;  // also retry POST, LOCK, PATCH
+inline constexpr std::uint16_t off = 1 << 11;             // never
+inline constexpr std::uint16_t defaults = error | timeout;  // ingress-nginx "error timeout"
+}  // namespace next_upstream
+
+struct redirect_policy {
+  std::string permanent;  // permanent-redirect: every request is answered with this Location
+  unsigned permanent_code = 301;
+  std::string temporal;   // temporal-redirect (wins over permanent, as in ingress-nginx)
+  unsigned temporal_code = 302;
+  std::string app_root;   // app-root: a request for "/" gets 302 to this path
+  bool preserve_trailing_slash = false;
+  bool empty() const { return permanent.empty() && temporal.empty() && app_root.empty(); }
+};
+
+struct rewrite_policy {
+  std::string target;              // rewrite-target with $1..$9 ("" none)
+  std::string x_forwarded_prefix;  // x-forwarded-prefix header value ("" none)
+  bool use_regex = false;          // use-regex (or rewrite-target): the host's paths are regexes
+};
+
+struct route_policy {
+  // Requests
+  std::uint64_t body_size = 1024 * 1024;  // proxy-body-size; 0: unlimited
+  bool request_buffering = true;          // proxy-request-buffering
+  // Upstream
+  milliseconds connect_timeout{5000};  // proxy-connect-timeout
+  milliseconds read_timeout{60000};    // proxy-read-timeout
+  milliseconds send_timeout{60000};    // proxy-send-timeout
+  std::uint16_t next_upstream = next_upstream::defaults;
+  unsigned next_upstream_tries = 3;     // 0: no limit but the endpoints
+  milliseconds next_upstream_timeout{0};  // 0: no limit
+  unsigned http_version = 11;           // proxy-http-version: 10 or 11
+  std::string upstream_vhost;           // upstream-vhost: the Host sent upstream ("" keep)
+  std::string connection_header;        // connection-proxy-header ("" default)
+  // Responses
+  std::vector<std::pair<std::string, std::string>> response_headers;  // custom-headers
+  bool access_log = true;  // enable-access-log
+
+  redirect_policy redirect;
+  rewrite_policy rewrite;
+
+  // Non-empty: the route cannot be served as its Ingress asks (a protection Portico does not
+  // apply, or a bad value of one); every request is answered 503 and the reason is a
+  // build_error. Never served without the protection.
+  std::string denied;
+
+  std::uint64_t hash = 0;  // of the annotations it was decoded from and the settings' hash
+};
+
+using route_policy_ptr = std::shared_ptr<const route_policy>;
+
+}  // namespace portico::config
