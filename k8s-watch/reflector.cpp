@@ -33,14 +33,24 @@ std::vector<resource_spec> standard_resources(const std::string& ns, const std::
       {object_kind::endpoint_slice, "/apis/discovery.k8s.io/v1", "endpointslices", true, ns, ""},
       {object_kind::secret, "/api/v1", "secrets", true, ns, "type=kubernetes.io/tls"},
   };
-  if (!configmap.empty()) {
+  r.push_back({object_kind::config_map, "/api/v1", "configmaps", true, ns, ""});
+  if (!configmap.empty() && !ns.empty()) {
     auto slash = configmap.find('/');
     std::string cm_ns = slash == std::string::npos ? "default" : configmap.substr(0, slash);
     std::string cm_name = slash == std::string::npos ? configmap : configmap.substr(slash + 1);
-    r.push_back({object_kind::config_map, "/api/v1", "configmaps", true, cm_ns,
-                 "metadata.name=" + cm_name});
+    if (cm_ns != ns)
+      r.push_back({object_kind::config_map, "/api/v1", "configmaps", true, cm_ns,
+                   "metadata.name=" + cm_name});
   }
   return r;
+}
+
+bool resource_spec::covers(const config::object_meta& m) const {
+  if (namespaced && !namespace_name.empty() && m.namespace_name != namespace_name) return false;
+  constexpr std::string_view by_name = "metadata.name=";
+  if (field_selector.starts_with(by_name) && m.name != field_selector.substr(by_name.size()))
+    return false;
+  return true;
 }
 
 std::string url_encode(std::string_view s) {
@@ -132,19 +142,26 @@ event_outcome apply_watch_event(const json::value& event, object_kind kind, refl
   return event_outcome::applied;
 }
 
-void replace_kind(config::cluster_state& state, object_kind kind,
+namespace {
+template <class T>
+void erase_covered(config::object_map<T>& m, const resource_spec& spec) {
+  std::erase_if(m, [&](const auto& kv) { return spec.covers(kv.second.meta); });
+}
+}  // namespace
+
+void replace_kind(config::cluster_state& state, const resource_spec& spec,
                   std::vector<config::any_object> objects) {
-  switch (kind) {
-    case object_kind::ingress_class: state.ingress_classes.clear(); break;
-    case object_kind::ingress: state.ingresses.clear(); break;
-    case object_kind::service: state.services.clear(); break;
-    case object_kind::endpoint_slice: state.endpoint_slices.clear(); break;
-    case object_kind::endpoints: state.endpoints_list.clear(); break;
-    case object_kind::secret: state.secrets.clear(); break;
-    case object_kind::config_map: state.config_maps.clear(); break;
+  switch (spec.kind) {
+    case object_kind::ingress_class: erase_covered(state.ingress_classes, spec); break;
+    case object_kind::ingress: erase_covered(state.ingresses, spec); break;
+    case object_kind::service: erase_covered(state.services, spec); break;
+    case object_kind::endpoint_slice: erase_covered(state.endpoint_slices, spec); break;
+    case object_kind::endpoints: erase_covered(state.endpoints_list, spec); break;
+    case object_kind::secret: erase_covered(state.secrets, spec); break;
+    case object_kind::config_map: erase_covered(state.config_maps, spec); break;
   }
   for (auto& o : objects) {
-    if (config::kind_of(o) == kind) config::apply(state, std::move(o));
+    if (config::kind_of(o) == spec.kind) config::apply(state, std::move(o));
   }
 }
 
@@ -257,7 +274,7 @@ awaitable<void> reflector::list() {
   auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   log("listed " + std::to_string(all.size()) + " objects in " + std::to_string(pages) +
       " page(s), " + std::to_string(static_cast<int>(took * 1000)) + " ms, resourceVersion " + rv);
-  sink_.replace_all(spec_.kind, std::move(all));
+  sink_.replace_all(spec_, std::move(all));
   rv_ = rv;
   ++lists_;
   backoff_.reset();

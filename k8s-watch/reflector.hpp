@@ -28,10 +28,15 @@ struct resource_spec {
   std::string field_selector;      // e.g. "type=kubernetes.io/tls"
 
   std::string collection_path() const;  // ".../namespaces/ns/ingresses" or ".../ingresses"
+  // Whether an object of this kind is one this reflector lists: its namespace, and the name
+  // of a "metadata.name=" selector. A relist replaces exactly these.
+  bool covers(const config::object_meta& m) const;
 };
 
-// IngressClass, Ingress, Service, EndpointSlice, TLS Secrets and (when configmap "ns/name" is
-// given) that one ConfigMap. watch_namespace limits the namespaced ones.
+// IngressClass, Ingress, Service, EndpointSlice, TLS Secrets and ConfigMaps (the controller's
+// --configmap and those annotations and ConfigMap keys refer to: custom-headers, add-headers,
+// proxy-set-headers). watch_namespace limits the namespaced ones; a --configmap outside it is
+// watched by name.
 std::vector<resource_spec> standard_resources(const std::string& watch_namespace,
                                               const std::string& configmap);
 
@@ -42,7 +47,8 @@ class reflector_sink {
  public:
   virtual ~reflector_sink() = default;
   // A (re)list: the objects of `kind` are exactly `objects` from now on.
-  virtual void replace_all(config::object_kind kind, std::vector<config::any_object> objects) = 0;
+  // A relist: the objects `spec` covers are replaced by `objects`.
+  virtual void replace_all(const resource_spec& spec, std::vector<config::any_object> objects) = 0;
   virtual void upsert(config::any_object obj) = 0;
   virtual void erase(config::object_kind kind, const std::string& key) = 0;
   virtual void decode_failed(const config::decode_error& err) {}
@@ -58,8 +64,8 @@ event_outcome apply_watch_event(const boost::json::value& event, config::object_
                                 reflector_sink& sink, std::string& resource_version,
                                 std::string* message = nullptr);
 
-// Replaces every object of `kind` in `state` by `objects` (what a relist means).
-void replace_kind(config::cluster_state& state, config::object_kind kind,
+// Replaces every object `spec` covers in `state` by `objects` (what a relist means).
+void replace_kind(config::cluster_state& state, const resource_spec& spec,
                   std::vector<config::any_object> objects);
 
 // Exponential backoff with jitter: attempt n waits a uniform time in [d/2, d] where

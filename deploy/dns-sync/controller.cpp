@@ -57,8 +57,9 @@ void dns_controller::changed() {
   if (!was_dirty || !synced()) wake_.cancel();
 }
 
-void dns_controller::replace_all(object_kind kind, std::vector<config::any_object> objects) {
-  watch::replace_kind(state_, kind, std::move(objects));
+void dns_controller::replace_all(const watch::resource_spec& spec,
+                                 std::vector<config::any_object> objects) {
+  watch::replace_kind(state_, spec, std::move(objects));
   changed();
 }
 

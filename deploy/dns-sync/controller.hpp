@@ -51,7 +51,7 @@ class dns_controller final : public watch::reflector_sink {
   std::uint64_t syncs() const { return syncs_; }
 
   // reflector_sink
-  void replace_all(config::object_kind kind, std::vector<config::any_object> objects) override;
+  void replace_all(const watch::resource_spec& spec, std::vector<config::any_object> objects) override;
   void upsert(config::any_object obj) override;
   void erase(config::object_kind kind, const std::string& key) override;
   void decode_failed(const config::decode_error& err) override;

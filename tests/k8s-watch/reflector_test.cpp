@@ -14,9 +14,9 @@ struct state_sink : reflector_sink {
   config::cluster_state state;
   std::vector<std::string> errors;
   int replaces = 0;
-  void replace_all(object_kind kind, std::vector<config::any_object> objects) override {
+  void replace_all(const resource_spec& spec, std::vector<config::any_object> objects) override {
     ++replaces;
-    replace_kind(state, kind, std::move(objects));
+    replace_kind(state, spec, std::move(objects));
   }
   void upsert(config::any_object obj) override { config::apply(state, std::move(obj)); }
   void erase(object_kind kind, const std::string& key) override { state.erase(kind, key); }
@@ -119,12 +119,41 @@ TEST(relist, replaces_the_kind_as_a_whole_and_leaves_other_kinds_alone) {
   added.meta.name = "new";
   added.meta.namespace_name = "web";
   fresh.emplace_back(added);
-  sink.replace_all(object_kind::service, std::move(fresh));
+  sink.replace_all(resource_spec{object_kind::service, "/api/v1", "services", true, "", ""},
+                   std::move(fresh));
 
   EXPECT_EQ(sink.state.services.count("web/gone-while-away"), 0u);
   EXPECT_EQ(sink.state.services.at("web/kept").ports.at(0).port, 9090);
   EXPECT_EQ(sink.state.services.count("web/new"), 1u);
   EXPECT_EQ(sink.state.ingress_classes.count("portico"), 1u);
+}
+
+// Two reflectors of one kind (the watch namespace's ConfigMaps, and the controller's
+// ConfigMap by name in another namespace): a relist of one replaces only what it covers.
+TEST(relist, replaces_only_the_objects_the_reflector_covers) {
+  state_sink sink;
+  auto cm = [](const char* ns, const char* name) {
+    config::config_map c;
+    c.meta.namespace_name = ns;
+    c.meta.name = name;
+    return config::any_object(c);
+  };
+  sink.upsert(cm("team-a", "one"));
+  sink.upsert(cm("ingress", "portico"));
+  sink.upsert(cm("ingress", "other"));
+  const resource_spec team{object_kind::config_map, "/api/v1", "configmaps", true, "team-a", ""};
+  const resource_spec named{object_kind::config_map, "/api/v1", "configmaps", true, "ingress",
+                            "metadata.name=portico"};
+  std::vector<config::any_object> fresh;
+  fresh.push_back(cm("team-a", "two"));
+  sink.replace_all(team, std::move(fresh));
+  EXPECT_EQ(sink.state.config_maps.count("team-a/one"), 0u);
+  EXPECT_EQ(sink.state.config_maps.count("team-a/two"), 1u);
+  EXPECT_EQ(sink.state.config_maps.count("ingress/portico"), 1u);
+  sink.replace_all(named, {});
+  EXPECT_EQ(sink.state.config_maps.count("ingress/portico"), 0u);
+  EXPECT_EQ(sink.state.config_maps.count("ingress/other"), 1u);  // not the named one's
+  EXPECT_EQ(sink.state.config_maps.count("team-a/two"), 1u);
 }
 
 TEST(backoff, doubles_from_the_base_with_jitter_and_stops_at_the_cap) {
@@ -159,15 +188,18 @@ TEST(backoff, jitter_spreads_delays) {
 
 TEST(resources, namespace_and_field_selectors_shape_the_paths) {
   auto all = standard_resources("team-a", "ingress/portico");
-  ASSERT_EQ(all.size(), 6u);
+  ASSERT_EQ(all.size(), 7u);
   EXPECT_EQ(all[0].collection_path(), "/apis/networking.k8s.io/v1/ingressclasses");
   EXPECT_EQ(all[1].collection_path(), "/apis/networking.k8s.io/v1/namespaces/team-a/ingresses");
   EXPECT_EQ(all[3].collection_path(), "/apis/discovery.k8s.io/v1/namespaces/team-a/endpointslices");
   EXPECT_EQ(all[4].field_selector, "type=kubernetes.io/tls");
-  EXPECT_EQ(all[5].collection_path(), "/api/v1/namespaces/ingress/configmaps");
-  EXPECT_EQ(all[5].field_selector, "metadata.name=portico");
+  EXPECT_EQ(all[5].collection_path(), "/api/v1/namespaces/team-a/configmaps");
+  EXPECT_EQ(all[6].collection_path(), "/api/v1/namespaces/ingress/configmaps");
+  EXPECT_EQ(all[6].field_selector, "metadata.name=portico");
   EXPECT_EQ(url_encode("type=kubernetes.io/tls"), "type%3Dkubernetes.io%2Ftls");
-  EXPECT_EQ(standard_resources("", "").size(), 5u);
+  EXPECT_EQ(standard_resources("", "").size(), 6u);
+  EXPECT_EQ(standard_resources("", "ingress/portico").size(), 6u);  // all namespaces cover it
+  EXPECT_EQ(standard_resources("team-a", "team-a/portico").size(), 6u);
   EXPECT_EQ(standard_resources("", "")[1].collection_path(), "/apis/networking.k8s.io/v1/ingresses");
 }
 

@@ -252,7 +252,7 @@ class RenderedManifestsTest(unittest.TestCase):
         for group, resource in (("networking.k8s.io", "ingresses"),
                                 ("networking.k8s.io", "ingressclasses"),
                                 ("", "services"), ("discovery.k8s.io", "endpointslices"),
-                                ("", "secrets")):
+                                ("", "secrets"), ("", "configmaps")):
             for verb in ("list", "watch"):
                 with self.subTest(resource=resource, verb=verb):
                     self.assertTrue(allow(group, resource, verb), f"{verb} {resource}")
@@ -282,8 +282,9 @@ class RenderedManifestsTest(unittest.TestCase):
             ("", "services", "delete", "team-a", "web"),
             ("", "secrets", "update", "team-a", "tls"),
             ("", "secrets", "create", "team-a", None),
-            ("", "configmaps", "list", "team-a", None),  # other namespaces' ConfigMaps
             ("", "configmaps", "update", NS, "portico-controller"),
+            ("", "configmaps", "update", "team-a", "headers"),
+            ("", "configmaps", "create", "team-a", None),
             ("", "pods", "list", "team-a", None),
             ("", "pods", "delete", NS, "portico-x"),
             ("", "nodes", "update", None, "node-1"),
