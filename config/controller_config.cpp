@@ -185,7 +185,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"server-name-hash-bucket-size", setting_support::ignored, "nginx internals with no counterpart"},
       {"server-name-hash-max-size", setting_support::ignored, "nginx internals with no counterpart"},
       {"server-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
-      {"server-tokens", setting_support::supported, "\"true\": Portico's own answers carry Server: portico/<version>"},
+      {"server-tokens", setting_support::ignored, "Portico's own answers say Server: portico, without a version; upstream Server headers pass unchanged"},
       {"service-upstream", setting_support::supported, "default of the service-upstream annotation"},
       {"skip-access-log-urls", setting_support::ignored, "every request is logged unless disable-access-log"},
       {"ssl-buffer-size", setting_support::ignored, "session cache and rotated ticket keys are built in"},
@@ -407,8 +407,7 @@ void settings_decoder::apply(const std::string& k, const std::string& v) {
   else if (k == "load-balance") {
     if (trim(v) == "round_robin" || trim(v) == "ewma") c_.load_balance = std::string(trim(v));
     else bad(k, v, "\"round_robin\" or \"ewma\"");
-  } else if (k == "server-tokens") boolean(k, v, c_.server_tokens);
-  else if (k == "retry-non-idempotent") boolean(k, v, c_.retry_non_idempotent);
+  } else if (k == "retry-non-idempotent") boolean(k, v, c_.retry_non_idempotent);
   else if (k == "service-upstream") boolean(k, v, c_.service_upstream);
   else if (k == "add-headers") headers_from(k, v, c_.add_headers);
   else if (k == "proxy-set-headers") headers_from(k, v, c_.proxy_set_headers);

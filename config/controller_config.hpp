@@ -68,7 +68,6 @@ struct controller_config {
   bool service_upstream = false;
   std::string load_balance = "round_robin";
   bool allow_snippet_annotations = false;  // accepted; snippets are never applied
-  bool server_tokens = false;
   std::vector<std::pair<std::string, std::string>> add_headers;        // to every response
   std::vector<std::pair<std::string, std::string>> proxy_set_headers;  // to every upstream request
   std::vector<std::uint16_t> custom_http_errors;

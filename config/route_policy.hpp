@@ -79,4 +79,10 @@ struct route_policy {
 
 using route_policy_ptr = std::shared_ptr<const route_policy>;
 
+// ingress-nginx's defaults, shared (a route made without a policy has this one).
+inline const route_policy_ptr& default_route_policy() {
+  static const route_policy_ptr p = std::make_shared<const route_policy>();
+  return p;
+}
+
 }  // namespace portico::config

@@ -66,7 +66,7 @@ struct route {
   // by default one is removed, as ingress-nginx does.
   bool preserve_trailing_slash = false;
   // What the Ingress's annotations (over the ConfigMap defaults) ask for. Never null.
-  route_policy_ptr policy;
+  route_policy_ptr policy = default_route_policy();
   // Never null. An empty endpoint list means the route answers 503.
   std::shared_ptr<const cluster> backend;
 };

@@ -48,9 +48,9 @@ void api_source::log(const std::string& line) const {
   }
 }
 
-void api_source::replace_all(config::object_kind kind, std::vector<config::any_object> objects) {
-  changes_.before_replace_all(kind);
-  replace_kind(state_, kind, std::move(objects));
+void api_source::replace_all(const resource_spec& spec, std::vector<config::any_object> objects) {
+  changes_.before_replace_all(spec.kind);
+  replace_kind(state_, spec, std::move(objects));
   changed();
 }
 
@@ -103,6 +103,7 @@ void api_source::rebuild() {
   pending_ = false;
   if (!synced()) return;  // the last list_synced() triggers the first build
   config::build_options bo = opts_.build;
+  if (bo.configmap.empty()) bo.configmap = opts_.configmap;
   bo.previous = last_;
   bo.now = opts_.unix_now ? opts_.unix_now()
                           : std::chrono::duration_cast<std::chrono::seconds>(

@@ -74,7 +74,7 @@ class api_source final : public reflector_sink {
   void on_built(std::function<void(const config::cluster_state&, const config::build_result&)> fn);
 
   // reflector_sink
-  void replace_all(config::object_kind kind, std::vector<config::any_object> objects) override;
+  void replace_all(const resource_spec& spec, std::vector<config::any_object> objects) override;
   void upsert(config::any_object obj) override;
   void erase(config::object_kind kind, const std::string& key) override;
   void decode_failed(const config::decode_error& err) override;

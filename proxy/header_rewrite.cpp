@@ -257,8 +257,8 @@ bool trusted_networks::contains(std::string_view ip) const {
 }
 
 std::string_view real_client_ip(const message_head& h, const forward_params& p) {
-  if (!p.peer_trusted || h.x_forwarded_for.empty()) return p.peer_ip;
-  std::string_view list = h.x_forwarded_for, last;
+  if (!p.peer_trusted || p.forwarded_for.empty()) return p.peer_ip;
+  std::string_view list = p.forwarded_for, last;
   while (!list.empty()) {
     auto comma = list.rfind(',');
     auto entry = trim(comma == std::string_view::npos ? list : list.substr(comma + 1));
@@ -270,32 +270,52 @@ std::string_view real_client_ip(const message_head& h, const forward_params& p) 
   return last.empty() ? p.peer_ip : last;
 }
 
+namespace {
+
+bool is_set_by(const std::vector<std::pair<std::string_view, std::string_view>>* set,
+               std::string_view name) {
+  if (set == nullptr) return false;
+  for (const auto& [n, v] : *set)
+    if (iequals(n, name)) return true;
+  return false;
+}
+
+}  // namespace
+
 void write_upstream_request(std::string& out, std::string_view method, std::string_view target,
                             const message_head& h, const forward_params& p) {
-  out.append(method).append(" ", 1).append(target).append(" HTTP/1.1\r\n", 11);
+  out.append(method).append(" ", 1).append(target);
+  out.append(p.http_version == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
   bool saw_host = false;
+  const std::string_view host_value = !p.upstream_host.empty() ? p.upstream_host : p.host_override;
   for (const auto& f : h.fields) {
     if (is_hop_by_hop(f) || is_forwarding(f)) continue;
     if (f.name == F::unknown) {
       if (h.conn.names(f.name_text)) continue;
       if (!p.allow_underscores && has_underscore(f.name_text)) continue;
     }
+    if (is_set_by(p.set_headers, f.name_text)) continue;
     if (f.name == F::host) {
+      if (saw_host) continue;
       saw_host = true;
-      if (!p.host_override.empty()) {
-        append_field(out, f.name_text, p.host_override);
-        continue;
-      }
+      append_field(out, f.name_text, host_value.empty() ? f.value : host_value);
+      continue;
     }
     append_field(out, f.name_text, f.value);
   }
   if (!saw_host)
-    append_field(out, "Host", p.host_override.empty() ? p.fallback_host : p.host_override);
+    append_field(out, "Host", host_value.empty() ? p.fallback_host : host_value);
   const bool trust = p.peer_trusted;
+  const std::string_view real_ip = real_client_ip(h, p);
   out.append("X-Forwarded-For: ", 17);
-  if (trust && !h.x_forwarded_for.empty()) out.append(h.x_forwarded_for).append(", ", 2);
-  out.append(p.peer_ip).append("\r\n", 2);
-  append_field(out, "X-Real-IP", real_client_ip(h, p));
+  if (p.compute_full_forwarded_for) {
+    // ingress-nginx appends to the client's X-Forwarded-For whatever forwarded-for-header is.
+    if (trust && !h.x_forwarded_for.empty()) out.append(h.x_forwarded_for).append(", ", 2);
+    out.append(p.peer_ip).append("\r\n", 2);
+  } else {
+    out.append(real_ip).append("\r\n", 2);
+  }
+  append_field(out, "X-Real-IP", real_ip);
   const auto proto = trust && !h.x_forwarded_proto.empty() ? h.x_forwarded_proto : p.scheme;
   append_field(out, "X-Forwarded-Proto", proto);
   const auto host = p.host_override.empty() ? h.host : p.host_override;
@@ -308,6 +328,8 @@ void write_upstream_request(std::string& out, std::string_view method, std::stri
                trust && !h.x_forwarded_port.empty() ? h.x_forwarded_port : p.server_port);
   append_field(out, "X-Scheme", proto);
   append_field(out, "X-Request-ID", p.request_id);
+  if (p.set_headers != nullptr)
+    for (const auto& [name, value] : *p.set_headers) append_field(out, name, value);
   if (p.framing == body_framing::length) {
     out.append("Content-Length: ", 16);
     append_number(out, p.content_length);
@@ -318,6 +340,8 @@ void write_upstream_request(std::string& out, std::string_view method, std::stri
   if (!p.upgrade.empty()) {
     out.append("Connection: upgrade\r\n", 21);
     append_field(out, "Upgrade", p.upgrade);
+  } else if (!p.connection.empty()) {
+    append_field(out, "Connection", p.connection);
   }
   out.append("\r\n", 2);
 }
@@ -364,8 +388,11 @@ void write_client_response(std::string& out, const message_head& h, const respon
     if (f.name == F::unknown && (h.conn.names(f.name_text) || iequals(f.name_text, "x-request-id")))
       continue;
     if (f.name == F::strict_transport_security && !p.hsts.empty()) continue;
+    if (is_set_by(p.set_headers, f.name_text)) continue;
     append_field(out, f.name_text, f.value);
   }
+  if (p.set_headers != nullptr)
+    for (const auto& [name, value] : *p.set_headers) append_field(out, name, value);
   if (!p.request_id.empty()) append_field(out, "X-Request-ID", p.request_id);
   if (!p.hsts.empty()) append_field(out, "Strict-Transport-Security", p.hsts);
   if (p.no_body) {

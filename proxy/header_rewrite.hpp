@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "proxy/buffer_cache.hpp"
@@ -122,10 +123,24 @@ struct forward_params {
   bool allow_underscores = false;
   body_framing framing = body_framing::none;
   std::uint64_t content_length = 0;
+  // The route's rewrite phase (proxy/phases.hpp):
+  std::string_view upstream_host;  // non-empty: replaces the Host field only (upstream-vhost)
+  // Fields set on the request, replacing the client's of the same name (proxy-set-headers,
+  // X-Forwarded-Prefix).
+  const std::vector<std::pair<std::string_view, std::string_view>>* set_headers = nullptr;
+  std::string_view connection;  // non-empty: "Connection: <value>" (connection-proxy-header)
+  unsigned http_version = 11;   // the request line's version (proxy-http-version)
+  // The client address chain (ingress-nginx use-forwarded-headers, forwarded-for-header,
+  // compute-full-forwarded-for): `forwarded_for` is the trusted peer's forwarded-for header
+  // value; X-Forwarded-For upstream is the real client address, or with compute-full the
+  // trusted client's X-Forwarded-For plus the peer.
+  std::string_view forwarded_for;
+  bool compute_full_forwarded_for = false;
 };
 
-// The client address after trusted X-Forwarded-For: with a trusted peer, the rightmost entry
-// that is not itself trusted (nginx real_ip_recursive); otherwise the peer.
+// The client address after a trusted forwarded-for header (p.forwarded_for): with a trusted
+// peer, the rightmost entry that is not itself trusted (nginx real_ip_recursive); otherwise
+// the peer.
 std::string_view real_client_ip(const message_head& h, const forward_params& p);
 
 // Writes "METHOD target HTTP/1.1\r\n" + forwarded fields + forwarding headers + framing + CRLF.
@@ -148,6 +163,8 @@ struct response_params {
   // Non-empty (HTTPS with HSTS on): Strict-Transport-Security with this value replaces the
   // upstream's, as ingress-nginx's header phase does.
   std::string_view hsts;
+  // The route's response phase: fields set on the answer, replacing the upstream's.
+  const std::vector<std::pair<std::string_view, std::string_view>>* set_headers = nullptr;
 };
 
 void write_client_response(std::string& out, const message_head& h, const response_params& p);

@@ -11,6 +11,7 @@
 #include "proxy/ascii.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/https_policy.hpp"
+#include "proxy/phases.hpp"
 #include "proxy/tls_client.hpp"
 #include "proxy/worker.hpp"
 
@@ -50,9 +51,34 @@ std::uint64_t pool_key(const request_record& rec, std::string_view host) {
 }
 }  // namespace
 
+namespace {
+// The proxy-next-upstream flag of a response status (0: none names it).
+std::uint16_t status_flag(unsigned status) {
+  namespace nu = config::next_upstream;
+  switch (status) {
+    case 500: return nu::http_500;
+    case 502: return nu::http_502;
+    case 503: return nu::http_503;
+    case 504: return nu::http_504;
+    case 403: return nu::http_403;
+    case 404: return nu::http_404;
+    case 429: return nu::http_429;
+    default: return 0;
+  }
+}
+}  // namespace
+
 http_session::task<bool> http_session::forward(const config::route& r) {
-  const auto& opts = w_.options();
+  const auto& pol = *r.policy;
   forward_params fp = forwarding();
+  rewrite_phase(r, cfg(), rewrite_);
+  fp.upstream_host = rewrite_.host;
+  fp.set_headers = rewrite_.set_headers.empty() ? nullptr : &rewrite_.set_headers;
+  fp.connection = rewrite_.connection;
+  fp.http_version = rewrite_.http_version;
+  // An HTTP/1.0 upstream cannot take a chunked body: it is received whole and sent with its
+  // length (the head is rewritten once the length is known).
+  const bool unchunk = fp.http_version == 10 && req_framing_ == body_framing::chunked;
   out_.clear();
   write_upstream_request(out_, method_, target_, *req_head_, fp);
   head_len_ = static_cast<std::uint32_t>(out_.size());
@@ -64,10 +90,10 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   if (!body_complete_) {
     t_body_ = clock_type::now();
     req_sink_ = body_sink{&out_, out_.size() + body_buffer,
-                          req_framing_ == body_framing::chunked, 0, opts.max_body_bytes};
-    req_sink_.allow_underscores = opts.enable_underscores_in_headers;
+                          req_framing_ == body_framing::chunked && !unchunk, 0, pol.body_size};
+    req_sink_.allow_underscores = cfg().enable_underscores_in_headers;
     // A chunk announcing more than the body may still hold is refused at its size line.
-    if (opts.max_body_bytes != 0) rp_->body_limit(opts.max_body_bytes);
+    if (pol.body_size != 0) rp_->body_limit(pol.body_size);
     rp_->set_sink(&req_sink_);
     rp_->eager(true);
     if (cbuf_.size() > 0) {
@@ -78,14 +104,14 @@ http_session::task<bool> http_session::forward(const config::route& r) {
     body_complete_ = rp_->is_done();
     if (!body_complete_ && req_head_->expect_continue && cbuf_.size() == 0) {
       std::string cont = "HTTP/1.1 100 Continue\r\n\r\n";
-      arm(session_phase::client_send, opts.send_timeout);
+      arm(session_phase::client_send, pol.send_timeout);
       const bool sent = co_await write_client(cont);
       if (!sent) {
         finish_request();
         co_return false;
       }
     }
-    if (!body_complete_ && opts.proxy_request_buffering) {
+    if (!body_complete_ && (pol.request_buffering || unchunk)) {
       // The whole body before an upstream connection is taken: a slow client holds no
       // upstream connection (ingress-nginx proxy-request-buffering on).
       switch (co_await buffer_request_body()) {
@@ -96,11 +122,29 @@ http_session::task<bool> http_session::forward(const config::route& r) {
           co_return false;
       }
     }
+    if (unchunk) {
+      std::string head;
+      fp.framing = body_framing::length;
+      fp.content_length = req_sink_.total;
+      write_upstream_request(head, method_, target_, *req_head_, fp);
+      out_.replace(0, head_len_, head);
+      head_len_ = static_cast<std::uint32_t>(head.size());
+    }
   }
-  const bool replayable = idempotent_ && body_complete_;
+  const auto flags = pol.next_upstream;
+  namespace nu = config::next_upstream;
+  const bool off = (flags & nu::off) != 0;
+  const bool replayable = body_complete_ && (idempotent_ || (flags & nu::non_idempotent) != 0);
+  const auto endpoints = r.backend->endpoints.size();
+  const unsigned max_tries =
+      off ? 1 : (pol.next_upstream_tries == 0 ? static_cast<unsigned>(endpoints) : pol.next_upstream_tries);
+  const auto retry_deadline = clock_type::now() + pol.next_upstream_timeout;
+  auto more = [&](unsigned tried_so_far, std::size_t distinct) {
+    return !off && tried_so_far < max_tries && distinct < endpoints &&
+           (pol.next_upstream_timeout.count() == 0 || clock_type::now() < retry_deadline);
+  };
 
   tried_set tried;
-  const unsigned max_tries = opts.max_tries == 0 ? 1 : opts.max_tries;
   unsigned tries = 0;
   bool fresh = false;
   attempt_result res = attempt_result::failed;
@@ -113,6 +157,16 @@ http_session::task<bool> http_session::forward(const config::route& r) {
     connect_failed_ = false;
     res = co_await attempt(fresh);
     if (res == attempt_result::ok) {
+      // An answer the route retries elsewhere (http_502, ...): discarded when another
+      // endpoint may still take the request, else relayed as it is.
+      const std::uint16_t st = status_flag(sp_->status);
+      if ((flags & st) != 0 && replayable && more(tries, tried.count)) {
+        if (st == nu::http_403 || st == nu::http_404) w_.lb().on_success(*ep_);
+        else w_.lb().on_failure(*ep_, clock_type::now());
+        close_upstream();
+        fresh = false;
+        continue;
+      }
       w_.lb().on_success(*ep_);
       break;
     }
@@ -123,11 +177,14 @@ http_session::task<bool> http_session::forward(const config::route& r) {
     }
     fresh = false;
     w_.lb().on_failure(*ep_, clock_type::now());
-    // Another endpoint is tried when nothing reached this one, or the request can be replayed.
+    // Another endpoint is tried when the policy names the failure and nothing reached this
+    // one, or the request can be replayed.
+    const bool timeout = res == attempt_result::timed_out;
     const bool early = res == attempt_result::retry_next || res == attempt_result::retry_fresh ||
-                       (res == attempt_result::timed_out && connect_failed_);
-    const bool may_retry = early && (replayable || (connect_failed_ && !body_started_));
-    if (may_retry && tries < max_tries && tried.count < r.backend->endpoints.size()) continue;
+                       (timeout && connect_failed_);
+    const bool named = (flags & (timeout ? nu::timeout : nu::error)) != 0;
+    const bool may_retry = named && early && (replayable || (connect_failed_ && !body_started_));
+    if (may_retry && more(tries, tried.count)) continue;
     if (res == attempt_result::retry_fresh) res = attempt_result::retry_next;
     break;
   }
@@ -158,12 +215,13 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
     sni = upstream_server_name(*utls, host_);
     tls_key = upstream_tls_key(*utls, sni);
   }
-  if (!fresh && w_.pool().take(*ep_, up_, tls_key)) {
+  if (!fresh && w_.pool().take(*ep_, up_, tls_key, &up_uses_)) {
     up_reused_ = true;
     if (rec_->upstream_connect_seconds < 0) rec_->upstream_connect_seconds = 0;
   } else {
     up_reused_ = false;
-    arm(session_phase::upstream_connect, w_.options().connect_timeout);
+    up_uses_ = 0;
+    arm(session_phase::upstream_connect, policy()->connect_timeout);
     const auto t0 = clock_type::now();
     auto [ec] = co_await up_.socket().async_connect(ep_->address, tok);
     if (ec) {
@@ -198,7 +256,7 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
     rec_->upstream_connect_seconds = seconds_since(t0);
   }
   t_upstream_ = clock_type::now();
-  arm(session_phase::upstream_send, w_.options().send_timeout);
+  arm(session_phase::upstream_send, policy()->send_timeout);
   {
     // A spooled body goes between the head and the in-memory rest of the body.
     const std::size_t first = spool_.empty() ? out_.size() : head_len_;
@@ -275,7 +333,7 @@ http_session::task<attempt_result> http_session::read_client_body_bytes() {
 // moves to spool_, so memory per connection stays bounded whatever the body size.
 http_session::task<attempt_result> http_session::buffer_request_body() {
   const auto& opts = w_.options();
-  const std::size_t mem_limit = head_len_ + opts.client_body_buffer_size;
+  const std::size_t mem_limit = head_len_ + cfg().client_body_buffer_size;
   bool need_read = cbuf_.size() == 0;
   for (;;) {
     if (need_read) {
@@ -316,7 +374,6 @@ http_session::task<bool> http_session::send_spooled_body() {
 
 // Streams the rest of the request body: client -> sink (re-framed) -> upstream.
 http_session::task<attempt_result> http_session::stream_request_body() {
-  const auto& opts = w_.options();
   bool need_read = cbuf_.size() == 0;
   for (;;) {
     if (need_read) {
@@ -329,7 +386,7 @@ http_session::task<attempt_result> http_session::stream_request_body() {
     const bool done = rp_->is_done();
     if (!out_.empty()) {
       body_started_ = true;
-      arm(session_phase::upstream_send, opts.send_timeout);
+      arm(session_phase::upstream_send, policy()->send_timeout);
       auto [wec, wn] = co_await asio::async_write(up_, asio::buffer(out_), tok);
       if (wec) co_return timed_out_ ? attempt_result::timed_out : attempt_result::failed;
     }
@@ -341,7 +398,7 @@ http_session::task<attempt_result> http_session::stream_request_body() {
 }
 
 http_session::task<attempt_result> http_session::read_response_head() {
-  arm(session_phase::upstream_wait, w_.options().read_timeout);
+  arm(session_phase::upstream_wait, policy()->read_timeout);
   std::size_t received = 0;
   for (;;) {
     sp_.emplace(*resp_head_);
@@ -417,7 +474,9 @@ http_session::task<bool> http_session::relay_response() {
   p.client_http10 = client10;
   p.no_body = no_body;
   char hsts[80];
-  if (client_.is_tls()) p.hsts = hsts_value(w_.options(), hsts);
+  if (client_.is_tls()) p.hsts = hsts_value(cfg(), hsts);
+  response_phase(rec_->route, cfg(), resp_set_);
+  if (!resp_set_.empty()) p.set_headers = &resp_set_;
   cout_.clear();
   write_client_response(cout_, *resp_head_, p);
   const bool ok = co_await relay_body(framing == body_framing::chunked);
@@ -427,9 +486,9 @@ http_session::task<bool> http_session::relay_response() {
 }
 
 http_session::task<bool> http_session::relay_body(bool chunked_out) {
-  const auto& opts = w_.options();
+  const auto& pol = *policy();
   resp_sink_ = body_sink{&cout_, cout_.size() + body_buffer, chunked_out, 0, 0};
-  resp_sink_.allow_underscores = opts.enable_underscores_in_headers;
+  resp_sink_.allow_underscores = cfg().enable_underscores_in_headers;
   sp_->set_sink(&resp_sink_);
   sp_->eager(true);
   for (;;) {
@@ -452,11 +511,15 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
     const bool done = sp_->is_done();
     if (done) {
       if (chunked_out) resp_sink_.end_chunked();
-      // The upstream connection goes back to the pool before the client write completes.
-      if (sp_->keep_alive() && !sp_->need_eof() && ubuf_.size() == 0 && up_.is_open())
-        w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(*rec_, host_));
+      // The upstream connection goes back to the pool before the client write completes,
+      // unless it carried upstream-keepalive-requests or the route asked to close it.
+      const unsigned max_uses = cfg().upstream_keepalive_requests;
+      if (sp_->keep_alive() && !sp_->need_eof() && ubuf_.size() == 0 && up_.is_open() &&
+          (max_uses == 0 || up_uses_ + 1 < max_uses) && rewrite_.connection != "close")
+        w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(*rec_, host_),
+                            up_uses_ + 1);
       close_upstream();
-      arm(session_phase::client_send, opts.send_timeout);
+      arm(session_phase::client_send, pol.send_timeout);
       // Written here rather than through write_client(): one coroutine frame less per response.
       auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(cout_), tok);
       rec_->response_bytes += wn;
@@ -464,14 +527,14 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
       co_return !wec;
     }
     if (!cout_.empty() && (need_read || full)) {
-      arm(session_phase::client_send, opts.send_timeout);
+      arm(session_phase::client_send, pol.send_timeout);
       const bool sent = co_await write_client(cout_);
       if (!sent) break;
       cout_.clear();
       resp_sink_.capacity = body_buffer;
     }
     if (need_read) {
-      arm(session_phase::upstream_wait, opts.read_timeout);
+      arm(session_phase::upstream_wait, pol.read_timeout);
       auto [ec, n] = co_await up_.async_read_some(ubuf_.prepare(read_chunk), tok);
       if (ec == asio::error::eof && sp_->need_eof()) {
         beast::error_code pec;

@@ -14,6 +14,7 @@
 #include "proxy/ascii.hpp"
 #include "proxy/default_backend.hpp"
 #include "proxy/https_policy.hpp"
+#include "proxy/phases.hpp"
 #include "proxy/request_check.hpp"
 #include "proxy/request_target.hpp"
 #include "proxy/worker.hpp"
@@ -58,6 +59,14 @@ std::string_view allowed_upgrade(std::string_view list, const std::vector<std::s
   return {};
 }
 
+// The value of the header the client address chain comes from (forwarded-for-header).
+std::string_view forwarded_for_value(const message_head& h, std::string_view header) {
+  if (ascii::iequals(header, "X-Forwarded-For")) return h.x_forwarded_for;
+  for (const auto& f : h.fields)
+    if (ascii::iequals(f.name_text, header)) return f.value;
+  return {};
+}
+
 bool usable_request_id(std::string_view id) {
   if (id.empty() || id.size() > 200) return false;
   for (unsigned char c : id)
@@ -78,7 +87,6 @@ http_session::http_session(worker& w, byte_stream sock)
       addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
     peer_ip_ = addr.to_string();
   }
-  peer_trusted_ = w_.trusted().contains(peer_ip_);
   client_.socket().set_option(tcp::no_delay(true), ec);
 }
 
@@ -88,6 +96,10 @@ http_session::~http_session() {
 }
 
 void http_session::start() { wait_idle(); }
+
+const config::controller_config& http_session::cfg() const {
+  return snap_ ? snap_->settings() : w_.settings();
+}
 
 void http_session::drain() {
   if (phase_ == session_phase::idle) {
@@ -114,8 +126,8 @@ void http_session::wait_idle() {
   // A new connection gets client_header_timeout to send its first byte (nginx closes a silent
   // connection after it, without an answer); between requests the keep-alive timeout applies.
   // Both end quietly.
-  const auto& opts = w_.options();
-  arm(session_phase::idle, first_request_ ? opts.client_header_timeout : opts.keepalive_timeout);
+  const auto& cfg = w_.settings();
+  arm(session_phase::idle, first_request_ ? cfg.client_header_timeout : cfg.keep_alive);
   if (client_.is_tls()) {
     // The TLS layer may already hold bytes of a pipelined request (decrypted, or records read
     // from the socket but not processed yet) that socket readiness never announces.
@@ -264,6 +276,12 @@ http_session::task<bool> http_session::serve() {
 
 void http_session::begin_request() {
   first_request_ = false;
+  ++requests_;
+  snap_ = w_.snapshot();  // pinned until the request is finished
+  if (trusted_version_ != w_.trusted_version() || requests_ == 1) {
+    trusted_version_ = w_.trusted_version();
+    peer_trusted_ = w_.trusted().contains(peer_ip_);
+  }
   string_pool::fill(out_);
   string_pool::fill(cout_);
   t_start_ = clock_type::now();
@@ -275,7 +293,7 @@ void http_session::begin_request() {
   method_.clear();
   target_.clear();
   host_.clear();
-  arm(session_phase::client_header, w_.options().client_header_timeout);
+  arm(session_phase::client_header, cfg().client_header_timeout);
   const std::size_t limit = w_.options().max_header_bytes;
   if (!req_head_) req_head_.emplace();
   if (!resp_head_) resp_head_.emplace();
@@ -334,6 +352,9 @@ bool http_session::prepare_request() {
   idempotent_ = is_idempotent(method_);
   const auto& conn = req_head_->conn;
   keep_alive_ = (version_ >= 11 ? !conn.close : conn.keep_alive) && !w_.draining();
+  // keep-alive-requests: the connection closes after this many requests.
+  const unsigned max_requests = cfg().keep_alive_requests;
+  if (max_requests != 0 && requests_ >= max_requests) keep_alive_ = false;
   // Upgrade only to an allowed protocol (websocket by default): "h2c" and the like would open
   // a tunnel past the route table.
   upgrade_protocol_ = {};
@@ -380,7 +401,6 @@ bool http_session::request_is_well_formed(const parsed_target& pt) const {
 // (status_ set): default backend, redirect, or an error. Not a coroutine: one frame less per
 // request.
 const config::route* http_session::route_request() {
-  snap_ = w_.snapshot();  // pinned until the request is finished
   // Routing matches the normalized path (nginx location matching); the target goes upstream
   // as received. `path` may point into a per-thread scratch string: used before returning.
   thread_local std::string scratch;
@@ -394,8 +414,8 @@ const config::route* http_session::route_request() {
   const bool asterisk = target_.size() == 1 && target_[0] == '*';
   const config::route* r = snap_ && !asterisk ? snap_->find(host_, path) : nullptr;
   rec_->route = r;
-  const auto& opts = w_.options();
-  const auto max_body = opts.max_body_bytes;
+  const auto& settings = cfg();
+  const auto max_body = r != nullptr ? r->policy->body_size : settings.proxy_body_size;
   if (req_framing_ == body_framing::length && max_body != 0 && req_length_ > max_body)
     return prepare_local(413, true);
   const bool has_body = req_framing_ == body_framing::chunked || req_length_ > 0;
@@ -408,16 +428,17 @@ const config::route* http_session::route_request() {
                                     hsts_line(hsts));
     return nullptr;
   }
-  if (r->ssl_redirect && !client_.is_tls()) {
-    std::string location;
-    const redirect_input in{false, host_, target_, path, opts.https_port};
-    if (https_redirect(*r, in, location)) {
-      if (has_body) keep_alive_ = false;  // the body is not read
-      cout_.clear();
-      write_redirect(cout_, 308, location, request_id_, !keep_alive_);
-      status_ = 308;
-      return nullptr;
-    }
+  // The phases that may answer the request themselves (proxy/phases.hpp).
+  const request_view req{method_, host_, target_, path, client_.is_tls(), w_.options().https_port};
+  local_answer answer;
+  if (access_phase(*r, req, answer) == phase_result::answered ||
+      redirect_phase(*r, req, settings, answer) == phase_result::answered) {
+    if (has_body) keep_alive_ = false;  // the body is not read
+    if (answer.location.empty()) return prepare_local(answer.status, !keep_alive_);
+    cout_.clear();
+    write_redirect(cout_, answer.status, answer.location, request_id_, !keep_alive_);
+    status_ = answer.status;
+    return nullptr;
   }
   if (r->backend->endpoints.empty()) return prepare_local(503, has_body || !keep_alive_);
   return r;
@@ -438,14 +459,17 @@ forward_params http_session::forwarding() const {
   fp.fallback_host = host_;
   if (absolute_form_) fp.host_override = host_;
   fp.upgrade = upgrade_protocol_;
-  fp.allow_underscores = w_.options().enable_underscores_in_headers;
+  const auto& settings = cfg();
+  fp.allow_underscores = settings.enable_underscores_in_headers;
+  fp.compute_full_forwarded_for = settings.compute_full_forwarded_for;
+  fp.forwarded_for = forwarded_for_value(*req_head_, settings.forwarded_for_header);
   fp.framing = req_framing_;
   fp.content_length = req_length_;
   return fp;
 }
 
 http_session::task<bool> http_session::send_prepared() {
-  arm(session_phase::client_send, w_.options().send_timeout);
+  arm(session_phase::client_send, send_timeout());
   const bool ok = co_await write_client(cout_);
   finish_request();
   co_return ok && keep_alive_;
@@ -455,7 +479,7 @@ http_session::task<bool> http_session::send_prepared() {
 std::string_view http_session::hsts_line(char (&buf)[112]) const {
   if (!client_.is_tls()) return {};
   char value[80];
-  const auto v = hsts_value(w_.options(), value);
+  const auto v = hsts_value(cfg(), value);
   if (v.empty()) return {};
   constexpr std::string_view name = "Strict-Transport-Security: ";
   std::memcpy(buf, name.data(), name.size());

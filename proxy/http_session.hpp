@@ -25,6 +25,7 @@
 #include "proxy/header_rewrite.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/observe.hpp"
+#include "proxy/phases.hpp"
 #include "proxy/request_check.hpp"
 #include "proxy/request_target.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -125,6 +126,15 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // Deadline watchdog: one timer per session, re-armed lazily.
   void arm(session_phase phase, std::chrono::milliseconds d);
   void arm_body_read();  // client_body_timeout, and the body's minimum-rate deadline
+  // The settings of the pinned Snapshot (the worker's current ones between requests).
+  const config::controller_config& cfg() const;
+  // The routed request's policy (null before routing or for the default backend).
+  const config::route_policy* policy() const {
+    return rec_ && rec_->route != nullptr ? rec_->route->policy.get() : nullptr;
+  }
+  std::chrono::milliseconds send_timeout() const {
+    return policy() ? policy()->send_timeout : cfg().proxy_send_timeout;
+  }
   void on_timer();
   void start_timer();
 
@@ -139,6 +149,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool timed_out_ = false;
   bool closed_ = false;
   bool first_request_ = true;     // nothing received yet: the first wait is client_header_timeout
+  std::uint32_t requests_ = 0;    // on this connection (keep-alive-requests)
+  std::uint32_t trusted_version_ = 0;  // of the worker's trusted networks peer_trusted_ was taken from
   std::list<http_session*>::iterator enrolled_;
 
   using io_buffer = boost::beast::basic_flat_buffer<recycling_allocator<char, 32 * 1024, 64>>;
@@ -161,11 +173,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // out_ then holds the upstream head (head_len_ bytes) followed by the rest of the body.
   body_spool spool_;
   std::uint32_t head_len_ = 0;
+  upstream_rewrite rewrite_;  // the route's rewrite phase
+  std::vector<std::pair<std::string_view, std::string_view>> resp_set_;  // response phase
 
   // The current request.
   config::snapshot_ptr snap_;  // pinned for the request's lifetime
   std::shared_ptr<endpoint_state> ep_;
   bool up_reused_ = false;
+  unsigned up_uses_ = 0;  // requests the upstream connection carried before this one
   std::string method_;
   std::string target_;
   std::string host_;

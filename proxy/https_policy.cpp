@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "config/snapshot.hpp"
-#include "proxy/server_options.hpp"
+#include "config/controller_config.hpp"
 
 namespace portico::proxy {
 
@@ -19,9 +19,17 @@ std::string_view host_only(std::string_view host) {
   return colon == std::string_view::npos ? host : host.substr(0, colon);
 }
 
-bool under_acme(std::string_view path) {
-  if (path.substr(0, acme_challenge_prefix.size()) != acme_challenge_prefix) return false;
-  return path.size() == acme_challenge_prefix.size() || path[acme_challenge_prefix.size()] == '/';
+bool under(std::string_view path, std::string_view prefix) {
+  if (path.substr(0, prefix.size()) != prefix) return false;
+  return path.size() == prefix.size() || path[prefix.size()] == '/' || prefix.ends_with('/');
+}
+
+bool exempt(const redirect_input& in, std::string_view route_path) {
+  if (in.exempt == nullptr)
+    return under(route_path, acme_challenge_prefix) || under(in.match_path, acme_challenge_prefix);
+  for (const auto& p : *in.exempt)
+    if (!p.empty() && (under(route_path, p) || under(in.match_path, p))) return true;
+  return false;
 }
 
 }  // namespace
@@ -30,7 +38,7 @@ bool https_redirect(const config::route& r, const redirect_input& in, std::strin
   if (in.tls || !r.ssl_redirect) return false;
   const auto host = host_only(in.host);
   if (host.empty()) return false;
-  if (under_acme(r.path) || under_acme(in.match_path)) return false;
+  if (exempt(in, r.path)) return false;
   location.assign("https://", 8);
   location.append(host);
   if (in.https_port != 443 && in.https_port != 0) {
@@ -48,7 +56,7 @@ bool https_redirect(const config::route& r, const redirect_input& in, std::strin
   return true;
 }
 
-std::string_view hsts_value(const server_options& o, char (&buf)[80]) {
+std::string_view hsts_value(const config::controller_config& o, char (&buf)[80]) {
   if (!o.hsts) return {};
   char* p = buf;
   std::memcpy(p, "max-age=", 8);

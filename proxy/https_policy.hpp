@@ -5,9 +5,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace portico::config {
 struct route;
+struct controller_config;
 }
 
 namespace portico::proxy {
@@ -24,6 +26,8 @@ struct redirect_input {
   std::string_view target;      // the request target as received (origin-form)
   std::string_view match_path;  // the normalized path routing used
   std::uint16_t https_port = 443;
+  // Paths never redirected (ConfigMap no-tls-redirect-locations); null: the ACME prefix.
+  const std::vector<std::string>* exempt = nullptr;
 };
 
 // True when a plain-HTTP request to `r` is answered "308 Permanent Redirect"; then `location`
@@ -35,6 +39,6 @@ bool https_redirect(const config::route& r, const redirect_input& in, std::strin
 
 // The Strict-Transport-Security value from the options ("max-age=31536000; includeSubDomains"),
 // written into `buf`; empty when HSTS is off.
-std::string_view hsts_value(const server_options& o, char (&buf)[80]);
+std::string_view hsts_value(const config::controller_config& o, char (&buf)[80]);
 
 }  // namespace portico::proxy

@@ -192,6 +192,8 @@ std::string field(const char* name, double value) {
 struct class_flags {
   std::string controller_class = "portico.dev/ingress-controller";
   std::string ingress_class = "portico";
+  std::string annotations_prefix = "nginx.ingress.kubernetes.io";
+  std::string configmap;  // "ns/name" of the controller's ConfigMap
 };
 
 void add_class_options(po::options_description& d, class_flags& c) {
@@ -199,7 +201,22 @@ void add_class_options(po::options_description& d, class_flags& c) {
       "controller-class", po::value(&c.controller_class)->default_value(c.controller_class),
       "serve Ingresses whose IngressClass has this spec.controller")(
       "ingress-class", po::value(&c.ingress_class)->default_value(c.ingress_class),
-      "serve Ingresses with this legacy kubernetes.io/ingress.class annotation");
+      "serve Ingresses with this legacy kubernetes.io/ingress.class annotation")(
+      "annotations-prefix", po::value(&c.annotations_prefix)->default_value(c.annotations_prefix),
+      "prefix of the annotations read (portico.dev/ is read too)")(
+      "configmap", po::value(&c.configmap),
+      "ConfigMap ns/name with the controller configuration (ingress-nginx keys; it wins over flags)");
+}
+
+// The build options every command uses: classes, prefix, ConfigMap, flag defaults.
+config::build_options build_options_from(const class_flags& c, const config::controller_config& defaults) {
+  config::build_options bo;
+  bo.controller_class = c.controller_class;
+  bo.ingress_class = c.ingress_class;
+  bo.annotations_prefix = c.annotations_prefix;
+  bo.configmap = c.configmap;
+  bo.defaults = defaults;
+  return bo;
 }
 
 // Parses `args` (the command's own arguments); prints help and returns false on --help.
@@ -339,14 +356,13 @@ void apply_serve_flags(proxy::server_options& o, const serve_flags& f,
 // Builds and publishes one Snapshot per file-source update; keeps the last one for sharing.
 class reloader {
  public:
-  reloader(proxy::server& srv, const class_flags& c, std::string default_cert)
-      : srv_(srv), classes_(c), default_cert_(std::move(default_cert)) {}
+  reloader(proxy::server& srv, const class_flags& c, std::string default_cert,
+           config::controller_config defaults)
+      : srv_(srv), classes_(c), default_cert_(std::move(default_cert)), defaults_(std::move(defaults)) {}
 
   void operator()(const watch::source_update& u) {
     for (const auto& e : u.errors) log_line("error", "config file error", field("error", e));
-    config::build_options bo;
-    bo.controller_class = classes_.controller_class;
-    bo.ingress_class = classes_.ingress_class;
+    config::build_options bo = build_options_from(classes_, defaults_);
     bo.default_ssl_certificate = default_cert_;
     bo.now = unix_now();
     bo.previous = last_;
@@ -369,6 +385,7 @@ class reloader {
   proxy::server& srv_;
   class_flags classes_;
   std::string default_cert_;
+  config::controller_config defaults_;
   config::snapshot_ptr last_;
 };
 
@@ -387,7 +404,6 @@ void add_kube_options(po::options_description& d, kube_flags& k) {
     ("context", po::value(&o.kube.context), "kubeconfig context (default: current-context)")
     ("apiserver-host", po::value(&o.kube.apiserver_host), "API server URL, overrides the configured one")
     ("watch-namespace", po::value(&o.source.watch_namespace), "watch namespaced objects in this namespace only")
-    ("configmap", po::value(&o.source.configmap), "ConfigMap ns/name with the controller configuration")
     ("update-status", po::value(&o.update_status)->default_value(true)->implicit_value(true),
      "the elected leader writes status.loadBalancer of served Ingresses")
     ("publish-status-address", po::value(&k.publish_status_address), "addresses,... written to Ingress status")
@@ -400,10 +416,10 @@ void add_kube_options(po::options_description& d, kube_flags& k) {
 }
 
 int serve_from_api(asio::io_context& control, proxy::server& srv, const class_flags& classes, kube_flags& k,
-                   const std::string& default_cert) {
+                   const std::string& default_cert, const config::controller_config& defaults) {
   auto& o = k.o;
-  o.source.build.controller_class = classes.controller_class;
-  o.source.build.ingress_class = classes.ingress_class;
+  o.source.build = build_options_from(classes, defaults);
+  o.source.configmap = classes.configmap;
   o.source.build.default_ssl_certificate = default_cert;
   o.source.log = [](const std::string& m) { log_line("info", m); };
   o.status.publish_addresses = cli::parse_list(k.publish_status_address);
@@ -467,8 +483,9 @@ int run_serve(const std::vector<std::string>& args) {
                        " https=" + std::to_string(srv.https_port()),
            field("version", portico_version) + "," + field("config_dir", f.config_dir) + "," +
                field("workers", double(opts.workers)));
-  if (f.config_dir.empty()) return serve_from_api(control, srv, f.classes, kf, f.default_ssl_certificate);
-  reloader reload(srv, f.classes, f.default_ssl_certificate);
+  if (f.config_dir.empty())
+    return serve_from_api(control, srv, f.classes, kf, f.default_ssl_certificate, proxy::settings_from(opts));
+  reloader reload(srv, f.classes, f.default_ssl_certificate, proxy::settings_from(opts));
   watch::file_source source(control, f.config_dir, std::ref(reload), fo);
   bool stopped = false;
   srv.on_stopped([&] {
@@ -495,10 +512,7 @@ int run_routes(const std::vector<std::string>& args) {
              "Exits 1 when there were errors (the good routes are still printed)."))
     return 0;
   auto u = watch::load_dir(dir);
-  config::build_options bo;
-  bo.controller_class = classes.controller_class;
-  bo.ingress_class = classes.ingress_class;
-  auto r = config::build(u.state, bo);
+  auto r = config::build(u.state, build_options_from(classes, config::controller_config{}));
   std::vector<std::string> errors = u.errors;
   for (const auto& e : r.errors) errors.push_back(cli::with_file(u, e));
   std::cout << cli::format_routes(*r.snap);

@@ -13,7 +13,8 @@ struct worker_observer::impl {
   impl(metrics_registry& reg, const server_options& opts)
       : shards(reg.shards()), shard(shards.add_shard()) {
     default_stats = &shards.stats_for(shard, route_labels{});
-    if (opts.access_log) log = std::make_unique<access_log>(1);
+    log = std::make_unique<access_log>(1);
+    log_unrouted = opts.access_log;
   }
 
   // The table entry remembers the route it was built from: a request that started on an
@@ -33,7 +34,10 @@ struct worker_observer::impl {
   worker_shard& shard;
   route_stats* default_stats = nullptr;
   std::vector<slot> table;  // by route::index of the current Snapshot
-  std::unique_ptr<access_log> log;  // null when the access log is off
+  std::unique_ptr<access_log> log;
+  // Whether requests are logged: per route its policy's access_log (enable-access-log over
+  // the ConfigMap's disable-access-log over --access-log); without a route the settings'.
+  bool log_unrouted = true;
 };
 
 worker_observer::worker_observer(metrics_registry& reg, const server_options& opts,
@@ -49,6 +53,7 @@ void worker_observer::on_snapshot(const config::snapshot& snap) {
   for (const auto& r : snap.routes())
     table[r->index] = {r.get(), &impl_->shards.stats_for(impl_->shard, route_labels::of(r.get()))};
   impl_->table = std::move(table);
+  impl_->log_unrouted = snap.settings().enable_access_log;
 }
 
 void worker_observer::on_request(const request_record& rec) {
@@ -68,12 +73,11 @@ void worker_observer::on_request(const request_record& rec) {
   c->request_size.observe(static_cast<double>(rec.request_bytes), length_buckets);
   c->response_size.observe(static_cast<double>(rec.response_bytes), length_buckets);
 
-  if (impl_->log) impl_->log->append(rec);
+  if (rec.route != nullptr ? rec.route->policy->access_log : impl_->log_unrouted)
+    impl_->log->append(rec);
 }
 
-void worker_observer::flush() {
-  if (impl_->log) impl_->log->flush();
-}
+void worker_observer::flush() { impl_->log->flush(); }
 
 worker_gauges& worker_observer::gauges() { return impl_->shard.gauges; }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "config/controller_config.hpp"
+
 namespace portico::proxy {
 
 using std::chrono::milliseconds;
@@ -82,5 +84,9 @@ struct server_options {
   std::string controller_class = "portico.dev/ingress-controller";
   std::string controller_pod = "";
 };
+
+// The controller settings these flags give: the defaults a ConfigMap (--configmap) overrides
+// and every Snapshot carries (config::controller_config).
+config::controller_config settings_from(const server_options& o);
 
 }  // namespace portico::proxy

@@ -23,7 +23,7 @@ void tls_handshake::start() {
   conn_.socket().set_option(tcp::no_delay(true), ec);
   conn_.start_tls(w_.tls_context());
   tls_server_context::attach(conn_.tls()->native_handle(), &w_.tls());
-  timer_.expires_after(w_.options().client_header_timeout);
+  timer_.expires_after(w_.settings().client_header_timeout);
   timer_.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
     if (!e && !self->done_) self->cancel();
   });

@@ -46,14 +46,14 @@ http_session::task<bool> http_session::run_tunnel() {
   // Bytes that arrived behind the heads belong to the tunnel.
   cout_.append(static_cast<const char*>(ubuf_.data().data()), ubuf_.size());
   ubuf_.consume(ubuf_.size());
-  arm(session_phase::client_send, opts.send_timeout);
+  arm(session_phase::client_send, send_timeout());
   const bool sent = co_await write_client(cout_);
   if (!sent) {
     finish_request();
     co_return false;
   }
   if (cbuf_.size() > 0) {
-    arm(session_phase::upstream_send, opts.send_timeout);
+    arm(session_phase::upstream_send, send_timeout());
     auto [ec, n] = co_await asio::async_write(up_, cbuf_.data(), tok);
     cbuf_.consume(cbuf_.size());
     if (ec) {

@@ -45,7 +45,8 @@ bool upstream_pool::still_open(byte_stream& conn) {
   return still_open(conn.socket());
 }
 
-bool upstream_pool::take(const endpoint_state& ep, byte_stream& out, std::uint64_t tls_key) {
+bool upstream_pool::take(const endpoint_state& ep, byte_stream& out, std::uint64_t tls_key,
+                         unsigned* uses) {
   slot* s = find(ep, tls_key);
   if (s == nullptr) return false;
   while (!s->conns.empty()) {
@@ -54,6 +55,7 @@ bool upstream_pool::take(const endpoint_state& ep, byte_stream& out, std::uint64
     adjust(-1);
     if (still_open(c.sock)) {
       out = std::move(c.sock);
+      if (uses != nullptr) *uses = c.uses;
       return true;
     }
     boost::system::error_code ec;
@@ -63,7 +65,7 @@ bool upstream_pool::take(const endpoint_state& ep, byte_stream& out, std::uint64
 }
 
 void upstream_pool::give_back(const endpoint_state& ep, byte_stream sock, steady_time now,
-                              std::uint64_t tls_key) {
+                              std::uint64_t tls_key, unsigned uses) {
   boost::system::error_code ec;
   if (max_idle_ == 0) {
     sock.close(ec);
@@ -78,13 +80,13 @@ void upstream_pool::give_back(const endpoint_state& ep, byte_stream sock, steady
     slots_.push_back(slot{ep.address, tls_key, {}});
     s = &slots_.back();
   }
-  if (s->conns.size() >= max_idle_) {
+  while (s->conns.size() >= max_idle_) {
     // Full: drop the oldest, keep the warm one.
     s->conns.front().sock.close(ec);
     s->conns.erase(s->conns.begin());
     adjust(-1);
   }
-  s->conns.push_back(idle_conn{std::move(sock), now});
+  s->conns.push_back(idle_conn{std::move(sock), now, uses});
   adjust(+1);
 }
 

@@ -39,11 +39,19 @@ class upstream_pool {
                 worker_gauges* gauges);
   ~upstream_pool();
 
-  // A healthy idle connection to `ep`, or a closed socket when there is none.
-  bool take(const endpoint_state& ep, byte_stream& out, std::uint64_t tls_key = 0);
+  // A healthy idle connection to `ep`, or a closed socket when there is none. `uses`, when
+  // given, receives how many requests the connection has carried.
+  bool take(const endpoint_state& ep, byte_stream& out, std::uint64_t tls_key = 0,
+            unsigned* uses = nullptr);
   // Returns a connection after a complete response; closes it when the endpoint is full.
   void give_back(const endpoint_state& ep, byte_stream conn, steady_time now,
-                 std::uint64_t tls_key = 0);
+                 std::uint64_t tls_key = 0, unsigned uses = 0);
+  // New limits (upstream-keepalive-connections, -timeout); idle connections beyond them go at
+  // the next sweep or give_back.
+  void configure(std::size_t max_idle_per_endpoint, std::chrono::milliseconds idle_timeout) {
+    max_idle_ = max_idle_per_endpoint;
+    idle_timeout_ = idle_timeout;
+  }
   // Closes connections idle longer than the timeout (called from the worker's timer).
   void sweep(steady_time now);
   void clear();
@@ -61,6 +69,7 @@ class upstream_pool {
   struct idle_conn {
     byte_stream sock;
     steady_time since;
+    unsigned uses = 0;
   };
   struct slot {
     boost::asio::ip::tcp::endpoint ep;

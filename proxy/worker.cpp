@@ -36,6 +36,7 @@ worker::worker(unsigned index, const server_options& opts, metrics_registry* reg
       gauges_(observer_ ? &observer_->gauges() : own_gauges_.get()),
       pool_(opts.upstream_keepalive_connections, opts.upstream_keepalive_timeout, gauges_) {
   for (const auto& cidr : opts.trusted_proxies) trusted_.add(cidr);
+  flag_settings_ = settings_from(opts);
   rng_[0] = random_seed(index) | 1;
   rng_[1] = random_seed(index + 1000) | 2;
 }
@@ -138,8 +139,22 @@ void worker::publish(config::snapshot_ptr snap) {
     if (observer_) observer_->on_snapshot(*snap);
     lb_.retain_only(*snap, pool_);
     if (tls_) tls_->on_snapshot(snap);
+    adopt_settings(snap->settings_ptr());
     snap_ = std::move(snap);
   });
+}
+
+// A Snapshot's settings: the trusted networks and the upstream pool limits follow them.
+void worker::adopt_settings(const config::controller_config_ptr& s) {
+  if (!s || s == trusted_from_) return;
+  const auto& now = s->trusted_cidrs();
+  if (!trusted_from_ || trusted_from_->trusted_cidrs() != now) {
+    trusted_ = trusted_networks{};
+    for (const auto& cidr : now) trusted_.add(cidr);
+    ++trusted_version_;
+  }
+  pool_.configure(s->upstream_keepalive_connections, s->upstream_keepalive_timeout);
+  trusted_from_ = s;
 }
 
 void worker::stop_accepting() {

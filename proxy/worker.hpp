@@ -60,6 +60,12 @@ class worker {
   worker_observer* observer() { return observer_.get(); }
   worker_gauges& gauges() { return *gauges_; }
   const trusted_networks& trusted() const { return trusted_; }
+  // Changes whenever trusted() does (a Snapshot with other trusted CIDRs).
+  std::uint32_t trusted_version() const { return trusted_version_; }
+  // The controller settings of the current Snapshot (before the first: the flags').
+  const config::controller_config& settings() const {
+    return snap_ ? snap_->settings() : flag_settings_;
+  }
   const std::string& port_text() const { return port_text_; }
   const std::string& https_port_text() const { return https_port_text_; }
   // HTTPS only (listen_https was called).
@@ -79,6 +85,7 @@ class worker {
   void https_accept_loop();
   void tick();
   void maybe_finish();
+  void adopt_settings(const config::controller_config_ptr& s);
 
   // Declared before ioc_ so they outlive it: handlers still queued when the io_context is
   // destroyed own sessions, whose destructors use these.
@@ -90,6 +97,9 @@ class worker {
   std::unique_ptr<worker_gauges> own_gauges_;  // when there is no observer
   worker_gauges* gauges_ = nullptr;
   trusted_networks trusted_;
+  std::uint32_t trusted_version_ = 0;
+  config::controller_config_ptr trusted_from_;  // the settings trusted_ was made from
+  config::controller_config flag_settings_;
   std::string port_text_;
   std::string https_port_text_;
   tls_server_context* tls_shared_ = nullptr;

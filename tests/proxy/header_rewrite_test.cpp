@@ -102,7 +102,9 @@ TEST(upstream_request, untrusted_forwarding_headers_are_replaced) {
   EXPECT_EQ(out.find("6.6.6.6"), std::string::npos);
 }
 
-TEST(upstream_request, trusted_peer_appends_and_picks_real_ip) {
+// ingress-nginx: with use-forwarded-headers (a trusted peer) X-Forwarded-For is the real
+// client address; compute-full-forwarded-for appends the peer to the trusted chain instead.
+TEST(upstream_request, trusted_peer_real_ip_and_compute_full_forwarded_for) {
   trusted_networks nets;
   ASSERT_TRUE(nets.add("10.0.0.0/8"));
   auto h = head_of({{F::host, "Host", "a"},
@@ -112,12 +114,60 @@ TEST(upstream_request, trusted_peer_appends_and_picks_real_ip) {
   p.peer_ip = "10.1.2.3";
   p.peer_trusted = nets.contains(p.peer_ip);
   p.trusted = &nets;
+  p.forwarded_for = h.x_forwarded_for;
   p.request_id = "r";
   std::string out;
   write_upstream_request(out, "GET", "/", h, p);
-  EXPECT_TRUE(has_line(out, "X-Forwarded-For: 1.2.3.4, 10.9.9.9, 10.1.2.3"));
+  EXPECT_TRUE(has_line(out, "X-Forwarded-For: 1.2.3.4")) << out;
   EXPECT_TRUE(has_line(out, "X-Real-IP: 1.2.3.4"));
   EXPECT_TRUE(has_line(out, "X-Forwarded-Proto: https"));
+  p.compute_full_forwarded_for = true;
+  out.clear();
+  write_upstream_request(out, "GET", "/", h, p);
+  EXPECT_TRUE(has_line(out, "X-Forwarded-For: 1.2.3.4, 10.9.9.9, 10.1.2.3")) << out;
+  EXPECT_TRUE(has_line(out, "X-Real-IP: 1.2.3.4"));
+  // An untrusted peer's chain is never used, computed or not.
+  p.peer_trusted = false;
+  out.clear();
+  write_upstream_request(out, "GET", "/", h, p);
+  EXPECT_TRUE(has_line(out, "X-Forwarded-For: 10.1.2.3")) << out;
+}
+
+TEST(upstream_request, rewrite_phase_fields) {
+  auto h = head_of({{F::host, "Host", "public.test"}, {F::unknown, "X-Custom", "client"}});
+  const std::vector<std::pair<std::string_view, std::string_view>> set = {
+      {"X-Custom", "proxy"}, {"X-Forwarded-Prefix", "/shop"}};
+  forward_params p;
+  p.peer_ip = "127.0.0.1";
+  p.upstream_host = "internal.svc";
+  p.set_headers = &set;
+  p.connection = "close";
+  p.http_version = 10;
+  std::string out;
+  write_upstream_request(out, "GET", "/", h, p);
+  EXPECT_EQ(out.rfind("GET / HTTP/1.0\r\n", 0), 0u) << out;
+  EXPECT_TRUE(has_line(out, "Host: internal.svc")) << out;
+  EXPECT_TRUE(has_line(out, "X-Forwarded-Host: public.test"));
+  EXPECT_TRUE(has_line(out, "X-Custom: proxy"));
+  EXPECT_EQ(out.find("client"), std::string::npos);
+  EXPECT_TRUE(has_line(out, "X-Forwarded-Prefix: /shop"));
+  EXPECT_TRUE(has_line(out, "Connection: close"));
+}
+
+TEST(client_response, response_phase_headers_replace_the_upstreams) {
+  message_head h;
+  note_response_field(h, {F::unknown, "X-Frame-Options", "SAMEORIGIN"});
+  note_response_field(h, {F::content_type, "Content-Type", "text/plain"});
+  const std::vector<std::pair<std::string_view, std::string_view>> set = {
+      {"x-frame-options", "DENY"}};
+  response_params p;
+  p.status = 200;
+  p.set_headers = &set;
+  std::string out;
+  write_client_response(out, h, p);
+  EXPECT_TRUE(has_line(out, "x-frame-options: DENY")) << out;
+  EXPECT_EQ(out.find("SAMEORIGIN"), std::string::npos);
+  EXPECT_TRUE(has_line(out, "Content-Type: text/plain"));
 }
 
 TEST(upstream_request, framing_and_upgrade) {

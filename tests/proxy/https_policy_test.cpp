@@ -5,7 +5,7 @@
 #include <string>
 
 #include "config/snapshot.hpp"
-#include "proxy/server_options.hpp"
+#include "config/controller_config.hpp"
 
 using namespace portico::proxy;
 using portico::config::route;
@@ -92,7 +92,7 @@ TEST(https_redirect, acme_challenges_stay_on_http) {
 }
 
 TEST(hsts_value, from_the_options) {
-  server_options o;
+  portico::config::controller_config o;
   char buf[80];
   EXPECT_EQ(hsts_value(o, buf), "max-age=31536000; includeSubDomains");
   o.hsts_include_subdomains = false;

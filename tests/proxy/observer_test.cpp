@@ -191,19 +191,54 @@ TEST(observer, access_log_lines_reach_stdout_on_flush) {
   EXPECT_NE(out.find("\"status\":404"), std::string::npos);
 }
 
+// --access-log=false reaches the observer through the Snapshot, as the builder makes it: the
+// settings' enable_access_log (unrouted requests) and each route's policy (routed ones).
 TEST(observer, access_log_off_writes_nothing) {
   server_options opts = quiet();
   metrics_registry reg(opts);
-  auto web = test::make_route(0, "default", "web", "web-svc", "a.example", "/");
-  auto snap = test::make_snapshot({web});
+  auto settings = std::make_shared<config::controller_config>(settings_from(opts));
+  ASSERT_FALSE(settings->enable_access_log);
+  auto route = std::const_pointer_cast<config::route>(
+      test::make_route(0, "default", "web", "web-svc", "a.example", "/"));
+  auto policy = std::make_shared<config::route_policy>(*route->policy);
+  policy->access_log = false;
+  route->policy = policy;
+  std::shared_ptr<const config::route> web = route;
+  auto snap = std::make_shared<const config::snapshot>(
+      std::vector<std::shared_ptr<const config::route>>{web},
+      std::vector<std::shared_ptr<const config::cluster>>{}, nullptr, 1, nullptr, settings);
   std::string out = capture_stdout([&] {
     worker_observer w(reg, opts, 0);
     w.on_snapshot(*snap);
     w.on_request(test::upstream_record(web.get()));
+    w.on_request(test::local_record(nullptr, 404));
     w.flush();
   });
-  EXPECT_TRUE(out.empty());
+  EXPECT_TRUE(out.empty()) << out;
   EXPECT_EQ(requests_of(reg, "web"), 1.0);
+}
+
+// enable-access-log: "false" on one Ingress silences its routes only.
+TEST(observer, route_policy_can_turn_the_access_log_off_for_one_route) {
+  server_options opts;
+  metrics_registry reg(opts);
+  auto route = std::const_pointer_cast<config::route>(
+      test::make_route(0, "default", "quiet", "web-svc", "a.example", "/"));
+  auto policy = std::make_shared<config::route_policy>(*route->policy);
+  policy->access_log = false;
+  route->policy = policy;
+  std::shared_ptr<const config::route> quiet_route = route;
+  auto loud = test::make_route(1, "default", "loud", "web-svc", "b.example", "/");
+  auto snap = test::make_snapshot({quiet_route, loud});
+  std::string out = capture_stdout([&] {
+    worker_observer w(reg, opts, 0);
+    w.on_snapshot(*snap);
+    w.on_request(test::upstream_record(quiet_route.get()));
+    w.on_request(test::upstream_record(loud.get()));
+    w.flush();
+  });
+  ASSERT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_NE(out.find("\"ingress\":\"loud\""), std::string::npos);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Forwarding through the proxy: Host preserved, hop-by-hop headers removed (Connection and the
 headers it names, Keep-Alive, TE, Trailer, Upgrade, Proxy-*), X-Forwarded-* / X-Real-IP set and
-untrusted client values replaced, trusted ones appended, X-Request-ID kept or generated and
+untrusted client values replaced, trusted ones used for the real client address (appended to with
+compute-full-forwarded-for), the forwarded-for-header, X-Request-ID kept or generated and
 returned; pipelined requests answered in order; chunked and fixed bodies both ways; HEAD, 204
 and 304 without bodies; keep-alive reuse of upstream connections."""
 
@@ -15,19 +16,28 @@ import harness as h  # noqa: E402
 
 P = None
 PT = None
+PF = None
 UP = None
 
 
 def setUpModule():
-    global P, PT, UP
+    global P, PT, PF, UP
     UP = h.Upstream.start("fwd")
     d = h.simple_config(h.temp_dir(), [UP])
     P = h.Portico.start(d, "--workers", "1")
     PT = h.Portico.start(d, "--workers", "1", "--trusted-proxies", "127.0.0.0/8")
+    # The ConfigMap way (ingress-nginx keys): trust the forwarding proxy on loopback, take the
+    # client from X-Client-Chain, and pass the whole chain on.
+    h.write_manifests(d, "cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                      "  name: fwd\n  namespace: default\ndata:\n"
+                      "  use-forwarded-headers: \"true\"\n  proxy-real-ip-cidr: 127.0.0.0/8\n"
+                      "  forwarded-for-header: X-Client-Chain\n"
+                      "  compute-full-forwarded-for: \"true\"\n")
+    PF = h.Portico.start(d, "--workers", "1", "--configmap", "default/fwd")
 
 
 def tearDownModule():
-    for p in (P, PT, UP):
+    for p in (P, PT, PF, UP):
         if p:
             p.stop()
 
@@ -46,12 +56,21 @@ class forwarding(unittest.TestCase):
         self.assertEqual(r.echo_header("x-forwarded-port"), [str(P.http_port)])
         self.assertEqual(r.json()["target"], "/x?a=1")
 
-    def test_trusted_peer_values_are_kept_and_appended(self):
+    def test_trusted_peer_values_give_the_real_client(self):
+        # ingress-nginx without compute-full-forwarded-for: X-Forwarded-For is the client.
         r = h.request(PT.http_port, "GET", "/", host="app.test", headers={
             "X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https"})
-        self.assertEqual(r.echo_header("x-forwarded-for"), ["1.2.3.4, 127.0.0.1"])
+        self.assertEqual(r.echo_header("x-forwarded-for"), ["1.2.3.4"])
         self.assertEqual(r.echo_header("x-real-ip"), ["1.2.3.4"])
         self.assertEqual(r.echo_header("x-forwarded-proto"), ["https"])
+
+    def test_configmap_forwarded_for_header_and_compute_full(self):
+        r = h.request(PF.http_port, "GET", "/", host="app.test", headers={
+            "X-Client-Chain": "5.6.7.8, 127.0.0.9", "X-Forwarded-For": "6.6.6.6"})
+        self.assertEqual(r.echo_header("x-real-ip"), ["5.6.7.8"])
+        # compute-full appends the peer to the client's X-Forwarded-For, as ingress-nginx's
+        # $full_x_forwarded_for does, whatever forwarded-for-header names.
+        self.assertEqual(r.echo_header("x-forwarded-for"), ["6.6.6.6, 127.0.0.1"])
 
     def test_request_id_generated_and_returned(self):
         r = h.request(P.http_port, "GET", "/", host="app.test")

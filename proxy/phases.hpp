@@ -1,0 +1,65 @@
+// The named phases of a routed request, the same for every protocol that produces a request:
+//
+//   access -> redirect -> rewrite -> pick backend -> forward -> response
+//
+// Each is a plain function over the request and the route's typed policy (config/route_policy.hpp,
+// decoded once per Snapshot); none parses annotation text. access and redirect may answer the
+// request themselves; rewrite says what goes upstream; forward (http_forward.cpp) sends it;
+// response adds what the route and the controller settings add to the answer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/controller_config.hpp"
+#include "config/snapshot.hpp"
+
+namespace portico::proxy {
+
+enum class phase_result : std::uint8_t { next, answered };
+
+// What the phases read of a request.
+struct request_view {
+  std::string_view method;
+  std::string_view host;    // as received (may carry ":port")
+  std::string_view target;  // as received: path and query (origin-form)
+  std::string_view path;    // the normalized path routing matched
+  bool tls = false;
+  std::uint16_t https_port = 443;  // of the listener clients reach for HTTPS
+};
+
+// An answer a phase gives instead of forwarding: a status and, for redirects, a Location.
+struct local_answer {
+  unsigned status = 0;
+  std::string location;
+};
+
+// access: whether the route may serve this request at all. A route whose policy is denied (a
+// protection it asks for is not applied) answers 503.
+phase_result access_phase(const config::route& r, const request_view& req, local_answer& out);
+
+// redirect: HTTP -> HTTPS (ssl-redirect, force-ssl-redirect), temporal-redirect,
+// permanent-redirect, app-root, in ingress-nginx's order.
+phase_result redirect_phase(const config::route& r, const request_view& req,
+                            const config::controller_config& settings, local_answer& out);
+
+// rewrite: what the upstream request says beside the forwarding headers.
+struct upstream_rewrite {
+  std::string_view host;  // non-empty: the Host sent upstream (upstream-vhost)
+  // Header fields set on the upstream request (replacing the client's of the same name).
+  std::vector<std::pair<std::string_view, std::string_view>> set_headers;
+  std::string_view connection;  // non-empty: the Connection header sent upstream
+  unsigned http_version = 11;
+};
+void rewrite_phase(const config::route& r, const config::controller_config& settings,
+                   upstream_rewrite& out);
+
+// response: header fields set on every answer of the route (custom-headers, then the
+// ConfigMap's add-headers), replacing the upstream's of the same name.
+void response_phase(const config::route* r, const config::controller_config& settings,
+                    std::vector<std::pair<std::string_view, std::string_view>>& set_headers);
+
+}  // namespace portico::proxy
