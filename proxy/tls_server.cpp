@@ -254,9 +254,14 @@ const tls_material* tls_worker::choose(std::string_view server_name) {
 int tls_worker::on_servername(SSL* ssl) {
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   const tls_material* m = choose(name != nullptr ? std::string_view(name) : std::string_view());
-  // The accepting context already holds the self-signed certificate.
-  if (m != shared_.self_signed().get() && !m->use_on(ssl)) {
+  // The connection starts with the accepting context's self-signed certificate. Any other
+  // choice replaces it: OpenSSL keeps one certificate per key type, so an RSA certificate put
+  // beside the self-signed ECDSA one would lose to it with every client that offers ECDSA.
+  if (m == shared_.self_signed().get()) return SSL_TLSEXT_ERR_OK;
+  SSL_certs_clear(ssl);
+  if (!m->use_on(ssl)) {
     ERR_clear_error();
+    SSL_certs_clear(ssl);
     shared_.self_signed()->use_on(ssl);
   }
   return SSL_TLSEXT_ERR_OK;

@@ -11,9 +11,11 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "proxy/tls_client.hpp"
+#include "tests/config/tls_test_certs.hpp"
 
 using namespace portico;
 using namespace portico::proxy;
@@ -37,6 +39,24 @@ std::shared_ptr<config::tls_certificate> make_cert(const std::string& secret, st
   c->secret = secret;
   c->cert_pem = certificate_pem(m->leaf());
   c->key_pem = key_pem(m->key());
+  c->version = v;
+  return c;
+}
+
+// A certificate of the given key type for `host` (signature algorithms matter here).
+std::shared_ptr<config::tls_certificate> make_keyed_cert(const std::string& secret,
+                                                         std::uint64_t v, const std::string& host,
+                                                         config::testing::key_kind k) {
+  config::testing::cert_spec spec;
+  spec.cn = host;
+  spec.dns = {host};
+  spec.not_before = std::time(nullptr) - config::testing::day;
+  spec.not_after = std::time(nullptr) + 30 * config::testing::day;
+  auto t = config::testing::make_cert(spec, k);
+  auto c = std::make_shared<config::tls_certificate>();
+  c->secret = secret;
+  c->cert_pem = t.cert_pem;
+  c->key_pem = t.key_pem;
   c->version = v;
   return c;
 }
@@ -178,6 +198,21 @@ TEST_F(tls_server_test, handshake_serves_the_certificate_of_the_server_name) {
   auto q = connect(w, nullptr);
   ASSERT_TRUE(q->handshake());
   EXPECT_EQ(q->peer_pem(), certificate_pem(shared.self_signed()->leaf()));
+}
+
+// The accepting context's self-signed ECDSA certificate stayed on the connection beside a
+// Secret's RSA certificate, and OpenSSL preferred it for every client that offers ECDSA.
+TEST_F(tls_server_test, rsa_certificate_of_the_server_name_is_served_not_the_ecdsa_default) {
+  auto rsa = make_keyed_cert("ns/rsa", 1, "rsa.test", config::testing::key_kind::rsa);
+  w.on_snapshot(make_snapshot({{"rsa.test", rsa}}, rsa));
+  for (const char* sni : {"rsa.test", "unknown.test"}) {
+    auto p = connect(w, sni);
+    ASSERT_TRUE(p->handshake());
+    EXPECT_EQ(p->peer_pem(), rsa->cert_pem) << sni;
+  }
+  auto q = connect(w, nullptr);  // no SNI: the (RSA) default certificate
+  ASSERT_TRUE(q->handshake());
+  EXPECT_EQ(q->peer_pem(), rsa->cert_pem);
 }
 
 TEST_F(tls_server_test, refuses_tls11_and_offers_only_http11) {
