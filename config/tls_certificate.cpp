@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <optional>
 #include <vector>
 
 #include "config/fnv.hpp"
@@ -83,14 +84,15 @@ std::vector<x509_ptr> read_chain(std::string_view pem, std::string& why) {
   }
 }
 
-const char* key_type_name(int id) {
-  switch (id) {
-    case EVP_PKEY_RSA: return "RSA";
-    case EVP_PKEY_RSA_PSS: return "RSA-PSS";
-    case EVP_PKEY_EC: return "EC";
-    case EVP_PKEY_ED25519: return "Ed25519";
-    case EVP_PKEY_ED448: return "Ed448";
-    default: return nullptr;
+// The key types a server certificate can have on a TLS connection (OpenSSL's slots).
+std::optional<tls_key_type> key_type_of(const EVP_PKEY* key) {
+  switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA: return tls_key_type::rsa;
+    case EVP_PKEY_RSA_PSS: return tls_key_type::rsa_pss;
+    case EVP_PKEY_EC: return tls_key_type::ec;
+    case EVP_PKEY_ED25519: return tls_key_type::ed25519;
+    case EVP_PKEY_ED448: return tls_key_type::ed448;
+    default: return std::nullopt;
   }
 }
 
@@ -162,7 +164,7 @@ pkey_ptr read_key(std::string_view pem, std::string& why) {
     }
     return nullptr;
   }
-  if (!key_type_name(EVP_PKEY_get_base_id(key.get()))) {
+  if (!key_type_of(key.get())) {
     why = "unsupported key type (RSA, EC, Ed25519 and Ed448 keys are supported)";
     return nullptr;
   }
@@ -304,6 +306,7 @@ certificate_result parse_tls_secret(const secret& s, std::int64_t now) {
   c->cert_pem = crt->second;
   c->key_pem = key_it->second;
   c->version = certificate_version(c->cert_pem, c->key_pem);
+  c->key_type = *key_type_of(key.get());
   ERR_clear_error();
   return {std::move(c), {}, {}};
 }

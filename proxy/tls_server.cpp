@@ -240,30 +240,36 @@ const tls_material* tls_worker::material_for(const config::tls_certificate& cert
   return it->second.get();
 }
 
-const tls_material* tls_worker::choose(std::string_view server_name) {
+tls_choice tls_worker::choose(std::string_view server_name) {
+  tls_choice out;
   if (snap_) {
     if (!server_name.empty())
-      if (const auto* cert = snap_->find_certificate(server_name))
-        if (const auto* m = material_for(*cert)) return m;
-    if (const auto& def = snap_->tls().default_cert)
-      if (const auto* m = material_for(*def)) return m;
+      if (const auto* set = snap_->find_certificates(server_name))
+        for (const auto& cert : *set) out.add(material_for(*cert));
+    if (out.empty())
+      if (const auto& def = snap_->tls().default_cert) out.add(material_for(*def));
   }
-  return shared_.self_signed().get();
+  if (out.empty()) out.add(shared_.self_signed().get());
+  return out;
 }
 
 int tls_worker::on_servername(SSL* ssl) {
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  const tls_material* m = choose(name != nullptr ? std::string_view(name) : std::string_view());
+  const tls_choice chosen =
+      choose(name != nullptr ? std::string_view(name) : std::string_view());
   // The connection starts with the accepting context's self-signed certificate. Any other
   // choice replaces it: OpenSSL keeps one certificate per key type, so an RSA certificate put
   // beside the self-signed ECDSA one would lose to it with every client that offers ECDSA.
-  if (m == shared_.self_signed().get()) return SSL_TLSEXT_ERR_OK;
+  if (chosen.size() == 1 && chosen[0] == shared_.self_signed().get()) return SSL_TLSEXT_ERR_OK;
   SSL_certs_clear(ssl);
-  if (!m->use_on(ssl)) {
+  bool any = false;
+  for (const tls_material* m : chosen) any = m->use_on(ssl) || any;
+  if (!any) {
     ERR_clear_error();
     SSL_certs_clear(ssl);
     shared_.self_signed()->use_on(ssl);
   }
+  ERR_clear_error();
   return SSL_TLSEXT_ERR_OK;
 }
 

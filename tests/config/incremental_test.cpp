@@ -44,8 +44,10 @@ std::string describe(const snapshot& s) {
     out += "\n";
   }
   std::vector<std::string> hosts;
-  for (const auto& [h, c] : s.tls().by_host) {
-    hosts.push_back(h + "=" + (c ? std::to_string(c->version) : "default"));
+  for (const auto& [h, set] : s.tls().by_host) {
+    std::string line = h + "=";
+    for (const auto& c : set) line += std::to_string(c->version) + ",";
+    hosts.push_back(set.empty() ? line + "default" : line);
   }
   std::sort(hosts.begin(), hosts.end());
   for (const auto& h : hosts) out += "tls " + h + "\n";

@@ -123,11 +123,11 @@ inline test_cert make_cert(const cert_spec& s, key_kind k = key_kind::ec) {
   return {pem_of(x.get()), pem_of(key.get())};
 }
 
-inline test_cert make_cert_for(std::vector<std::string> dns) {
+inline test_cert make_cert_for(std::vector<std::string> dns, key_kind k = key_kind::ec) {
   cert_spec s;
   s.cn = dns.empty() ? "test" : dns.front();
   s.dns = std::move(dns);
-  return make_cert(s);
+  return make_cert(s, k);
 }
 
 inline secret tls_secret(const std::string& ns, const std::string& name, const test_cert& c,
