@@ -61,8 +61,9 @@ std::shared_ptr<config::tls_certificate> make_keyed_cert(const std::string& secr
   return c;
 }
 
-config::snapshot_ptr make_snapshot(std::vector<std::pair<std::string, config::tls_certificates>> hosts,
-                                   std::shared_ptr<config::tls_certificate> def = nullptr) {
+config::snapshot_ptr make_snapshot(
+    std::vector<std::pair<std::string, config::tls_certificates>> hosts,
+    std::shared_ptr<config::tls_certificate> def = nullptr) {
   auto t = std::make_shared<config::tls_table>();
   for (auto& [h, set] : hosts) {
     t->certificates.insert(t->certificates.end(), set.begin(), set.end());
@@ -236,7 +237,9 @@ TEST_F(tls_server_test, host_with_rsa_and_ecdsa_certificates_serves_what_the_cli
                           client{nullptr, TLS1_3_VERSION, ec->cert_pem}}) {
     auto p = connect(w, "both.test");
     SSL_set_max_proto_version(p->client, c.max_version);
-    if (c.sigalgs != nullptr) ASSERT_EQ(SSL_set1_sigalgs_list(p->client, c.sigalgs), 1);
+    if (c.sigalgs != nullptr) {
+      ASSERT_EQ(SSL_set1_sigalgs_list(p->client, c.sigalgs), 1);
+    }
     ASSERT_TRUE(p->handshake()) << (c.sigalgs ? c.sigalgs : "default");
     EXPECT_EQ(p->peer_pem(), c.expected) << (c.sigalgs ? c.sigalgs : "default");
   }
