@@ -84,12 +84,14 @@ inline constexpr std::size_t tls_key_type_count = 5;
 std::string_view key_type_name(tls_key_type t);
 
 // A certificate and its key from a kubernetes.io/tls Secret, checked by build(): the PEM
-// parses, the key matches, and it has not expired (build_options::now).
+// parses, the key matches, keys and signatures are strong enough to be served. One outside
+// its validity period is kept (and reported), as ingress-nginx serves it.
 struct tls_certificate {
   std::string secret;              // "namespace/name"
   std::string cert_pem;            // tls.crt: leaf first, then its chain
   std::string key_pem;             // tls.key
   std::vector<std::string> names;  // DNS subjectAltNames (CN when there are none), lower-case
+  std::int64_t not_before = 0;     // validity start, seconds since the epoch
   std::int64_t not_after = 0;      // expiry, seconds since the epoch
   std::uint64_t version = 0;       // hash of cert_pem and key_pem: equal => same material
   tls_key_type key_type = tls_key_type::ec;

@@ -8,6 +8,12 @@
 #include "config/tls_certificate.hpp"
 
 namespace portico::config {
+namespace {
+
+// Ends the report of a certificate outside its validity period.
+constexpr std::string_view served_anyway = "; it is served anyway, as ingress-nginx does";
+
+}  // namespace
 
 bool tls_configured_for(const tls_table& t, std::string_view lower_host) {
   if (t.by_host.empty() || lower_host.empty()) return false;
@@ -44,15 +50,17 @@ std::shared_ptr<const tls_certificate> tls_table_builder::load(const secret& s,
                                        prev->second->cert_pem == crt->second &&
                                        prev->second->key_pem == k->second) {
     std::string problem = certificate_expiry_problem(*prev->second, opts_.now);
-    if (problem.empty()) return prev->second;
-    errors_.push_back({"Secret", s.meta.namespace_name, s.meta.name, "data[tls.crt]",
-                       problem + "; " + std::string(consequence)});
-    return nullptr;
+    if (!problem.empty()) {
+      errors_.push_back({"Secret", s.meta.namespace_name, s.meta.name, "data[tls.crt]",
+                         problem + std::string(served_anyway)});
+    }
+    return prev->second;
   }
   certificate_result r = parse_tls_secret(s, opts_.now);
-  if (!r.cert) {
+  if (!r.message.empty()) {
     errors_.push_back({"Secret", s.meta.namespace_name, s.meta.name, std::move(r.field),
-                       r.message + "; " + std::string(consequence)});
+                       r.message + (r.cert ? std::string(served_anyway)
+                                           : "; " + std::string(consequence))});
   }
   return std::move(r.cert);
 }

@@ -22,6 +22,8 @@
 //   Secret that keeps the host (or the key type) and is ignored. A rule host that no entry
 //   lists gets the first certificate of each key type among its Ingress's certificates that
 //   name it.
+// - A certificate outside its validity period (build_options::now) is served, with a
+//   build_error against its Secret, as ingress-nginx serves it with a warning in its log.
 // - Certificates are parsed once per Secret per build, and not at all when the Secret's data
 //   equals that of a certificate in the previous Snapshot (build_options::previous).
 #pragma once

@@ -165,6 +165,9 @@ void check(int ok, const char* what) {
 }
 
 void configure(SSL_CTX* c) {
+  // Level 2 (keys and signatures of at least 112 bits: RSA 2048, P-256, SHA-256), whatever
+  // the system's openssl.cnf says; config::parse_tls_secret refuses what it would not load.
+  SSL_CTX_set_security_level(c, 2);
   check(SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION), "minimum protocol");
   check(SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION), "maximum protocol");
   check(SSL_CTX_set_cipher_list(c, tls12_ciphers), "TLS 1.2 ciphers");
@@ -172,7 +175,8 @@ void configure(SSL_CTX* c) {
   check(SSL_CTX_set1_groups_list(c, groups), "groups");
   SSL_CTX_set_options(c, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
                              SSL_OP_NO_COMPRESSION | SSL_OP_SINGLE_ECDH_USE);
-  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  // The chain is sent as tls.crt gives it (as nginx does), never completed from a store.
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
   check(SSL_CTX_set_session_id_context(c, session_id_context, sizeof session_id_context - 1),
         "session id context");
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "config/tls_certificate.hpp"
 #include "config/tls_table_builder.hpp"
 #include "state_fixture.hpp"
 #include "tls_test_certs.hpp"
@@ -116,7 +117,7 @@ TEST(tls_table, broken_secret_is_reported_once_against_the_secret_with_its_reaso
   EXPECT_EQ(r.snap->tls().certificates.size(), 1u);
 }
 
-TEST(tls_table, expired_and_garbage_secrets_fall_back_to_default) {
+TEST(tls_table, expired_secret_is_served_and_reported_garbage_falls_back_to_default) {
   cert_spec old;
   old.dns = {"old.com"};
   old.not_before = tls_now - 400 * day;
@@ -128,17 +129,20 @@ TEST(tls_table, expired_and_garbage_secrets_fall_back_to_default) {
                   {{{"old.com"}, "expired"}, {{"junk.com"}, "garbage"}}),
       {tls_secret("ns", "expired", make_cert(old)), garbage});
   auto r = build(st, at_now());
+  // Expired: served anyway, as ingress-nginx does (it logs a warning), and reported.
   const build_error* e = find_error(r, "Secret", "expired", "data[tls.crt]");
   ASSERT_TRUE(e) << testing::errors_text(r.errors);
-  EXPECT_NE(e->message.find("expired at"), std::string::npos);
+  EXPECT_EQ(e->message, "the certificate expired at " + format_utc(tls_now - day) +
+                            "; it is served anyway, as ingress-nginx does");
+  EXPECT_EQ(secret_of(*r.snap, "old.com"), "ns/expired");
   e = find_error(r, "Secret", "garbage", "data[tls.crt]");
   ASSERT_TRUE(e) << testing::errors_text(r.errors);
   EXPECT_NE(e->message.find("cannot be read"), std::string::npos);
-  EXPECT_EQ(secret_of(*r.snap, "old.com"), "default");
   EXPECT_EQ(secret_of(*r.snap, "junk.com"), "default");
-  // Without a time, expiry is not checked.
+  // Without a time, validity is not checked.
   r = build(st);
   EXPECT_EQ(secret_of(*r.snap, "old.com"), "ns/expired");
+  EXPECT_FALSE(find_error(r, "Secret", "expired", "data[tls.crt]"));
 }
 
 TEST(tls_table, wrong_secret_type_is_reported) {
@@ -320,10 +324,10 @@ TEST(tls_table, key_types_are_recorded) {
 }
 
 TEST(tls_table, find_certificates_folds_case_and_a_trailing_dot_and_allocates_no_key) {
-  auto st = state_of(tls_ingress("ns", "i", t1, {"a-very-long-host-name.example.com"},
-                                 {{{"a-very-long-host-name.example.com"}, "long"},
-                                  {{"*.wild.example.com"}, "wild"}}),
-                     {tls_secret("ns", "long", make_cert_for({"a-very-long-host-name.example.com"})),
+  const std::string host = "a-very-long-host-name.example.com";
+  auto st = state_of(tls_ingress("ns", "i", t1, {host},
+                                 {{{host}, "long"}, {{"*.wild.example.com"}, "wild"}}),
+                     {tls_secret("ns", "long", make_cert_for({host})),
                       tls_secret("ns", "wild", make_cert_for({"*.wild.example.com"}))});
   auto r = build(st, at_now());
   EXPECT_EQ(secret_of(*r.snap, "A-Very-Long-Host-Name.Example.COM."), "ns/long");
@@ -409,13 +413,13 @@ TEST(tls_table, unchanged_secret_is_not_parsed_again_changed_one_is) {
   EXPECT_NE(b2->version, b1->version);
   EXPECT_NE(second.snap->hash(), first.snap->hash());
 
-  // A reused certificate is still checked for expiry against the new time.
+  // A reused certificate is still checked for expiry against the new time (and kept).
   o.previous = second.snap;
   o.now = a1->not_after + 1;
   auto third = build(st, o);
   EXPECT_TRUE(find_error(third, "Secret", "a-tls", "data[tls.crt]"))
       << testing::errors_text(third.errors);
-  EXPECT_TRUE(third.snap->tls().by_host.at("a.com").empty());
+  EXPECT_EQ(third.snap->tls().by_host.at("a.com").at(0), a1);
 }
 
 TEST(tls_table, config_hash_follows_certificate_changes) {
