@@ -6,6 +6,7 @@
 
 #include "config/backends.hpp"
 #include "config/snapshot_hash.hpp"
+#include "config/tls_certificate.hpp"
 
 namespace portico::config {
 namespace {
@@ -97,16 +98,26 @@ resolved resolve_again(const cluster_state& mini, const cluster& old) {
   return {true, std::move(r.backend)};
 }
 
-// A certificate decision of the previous build may differ at opts.now.
+// Whether `errors` holds the report of `c` being outside its validity period.
+bool validity_reported(const std::vector<build_error>& errors, const tls_certificate& c) {
+  for (const auto& e : errors) {
+    if (e.kind != "Secret" || e.field != "data[tls.crt]") continue;
+    if (c.secret != e.namespace_name + "/" + e.name) continue;
+    if (e.message.starts_with("the certificate expired at ") ||
+        e.message.starts_with("the certificate is not valid before "))
+      return true;
+  }
+  return false;
+}
+
+// Whether a certificate of the previous build crossed a bound of its validity period since:
+// the full build reports it (or stops reporting it).
 bool time_sensitive(const snapshot& prev, const std::vector<build_error>& errors,
                     std::int64_t now) {
   if (now == 0) return false;
   for (const auto& c : prev.tls().certificates) {
-    if (c && c->not_after < now) return true;
-  }
-  if (prev.tls().default_cert && prev.tls().default_cert->not_after < now) return true;
-  for (const auto& e : errors) {
-    if (e.kind == "Secret" && e.message.find("not valid before") != std::string::npos) return true;
+    if (c && certificate_expiry_problem(*c, now).empty() == validity_reported(errors, *c))
+      return true;
   }
   return false;
 }

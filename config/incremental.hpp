@@ -53,8 +53,8 @@ class change_tracker {
 // The endpoint-only build. `previous` and `previous_errors` are the last build's result from
 // the state before the tracked changes, built with the same options except `now`. Returns
 // nullopt when the full build is needed: tracker.full(), a changed Service that a route
-// uses, or a certificate whose validity may have changed since (a carried certificate
-// expired by opts.now, or a previous "not valid before" error). When nothing in the
+// uses, or a carried certificate that entered or left its validity period since (its
+// report in the error list changes). When nothing in the
 // Snapshot changes, the result's snap is `previous` itself.
 std::optional<build_result> build_incremental(const cluster_state& state,
                                               const build_options& opts,

@@ -54,19 +54,35 @@ const route* snapshot::find(std::string_view host, std::string_view path) const 
   return i < routes_.size() ? routes_[i].get() : nullptr;
 }
 
-const tls_certificate* snapshot::find_certificate(std::string_view server_name) const {
-  if (tls_->by_host.empty() || server_name.empty() || server_name.size() > 253) return nullptr;
+std::string_view key_type_name(tls_key_type t) {
+  switch (t) {
+    case tls_key_type::rsa: return "RSA";
+    case tls_key_type::rsa_pss: return "RSA-PSS";
+    case tls_key_type::ec: return "EC";
+    case tls_key_type::ed25519: return "Ed25519";
+    case tls_key_type::ed448: return "Ed448";
+  }
+  return "?";
+}
+
+const tls_certificates* snapshot::find_certificates(std::string_view server_name) const {
+  const auto& hosts = tls_->by_host;
+  if (hosts.empty() || server_name.empty() || server_name.size() > 253) return nullptr;
   char buf[254];
   std::size_t n = 0;
   for (char c : server_name) buf[n++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
   if (buf[n - 1] == '.') --n;  // "foo.com." names the same host
-  std::string key(buf, n);
-  if (auto it = tls_->by_host.find(key); it != tls_->by_host.end()) return it->second.get();
-  auto dot = key.find('.');
-  if (dot == std::string::npos || dot == 0) return nullptr;
-  key.replace(0, dot, "*");  // "a.foo.com" -> "*.foo.com": one label only
-  if (auto it = tls_->by_host.find(key); it != tls_->by_host.end()) return it->second.get();
-  return nullptr;
+  std::string_view key(buf, n);
+  auto it = hosts.find(key);
+  if (it == hosts.end()) {
+    auto dot = key.find('.');
+    if (dot == std::string_view::npos || dot == 0) return nullptr;
+    // "a.foo.com" -> "*.foo.com" (one label only), written over the label's last character.
+    buf[dot - 1] = '*';
+    it = hosts.find(std::string_view(buf + dot - 1, n - dot + 1));
+    if (it == hosts.end()) return nullptr;
+  }
+  return it->second.empty() ? nullptr : &it->second;
 }
 
 const cluster* snapshot::find_cluster(std::string_view id) const {

@@ -2,7 +2,9 @@
 // A Snapshot never changes after build; unchanged clusters are shared between Snapshots.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -82,22 +84,48 @@ struct build_error {
   std::string to_string() const;  // "Ingress default/web: spec.rules[0]...: message"
 };
 
+// The key type of a certificate. A TLS connection holds at most one certificate per key type
+// (OpenSSL's slots); the client's signature algorithms choose among them.
+enum class tls_key_type : std::uint8_t { rsa, rsa_pss, ec, ed25519, ed448 };
+inline constexpr std::size_t tls_key_type_count = 5;
+// "RSA", "RSA-PSS", "EC", "Ed25519", "Ed448".
+std::string_view key_type_name(tls_key_type t);
+
 // A certificate and its key from a kubernetes.io/tls Secret, checked by build(): the PEM
-// parses, the key matches, and it has not expired (build_options::now).
+// parses, the key matches, keys and signatures are strong enough to be served. One outside
+// its validity period is kept (and reported), as ingress-nginx serves it.
 struct tls_certificate {
   std::string secret;              // "namespace/name"
   std::string cert_pem;            // tls.crt: leaf first, then its chain
   std::string key_pem;             // tls.key
   std::vector<std::string> names;  // DNS subjectAltNames (CN when there are none), lower-case
+  std::int64_t not_before = 0;     // validity start, seconds since the epoch
   std::int64_t not_after = 0;      // expiry, seconds since the epoch
   std::uint64_t version = 0;       // hash of cert_pem and key_pem: equal => same material
+  tls_key_type key_type = tls_key_type::ec;
 };
 
-// Which certificate a TLS server name gets: hosts from every served Ingress's spec.tls
+// The certificates one server name is served with: at most one per key type, in key type
+// order (an RSA and an ECDSA certificate from two Secrets, as nginx serves two
+// ssl_certificate lines). Empty: the default certificate answers.
+using tls_certificates = std::vector<std::shared_ptr<const tls_certificate>>;
+
+// Host lookups by string_view (no key string is made per handshake).
+struct tls_host_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+using tls_host_map =
+    std::unordered_map<std::string, tls_certificates, tls_host_hash, std::equal_to<>>;
+
+// Which certificates a TLS server name gets: hosts from every served Ingress's spec.tls
 // (lower-case; "*.foo.com" wildcards as listed), oldest Ingress first when two name the same
-// host. A host whose Secret is missing or broken maps to null: the default certificate.
+// host. A host whose Secrets are missing or broken maps to an empty set: the default
+// certificate.
 struct tls_table {
-  std::unordered_map<std::string, std::shared_ptr<const tls_certificate>> by_host;
+  tls_host_map by_host;
   // --default-ssl-certificate when it names a good Secret; null: the proxy's own self-signed.
   std::shared_ptr<const tls_certificate> default_cert;
   // Every distinct good certificate (by_host values and default_cert), for metrics and caches.
@@ -128,10 +156,11 @@ class snapshot {
   const cluster* find_cluster(std::string_view id) const;
   std::uint64_t hash() const { return hash_; }  // config hash, as in nginx_ingress_controller_config_hash
 
-  // TLS: the certificate for a ClientHello server name (any case): exact host, then the
-  // single-label wildcard; nullptr when neither is listed or its Secret is unusable (then the
-  // default certificate, tls().default_cert or the self-signed one, answers).
-  const tls_certificate* find_certificate(std::string_view server_name) const;
+  // TLS: the certificates for a ClientHello server name (any case, one trailing dot
+  // ignored): exact host, then the single-label wildcard; nullptr when neither is listed or
+  // its Secrets are unusable (then the default certificate, tls().default_cert or the
+  // self-signed one, answers). Never empty. Allocates nothing.
+  const tls_certificates* find_certificates(std::string_view server_name) const;
   // Never null (empty when no Ingress has spec.tls).
   const tls_table& tls() const { return *tls_; }
   const std::shared_ptr<const tls_table>& tls_ptr() const { return tls_; }

@@ -10,11 +10,15 @@ namespace portico::config {
 namespace {
 
 void hash_tls(fnv1a& h, const tls_table& tls) {
-  std::vector<std::pair<std::string_view, std::uint64_t>> hosts;
+  std::vector<std::pair<std::string_view, const tls_certificates*>> hosts;
   hosts.reserve(tls.by_host.size());
-  for (const auto& [host, c] : tls.by_host) hosts.emplace_back(host, c ? c->version : 0);
-  std::sort(hosts.begin(), hosts.end());
-  for (const auto& [host, v] : hosts) h.add(host).add(v);
+  for (const auto& [host, set] : tls.by_host) hosts.emplace_back(host, &set);
+  std::sort(hosts.begin(), hosts.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [host, set] : hosts) {
+    h.add(host).add(static_cast<std::uint64_t>(set->size()));
+    for (const auto& c : *set) h.add(c->version);
+  }
   h.add(tls.default_cert ? tls.default_cert->version : 0);
 }
 

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <ctime>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "config/fnv.hpp"
@@ -52,6 +54,23 @@ bool is_no_start_line(unsigned long e) {
   return ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
 }
 
+// Why a PEM text that did not read may be so, for the shapes users get wrong: base64-encoded
+// once more, an END line run into the next BEGIN line, a key where a certificate belongs.
+// Empty, or " (...)" to append to the error.
+std::string pem_hint(std::string_view pem) {
+  std::size_t first = pem.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && pem.substr(first).starts_with("LS0tLS1CRUdJTi"))
+    return " (the text is base64 of \"-----BEGIN\": encoded twice? data values are base64 of "
+           "the PEM text, stringData values the PEM text itself)";
+  if (pem.find("----------BEGIN ") != std::string_view::npos)
+    return " (an END line runs into the next BEGIN line: a newline is missing between "
+           "concatenated PEM files)";
+  if (pem.find("-----BEGIN CERTIFICATE-----") == std::string_view::npos &&
+      pem.find("PRIVATE KEY-----") != std::string_view::npos)
+    return " (it holds a private key: are tls.crt and tls.key swapped?)";
+  return {};
+}
+
 // Every PEM CERTIFICATE block of `pem`, in order. Empty with `why` set on error.
 std::vector<x509_ptr> read_chain(std::string_view pem, std::string& why) {
   ERR_clear_error();
@@ -74,23 +93,24 @@ std::vector<x509_ptr> read_chain(std::string_view pem, std::string& why) {
     }
     if (out.empty() && is_no_start_line(e)) {
       ERR_clear_error();
-      why = "no PEM certificate (\"-----BEGIN CERTIFICATE-----\") found";
+      why = "no PEM certificate (\"-----BEGIN CERTIFICATE-----\") found" + pem_hint(pem);
     } else {
       why = "PEM certificate #" + std::to_string(out.size() + 1) + " cannot be read: " +
-            openssl_reason();
+            openssl_reason() + pem_hint(pem);
     }
     return {};
   }
 }
 
-const char* key_type_name(int id) {
-  switch (id) {
-    case EVP_PKEY_RSA: return "RSA";
-    case EVP_PKEY_RSA_PSS: return "RSA-PSS";
-    case EVP_PKEY_EC: return "EC";
-    case EVP_PKEY_ED25519: return "Ed25519";
-    case EVP_PKEY_ED448: return "Ed448";
-    default: return nullptr;
+// The key types a server certificate can have on a TLS connection (OpenSSL's slots).
+std::optional<tls_key_type> key_type_of(const EVP_PKEY* key) {
+  switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_RSA: return tls_key_type::rsa;
+    case EVP_PKEY_RSA_PSS: return tls_key_type::rsa_pss;
+    case EVP_PKEY_EC: return tls_key_type::ec;
+    case EVP_PKEY_ED25519: return tls_key_type::ed25519;
+    case EVP_PKEY_ED448: return tls_key_type::ed448;
+    default: return std::nullopt;
   }
 }
 
@@ -144,25 +164,52 @@ pkey_ptr decode_key(std::string_view pem) {
   return pkey_ptr(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_password, nullptr));
 }
 
+// The first PEM private key block of `pem` and what follows it ("" when there is none).
+// Blocks before it, such as the "EC PARAMETERS" of `openssl ecparam -genkey` or the
+// certificate of a combined PEM, are skipped, as OpenSSL's PEM_read_bio_PrivateKey (nginx)
+// and Go's tls.X509KeyPair (ingress-nginx) skip them.
+std::string_view from_key_block(std::string_view pem) {
+  constexpr std::string_view begin = "-----BEGIN ";
+  for (std::size_t at = pem.find(begin); at != std::string_view::npos;
+       at = pem.find(begin, at + 1)) {
+    std::size_t label = at + begin.size();
+    std::size_t end = pem.find("-----", label);
+    if (end == std::string_view::npos) break;
+    if (pem.substr(label, end - label).ends_with("PRIVATE KEY")) return pem.substr(at);
+  }
+  return {};
+}
+
+// Why an encrypted key block is refused, or "" when `block` (from from_key_block) is not.
+std::string encrypted_key_problem(std::string_view block) {
+  const char* how = nullptr;
+  std::string_view head = block.substr(0, block.find("-----END "));
+  if (block.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"))
+    how = "\"BEGIN ENCRYPTED PRIVATE KEY\"";
+  else if (head.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos)
+    how = "\"Proc-Type: 4,ENCRYPTED\"";
+  if (how == nullptr) return {};
+  return std::string("the private key is encrypted (") + how +
+         "); it must be stored unencrypted (openssl pkey -in tls.key -out plain.key)";
+}
+
 pkey_ptr read_key(std::string_view pem, std::string& why) {
-  if (pem.find("-----BEGIN ") == std::string_view::npos) {
-    why = "no PEM private key (\"-----BEGIN ... PRIVATE KEY-----\") found";
+  std::string_view block = from_key_block(pem);
+  if (block.empty()) {
+    why = "no PEM private key (\"-----BEGIN ... PRIVATE KEY-----\") found" + pem_hint(pem);
+    if (pem.find("-----BEGIN CERTIFICATE-----") != std::string_view::npos &&
+        pem.find("PRIVATE KEY-----") == std::string_view::npos)
+      why += " (it holds a certificate: are tls.crt and tls.key swapped?)";
     return nullptr;
   }
+  if (why = encrypted_key_problem(block); !why.empty()) return nullptr;
   ERR_clear_error();
-  pkey_ptr key = decode_key(pem);
+  pkey_ptr key = decode_key(block);
   if (!key) {
-    unsigned long e = ERR_peek_last_error();
-    if (is_no_start_line(e)) {
-      ERR_clear_error();
-      why = "no PEM private key (\"-----BEGIN ... PRIVATE KEY-----\") found";
-    } else {
-      why = "the private key cannot be read (damaged, or encrypted: encrypted keys are not "
-            "supported): " + openssl_reason();
-    }
+    why = "the private key cannot be read (damaged, or not a key): " + openssl_reason();
     return nullptr;
   }
-  if (!key_type_name(EVP_PKEY_get_base_id(key.get()))) {
+  if (!key_type_of(key.get())) {
     why = "unsupported key type (RSA, EC, Ed25519 and Ed448 keys are supported)";
     return nullptr;
   }
@@ -219,6 +266,58 @@ certificate_result failure(std::string field, std::string message) {
 
 std::string data_field(std::string_view key) { return "data[" + std::string(key) + "]"; }
 
+// OpenSSL's security level 2 (112 bits), which the proxy's TLS context is pinned to
+// (proxy/tls_server.cpp): SSL_use_cert_and_key refuses a chain below it (ssl_security_cert:
+// every key of the chain, every signature but a self-signed certificate's), so the build
+// refuses it first, saying why.
+constexpr int minimum_security_bits = 112;
+
+std::string key_type_text(const EVP_PKEY* key) {
+  if (auto t = key_type_of(key)) return std::string(key_type_name(*t));
+  const char* sn = OBJ_nid2sn(EVP_PKEY_get_base_id(key));
+  return sn != nullptr ? sn : "unknown";
+}
+
+// "the RSA key has 1024 bits; ..." (whose: "the", "certificate #2's"), or "".
+std::string key_strength_problem(const EVP_PKEY* key, const std::string& whose) {
+  if (key == nullptr) return whose + " public key cannot be read";
+  if (EVP_PKEY_get_security_bits(key) >= minimum_security_bits) return {};
+  const bool ec = key_type_of(key) == tls_key_type::ec;
+  return whose + " " + key_type_text(key) + " key has " +
+         std::to_string(EVP_PKEY_get_bits(key)) + " bits; at least " + (ec ? "224" : "2048") +
+         " are needed (OpenSSL security level 2)";
+}
+
+std::string signature_problem(X509* x, std::size_t index) {
+  if ((X509_get_extension_flags(x) & EXFLAG_SS) != 0) return {};  // not checked, as OpenSSL
+  int md = NID_undef, pk = NID_undef, bits = -1;
+  if (X509_get_signature_info(x, &md, &pk, &bits, nullptr) != 1) bits = -1;
+  if (bits >= minimum_security_bits) return {};
+  const char* sn = md == NID_undef ? nullptr : OBJ_nid2sn(md);
+  std::string name = md == NID_sha1  ? "SHA-1"
+                     : md == NID_md5 ? "MD5"
+                     : sn != nullptr ? sn
+                                     : "an unknown hash";
+  return "certificate #" + std::to_string(index + 1) + " is signed with " + name +
+         "; SHA-256 or stronger is needed (OpenSSL security level 2)";
+}
+
+// The first key or signature of the chain under the security level: (tls.crt or tls.key, why).
+std::pair<std::string_view, std::string> strength_problem(const std::vector<x509_ptr>& chain,
+                                                          const EVP_PKEY* leaf_key) {
+  if (auto p = key_strength_problem(leaf_key, "the"); !p.empty()) return {tls_key_key, p};
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    if (i > 0) {
+      std::string whose = "certificate #" + std::to_string(i + 1) + "'s";
+      if (auto p = key_strength_problem(X509_get0_pubkey(chain[i].get()), whose); !p.empty())
+        return {tls_crt_key, p};
+    }
+    if (auto p = signature_problem(chain[i].get(), i); !p.empty()) return {tls_crt_key, p};
+  }
+  ERR_clear_error();
+  return {};
+}
+
 // The key does not match the leaf: says whether it matches a later certificate of the chain
 // (the usual mistake: the chain written in the wrong order).
 std::string mismatch_message(const std::vector<x509_ptr>& chain, EVP_PKEY* key) {
@@ -256,7 +355,11 @@ std::string format_utc(std::int64_t t) {
 }
 
 std::string certificate_expiry_problem(const tls_certificate& c, std::int64_t now) {
-  if (now != 0 && c.not_after < now) return "the certificate expired at " + format_utc(c.not_after);
+  if (now == 0) return {};
+  if (c.not_after < now) return "the certificate expired at " + format_utc(c.not_after);
+  if (c.not_before > now) {
+    return "the certificate is not valid before " + format_utc(c.not_before);
+  }
   return {};
 }
 
@@ -281,19 +384,14 @@ certificate_result parse_tls_secret(const secret& s, std::int64_t now) {
   if (X509_check_private_key(leaf, key.get()) != 1) {
     return failure(data_field(tls_key_key), mismatch_message(chain, key.get()));
   }
+  if (auto [field, problem] = strength_problem(chain, key.get()); !problem.empty()) {
+    return failure(data_field(field), problem);
+  }
   auto c = std::make_shared<tls_certificate>();
-  std::int64_t not_before = 0;
   if (!to_unix(X509_get0_notAfter(leaf), c->not_after) ||
-      !to_unix(X509_get0_notBefore(leaf), not_before)) {
+      !to_unix(X509_get0_notBefore(leaf), c->not_before)) {
     ERR_clear_error();
     return failure(data_field(tls_crt_key), "the certificate's validity period cannot be read");
-  }
-  if (now != 0 && not_before > now) {
-    return failure(data_field(tls_crt_key),
-                   "the certificate is not valid before " + format_utc(not_before));
-  }
-  if (auto p = certificate_expiry_problem(*c, now); !p.empty()) {
-    return failure(data_field(tls_crt_key), p);
   }
   c->names = certificate_names(leaf);
   if (c->names.empty()) {
@@ -304,8 +402,12 @@ certificate_result parse_tls_secret(const secret& s, std::int64_t now) {
   c->cert_pem = crt->second;
   c->key_pem = key_it->second;
   c->version = certificate_version(c->cert_pem, c->key_pem);
+  c->key_type = *key_type_of(key.get());
   ERR_clear_error();
-  return {std::move(c), {}, {}};
+  // Outside its validity period: still the certificate (a warning for the caller to report).
+  std::string validity = certificate_expiry_problem(*c, now);
+  return {std::move(c), validity.empty() ? std::string() : data_field(tls_crt_key),
+          std::move(validity)};
 }
 
 bool certificate_covers(const tls_certificate& c, std::string_view host) {

@@ -23,17 +23,22 @@ std::uint64_t certificate_version(std::string_view cert_pem, std::string_view ke
 
 struct certificate_result {
   std::shared_ptr<const tls_certificate> cert;  // null on error
-  std::string field;    // on error: "type", "data[tls.crt]", "data[tls.key]"
-  std::string message;  // on error: why, in words an operator can act on
+  // On error: where and why, in words an operator can act on. With a certificate: a warning
+  // (outside its validity period; still served, as ingress-nginx does).
+  std::string field;    // "type", "data[tls.crt]", "data[tls.key]"
+  std::string message;
 };
 
-// Parses and checks a kubernetes.io/tls Secret: its type, tls.crt (a PEM chain, leaf first),
-// tls.key (an unencrypted RSA, EC, Ed25519 or Ed448 key), that the key belongs to the leaf,
-// and, when now != 0, that now lies within the leaf's validity period.
+// Parses and checks a kubernetes.io/tls Secret: its type, tls.crt (a PEM chain, leaf first;
+// text around the PEM blocks and CRLF line ends are fine), tls.key (the first PEM private key
+// block: an unencrypted RSA, EC, Ed25519 or Ed448 key; blocks before it are skipped), that
+// the key belongs to the leaf, that every key and signature of the chain meets OpenSSL's
+// security level 2 (what the proxy can serve), and, when now != 0, whether now lies within the
+// leaf's validity period (a warning, not an error).
 certificate_result parse_tls_secret(const secret& s, std::int64_t now);
 
-// The time checks alone (for a certificate parsed by an earlier build): empty when valid.
-// Only the expiry can change for a certificate that was valid before.
+// The time checks alone (for a certificate parsed by an earlier build): empty when now == 0
+// or now lies within the validity period, else why not ("the certificate expired at ...").
 std::string certificate_expiry_problem(const tls_certificate& c, std::int64_t now);
 
 // Whether the certificate names `host` (lower-case): an equal DNS name, or a single-label

@@ -1,12 +1,19 @@
 #include "config/tls_table_builder.hpp"
 
 #include <algorithm>
+#include <array>
 #include <tuple>
 
 #include "config/ingress_check.hpp"
 #include "config/tls_certificate.hpp"
 
 namespace portico::config {
+namespace {
+
+// Ends the report of a certificate outside its validity period.
+constexpr std::string_view served_anyway = "; it is served anyway, as ingress-nginx does";
+
+}  // namespace
 
 bool tls_configured_for(const tls_table& t, std::string_view lower_host) {
   if (t.by_host.empty() || lower_host.empty()) return false;
@@ -43,15 +50,17 @@ std::shared_ptr<const tls_certificate> tls_table_builder::load(const secret& s,
                                        prev->second->cert_pem == crt->second &&
                                        prev->second->key_pem == k->second) {
     std::string problem = certificate_expiry_problem(*prev->second, opts_.now);
-    if (problem.empty()) return prev->second;
-    errors_.push_back({"Secret", s.meta.namespace_name, s.meta.name, "data[tls.crt]",
-                       problem + "; " + std::string(consequence)});
-    return nullptr;
+    if (!problem.empty()) {
+      errors_.push_back({"Secret", s.meta.namespace_name, s.meta.name, "data[tls.crt]",
+                         problem + std::string(served_anyway)});
+    }
+    return prev->second;
   }
   certificate_result r = parse_tls_secret(s, opts_.now);
-  if (!r.cert) {
+  if (!r.message.empty()) {
     errors_.push_back({"Secret", s.meta.namespace_name, s.meta.name, std::move(r.field),
-                       r.message + "; " + std::string(consequence)});
+                       r.message + (r.cert ? std::string(served_anyway)
+                                           : "; " + std::string(consequence))});
   }
   return std::move(r.cert);
 }
@@ -70,19 +79,60 @@ std::shared_ptr<const tls_certificate> tls_table_builder::certificate(const std:
   return cert;
 }
 
+namespace {
+
+// "Secret ns/a", "Secrets ns/a and ns/b" or "the default certificate".
+template <class Entries>
+std::string what_host_gets(const Entries& entries) {
+  if (!entries.front().cert) return "the default certificate";
+  std::string out = entries.size() == 1 ? "Secret " : "Secrets ";
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (i) out += i + 1 == entries.size() ? " and " : ", ";
+    out += entries[i].secret;
+  }
+  return out;
+}
+
+}  // namespace
+
 void tls_table_builder::assign(const ingress& ing, const std::string& host,
                                std::shared_ptr<const tls_certificate> cert,
                                const std::string& secret, const std::string& field) {
   std::string owner = ing.meta.namespace_name + "/" + ing.meta.name;
-  auto [it, inserted] = hosts_.try_emplace(host, host_entry{std::move(cert), owner, secret});
-  if (inserted || it->second.secret == secret) return;
-  const host_entry& e = it->second;
-  std::string from = e.secret.empty() ? "the default certificate" : "Secret " + e.secret;
+  auto [it, inserted] = hosts_.try_emplace(host);
+  std::vector<host_entry>& entries = it->second;
+  if (inserted) {
+    entries.push_back({std::move(cert), std::move(owner), secret});
+    return;
+  }
+  for (const auto& e : entries) {
+    if (e.secret == secret) return;  // the same Secret again
+  }
+  const host_entry* same_type = nullptr;
+  if (cert && entries.front().cert) {
+    for (const auto& e : entries) {
+      if (e.cert->key_type == cert->key_type) same_type = &e;
+    }
+    if (!same_type) {  // another key type: the client's signature algorithms choose
+      entries.push_back({std::move(cert), std::move(owner), secret});
+      return;
+    }
+  }
+  auto configured_by = [&](const host_entry& e) {
+    return e.ingress == owner ? std::string("an earlier spec.tls entry of this Ingress")
+                              : "Ingress " + e.ingress + " (older)";
+  };
+  if (same_type) {
+    error(ing, field,
+          "host \"" + host + "\" already gets an " +
+              std::string(key_type_name(cert->key_type)) + " certificate from Secret " +
+              same_type->secret + ", configured by " + configured_by(*same_type) +
+              "; a host takes one certificate per key type; ignored");
+    return;
+  }
   error(ing, field,
-        "host \"" + host + "\" already gets " + from + " from " +
-            (e.ingress == owner ? std::string("an earlier spec.tls entry of this Ingress")
-                                : "Ingress " + e.ingress + " (older)") +
-            "; ignored");
+        "host \"" + host + "\" already gets " + what_host_gets(entries) + " from " +
+            configured_by(entries.front()) + "; ignored");
 }
 
 void tls_table_builder::add_ingress(const ingress& ing) {
@@ -134,9 +184,13 @@ void tls_table_builder::add_rule_hosts(
     seen.push_back(host);
     std::string field = "spec.rules[" + std::to_string(r) + "].host";
     bool found = false;
-    for (std::size_t i = 0; i < certs.size() && !found; ++i) {
-      if (!certs[i] || !certificate_covers(*certs[i], host)) continue;
-      assign(ing, host, certs[i], certs[i]->secret, field);
+    std::array<bool, tls_key_type_count> has{};  // the first certificate of each key type
+    for (const auto& cert : certs) {
+      if (!cert || !certificate_covers(*cert, host)) continue;
+      bool& seen_type = has[static_cast<std::size_t>(cert->key_type)];
+      if (seen_type) continue;
+      seen_type = true;
+      assign(ing, host, cert, cert->secret, field);
       found = true;
     }
     if (!found) implicit_.push_back({host, ing.meta.namespace_name, ing.meta.name, field});
@@ -169,17 +223,25 @@ void tls_table_builder::add_default_certificate(tls_table& t) {
 std::shared_ptr<const tls_table> tls_table_builder::finish() {
   auto t = std::make_shared<tls_table>();
   t->by_host.reserve(hosts_.size() + implicit_.size());
-  for (auto& [host, e] : hosts_) t->by_host.emplace(host, std::move(e.cert));
+  for (auto& [host, entries] : hosts_) {
+    tls_certificates set;
+    if (entries.front().cert) {  // then every entry has one, each of another key type
+      for (auto& e : entries) set.push_back(std::move(e.cert));
+      std::sort(set.begin(), set.end(),
+                [](const auto& a, const auto& b) { return a->key_type < b->key_type; });
+    }
+    t->by_host.emplace(host, std::move(set));
+  }
   for (const auto& h : implicit_) {
     if (tls_configured_for(*t, h.host)) continue;
-    t->by_host.emplace(h.host, nullptr);
+    t->by_host.emplace(h.host, tls_certificates{});
     errors_.push_back({"Ingress", h.ingress_ns, h.ingress_name, h.field,
                        "host \"" + h.host + "\" is not in spec.tls[].hosts and no certificate "
                        "of spec.tls names it; HTTPS serves it with the default certificate"});
   }
   add_default_certificate(*t);
-  for (const auto& [host, c] : t->by_host) {
-    if (c) t->certificates.push_back(c);
+  for (const auto& [host, set] : t->by_host) {
+    t->certificates.insert(t->certificates.end(), set.begin(), set.end());
   }
   if (t->default_cert) t->certificates.push_back(t->default_cert);
   auto& cs = t->certificates;

@@ -13,7 +13,17 @@
 //   a build_error says so: ingress-nginx also serves it as a TLS server with the default
 //   certificate (and redirects it to HTTPS).
 // - Oldest Ingress first: the first Ingress that configures a host keeps it; a younger one
-//   naming another Secret for it gets a build_error.
+//   naming another Secret for it gets a build_error. One extension: a host may carry one
+//   certificate per key type (an RSA and an ECDSA one, as nginx serves two ssl_certificate
+//   lines; the client's signature algorithms choose). A later spec.tls entry, of the same
+//   Ingress or a younger one, naming the host with another Secret adds that Secret's
+//   certificate when the host's first entry has a good certificate and none of its
+//   certificates has the new one's key type; otherwise it gets a build_error naming the
+//   Secret that keeps the host (or the key type) and is ignored. A rule host that no entry
+//   lists gets the first certificate of each key type among its Ingress's certificates that
+//   name it.
+// - A certificate outside its validity period (build_options::now) is served, with a
+//   build_error against its Secret, as ingress-nginx serves it with a warning in its log.
 // - Certificates are parsed once per Secret per build, and not at all when the Secret's data
 //   equals that of a certificate in the previous Snapshot (build_options::previous).
 #pragma once
@@ -52,8 +62,10 @@ class tls_table_builder {
   std::shared_ptr<const tls_table> finish();
 
  private:
+  // One spec.tls entry's certificate for a host. The first entry of a host decides whether
+  // it is served with Secrets (a good certificate) or with the default certificate (null).
   struct host_entry {
-    std::shared_ptr<const tls_certificate> cert;
+    std::shared_ptr<const tls_certificate> cert;  // null: no secretName, missing or unusable
     std::string ingress;  // "ns/name" of the Ingress that configured the host
     std::string secret;   // "ns/name" of its Secret ("" when the entry has none)
   };
@@ -79,7 +91,8 @@ class tls_table_builder {
   std::unordered_map<std::string, std::shared_ptr<const tls_certificate>> previous_;
   // This build's results by Secret "ns/name" (null: unusable, already reported).
   std::unordered_map<std::string, std::shared_ptr<const tls_certificate>> loaded_;
-  std::unordered_map<std::string, host_entry> hosts_;
+  // By host: its first entry, then one per further key type (only when all are good).
+  std::unordered_map<std::string, std::vector<host_entry>> hosts_;
   std::vector<implicit_host> implicit_;
 };
 

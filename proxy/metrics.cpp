@@ -101,29 +101,30 @@ struct metrics_registry::process_metrics {
   prometheus::Family<prometheus::Gauge>* leader = nullptr;
   prometheus::Gauge* build_seconds = nullptr;
   prometheus::Family<prometheus::Gauge>* ssl_expire = nullptr;
-  std::map<std::string, prometheus::Gauge*> ssl_expire_live;  // by host
+  std::map<std::string, prometheus::Gauge*> ssl_expire_live;  // by "host\nnamespace/secret"
 
   void set_certificates(const config::snapshot& snap);
 };
 
-// One series per TLS host whose certificate is usable (hosts on the default certificate have
-// none), labelled like ingress-nginx's: namespace and secret_name of the Secret, host.
+// One series per TLS host and usable certificate (hosts on the default certificate have none;
+// a host with an RSA and an ECDSA Secret has two), labelled like ingress-nginx's: namespace and
+// secret_name of the Secret, host.
 void metrics_registry::process_metrics::set_certificates(const config::snapshot& snap) {
   std::map<std::string, prometheus::Gauge*> live;
-  for (const auto& [host, cert] : snap.tls().by_host) {
-    if (!cert) continue;
-    const auto slash = cert->secret.find('/');
-    const std::string ns = slash == std::string::npos ? "" : cert->secret.substr(0, slash);
-    const std::string name =
-        slash == std::string::npos ? cert->secret : cert->secret.substr(slash + 1);
-    auto* g = &ssl_expire->Add({{"namespace", ns}, {"host", host}, {"secret_name", name}});
-    g->Set(static_cast<double>(cert->not_after));
-    auto old = ssl_expire_live.find(host);
-    if (old != ssl_expire_live.end() && old->second != g) ssl_expire->Remove(old->second);
-    if (old != ssl_expire_live.end()) ssl_expire_live.erase(old);
-    live.emplace(host, g);
+  for (const auto& [host, set] : snap.tls().by_host) {
+    for (const auto& cert : set) {
+      const auto slash = cert->secret.find('/');
+      const std::string ns = slash == std::string::npos ? "" : cert->secret.substr(0, slash);
+      const std::string name =
+          slash == std::string::npos ? cert->secret : cert->secret.substr(slash + 1);
+      auto* g = &ssl_expire->Add({{"namespace", ns}, {"host", host}, {"secret_name", name}});
+      g->Set(static_cast<double>(cert->not_after));
+      std::string key = host + '\n' + cert->secret;  // one key per label set
+      ssl_expire_live.erase(key);                     // still served: not removed below
+      live.emplace(std::move(key), g);
+    }
   }
-  for (auto& [host, g] : ssl_expire_live) ssl_expire->Remove(g);
+  for (auto& [key, g] : ssl_expire_live) ssl_expire->Remove(g);  // labels no longer served
   ssl_expire_live = std::move(live);
 }
 

@@ -18,6 +18,9 @@ struct bio_deleter {
 };
 using bio_ptr = std::unique_ptr<BIO, bio_deleter>;
 
+// Never prompts on a terminal: an encrypted key is an error (the build refuses it first).
+int no_password(char*, int, int, void*) { return -1; }
+
 bio_ptr memory_bio(std::string_view text) {
   return bio_ptr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
 }
@@ -73,14 +76,14 @@ tls_material_ptr parse_tls_material(std::string_view cert_pem, std::string_view 
     return nullptr;
   };
   auto cb = memory_bio(cert_pem);
-  X509* leaf = PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr);
+  X509* leaf = PEM_read_bio_X509(cb.get(), nullptr, no_password, nullptr);
   if (leaf == nullptr) return fail("tls.crt holds no PEM certificate");
   STACK_OF(X509)* chain = sk_X509_new_null();
-  while (X509* extra = PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr))
+  while (X509* extra = PEM_read_bio_X509(cb.get(), nullptr, no_password, nullptr))
     sk_X509_push(chain, extra);
   ERR_clear_error();  // the loop ends on "no start line"
   auto kb = memory_bio(key_pem);
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr);
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(kb.get(), nullptr, no_password, nullptr);
   auto m = std::make_shared<const tls_material>(leaf, key, chain);  // owns all three now
   if (key == nullptr) return fail("tls.key holds no PEM private key");
   if (X509_check_private_key(leaf, key) != 1) return fail("tls.key does not match tls.crt");

@@ -165,6 +165,9 @@ void check(int ok, const char* what) {
 }
 
 void configure(SSL_CTX* c) {
+  // Level 2 (keys and signatures of at least 112 bits: RSA 2048, P-256, SHA-256), whatever
+  // the system's openssl.cnf says; config::parse_tls_secret refuses what it would not load.
+  SSL_CTX_set_security_level(c, 2);
   check(SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION), "minimum protocol");
   check(SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION), "maximum protocol");
   check(SSL_CTX_set_cipher_list(c, tls12_ciphers), "TLS 1.2 ciphers");
@@ -172,7 +175,8 @@ void configure(SSL_CTX* c) {
   check(SSL_CTX_set1_groups_list(c, groups), "groups");
   SSL_CTX_set_options(c, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
                              SSL_OP_NO_COMPRESSION | SSL_OP_SINGLE_ECDH_USE);
-  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  // The chain is sent as tls.crt gives it (as nginx does), never completed from a store.
+  SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
   check(SSL_CTX_set_session_id_context(c, session_id_context, sizeof session_id_context - 1),
         "session id context");
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
@@ -240,25 +244,36 @@ const tls_material* tls_worker::material_for(const config::tls_certificate& cert
   return it->second.get();
 }
 
-const tls_material* tls_worker::choose(std::string_view server_name) {
+tls_choice tls_worker::choose(std::string_view server_name) {
+  tls_choice out;
   if (snap_) {
     if (!server_name.empty())
-      if (const auto* cert = snap_->find_certificate(server_name))
-        if (const auto* m = material_for(*cert)) return m;
-    if (const auto& def = snap_->tls().default_cert)
-      if (const auto* m = material_for(*def)) return m;
+      if (const auto* set = snap_->find_certificates(server_name))
+        for (const auto& cert : *set) out.add(material_for(*cert));
+    if (out.empty())
+      if (const auto& def = snap_->tls().default_cert) out.add(material_for(*def));
   }
-  return shared_.self_signed().get();
+  if (out.empty()) out.add(shared_.self_signed().get());
+  return out;
 }
 
 int tls_worker::on_servername(SSL* ssl) {
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  const tls_material* m = choose(name != nullptr ? std::string_view(name) : std::string_view());
-  // The accepting context already holds the self-signed certificate.
-  if (m != shared_.self_signed().get() && !m->use_on(ssl)) {
+  const tls_choice chosen =
+      choose(name != nullptr ? std::string_view(name) : std::string_view());
+  // The connection starts with the accepting context's self-signed certificate. Any other
+  // choice replaces it: OpenSSL keeps one certificate per key type, so an RSA certificate put
+  // beside the self-signed ECDSA one would lose to it with every client that offers ECDSA.
+  if (chosen.size() == 1 && chosen[0] == shared_.self_signed().get()) return SSL_TLSEXT_ERR_OK;
+  SSL_certs_clear(ssl);
+  bool any = false;
+  for (const tls_material* m : chosen) any = m->use_on(ssl) || any;
+  if (!any) {
     ERR_clear_error();
+    SSL_certs_clear(ssl);
     shared_.self_signed()->use_on(ssl);
   }
+  ERR_clear_error();
   return SSL_TLSEXT_ERR_OK;
 }
 

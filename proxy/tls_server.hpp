@@ -8,9 +8,11 @@
 // session-ID cache is process-wide behind a mutex (the handshake path, never the request
 // path), serialized outside OpenSSL's own store (see tls_server.cpp).
 //
-// Per connection, the server-name callback runs on the worker's thread and puts the chosen
-// certificate on the connection: the worker's current Snapshot's find_certificate(SNI), else its
-// default certificate, else the self-signed one. Parsed certificates are cached per worker by
+// Per connection, the server-name callback runs on the worker's thread and replaces the
+// connection's certificates with the chosen ones: the worker's current Snapshot's
+// find_certificates(SNI) (one per key type: an RSA and an ECDSA certificate of one host both
+// go on, and OpenSSL picks by the client's signature algorithms), else its default
+// certificate, else the self-signed one. Parsed certificates are cached per worker by
 // tls_certificate::version, so new Secret data is picked up by the next handshake while open
 // connections keep the certificate they negotiated.
 //
@@ -48,6 +50,23 @@ ticket_key make_ticket_key();
 
 class tls_worker;
 
+// The certificates one handshake is served with (at most one per key type). No allocation.
+class tls_choice {
+ public:
+  void add(const tls_material* m) {
+    if (m != nullptr && n_ < items_.size()) items_[n_++] = m;
+  }
+  bool empty() const { return n_ == 0; }
+  std::size_t size() const { return n_; }
+  const tls_material* operator[](std::size_t i) const { return items_[i]; }
+  const tls_material* const* begin() const { return items_.data(); }
+  const tls_material* const* end() const { return items_.data() + n_; }
+
+ private:
+  std::array<const tls_material*, config::tls_key_type_count> items_{};
+  std::size_t n_ = 0;
+};
+
 class tls_server_context {
  public:
   tls_server_context();
@@ -82,8 +101,8 @@ class tls_worker {
   void on_snapshot(const config::snapshot_ptr& snap);
   void set_keys(const ticket_keys& keys) { keys_ = keys; }
 
-  // The certificate for a ClientHello server name ("" when none was sent).
-  const tls_material* choose(std::string_view server_name);
+  // The certificates for a ClientHello server name ("" when none was sent). Never empty.
+  tls_choice choose(std::string_view server_name);
 
   // OpenSSL callbacks (static trampolines find the tls_worker through the connection).
   int on_servername(SSL* ssl);

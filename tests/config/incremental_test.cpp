@@ -44,8 +44,10 @@ std::string describe(const snapshot& s) {
     out += "\n";
   }
   std::vector<std::string> hosts;
-  for (const auto& [h, c] : s.tls().by_host) {
-    hosts.push_back(h + "=" + (c ? std::to_string(c->version) : "default"));
+  for (const auto& [h, set] : s.tls().by_host) {
+    std::string line = h + "=";
+    for (const auto& c : set) line += std::to_string(c->version) + ",";
+    hosts.push_back(set.empty() ? line + "default" : line);
   }
   std::sort(hosts.begin(), hosts.end());
   for (const auto& h : hosts) out += "tls " + h + "\n";
@@ -515,6 +517,16 @@ spec:
   EXPECT_EQ(describe(*inc->snap), describe(*build(st, opts).snap));
   opts.now = tls_now + 200;  // expired since: only the full build notices
   EXPECT_FALSE(build_incremental(st, opts, first.snap, first.errors, t));
+  // Once a full build reported the expiry (the certificate is still served), later
+  // endpoint changes are incremental again and equal the full build, errors included.
+  build_result expired = build(st, opts);
+  ASSERT_EQ(expired.snap->tls().certificates.size(), 1u);
+  ASSERT_EQ(expired.errors.size(), 1u) << errors_text(expired.errors);
+  opts.now = tls_now + 300;
+  inc = build_incremental(st, opts, expired.snap, expired.errors, t);
+  ASSERT_TRUE(inc);
+  EXPECT_EQ(describe(*inc->snap), describe(*build(st, opts).snap));
+  EXPECT_EQ(errors_text(inc->errors), errors_text(build(st, opts).errors));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// snapshot::find / host_table::find must not allocate on the hot path. A counting global
-// operator new (for this test executable) checks it.
+// snapshot::find / host_table::find and snapshot::find_certificates (every TLS handshake)
+// must not allocate on the hot path. A counting global operator new (for this test
+// executable) checks it.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -64,6 +65,29 @@ TEST(route_table_alloc, find_does_not_allocate) {
   EXPECT_EQ(r3->index, 3u);
   ASSERT_NE(r4, nullptr);
   EXPECT_EQ(r4->index, 3u);
+}
+
+TEST(route_table_alloc, find_certificates_does_not_allocate) {
+  auto tls = std::make_shared<tls_table>();
+  auto cert = std::make_shared<tls_certificate>();
+  cert->secret = "ns/c";
+  const std::string long_host = "a-rather-long-host-name-over-any-small-string.example.org";
+  tls->by_host.emplace(long_host, tls_certificates{cert});
+  tls->by_host.emplace("*.wildcard-domain-of-some-length.example.org", tls_certificates{cert});
+  snapshot snap({}, {}, nullptr, 0, tls);
+  std::size_t before = g_allocations;
+  const auto* exact =
+      snap.find_certificates("A-Rather-Long-Host-Name-Over-Any-Small-String.example.org.");
+  const auto* wild =
+      snap.find_certificates("some-label.wildcard-domain-of-some-length.example.org");
+  const auto* none = snap.find_certificates("another-long-unknown-host-name.example.org");
+  std::size_t after = g_allocations;
+  EXPECT_EQ(after - before, 0u);
+  ASSERT_NE(exact, nullptr);
+  ASSERT_NE(wild, nullptr);
+  EXPECT_EQ(exact->front(), cert);
+  EXPECT_EQ(wild->front(), cert);
+  EXPECT_EQ(none, nullptr);
 }
 
 }  // namespace

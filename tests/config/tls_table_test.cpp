@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "config/tls_certificate.hpp"
 #include "config/tls_table_builder.hpp"
 #include "state_fixture.hpp"
 #include "tls_test_certs.hpp"
@@ -46,9 +47,13 @@ const build_error* find_error(const build_result& r, std::string_view kind, std:
   return nullptr;
 }
 
+// The Secrets a server name is served with ("ns/a" or "ns/rsa+ns/ec"), or "default".
 std::string secret_of(const snapshot& s, std::string_view sni) {
-  const tls_certificate* c = s.find_certificate(sni);
-  return c ? c->secret : "default";
+  const tls_certificates* set = s.find_certificates(sni);
+  if (!set) return "default";
+  std::string out;
+  for (const auto& c : *set) out += (out.empty() ? "" : "+") + c->secret;
+  return out;
 }
 
 TEST(tls_table, listed_hosts_get_their_secret_exact_and_wildcard_by_sni) {
@@ -86,7 +91,7 @@ TEST(tls_table, missing_secret_maps_its_hosts_to_default_and_names_the_ingress_f
   EXPECT_EQ(r.errors[0].field, "spec.tls[0].secretName");
   EXPECT_NE(r.errors[0].message.find("ns/nope not found"), std::string::npos);
   ASSERT_TRUE(r.snap->tls().by_host.count("bad.com"));
-  EXPECT_EQ(r.snap->tls().by_host.at("bad.com"), nullptr);
+  EXPECT_TRUE(r.snap->tls().by_host.at("bad.com").empty());
   EXPECT_EQ(secret_of(*r.snap, "good.com"), "ns/good-tls");
   // The routes of both Ingresses keep serving.
   EXPECT_EQ(testing::target(*r.snap, "bad.com", "/"), "ns/bad a:80");
@@ -106,13 +111,13 @@ TEST(tls_table, broken_secret_is_reported_once_against_the_secret_with_its_reaso
   EXPECT_EQ(r.errors[0].to_string(),
             "Secret ns/mixed: data[tls.key]: the private key does not match the certificate; its "
             "hosts get the default certificate");
-  EXPECT_EQ(r.snap->tls().by_host.at("a.com"), nullptr);
-  EXPECT_EQ(r.snap->tls().by_host.at("b.com"), nullptr);
+  EXPECT_TRUE(r.snap->tls().by_host.at("a.com").empty());
+  EXPECT_TRUE(r.snap->tls().by_host.at("b.com").empty());
   EXPECT_EQ(secret_of(*r.snap, "c.com"), "ns/fine");
   EXPECT_EQ(r.snap->tls().certificates.size(), 1u);
 }
 
-TEST(tls_table, expired_and_garbage_secrets_fall_back_to_default) {
+TEST(tls_table, expired_secret_is_served_and_reported_garbage_falls_back_to_default) {
   cert_spec old;
   old.dns = {"old.com"};
   old.not_before = tls_now - 400 * day;
@@ -124,17 +129,20 @@ TEST(tls_table, expired_and_garbage_secrets_fall_back_to_default) {
                   {{{"old.com"}, "expired"}, {{"junk.com"}, "garbage"}}),
       {tls_secret("ns", "expired", make_cert(old)), garbage});
   auto r = build(st, at_now());
+  // Expired: served anyway, as ingress-nginx does (it logs a warning), and reported.
   const build_error* e = find_error(r, "Secret", "expired", "data[tls.crt]");
   ASSERT_TRUE(e) << testing::errors_text(r.errors);
-  EXPECT_NE(e->message.find("expired at"), std::string::npos);
+  EXPECT_EQ(e->message, "the certificate expired at " + format_utc(tls_now - day) +
+                            "; it is served anyway, as ingress-nginx does");
+  EXPECT_EQ(secret_of(*r.snap, "old.com"), "ns/expired");
   e = find_error(r, "Secret", "garbage", "data[tls.crt]");
   ASSERT_TRUE(e) << testing::errors_text(r.errors);
   EXPECT_NE(e->message.find("cannot be read"), std::string::npos);
-  EXPECT_EQ(secret_of(*r.snap, "old.com"), "default");
   EXPECT_EQ(secret_of(*r.snap, "junk.com"), "default");
-  // Without a time, expiry is not checked.
+  // Without a time, validity is not checked.
   r = build(st);
   EXPECT_EQ(secret_of(*r.snap, "old.com"), "ns/expired");
+  EXPECT_FALSE(find_error(r, "Secret", "expired", "data[tls.crt]"));
 }
 
 TEST(tls_table, wrong_secret_type_is_reported) {
@@ -180,7 +188,7 @@ TEST(tls_table, rule_host_no_certificate_names_gets_default_and_an_error) {
   ASSERT_EQ(r.errors.size(), 1u) << testing::errors_text(r.errors);
   EXPECT_EQ(r.errors[0].field, "spec.rules[1].host");
   ASSERT_TRUE(r.snap->tls().by_host.count("b.com"));
-  EXPECT_EQ(r.snap->tls().by_host.at("b.com"), nullptr);
+  EXPECT_TRUE(r.snap->tls().by_host.at("b.com").empty());
   EXPECT_EQ(secret_of(*r.snap, "a.com"), "ns/a-tls");
 }
 
@@ -217,12 +225,125 @@ TEST(tls_table, oldest_ingress_keeps_a_host_younger_gets_an_error) {
   EXPECT_FALSE(find_error(r, "Ingress", "same", "spec.tls[0].hosts[0]"));
 }
 
+TEST(tls_table, host_carries_an_rsa_and_an_ecdsa_secret_from_one_ingress_or_two) {
+  using testing::key_kind;
+  auto st = state_of(
+      tls_ingress("ns", "both", t1, {"both.com"},
+                  {{{"both.com"}, "ec-tls"}, {{"both.com"}, "rsa-tls"}}) +
+          tls_ingress("ns", "old", t1, {"split.com"}, {{{"split.com"}, "split-rsa"}}) +
+          tls_ingress("ns", "young", t2, {}, {{{"split.com"}, "split-ec"}}),
+      {tls_secret("ns", "ec-tls", make_cert_for({"both.com"})),
+       tls_secret("ns", "rsa-tls", make_cert_for({"both.com"}, key_kind::rsa)),
+       tls_secret("ns", "split-rsa", make_cert_for({"split.com"}, key_kind::rsa)),
+       tls_secret("ns", "split-ec", make_cert_for({"split.com"}))});
+  auto r = build(st, at_now());
+  EXPECT_TRUE(r.errors.empty()) << testing::errors_text(r.errors);
+  // In key type order: RSA, then EC.
+  EXPECT_EQ(secret_of(*r.snap, "both.com"), "ns/rsa-tls+ns/ec-tls");
+  EXPECT_EQ(secret_of(*r.snap, "split.com"), "ns/split-rsa+ns/split-ec");
+  const auto& set = r.snap->tls().by_host.at("both.com");
+  ASSERT_EQ(set.size(), 2u);
+  EXPECT_EQ(set[0]->key_type, tls_key_type::rsa);
+  EXPECT_EQ(set[1]->key_type, tls_key_type::ec);
+  EXPECT_EQ(r.snap->tls().certificates.size(), 4u);
+}
+
+TEST(tls_table, second_secret_of_the_same_key_type_is_refused_and_the_older_stays) {
+  auto st = state_of(
+      tls_ingress("ns", "one", t1, {"dup.com"}, {{{"dup.com"}, "a-tls"}, {{"dup.com"}, "b-tls"}}) +
+          tls_ingress("ns", "two", t2, {}, {{{"dup.com"}, "c-tls"}}),
+      {tls_secret("ns", "a-tls", make_cert_for({"dup.com"})),
+       tls_secret("ns", "b-tls", make_cert_for({"dup.com"})),
+       tls_secret("ns", "c-tls", make_cert_for({"dup.com"}))});
+  auto r = build(st, at_now());
+  EXPECT_EQ(secret_of(*r.snap, "dup.com"), "ns/a-tls");
+  const build_error* e = find_error(r, "Ingress", "one", "spec.tls[1].hosts[0]");
+  ASSERT_TRUE(e) << testing::errors_text(r.errors);
+  EXPECT_EQ(e->message,
+            "host \"dup.com\" already gets an EC certificate from Secret ns/a-tls, configured by "
+            "an earlier spec.tls entry of this Ingress; a host takes one certificate per key "
+            "type; ignored");
+  e = find_error(r, "Ingress", "two", "spec.tls[0].hosts[0]");
+  ASSERT_TRUE(e) << testing::errors_text(r.errors);
+  EXPECT_NE(e->message.find("from Secret ns/a-tls, configured by Ingress ns/one (older)"),
+            std::string::npos)
+      << e->message;
+  EXPECT_EQ(r.errors.size(), 2u) << testing::errors_text(r.errors);
+}
+
+TEST(tls_table, first_entry_on_the_default_certificate_keeps_the_host_there) {
+  // As ingress-nginx: the first entry decides; a later Secret of any key type is refused.
+  using testing::key_kind;
+  auto st = state_of(
+      tls_ingress("ns", "i", t1, {"a.com", "b.com"},
+                  {{{"a.com"}, ""}, {{"a.com"}, "a-rsa"}, {{"b.com"}, "b-rsa"},
+                   {{"b.com"}, "missing"}}),
+      {tls_secret("ns", "a-rsa", make_cert_for({"a.com"}, key_kind::rsa)),
+       tls_secret("ns", "b-rsa", make_cert_for({"b.com"}, key_kind::rsa))});
+  auto r = build(st, at_now());
+  EXPECT_EQ(secret_of(*r.snap, "a.com"), "default");
+  const build_error* e = find_error(r, "Ingress", "i", "spec.tls[1].hosts[0]");
+  ASSERT_TRUE(e) << testing::errors_text(r.errors);
+  EXPECT_NE(e->message.find("already gets the default certificate from an earlier spec.tls "
+                            "entry of this Ingress"),
+            std::string::npos)
+      << e->message;
+  // A good first entry keeps its certificate when a later one's Secret is missing.
+  EXPECT_EQ(secret_of(*r.snap, "b.com"), "ns/b-rsa");
+  e = find_error(r, "Ingress", "i", "spec.tls[3].hosts[0]");
+  ASSERT_TRUE(e) << testing::errors_text(r.errors);
+  EXPECT_NE(e->message.find("already gets Secret ns/b-rsa"), std::string::npos) << e->message;
+}
+
+TEST(tls_table, rule_host_gets_the_first_certificate_of_each_key_type_that_names_it) {
+  using testing::key_kind;
+  auto st = state_of(
+      tls_ingress("ns", "i", t1, {"a.shop.com"},
+                  {{{}, "wild-ec"}, {{}, "wild-ec2"}, {{}, "wild-rsa"}}),
+      {tls_secret("ns", "wild-ec", make_cert_for({"*.shop.com"})),
+       tls_secret("ns", "wild-ec2", make_cert_for({"*.shop.com"})),
+       tls_secret("ns", "wild-rsa", make_cert_for({"*.shop.com"}, key_kind::rsa))});
+  auto r = build(st, at_now());
+  EXPECT_TRUE(r.errors.empty()) << testing::errors_text(r.errors);
+  EXPECT_EQ(secret_of(*r.snap, "a.shop.com"), "ns/wild-rsa+ns/wild-ec");
+}
+
+TEST(tls_table, key_types_are_recorded) {
+  using testing::key_kind;
+  auto st = state_of(tls_ingress("ns", "i", t1, {"r.com", "e.com", "d.com"},
+                                 {{{"r.com"}, "r"}, {{"e.com"}, "e"}, {{"d.com"}, "d"}}),
+                     {tls_secret("ns", "r", make_cert_for({"r.com"}, key_kind::rsa)),
+                      tls_secret("ns", "e", make_cert_for({"e.com"})),
+                      tls_secret("ns", "d", make_cert_for({"d.com"}, key_kind::ed25519))});
+  auto r = build(st, at_now());
+  ASSERT_TRUE(r.errors.empty()) << testing::errors_text(r.errors);
+  EXPECT_EQ(r.snap->find_certificates("r.com")->at(0)->key_type, tls_key_type::rsa);
+  EXPECT_EQ(r.snap->find_certificates("e.com")->at(0)->key_type, tls_key_type::ec);
+  EXPECT_EQ(r.snap->find_certificates("d.com")->at(0)->key_type, tls_key_type::ed25519);
+  EXPECT_EQ(key_type_name(tls_key_type::ed25519), "Ed25519");
+}
+
+TEST(tls_table, find_certificates_folds_case_and_a_trailing_dot_and_allocates_no_key) {
+  const std::string host = "a-very-long-host-name.example.com";
+  auto st = state_of(tls_ingress("ns", "i", t1, {host},
+                                 {{{host}, "long"}, {{"*.wild.example.com"}, "wild"}}),
+                     {tls_secret("ns", "long", make_cert_for({host})),
+                      tls_secret("ns", "wild", make_cert_for({"*.wild.example.com"}))});
+  auto r = build(st, at_now());
+  EXPECT_EQ(secret_of(*r.snap, "A-Very-Long-Host-Name.Example.COM."), "ns/long");
+  EXPECT_EQ(secret_of(*r.snap, "some-long-label-here.wild.example.com"), "ns/wild");
+  EXPECT_EQ(secret_of(*r.snap, "x.some-long-label-here.wild.example.com"), "default");
+  EXPECT_EQ(secret_of(*r.snap, "."), "default");
+  EXPECT_EQ(secret_of(*r.snap, ".wild.example.com"), "default");
+  EXPECT_EQ(secret_of(*r.snap, std::string(254, 'a')), "default");
+}
+
 TEST(tls_table, entry_without_secret_name_uses_default_without_error) {
   auto st = state_of(tls_ingress("ns", "i", t1, {"a.com"}, {{{"a.com"}, ""}}));
   auto r = build(st, at_now());
   EXPECT_TRUE(r.errors.empty()) << testing::errors_text(r.errors);
   ASSERT_TRUE(r.snap->tls().by_host.count("a.com"));
-  EXPECT_EQ(r.snap->tls().by_host.at("a.com"), nullptr);
+  EXPECT_TRUE(r.snap->tls().by_host.at("a.com").empty());
 }
 
 TEST(tls_table, invalid_tls_host_is_reported_and_skipped) {
@@ -279,26 +400,26 @@ TEST(tls_table, unchanged_secret_is_not_parsed_again_changed_one_is) {
   auto o = at_now();
   auto first = build(st, o);
   ASSERT_TRUE(first.errors.empty()) << testing::errors_text(first.errors);
-  auto a1 = first.snap->tls().by_host.at("a.com");
-  auto b1 = first.snap->tls().by_host.at("b.com");
+  auto a1 = first.snap->tls().by_host.at("a.com").at(0);
+  auto b1 = first.snap->tls().by_host.at("b.com").at(0);
 
   st.upsert(tls_secret("ns", "b-tls", make_cert_for({"b.com"})));  // rotated
   o.previous = first.snap;
   auto second = build(st, o);
   ASSERT_TRUE(second.errors.empty()) << testing::errors_text(second.errors);
-  EXPECT_EQ(second.snap->tls().by_host.at("a.com"), a1);  // the same object: not re-parsed
-  auto b2 = second.snap->tls().by_host.at("b.com");
+  EXPECT_EQ(second.snap->tls().by_host.at("a.com").at(0), a1);  // the same object: not re-parsed
+  auto b2 = second.snap->tls().by_host.at("b.com").at(0);
   EXPECT_NE(b2, b1);
   EXPECT_NE(b2->version, b1->version);
   EXPECT_NE(second.snap->hash(), first.snap->hash());
 
-  // A reused certificate is still checked for expiry against the new time.
+  // A reused certificate is still checked for expiry against the new time (and kept).
   o.previous = second.snap;
   o.now = a1->not_after + 1;
   auto third = build(st, o);
   EXPECT_TRUE(find_error(third, "Secret", "a-tls", "data[tls.crt]"))
       << testing::errors_text(third.errors);
-  EXPECT_EQ(third.snap->tls().by_host.at("a.com"), nullptr);
+  EXPECT_EQ(third.snap->tls().by_host.at("a.com").at(0), a1);
 }
 
 TEST(tls_table, config_hash_follows_certificate_changes) {
@@ -315,8 +436,8 @@ TEST(tls_table, config_hash_follows_certificate_changes) {
 
 TEST(tls_table, tls_configured_for_exact_or_single_label_wildcard) {
   tls_table t;
-  t.by_host.emplace("a.com", nullptr);
-  t.by_host.emplace("*.w.com", nullptr);
+  t.by_host.emplace("a.com", tls_certificates{});
+  t.by_host.emplace("*.w.com", tls_certificates{});
   EXPECT_TRUE(tls_configured_for(t, "a.com"));
   EXPECT_TRUE(tls_configured_for(t, "x.w.com"));
   EXPECT_TRUE(tls_configured_for(t, "*.w.com"));

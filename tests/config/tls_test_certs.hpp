@@ -32,11 +32,12 @@ struct x509_deleter {
 using test_pkey = std::unique_ptr<EVP_PKEY, pkey_deleter>;
 using test_x509 = std::unique_ptr<X509, x509_deleter>;
 
-enum class key_kind { ec, rsa, ed25519 };
+enum class key_kind { ec, rsa, ed25519, rsa1024 };
 
 inline test_pkey make_key(key_kind k = key_kind::ec) {
   switch (k) {
     case key_kind::rsa: return test_pkey(EVP_RSA_gen(2048));
+    case key_kind::rsa1024: return test_pkey(EVP_RSA_gen(1024));
     case key_kind::ed25519: return test_pkey(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
     case key_kind::ec: break;
   }
@@ -49,6 +50,7 @@ struct cert_spec {
   std::int64_t not_before = tls_now - day;
   std::int64_t not_after = tls_now + 365 * day;
   bool ca = false;
+  bool sha1 = false;  // signed with SHA-1 instead of SHA-256
 };
 
 // A certificate for `key`, signed by `issuer_key` (issuer certificate `issuer`), or
@@ -82,7 +84,7 @@ inline test_x509 make_x509(const cert_spec& s, EVP_PKEY* key, X509* issuer = nul
   if (s.ca) add_ext(NID_basic_constraints, "critical,CA:TRUE");
   EVP_PKEY* signer = issuer_key ? issuer_key : key;
   bool ed = EVP_PKEY_get_base_id(signer) == EVP_PKEY_ED25519;
-  X509_sign(x.get(), signer, ed ? nullptr : EVP_sha256());
+  X509_sign(x.get(), signer, ed ? nullptr : s.sha1 ? EVP_sha1() : EVP_sha256());
   return x;
 }
 
@@ -123,11 +125,11 @@ inline test_cert make_cert(const cert_spec& s, key_kind k = key_kind::ec) {
   return {pem_of(x.get()), pem_of(key.get())};
 }
 
-inline test_cert make_cert_for(std::vector<std::string> dns) {
+inline test_cert make_cert_for(std::vector<std::string> dns, key_kind k = key_kind::ec) {
   cert_spec s;
   s.cn = dns.empty() ? "test" : dns.front();
   s.dns = std::move(dns);
-  return make_cert(s);
+  return make_cert(s, k);
 }
 
 inline secret tls_secret(const std::string& ns, const std::string& name, const test_cert& c,

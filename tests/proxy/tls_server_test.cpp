@@ -11,9 +11,11 @@
 #include <openssl/ssl.h>
 
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "proxy/tls_client.hpp"
+#include "tests/config/tls_test_certs.hpp"
 
 using namespace portico;
 using namespace portico::proxy;
@@ -41,13 +43,31 @@ std::shared_ptr<config::tls_certificate> make_cert(const std::string& secret, st
   return c;
 }
 
+// A certificate of the given key type for `host` (signature algorithms matter here).
+std::shared_ptr<config::tls_certificate> make_keyed_cert(const std::string& secret,
+                                                         std::uint64_t v, const std::string& host,
+                                                         config::testing::key_kind k) {
+  config::testing::cert_spec spec;
+  spec.cn = host;
+  spec.dns = {host};
+  spec.not_before = std::time(nullptr) - config::testing::day;
+  spec.not_after = std::time(nullptr) + 30 * config::testing::day;
+  auto t = config::testing::make_cert(spec, k);
+  auto c = std::make_shared<config::tls_certificate>();
+  c->secret = secret;
+  c->cert_pem = t.cert_pem;
+  c->key_pem = t.key_pem;
+  c->version = v;
+  return c;
+}
+
 config::snapshot_ptr make_snapshot(
-    std::vector<std::pair<std::string, std::shared_ptr<config::tls_certificate>>> hosts,
+    std::vector<std::pair<std::string, config::tls_certificates>> hosts,
     std::shared_ptr<config::tls_certificate> def = nullptr) {
   auto t = std::make_shared<config::tls_table>();
-  for (auto& [h, c] : hosts) {
-    t->by_host[h] = c;
-    if (c) t->certificates.push_back(c);
+  for (auto& [h, set] : hosts) {
+    t->certificates.insert(t->certificates.end(), set.begin(), set.end());
+    t->by_host[h] = std::move(set);
   }
   t->default_cert = def;
   if (def) t->certificates.push_back(def);
@@ -55,6 +75,9 @@ config::snapshot_ptr make_snapshot(
       std::vector<std::shared_ptr<const config::route>>{},
       std::vector<std::shared_ptr<const config::cluster>>{}, nullptr, 1, t);
 }
+
+// The one certificate of a choice (null when it holds none or several).
+const tls_material* only(const tls_choice& c) { return c.size() == 1 ? c[0] : nullptr; }
 
 bool same_leaf(const tls_material* m, const config::tls_certificate& c) {
   return m != nullptr && certificate_pem(m->leaf()) == c.cert_pem;
@@ -141,43 +164,85 @@ TEST(tls_material, self_signed_names_itself_like_ingress_nginx) {
 
 TEST_F(tls_server_test, chooses_exact_then_wildcard_then_default) {
   auto a = make_cert("ns/a", 1), wild = make_cert("ns/wild", 2), def = make_cert("ns/def", 3);
-  w.on_snapshot(make_snapshot({{"a.test", a}, {"*.wild.test", wild}, {"broken.test", nullptr}}));
-  EXPECT_TRUE(same_leaf(w.choose("a.test"), *a));
-  EXPECT_TRUE(same_leaf(w.choose("x.wild.test"), *wild));
-  EXPECT_EQ(w.choose("unknown.test"), shared.self_signed().get());
-  EXPECT_EQ(w.choose("broken.test"), shared.self_signed().get());
-  EXPECT_EQ(w.choose(""), shared.self_signed().get());
-  w.on_snapshot(make_snapshot({{"a.test", a}}, def));
-  EXPECT_TRUE(same_leaf(w.choose("unknown.test"), *def));
-  EXPECT_TRUE(same_leaf(w.choose(""), *def));
+  w.on_snapshot(make_snapshot({{"a.test", {a}}, {"*.wild.test", {wild}}, {"broken.test", {}}}));
+  EXPECT_TRUE(same_leaf(only(w.choose("a.test")), *a));
+  EXPECT_TRUE(same_leaf(only(w.choose("x.wild.test")), *wild));
+  EXPECT_EQ(only(w.choose("unknown.test")), shared.self_signed().get());
+  EXPECT_EQ(only(w.choose("broken.test")), shared.self_signed().get());
+  EXPECT_EQ(only(w.choose("")), shared.self_signed().get());
+  w.on_snapshot(make_snapshot({{"a.test", {a}}}, def));
+  EXPECT_TRUE(same_leaf(only(w.choose("unknown.test")), *def));
+  EXPECT_TRUE(same_leaf(only(w.choose("")), *def));
 }
 
 TEST_F(tls_server_test, cache_follows_the_snapshot_versions) {
   auto v1 = make_cert("ns/a", 1), v2 = make_cert("ns/a", 2);
-  w.on_snapshot(make_snapshot({{"a.test", v1}}));
-  EXPECT_TRUE(same_leaf(w.choose("a.test"), *v1));
+  w.on_snapshot(make_snapshot({{"a.test", {v1}}}));
+  EXPECT_TRUE(same_leaf(only(w.choose("a.test")), *v1));
   EXPECT_EQ(w.cached_certificates(), 1u);
-  w.on_snapshot(make_snapshot({{"a.test", v2}}));
+  w.on_snapshot(make_snapshot({{"a.test", {v2}}}));
   EXPECT_EQ(w.cached_certificates(), 0u);  // v1 left with its Snapshot
-  EXPECT_TRUE(same_leaf(w.choose("a.test"), *v2));
+  EXPECT_TRUE(same_leaf(only(w.choose("a.test")), *v2));
 }
 
 TEST_F(tls_server_test, unparsable_material_falls_back_to_the_default) {
   auto bad = make_cert("ns/bad", 7);
   bad->key_pem = "not a key";
-  w.on_snapshot(make_snapshot({{"bad.test", bad}}));
-  EXPECT_EQ(w.choose("bad.test"), shared.self_signed().get());
+  w.on_snapshot(make_snapshot({{"bad.test", {bad}}}));
+  EXPECT_EQ(only(w.choose("bad.test")), shared.self_signed().get());
 }
 
 TEST_F(tls_server_test, handshake_serves_the_certificate_of_the_server_name) {
   auto a = make_cert("ns/a", 1);
-  w.on_snapshot(make_snapshot({{"a.test", a}}));
+  w.on_snapshot(make_snapshot({{"a.test", {a}}}));
   auto p = connect(w, "A.test");
   ASSERT_TRUE(p->handshake());
   EXPECT_EQ(p->peer_pem(), a->cert_pem);
   auto q = connect(w, nullptr);
   ASSERT_TRUE(q->handshake());
   EXPECT_EQ(q->peer_pem(), certificate_pem(shared.self_signed()->leaf()));
+}
+
+// The accepting context's self-signed ECDSA certificate stayed on the connection beside a
+// Secret's RSA certificate, and OpenSSL preferred it for every client that offers ECDSA.
+TEST_F(tls_server_test, rsa_certificate_of_the_server_name_is_served_not_the_ecdsa_default) {
+  auto rsa = make_keyed_cert("ns/rsa", 1, "rsa.test", config::testing::key_kind::rsa);
+  w.on_snapshot(make_snapshot({{"rsa.test", {rsa}}}, rsa));
+  for (const char* sni : {"rsa.test", "unknown.test"}) {
+    auto p = connect(w, sni);
+    ASSERT_TRUE(p->handshake());
+    EXPECT_EQ(p->peer_pem(), rsa->cert_pem) << sni;
+  }
+  auto q = connect(w, nullptr);  // no SNI: the (RSA) default certificate
+  ASSERT_TRUE(q->handshake());
+  EXPECT_EQ(q->peer_pem(), rsa->cert_pem);
+}
+
+TEST_F(tls_server_test, host_with_rsa_and_ecdsa_certificates_serves_what_the_client_verifies) {
+  using config::testing::key_kind;
+  auto rsa = make_keyed_cert("ns/rsa", 1, "both.test", key_kind::rsa);
+  auto ec = make_keyed_cert("ns/ec", 2, "both.test", key_kind::ec);
+  w.on_snapshot(make_snapshot({{"both.test", {rsa, ec}}}));
+  EXPECT_EQ(w.choose("both.test").size(), 2u);
+  EXPECT_EQ(w.cached_certificates(), 2u);
+  struct client {
+    const char* sigalgs;  // null: OpenSSL's default list (ECDSA first)
+    int max_version;
+    const std::string& expected;
+  };
+  for (const client& c : {client{"RSA-PSS+SHA256", TLS1_3_VERSION, rsa->cert_pem},
+                          client{"RSA+SHA256", TLS1_2_VERSION, rsa->cert_pem},
+                          client{"ECDSA+SHA256", TLS1_3_VERSION, ec->cert_pem},
+                          client{"ECDSA+SHA256", TLS1_2_VERSION, ec->cert_pem},
+                          client{nullptr, TLS1_3_VERSION, ec->cert_pem}}) {
+    auto p = connect(w, "both.test");
+    SSL_set_max_proto_version(p->client, c.max_version);
+    if (c.sigalgs != nullptr) {
+      ASSERT_EQ(SSL_set1_sigalgs_list(p->client, c.sigalgs), 1);
+    }
+    ASSERT_TRUE(p->handshake()) << (c.sigalgs ? c.sigalgs : "default");
+    EXPECT_EQ(p->peer_pem(), c.expected) << (c.sigalgs ? c.sigalgs : "default");
+  }
 }
 
 TEST_F(tls_server_test, refuses_tls11_and_offers_only_http11) {

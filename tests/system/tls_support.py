@@ -17,7 +17,7 @@ import threading
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -32,27 +32,62 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-class CA:
-    """A throw-away certificate authority that issues server certificates."""
+# Key types by name; RSA generation is slow (RSA 4096: about 2 s), so each key is made once per
+# test process and shared by the certificates that ask for the same (type, slot).
+KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "p256", "p384", "p521", "ed25519")
+_keys = {}
 
-    def __init__(self, name="Portico Test CA"):
-        self.key = ec.generate_private_key(ec.SECP256R1())
+
+def private_key(kind="p256", slot=0):
+    """A private key of type `kind` (KEY_TYPES), cached per (kind, slot) for the process."""
+    if (kind, slot) not in _keys:
+        if kind.startswith("rsa"):
+            key = rsa.generate_private_key(public_exponent=65537, key_size=int(kind[3:]))
+        elif kind == "ed25519":
+            key = ed25519.Ed25519PrivateKey.generate()
+        else:
+            curve = {"p256": ec.SECP256R1, "p384": ec.SECP384R1, "p521": ec.SECP521R1}[kind]
+            key = ec.generate_private_key(curve())
+        _keys[(kind, slot)] = key
+    return _keys[(kind, slot)]
+
+
+def _signing_hash(key):
+    return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+
+
+class CA:
+    """A throw-away certificate authority that issues server certificates. With `parent`, an
+    intermediate CA signed by it: its leaves carry it in their chain."""
+
+    def __init__(self, name="Portico Test CA", key="p256", parent=None):
+        # A fresh P-256 key by default: two CAs of one name must not trust each other's leaves.
+        self.key = (ec.generate_private_key(ec.SECP256R1()) if key == "p256"
+                    else private_key(key, slot=f"ca:{name}"))
+        self.parent = parent
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        issuer = parent.cert.subject if parent else subject
+        signer = parent.key if parent else self.key
         self.cert = (x509.CertificateBuilder()
-                     .subject_name(subject).issuer_name(subject)
+                     .subject_name(subject).issuer_name(issuer)
                      .public_key(self.key.public_key())
                      .serial_number(x509.random_serial_number())
                      .not_valid_before(_now() - datetime.timedelta(hours=1))
                      .not_valid_after(_now() + datetime.timedelta(days=30))
                      .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-                     .sign(self.key, hashes.SHA256()))
+                     .sign(signer, _signing_hash(signer)))
         self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
+        # The intermediates a leaf of this CA is sent with (the root is never sent).
+        self.chain = [self.cert] + parent.chain if parent else []
+        self.root = parent.root if parent else self  # what clients trust
         self.path = h.temp_dir("portico-ca-") / "ca.pem"
-        self.path.write_text(self.pem)
+        self.path.write_text(self.root.pem)
 
-    def issue(self, *names, days=30, cn=None):
-        """A leaf for DNS `names` (IP literals become IP SANs). Returns Cert."""
-        key = ec.generate_private_key(ec.SECP256R1())
+    def issue(self, *names, days=30, cn=None, key="p256", slot=0):
+        """A leaf for DNS `names` (IP literals become IP SANs) with a key of type `key`
+        (KEY_TYPES; shared with other leaves of the same key and slot). Returns Cert."""
+        leaf_key = ec.generate_private_key(ec.SECP256R1()) if key == "p256" and slot == 0 \
+            else private_key(key, slot)
         sans = []
         for n in names:
             try:
@@ -64,24 +99,29 @@ class CA:
                 .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
                                                             cn or names[0])]))
                 .issuer_name(self.cert.subject)
-                .public_key(key.public_key())
+                .public_key(leaf_key.public_key())
                 .serial_number(x509.random_serial_number())
                 .not_valid_before(_now() - datetime.timedelta(hours=1))
                 .not_valid_after(_now() + datetime.timedelta(days=days))
                 .add_extension(x509.SubjectAlternativeName(sans), False)
-                .sign(self.key, hashes.SHA256()))
-        return Cert(cert, key, self)
+                .sign(self.key, _signing_hash(self.key)))
+        return Cert(cert, leaf_key, self)
 
 
 class Cert:
     def __init__(self, cert, key, ca):
         self.cert = cert
         self.ca = ca
-        self.cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        chain = ca.chain if ca is not None else []
+        self.leaf_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        # tls.crt: the leaf, then the intermediates.
+        self.cert_pem = self.leaf_pem + "".join(
+            c.public_bytes(serialization.Encoding.PEM).decode() for c in chain)
         self.key_pem = key.private_bytes(serialization.Encoding.PEM,
                                          serialization.PrivateFormat.PKCS8,
                                          serialization.NoEncryption()).decode()
         self.der = cert.public_bytes(serialization.Encoding.DER)
+        self.chain_der = [self.der] + [c.public_bytes(serialization.Encoding.DER) for c in chain]
         # python3-cryptography 38 (Debian 12) has only the naive UTC attribute.
         after = getattr(cert, "not_valid_after_utc", None)
         self.not_after = (int(after.timestamp()) if after is not None
@@ -126,9 +166,11 @@ def ca_secret(name, ca_pem, namespace="default"):
             f"  ca.crt: {_b64(ca_pem)}\n")
 
 
-def tls_ingress(name, rules, tls=(), annotations=None, namespace="default"):
+def tls_ingress(name, rules, tls=(), annotations=None, namespace="default",
+                creation_timestamp=None):
     """harness.ingress plus spec.tls: tls = [([hosts], secret_name)]."""
-    text = h.ingress(name, rules, namespace=namespace, annotations=annotations)
+    text = h.ingress(name, rules, namespace=namespace, annotations=annotations,
+                     creation_timestamp=creation_timestamp)
     if not tls:
         return text
     block = "  tls:\n"
@@ -171,7 +213,7 @@ def start_portico(config_dir, *flags, **kw):
 def client_context(ca=None, verify=True, min_version=None, max_version=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if verify and ca is not None:
-        ctx.load_verify_locations(cadata=ca.pem)
+        ctx.load_verify_locations(cadata=ca.root.pem)
     else:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -245,6 +287,17 @@ def s_client(port, *args, server_name=None, stdin=b"", timeout=20):
     argv += list(args)
     r = subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
     return r.returncode, (r.stdout + r.stderr).decode(errors="replace")
+
+
+def served_chain(port, server_name, *args):
+    """The certificates s_client -showcerts received for `server_name`, leaf first, as DER
+    (empty when the handshake failed), and s_client's output."""
+    _, out = s_client(port, "-showcerts", *args, server_name=server_name)
+    if not handshake_ok(out):
+        return [], out
+    pems = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
+    return [x509.load_pem_x509_certificate(p.encode()).public_bytes(serialization.Encoding.DER)
+            for p in pems], out
 
 
 def handshake_ok(output):
