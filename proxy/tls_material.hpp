@@ -24,7 +24,8 @@ class tls_material {
   EVP_PKEY* key() const { return key_; }
   STACK_OF(X509)* chain() const { return chain_; }
 
-  // Puts this certificate on `ssl` (replacing any). False when OpenSSL refuses it.
+  // Puts this certificate on `ssl`, replacing the one of its key type only (clear the
+  // others first with SSL_certs_clear). False when OpenSSL refuses it.
   bool use_on(SSL* ssl) const;
   // Puts this certificate on a context (the default one, before any connection uses it).
   bool use_on(SSL_CTX* ctx) const;
