@@ -19,7 +19,10 @@ template <class N>
 void decode_meta(decode_ctx& c, const N& doc, object_meta& m, bool namespaced) {
   auto md = child_map(c, doc, "metadata", "", true);
   if (!md) return;
-  if (auto name = get_string(c, *md, "name", "metadata", true)) m.name = std::move(*name);
+  if (auto name = get_string(c, *md, "name", "metadata", true)) {
+    if (name->empty()) c.fail(md->get("name").line(), "metadata.name", "must not be empty");
+    m.name = std::move(*name);
+  }
   if (namespaced) {
     read_string(c, *md, "namespace", "metadata", m.namespace_name);
     if (m.namespace_name.empty()) m.namespace_name = "default";
@@ -290,25 +293,28 @@ void decode_kind(decode_ctx& c, const N& doc, object_kind k, decode_result& out)
 
 // One document: an object of a kind we read, a kind we skip, or a List (kind "List" or
 // "<Kind>List") whose items are decoded in turn. Items without a kind take `expected`.
+// `where` names the document inside its Lists ("items[3]"): errors about the document itself
+// name it as their field.
 template <class N>
 void decode_document(const N& doc, std::string_view source, decode_result& out,
-                     std::optional<object_kind> expected = std::nullopt) {
+                     std::optional<object_kind> expected = std::nullopt,
+                     const std::string& where = {}) {
   if (doc.absent()) return;  // an empty YAML document
   decode_ctx c{source, "", &out.errors};
   if (!doc.is_map()) {
-    c.fail(doc.line(), "", "a Kubernetes object must be a map, got " + doc.type_name());
+    c.fail(doc.line(), where, "a Kubernetes object must be a map, got " + doc.type_name());
     return;
   }
   std::string kind = doc.get("kind").as_string().value_or("");
   if (kind.empty() && !expected) {
-    c.fail(doc.line(), "kind", "is required");
+    c.fail(doc.line(), join(where, "kind"), "is required");
     return;
   }
   if (kind == "List" || (kind.size() > 4 && kind.ends_with("List"))) {
     auto item_kind = kind == "List" ? std::nullopt : kind_from_name(kind.substr(0, kind.size() - 4));
     if (kind != "List" && !item_kind) return;  // a list of a kind we do not read
-    for_each_item(c, doc, "items", "", [&](const N& item, const std::string&) {
-      decode_document(item, source, out, item_kind);
+    for_each_item(c, doc, "items", where, [&](const N& item, const std::string& ip) {
+      decode_document(item, source, out, item_kind, ip);
     });
     return;
   }

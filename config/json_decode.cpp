@@ -96,7 +96,13 @@ decode_result decode_json(std::string_view text, std::string_view source) {
     return out;
   }
   json::value v = p.release();
-  return decode_json_value(v, source);
+  decode_result out = decode_json_value(v, source);
+  // A parsed value has no positions; an error about the document itself gets the line where
+  // the document starts.
+  const auto start = text.find_first_not_of(" \t\r\n");
+  for (auto& e : out.errors)
+    if (e.line == 0 && e.field.empty()) e.line = line_at(text, start);
+  return out;
 }
 
 }  // namespace portico::config

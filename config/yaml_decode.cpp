@@ -1,9 +1,11 @@
 // decode_yaml(): multi-document YAML via yaml-cpp. Line numbers come from node marks.
 // A syntax error drops only the document it is in: the stream is then re-read document by
 // document ("---" at the start of a line separates documents).
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <sstream>
 
 #include "config/decode_objects.hpp"
 
@@ -103,10 +105,51 @@ std::vector<yaml_chunk> split_documents(std::string_view text) {
   return out;
 }
 
+// yaml-cpp 0.7's LoadAll() loops forever, allocating, on a stream where a document starts with
+// a token no node begins with ("," -- jbeder/yaml-cpp#1040, fixed upstream after 0.8): the
+// parser reports an empty document without consuming the token, again and again. A dry run
+// through the parser stops at the first document that does not move forward; such a stream
+// is a syntax error at that place.
+class progress_guard : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& m) override {
+    if (started_ && m.pos == last_.pos)
+      throw YAML::ParserException(m, "unexpected character where a document should start");
+    started_ = true;
+    last_ = m;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  bool started_ = false;
+  YAML::Mark last_;
+};
+
+std::vector<YAML::Node> load_all(std::string_view text) {
+  std::string s(text);
+  {
+    std::istringstream in(s);
+    YAML::Parser parser(in);
+    progress_guard guard;
+    while (parser.HandleNextDocument(guard)) {
+    }
+  }
+  return YAML::LoadAll(s);
+}
+
 void decode_chunks(std::string_view text, std::string_view source, decode_result& out) {
   for (const auto& chunk : split_documents(text)) {
     try {
-      for (const auto& doc : YAML::LoadAll(std::string(chunk.text))) {
+      for (const auto& doc : load_all(chunk.text)) {
         detail::decode_document(yaml_node(doc, chunk.first_line), source, out);
       }
     } catch (const YAML::Exception& e) {
@@ -122,7 +165,7 @@ decode_result decode_yaml(std::string_view text, std::string_view source) {
   decode_result out;
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    docs = load_all(text);
   } catch (const YAML::Exception&) {
     decode_chunks(text, source, out);  // keep the documents that do parse
     return out;

@@ -12,6 +12,7 @@
 #include "proxy/http_session.hpp"
 #include "proxy/https_policy.hpp"
 #include "proxy/phases.hpp"
+#include "proxy/response_head.hpp"
 #include "proxy/tls_client.hpp"
 #include "proxy/worker.hpp"
 
@@ -405,13 +406,16 @@ http_session::task<attempt_result> http_session::read_response_head() {
     sp_->header_limit(64 * 1024);
     sp_->body_limit(boost::none);
     if (head_request_) sp_->skip(true);
+    response_head_reader head{64 * 1024};  // the parser sees the head only once it is whole
     for (;;) {
       if (ubuf_.size() > 0) {
-        beast::error_code ec;
-        auto n = sp_->put(ubuf_.data(), ec);
-        ubuf_.consume(n);
-        if (!ec && sp_->is_header_done()) break;
-        if (ec && ec != beast::http::error::need_more) co_return attempt_result::failed;
+        const auto st =
+            head.take(*sp_, {static_cast<const char*>(ubuf_.data().data()), ubuf_.size()});
+        if (st == response_head_state::complete) {
+          ubuf_.consume(head.length);
+          break;
+        }
+        if (st != response_head_state::incomplete) co_return attempt_result::failed;
       }
       auto [ec, n] = co_await up_.async_read_some(ubuf_.prepare(read_chunk), tok);
       if (ec) {

@@ -2,6 +2,11 @@
 // types and missing fields (errors naming object, field and line), Secrets' base64.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+
 #include <boost/json.hpp>
 
 #include "config/decode.hpp"
@@ -503,6 +508,71 @@ status: {loadBalancer: {ingress: [{ip: 10.0.0.9}, {hostname: lb.example}]}}
   auto* g = first<ingress>(good);
   ASSERT_NE(g, nullptr);
   EXPECT_EQ(g->status_addresses, (std::vector<std::string>{"10.0.0.9", "lb.example"}));
+}
+
+// Found by the JSON decoder fuzzer: errors about a whole document named neither a line nor a
+// field, so a bad item in a List of hundreds could not be found.
+TEST(decode_json, a_list_item_that_is_not_an_object_is_named_by_its_index) {
+  auto r = decode_json(R"({"kind":"List","apiVersion":"v1","items":[
+    {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}},
+    5,
+    {"apiVersion":"v1","metadata":{"name":"no-kind"}}]})");
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_EQ(r.errors[0].field, "items[1]");
+  EXPECT_NE(r.errors[0].message.find("must be a map"), std::string::npos);
+  EXPECT_EQ(r.errors[1].field, "items[2].kind");
+  EXPECT_EQ(r.objects.size(), 1u);
+}
+
+TEST(decode_json, a_document_that_is_not_an_object_names_its_line) {
+  auto r = decode_json("\n\n  1\n", "api.json");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].line, 3);
+  EXPECT_EQ(r.errors[0].to_string(), "api.json:3: a Kubernetes object must be a map, got a number");
+}
+
+TEST(decode_yaml, a_list_item_without_kind_is_named_by_its_index) {
+  auto r = decode_yaml("kind: List\nitems:\n- metadata: {name: a}\n- [1]\n", "l.yaml");
+  ASSERT_EQ(r.errors.size(), 2u);
+  EXPECT_EQ(r.errors[0].field, "items[0].kind");
+  EXPECT_EQ(r.errors[0].line, 3);
+  EXPECT_EQ(r.errors[1].field, "items[1]");
+  EXPECT_EQ(r.errors[1].line, 4);
+}
+
+// Found by the YAML decoder fuzzer: yaml-cpp 0.7's LoadAll() loops forever, allocating until
+// the process dies, on a document that starts with "," (jbeder/yaml-cpp#1040). A file in the
+// watched directory must not take the controller down: it is a syntax error of its document.
+TEST(decode_yaml, a_document_starting_with_a_comma_is_a_syntax_error_not_a_hang) {
+  for (const char* text : {",", ",a: b\n", "kind: Service\nmetadata: {name: a}\n---\n,\n",
+                           "- a\n,\n"}) {
+    auto done = std::async(std::launch::async, [text] { return decode_yaml(text, "bad.yaml"); });
+    if (done.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+      // The decode cannot be stopped and would exhaust memory: end the test binary here.
+      std::fprintf(stderr, "decode_yaml(\"%s\") did not return\n", text);
+      std::_Exit(1);
+    }
+    auto r = done.get();
+    ASSERT_FALSE(r.errors.empty()) << text;
+    EXPECT_NE(r.errors[0].message.find("YAML syntax error"), std::string::npos) << text;
+    EXPECT_GT(r.errors[0].line, 0) << text;
+  }
+  auto r = decode_yaml("kind: ConfigMap\nmetadata: {name: a}\n---\n,\n", "bad.yaml");
+  EXPECT_EQ(r.objects.size(), 1u);  // the good document before it is kept
+}
+
+// Found by the JSON decoder fuzzer: an object whose metadata.name was "" was accepted, and
+// stored under the key "default/".
+TEST(decode_json, an_empty_name_is_an_error) {
+  auto r = decode_json(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":""}})", "api");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].field, "metadata.name");
+  EXPECT_TRUE(r.objects.empty());
+  auto y = decode_yaml("kind: ConfigMap\nmetadata: {name: \"\", namespace: x}\n", "f.yaml");
+  ASSERT_EQ(y.errors.size(), 1u);
+  EXPECT_EQ(y.errors[0].field, "metadata.name");
+  EXPECT_EQ(y.errors[0].line, 2);
+  EXPECT_TRUE(y.objects.empty());
 }
 
 }  // namespace
