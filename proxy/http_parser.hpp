@@ -111,7 +111,16 @@ class head_parser : public boost::beast::http::basic_parser<IsRequest> {
   std::size_t on_body_impl(string_view body, error_code& ec) override {
     return sink_->put(body, ec);
   }
-  void on_chunk_header_impl(std::uint64_t size, string_view, error_code&) override {
+  void on_chunk_header_impl(std::uint64_t size, string_view ext, error_code& ec) override {
+    // Beast accepts control characters (a bare LF, NUL) inside a quoted chunk extension; a
+    // parser in front of the proxy that ends the chunk line at that LF sees other chunk
+    // boundaries. RFC 9112 7.1.1 allows none of them (HTAB aside).
+    for (const unsigned char c : ext) {
+      if ((c < 0x20 && c != '\t') || c == 0x7f) {
+        ec = boost::beast::http::error::bad_chunk_extension;
+        return;
+      }
+    }
     if (size == 0 && sink_ != nullptr && sink_->chunked_out) {
       sink_->out->append("0\r\n", 3);  // trailers, if any, follow
       sink_->last_chunk = true;

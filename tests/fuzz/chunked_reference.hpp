@@ -128,7 +128,8 @@ class chunked_decoder {
       if (c == '\\') {
         if (++pos_ >= in_.size()) return decode_state::incomplete;
         const char q = in_[pos_];
-        if (!is_ws(q) && !is_vchar(q) && !is_obs_text(q)) return decode_state::invalid;
+        if (!is_ws(q) && !is_vchar(q) && !is_obs_text(q))
+          return decode_state::invalid;
         ++pos_;
         continue;
       }
