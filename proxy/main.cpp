@@ -227,6 +227,7 @@ struct serve_flags {
   std::string shutdown_delay = "5s", shutdown_grace = "240s";
   std::string debounce = "200ms", max_delay = "1s";
   std::string default_ssl_certificate;
+  std::string debug_endpoints = "loopback";
 };
 
 // --https-port: 443 when watching the Kubernetes API (the DaemonSet's hostPort), 8443 with
@@ -262,6 +263,9 @@ void add_server_options(po::options_description& d, proxy::server_options& o, se
     ("admin-port", po::value(&o.admin_port)->default_value(o.admin_port),
      "admin port: /healthz, /metrics, /debug/snapshot (0: ephemeral)")
     ("workers", po::value(&o.workers)->default_value(o.workers), "worker threads (0: one per core)")
+    ("debug-endpoints", po::value(&f.debug_endpoints)->default_value(f.debug_endpoints),
+     "who may read the admin port's /debug/*: loopback (127.0.0.0/8, ::1; others get 403), "
+     "all, or off (404)")
     ("connect-timeout", dur(f.connect_timeout), "upstream connect timeout (like proxy-connect-timeout)")
     ("read-timeout", dur(f.read_timeout), "upstream read timeout (proxy-read-timeout)")
     ("send-timeout", dur(f.send_timeout), "upstream send timeout (proxy-send-timeout)")
@@ -311,6 +315,11 @@ void apply_serve_flags(proxy::server_options& o, const serve_flags& f,
   o.shutdown_delay = cli::parse_duration(f.shutdown_delay, "--shutdown-delay");
   o.shutdown_grace = cli::parse_duration(f.shutdown_grace, "--shutdown-grace");
   o.controller_class = f.classes.controller_class;
+  if (f.debug_endpoints == "loopback") o.debug = proxy::debug_endpoints::loopback;
+  else if (f.debug_endpoints == "all") o.debug = proxy::debug_endpoints::all;
+  else if (f.debug_endpoints == "off") o.debug = proxy::debug_endpoints::off;
+  else throw po::error("--debug-endpoints: '" + f.debug_endpoints + "' is not loopback, all or off");
+  o.log = [](const char* level, const std::string& msg) { log_line(level, msg); };
   fo.debounce = cli::parse_duration(f.debounce, "--config-debounce");
   fo.max_delay = cli::parse_duration(f.max_delay, "--config-max-delay");
 }

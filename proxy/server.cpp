@@ -27,7 +27,9 @@ constexpr std::chrono::hours ticket_key_period{4};
 struct server::impl {
   impl(asio::io_context& c, server_options o)
       : control(c), opts(std::move(o)), metrics(opts), signals(c), delay_timer(c), grace_timer(c),
-        ticket_timer(c) {}
+        ticket_timer(c) {
+    metrics.add_worker_gauges(&admin_gauges);
+  }
 
   void begin_shutdown();
   void on_worker_exit();
@@ -35,6 +37,7 @@ struct server::impl {
 
   asio::io_context& control;
   server_options opts;
+  worker_gauges admin_gauges;  // the admin listener's accept counters; outlives `metrics`
   metrics_registry metrics;
   std::unique_ptr<admin_server> admin;
   std::vector<std::unique_ptr<worker>> workers;
@@ -128,10 +131,14 @@ void server::start() {
   d.http_port = port;
   d.https_port = d.tls ? tls_port : 0;
   if (d.tls) d.rotate_ticket_keys();
+  admin_options ao;
+  ao.debug = d.opts.debug;
+  ao.gauges = &d.admin_gauges;
+  ao.log = d.opts.log;
   d.admin = std::make_unique<admin_server>(
       d.control, d.opts.admin_address, d.opts.admin_port, d.metrics,
       [&d] { return d.published && !d.draining; },
-      [&d] { return d.current ? snapshot_to_json(*d.current) : std::string("{}"); });
+      [&d] { return d.current ? snapshot_to_json(*d.current) : std::string("{}"); }, ao);
   d.admin_port = d.admin->port();
   if (d.current)
     for (auto& w : d.workers) w->publish(d.current);

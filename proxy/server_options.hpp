@@ -4,12 +4,24 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace portico::proxy {
 
 using std::chrono::milliseconds;
+
+// A log line from the data plane: level ("info", "warn", "error") and message. Called from
+// any thread.
+using log_fn = std::function<void(const char* level, const std::string& message)>;
+
+// Who may read the admin port's /debug/* (--debug-endpoints).
+enum class debug_endpoints : std::uint8_t {
+  loopback,  // peers from 127.0.0.0/8 and ::1 only; others get 403
+  all,       // every peer that reaches the admin port
+  off,       // nobody: 404
+};
 
 struct server_options {
   std::string listen_address = "0.0.0.0";
@@ -18,6 +30,7 @@ struct server_options {
   std::string admin_address = "0.0.0.0";
   std::uint16_t admin_port = 10254;
   unsigned workers = 0;  // 0: one per core
+  debug_endpoints debug = debug_endpoints::loopback;
 
   // Timeouts (ingress-nginx: proxy-connect-timeout 5s, proxy-read/send-timeout 60s,
   // client-header/body-timeout 60s, keep-alive 75s).
@@ -61,6 +74,9 @@ struct server_options {
   std::string controller_namespace = "";
   std::string controller_class = "portico.dev/ingress-controller";
   std::string controller_pod = "";
+
+  // Where the data plane's own log lines go (default: stderr, plain).
+  log_fn log;
 };
 
 }  // namespace portico::proxy

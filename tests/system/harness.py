@@ -238,7 +238,9 @@ class Portico(Process):
     def __init__(self, config_dir, flags=(), env=None, wait_healthy=True, timeout=60.0):
         argv = [portico_bin(), "serve", "--config-dir", config_dir,
                 "--http-port", "0", "--admin-port", "0",
-                "--listen-address", "127.0.0.1", "--admin-address", "127.0.0.1", *flags]
+                "--listen-address", "127.0.0.1", *flags]
+        if not any(str(f).startswith("--admin-address") for f in flags):
+            argv += ["--admin-address", "127.0.0.1"]
         # No HTTPS listener unless asked: the file-mode default (8443) would be shared by
         # every test running at the same time (SO_REUSEPORT).
         if not any(str(f).startswith("--https-port") for f in flags):
