@@ -30,6 +30,10 @@ struct server_options {
   std::string admin_address = "0.0.0.0";
   std::uint16_t admin_port = 10254;
   unsigned workers = 0;  // 0: one per core
+  // Client connections per worker (plain, TLS and handshaking). At the limit a worker stops
+  // accepting until one of its connections closes; new ones wait in the listen backlog.
+  // ingress-nginx's max-worker-connections default; 0 = no limit.
+  std::size_t max_connections = 16384;
   debug_endpoints debug = debug_endpoints::loopback;
 
   // Timeouts (ingress-nginx: proxy-connect-timeout 5s, proxy-read/send-timeout 60s,
