@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -99,6 +100,18 @@ TEST_F(accept_loop_test, out_of_descriptors_backs_off_logs_once_and_recovers) {
   boost::system::error_code ec;
   loop->listen(ec);
   ASSERT_FALSE(ec);
+  // Warm up: one accept and one timer before descriptors run out. UBSan checks an object's
+  // dynamic type the first time through a pipe(), which fails then (a false report).
+  auto c0 = connect(ec);
+  ASSERT_FALSE(ec);
+  run_until_accepted(1);
+  bool fired = false;
+  asio::steady_timer t(io, 1ms);
+  t.async_wait([&fired](const boost::system::error_code&) { fired = true; });
+  for (int i = 0; i < 100 && !fired; ++i) {
+    io.restart();
+    io.run_for(100ms);
+  }
   auto c1 = connect(ec);
   ASSERT_FALSE(ec);
   auto c2 = connect(ec);
@@ -121,16 +134,17 @@ TEST_F(accept_loop_test, out_of_descriptors_backs_off_logs_once_and_recovers) {
   // 10 ms doubling to 100 ms fails a handful of times.
   EXPECT_GE(gauges.accept_errors.load(), 1);
   EXPECT_LE(gauges.accept_errors.load(), 20);
-  EXPECT_TRUE(accepted.empty());
   EXPECT_LE(logged.size(), 1u);  // at most one line: the episode may have begun in another test
   if (!logged.empty()) {
     EXPECT_NE(logged[0].find("Too many open files"), std::string::npos) << logged[0];
   }
 
+  EXPECT_EQ(accepted.size(), 1u);  // only the warm-up connection
+
   for (int fd : hogs) ::close(fd);
-  run_until_accepted(2);
+  run_until_accepted(3);
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
-  EXPECT_EQ(accepted.size(), 2u);
+  EXPECT_EQ(accepted.size(), 3u);
   EXPECT_EQ(gauges.accept_paused.load(), 0);
   loop->stop();
 }
