@@ -11,11 +11,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <list>
 #include <mutex>
-#include <thread>
 #include <optional>
-#include <vector>
+#include <thread>
 
+#include "proxy/accept_loop.hpp"
 #include "proxy/metrics.hpp"
 
 namespace portico::proxy {
@@ -29,14 +30,19 @@ namespace {
 
 constexpr std::size_t header_limit = 8 * 1024;
 constexpr std::size_t body_limit = 16 * 1024;
-constexpr std::size_t max_sessions = 256;
 constexpr std::size_t max_pending_scrapes = 4;
-constexpr auto read_timeout = std::chrono::seconds(30);
-constexpr auto write_timeout = std::chrono::seconds(30);
 constexpr auto linger_timeout = std::chrono::seconds(2);
 constexpr std::size_t linger_limit = 256 * 1024;
 
 class admin_session;
+
+// 127.0.0.0/8 and ::1, also as v4-mapped IPv6 (a dual-stack admin listener).
+bool is_loopback(const asio::ip::address& a) {
+  if (a.is_v4()) return a.to_v4().is_loopback();
+  const auto v6 = a.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).is_loopback();
+  return v6.is_loopback();
+}
 
 }  // namespace
 
@@ -44,23 +50,28 @@ using admin_response = http::response<http::string_body>;
 using answer_fn = std::function<void(admin_response)>;
 
 // Shared by the server and its sessions (which keep it alive while they run).
-struct admin_state {
-  admin_state(asio::io_context& io, metrics_registry& r, std::function<bool()> h,
-              std::function<std::string()> s)
-      : acceptor(io), reg(r), healthy(std::move(h)), snapshot_json(std::move(s)) {}
+struct admin_state : std::enable_shared_from_this<admin_state> {
+  admin_state(asio::io_context& i, metrics_registry& r, std::function<bool()> h,
+              std::function<std::string()> s, admin_options o)
+      : io(i), reg(r), healthy(std::move(h)), snapshot_json(std::move(s)), opts(std::move(o)) {}
 
-  void accept(const std::shared_ptr<admin_state>& self);
+  void on_accept(tcp::socket sock);
+  void make_room();
   // Calls `done` on the control thread: at once, or after a scrape on the scrape thread.
-  void answer(const http::request<http::string_body>& req, answer_fn done);
+  void answer(const http::request<http::string_body>& req, bool loopback_peer, answer_fn done);
   void scrape(unsigned version, bool head, answer_fn done);
   void stop_scrape_thread();
 
-  tcp::acceptor acceptor;
+  asio::io_context& io;
   metrics_registry& reg;
   std::function<bool()> healthy;
   std::function<std::string()> snapshot_json;
+  admin_options opts;
+  std::shared_ptr<accept_loop> acceptor;
   bool closed = false;
-  std::vector<std::weak_ptr<admin_session>> sessions;
+  // Oldest first. Sessions enroll and withdraw themselves; `open` counts those not closing.
+  std::list<admin_session*> sessions;
+  std::size_t open = 0;
 
   // render() of a large table takes a while (observer_bench: ~0.4 s for 2,000 label sets):
   // it runs on its own thread so the control thread keeps publishing Snapshots meanwhile.
@@ -77,21 +88,39 @@ namespace {
 class admin_session : public std::enable_shared_from_this<admin_session> {
  public:
   admin_session(tcp::socket sock, std::shared_ptr<admin_state> server)
-      : stream_(std::move(sock)), server_(std::move(server)) {}
+      : stream_(std::move(sock)), server_(std::move(server)) {
+    enrolled_ = server_->sessions.insert(server_->sessions.end(), this);
+    ++server_->open;
+    beast::error_code ec;
+    auto peer = stream_.socket().remote_endpoint(ec);
+    loopback_ = !ec && is_loopback(peer.address());
+  }
+  ~admin_session() {
+    if (!closed_) --server_->open;
+    server_->sessions.erase(enrolled_);
+  }
 
   void start() { read(); }
   void close() {
+    if (closed_) return;
+    closed_ = true;
+    --server_->open;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.close();
   }
+  bool closed() const { return closed_; }
+  bool waiting() const { return waiting_; }  // for a request, or lingering after the last
 
  private:
   void read() {
+    waiting_ = true;
     parser_.emplace();
     parser_->header_limit(header_limit);
     parser_->body_limit(body_limit);
-    stream_.expires_after(read_timeout);
+    // One deadline for the idle wait and the whole request: a byte now and then does not
+    // extend it (a slow-loris holds a connection at most this long).
+    stream_.expires_after(server_->opts.request_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        self->on_read(ec);
@@ -99,7 +128,8 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
   }
 
   void on_read(beast::error_code ec) {
-    if (server_->closed) return close();
+    waiting_ = false;
+    if (server_->closed || closed_) return close();
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
         ec == asio::error::eof) {
@@ -108,8 +138,8 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
     if (ec) return reply_bad_request();
     auto req = parser_->release();
     bool keep = req.keep_alive();
-    server_->answer(req, [self = shared_from_this(), keep](admin_response res) {
-      if (self->server_->closed) return self->close();
+    server_->answer(req, loopback_, [self = shared_from_this(), keep](admin_response res) {
+      if (self->server_->closed || self->closed_) return self->close();
       self->res_ = std::move(res);
       self->res_.keep_alive(keep);
       self->write(!keep);
@@ -128,10 +158,10 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
   }
 
   void write(bool close_after) {
-    stream_.expires_after(write_timeout);
+    stream_.expires_after(server_->opts.write_timeout);
     http::async_write(stream_, res_,
                       [self = shared_from_this(), close_after](beast::error_code ec, std::size_t) {
-                        if (ec || self->server_->closed) return self->close();
+                        if (ec || self->server_->closed || self->closed_) return self->close();
                         if (close_after) return self->linger();
                         self->read();
                       });
@@ -140,6 +170,7 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
   // Lingering close: stop sending, then drain what the client still sends for a moment, so
   // closing with unread input does not turn into a reset that destroys our response.
   void linger() {
+    waiting_ = true;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.expires_after(linger_timeout);
@@ -150,16 +181,20 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
     buffer_.clear();
     stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this(), budget](
                                                        beast::error_code ec, std::size_t n) {
-      if (ec || n >= budget || self->server_->closed) return self->close();
+      if (ec || n >= budget || self->server_->closed || self->closed_) return self->close();
       self->drain(budget - n);
     });
   }
 
   beast::tcp_stream stream_;
   std::shared_ptr<admin_state> server_;
+  std::list<admin_session*>::iterator enrolled_;
   beast::flat_buffer buffer_{header_limit + body_limit};
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
+  bool loopback_ = false;
+  bool waiting_ = false;
+  bool closed_ = false;
 };
 
 http::response<http::string_body> text_response(unsigned version, http::status status,
@@ -174,19 +209,26 @@ http::response<http::string_body> text_response(unsigned version, http::status s
 
 }  // namespace
 
-void admin_state::answer(const http::request<http::string_body>& req, answer_fn done) {
+void admin_state::answer(const http::request<http::string_body>& req, bool loopback_peer,
+                         answer_fn done) {
   std::string_view target = req.target();
   target = target.substr(0, target.find('?'));
   bool head = req.method() == http::verb::head;
   bool get = req.method() == http::verb::get || head;
   unsigned v = req.version();
   if (get && target == "/metrics") return scrape(v, head, std::move(done));
+  const bool debug = target == "/debug" || target.starts_with("/debug/");
   admin_response res;
   if (get && target == "/healthz") {
     bool ok = healthy && healthy();
     res = text_response(v, ok ? http::status::ok : http::status::internal_server_error,
                         "text/plain; charset=utf-8", ok ? "ok" : "unhealthy");
-  } else if (get && target == "/debug/snapshot") {
+  } else if (debug && opts.debug == debug_endpoints::loopback && !loopback_peer) {
+    // The table names every tenant's hosts, Services and pod addresses.
+    res = text_response(v, http::status::forbidden, "text/plain; charset=utf-8",
+                        "403 forbidden: /debug/ is served to loopback clients only "
+                        "(--debug-endpoints)\n");
+  } else if (get && target == "/debug/snapshot" && opts.debug != debug_endpoints::off) {
     res = text_response(v, http::status::ok, "application/json",
                         snapshot_json ? snapshot_json() : std::string("null"));
   } else {
@@ -215,12 +257,12 @@ void admin_state::scrape(unsigned version, bool head, answer_fn done) {
           }
         });
       }
-      auto io = acceptor.get_executor();
-      scrape_jobs.push_back([this, version, head, done = std::move(done), io]() mutable {
+      auto ex = io.get_executor();
+      scrape_jobs.push_back([this, version, head, done = std::move(done), ex]() mutable {
         auto res = text_response(version, http::status::ok,
                                  "text/plain; version=0.0.4; charset=utf-8", reg.render());
         if (head) res.body().clear();
-        asio::post(io, [done = std::move(done), res = std::move(res)]() mutable {
+        asio::post(ex, [done = std::move(done), res = std::move(res)]() mutable {
           done(std::move(res));
         });
       });
@@ -246,22 +288,26 @@ void admin_state::stop_scrape_thread() {
   if (scrape_thread.joinable()) scrape_thread.join();
 }
 
-void admin_state::accept(const std::shared_ptr<admin_state>& self) {
-  acceptor.async_accept([self](beast::error_code ec, tcp::socket sock) {
-    if (self->closed) return;
-    if (!ec) {
-      std::erase_if(self->sessions, [](const auto& w) { return w.expired(); });
-      if (self->sessions.size() >= max_sessions) {  // a probe storm: shed, keep serving
-        beast::error_code ignored;
-        sock.close(ignored);
-        return self->accept(self);
-      }
-      auto s = std::make_shared<admin_session>(std::move(sock), self);
-      self->sessions.push_back(s);
-      s->start();
+void admin_state::on_accept(tcp::socket sock) {
+  if (closed) return;
+  if (open >= opts.max_connections) make_room();
+  std::make_shared<admin_session>(std::move(sock), shared_from_this())->start();
+}
+
+// Closes the oldest connection waiting for a request (idle keep-alive, slow or silent
+// client, lingering close); if every one is busy answering, the oldest of all. The newest
+// connection is the probe's chance: it is always admitted.
+void admin_state::make_room() {
+  admin_session* victim = nullptr;
+  for (auto* s : sessions) {
+    if (s->closed()) continue;
+    if (s->waiting()) {
+      victim = s;
+      break;
     }
-    self->accept(self);
-  });
+    if (!victim) victim = s;
+  }
+  if (victim) victim->close();
 }
 
 struct admin_server::impl : admin_state {
@@ -271,32 +317,30 @@ struct admin_server::impl : admin_state {
 admin_server::admin_server(asio::io_context& control, const std::string& address,
                            std::uint16_t port, metrics_registry& reg,
                            std::function<bool()> healthy,
-                           std::function<std::string()> snapshot_json)
-    : impl_(std::make_shared<impl>(control, reg, std::move(healthy), std::move(snapshot_json))) {
+                           std::function<std::string()> snapshot_json, admin_options opts)
+    : impl_(std::make_shared<impl>(control, reg, std::move(healthy), std::move(snapshot_json),
+                                   std::move(opts))) {
   tcp::endpoint ep(asio::ip::make_address(address), port);
-  impl_->acceptor.open(ep.protocol());
-  impl_->acceptor.set_option(asio::socket_base::reuse_address(true));
-  impl_->acceptor.bind(ep);
-  impl_->acceptor.listen(asio::socket_base::max_listen_connections);
-  impl_->accept(std::static_pointer_cast<admin_state>(impl_));
+  std::weak_ptr<admin_state> weak = impl_;
+  impl_->acceptor = std::make_shared<accept_loop>(
+      accept_loop::bind(control.get_executor(), ep, false), "admin", impl_->opts.gauges,
+      impl_->opts.log, [weak](tcp::socket sock) {
+        if (auto state = weak.lock()) state->on_accept(std::move(sock));
+      });
+  boost::system::error_code ec;
+  impl_->acceptor->listen(ec);
+  if (ec) throw boost::system::system_error(ec, "listen on the admin port");
 }
 
 admin_server::~admin_server() { close(); }
 
-std::uint16_t admin_server::port() const {
-  beast::error_code ec;
-  auto ep = impl_->acceptor.local_endpoint(ec);
-  return ec ? 0 : ep.port();
-}
+std::uint16_t admin_server::port() const { return impl_->acceptor->port(); }
 
 void admin_server::close() {
   if (impl_->closed) return;
   impl_->closed = true;
-  beast::error_code ec;
-  impl_->acceptor.close(ec);
-  for (auto& w : impl_->sessions)
-    if (auto s = w.lock()) s->close();
-  impl_->sessions.clear();
+  impl_->acceptor->stop();
+  for (auto* s : impl_->sessions) s->close();
   impl_->stop_scrape_thread();
 }
 

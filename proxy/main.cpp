@@ -1,4 +1,6 @@
 // The `portico` executable: `serve`, `routes`, `version`.
+#include <sys/resource.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/program_options.hpp>
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include <iostream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/build.hpp"
@@ -246,6 +249,7 @@ struct serve_flags {
   std::string shutdown_delay = "5s", shutdown_grace = "240s";
   std::string debounce = "200ms", max_delay = "1s";
   std::string default_ssl_certificate;
+  std::string debug_endpoints = "loopback";
 };
 
 // --https-port: 443 when watching the Kubernetes API (the DaemonSet's hostPort), 8443 with
@@ -281,6 +285,12 @@ void add_server_options(po::options_description& d, proxy::server_options& o, se
     ("admin-port", po::value(&o.admin_port)->default_value(o.admin_port),
      "admin port: /healthz, /metrics, /debug/snapshot (0: ephemeral)")
     ("workers", po::value(&o.workers)->default_value(o.workers), "worker threads (0: one per core)")
+    ("max-connections", po::value(&o.max_connections)->default_value(o.max_connections),
+     "client connections per worker (ingress-nginx's max-worker-connections); at the limit the "
+     "worker stops accepting until one closes (0: no limit)")
+    ("debug-endpoints", po::value(&f.debug_endpoints)->default_value(f.debug_endpoints),
+     "who may read the admin port's /debug/*: loopback (127.0.0.0/8, ::1; others get 403), "
+     "all, or off (404)")
     ("connect-timeout", dur(f.connect_timeout), "upstream connect timeout (like proxy-connect-timeout)")
     ("read-timeout", dur(f.read_timeout), "upstream read timeout (proxy-read-timeout)")
     ("send-timeout", dur(f.send_timeout), "upstream send timeout (proxy-send-timeout)")
@@ -347,11 +357,40 @@ void apply_serve_flags(proxy::server_options& o, const serve_flags& f,
   o.shutdown_delay = cli::parse_duration(f.shutdown_delay, "--shutdown-delay");
   o.shutdown_grace = cli::parse_duration(f.shutdown_grace, "--shutdown-grace");
   o.controller_class = f.classes.controller_class;
+  if (f.debug_endpoints == "loopback") o.debug = proxy::debug_endpoints::loopback;
+  else if (f.debug_endpoints == "all") o.debug = proxy::debug_endpoints::all;
+  else if (f.debug_endpoints == "off") o.debug = proxy::debug_endpoints::off;
+  else throw po::error("--debug-endpoints: '" + f.debug_endpoints + "' is not loopback, all or off");
+  o.log = [](const char* level, const std::string& msg) { log_line(level, msg); };
   fo.debounce = cli::parse_duration(f.debounce, "--config-debounce");
   fo.max_delay = cli::parse_duration(f.max_delay, "--config-max-delay");
 }
 
 // ---------------------------------------------------------------------------- serve
+
+// As ingress-nginx does (nginx's worker_rlimit_nofile from the hard limit), the soft
+// open-file limit is raised to the hard one. A limit below what --max-connections allows is
+// reported: past it, accepting pauses until descriptors are free.
+void raise_open_file_limit(const proxy::server_options& o) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit want = rl;
+    want.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  if (o.max_connections == 0 || rl.rlim_cur == RLIM_INFINITY) return;
+  const std::uint64_t workers =
+      o.workers != 0 ? o.workers : std::max(1u, std::thread::hardware_concurrency());
+  // A client connection may hold an upstream connection as well.
+  const std::uint64_t wanted = workers * o.max_connections * 2 + 256;
+  if (wanted <= rl.rlim_cur) return;
+  log_line("warn",
+           "the open-file limit is below what --max-connections allows; past it, new "
+           "connections wait until descriptors are free",
+           field("open_file_limit", double(rl.rlim_cur)) + "," +
+               field("descriptors_wanted", double(wanted)));
+}
 
 // Builds and publishes one Snapshot per file-source update; keeps the last one for sharing.
 class reloader {
@@ -475,6 +514,7 @@ int run_serve(const std::vector<std::string>& args) {
     return 1;
   }
 
+  raise_open_file_limit(opts);
   asio::io_context control;
   proxy::server srv(control, opts);
   srv.start();

@@ -125,6 +125,7 @@ struct shard_set::totals {
   std::map<std::string, const route_labels*> labels;  // by key; points into the shards
   std::map<std::pair<std::string, std::uint32_t>, cell_total> cells;
   std::int64_t client_connections = 0, tunnels = 0, pooled = 0, ejected = 0;
+  std::int64_t accept_errors = 0, accept_paused = 0;
   std::uint64_t all_requests = 0;  // also of routes no longer exported
 };
 
@@ -175,6 +176,8 @@ void shard_set::sum_into(totals& t) const {
     t.tunnels += g.tunnels.load(relaxed);
     t.pooled += g.pooled_upstream_connections.load(relaxed);
     t.ejected += g.ejected_endpoints.load(relaxed);
+    t.accept_errors += g.accept_errors.load(relaxed);
+    t.accept_paused += g.accept_paused.load(relaxed);
   };
   for (const auto& shard : shards_) {
     add_gauges(shard->gauges);
@@ -273,6 +276,14 @@ void shard_set::gauge_families(const totals& t, std::vector<prometheus::MetricFa
         t.pooled);
   gauge("portico_ejected_endpoints", "Endpoints currently ejected by passive health checks",
         t.ejected);
+  one("portico_accept_errors_total",
+      "Failed accepts on every listener (e.g. out of file descriptors); each pauses that "
+      "listener for 10-100 ms",
+      MetricType::Counter, static_cast<double>(t.accept_errors));
+  gauge("portico_accept_paused",
+        "Listeners not accepting now: backing off after a failed accept, or their worker is "
+        "at --max-connections",
+        t.accept_paused);
 }
 
 std::vector<prometheus::MetricFamily> shard_set::collect() const {
@@ -284,7 +295,7 @@ std::vector<prometheus::MetricFamily> shard_set::collect() const {
   }
 
   std::vector<prometheus::MetricFamily> out;
-  out.reserve(13);
+  out.reserve(15);
   request_families(t, out);
   gauge_families(t, out);
   return out;

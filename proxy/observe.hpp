@@ -40,6 +40,8 @@ struct worker_gauges {
   std::atomic<std::int64_t> tunnels{0};
   std::atomic<std::int64_t> pooled_upstream_connections{0};
   std::atomic<std::int64_t> ejected_endpoints{0};
+  std::atomic<std::int64_t> accept_errors{0};  // a counter: failed accept() calls
+  std::atomic<std::int64_t> accept_paused{0};  // listeners not accepting now (back-off, full)
 };
 
 // Updates a worker_gauges member from its owning worker, the only writer: a relaxed load and

@@ -27,14 +27,18 @@ constexpr std::chrono::hours ticket_key_period{4};
 struct server::impl {
   impl(asio::io_context& c, server_options o)
       : control(c), opts(std::move(o)), metrics(opts), signals(c), delay_timer(c), grace_timer(c),
-        ticket_timer(c) {}
+        ticket_timer(c) {
+    metrics.add_worker_gauges(&admin_gauges);
+  }
 
   void begin_shutdown();
+  void on_worker_listening(const boost::system::error_code& ec);
   void on_worker_exit();
   void rotate_ticket_keys();
 
   asio::io_context& control;
   server_options opts;
+  worker_gauges admin_gauges;  // the admin listener's accept counters; outlives `metrics`
   metrics_registry metrics;
   std::unique_ptr<admin_server> admin;
   std::vector<std::unique_ptr<worker>> workers;
@@ -49,6 +53,7 @@ struct server::impl {
   std::uint16_t https_port = 0;
   std::uint16_t admin_port = 0;
   unsigned live_workers = 0;
+  unsigned listening_workers = 0;  // workers whose listeners are open (first Snapshot in)
   bool started = false;
   bool published = false;
   bool draining = false;
@@ -77,6 +82,15 @@ void server::impl::begin_shutdown() {
     if (!ec) begin_shutdown();
   });
   if (workers.empty()) on_worker_exit();
+}
+
+// Control thread. /healthz turns 200 only when every worker listens.
+void server::impl::on_worker_listening(const boost::system::error_code& ec) {
+  if (ec) {
+    // A bound port that cannot listen: as fatal as a bind failure at start.
+    throw boost::system::system_error(ec, "listen on the HTTP(S) port");
+  }
+  ++listening_workers;
 }
 
 void server::impl::rotate_ticket_keys() {
@@ -119,25 +133,34 @@ void server::start() {
   std::uint16_t port = d.opts.http_port;
   std::uint16_t tls_port = d.opts.https_port;
   if (tls_port != 0) d.tls = std::make_unique<tls_server_context>();
+  // Bound now (a port conflict fails here); each worker listens once it has the first
+  // Snapshot, so no connection is answered from an empty table.
   for (unsigned i = 0; i < n; ++i) {
     auto w = std::make_unique<worker>(i, d.opts, &d.metrics);
-    port = w->listen(tcp::endpoint(addr, port));  // port 0: the first bind picks, others follow
-    if (d.tls) tls_port = w->listen_https(tcp::endpoint(addr, tls_port), *d.tls);
+    port = w->bind(tcp::endpoint(addr, port));  // port 0: the first bind picks, others follow
+    if (d.tls) tls_port = w->bind_https(tcp::endpoint(addr, tls_port), *d.tls);
     d.workers.push_back(std::move(w));
   }
   d.http_port = port;
   d.https_port = d.tls ? tls_port : 0;
   if (d.tls) d.rotate_ticket_keys();
+  admin_options ao;
+  ao.debug = d.opts.debug;
+  ao.gauges = &d.admin_gauges;
+  ao.log = d.opts.log;
   d.admin = std::make_unique<admin_server>(
       d.control, d.opts.admin_address, d.opts.admin_port, d.metrics,
-      [&d] { return d.published && !d.draining; },
-      [&d] { return d.current ? snapshot_to_json(*d.current) : std::string("{}"); });
+      [&d] { return d.published && d.listening_workers == d.workers.size() && !d.draining; },
+      [&d] { return d.current ? snapshot_to_json(*d.current) : std::string("{}"); }, ao);
   d.admin_port = d.admin->port();
   if (d.current)
     for (auto& w : d.workers) w->publish(d.current);
   d.live_workers = n;
   for (auto& w : d.workers)
-    w->run([&d] { asio::post(d.control, [&d] { d.on_worker_exit(); }); });
+    w->run([&d] { asio::post(d.control, [&d] { d.on_worker_exit(); }); },
+           [&d](const boost::system::error_code& ec) {
+             asio::post(d.control, [&d, ec] { d.on_worker_listening(ec); });
+           });
   d.started = true;
   d.signals.add(SIGTERM);
   d.signals.add(SIGINT);

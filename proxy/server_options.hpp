@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,17 @@ namespace portico::proxy {
 
 using std::chrono::milliseconds;
 
+// A log line from the data plane: level ("info", "warn", "error") and message. Called from
+// any thread.
+using log_fn = std::function<void(const char* level, const std::string& message)>;
+
+// Who may read the admin port's /debug/* (--debug-endpoints).
+enum class debug_endpoints : std::uint8_t {
+  loopback,  // peers from 127.0.0.0/8 and ::1 only; others get 403
+  all,       // every peer that reaches the admin port
+  off,       // nobody: 404
+};
+
 struct server_options {
   std::string listen_address = "0.0.0.0";
   std::uint16_t http_port = 8080;
@@ -20,6 +32,11 @@ struct server_options {
   std::string admin_address = "0.0.0.0";
   std::uint16_t admin_port = 10254;
   unsigned workers = 0;  // 0: one per core
+  // Client connections per worker (plain, TLS and handshaking). At the limit a worker stops
+  // accepting until one of its connections closes; new ones wait in the listen backlog.
+  // ingress-nginx's max-worker-connections default; 0 = no limit.
+  std::size_t max_connections = 16384;
+  debug_endpoints debug = debug_endpoints::loopback;
 
   // Timeouts (ingress-nginx: proxy-connect-timeout 5s, proxy-read/send-timeout 60s,
   // client-header/body-timeout 60s, keep-alive 75s).
@@ -83,6 +100,9 @@ struct server_options {
   std::string controller_namespace = "";
   std::string controller_class = "portico.dev/ingress-controller";
   std::string controller_pod = "";
+
+  // Where the data plane's own log lines go (default: stderr, plain).
+  log_fn log;
 };
 
 // The controller settings these flags give: the defaults a ConfigMap (--configmap) overrides

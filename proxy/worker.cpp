@@ -4,6 +4,7 @@
 #include <chrono>
 #include <random>
 
+#include "proxy/accept_loop.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/observe.hpp"
 #include "proxy/tls_handshake.hpp"
@@ -50,39 +51,31 @@ worker::~worker() {
   pool_.clear();
 }
 
-namespace {
-std::uint16_t bind_reuseport(tcp::acceptor& a, const tcp::endpoint& ep) {
-  a.open(ep.protocol());
-  a.set_option(asio::socket_base::reuse_address(true));
-  int one = 1;
-  ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  a.bind(ep);
-  a.listen(asio::socket_base::max_listen_connections);
-  return a.local_endpoint().port();
-}
-}  // namespace
-
-std::uint16_t worker::listen(const tcp::endpoint& ep) {
-  const auto port = bind_reuseport(acceptor_, ep);
+std::uint16_t worker::bind(const tcp::endpoint& ep) {
+  http_accept_ = std::make_shared<accept_loop>(
+      accept_loop::bind(ioc_.get_executor(), ep, true), "http", gauges_, opts_.log,
+      [this](tcp::socket sock) { on_accept(std::move(sock), false); });
+  const auto port = http_accept_->port();
   port_text_ = std::to_string(port);
-  accepting_ = true;
   return port;
 }
 
-std::uint16_t worker::listen_https(const tcp::endpoint& ep, tls_server_context& tls) {
-  const auto port = bind_reuseport(https_acceptor_, ep);
+std::uint16_t worker::bind_https(const tcp::endpoint& ep, tls_server_context& tls) {
+  https_accept_ = std::make_shared<accept_loop>(
+      accept_loop::bind(ioc_.get_executor(), ep, true), "https", gauges_, opts_.log,
+      [this](tcp::socket sock) { on_accept(std::move(sock), true); });
+  const auto port = https_accept_->port();
   https_port_text_ = std::to_string(port);
   tls_shared_ = &tls;
   tls_ = std::make_unique<tls_worker>(tls);
-  accepting_https_ = true;
   return port;
 }
 
-void worker::run(std::function<void()> on_exit) {
+void worker::run(std::function<void()> on_exit,
+                 std::function<void(const boost::system::error_code&)> on_listening) {
   on_exit_ = std::move(on_exit);
+  on_listening_ = std::move(on_listening);
   thread_ = std::thread([this] {
-    if (accepting_) accept_loop();
-    if (accepting_https_) https_accept_loop();
     tick();
     ioc_.run();
     if (observer_) observer_->flush();
@@ -94,23 +87,37 @@ void worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-void worker::accept_loop() {
-  acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
-    if (!accepting_) return;
-    if (!ec) {
-      auto s = std::make_shared<http_session>(*this, std::move(sock));
-      s->start();
-    }
-    if (!ec || ec != asio::error::operation_aborted) accept_loop();
-  });
+// The first Snapshot is in: open the listeners.
+void worker::start_listening() {
+  if (listening_ || stopped_accepting_ || draining_) return;
+  listening_ = true;
+  boost::system::error_code ec;
+  if (http_accept_) http_accept_->listen(ec);
+  if (!ec && https_accept_) https_accept_->listen(ec);
+  if (on_listening_) on_listening_(ec);
 }
 
-void worker::https_accept_loop() {
-  https_acceptor_.async_accept([this](const boost::system::error_code& ec, tcp::socket sock) {
-    if (!accepting_https_) return;
-    if (!ec) std::make_shared<tls_handshake>(*this, std::move(sock))->start();
-    if (!ec || ec != asio::error::operation_aborted) https_accept_loop();
-  });
+void worker::stop_listening() {
+  stopped_accepting_ = true;
+  if (http_accept_) http_accept_->stop();
+  if (https_accept_) https_accept_->stop();
+}
+
+void worker::on_accept(tcp::socket sock, bool https) {
+  if (https) std::make_shared<tls_handshake>(*this, std::move(sock))->start();
+  else std::make_shared<http_session>(*this, std::move(sock))->start();
+  if (opts_.max_connections == 0 || at_limit_ || connections() < opts_.max_connections) return;
+  // Full: both listeners wait until a connection closes (withdraw()).
+  at_limit_ = true;
+  if (http_accept_) http_accept_->hold();
+  if (https_accept_) https_accept_->hold();
+}
+
+void worker::below_limit() {
+  if (!at_limit_ || destroying_ || connections() >= opts_.max_connections) return;
+  at_limit_ = false;
+  if (http_accept_) http_accept_->release();
+  if (https_accept_) https_accept_->release();
 }
 
 void worker::set_ticket_keys(const ticket_keys& keys) {
@@ -141,6 +148,7 @@ void worker::publish(config::snapshot_ptr snap) {
     if (tls_) tls_->on_snapshot(snap);
     adopt_settings(snap->settings_ptr());
     snap_ = std::move(snap);
+    start_listening();
   });
 }
 
@@ -158,23 +166,13 @@ void worker::adopt_settings(const config::controller_config_ptr& s) {
 }
 
 void worker::stop_accepting() {
-  asio::post(ioc_, [this] {
-    accepting_ = false;
-    accepting_https_ = false;
-    boost::system::error_code ec;
-    acceptor_.close(ec);
-    https_acceptor_.close(ec);
-  });
+  asio::post(ioc_, [this] { stop_listening(); });
 }
 
 void worker::drain() {
   asio::post(ioc_, [this] {
     draining_ = true;
-    accepting_ = false;
-    accepting_https_ = false;
-    boost::system::error_code ec;
-    acceptor_.close(ec);
-    https_acceptor_.close(ec);
+    stop_listening();
     for (auto* h : handshakes_) h->cancel();
     for (auto* s : sessions_) s->drain();
     maybe_finish();
@@ -195,9 +193,7 @@ void worker::maybe_finish() {
   finished_ = true;
   pool_.clear();
   ticker_.cancel();
-  boost::system::error_code ec;
-  acceptor_.close(ec);
-  https_acceptor_.close(ec);
+  stop_listening();
 }
 
 void worker::next_request_id(char out[32]) {
@@ -220,6 +216,7 @@ std::list<http_session*>::iterator worker::enroll(http_session* s) {
 
 void worker::withdraw(std::list<http_session*>::iterator it) {
   sessions_.erase(it);
+  below_limit();
   if (draining_ && sessions_.empty() && !destroying_) asio::post(ioc_, [this] { maybe_finish(); });
 }
 
@@ -229,6 +226,7 @@ std::list<tls_handshake*>::iterator worker::enroll(tls_handshake* h) {
 
 void worker::withdraw(std::list<tls_handshake*>::iterator it) {
   handshakes_.erase(it);
+  below_limit();
   if (draining_ && handshakes_.empty() && !destroying_)
     asio::post(ioc_, [this] { maybe_finish(); });
 }

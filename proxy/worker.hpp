@@ -1,6 +1,10 @@
-// One worker thread: its io_context, its SO_REUSEPORT acceptor, its copy of the Snapshot
+// One worker thread: its io_context, its SO_REUSEPORT acceptors, its copy of the Snapshot
 // pointer, its balancer, upstream pool and observer. Everything here runs on the worker's
 // thread except the few entry points documented as thread-safe (they post).
+//
+// The listeners are bound at start-up (a port conflict fails there) but listen only once the
+// worker holds its first Snapshot: until then connections are refused, never answered from an
+// empty table.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -22,6 +26,8 @@
 
 namespace portico::proxy {
 
+class accept_loop;
+
 class worker_observer;
 class metrics_registry;
 class http_session;
@@ -35,16 +41,20 @@ class worker {
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
-  // Binds the listener (SO_REUSEPORT). Call before run(). Returns the bound port.
-  std::uint16_t listen(const boost::asio::ip::tcp::endpoint& ep);
-  // Binds the HTTPS listener (SO_REUSEPORT); connections are handshaken with `tls` (shared by
+  // Binds the HTTP listener (SO_REUSEPORT) without listening. Call before run(). Returns the
+  // bound port. Throws boost::system::system_error.
+  std::uint16_t bind(const boost::asio::ip::tcp::endpoint& ep);
+  // Binds the HTTPS listener the same way; connections are handshaken with `tls` (shared by
   // every worker, outlives them) before a session starts. Call before run().
-  std::uint16_t listen_https(const boost::asio::ip::tcp::endpoint& ep, tls_server_context& tls);
-  // Starts the thread. `on_exit` runs on the worker thread when it has finished.
-  void run(std::function<void()> on_exit);
+  std::uint16_t bind_https(const boost::asio::ip::tcp::endpoint& ep, tls_server_context& tls);
+  // Starts the thread. `on_exit` runs on the worker thread when it has finished;
+  // `on_listening` runs on the worker thread when the first Snapshot has made the listeners
+  // listen (with the error if listen() failed).
+  void run(std::function<void()> on_exit,
+           std::function<void(const boost::system::error_code&)> on_listening = {});
   void join();
 
-  // Thread-safe: post to the worker.
+  // Thread-safe: post to the worker. The first Snapshot opens the listeners.
   void publish(config::snapshot_ptr snap);
   void set_ticket_keys(const ticket_keys& keys);
   void stop_accepting();
@@ -81,8 +91,11 @@ class worker {
   void withdraw(std::list<http_session*>::iterator it);
 
  private:
-  void accept_loop();
-  void https_accept_loop();
+  void start_listening();
+  void stop_listening();
+  void on_accept(boost::asio::ip::tcp::socket sock, bool https);
+  std::size_t connections() const { return sessions_.size() + handshakes_.size(); }
+  void below_limit();
   void tick();
   void maybe_finish();
   void adopt_settings(const config::controller_config_ptr& s);
@@ -108,12 +121,14 @@ class worker {
   std::list<http_session*> sessions_;
   std::list<tls_handshake*> handshakes_;  // accepted HTTPS connections still handshaking
   std::uint64_t rng_[2];
-  bool accepting_ = false;
-  bool accepting_https_ = false;
+  bool listening_ = false;     // the first Snapshot opened the listeners
+  bool at_limit_ = false;      // --max-connections reached: the loops are held
+  bool stopped_accepting_ = false;
   bool draining_ = false;
   bool finished_ = false;
   bool destroying_ = false;
   std::function<void()> on_exit_;
+  std::function<void(const boost::system::error_code&)> on_listening_;
   std::thread thread_;
 
   // One thread per io_context and sockets touched only by it: no locking in reactor I/O
@@ -121,8 +136,8 @@ class worker {
   boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   // Objects holding sockets or timers of ioc_ come after it (destroyed before it).
   upstream_pool pool_;
-  boost::asio::ip::tcp::acceptor acceptor_{ioc_};
-  boost::asio::ip::tcp::acceptor https_acceptor_{ioc_};
+  std::shared_ptr<accept_loop> http_accept_;   // null when not bound
+  std::shared_ptr<accept_loop> https_accept_;  // null when HTTPS is off
   boost::asio::steady_timer ticker_{ioc_};
 };
 

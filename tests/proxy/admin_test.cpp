@@ -1,5 +1,6 @@
 // admin_server on 127.0.0.1 with a real socket client: /healthz both ways, /metrics,
-// /debug/snapshot, 404, keep-alive, and survival of malformed requests.
+// /debug/snapshot and --debug-endpoints, 404, keep-alive, survival of malformed requests,
+// the connection cap (the oldest waiting connection makes room) and the request deadline.
 #include "proxy/admin.hpp"
 
 #include <gtest/gtest.h>
@@ -33,13 +34,18 @@ class admin_test : public ::testing::Test {
  protected:
   void SetUp() override {
     opts.access_log = false;
+    open_server({});
+  }
+  void TearDown() override { close_server(); }
+
+  void open_server(admin_options o) {
     server = std::make_unique<admin_server>(
         io, "127.0.0.1", 0, reg, [this] { return healthy.load(); },
-        [] { return std::string(R"({"routes":[]})"); });
+        [] { return std::string(R"({"routes":[]})"); }, o);
     port = server->port();
     thread = std::thread([this] { io.run(); });
   }
-  void TearDown() override {
+  void close_server() {
     std::promise<void> closed;
     asio::post(io, [&] {
       server->close();
@@ -48,6 +54,19 @@ class admin_test : public ::testing::Test {
     closed.get_future().wait();
     thread.join();  // run() returns once no work is left: proves close() released everything
     server.reset();
+    io.restart();
+  }
+  void reopen(admin_options o) {
+    close_server();
+    open_server(o);
+  }
+
+  // True when the server closed `s` without sending anything more.
+  static bool closed_without_answer(tcp::socket& s) {
+    char c;
+    boost::system::error_code ec;
+    std::size_t n = s.read_some(asio::buffer(&c, 1), ec);
+    return n == 0 && (ec == asio::error::eof || ec == asio::error::connection_reset);
   }
 
   tcp::socket connect() {
@@ -174,22 +193,90 @@ TEST_F(admin_test, a_client_that_goes_away_mid_request_does_not_hurt) {
   EXPECT_EQ(get("/healthz").result_int(), 200);
 }
 
-TEST_F(admin_test, connections_beyond_the_cap_are_shed_and_serving_resumes) {
+TEST_F(admin_test, past_the_cap_the_oldest_waiting_connection_makes_room) {
+  admin_options o;
+  o.max_connections = 4;
+  o.request_timeout = std::chrono::seconds(60);
+  reopen(o);
   std::vector<tcp::socket> open;
-  for (int i = 0; i < 256; ++i) {
+  for (int i = 0; i < 4; ++i) {
     open.push_back(connect());
     ASSERT_EQ(get(open.back(), "/healthz").result_int(), 200) << i;
   }
-  std::string out = raw_exchange("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-  EXPECT_TRUE(out.empty()) << "the 257th connection is closed without an answer";
-  open.clear();  // the server sees these close and forgets them
-  bool served = false;
-  for (int attempt = 0; attempt < 200 && !served; ++attempt) {
-    served = raw_exchange("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                 .starts_with("HTTP/1.1 200");
-    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // The probe on a fifth connection is answered; the oldest idle connection made room.
+  auto probe = connect();
+  EXPECT_EQ(get(probe, "/healthz").result_int(), 200);
+  EXPECT_TRUE(closed_without_answer(open[0]));
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(get(open[i], "/healthz").result_int(), 200) << i;
+}
+
+TEST_F(admin_test, a_connection_waiting_for_its_request_is_evicted_before_a_busy_one) {
+  admin_options o;
+  o.max_connections = 2;
+  o.request_timeout = std::chrono::seconds(60);
+  reopen(o);
+  // The oldest connection is busy: its scrape of 1,000 label sets takes a while to render.
+  worker_observer w(reg, opts, 0);
+  std::vector<std::shared_ptr<const config::route>> routes;
+  for (std::uint32_t i = 0; i < 1000; ++i)
+    routes.push_back(test::make_route(i, "ns", "ing-" + std::to_string(i), "svc", "h", "/"));
+  auto snap = test::make_snapshot(routes);
+  w.on_snapshot(*snap);
+  for (const auto& r : routes) w.on_request(test::upstream_record(r.get()));
+  auto busy = connect();
+  asio::write(busy, asio::buffer(std::string("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")));
+  auto idle = connect();
+  ASSERT_EQ(get(idle, "/healthz").result_int(), 200);
+
+  auto probe = connect();
+  EXPECT_EQ(get(probe, "/healthz").result_int(), 200);
+  EXPECT_EQ(busy.available(), 0u) << "the scrape ended before the probe came: nothing tested";
+  EXPECT_TRUE(closed_without_answer(idle));
+  http::response_parser<http::string_body> p;
+  p.body_limit(boost::none);
+  boost::beast::flat_buffer b;
+  http::read(busy, b, p);
+  EXPECT_EQ(p.get().result_int(), 200);
+}
+
+TEST_F(admin_test, a_request_must_arrive_whole_within_the_request_timeout) {
+  admin_options o;
+  o.request_timeout = std::chrono::milliseconds(300);
+  reopen(o);
+  auto s = connect();
+  asio::write(s, asio::buffer(std::string("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")));
+  // A byte every 20 ms, for at most 10 s: the bytes do not extend the deadline.
+  boost::system::error_code ec;
+  for (int i = 0; i < 500 && !ec; ++i) {
+    asio::write(s, asio::buffer("a", 1), ec);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  EXPECT_TRUE(served);
+  EXPECT_TRUE(ec) << "still open after 10 s of trickling";
+  EXPECT_EQ(get("/healthz").result_int(), 200);
+}
+
+TEST_F(admin_test, an_idle_keep_alive_connection_is_closed_after_the_request_timeout) {
+  admin_options o;
+  o.request_timeout = std::chrono::milliseconds(300);
+  reopen(o);
+  auto s = connect();
+  EXPECT_EQ(get(s, "/healthz").result_int(), 200);
+  EXPECT_TRUE(closed_without_answer(s));
+}
+
+TEST_F(admin_test, debug_endpoints_off_answers_404) {
+  admin_options o;
+  o.debug = debug_endpoints::off;
+  reopen(o);
+  auto res = get("/debug/snapshot");
+  EXPECT_EQ(res.result_int(), 404);
+  EXPECT_EQ(res.body().find("routes"), std::string::npos);
+  EXPECT_EQ(get("/healthz").result_int(), 200);
+}
+
+TEST_F(admin_test, loopback_peers_get_debug_endpoints_by_default) {
+  EXPECT_EQ(get("/debug/snapshot").result_int(), 200);  // the client is 127.0.0.1
+  EXPECT_EQ(get("/debug/other").result_int(), 404);
 }
 
 TEST_F(admin_test, a_long_scrape_does_not_hold_up_the_control_thread) {

@@ -2,7 +2,8 @@
 validates against the Kubernetes schemas (kubernetes-models) with no unknown fields, and the
 objects have the properties issue 7 asks for: a hostPort DaemonSet probed on 10254 /healthz,
 a locked-down pod, a grace period above the shutdown grace, least-privilege RBAC, the
-IngressClass, the default-class overlay and the seed workload."""
+IngressClass, the default-class overlay and the seed workload; and a NetworkPolicy that opens
+80/443 to everyone and the admin port 10254 only to Prometheus."""
 
 import re
 import sys
@@ -18,7 +19,7 @@ NS = "portico"
 SA = "portico"
 
 BASE_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
-              "RoleBinding", "IngressClass", "ConfigMap", "DaemonSet"}
+              "RoleBinding", "IngressClass", "ConfigMap", "DaemonSet", "NetworkPolicy"}
 
 
 def setUpModule():
@@ -98,6 +99,59 @@ spec:
         rc, o = self.one("apiVersion: v1\nkind: Gadget\nmetadata: {name: g}\n")
         self.assertEqual(rc, 1)
         self.assertIn("no schema for v1 Gadget", " ".join(o["errors"]))
+
+
+class NetworkPolicyModelTest(unittest.TestCase):
+    """The NetworkPolicy evaluator follows the API's semantics on small inline policies."""
+
+    POD = {"app": "x"}
+    PORTS = {"http": 80, "metrics": 10254}
+
+    def admits(self, policies, port, peer):
+        return dr.network_policy_admits(policies, "ns", self.POD, self.PORTS, port, peer)
+
+    @staticmethod
+    def policy(ingress, selector=None, types=("Ingress",)):
+        return {"kind": "NetworkPolicy", "metadata": {"name": "p", "namespace": "ns"},
+                "spec": {"podSelector": selector if selector is not None else {},
+                         "policyTypes": list(types), "ingress": ingress}}
+
+    def pod(self, ns, **labels):
+        return {"namespace_labels": {"kubernetes.io/metadata.name": ns}, "pod_labels": labels}
+
+    def test_no_policy_or_another_pods_policy_admits_everything(self):
+        self.assertTrue(self.admits([], 10254, {"ip": "198.51.100.1"}))
+        other = self.policy([], selector={"matchLabels": {"app": "y"}})
+        self.assertTrue(self.admits([other], 10254, {"ip": "198.51.100.1"}))
+
+    def test_a_selecting_policy_without_rules_admits_nothing(self):
+        self.assertFalse(self.admits([self.policy([])], 80, {"ip": "198.51.100.1"}))
+        self.assertFalse(self.admits([self.policy([])], 80, self.pod("ns")))
+
+    def test_named_ports_sources_and_the_namespace_of_a_bare_pod_selector(self):
+        pol = self.policy([{"ports": [{"port": "http"}]},
+                           {"from": [{"podSelector": {"matchLabels": {"role": "scraper"}}}],
+                            "ports": [{"port": 10254}]}])
+        self.assertTrue(self.admits([pol], 80, {"ip": "198.51.100.1"}))
+        self.assertFalse(self.admits([pol], 10254, {"ip": "198.51.100.1"}))
+        self.assertTrue(self.admits([pol], 10254, self.pod("ns", role="scraper")))
+        self.assertFalse(self.admits([pol], 10254, self.pod("other", role="scraper")))
+        self.assertFalse(self.admits([pol], 443, self.pod("ns", role="scraper")))
+
+    def test_namespace_and_pod_selector_in_one_peer_must_both_match(self):
+        peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mon"}},
+                "podSelector": {"matchLabels": {"app": "prom"}}}
+        pol = self.policy([{"from": [peer]}])
+        self.assertTrue(self.admits([pol], 1, self.pod("mon", app="prom")))
+        self.assertFalse(self.admits([pol], 1, self.pod("mon", app="other")))
+        self.assertFalse(self.admits([pol], 1, self.pod("ns", app="prom")))
+
+    def test_ip_blocks_with_exceptions(self):
+        pol = self.policy([{"from": [{"ipBlock": {"cidr": "10.0.0.0/8",
+                                                  "except": ["10.1.0.0/16"]}}]}])
+        self.assertTrue(self.admits([pol], 1, {"ip": "10.2.3.4"}))
+        self.assertFalse(self.admits([pol], 1, {"ip": "10.1.3.4"}))
+        self.assertFalse(self.admits([pol], 1, {"ip": "192.0.2.1"}))
 
 
 class RenderedManifestsTest(unittest.TestCase):
@@ -246,6 +300,35 @@ class RenderedManifestsTest(unittest.TestCase):
         sa = dr.find(self.base, "ServiceAccount")
         self.assertEqual(pod["serviceAccountName"], sa["metadata"]["name"])
         self.assertNotIn("--kubeconfig", args)  # in-cluster configuration
+
+    def test_network_policy_opens_80_and_443_to_all_and_10254_to_prometheus_only(self):
+        ds, _, c = self.daemonset()
+        pol = dr.find(self.base, "NetworkPolicy", "portico")
+        self.assertEqual(pol["spec"]["policyTypes"], ["Ingress"])  # egress stays open
+        labels = ds["spec"]["template"]["metadata"]["labels"]
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+
+        def admits(port, peer):
+            return dr.network_policy_admits(self.base, NS, labels, ports, port, peer)
+
+        def pod(ns, **pod_labels):
+            return {"namespace_labels": {"kubernetes.io/metadata.name": ns},
+                    "pod_labels": pod_labels}
+
+        prometheus = pod("monitoring", **{"app.kubernetes.io/name": "prometheus"})
+        others = [{"ip": "203.0.113.7"}, {"ip": "10.0.0.5"}, pod("team-a", app="web"),
+                  pod("team-a", **{"app.kubernetes.io/name": "prometheus"}),  # a look-alike
+                  pod("monitoring", **{"app.kubernetes.io/name": "grafana"}),
+                  pod(NS, **labels)]  # another Portico pod
+        for peer in others + [prometheus]:
+            with self.subTest(peer=peer):
+                self.assertTrue(admits(80, peer))
+                self.assertTrue(admits(443, peer))
+                self.assertFalse(admits(8080, peer))
+        self.assertTrue(admits(10254, prometheus))
+        for peer in others:
+            with self.subTest(admin_port_from=peer):
+                self.assertFalse(admits(10254, peer))
 
     def test_rbac_grants_what_the_controller_needs(self):
         allow = lambda *a, **kw: dr.rbac_allows(self.base, NS, SA, *a, **kw)  # noqa: E731

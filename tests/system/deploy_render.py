@@ -4,11 +4,13 @@
   validate(yaml_text)      (exit status, [report per object]) from the node validator
   ensure_node_modules()    `npm ci` in tests/deploy when its pinned packages are missing
   rbac_allows(rules, ...)  Kubernetes RBAC rule matching, for least-privilege checks
+  network_policy_admits()  Kubernetes NetworkPolicy ingress semantics, for the admin port
 """
 
 import contextlib
 import fcntl
 import functools
+import ipaddress
 import json
 import os
 import pathlib
@@ -148,6 +150,83 @@ def rbac_allows(objs, subject_ns, subject, group, resource, verb, namespace=None
                  and (role_ns is None or r["metadata"].get("namespace") == role_ns)]
         for role in roles:
             if any(_rule_allows(rule, group, resource, verb, name) for rule in role.get("rules", [])):
+                return True
+    return False
+
+
+# ------------------------------------------------------------------------------ NetworkPolicy
+
+
+def selector_matches(selector, labels):
+    """metav1.LabelSelector semantics; an empty selector matches everything."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e["key"], e["operator"], e.get("values") or []
+        ok = {"In": lambda: labels.get(key) in values,
+              "NotIn": lambda: labels.get(key) not in values,
+              "Exists": lambda: key in labels,
+              "DoesNotExist": lambda: key not in labels}[op]()
+        if not ok:
+            return False
+    return True
+
+
+def _port_matches(ports, port, container_ports):
+    if not ports:
+        return True  # no ports: every port
+    for p in ports:
+        if p.get("protocol", "TCP") != "TCP":
+            continue
+        want = p.get("port")
+        if want is None:
+            return True
+        if isinstance(want, str):
+            want = container_ports.get(want)
+        end = p.get("endPort", want)
+        if want is not None and want <= port <= end:
+            return True
+    return False
+
+
+def _peer_matches(rule_peer, policy_ns, peer):
+    if "ipBlock" in rule_peer:
+        if "ip" not in peer:
+            return False  # pods are matched by their pod IP only through ipBlock; not modelled
+        ip = ipaddress.ip_address(peer["ip"])
+        block = rule_peer["ipBlock"]
+        return (ip in ipaddress.ip_network(block["cidr"])
+                and not any(ip in ipaddress.ip_network(x) for x in block.get("except") or []))
+    if "ip" in peer:
+        return False  # selectors match pods, not outside addresses
+    ns_labels = peer["namespace_labels"]
+    if "namespaceSelector" in rule_peer:
+        if not selector_matches(rule_peer["namespaceSelector"], ns_labels):
+            return False
+    elif ns_labels.get("kubernetes.io/metadata.name") != policy_ns:
+        return False  # a podSelector alone selects pods of the policy's namespace
+    return selector_matches(rule_peer.get("podSelector"), peer["pod_labels"])
+
+
+def network_policy_admits(objs, pod_ns, pod_labels, container_ports, port, peer):
+    """True when the NetworkPolicies among `objs` let `peer` open a TCP connection to `port`
+    of a pod in namespace `pod_ns` with `pod_labels` and named `container_ports`
+    ({name: number}). `peer` is {"ip": "203.0.113.7"} (an address outside the pod network)
+    or {"namespace_labels": {...}, "pod_labels": {...}} (a pod). The node a pod runs on is
+    always admitted by the network plugin; that exception is not modelled here."""
+    policies = [o for o in objs if o["kind"] == "NetworkPolicy"
+                and o["metadata"].get("namespace") == pod_ns
+                and selector_matches(o["spec"].get("podSelector"), pod_labels)
+                and "Ingress" in (o["spec"].get("policyTypes") or ["Ingress"])]
+    if not policies:
+        return True  # not isolated
+    for pol in policies:
+        for rule in pol["spec"].get("ingress") or []:
+            if not _port_matches(rule.get("ports"), port, container_ports):
+                continue
+            peers = rule.get("from")
+            if not peers or any(_peer_matches(p, pod_ns, peer) for p in peers):
                 return True
     return False
 

@@ -8,7 +8,9 @@ Binaries:
 
 Processes:
   Portico.start(config_dir, *flags)  `portico serve` on ephemeral ports; the ports are parsed
-                                     from the `listening http=P admin=P` line on stderr.
+                                     from the `listening http=P admin=P` line on stderr;
+                                     wrapper=[cmd, ...] runs it through a command that execs
+                                     it (same PID), such as prlimit.
   Upstream.start(name)               `portico-upstream --port 0`; the port is parsed from the
                                      first stdout line `listening on 127.0.0.1:PORT`.
   Every process started here is stopped by PID at exit (terminate, then kill after a timeout).
@@ -235,10 +237,14 @@ class Upstream(Process):
 class Portico(Process):
     """`portico serve` on ephemeral ports, with stdout (the access log) drained."""
 
-    def __init__(self, config_dir, flags=(), env=None, wait_healthy=True, timeout=60.0):
-        argv = [portico_bin(), "serve", "--config-dir", config_dir,
+    def __init__(self, config_dir, flags=(), env=None, wait_healthy=True, timeout=60.0,
+                 wrapper=()):
+        # `wrapper`: a command that execs the rest, e.g. ["prlimit", "--nofile=64", "--"].
+        argv = [*wrapper, portico_bin(), "serve", "--config-dir", config_dir,
                 "--http-port", "0", "--admin-port", "0",
-                "--listen-address", "127.0.0.1", "--admin-address", "127.0.0.1", *flags]
+                "--listen-address", "127.0.0.1", *flags]
+        if not any(str(f).startswith("--admin-address") for f in flags):
+            argv += ["--admin-address", "127.0.0.1"]
         # No HTTPS listener unless asked: the file-mode default (8443) would be shared by
         # every test running at the same time (SO_REUSEPORT).
         if not any(str(f).startswith("--https-port") for f in flags):

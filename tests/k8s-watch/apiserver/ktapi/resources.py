@@ -76,6 +76,8 @@ def _types():
                      status=True, generation=True, empty_status=lb),
         ResourceType("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False,
                      generation=True),
+        ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True,
+                     ["netpol"], generation=True),
         ResourceType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True,
                      generation=True),
         ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),

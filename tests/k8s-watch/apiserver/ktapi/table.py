@@ -119,6 +119,12 @@ def _endpoints(o):
     return [_more(eps) or "<none>"]
 
 
+def _selector(o):
+    """metav1.FormatLabelSelector of spec.podSelector (matchLabels only)."""
+    labels = ((o.get("spec") or {}).get("podSelector") or {}).get("matchLabels") or {}
+    return [",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<none>"]
+
+
 def _deployment(o):
     st, want = o.get("status") or {}, (o.get("spec") or {}).get("replicas", 1)
     return [f"{st.get('readyReplicas', 0)}/{want}", st.get("updatedReplicas", 0),
@@ -176,6 +182,7 @@ PRINTERS = {
                      lambda o: [(o.get("spec") or {}).get("controller", ""), "<none>"], []),
     "EndpointSlice": ([("AddressType", S, 0), ("Ports", S, 0), ("Endpoints", S, 0)],
                       _slice, []),
+    "NetworkPolicy": ([("Pod-Selector", S, 0)], _selector, []),
     "Lease": ([("Holder", S, 0)],
               lambda o: [(o.get("spec") or {}).get("holderIdentity", "")], []),
     "Deployment": ([("Ready", S, 0), ("Up-to-date", I, 0), ("Available", I, 0)],

@@ -47,6 +47,7 @@ EMPTY_SHAPES = {
     "Node": {"spec": {}, "status": {"daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
                                     "nodeInfo": {}}},
     "IngressClass": {"spec": {}},
+    "NetworkPolicy": {"spec": {"podSelector": {}}},
     "Lease": {"spec": {}},
     "ClusterRole": {"rules": None},
     "Role": {"rules": None},

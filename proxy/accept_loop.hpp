@@ -1,0 +1,74 @@
+// One listener's accept loop, shared by the workers' HTTP and HTTPS listeners and the admin
+// server. It neither spins nor stops when accept() fails: out of descriptors (EMFILE,
+// ENFILE) or kernel memory, the loop pauses on a timer (10 ms, doubling up to 100 ms) and
+// tries again, while its io_context keeps serving the connections it has; new connections
+// wait in the listen backlog meanwhile. It can also be held (a worker at --max-connections)
+// and released.
+//
+// Failures are counted in worker_gauges::accept_errors. They are logged once per episode:
+// a failure is logged only when no accept has failed anywhere in the process for 10 s.
+// Everything but the episode bookkeeping runs on the acceptor's executor.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "proxy/server_options.hpp"
+
+namespace portico::proxy {
+
+struct worker_gauges;
+
+class accept_loop : public std::enable_shared_from_this<accept_loop> {
+ public:
+  using handler = std::function<void(boost::asio::ip::tcp::socket)>;
+
+  // `name` names the listener in log lines ("http", "https", "admin"). `gauges` (may be
+  // null) receives accept_errors and accept_paused; it must outlive the loop.
+  accept_loop(boost::asio::ip::tcp::acceptor acceptor, std::string name, worker_gauges* gauges,
+              log_fn log, handler on_accept);
+  accept_loop(const accept_loop&) = delete;
+  accept_loop& operator=(const accept_loop&) = delete;
+
+  // Opens `ep` and binds it (SO_REUSEPORT when asked) without listening: until listen(),
+  // connections to the port are refused. Throws boost::system::system_error.
+  static boost::asio::ip::tcp::acceptor bind(boost::asio::any_io_executor ex,
+                                             const boost::asio::ip::tcp::endpoint& ep,
+                                             bool reuse_port);
+
+  std::uint16_t port() const;
+  // listen() on the bound socket, then start accepting.
+  void listen(boost::system::error_code& ec);
+  // Stop issuing accepts (a pending one is cancelled) until release().
+  void hold();
+  void release();
+  bool held() const { return held_; }
+  // For good: closes the acceptor.
+  void stop();
+
+ private:
+  void arm();
+  void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket sock);
+  void failed(const boost::system::error_code& ec);
+  void set_paused(bool paused);
+
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_;
+  std::string name_;
+  worker_gauges* gauges_;
+  log_fn log_;
+  handler on_accept_;
+  std::chrono::milliseconds delay_{0};  // the current back-off; 0 when accepting works
+  bool listening_ = false;
+  bool accepting_ = false;  // an async_accept is outstanding
+  bool waiting_ = false;    // the back-off timer is running
+  bool held_ = false;
+  bool stopped_ = false;
+  bool paused_reported_ = false;
+};
+
+}  // namespace portico::proxy
