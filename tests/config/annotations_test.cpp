@@ -62,7 +62,9 @@ TEST(annotation_registry, is_sorted_unique_and_covers_the_documented_keys) {
   std::set<std::string_view> seen;
   for (std::size_t i = 0; i < r.size(); ++i) {
     EXPECT_TRUE(seen.insert(r[i].key).second) << r[i].key;
-    if (i > 0) EXPECT_LT(r[i - 1].key, r[i].key);
+    if (i > 0) {
+      EXPECT_LT(r[i - 1].key, r[i].key);
+    }
     EXPECT_FALSE(r[i].note.empty()) << r[i].key;
   }
   // A sample of ingress-nginx's documented keys (annotations.md), every family.

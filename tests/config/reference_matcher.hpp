@@ -29,11 +29,6 @@
 
 namespace portico::config::reference {
 
-// Issue 16 item 2: config/ does not yet keep Prefix "/foo" and "/foo/" of one host apart. The
-// table test skips snapshot::find() on rows that have such a pair, the fuzzer tolerates a
-// mismatch on inputs that have one. Set to false when the fix is merged.
-inline constexpr bool trailing_slash_fix_pending = true;
-
 enum class path_kind { exact, prefix, implementation_specific };
 
 struct path_rule {
@@ -145,20 +140,6 @@ inline std::string route(const std::vector<ingress_spec>& all, std::string_view 
       best = &r;
   }
   return best ? best->service : fallback;
-}
-
-// True when one host has two Prefix-like paths that differ only in trailing '/'s.
-inline bool has_trailing_slash_twins(const std::vector<ingress_spec>& all) {
-  std::vector<const path_rule*> prefixes;
-  for (const auto& i : all)
-    for (const auto& p : i.paths)
-      if (!is_exact(p.kind)) prefixes.push_back(&p);
-  for (const auto* a : prefixes)
-    for (const auto* b : prefixes)
-      if (lower(a->host) == lower(b->host) && a->path != b->path &&
-          without_trailing_slashes(a->path) == without_trailing_slashes(b->path))
-        return true;
-  return false;
 }
 
 inline const char* kind_text(path_kind k) {

@@ -122,10 +122,6 @@ TEST_P(route_precedence, reference_and_snapshot_agree_with_the_table) {
   const auto ingresses = ingresses_of(rules);
   EXPECT_EQ(ref::route(ingresses, request[0], request[1]), want) << "reference matcher";
 
-  if (ref::trailing_slash_fix_pending && ref::has_trailing_slash_twins(ingresses))
-    GTEST_SKIP() << "snapshot::find() not checked: Prefix paths that differ only by a trailing "
-                    "'/' wait for the route table fix of issue 16 item 2 "
-                    "(reference::trailing_slash_fix_pending)";
   std::string errors;
   const auto snap = ref::build_snapshot(ingresses, &errors);
   ASSERT_TRUE(errors.empty()) << errors;
@@ -139,7 +135,7 @@ INSTANTIATE_TEST_SUITE_P(table, route_precedence, ::testing::ValuesIn(load_table
 TEST(route_precedence_table, has_every_section) {
   const auto rows = load_table();
   EXPECT_GE(rows.size(), 50u);
-  for (const char* source : {"k8s-docs Examples", "k8s-docs Multiple matches", "issue 16 item 2",
+  for (const char* source : {"k8s-docs Examples", "k8s-docs Multiple matches", "trailing slash",
                              "build.cpp conflicts", "k8s-docs Hostname wildcards"}) {
     EXPECT_TRUE(std::any_of(rows.begin(), rows.end(),
                             [&](const table_row& r) { return r.source.starts_with(source); }))

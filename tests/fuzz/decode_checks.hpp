@@ -45,7 +45,7 @@ inline void check_builds(config::decode_result& r) {
     out = config::build(st, opts);
     for (const char* host : {"a.test", "x.a.test", "", "A.TEST:80"}) {
       (void)out.snap->find(host, "/");
-      (void)out.snap->find_certificate(host);
+      (void)out.snap->find_certificates(host);
     }
   } catch (const std::exception& e) {
     fail(std::string("build() threw: ") + e.what());

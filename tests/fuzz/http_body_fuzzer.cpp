@@ -41,6 +41,7 @@ struct body_run {
   std::size_t consumed = 0;
   bool done = false;
   bool too_large = false;
+  bool last_chunk = false;  // chunked_out: the sink wrote "0\r\n" (and any trailers after it)
   error_code ec;  // a framing error (need_more: the input ended first)
 };
 
@@ -81,6 +82,7 @@ body_run stream_body(Parser& p, std::string_view bytes, const settings& s, piece
   }
   r.out += buf;
   r.done = p.is_done();
+  r.last_chunk = sink.last_chunk;
   return r;
 }
 
@@ -108,11 +110,13 @@ rfc9112::decoded reference_body(std::string_view bytes, bool chunked,
   return d;
 }
 
-// De-chunks what a chunked_out sink wrote (plus the last chunk the session appends).
-std::string dechunk_output(const std::string& out) {
-  const auto d = rfc9112::decode_chunked(out + "0\r\n\r\n");
-  PORTICO_FUZZ_CHECK(d.state == decode_state::complete && d.consumed == out.size() + 5,
-                     "re-chunked output does not decode: " + quoted(out));
+// De-chunks what a chunked_out sink wrote, ended as body_sink::end_chunked() ends it: the blank
+// line after the last chunk and its trailers, or the whole last chunk when none was written.
+std::string dechunk_output(const body_run& run) {
+  const std::string ended = run.out + (run.last_chunk ? "\r\n" : "0\r\n\r\n");
+  const auto d = rfc9112::decode_chunked(ended);
+  PORTICO_FUZZ_CHECK(d.state == decode_state::complete && d.consumed == ended.size(),
+                     "re-chunked output does not decode: " + quoted(run.out));
   return d.body;
 }
 
@@ -159,7 +163,7 @@ parsed parse(std::string_view head, std::string_view body, const settings& s,
 std::string disagreement(const rfc9112::decoded& ref, const parsed& m, std::string_view head,
                          std::string_view body, const settings& s, const piece_plan& pieces) {
   const body_run& run = m.body;
-  const std::string got = s.chunked_out ? dechunk_output(run.out) : run.out;
+  const std::string got = s.chunked_out ? dechunk_output(run) : run.out;
   const std::string what = "body " + quoted(body) + " gave " + quoted(got) + " (" +
                            run.ec.message() + "), reference " + quoted(ref.body);
   const bool over = s.max_total != 0 && ref.body.size() > s.max_total;

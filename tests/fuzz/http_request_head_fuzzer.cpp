@@ -106,7 +106,15 @@ forward_params forwarding(const request_parser& p, const message_head& h, const 
   fp.request_id = "0123456789abcdef0123456789abcdef";
   fp.fallback_host = rl.host;
   if (rl.absolute) fp.host_override = rl.host;
-  fp.upgrade = h.conn.upgrade && !h.upgrade.empty() && p.version >= 11;
+  // The session forwards an upgrade only for an allowed protocol token; any token the client
+  // sent stands in for it here (the writer must frame it whatever it is).
+  if (h.conn.upgrade && !h.upgrade.empty() && p.version >= 11) {
+    std::string_view first = h.upgrade;
+    first = first.substr(0, first.find(','));
+    while (!first.empty() && (first.back() == ' ' || first.back() == '\t')) first.remove_suffix(1);
+    while (!first.empty() && (first.front() == ' ' || first.front() == '\t')) first.remove_prefix(1);
+    if (!first.empty()) fp.upgrade = first;
+  }
   if (p.chunked()) {
     fp.framing = body_framing::chunked;
   } else if (auto cl = p.content_length()) {

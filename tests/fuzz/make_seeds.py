@@ -13,6 +13,7 @@ each time: openssl generates them).
 import base64
 import json
 import os
+import random
 import shutil
 import subprocess
 import tempfile
@@ -584,6 +585,17 @@ def route_seeds():
     }
 
 
+def annotation_seeds():
+    # byte_reader choices: per Ingress a count, then (prefix, key, value) triples; then the
+    # ConfigMap flag, count and (key, value) pairs. Indices into the registries, so these are
+    # starting points for the fuzzer rather than fixed cases.
+    rng = random.Random(16)
+    out = {"no-annotations": bytes([0, 0, 0])}
+    for n in range(8):
+        out["choices-%d" % n] = bytes(rng.randrange(256) for _ in range(96))
+    return out
+
+
 def write(target, files):
     d = os.path.join(CORPUS, target)
     shutil.rmtree(d, ignore_errors=True)
@@ -607,6 +619,7 @@ def main():
     write("json_decode", JSON)
     write("tls_secret", pem_seeds())
     write("route_table", route_seeds())
+    write("annotations", annotation_seeds())
 
 
 if __name__ == "__main__":

@@ -235,10 +235,11 @@ class Upstream(Process):
 
 
 class Portico(Process):
-    """`portico serve` on ephemeral ports, with stdout (the access log) drained."""
+    """`portico serve` on ephemeral ports, with stdout (the access log) drained; its lines are
+    kept unless keep_stdout=False (long runs)."""
 
     def __init__(self, config_dir, flags=(), env=None, wait_healthy=True, timeout=60.0,
-                 wrapper=()):
+                 wrapper=(), keep_stdout=True):
         # `wrapper`: a command that execs the rest, e.g. ["prlimit", "--nofile=64", "--"].
         argv = [*wrapper, portico_bin(), "serve", "--config-dir", config_dir,
                 "--http-port", "0", "--admin-port", "0",
@@ -253,7 +254,7 @@ class Portico(Process):
             argv += ["--workers", "2"]
         if not any(str(f).startswith("--shutdown-delay") for f in flags):
             argv += ["--shutdown-delay", "0s"]
-        super().__init__(argv, env=env)
+        super().__init__(argv, env=env, keep_stdout=keep_stdout)
         m = self.wait_line(r"listening http=(\d+) admin=(\d+)", timeout=timeout)
         self.http_port = int(m.group(1))
         self.admin_port = int(m.group(2))
