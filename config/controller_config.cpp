@@ -49,7 +49,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"client-header-buffer-size", setting_support::ignored, "set by --max-header-size and --max-header-fields"},
       {"client-header-timeout", setting_support::supported, "seconds to receive a request head / between two body reads"},
       {"compute-full-forwarded-for", setting_support::supported, "append the peer to a trusted X-Forwarded-For instead of replacing it"},
-      {"custom-http-errors", setting_support::supported, "upstream statuses replaced by the default backend's answer"},
+      {"custom-http-errors", setting_support::unsupported, "not implemented yet: upstream error pages are passed through"},
       {"debug-connections", setting_support::unsupported, "not implemented"},
       {"default-type", setting_support::ignored, "Content-Type comes from the upstream"},
       {"denylist-source-range", setting_support::denies, "source filtering is not implemented yet: every route answers 503 rather than unfiltered"},
@@ -124,7 +124,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"limit-rate", setting_support::unsupported, "rate limits are not implemented yet"},
       {"limit-rate-after", setting_support::unsupported, "rate limits are not implemented yet"},
       {"limit-req-status-code", setting_support::unsupported, "rate limits are not implemented yet"},
-      {"load-balance", setting_support::supported, "default balancing: round_robin or ewma"},
+      {"load-balance", setting_support::unsupported, "not implemented yet: endpoints are balanced round-robin"},
       {"location-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
       {"log-format-escape-json", setting_support::ignored, "logs are JSON lines on stdout and stderr"},
       {"log-format-escape-none", setting_support::ignored, "logs are JSON lines on stdout and stderr"},
@@ -166,7 +166,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"proxy-next-upstream", setting_support::supported, "default retry policy; annotations override"},
       {"proxy-next-upstream-timeout", setting_support::supported, "default retry policy; annotations override"},
       {"proxy-next-upstream-tries", setting_support::supported, "default retry policy; annotations override"},
-      {"proxy-protocol-header-timeout", setting_support::supported, "time to receive the PROXY protocol header"},
+      {"proxy-protocol-header-timeout", setting_support::unsupported, "not implemented yet (see use-proxy-protocol)"},
       {"proxy-read-timeout", setting_support::supported, "default upstream timeouts in seconds; annotations override"},
       {"proxy-real-ip-cidr", setting_support::supported, "CIDRs whose forwarding headers are trusted"},
       {"proxy-redirect-from", setting_support::unsupported, "cookie and Location rewriting is not implemented"},
@@ -186,7 +186,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"server-name-hash-max-size", setting_support::ignored, "nginx internals with no counterpart"},
       {"server-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
       {"server-tokens", setting_support::ignored, "Portico's own answers say Server: portico, without a version; upstream Server headers pass unchanged"},
-      {"service-upstream", setting_support::supported, "default of the service-upstream annotation"},
+      {"service-upstream", setting_support::unsupported, "not implemented yet: requests go to the endpoints"},
       {"skip-access-log-urls", setting_support::ignored, "every request is logged unless disable-access-log"},
       {"ssl-buffer-size", setting_support::ignored, "session cache and rotated ticket keys are built in"},
       {"ssl-ciphers", setting_support::ignored, "TLS 1.2/1.3 with Mozilla's intermediate ciphers, fixed"},
@@ -214,7 +214,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"use-geoip2", setting_support::unsupported, "no GeoIP"},
       {"use-gzip", setting_support::unsupported, "responses are passed as the upstream encoded them"},
       {"use-http2", setting_support::unsupported, "HTTP/2 is not served yet"},
-      {"use-proxy-protocol", setting_support::supported, "PROXY protocol v1/v2 expected on the HTTP and HTTPS listeners"},
+      {"use-proxy-protocol", setting_support::unsupported, "not implemented yet: a PROXY header is answered 400"},
       {"variables-hash-bucket-size", setting_support::ignored, "nginx internals with no counterpart"},
       {"variables-hash-max-size", setting_support::ignored, "nginx internals with no counterpart"},
       {"whitelist-source-range", setting_support::denies, "source filtering is not implemented yet: every route answers 503 rather than unfiltered"},
@@ -276,9 +276,13 @@ class settings_decoder {
       switch (spec->support) {
         case setting_support::supported: apply(key, value); break;
         case setting_support::ignored: break;
-        case setting_support::unsupported:
-          error(key, "not supported: " + std::string(spec->note) + "; ignored");
+        case setting_support::unsupported: {
+          // "false", "off" or nothing asks for nothing: the default, which is what happens.
+          const auto t = trim(value);
+          if (!(t.empty() || t == "off" || t == "false"))
+            error(key, "not supported: " + std::string(spec->note) + "; ignored");
           break;
+        }
         case setting_support::denies:
           if (!trim(value).empty() && value != "false") {
             error(key, "not supported: " + std::string(spec->note));

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "config/annotations.hpp"
 #include "config/build.hpp"
 #include "deploy/dns-sync/command.hpp"
 #include "k8s-watch/controller.hpp"
@@ -40,6 +41,8 @@ constexpr const char* top_usage =
     "  serve    run the proxy on the Kubernetes objects of a manifest directory\n"
     "  routes   print the resolved route table of a manifest directory and its errors\n"
     "  dns-sync keep DNS records of Ingress hosts in line with their status addresses\n"
+    "  annotations  print every ingress-nginx annotation and ConfigMap key and what Portico\n"
+    "           does with it (markdown tables, as in the README)\n"
     "  version  print the version\n"
     "\n"
     "`portico <command> --help` describes each command's options.\n";
@@ -576,6 +579,15 @@ int main(int argc, char** argv) try {
   if (cmd == "serve") return run_serve(args);
   if (cmd == "routes") return run_routes(args);
   if (cmd == "dns-sync") return dnssync::run_command(args);
+  if (cmd == "annotations") {
+    std::cout << "### Annotations\n\n"
+              << "Under `--annotations-prefix` (default `nginx.ingress.kubernetes.io/`) or "
+                 "`portico.dev/`.\n\n"
+              << config::annotation_table_markdown() << "\n### ConfigMap keys\n\n"
+              << "In the ConfigMap named by `--configmap namespace/name`.\n\n"
+              << config::setting_table_markdown();
+    return 0;
+  }
   if (cmd == "version" || cmd == "--version") {
     std::cout << "portico " << portico_version << "\n";
     return 0;
