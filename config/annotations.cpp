@@ -121,7 +121,7 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"proxy-ssl-verify", annotation_support::supported, "verify the upstream certificate against proxy-ssl-secret's ca.crt"},
       {"proxy-ssl-verify-depth", annotation_support::unsupported, "not implemented; OpenSSL's defaults apply towards the upstream"},
       {"relative-redirects", annotation_support::ignored, "redirect locations are absolute"},
-      {"rewrite-target", annotation_support::unsupported, "not implemented yet"},
+      {"rewrite-target", annotation_support::supported, "the URI sent upstream, with $1-$9 from the path as a regex; makes the host's paths regexes (use-regex)"},
       {"satisfy", annotation_support::ignored, "only meaningful with authentication"},
       {"secure-verify-ca-secret", annotation_support::unsupported, "removed from ingress-nginx; use proxy-ssl-secret"},
       {"server-alias", annotation_support::unsupported, "not implemented yet"},
@@ -148,9 +148,9 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"upstream-hash-by-subset-size", annotation_support::unsupported, "not implemented yet"},
       {"upstream-vhost", annotation_support::supported, "the Host header sent upstream"},
       {"use-port-in-redirects", annotation_support::unsupported, "not implemented yet"},
-      {"use-regex", annotation_support::unsupported, "not implemented yet"},
+      {"use-regex", annotation_support::supported, "every path of the host is a case-insensitive regex anchored at its start (RE2), tried longest first"},
       {"whitelist-source-range", annotation_support::denies, "source address filtering is not implemented yet: the Ingress's routes answer 503"},
-      {"x-forwarded-prefix", annotation_support::supported, "sent upstream as X-Forwarded-Prefix"},
+      {"x-forwarded-prefix", annotation_support::supported, "sent upstream as X-Forwarded-Prefix with rewrite-target"},
   };
   return registry;
 }
@@ -261,6 +261,22 @@ bool valid_path_value(std::string_view v) {
   return std::none_of(v.begin(), v.end(), [](char ch) {
     return static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f || ch == '"';
   });
+}
+
+// rewrite-target: "" when `t` is a replacement Portico applies as nginx's rewrite does: a
+// path ("/", "/$2", "/api/$1?x=$2"), a capture first ("$1"), or an absolute http(s) URL
+// (answered as a 302 redirect); $0-$9 are the only variables.
+std::string rewrite_target_problem(std::string_view t) {
+  if (t.empty()) return "empty";
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    const auto ch = static_cast<unsigned char>(t[i]);
+    if (ch <= 0x20 || ch == 0x7f || ch == '"') return "no spaces, quotes or control characters";
+    if (ch == '$' && (i + 1 == t.size() || t[i + 1] < '0' || t[i + 1] > '9'))
+      return "variables other than $0-$9 are not supported";
+  }
+  if (t.front() == '/' || t.front() == '$' || t.starts_with("http://") || t.starts_with("https://"))
+    return "";
+  return "must start with '/', a capture or http(s)://";
 }
 
 void redirect_code(ctx& c, std::string_view v, unsigned& out) {
@@ -392,6 +408,18 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
              (colon == std::string_view::npos || parse_uint(port)))
            c.p.upstream_vhost = std::string(t);
          else c.bad("a host name (optionally :port)", "ignored");
+       }},
+      {"rewrite-target",
+       [](ctx& c, std::string_view v) {
+         const auto t = trim(v);
+         std::string why = rewrite_target_problem(t);
+         if (why.empty()) c.p.rewrite.target = std::string(t);
+         else c.bad("a URI with $1-$9 (" + why + ")", "ignored");
+       }},
+      {"use-regex",
+       [](ctx& c, std::string_view v) {
+         if (auto b = parse_bool_text(trim(v))) c.p.rewrite.use_regex = *b;
+         else c.bad("\"true\" or \"false\"");
        }},
       {"x-forwarded-prefix",
        [](ctx& c, std::string_view v) {

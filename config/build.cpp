@@ -11,7 +11,8 @@
 // - Prefix paths "/foo" and "/foo/" of one host are two paths, not a conflict. Both match
 //   "/foo" and "/foo/" (trailing slashes are ignored for matching); the longer as written,
 //   "/foo/", wins both requests: the Ingress API's "longest matching path". Exact beats Prefix.
-// - ImplementationSpecific paths are matched as Prefix until the regex annotations arrive.
+// - ImplementationSpecific paths are matched as Prefix, unless the host's paths are regexes
+//   (use-regex, rewrite-target: config/regex_paths.hpp).
 // - Routes are sorted by (host, path, path type) so `portico routes` is stable; the default
 //   backend route, if any, comes last.
 // - TLS (config/tls_table_builder.hpp, config/tls_annotations.hpp): route::ssl_redirect is
@@ -29,6 +30,7 @@
 #include "config/annotations.hpp"
 #include "config/backends.hpp"
 #include "config/ingress_check.hpp"
+#include "config/regex_paths.hpp"
 #include "config/route_table.hpp"
 #include "config/snapshot_hash.hpp"
 #include "config/tls_annotations.hpp"
@@ -189,15 +191,17 @@ build_result route_collector::finish(std::shared_ptr<const tls_table> tls,
   auto table = std::make_shared<host_table>();
   std::vector<std::shared_ptr<const route>> routes;
   routes.reserve(routes_.size());
-  for (auto& r : routes_) {
-    r->index = static_cast<std::uint32_t>(routes.size());
+  for (std::size_t i = 0; i < routes_.size(); ++i) {
+    auto& r = routes_[i];
+    r->index = static_cast<std::uint32_t>(i);
     if (r->is_default_backend) {
       table->default_route_ = r.get();
     } else {
       table->add(r.get());  // conflicts were resolved above: always inserts
     }
-    routes.push_back(std::move(r));
   }
+  apply_regex_paths(routes_, *table, errors_);  // use-regex / rewrite-target hosts
+  for (auto& r : routes_) routes.push_back(std::move(r));
   auto clusters = clusters_.clusters();
   std::uint64_t hash = snapshot_hash(routes, clusters, *tls, *settings);  // as build_incremental()
   build_result out;

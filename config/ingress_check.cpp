@@ -140,7 +140,7 @@ std::string path_type_text(path_type t) {
   switch (t) {
     case path_type::exact: return "Exact";
     case path_type::prefix: return "Prefix";
-    // Matched as Prefix until the regex annotations (use-regex) are supported.
+    // Matched as Prefix, or as a regex on a use-regex host (config/regex_paths.hpp).
     case path_type::implementation_specific: return "ImplementationSpecific (as Prefix)";
   }
   return "Prefix";

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <re2/re2.h>
+
 namespace portico::config {
 
 std::string_view normalize_prefix(std::string_view path) noexcept {
@@ -38,6 +40,12 @@ bool path_table::add(const route* r) {
 }
 
 std::uint32_t path_table::find(std::string_view path) const noexcept {
+  if (!regex_.empty()) {
+    const re2::StringPiece text(path.data(), path.size());
+    for (const auto& l : regex_)
+      if (l.regex->Match(text, 0, text.size(), re2::RE2::ANCHOR_START, nullptr, 0)) return l.index;
+    return no_route;
+  }
   // Exact first: an Exact path beats a Prefix path of the same text, and an exact hit is
   // always the longest possible match.
   if (auto hit = exact_.find(path)) return *hit;
@@ -80,6 +88,16 @@ bool host_table::add(const route* r) {
   if (host.empty()) return any_host_.add(r);
   if (host.starts_with("*.")) return table_at(wildcard_hosts_, std::string_view(host).substr(2)).add(r);
   return table_at(exact_hosts_, host).add(r);
+}
+
+path_table* host_table::table_of(std::string_view h) {
+  if (h.empty()) return &any_host_;
+  if (h.starts_with("*.")) {
+    auto i = wildcard_hosts_.find(h.substr(2));
+    return i ? &tables_[*i] : nullptr;
+  }
+  auto i = exact_hosts_.find(h);
+  return i ? &tables_[*i] : nullptr;
 }
 
 path_table& host_table::table_at(flat_string_map<std::uint32_t>& map, std::string_view key) {

@@ -22,15 +22,18 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
-
 #include <vector>
 
 #include "config/flat_string_map.hpp"
 #include "config/snapshot.hpp"
 
 namespace portico::config {
+
+// "No route": what the find functions return on a miss.
+inline constexpr std::uint32_t no_route = 0xffffffffu;
 
 // Removes trailing '/' characters ("/foo/" -> "/foo", "/" -> "").
 std::string_view normalize_prefix(std::string_view path) noexcept;
@@ -40,8 +43,14 @@ std::string_view normalize_prefix(std::string_view path) noexcept;
 // corresponding element of `path`; trailing slashes on either are ignored.
 bool prefix_matches(std::string_view prefix, std::string_view path) noexcept;
 
-// "No route": what the find functions return on a miss.
-inline constexpr std::uint32_t no_route = 0xffffffffu;
+
+// A path of a host whose paths are regexes (use-regex or rewrite-target on any of its
+// Ingresses, as ingress-nginx decides per server): nginx's `location ~* "^<path>"`.
+struct regex_location {
+  std::string pattern;  // the path as the location has it (ingress-nginx's Prefix split applied)
+  std::shared_ptr<const re2::RE2> regex;  // "^" + pattern, case-insensitive
+  std::uint32_t index = no_route;
+};
 
 class path_table {
  public:
@@ -54,8 +63,13 @@ class path_table {
   std::uint32_t find(std::string_view path) const noexcept;  // index or no_route
   bool empty() const noexcept { return exact_.empty() && prefix_.empty(); }
   std::size_t size() const noexcept { return exact_.size() + prefix_.size(); }
+  // Regex mode: find() tries these in order, first match wins (nginx's regex locations), and
+  // the Exact/Prefix tables are not consulted.
+  void set_regex(std::vector<regex_location> locations) { regex_ = std::move(locations); }
+  const std::vector<regex_location>& regex() const noexcept { return regex_; }
 
  private:
+  std::vector<regex_location> regex_;
   flat_string_map<std::uint32_t> exact_;
   struct prefix_entry {
     std::uint32_t index = no_route;
@@ -92,6 +106,8 @@ struct host_table {
   // trailing '.', into `buf`. Returns an empty view when it does not fit.
   static std::string_view canonical_host(std::string_view host, char* buf,
                                          std::size_t cap) noexcept;
+  // The path table of a host as written on rules (lowercased; "" any host; "*.x"), or null.
+  path_table* table_of(std::string_view lower_host);
 
   route_ref default_route_;  // an Ingress spec.defaultBackend, or none (404)
 

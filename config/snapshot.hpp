@@ -14,6 +14,10 @@
 #include "config/controller_config.hpp"
 #include "config/route_policy.hpp"
 
+namespace re2 {
+class RE2;
+}
+
 namespace portico::config {
 
 enum class match_kind : std::uint8_t { exact, prefix };
@@ -71,6 +75,11 @@ struct route {
   route_policy_ptr policy = default_route_policy();
   // Never null. An empty endpoint list means the route answers 503.
   std::shared_ptr<const cluster> backend;
+  // rewrite-target: nginx's `rewrite "(?i)<path>" <target> break;` -- the path as an
+  // unanchored, case-insensitive RE2 regex whose captures feed policy->rewrite.target.
+  // Compiled once per build; null when the route does not rewrite (no target, or the target
+  // equals the path, as ingress-nginx decides).
+  std::shared_ptr<const re2::RE2> rewrite_regex;
 };
 
 // An error found while building, attached to one object. The object is skipped (or the part

@@ -8,7 +8,7 @@ set -euo pipefail
 build_pkgs=(g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libboost-program-options1.81-dev libboost-system1.81-dev
-  libssl-dev libyaml-cpp-dev prometheus-cpp-dev
+  libssl-dev libyaml-cpp-dev prometheus-cpp-dev libre2-dev
   libldns-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang-14 libfuzzer-14-dev libclang-rt-14-dev)  # the last three: tests/fuzz.sh
 # Real peers the system tests drive.

@@ -81,7 +81,7 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   // length (the head is rewritten once the length is known).
   const bool unchunk = fp.http_version == 10 && req_framing_ == body_framing::chunked;
   out_.clear();
-  write_upstream_request(out_, method_, target_, *req_head_, fp);
+  write_upstream_request(out_, method_, upstream_target(), *req_head_, fp);
   head_len_ = static_cast<std::uint32_t>(out_.size());
   real_ip_.assign(real_client_ip(*req_head_, fp));
 
@@ -127,7 +127,7 @@ http_session::task<bool> http_session::forward(const config::route& r) {
       std::string head;
       fp.framing = body_framing::length;
       fp.content_length = req_sink_.total;
-      write_upstream_request(head, method_, target_, *req_head_, fp);
+      write_upstream_request(head, method_, upstream_target(), *req_head_, fp);
       out_.replace(0, head_len_, head);
       head_len_ = static_cast<std::uint32_t>(head.size());
     }

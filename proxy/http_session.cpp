@@ -292,6 +292,7 @@ void http_session::begin_request() {
   request_id_.clear();
   method_.clear();
   target_.clear();
+  upstream_target_.clear();
   host_.clear();
   arm(session_phase::client_header, cfg().client_header_timeout);
   const std::size_t limit = w_.options().max_header_bytes;
@@ -439,6 +440,19 @@ const config::route* http_session::route_request() {
     write_redirect(cout_, answer.status, answer.location, request_id_, !keep_alive_);
     status_ = answer.status;
     return nullptr;
+  }
+  if (r->rewrite_regex) {
+    const auto q = target_.find('?');
+    const std::string_view query =
+        q == std::string::npos ? std::string_view{} : std::string_view(target_).substr(q + 1);
+    if (rewrite_uri(*r, path, query, upstream_target_) == uri_rewrite::redirect) {
+      if (has_body) keep_alive_ = false;
+      cout_.clear();
+      write_redirect(cout_, 302, upstream_target_, request_id_, !keep_alive_);
+      status_ = 302;
+      upstream_target_.clear();
+      return nullptr;
+    }
   }
   if (r->backend->endpoints.empty()) return prepare_local(503, has_body || !keep_alive_);
   return r;

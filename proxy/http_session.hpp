@@ -183,6 +183,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   unsigned up_uses_ = 0;  // requests the upstream connection carried before this one
   std::string method_;
   std::string target_;
+  std::string upstream_target_;  // non-empty: the rewritten URI sent upstream (rewrite-target)
+  const std::string& upstream_target() const {
+    return upstream_target_.empty() ? target_ : upstream_target_;
+  }
   std::string host_;
   std::string request_id_;
   std::string real_ip_;

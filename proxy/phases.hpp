@@ -57,6 +57,16 @@ struct upstream_rewrite {
 void rewrite_phase(const config::route& r, const config::controller_config& settings,
                    upstream_rewrite& out);
 
+// rewrite (the URI): rewrite-target, as nginx's `rewrite "(?i)<path>" <target> break;` on a
+// route that has one (config::route::rewrite_regex). When the route's regex matches the
+// normalized path, the target with $0-$9 replaced by its captures becomes the URI sent
+// upstream, escaped as nginx escapes a rewritten URI; the request's query follows it ("&" after
+// the target's own query; dropped when the target ends with '?'). A target that is an
+// absolute http(s) URL is answered as a 302 redirect to it instead.
+enum class uri_rewrite : std::uint8_t { none, rewritten, redirect };
+uri_rewrite rewrite_uri(const config::route& r, std::string_view path, std::string_view query,
+                        std::string& out);
+
 // response: header fields set on every answer of the route (custom-headers, then the
 // ConfigMap's add-headers), replacing the upstream's of the same name.
 void response_phase(const config::route* r, const config::controller_config& settings,

@@ -68,7 +68,9 @@ class annotations(unittest.TestCase):
             ing("root", "root.test", {A + "app-root": "/app1"}),
             ing("vhost", "vhost.test", {A + "upstream-vhost": "internal.svc",
                                        A + "x-forwarded-prefix": "/shop",
+                                       A + "rewrite-target": "/internal",
                                        A + "connection-proxy-header": "close"}),
+            ing("prefixonly", "prefixonly.test", {A + "x-forwarded-prefix": "/shop"}),
             ing("hdr", "hdr.test", {A + "custom-headers": "hdrs"}),
             ing("nolog", "nolog.test", {A + "enable-access-log": "false"}),
             ing("v10", "v10.test", {A + "proxy-http-version": "1.0"}),
@@ -135,7 +137,11 @@ class annotations(unittest.TestCase):
         self.assertEqual(r.echo_header("host"), ["internal.svc"])
         self.assertEqual(r.echo_header("x-forwarded-host"), ["vhost.test"])
         self.assertEqual(r.echo_header("x-forwarded-prefix"), ["/shop"])
+        self.assertEqual(r.json()["target"], "/internal")
         self.assertEqual(r.echo_header("connection"), ["close"])
+        # ingress-nginx sends X-Forwarded-Prefix only where it rewrites.
+        r = self.get("prefixonly.test", "/x")
+        self.assertEqual((r.status, r.echo_header("x-forwarded-prefix")), (200, []))
         # "Connection: close" upstream: no connection is reused for this route.
         ids = {self.get("vhost.test").json()["connection_id"] for _ in range(3)}
         self.assertEqual(len(ids), 3)
