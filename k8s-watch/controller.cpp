@@ -11,10 +11,19 @@ controller::controller(boost::asio::io_context& io, controller_options opts,
   client_ = std::make_unique<api_client>(io.get_executor(), cfg);
   source_ = std::make_unique<api_source>(io.get_executor(), *client_, opts_.source,
                                          std::move(on_snapshot));
-  if (!opts_.update_status) return;
   if (opts_.status.pod_name.empty()) {
     if (const char* p = std::getenv("POD_NAME")) opts_.status.pod_name = p;
   }
+  if (opts_.record_events) {
+    event_recorder_options eo;
+    eo.pod_name = opts_.status.pod_name;
+    eo.log = opts_.source.log;
+    events_ = std::make_shared<event_recorder>(io.get_executor(), *client_, std::move(eo));
+    source_->on_built([events = events_](const config::cluster_state& st, const config::build_result& r) {
+      events->built(st, r);
+    });
+  }
+  if (!opts_.update_status) return;
   if (opts_.status.pod_namespace.empty()) opts_.status.pod_namespace = cfg.namespace_name;
   if (!opts_.status.log) opts_.status.log = opts_.source.log;
   status_ = std::make_shared<status_writer>(io.get_executor(), *client_, source_->state(),
@@ -35,6 +44,7 @@ controller::controller(boost::asio::io_context& io, controller_options opts,
 }
 
 controller::~controller() {
+  if (events_) events_->stop();
   if (election_) election_->stop();
   if (status_) status_->stop();
   source_->stop();
@@ -51,6 +61,7 @@ void controller::stop(std::function<void()> done) {
   if (stopping_) return;
   stopping_ = true;
   source_->stop();
+  if (events_) events_->stop();
   if (status_) status_->stop();
   auto finish = [this, done = std::move(done)] {
     client_->shutdown();

@@ -1,6 +1,7 @@
 // The Kubernetes side of `portico serve` in one object: the API client (from --kubeconfig,
 // in-cluster configuration or --apiserver-host), the api_source (reflectors, coalesced
-// rebuilds), and, with --update-status, the Lease election and the Ingress status writer.
+// rebuilds), the Warning Events on invalid Ingresses, and, with --update-status, the Lease
+// election and the Ingress status writer.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "k8s-watch/api_source.hpp"
+#include "k8s-watch/event_recorder.hpp"
 #include "k8s-watch/kube_config.hpp"
 #include "k8s-watch/leader_election.hpp"
 #include "k8s-watch/status_writer.hpp"
@@ -21,6 +23,8 @@ struct controller_options {
   bool update_status = true;     // --update-status
   leader_election_options election;  // lease_name from --election-id; namespace: the pod's
   status_writer_options status;  // --publish-status-address, --publish-service
+  // Warning Events on Ingresses with errors (every replica, like ingress-nginx's).
+  bool record_events = true;
 };
 
 class controller {
@@ -43,6 +47,7 @@ class controller {
   std::unique_ptr<api_source> source_;
   std::shared_ptr<leader_election> election_;
   std::shared_ptr<status_writer> status_;
+  std::shared_ptr<event_recorder> events_;
   bool stopping_ = false;
 };
 

@@ -350,6 +350,7 @@ class RenderedManifestsTest(unittest.TestCase):
         self.assertTrue(allow("", "pods", "get", namespace=NS, name="portico-x"))
         self.assertTrue(allow("", "pods", "list", namespace=NS))
         self.assertTrue(allow("coordination.k8s.io", "leases", "create", namespace=NS))
+        self.assertTrue(allow("", "events", "create", namespace="team-a"))
         for verb in ("get", "update"):
             self.assertTrue(allow("coordination.k8s.io", "leases", verb, namespace=NS,
                                   name="portico-leader"))
@@ -377,12 +378,15 @@ class RenderedManifestsTest(unittest.TestCase):
             ("coordination.k8s.io", "leases", "delete", NS, "portico-leader"),
             ("coordination.k8s.io", "leases", "create", "kube-system", None),
             ("coordination.k8s.io", "leases", "get", "kube-system", "portico-leader"),
+            ("", "events", "list", "team-a", None),
+            ("", "events", "update", "team-a", "web.1"),
+            ("", "events", "delete", "team-a", "web.1"),
         ]
         for group, resource, verb, ns, name in denied:
             with self.subTest(f"{verb} {resource} {ns}/{name}"):
                 self.assertFalse(allow(group, resource, verb, namespace=ns, name=name))
 
-    def test_rbac_rules_have_no_wildcards_and_write_only_status(self):
+    def test_rbac_rules_have_no_wildcards_and_write_only_status_and_events(self):
         roles = [o for o in self.base if o["kind"] in ("Role", "ClusterRole")]
         self.assertEqual({r["kind"] for r in roles}, {"Role", "ClusterRole"})
         for role in roles:
@@ -394,6 +398,9 @@ class RenderedManifestsTest(unittest.TestCase):
                     continue
                 if set(rule["resources"]) == {"ingresses/status"}:
                     self.assertEqual(writes, {"update", "patch"})
+                elif set(rule["resources"]) == {"events"}:
+                    # Warning Events on invalid Ingresses: create only, never read back.
+                    self.assertEqual((rule["apiGroups"], set(rule["verbs"])), ([""], {"create"}))
                 else:
                     # Only the Lease of the election, in the controller's own namespace.
                     self.assertEqual(role["kind"], "Role", rule)
