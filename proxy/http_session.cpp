@@ -75,13 +75,15 @@ bool usable_request_id(std::string_view id) {
 }
 }  // namespace
 
-http_session::http_session(worker& w, byte_stream sock)
+http_session::http_session(worker& w, byte_stream sock, std::string peer)
     : w_(w), client_(std::move(sock)), up_(w.context()), timer_(w.context()) {
   enrolled_ = w_.enroll(this);
   gauge_add(w_.gauges().client_connections, 1);
   boost::system::error_code ec;
   auto remote = client_.socket().remote_endpoint(ec);
-  if (!ec) {
+  if (!peer.empty()) {
+    peer_ip_ = std::move(peer);
+  } else if (!ec) {
     auto addr = remote.address();
     if (addr.is_v6() && addr.to_v6().is_v4_mapped())
       addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());

@@ -77,7 +77,8 @@ enum class attempt_result : std::uint8_t {
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
   // `conn` is plain TCP, or TLS after a completed handshake (then the session is HTTPS).
-  http_session(worker& w, byte_stream conn);
+  // `peer`: the client address from a PROXY protocol header ("" = the socket's peer).
+  http_session(worker& w, byte_stream conn, std::string peer = {});
   ~http_session();
 
   void start();

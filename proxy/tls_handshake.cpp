@@ -11,8 +11,8 @@ namespace portico::proxy {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-tls_handshake::tls_handshake(worker& w, tcp::socket sock)
-    : w_(w), conn_(std::move(sock)), timer_(w.context()) {
+tls_handshake::tls_handshake(worker& w, tcp::socket sock, std::string peer)
+    : w_(w), conn_(std::move(sock)), timer_(w.context()), peer_(std::move(peer)) {
   enrolled_ = w_.enroll(this);
 }
 
@@ -45,7 +45,7 @@ void tls_handshake::on_handshake(const boost::system::error_code& ec) {
     conn_.close(ignore);
     return;
   }
-  auto s = std::make_shared<http_session>(w_, std::move(conn_));
+  auto s = std::make_shared<http_session>(w_, std::move(conn_), std::move(peer_));
   s->start();
 }
 

@@ -3,6 +3,8 @@
 // timeout; a failed or timed-out handshake closes the connection quietly.
 #pragma once
 
+#include <string>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <list>
@@ -16,7 +18,8 @@ class worker;
 
 class tls_handshake : public std::enable_shared_from_this<tls_handshake> {
  public:
-  tls_handshake(worker& w, boost::asio::ip::tcp::socket sock);
+  // `peer`: the client address from a PROXY protocol header ("" = the socket's peer).
+  tls_handshake(worker& w, boost::asio::ip::tcp::socket sock, std::string peer = {});
   ~tls_handshake();
   tls_handshake(const tls_handshake&) = delete;
   tls_handshake& operator=(const tls_handshake&) = delete;
@@ -33,6 +36,7 @@ class tls_handshake : public std::enable_shared_from_this<tls_handshake> {
   boost::asio::steady_timer timer_;
   std::list<tls_handshake*>::iterator enrolled_;
   bool done_ = false;
+  std::string peer_;
 };
 
 }  // namespace portico::proxy

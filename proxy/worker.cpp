@@ -6,6 +6,7 @@
 
 #include "proxy/accept_loop.hpp"
 #include "proxy/http_session.hpp"
+#include "proxy/proxy_protocol.hpp"
 #include "proxy/observe.hpp"
 #include "proxy/tls_handshake.hpp"
 
@@ -104,8 +105,14 @@ void worker::stop_listening() {
 }
 
 void worker::on_accept(tcp::socket sock, bool https) {
+  if (settings().use_proxy_protocol) return accept_with_proxy_header(*this, std::move(sock), https);
   if (https) std::make_shared<tls_handshake>(*this, std::move(sock))->start();
   else std::make_shared<http_session>(*this, std::move(sock))->start();
+}
+
+void worker::accept_proxied(tcp::socket sock, bool https, std::string peer) {
+  if (https) std::make_shared<tls_handshake>(*this, std::move(sock), std::move(peer))->start();
+  else std::make_shared<http_session>(*this, std::move(sock), std::move(peer))->start();
   if (opts_.max_connections == 0 || at_limit_ || connections() < opts_.max_connections) return;
   // Full: both listeners wait until a connection closes (withdraw()).
   at_limit_ = true;
@@ -160,6 +167,10 @@ void worker::adopt_settings(const config::controller_config_ptr& s) {
     trusted_ = trusted_networks{};
     for (const auto& cidr : now) trusted_.add(cidr);
     ++trusted_version_;
+  }
+  if (!trusted_from_ || trusted_from_->proxy_real_ip_cidr != s->proxy_real_ip_cidr) {
+    proxy_trusted_ = trusted_networks{};
+    for (const auto& cidr : s->proxy_real_ip_cidr) proxy_trusted_.add(cidr);
   }
   pool_.configure(s->upstream_keepalive_connections, s->upstream_keepalive_timeout);
   trusted_from_ = s;

@@ -94,6 +94,14 @@ class worker {
   void start_listening();
   void stop_listening();
   void on_accept(boost::asio::ip::tcp::socket sock, bool https);
+ public:
+  // After a PROXY protocol header (proxy/proxy_protocol.hpp): the connection goes on as an
+  // accepted one, with `peer` ("" = the socket's) as the client address.
+  void accept_proxied(boost::asio::ip::tcp::socket sock, bool https, std::string peer);
+  // Whether a connecting address may give the client address in a PROXY header
+  // (proxy-real-ip-cidr).
+  bool proxy_protocol_trusted(const std::string& ip) const { return proxy_trusted_.contains(ip); }
+ private:
   std::size_t connections() const { return sessions_.size() + handshakes_.size(); }
   void below_limit();
   void tick();
@@ -110,6 +118,7 @@ class worker {
   std::unique_ptr<worker_gauges> own_gauges_;  // when there is no observer
   worker_gauges* gauges_ = nullptr;
   trusted_networks trusted_;
+  trusted_networks proxy_trusted_;  // proxy-real-ip-cidr, for PROXY protocol headers
   std::uint32_t trusted_version_ = 0;
   config::controller_config_ptr trusted_from_;  // the settings trusted_ was made from
   config::controller_config flag_settings_;
