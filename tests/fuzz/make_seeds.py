@@ -596,6 +596,21 @@ def annotation_seeds():
     return out
 
 
+PROXY_HEADERS = {
+    # HAProxy's proxy-protocol.txt, section 2.1 (v1) and 2.2 (v2), as load balancers send them.
+    "v1-tcp4": "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\nGET / HTTP/1.1\r\n",
+    "v1-tcp6": "PROXY TCP6 2001:db8::1 2001:db8::2 56324 443\r\n",
+    "v1-unknown": "PROXY UNKNOWN\r\n",
+    "v1-unknown-with-addresses": "PROXY UNKNOWN ffff:f...f:ffff ffff:f...f:ffff 65535 65535\r\n",
+    "v2-proxy-tcp4": b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\x0a\x00\x00\x01\x0a\x00\x00\x02\x04\xd2\x01\xbb",
+    "v2-proxy-tcp6": b"\r\n\r\n\x00\r\nQUIT\n\x21\x21\x00\x24" + bytes(15) + b"\x05" + bytes(20),
+    "v2-local": b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00",
+    "v2-tlv-authority": b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x15\x0a\x00\x00\x01\x0a\x00\x00\x02\x04\xd2\x01\xbb\x02\x00\x06a.test",
+    "no-header-http": "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    "no-header-tls": b"\x16\x03\x01\x00\xc8\x01",
+}
+
+
 def write(target, files):
     d = os.path.join(CORPUS, target)
     shutil.rmtree(d, ignore_errors=True)
@@ -620,6 +635,7 @@ def main():
     write("tls_secret", pem_seeds())
     write("route_table", route_seeds())
     write("annotations", annotation_seeds())
+    write("http_proxy_header", PROXY_HEADERS)
 
 
 if __name__ == "__main__":
