@@ -305,6 +305,11 @@ std::string signature_problem(X509* x, std::size_t index) {
 // The first key or signature of the chain under the security level: (tls.crt or tls.key, why).
 std::pair<std::string_view, std::string> strength_problem(const std::vector<x509_ptr>& chain,
                                                           const EVP_PKEY* leaf_key) {
+  // Every return leaves OpenSSL's error queue empty: X509_get0_pubkey() queues a decode error
+  // for a certificate whose key does not parse (found by the tls_secret fuzzer).
+  struct clear_on_return {
+    ~clear_on_return() { ERR_clear_error(); }
+  } clear;
   if (auto p = key_strength_problem(leaf_key, "the"); !p.empty()) return {tls_key_key, p};
   for (std::size_t i = 0; i < chain.size(); ++i) {
     if (i > 0) {
@@ -314,7 +319,6 @@ std::pair<std::string_view, std::string> strength_problem(const std::vector<x509
     }
     if (auto p = signature_problem(chain[i].get(), i); !p.empty()) return {tls_crt_key, p};
   }
-  ERR_clear_error();
   return {};
 }
 
