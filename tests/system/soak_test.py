@@ -47,7 +47,12 @@ repeat every 60 s in longer runs. A longer run by hand, from the source tree:
   PORTICO_BIN=build/asan/proxy/portico python3 tests/system/soak_test.py
 
 The test prints its figures (requests by kind, statuses, reloads, descriptors, RSS) as one
-`soak:` line on stderr. RUN_FIGURES below records runs on the project's 2-core machine.
+`soak:` line on stderr. A Release run on the project's 2-core VM, load average about 5 (a test
+suite and a fuzzer running beside it), 2026-12-04: 21 s loaded, 29 config generations (20
+reloads), 1 upstream killed and restarted; 33,492 keep-alive and 14,572 new-connection 200s,
+3,394 404s of the toggled host, 1 explained 502 (a POST in flight on the killed upstream),
+96 slow clients served; corpus flood 12,127 answers as the corpus says; descriptors 18 -> 18,
+RSS 11,016 -> 12,272 KiB.
 """
 
 import json
