@@ -7,6 +7,7 @@
 #   deploy/local-up.sh --routes-only install, build, print the routes and exit (exit 1 on errors)
 #   deploy/local-up.sh --no-build    skip install and build (use what is in build/release)
 # Environment: HTTP_PORT (8080), ADMIN_PORT (10254), CONFIG_DIR (deploy/examples/local),
+# CONFIGMAP (the controller ConfigMap "namespace/name" in CONFIG_DIR; none),
 # BUILD_DIR (build/release), JOBS (nproc).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +19,7 @@ for arg in "$@"; do
   case "$arg" in
     --routes-only) routes_only=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "local-up: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -28,6 +29,8 @@ config_dir=${CONFIG_DIR:-deploy/examples/local}
 http_port=${HTTP_PORT:-8080}
 admin_port=${ADMIN_PORT:-10254}
 portico="$build_dir/proxy/portico"
+configmap_flags=()
+if [[ -n "${CONFIGMAP:-}" ]]; then configmap_flags=(--configmap "$CONFIGMAP"); fi
 upstream="$build_dir/bench/upstream/portico-upstream"
 
 if ((build)); then
@@ -43,7 +46,7 @@ done
 echo
 echo "local-up: routes of $config_dir"
 routes_rc=0
-"$portico" routes --config-dir "$config_dir" || routes_rc=$?
+"$portico" routes --config-dir "$config_dir" "${configmap_flags[@]}" || routes_rc=$?
 if ((routes_only)); then exit "$routes_rc"; fi
 
 pids=()
@@ -60,7 +63,7 @@ pids+=($!)
 "$upstream" --port 9002 --name demo-b >/dev/null &
 pids+=($!)
 "$portico" serve --config-dir "$config_dir" --http-port "$http_port" --admin-port "$admin_port" \
-  --shutdown-delay 0s &
+  --shutdown-delay 0s "${configmap_flags[@]}" &
 pids+=($!)
 portico_pid=$!
 

@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+"""deploy/examples/migration/ as its README promises: Portico serves the directory as is (with
+its controller ConfigMap) in front of demo-a and demo-b, and each request of the README gets
+the answer the README says it proves. `portico routes` reports no error."""
+
+import json
+import os
+import shutil
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+EXAMPLE = h.source_dir() / "deploy" / "examples" / "migration"
+CONFIGMAP = "ingress/portico-controller"
+
+
+class migration_example(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.a = h.Upstream.start("demo-a")
+        cls.b = h.Upstream.start("demo-b")
+        # The example's Services point at 127.0.0.1:9001 / :9002; the test's upstreams have
+        # ephemeral ports: a copy of the directory with the ports replaced.
+        cls.dir = d = h.temp_dir()
+        for name in os.listdir(EXAMPLE):
+            if name.endswith(".yaml"):
+                text = (EXAMPLE / name).read_text()
+                text = text.replace("9001", str(cls.a.port)).replace("9002", str(cls.b.port))
+                (d / name).write_text(text)
+        cls.p = h.Portico.start(d, "--configmap", CONFIGMAP)
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in (cls.p, cls.a, cls.b):
+            p.stop()
+
+    def get(self, host, target, method="GET", body=b""):
+        return h.request(self.p.http_port, method, target, host=host, body=body, timeout=30)
+
+    def test_routes_report_no_error(self):
+        out = h.run_portico("routes", "--config-dir", EXAMPLE, "--configmap", CONFIGMAP)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("(regex)", out.stdout)
+
+    def test_each_request_of_the_readme(self):
+        r = self.get("shop.local", "/shop/cart?id=7")
+        self.assertEqual((r.status, r.header("X-Upstream-Name")), (200, "demo-b"))
+        self.assertEqual(r.json()["target"], "/cart?id=7")
+        self.assertEqual(r.echo_header("x-forwarded-prefix"), ["/shop"])
+
+        r = self.get("shop.local", "/SHOP/cart")
+        self.assertEqual((r.status, r.json()["target"]), (200, "/cart"))
+
+        r = self.get("shop.local", "/")
+        self.assertEqual((r.status, r.header("Location")), (302, "http://shop.local/home"))
+
+        r = self.get("shop.local", "/home")
+        self.assertEqual((r.status, r.header("X-Upstream-Name"), r.json()["target"]),
+                         (200, "demo-a", "/home"))
+
+        big = b"\0" * 3_000_000
+        r = self.get("upload.local", "/", method="POST", body=big)
+        self.assertEqual((r.status, r.json()["body_bytes"]), (200, len(big)))
+        r = self.get("internal.local", "/", method="POST", body=big)
+        self.assertEqual(r.status, 413)
+
+        r = self.get("old.local", "/anything")
+        self.assertEqual((r.status, r.header("Location")), (308, "https://shop.local/"))
+
+        r = self.get("internal.local", "/")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("X-Frame-Options"), "DENY")
+        self.assertEqual(r.header("X-Content-Type-Options"), "nosniff")
+        self.assertEqual(r.echo_header("host"), ["internal.svc.cluster.local"])
+
+
+if __name__ == "__main__":
+    unittest.main()
