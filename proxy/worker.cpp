@@ -105,9 +105,10 @@ void worker::stop_listening() {
 }
 
 void worker::on_accept(tcp::socket sock, bool https) {
+  // With use-proxy-protocol the connection counts once its header is read (accept_proxied);
+  // until then the header timeout bounds it.
   if (settings().use_proxy_protocol) return accept_with_proxy_header(*this, std::move(sock), https);
-  if (https) std::make_shared<tls_handshake>(*this, std::move(sock))->start();
-  else std::make_shared<http_session>(*this, std::move(sock))->start();
+  accept_proxied(std::move(sock), https, {});
 }
 
 void worker::accept_proxied(tcp::socket sock, bool https, std::string peer) {
