@@ -202,6 +202,10 @@ class PrometheusScrapeTest(unittest.TestCase):
         cls.before = buckets(self.metrics_text(), DURATION)
         self.send("app.test", 36, 200)
         self.send("unknown.test", 4, 404)
+        # A request is counted as its exchange ends, a moment after the client has the answer:
+        # wait for the 40th rather than read the counters once.
+        harness.wait_until(lambda: buckets(self.metrics_text(), DURATION).get(math.inf, 0)
+                           - cls.before.get(math.inf, 0) >= 40, timeout=30)
         cls.after = buckets(self.metrics_text(), DURATION)
         cls.traffic_sent = True
 
