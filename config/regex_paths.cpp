@@ -64,6 +64,7 @@ void apply_regex_paths(std::vector<std::shared_ptr<route>>& routes, host_table& 
     struct loc {
       std::string pattern;
       route* r;
+      std::size_t order;  // position before sorting: ties keep it
     };
     std::vector<loc> locs;
     for (route* r : rs) {
@@ -72,17 +73,21 @@ void apply_regex_paths(std::vector<std::shared_ptr<route>>& routes, host_table& 
       if (type == "Prefix" && r->path != "/" && !asks_for_regex(*r)) {
         std::string dir = r->path;
         if (!dir.ends_with('/')) dir += '/';
-        locs.push_back({dir, r});
-        if (!exact_paths.contains(r->path) && dir != r->path) locs.push_back({r->path, r});
+        locs.push_back({dir, r, locs.size()});
+        if (!exact_paths.contains(r->path) && dir != r->path)
+          locs.push_back({r->path, r, locs.size()});
       } else {
-        locs.push_back({r->path, r});
+        locs.push_back({r->path, r, locs.size()});
       }
     }
-    // ingress-nginx: sort.SliceStable by path descending, then by length descending.
-    std::stable_sort(locs.begin(), locs.end(),
-                     [](const loc& a, const loc& b) { return a.pattern > b.pattern; });
-    std::stable_sort(locs.begin(), locs.end(), [](const loc& a, const loc& b) {
-      return a.pattern.size() > b.pattern.size();
+    // ingress-nginx: sort.SliceStable by path descending, then by length descending; the same
+    // order in one std::sort: length descending, then path descending, then listed order.
+    // (Not std::stable_sort: GCC 12's libstdc++ frees its temporary buffer in a way ASan
+    // reports as an alloc-dealloc mismatch.)
+    std::sort(locs.begin(), locs.end(), [](const loc& a, const loc& b) {
+      if (a.pattern.size() != b.pattern.size()) return a.pattern.size() > b.pattern.size();
+      if (a.pattern != b.pattern) return a.pattern > b.pattern;
+      return a.order < b.order;
     });
     std::vector<regex_location> out;
     std::set<const route*> refused;

@@ -63,9 +63,11 @@ inline bool is_exact(path_kind k) { return k == path_kind::exact; }
 inline std::vector<const ingress_spec*> oldest_first(const std::vector<ingress_spec>& all) {
   std::vector<const ingress_spec*> out;
   for (const auto& i : all) out.push_back(&i);
-  std::stable_sort(out.begin(), out.end(), [](const ingress_spec* a, const ingress_spec* b) {
-    return std::tie(a->created, a->namespace_name, a->name) <
-           std::tie(b->created, b->namespace_name, b->name);
+  // Ties keep the listed order: the position breaks them (std::sort, not std::stable_sort,
+  // whose temporary buffer GCC 12's libstdc++ frees in a way ASan reports as a mismatch).
+  std::sort(out.begin(), out.end(), [](const ingress_spec* a, const ingress_spec* b) {
+    return std::tie(a->created, a->namespace_name, a->name, a) <
+           std::tie(b->created, b->namespace_name, b->name, b);
   });
   return out;
 }
