@@ -175,19 +175,7 @@ std::string_view support_text(annotation_support s) {
 
 namespace {
 
-std::string_view trim(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n')) v.remove_suffix(1);
-  return v;
-}
-
-std::optional<std::uint64_t> parse_uint(std::string_view v) {
-  v = trim(v);
-  std::uint64_t n = 0;
-  auto r = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size()) return std::nullopt;
-  return n;
-}
+std::string_view trim(std::string_view v) { return trim_value(v); }
 
 void add_error(std::vector<build_error>& errors, const ingress& ing, const std::string& field,
                std::string message) {

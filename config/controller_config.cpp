@@ -225,13 +225,24 @@ const std::vector<setting_spec>& setting_registry() {
   return registry;
 }
 
-namespace {
-
-std::string_view trim(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+std::string_view trim_value(std::string_view v) {
+  const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  while (!v.empty() && space(v.front())) v.remove_prefix(1);
+  while (!v.empty() && space(v.back())) v.remove_suffix(1);
   return v;
 }
+
+std::optional<std::uint64_t> parse_uint(std::string_view v) {
+  v = trim_value(v);
+  std::uint64_t n = 0;
+  auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size()) return std::nullopt;
+  return n;
+}
+
+namespace {
+
+std::string_view trim(std::string_view v) { return trim_value(v); }
 
 std::vector<std::string> split_list(std::string_view v) {
   std::vector<std::string> out;
@@ -242,14 +253,6 @@ std::vector<std::string> split_list(std::string_view v) {
     v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
   }
   return out;
-}
-
-std::optional<std::uint64_t> parse_uint(std::string_view v) {
-  v = trim(v);
-  std::uint64_t n = 0;
-  auto r = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size()) return std::nullopt;
-  return n;
 }
 
 const setting_spec* find_setting(std::string_view key) {

@@ -115,6 +115,10 @@ controller_config decode_controller_config(const config_map* cm, const controlle
 std::optional<std::uint64_t> parse_nginx_size(std::string_view v);
 // nginx time syntax, a bare number being seconds: "60", "5s", "500ms", "1m", "1h".
 std::optional<milliseconds> parse_nginx_time(std::string_view v);
+// A value without surrounding spaces, tabs and line breaks (YAML block scalars end in one).
+std::string_view trim_value(std::string_view v);
+// A decimal number, spaces around allowed; nullopt otherwise.
+std::optional<std::uint64_t> parse_uint(std::string_view v);
 // proxy-next-upstream value: "error timeout http_502" / "off". nullopt on an unknown word.
 std::optional<std::uint16_t> parse_next_upstream(std::string_view v, std::string* bad_word);
 

@@ -17,6 +17,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import nginx_peer  # noqa: E402
 
 CORPUS = h.source_dir() / "tests" / "data" / "http" / "request_corpus.yaml"
 MAX_BODY = 1000
@@ -69,23 +70,12 @@ def still_open(c):
         return False
 
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+NGINX_HTTP = """
   client_max_body_size {max_body};
   large_client_header_buffers 4 {max_header};
-  server {{ listen 127.0.0.1:{port} default_server; return 404; }}
+  server {{ listen 127.0.0.1:{{port}} default_server; return 404; }}
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{{port}};
     server_name app.test;
     location / {{
       proxy_pass http://127.0.0.1:{up};
@@ -93,29 +83,12 @@ http {{
       proxy_set_header Connection "";
     }}
   }}
-}}
 """
 
 
 def start_nginx(upstream_port):
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-    if nginx is None:
-        return None, None
-    d = h.temp_dir("portico-nginx-")
-    port = h.free_port()
-    (d / "nginx.conf").write_text(NGINX_CONF.format(d=d, port=port, up=upstream_port,
-                                                    max_body=MAX_BODY, max_header=MAX_HEADER))
-    proc = h.Process([nginx, "-p", str(d), "-c", str(d / "nginx.conf")], keep_stdout=False)
-    h.wait_until(lambda: _listening(port), timeout=30)
-    return proc, port
-
-
-def _listening(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
+    return nginx_peer.start(NGINX_HTTP.format(up=upstream_port, max_body=MAX_BODY,
+                                              max_header=MAX_HEADER))
 
 
 class corpus(unittest.TestCase):

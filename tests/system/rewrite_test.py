@@ -12,13 +12,12 @@ nginx decides the matching, the rewriting and the escaping, and Portico must agr
 
 import json
 import os
-import shutil
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
-from proxy_request_corpus_test import _listening  # noqa: E402
+import nginx_peer  # noqa: E402
 
 A = "nginx.ingress.kubernetes.io/"
 HOST = "rw.test"
@@ -69,39 +68,21 @@ def locations():
     return locs
 
 
-def nginx_conf(d, port, ups):
+def nginx_http(ups):
+    """What goes in nginx's http { } for HOST (nginx_peer writes the rest)."""
     blocks = []
     for pattern, name, path, up, ann in locations():
         target = ann.get(A + "rewrite-target", "")
-        body = [f"proxy_set_header Host $host;", "proxy_set_header X-Forwarded-Prefix \"\";"]
+        body = ["proxy_set_header Host $host;", "proxy_set_header X-Forwarded-Prefix \"\";"]
         if target and target != path:
             body.append(f'rewrite "(?i){path}" {target} break;')
             if A + "x-forwarded-prefix" in ann:
                 body.append(f'proxy_set_header X-Forwarded-Prefix "{ann[A + "x-forwarded-prefix"]}";')
         body.append(f"proxy_pass http://127.0.0.1:{ups[up].port};")
         blocks.append(f'    location ~* "^{pattern}" {{\n      ' + "\n      ".join(body) + "\n    }")
-    return f"""
-daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-  server {{ listen 127.0.0.1:{port} default_server; return 404; }}
-  server {{
-    listen 127.0.0.1:{port};
-    server_name {HOST};
-    absolute_redirect on;
-{chr(10).join(blocks)}
-    location / {{ return 404; }}
-  }}
-}}
-"""
+    return ("  server { listen 127.0.0.1:{port} default_server; return 404; }\n"
+            "  server {\n    listen 127.0.0.1:{port};\n    server_name " + HOST + ";\n" +
+            "\n".join(blocks) + "\n    location / { return 404; }\n  }\n")
 
 
 def answer(port, target):
@@ -131,15 +112,7 @@ class rewrite(unittest.TestCase):
         h.write_manifests(d, "ing.yaml", *docs)
         cls.dir = d
         cls.p = h.Portico.start(d, "--workers", "1")
-        cls.nginx = None
-        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-        if nginx:
-            nd = h.temp_dir("portico-nginx-")
-            cls.nginx_port = h.free_port()
-            (nd / "nginx.conf").write_text(nginx_conf(nd, cls.nginx_port, cls.ups))
-            cls.nginx = h.Process([nginx, "-p", str(nd), "-c", str(nd / "nginx.conf")],
-                                  keep_stdout=False)
-            h.wait_until(lambda: _listening(cls.nginx_port), timeout=30)
+        cls.nginx, cls.nginx_port = nginx_peer.start(nginx_http(cls.ups))
 
     @classmethod
     def tearDownClass(cls):
