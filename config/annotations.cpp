@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include <re2/re2.h>
+
 #include "config/cluster_state.hpp"
 #include "config/fnv.hpp"
 #include "config/ingress_check.hpp"
@@ -12,9 +14,9 @@ namespace portico::config {
 
 const std::vector<annotation_spec>& annotation_registry() {
   static const std::vector<annotation_spec> registry = {
-      {"affinity", annotation_support::unsupported, "not implemented yet"},
-      {"affinity-canary-behavior", annotation_support::unsupported, "not implemented yet"},
-      {"affinity-mode", annotation_support::unsupported, "not implemented yet"},
+      {"affinity", annotation_support::supported, "\"cookie\": the client stays on one endpoint (a cookie names it), across requests and connections"},
+      {"affinity-canary-behavior", annotation_support::supported, "\"sticky\" (default): a client a canary served stays on the canary; \"legacy\": the canary's own affinity"},
+      {"affinity-mode", annotation_support::supported, "\"balanced\" (default: a consistent hash, scaling moves few sessions) or \"persistent\" (never moved while the endpoint is ready)"},
       {"allowlist-source-range", annotation_support::denies, "source address filtering is not implemented yet: the Ingress's routes answer 503"},
       {"app-root", annotation_support::supported, "a request for \"/\" is redirected (302) to this path"},
       {"auth-always-set-cookie", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
@@ -43,13 +45,13 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"auth-type", annotation_support::denies, "basic/digest authentication is not implemented yet: the Ingress's routes answer 503"},
       {"auth-url", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
       {"backend-protocol", annotation_support::supported, "HTTP, HTTPS (AUTO_HTTP as HTTP); GRPC, GRPCS, AJP, FCGI are reported"},
-      {"canary", annotation_support::unsupported, "not implemented yet"},
-      {"canary-by-cookie", annotation_support::unsupported, "not implemented yet"},
-      {"canary-by-header", annotation_support::unsupported, "not implemented yet"},
-      {"canary-by-header-pattern", annotation_support::unsupported, "not implemented yet"},
-      {"canary-by-header-value", annotation_support::unsupported, "not implemented yet"},
-      {"canary-weight", annotation_support::unsupported, "not implemented yet"},
-      {"canary-weight-total", annotation_support::unsupported, "not implemented yet"},
+      {"canary", annotation_support::supported, "\"true\": the Ingress's paths become the alternative backend of another Ingress's same host and path"},
+      {"canary-by-cookie", annotation_support::supported, "a cookie whose value \"always\"/\"never\" sends the request to the canary or not"},
+      {"canary-by-header", annotation_support::supported, "a header whose value \"always\"/\"never\" sends the request to the canary or not (checked before the cookie)"},
+      {"canary-by-header-pattern", annotation_support::supported, "a regex (RE2) the header's value is searched with: a match goes to the canary"},
+      {"canary-by-header-value", annotation_support::supported, "this exact header value goes to the canary (instead of \"always\")"},
+      {"canary-weight", annotation_support::supported, "requests out of canary-weight-total that go to the canary when header and cookie do not decide"},
+      {"canary-weight-total", annotation_support::supported, "the weight's total (default 100)"},
       {"client-body-buffer-size", annotation_support::ignored, "controller-wide only: --client-body-buffer-size or the ConfigMap key"},
       {"configuration-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
       {"connection-proxy-header", annotation_support::supported, "the Connection header sent upstream (\"keep-alive\" or \"close\")"},
@@ -127,15 +129,15 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"server-alias", annotation_support::unsupported, "not implemented yet"},
       {"server-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
       {"service-upstream", annotation_support::unsupported, "not implemented yet"},
-      {"session-cookie-change-on-failure", annotation_support::unsupported, "not implemented yet"},
-      {"session-cookie-conditional-samesite-none", annotation_support::unsupported, "not implemented yet"},
-      {"session-cookie-domain", annotation_support::unsupported, "not implemented yet"},
-      {"session-cookie-expires", annotation_support::unsupported, "not implemented yet"},
-      {"session-cookie-max-age", annotation_support::unsupported, "not implemented yet"},
-      {"session-cookie-name", annotation_support::unsupported, "not implemented yet"},
-      {"session-cookie-path", annotation_support::unsupported, "not implemented yet"},
-      {"session-cookie-samesite", annotation_support::unsupported, "not implemented yet"},
-      {"session-cookie-secure", annotation_support::unsupported, "not implemented yet"},
+      {"session-cookie-change-on-failure", annotation_support::supported, "\"true\": when the cookie's endpoint fails, the retry's endpoint gets a new cookie; default: retried on the same endpoint"},
+      {"session-cookie-conditional-samesite-none", annotation_support::supported, "omit SameSite=None for user agents known to mishandle it"},
+      {"session-cookie-domain", annotation_support::supported, "the cookie's Domain"},
+      {"session-cookie-expires", annotation_support::supported, "seconds: the cookie's Expires (default: a session cookie)"},
+      {"session-cookie-max-age", annotation_support::supported, "seconds: the cookie's Max-Age"},
+      {"session-cookie-name", annotation_support::supported, "the cookie's name (default INGRESSCOOKIE)"},
+      {"session-cookie-path", annotation_support::supported, "the cookie's Path (default: the Ingress path; needed with use-regex)"},
+      {"session-cookie-samesite", annotation_support::supported, "None, Lax or Strict"},
+      {"session-cookie-secure", annotation_support::supported, "\"true\": Secure on plain HTTP too (HTTPS requests always get it)"},
       {"ssl-ciphers", annotation_support::unsupported, "per-host ciphers are not implemented; the controller's policy applies"},
       {"ssl-passthrough", annotation_support::unsupported, "TLS passthrough is not implemented; TLS is terminated"},
       {"ssl-prefer-server-ciphers", annotation_support::ignored, "the server's cipher order always wins"},
@@ -310,14 +312,101 @@ void custom_headers(ctx& c, std::string_view v) {
   }
 }
 
+// ingress-nginx's BasicChars: letters, digits and - . _ ~ / :
+bool basic_chars(std::string_view v) {
+  return std::all_of(v.begin(), v.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '/' || ch == ':';
+  });
+}
+
+// A cookie or header name: an RFC 9110 token.
+bool token_chars(std::string_view v) {
+  return !v.empty() && std::all_of(v.begin(), v.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+  });
+}
+
+void flag(ctx& c, std::string_view v, bool& out) {
+  if (auto b = parse_bool_text(trim(v))) out = *b;
+  else c.bad("\"true\" or \"false\"");
+}
+
+// session-cookie-expires / -max-age: whole seconds, as ingress-nginx's (^0|-?[1-9]\d*$).
+void cookie_seconds(ctx& c, std::string_view v, std::string& out) {
+  const auto t = trim(v);
+  auto digits = t.starts_with('-') ? t.substr(1) : t;
+  const bool ok = !digits.empty() && (t == "0" || (digits.front() != '0' && parse_uint(digits)));
+  if (ok) out = std::string(t);
+  else c.bad("a whole number of seconds", "the cookie gets no such attribute");
+}
+
+// Names (header, cookie) with ingress-nginx's BasicChars that are also tokens.
+void name_value(ctx& c, std::string_view v, std::string& out, std::string_view what) {
+  const auto t = trim(v);
+  if (token_chars(t) && basic_chars(t)) out = std::string(t);
+  else c.bad(std::string(what) + " (letters, digits, - . _ ~)", "ignored");
+}
+
 // One decoder per supported key that the route policy holds (the TLS ones are read by
 // tls_annotation_reader).
 const std::vector<std::pair<std::string_view, decoder>>& decoders() {
   static const std::vector<std::pair<std::string_view, decoder>> table = {
+      {"affinity",
+       [](ctx& c, std::string_view v) {
+         if (trim(v) == "cookie") c.p.affinity.enabled = true;
+         else c.bad("\"cookie\"", "no affinity");
+       }},
+      {"affinity-canary-behavior",
+       [](ctx& c, std::string_view v) {
+         if (trim(v) == "sticky" || trim(v) == "legacy") c.p.affinity.canary_legacy = trim(v) == "legacy";
+         else c.bad("\"sticky\" or \"legacy\"");
+       }},
+      {"affinity-mode",
+       [](ctx& c, std::string_view v) {
+         if (trim(v) == "balanced" || trim(v) == "persistent") c.p.affinity.persistent = trim(v) == "persistent";
+         else c.bad("\"balanced\" or \"persistent\"");
+       }},
       {"app-root",
        [](ctx& c, std::string_view v) {
          if (valid_path_value(trim(v))) c.p.redirect.app_root = std::string(trim(v));
          else c.bad("a path starting with '/'", "ignored");
+       }},
+      {"canary", [](ctx& c, std::string_view v) { flag(c, v, c.p.canary.enabled); }},
+      {"canary-by-cookie",
+       [](ctx& c, std::string_view v) { name_value(c, v, c.p.canary.cookie, "a cookie name"); }},
+      {"canary-by-header",
+       [](ctx& c, std::string_view v) { name_value(c, v, c.p.canary.header, "a header name"); }},
+      {"canary-by-header-pattern",
+       [](ctx& c, std::string_view v) {
+         const auto t = trim(v);
+         re2::RE2::Options o;
+         o.set_log_errors(false);
+         auto re = std::make_shared<const re2::RE2>(re2::StringPiece(t.data(), t.size()), o);
+         if (!t.empty() && re->ok()) {
+           c.p.canary.header_pattern = std::string(t);
+           c.p.canary.pattern = std::move(re);
+         } else {
+           c.bad("a regular expression (RE2)" + (t.empty() ? std::string() : ": " + re->error()),
+                 "ignored");
+         }
+       }},
+      {"canary-by-header-value",
+       [](ctx& c, std::string_view v) {
+         const auto t = trim(v);
+         if (!t.empty() && basic_chars(t)) c.p.canary.header_value = std::string(t);
+         else c.bad("a header value (letters, digits, - . _ ~ / :)", "ignored");
+       }},
+      {"canary-weight",
+       [](ctx& c, std::string_view v) {
+         if (auto n = parse_uint(v); n && *n <= 1000000) c.p.canary.weight = static_cast<unsigned>(*n);
+         else c.bad("a non-negative integer", "weight 0");
+       }},
+      {"canary-weight-total",
+       [](ctx& c, std::string_view v) {
+         if (auto n = parse_uint(v); n && *n <= 1000000) c.p.canary.weight_total = static_cast<unsigned>(*n);
+         else c.bad("a non-negative integer", "the total is 100");
        }},
       {"connection-proxy-header",
        [](ctx& c, std::string_view v) {
@@ -378,6 +467,42 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
          else c.bad("\"on\" or \"off\"");
        }},
       {"proxy-send-timeout", [](ctx& c, std::string_view v) { seconds(c, v, c.p.send_timeout); }},
+      {"session-cookie-change-on-failure",
+       [](ctx& c, std::string_view v) { flag(c, v, c.p.affinity.change_on_failure); }},
+      {"session-cookie-conditional-samesite-none",
+       [](ctx& c, std::string_view v) { flag(c, v, c.p.affinity.conditional_samesite_none); }},
+      {"session-cookie-domain",
+       [](ctx& c, std::string_view v) {
+         const auto t = trim(v);
+         if (!t.empty() && basic_chars(t) && t.find('/') == std::string_view::npos)
+           c.p.affinity.domain = std::string(t);
+         else c.bad("a domain name", "the cookie gets no Domain");
+       }},
+      {"session-cookie-expires",
+       [](ctx& c, std::string_view v) { cookie_seconds(c, v, c.p.affinity.expires); }},
+      {"session-cookie-max-age",
+       [](ctx& c, std::string_view v) { cookie_seconds(c, v, c.p.affinity.max_age); }},
+      {"session-cookie-name",
+       [](ctx& c, std::string_view v) {
+         name_value(c, v, c.p.affinity.cookie_name, "a cookie name");
+       }},
+      {"session-cookie-path",
+       [](ctx& c, std::string_view v) {
+         const auto t = trim(v);
+         if (valid_path_value(t) && t.find(';') == std::string_view::npos) c.p.affinity.path = std::string(t);
+         else c.bad("a path starting with '/'", "the cookie's Path is the Ingress path");
+       }},
+      {"session-cookie-samesite",
+       [](ctx& c, std::string_view v) {
+         std::string t(trim(v));
+         for (auto& ch : t) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+         if (t == "none") c.p.affinity.samesite = "None";
+         else if (t == "lax") c.p.affinity.samesite = "Lax";
+         else if (t == "strict") c.p.affinity.samesite = "Strict";
+         else c.bad("None, Lax or Strict", "the cookie gets no SameSite");
+       }},
+      {"session-cookie-secure",
+       [](ctx& c, std::string_view v) { flag(c, v, c.p.affinity.secure); }},
       {"temporal-redirect",
        [](ctx& c, std::string_view v) {
          if (valid_redirect_url(trim(v))) c.p.redirect.temporal = std::string(trim(v));
@@ -456,6 +581,18 @@ route_policy_ptr annotation_reader::read(const ingress& ing, const our_annotatio
         c.deny("annotation " + a.written_key + " asks for a protection Portico does not apply");
         break;
     }
+  }
+  // ingress-nginx: canary-* without canary "true" is a configuration error.
+  const auto& cn = p.canary;
+  if (!cn.enabled && (cn.weight > 0 || !cn.header.empty() || !cn.header_value.empty() ||
+                      !cn.cookie.empty() || !cn.header_pattern.empty())) {
+    for (const auto& [key, a] : anns) {
+      if (!key.starts_with("canary-")) continue;
+      c.current = &a;
+      c.error("canary-* is configured but canary is not \"true\"; ignored");
+      break;
+    }
+    p.canary = canary_policy{};
   }
   fnv1a h;
   h.add(settings_.hash);

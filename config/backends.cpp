@@ -173,6 +173,8 @@ cluster_builder::result cluster_builder::compute(const std::string& ns, const in
       same_upstream_tls(prev->second->tls.get(), c->tls.get())) {
     r.backend = prev->second;  // unchanged: share it, with its identity
   } else {
+    c->upstream_name = upstream_name(ns, c->service_name, c->service_port);
+    c->affinity_key = md5_hex(md5_hex(c->upstream_name) + c->upstream_name);
     r.backend = std::move(c);
   }
   return r;

@@ -70,10 +70,16 @@ class route_collector {
         prefix_(opts.annotations_prefix),
         errors_(errors) {}
 
-  void add_ingress(const ingress& ing) {
+  // Returns false for a canary Ingress: it is merged into other Ingresses' routes once all
+  // are added (merge_canaries) and serves no routes nor TLS hosts of its own.
+  bool add_ingress(const ingress& ing) {
     const our_annotations anns = collect_annotations(ing, prefix_, errors_);
     policy_ = annotations_.read(ing, anns, {settings_.ssl_redirect, settings_.force_ssl_redirect, nullptr});
     route_policy_ = policies_.read(ing, anns);
+    if (route_policy_->canary.enabled) {
+      canaries_.push_back({&ing, route_policy_});
+      return false;
+    }
     for (std::size_t i = 0; i < ing.rules.size(); ++i) {
       const auto& rule = ing.rules[i];
       for (std::size_t j = 0; j < rule.paths.size(); ++j) {
@@ -83,7 +89,13 @@ class route_collector {
       }
     }
     if (ing.default_backend) add_default(ing);
+    return true;
   }
+
+  // ingress-nginx's mergeAlternativeBackends: each path of a canary Ingress (oldest first)
+  // becomes the alternative backend of the route with the same host, path and path type; its
+  // spec.defaultBackend that of the default backend route.
+  void merge_canaries();
 
   build_result finish(std::shared_ptr<const tls_table> tls, controller_config_ptr settings);
 
@@ -99,6 +111,14 @@ class route_collector {
   }
 
   void set_redirects(const tls_table& tls);
+  void attach_canary(const ingress& ing, route& main, const ingress_backend& b,
+                     const route_policy_ptr& pol, const std::string& field);
+
+  struct canary_ingress {
+    const ingress* ing;
+    route_policy_ptr policy;
+  };
+  std::vector<canary_ingress> canaries_;
 
   cluster_builder clusters_;
   tls_annotation_reader annotations_;
@@ -181,8 +201,80 @@ void route_collector::add_default(const ingress& ing) {
   default_->is_default_backend = true;
 }
 
+void route_collector::attach_canary(const ingress& ing, route& main, const ingress_backend& b,
+                                    const route_policy_ptr& pol, const std::string& field) {
+  const std::string where = main.is_default_backend
+                                ? std::string("the default backend")
+                                : "host \"" + main.host + "\" path \"" + main.path + "\"";
+  if (main.canary) {
+    error(ing, field,
+          "canary: " + where + " already has the canary of Ingress " +
+              main.canary->namespace_name + "/" + main.canary->ingress_name +
+              " (older; one canary per path); ignored");
+    return;
+  }
+  const std::string port = b.port.number ? std::to_string(*b.port.number) : b.port.name;
+  if (ing.meta.namespace_name == main.namespace_name && b.service_name == main.service_name &&
+      port == main.service_port) {
+    error(ing, field,
+          "canary: Service " + b.service_name + ":" + port + " is the main backend of " + where +
+              " (Ingress " + main.namespace_name + "/" + main.ingress_name + "); ignored");
+    return;
+  }
+  // The location is the main route's: its backend-protocol (upstream TLS) applies, as in
+  // ingress-nginx.
+  auto res = clusters_.resolve(ing.meta.namespace_name, b, main.backend->tls);
+  if (!res.error.empty()) error(ing, field + ".backend" + res.error_field, res.error);
+  auto c = std::make_shared<canary_route>();
+  c->backend = std::move(res.backend);
+  c->namespace_name = ing.meta.namespace_name;
+  c->ingress_name = ing.meta.name;
+  c->service_name = b.service_name;
+  c->service_port = port;
+  c->upstream_name = upstream_name(ing.meta.namespace_name, b.service_name, port);
+  c->policy = pol;
+  main.canary = std::move(c);
+}
+
+void route_collector::merge_canaries() {
+  for (const auto& ci : canaries_) {
+    const ingress& ing = *ci.ing;
+    for (std::size_t i = 0; i < ing.rules.size(); ++i) {
+      const auto& rule = ing.rules[i];
+      for (std::size_t j = 0; j < rule.paths.size(); ++j) {
+        const auto& p = rule.paths[j];
+        const std::string field =
+            "spec.rules[" + std::to_string(i) + "].http.paths[" + std::to_string(j) + "]";
+        const match_kind kind = p.type == path_type::exact ? match_kind::exact : match_kind::prefix;
+        const std::string path = p.path.empty() ? "/" : p.path;
+        std::string key = lower(rule.host);
+        key += '\n';
+        key += kind == match_kind::exact ? 'E' : 'P';
+        key += path;
+        auto it = owners_.find(key);
+        if (it == owners_.end()) {
+          error(ing, field,
+                "canary: no Ingress serves host \"" + rule.host + "\" path \"" + path + "\" (" +
+                    path_type_text(p.type) + ") to be the canary of; ignored");
+          continue;
+        }
+        attach_canary(ing, *const_cast<route*>(it->second), p.backend, ci.policy, field);
+      }
+    }
+    if (ing.default_backend) {
+      if (!default_) {
+        error(ing, "spec.defaultBackend",
+              "canary: no Ingress has a spec.defaultBackend to be the canary of; ignored");
+      } else {
+        attach_canary(ing, *default_, *ing.default_backend, ci.policy, "spec.defaultBackend");
+      }
+    }
+  }
+}
+
 build_result route_collector::finish(std::shared_ptr<const tls_table> tls,
                                      controller_config_ptr settings) {
+  merge_canaries();
   set_redirects(*tls);
   std::sort(routes_.begin(), routes_.end(), [](const auto& a, const auto& b) {
     return std::tie(a->host, a->path, a->kind) < std::tie(b->host, b->path, b->kind);
@@ -226,8 +318,7 @@ build_result build(const cluster_state& state, const build_options& opts) {
   tls_table_builder tls(state, opts, errors);
   for (const ingress* ing : served_oldest_first(state, opts)) {
     if (!validate_ingress(*ing, errors)) continue;
-    collector.add_ingress(*ing);
-    tls.add_ingress(*ing);
+    if (collector.add_ingress(*ing)) tls.add_ingress(*ing);
   }
   build_result out = collector.finish(tls.finish(), std::move(settings));
   out.errors = std::move(errors);

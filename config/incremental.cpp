@@ -221,9 +221,15 @@ std::optional<build_result> build_incremental(const cluster_state& state,
   std::vector<std::shared_ptr<const route>> routes = previous->routes();
   for (auto& r : routes) {
     auto it = replaced.find(r->backend.get());
-    if (it == replaced.end()) continue;
+    auto cit = r->canary ? replaced.find(r->canary->backend.get()) : replaced.end();
+    if (it == replaced.end() && cit == replaced.end()) continue;
     auto copy = std::make_shared<route>(*r);  // same index, host, path, ssl_redirect, ...
-    copy->backend = it->second;
+    if (it != replaced.end()) copy->backend = it->second;
+    if (cit != replaced.end()) {
+      auto c = std::make_shared<canary_route>(*r->canary);
+      c->backend = cit->second;
+      copy->canary = std::move(c);
+    }
     r = std::move(copy);
   }
   std::uint64_t hash = snapshot_hash(routes, clusters, previous->tls(), previous->settings());

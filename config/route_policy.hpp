@@ -11,6 +11,10 @@
 #include <utility>
 #include <vector>
 
+namespace re2 {
+class RE2;
+}
+
 namespace portico::config {
 
 using std::chrono::milliseconds;
@@ -48,6 +52,38 @@ struct rewrite_policy {
   bool use_regex = false;          // use-regex (or rewrite-target): the host's paths are regexes
 };
 
+// canary, canary-by-*, canary-weight*: this Ingress's paths are not routes of their own; each
+// is the alternative backend of the route another Ingress serves with the same host, path and
+// path type (config/build.cpp). Which requests it takes (proxy/phases.hpp pick_backend_phase),
+// as ingress-nginx decides: the header, then the cookie, then the weight.
+struct canary_policy {
+  bool enabled = false;       // canary: "true"
+  std::string header;         // canary-by-header: its value "always"/"never" decides
+  std::string header_value;   // canary-by-header-value: this exact value means "always"
+  std::string header_pattern; // canary-by-header-pattern (RE2, unanchored search)
+  std::shared_ptr<const re2::RE2> pattern;  // compiled header_pattern (null: none)
+  std::string cookie;         // canary-by-cookie: its value "always"/"never" decides
+  unsigned weight = 0;        // canary-weight: requests out of weight_total
+  unsigned weight_total = 100;  // canary-weight-total (values below 100 count as 100)
+};
+
+// affinity: cookie and session-cookie-*: the client is kept on one endpoint by a cookie whose
+// value names it ("<endpoint key>|<backend key>", the layout ingress-nginx uses).
+struct affinity_policy {
+  bool enabled = false;     // affinity: "cookie"
+  bool persistent = false;  // affinity-mode: "persistent" (default "balanced")
+  bool canary_legacy = false;  // affinity-canary-behavior: "legacy" (default "sticky")
+  std::string cookie_name = "INGRESSCOOKIE";
+  std::string path;         // session-cookie-path ("" the route's path)
+  std::string domain;       // session-cookie-domain
+  std::string samesite;     // session-cookie-samesite: "None", "Lax", "Strict" ("" none)
+  bool conditional_samesite_none = false;  // omit SameSite=None for browsers that mishandle it
+  bool secure = false;      // session-cookie-secure (HTTPS requests always get Secure)
+  std::string expires;      // session-cookie-expires, seconds ("" none)
+  std::string max_age;      // session-cookie-max-age, seconds ("" none)
+  bool change_on_failure = false;  // session-cookie-change-on-failure
+};
+
 struct route_policy {
   // Requests
   std::uint64_t body_size = 1024 * 1024;  // proxy-body-size; 0: unlimited
@@ -68,6 +104,8 @@ struct route_policy {
 
   redirect_policy redirect;
   rewrite_policy rewrite;
+  canary_policy canary;
+  affinity_policy affinity;
 
   // Non-empty: the route cannot be served as its Ingress asks (a protection Portico does not
   // apply, or a bad value of one); every request is answered 503 and the reason is a

@@ -2,7 +2,30 @@
 
 #include "config/route_table.hpp"
 
+#include <openssl/evp.h>
+
 namespace portico::config {
+
+std::string md5_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out(2 * len, '0');
+  for (unsigned i = 0; i < len; ++i) {
+    out[2 * i] = hex[md[i] >> 4];
+    out[2 * i + 1] = hex[md[i] & 15];
+  }
+  return out;
+}
+
+std::string upstream_name(std::string_view namespace_name, std::string_view service,
+                          std::string_view port) {
+  std::string out;
+  out.reserve(namespace_name.size() + service.size() + port.size() + 2);
+  out.append(namespace_name).append("-").append(service).append("-").append(port);
+  return out;
+}
 
 std::string endpoint::to_string() const {
   std::string out;

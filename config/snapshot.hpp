@@ -51,7 +51,35 @@ struct cluster {
   // Non-null: the endpoints speak TLS. TLS and plain clusters of one Service port have
   // different ids, so their pools, balancers and health never mix.
   std::shared_ptr<const upstream_tls> tls;
+  // ingress-nginx's upstream name ("<namespace>-<service>-<port>") and the backend key of its
+  // affinity cookies (md5(md5(name) .. name), hex): a cookie's "|<key>" says which backend,
+  // a route's or its canary's, the client is tied to.
+  std::string upstream_name;
+  std::string affinity_key;
 };
+
+// Lower-case hex MD5 (ingress-nginx's ngx.md5), for affinity cookie values.
+std::string md5_hex(std::string_view data);
+
+// A canary Ingress's backend for one route (annotation canary: "true" on another Ingress with
+// the same host, path and path type): the alternative backend some requests are sent to.
+struct canary_route {
+  std::shared_ptr<const cluster> backend;  // never null
+  std::string namespace_name;              // of the canary Ingress
+  std::string ingress_name;
+  std::string service_name;
+  std::string service_port;
+  // ingress-nginx's upstream name "<namespace>-<service>-<port>": the `canary` label of the
+  // request metrics for the requests it serves.
+  std::string upstream_name;
+  // Which requests it takes (policy->canary) and, with affinity-canary-behavior "legacy", its
+  // own affinity; every other setting is the main route's. Never null.
+  route_policy_ptr policy;
+};
+
+// ingress-nginx's upstream name of a Service port: "<namespace>-<service>-<port>".
+std::string upstream_name(std::string_view namespace_name, std::string_view service,
+                          std::string_view port);
 
 // What a matched request is sent to, and the names metrics and logs report.
 struct route {
@@ -80,6 +108,8 @@ struct route {
   // Compiled once per build; null when the route does not rewrite (no target, or the target
   // equals the path, as ingress-nginx decides).
   std::shared_ptr<const re2::RE2> rewrite_regex;
+  // Non-null: a canary Ingress shares this route (config/build.cpp).
+  std::shared_ptr<const canary_route> canary;
 };
 
 // An error found while building, attached to one object. The object is skipped (or the part

@@ -198,7 +198,7 @@ void access_log::append(const request_record& rec) {
   std::string_view svc = r ? std::string_view(r->service_name) : std::string_view();
   std::size_t bound = fixed_bound;
   for (std::string_view s : {rec.remote_addr, rec.request_id, rec.host, rec.method, rec.target,
-                             rec.upstream_addr, ns, ing, svc})
+                             rec.upstream_addr, ns, ing, svc, rec.canary})
     bound += json_bound(s);
 
   char* const start = reserve(bound);
@@ -223,6 +223,8 @@ void access_log::append(const request_record& rec) {
   p = put_json(put(p, ",\"namespace\":"), ns);
   p = put_json(put(p, ",\"ingress\":"), ing);
   p = put_json(put(p, ",\"service\":"), svc);
+  // ingress-nginx's $proxy_alternative_upstream_name: only on requests a canary served.
+  if (!rec.canary.empty()) p = put_json(put(p, ",\"canary\":"), rec.canary);
   p = put(p, "}\n");
   len_ += static_cast<std::size_t>(p - start);
   if (len_ >= threshold_) flush();

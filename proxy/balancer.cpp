@@ -48,6 +48,8 @@ void balancer::fill(cluster_lb& lb, const config::cluster& c) {
   for (const auto& e : c.endpoints) lb.eps.push_back(endpoint(e));
   lb.version = c.version;
   lb.filled = true;
+  lb.persistent.clear();
+  lb.ring.clear();
 }
 
 balancer::cluster_lb& balancer::refresh(const config::cluster& c) {
@@ -85,6 +87,102 @@ std::shared_ptr<endpoint_state> balancer::pick(const config::cluster& c, const t
   }
   return lb.eps[lb.next++ % n];
 }
+
+namespace {
+constexpr unsigned ring_points = 160;
+
+std::uint64_t ring_hash(std::string_view s) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ULL;
+  return splitmix(h);  // FNV alone clusters similar keys ("...#1", "...#2")
+}
+
+// ingress-nginx's node name of an endpoint: "<ip>:<port>", IPv6 without brackets.
+std::string node_name(const config::endpoint& e) { return e.ip + ":" + std::to_string(e.port); }
+}  // namespace
+
+void balancer::build_sticky(cluster_lb& lb, const config::cluster& c, bool persistent) {
+  if (persistent) {
+    if (!lb.persistent.empty()) return;
+    lb.persistent.reserve(c.endpoints.size());
+    for (std::uint32_t i = 0; i < c.endpoints.size(); ++i)
+      lb.persistent.emplace_back(config::md5_hex(c.upstream_name + node_name(c.endpoints[i])), i);
+    std::sort(lb.persistent.begin(), lb.persistent.end());
+  } else {
+    if (!lb.ring.empty()) return;
+    lb.ring.reserve(c.endpoints.size() * ring_points);
+    for (std::uint32_t i = 0; i < c.endpoints.size(); ++i) {
+      const std::string base = node_name(c.endpoints[i]) + "#";
+      for (unsigned v = 0; v < ring_points; ++v)
+        lb.ring.emplace_back(ring_hash(base + std::to_string(v)), i);
+    }
+    std::sort(lb.ring.begin(), lb.ring.end());
+  }
+}
+
+std::shared_ptr<endpoint_state> balancer::pick_sticky(const config::cluster& c, bool persistent,
+                                                      std::string_view key) {
+  if (c.endpoints.empty() || key.empty()) return nullptr;
+  auto& lb = refresh(c);
+  build_sticky(lb, c, persistent);
+  if (persistent) {
+    auto it = std::lower_bound(lb.persistent.begin(), lb.persistent.end(), key,
+                               [](const auto& e, std::string_view k) { return e.first < k; });
+    if (it == lb.persistent.end() || it->first != key) return nullptr;
+    return lb.eps[it->second];
+  }
+  const std::uint64_t h = ring_hash(key);
+  auto it = std::lower_bound(lb.ring.begin(), lb.ring.end(), h,
+                             [](const auto& e, std::uint64_t v) { return e.first < v; });
+  if (it == lb.ring.end()) it = lb.ring.begin();
+  return lb.eps[it->second];
+}
+
+std::shared_ptr<endpoint_state> balancer::pick_new_sticky(const config::cluster& c,
+                                                          bool persistent, const tried_set& tried,
+                                                          steady_time now, std::string& key) {
+  if (c.endpoints.empty()) return nullptr;
+  auto& lb = refresh(c);
+  build_sticky(lb, c, persistent);
+  if (persistent) {
+    // A random endpoint: healthy and untried first, then untried, then any.
+    const std::size_t n = lb.persistent.size();
+    const std::size_t start = static_cast<std::size_t>(splitmix(rng_) % n);
+    for (int pass = 0; pass < 3; ++pass) {
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto& [k, idx] = lb.persistent[(start + i) % n];
+        const auto& ep = lb.eps[idx];
+        if (pass < 2 && tried.contains(ep.get())) continue;
+        if (pass == 0 && ep->ejected(now)) continue;
+        key = k;
+        return ep;
+      }
+    }
+    return nullptr;
+  }
+  // Balanced: random keys until one lands on a healthy untried endpoint (then untried; then
+  // the last one drawn), as ingress-nginx draws up to 20.
+  static constexpr char hex[] = "0123456789abcdef";
+  std::shared_ptr<endpoint_state> last;
+  for (int draw = 0; draw < 40; ++draw) {
+    std::uint64_t r = splitmix(rng_);
+    char buf[16];
+    for (char& ch : buf) {
+      ch = hex[r & 15];
+      r >>= 4;
+    }
+    const std::string_view k(buf, sizeof buf);
+    auto ep = pick_sticky(c, false, k);
+    last = ep;
+    key.assign(k);
+    if (tried.contains(ep.get())) continue;
+    if (draw < 20 && ep->ejected(now)) continue;
+    return ep;
+  }
+  return last;
+}
+
+std::uint64_t balancer::random() { return splitmix(rng_); }
 
 void balancer::on_success(endpoint_state& ep) {
   ep.consecutive_failures = 0;

@@ -55,6 +55,22 @@ class balancer {
   std::shared_ptr<endpoint_state> pick(const config::cluster& c, const tried_set& tried,
                                        steady_time now);
 
+  // Cookie affinity (ingress-nginx's sticky balancers). The endpoint a cookie's key names, or
+  // nullptr when it names none of the cluster's: persistent mode, a key is
+  // md5(<upstream name> .. "<ip>:<port>") of an endpoint, the value ingress-nginx issues;
+  // balanced mode, the key is a point on a consistent-hash ring of the endpoints (160 points
+  // each), so adding or removing one endpoint moves about 1/n of the keys.
+  std::shared_ptr<endpoint_state> pick_sticky(const config::cluster& c, bool persistent,
+                                              std::string_view key);
+  // A new pick for an affinity route: an endpoint not tried yet (and not ejected while others
+  // remain); `key` gets the cookie key that names it.
+  std::shared_ptr<endpoint_state> pick_new_sticky(const config::cluster& c, bool persistent,
+                                                  const tried_set& tried, steady_time now,
+                                                  std::string& key);
+
+  // A uniformly distributed number from the worker's generator (canary weight draws).
+  std::uint64_t random();
+
   void on_success(endpoint_state& ep);
   // A connect failure, reset or timeout before any response byte. Returns true when this
   // failure ejected the endpoint.
@@ -77,7 +93,12 @@ class balancer {
     bool filled = false;
     std::size_t next = 0;
     std::vector<std::shared_ptr<endpoint_state>> eps;
+    // Affinity lookups, made on first use after each fill: persistent keys (sorted) and the
+    // balanced ring (sorted points), both to indices of eps.
+    std::vector<std::pair<std::string, std::uint32_t>> persistent;
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> ring;
   };
+  void build_sticky(cluster_lb& lb, const config::cluster& c, bool persistent);
   cluster_lb& refresh(const config::cluster& c);
   void fill(cluster_lb& lb, const config::cluster& c);
   std::shared_ptr<endpoint_state> endpoint(const config::endpoint& e);

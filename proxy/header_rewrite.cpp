@@ -393,6 +393,7 @@ void write_client_response(std::string& out, const message_head& h, const respon
   }
   if (p.set_headers != nullptr)
     for (const auto& [name, value] : *p.set_headers) append_field(out, name, value);
+  if (!p.set_cookie.empty()) append_field(out, "Set-Cookie", p.set_cookie);
   if (!p.request_id.empty()) append_field(out, "X-Request-ID", p.request_id);
   if (!p.hsts.empty()) append_field(out, "Strict-Transport-Security", p.hsts);
   if (p.no_body) {

@@ -165,6 +165,8 @@ struct response_params {
   std::string_view hsts;
   // The route's response phase: fields set on the answer, replacing the upstream's.
   const std::vector<std::pair<std::string_view, std::string_view>>* set_headers = nullptr;
+  // Non-empty: a Set-Cookie field added beside the upstream's (session affinity).
+  std::string_view set_cookie;
 };
 
 void write_client_response(std::string& out, const message_head& h, const response_params& p);

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include "proxy/ascii.hpp"
 #include "proxy/http_session.hpp"
@@ -136,7 +137,8 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   namespace nu = config::next_upstream;
   const bool off = (flags & nu::off) != 0;
   const bool replayable = body_complete_ && (idempotent_ || (flags & nu::non_idempotent) != 0);
-  const auto endpoints = r.backend->endpoints.size();
+  const config::cluster& backend = *pick_.cluster;
+  const auto endpoints = backend.endpoints.size();
   const unsigned max_tries =
       off ? 1 : (pol.next_upstream_tries == 0 ? static_cast<unsigned>(endpoints) : pol.next_upstream_tries);
   const auto retry_deadline = clock_type::now() + pol.next_upstream_timeout;
@@ -149,9 +151,27 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   unsigned tries = 0;
   bool fresh = false;
   attempt_result res = attempt_result::failed;
+  // Cookie affinity: the cookie's endpoint while it is listed; without change-on-failure a
+  // retry goes to it again (ingress-nginx's sticky balancer), otherwise a new pick gets a new
+  // cookie.
+  const config::affinity_policy* aff = pick_.affinity;
+  std::shared_ptr<endpoint_state> sticky;
+  if (aff != nullptr && !pick_.sticky_key.empty())
+    sticky = w_.lb().pick_sticky(backend, aff->persistent, pick_.sticky_key);
   for (;;) {
     if (!fresh) {
-      ep_ = w_.lb().pick(*r.backend, tried, clock_type::now());
+      const auto now = clock_type::now();
+      if (aff == nullptr) {
+        ep_ = w_.lb().pick(backend, tried, now);
+      } else if (sticky && (tries == 0 || !aff->change_on_failure)) {
+        ep_ = sticky;
+      } else {
+        std::string key;
+        ep_ = w_.lb().pick_new_sticky(backend, aff->persistent, tried, now, key);
+        const std::string_view path = r.path.empty() ? std::string_view("/") : std::string_view(r.path);
+        affinity_cookie(*aff, key, backend.affinity_key, path, client_.is_tls(),
+                        find_header(*req_head_, "user-agent"), std::time(nullptr), set_cookie_);
+      }
       tried.add(ep_.get());
       ++tries;
     }
@@ -481,6 +501,7 @@ http_session::task<bool> http_session::relay_response() {
   if (client_.is_tls()) p.hsts = hsts_value(cfg(), hsts);
   response_phase(rec_->route, cfg(), resp_set_);
   if (!resp_set_.empty()) p.set_headers = &resp_set_;
+  p.set_cookie = set_cookie_;
   cout_.clear();
   write_client_response(cout_, *resp_head_, p);
   const bool ok = co_await relay_body(framing == body_framing::chunked);

@@ -456,7 +456,9 @@ const config::route* http_session::route_request() {
       return nullptr;
     }
   }
-  if (r->backend->endpoints.empty()) return prepare_local(503, has_body || !keep_alive_);
+  pick_backend_phase(*r, *req_head_, w_.lb().random(), pick_);
+  if (pick_.canary != nullptr) rec_->canary = pick_.canary->upstream_name;
+  if (pick_.cluster->endpoints.empty()) return prepare_local(503, has_body || !keep_alive_);
   return r;
 }
 
@@ -541,6 +543,8 @@ void http_session::finish_request() {
   }
   snap_.reset();
   ep_.reset();
+  pick_ = backend_pick{};
+  set_cookie_.clear();
   real_ip_.clear();
   rp_.reset();
   sp_.reset();

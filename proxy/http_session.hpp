@@ -175,6 +175,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   body_spool spool_;
   std::uint32_t head_len_ = 0;
   upstream_rewrite rewrite_;  // the route's rewrite phase
+  backend_pick pick_;         // the route's pick backend phase
+  std::string set_cookie_;    // non-empty: Set-Cookie added to the answer (affinity)
   std::vector<std::pair<std::string_view, std::string_view>> resp_set_;  // response phase
 
   // The current request.

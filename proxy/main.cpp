@@ -134,10 +134,10 @@ std::string with_file(const watch::source_update& u, const config::build_error& 
   return file.empty() ? e.to_string() : file + ": " + e.to_string();
 }
 
-std::string endpoints_text(const config::route& r) {
-  if (!r.backend || r.backend->endpoints.empty()) return "<none: 503>";
+std::string endpoints_text(const config::cluster* c) {
+  if (c == nullptr || c->endpoints.empty()) return "<none: 503>";
   std::string out;
-  for (const auto& e : r.backend->endpoints) {
+  for (const auto& e : c->endpoints) {
     if (!out.empty()) out += ",";
     out += e.to_string();
     if (!e.ready) out += "(terminating)";
@@ -154,7 +154,12 @@ std::string format_routes(const config::snapshot& snap) {
     std::string path = r->is_default_backend ? "*" : r->path;
     std::string type = r->is_default_backend ? "defaultBackend" : r->path_type;
     rows.push_back({host, path, type, r->namespace_name + "/" + r->ingress_name,
-                    r->service_name + ":" + r->service_port, endpoints_text(*r)});
+                    r->service_name + ":" + r->service_port, endpoints_text(r->backend.get())});
+    if (const auto* c = r->canary.get()) {
+      // The canary shares the row above's host and path.
+      rows.push_back({"", "", "canary", c->namespace_name + "/" + c->ingress_name,
+                      c->service_name + ":" + c->service_port, endpoints_text(c->backend.get())});
+    }
   }
   std::array<std::size_t, 6> width{};
   for (const auto& row : rows)

@@ -109,11 +109,17 @@ route_labels route_labels::of(const config::route* r) {
   return {r->namespace_name, r->ingress_name, r->service_name, r->host, r->path};
 }
 
+route_labels route_labels::of_canary(const config::route& r) {
+  route_labels l = of(&r);
+  l.canary = r.canary ? r.canary->upstream_name : std::string();
+  return l;
+}
+
 std::string route_labels::key() const {
   std::string k;
   k.reserve(namespace_name.size() + ingress.size() + service.size() + host.size() +
-            path.size() + 4);
-  for (const std::string* s : {&namespace_name, &ingress, &service, &host, &path}) {
+            path.size() + canary.size() + 5);
+  for (const std::string* s : {&namespace_name, &ingress, &service, &host, &path, &canary}) {
     k += *s;
     k += '\0';
   }
@@ -164,7 +170,10 @@ void shard_set::set_live_routes(const config::snapshot& snap) {
   std::unordered_set<std::string> live;
   live.reserve(snap.routes().size() + 1);
   live.insert(route_labels{}.key());  // the built-in default backend is always live
-  for (const auto& r : snap.routes()) live.insert(route_labels::of(r.get()).key());
+  for (const auto& r : snap.routes()) {
+    live.insert(route_labels::of(r.get()).key());
+    if (r->canary) live.insert(route_labels::of_canary(*r).key());
+  }
   std::lock_guard lock(mu_);
   live_ = std::move(live);
   have_live_ = true;
@@ -218,7 +227,7 @@ void shard_set::request_families(const totals& t, std::vector<prometheus::Metric
   for (const auto& [id, c] : t.cells) {
     const route_labels& rl = *t.labels.at(id.first);
     std::vector<prometheus::ClientMetric::Label> labels = {
-        {"canary", ""},
+        {"canary", rl.canary},
         {"controller_class", labels_.controller_class},
         {"controller_namespace", labels_.controller_namespace},
         {"controller_pod", labels_.controller_pod},

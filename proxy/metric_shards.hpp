@@ -87,8 +87,11 @@ struct route_labels {
   std::string service;
   std::string host;
   std::string path;
+  std::string canary;  // the canary's upstream name for requests its canary served, else ""
 
   static route_labels of(const config::route* r);  // null: the built-in default backend
+  // The labels of the requests the route's canary served (r->canary non-null).
+  static route_labels of_canary(const config::route& r);
   std::string key() const;                          // the fields joined by '\0'
 };
 

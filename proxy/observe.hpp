@@ -22,6 +22,7 @@ struct request_record {
   std::string_view remote_addr;  // client address (after trusted X-Forwarded-For)
   std::string_view request_id;
   std::string_view upstream_addr;  // "ip:port" of the last endpoint tried, empty if none
+  std::string_view canary;         // the canary's upstream name when the canary served it
   unsigned status = 0;             // status sent to the client
   unsigned upstream_status = 0;    // 0 when no upstream answered
   std::uint64_t request_bytes = 0;   // request line + headers + body as received

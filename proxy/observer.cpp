@@ -22,12 +22,18 @@ struct worker_observer::impl {
   struct slot {
     const config::route* route = nullptr;
     route_stats* stats = nullptr;
+    route_stats* canary_stats = nullptr;  // the requests the route's canary served
   };
 
-  route_stats& resolve(const config::route* r) {
+  route_stats& resolve(const config::route* r, bool canary) {
     if (r == nullptr) return *default_stats;
-    if (r->index < table.size() && table[r->index].route == r) return *table[r->index].stats;
-    return shards.stats_for(shard, route_labels::of(r));  // a request spanning a swap: rare
+    if (r->index < table.size() && table[r->index].route == r) {
+      const slot& s = table[r->index];
+      if (!canary) return *s.stats;
+      if (s.canary_stats != nullptr) return *s.canary_stats;
+    }
+    // A request spanning a swap: rare.
+    return shards.stats_for(shard, canary ? route_labels::of_canary(*r) : route_labels::of(r));
   }
 
   shard_set& shards;
@@ -50,14 +56,17 @@ void worker_observer::on_snapshot(const config::snapshot& snap) {
   std::size_t size = 0;
   for (const auto& r : snap.routes()) size = std::max<std::size_t>(size, r->index + 1);
   std::vector<impl::slot> table(size);
-  for (const auto& r : snap.routes())
-    table[r->index] = {r.get(), &impl_->shards.stats_for(impl_->shard, route_labels::of(r.get()))};
+  for (const auto& r : snap.routes()) {
+    table[r->index] = {r.get(), &impl_->shards.stats_for(impl_->shard, route_labels::of(r.get())),
+                       r->canary ? &impl_->shards.stats_for(impl_->shard, route_labels::of_canary(*r))
+                                 : nullptr};
+  }
   impl_->table = std::move(table);
   impl_->log_unrouted = snap.settings().enable_access_log;
 }
 
 void worker_observer::on_request(const request_record& rec) {
-  route_stats& rs = impl_->resolve(rec.route);
+  route_stats& rs = impl_->resolve(rec.route, !rec.canary.empty());
   std::uint32_t key = cell_key(method_index(rec.method), rec.status);
   request_cell* c = rs.find(key);
   if (c == nullptr) c = &impl_->shards.add_cell(rs, key);

@@ -3,7 +3,10 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <charconv>
+#include <ctime>
 
+#include "proxy/ascii.hpp"
 #include "proxy/https_policy.hpp"
 
 namespace portico::proxy {
@@ -146,6 +149,172 @@ void response_phase(const config::route* r, const config::controller_config& set
   if (r != nullptr)
     for (const auto& [name, value] : r->policy->response_headers) set_headers.emplace_back(name, value);
   for (const auto& [name, value] : settings.add_headers) set_headers.emplace_back(name, value);
+}
+
+}  // namespace portico::proxy
+
+namespace portico::proxy {
+
+std::string_view find_header(const message_head& h, std::string_view name) {
+  for (const auto& f : h.fields)
+    if (ascii::iequals(f.name_text, name)) return f.value;
+  return {};
+}
+
+std::optional<std::string_view> find_cookie(const message_head& h, std::string_view name,
+                                            bool any_case) {
+  for (const auto& f : h.fields) {
+    if (f.name != http_field::cookie) continue;
+    std::string_view rest = f.value;
+    while (!rest.empty()) {
+      const auto semi = rest.find(';');
+      std::string_view pair = rest.substr(0, semi);
+      rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+      while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
+      const auto eq = pair.find('=');
+      if (eq == std::string_view::npos) continue;
+      std::string_view n = pair.substr(0, eq);
+      while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
+      if (any_case ? !ascii::iequals(n, name) : n != name) continue;
+      std::string_view v = pair.substr(eq + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+      while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// An affinity cookie's value: "<endpoint key>|<backend key>" (the backend key may be absent).
+struct sticky_cookie {
+  bool present = false;
+  std::string_view key;
+  std::string_view backend;
+};
+
+sticky_cookie read_sticky(const message_head& h, const config::affinity_policy* a) {
+  sticky_cookie out;
+  if (a == nullptr) return out;
+  auto v = find_cookie(h, a->cookie_name);
+  if (!v || v->empty()) return out;
+  out.present = true;
+  const auto bar = v->find('|');
+  out.key = v->substr(0, bar);
+  if (bar != std::string_view::npos) {
+    auto rest = v->substr(bar + 1);
+    out.backend = rest.substr(0, rest.find('|'));
+  }
+  return out;
+}
+
+// ingress-nginx's traffic shaping policy of a canary.
+bool canary_takes(const config::canary_policy& c, const message_head& h, std::uint64_t random) {
+  if (!c.header.empty()) {
+    bool present = false;
+    std::string_view value;
+    for (const auto& f : h.fields) {
+      if (ascii::iequals(f.name_text, c.header)) {
+        present = true;
+        value = f.value;
+        break;
+      }
+    }
+    if (present) {
+      if (!c.header_value.empty()) {
+        if (value == c.header_value) return true;
+      } else if (c.pattern) {
+        if (re2::RE2::PartialMatch(re2::StringPiece(value.data(), value.size()), *c.pattern))
+          return true;
+      } else if (value == "always") {
+        return true;
+      } else if (value == "never") {
+        return false;
+      }
+    }
+  }
+  if (!c.cookie.empty()) {
+    if (auto v = find_cookie(h, c.cookie, true)) {
+      if (*v == "always") return true;
+      if (*v == "never") return false;
+    }
+  }
+  const std::uint64_t total = std::max(c.weight_total, 100u);
+  return random % total + 1 <= c.weight;  // math.random(total) <= weight
+}
+
+}  // namespace
+
+void pick_backend_phase(const config::route& r, const message_head& h, std::uint64_t random,
+                        backend_pick& out) {
+  const auto& main_aff = r.policy->affinity;
+  const config::affinity_policy* main_a = main_aff.enabled ? &main_aff : nullptr;
+  out = backend_pick{};
+  out.cluster = r.backend.get();
+  out.affinity = main_a;
+  const sticky_cookie mc = read_sticky(h, main_a);
+  if (const config::canary_route* c = r.canary.get()) {
+    // affinity-canary-behavior "sticky" (default): the canary has the main route's affinity.
+    const auto& own = c->policy->affinity;
+    const config::affinity_policy* canary_a =
+        own.canary_legacy ? (own.enabled ? &own : nullptr) : main_a;
+    const sticky_cookie cc = canary_a == main_a ? mc : read_sticky(h, canary_a);
+    bool to_canary = false;
+    if (mc.present && mc.backend == r.backend->affinity_key) {
+      to_canary = false;  // tied to the main backend
+    } else if (cc.present && cc.backend == c->backend->affinity_key) {
+      to_canary = true;  // tied to the canary
+    } else {
+      to_canary = canary_takes(c->policy->canary, h, random);
+    }
+    if (to_canary) {
+      out.cluster = c->backend.get();
+      out.canary = c;
+      out.affinity = canary_a;
+      if (cc.present) out.sticky_key = cc.key;
+      return;
+    }
+  }
+  if (mc.present) out.sticky_key = mc.key;
+}
+
+bool same_site_none_compatible(std::string_view ua) {
+  auto has = [&](std::string_view s) { return ua.find(s) != std::string_view::npos; };
+  if (ua.empty()) return true;
+  if (has("Chrome/4") || has("Chrome/5") || has("Chrome/6")) return false;
+  if (has("CPU iPhone OS 12") || has("iPad; CPU OS 12")) return false;
+  if (has("Macintosh") && has("Intel Mac OS X 10_14") && has("Safari") && !has("Chrome"))
+    return false;
+  return true;
+}
+
+void affinity_cookie(const config::affinity_policy& a, std::string_view key,
+                     std::string_view backend_key, std::string_view path, bool https,
+                     std::string_view user_agent, std::int64_t now_seconds, std::string& out) {
+  out.assign(a.cookie_name).append("=").append(key).append("|").append(backend_key);
+  if (!a.expires.empty()) {
+    // nginx's cookie_time: "Thu, 18-Nov-2010 11:27:35 GMT"
+    std::int64_t secs = now_seconds;
+    std::int64_t add = 0;
+    std::from_chars(a.expires.data(), a.expires.data() + a.expires.size(), add);
+    secs += add;
+    const std::time_t t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    const auto n = std::strftime(buf, sizeof buf, "%a, %d-%b-%Y %H:%M:%S GMT", &tm);
+    out.append("; Expires=").append(buf, n);
+  }
+  if (!a.max_age.empty()) out.append("; Max-Age=").append(a.max_age);
+  if (!a.domain.empty()) out.append("; Domain=").append(a.domain);
+  out.append("; Path=").append(a.path.empty() ? path : std::string_view(a.path));
+  if (a.secure || https) out.append("; Secure");
+  out.append("; HttpOnly");
+  if (!a.samesite.empty() &&
+      !(a.conditional_samesite_none && a.samesite == "None" && !same_site_none_compatible(user_agent)))
+    out.append("; SameSite=").append(a.samesite);
 }
 
 }  // namespace portico::proxy

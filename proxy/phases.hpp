@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -16,6 +17,7 @@
 
 #include "config/controller_config.hpp"
 #include "config/snapshot.hpp"
+#include "proxy/header_rewrite.hpp"
 
 namespace portico::proxy {
 
@@ -66,6 +68,35 @@ void rewrite_phase(const config::route& r, const config::controller_config& sett
 enum class uri_rewrite : std::uint8_t { none, rewritten, redirect };
 uri_rewrite rewrite_uri(const config::route& r, std::string_view path, std::string_view query,
                         std::string& out);
+
+// pick backend: the route's backend or its canary's, in ingress-nginx's order: a client whose
+// affinity cookie names one of the two backends stays on it; then canary-by-header (its value
+// "always"/"never", canary-by-header-value, canary-by-header-pattern), canary-by-cookie
+// ("always"/"never"), canary-weight out of canary-weight-total.
+struct backend_pick {
+  const config::cluster* cluster = nullptr;          // never null after the phase
+  const config::canary_route* canary = nullptr;      // non-null: the canary serves it
+  const config::affinity_policy* affinity = nullptr; // non-null: cookie affinity applies
+  // The endpoint key of the client's affinity cookie ("" none): the balancer looks it up.
+  std::string_view sticky_key;
+};
+// `random` is a uniformly distributed number (the weight draw).
+void pick_backend_phase(const config::route& r, const message_head& h, std::uint64_t random,
+                        backend_pick& out);
+
+// The value of the first field named `name` (any case); empty when there is none.
+std::string_view find_header(const message_head& h, std::string_view name);
+// The value of cookie `name` in the Cookie fields; nullopt when absent.
+std::optional<std::string_view> find_cookie(const message_head& h, std::string_view name,
+                                            bool any_case = false);
+
+// The affinity cookie of a new pick: "<name>=<key>|<backend key>; ..." as ingress-nginx's
+// sticky balancer sets it. `path` is the route's path (when the policy names none).
+void affinity_cookie(const config::affinity_policy& a, std::string_view key,
+                     std::string_view backend_key, std::string_view path, bool https,
+                     std::string_view user_agent, std::int64_t now_seconds, std::string& out);
+// Whether a User-Agent handles SameSite=None (ingress-nginx's same_site_none_compatible).
+bool same_site_none_compatible(std::string_view user_agent);
 
 // response: header fields set on every answer of the route (custom-headers, then the
 // ConfigMap's add-headers), replacing the upstream's of the same name.

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+
 namespace portico::proxy {
 
 namespace json = boost::json;
@@ -33,6 +35,21 @@ json::object cluster_json(const config::cluster& c) {
 std::string snapshot_to_json(const config::snapshot& snap) {
   json::array routes;
   for (const auto& r : snap.routes()) {
+    json::value canary = nullptr;
+    if (const auto* c = r->canary.get()) {
+      const auto& cp = c->policy->canary;
+      canary = json::object{{"namespace", c->namespace_name},
+                            {"ingress", c->ingress_name},
+                            {"service", c->service_name},
+                            {"service_port", c->service_port},
+                            {"cluster", c->backend->id},
+                            {"by_header", cp.header},
+                            {"by_header_value", cp.header_value},
+                            {"by_header_pattern", cp.header_pattern},
+                            {"by_cookie", cp.cookie},
+                            {"weight", cp.weight},
+                            {"weight_total", std::max(cp.weight_total, 100u)}};
+    }
     routes.push_back(json::object{
         {"index", r->index},
         {"host", r->host},
@@ -45,6 +62,10 @@ std::string snapshot_to_json(const config::snapshot& snap) {
         {"service_port", r->service_port},
         {"default_backend", r->is_default_backend},
         {"cluster", r->backend ? r->backend->id : std::string()},
+        {"canary", std::move(canary)},
+        {"affinity", r->policy->affinity.enabled
+                         ? json::value(r->policy->affinity.persistent ? "persistent" : "balanced")
+                         : json::value(nullptr)},
     });
   }
   json::array clusters;

@@ -80,6 +80,34 @@ class migration_example(unittest.TestCase):
         self.assertEqual(r.header("X-Content-Type-Options"), "nosniff")
         self.assertEqual(r.echo_header("host"), ["internal.svc.cluster.local"])
 
+    def test_canary_pair(self):
+        r = h.request(self.p.http_port, "GET", "/", host="app.local",
+                      headers={"X-Canary": "always"}, timeout=30)
+        self.assertEqual((r.status, r.header("X-Upstream-Name")), (200, "demo-b"))
+        r = h.request(self.p.http_port, "GET", "/", host="app.local",
+                      headers={"X-Canary": "never"}, timeout=30)
+        self.assertEqual((r.status, r.header("X-Upstream-Name")), (200, "demo-a"))
+        # canary-weight "10": a tolerant bound over 300 requests (expected 30 on demo-b).
+        names = [self.get("app.local", "/").header("X-Upstream-Name") for _ in range(300)]
+        self.assertEqual(set(names) - {"demo-a", "demo-b"}, set())
+        self.assertTrue(8 <= names.count("demo-b") <= 60, names.count("demo-b"))
+
+    def test_sticky_sessions(self):
+        first = self.get("sticky.local", "/")
+        self.assertEqual(first.status, 200)
+        cookie = first.header("Set-Cookie")
+        self.assertRegex(cookie, r"^SERVERID=[0-9a-f]+\|[0-9a-f]{32}; Max-Age=172800; Path=/; HttpOnly$")
+        pair = cookie.split(";")[0]
+        upstream = first.header("X-Upstream-Name")
+        for _ in range(20):  # a new connection each time
+            r = h.request(self.p.http_port, "GET", "/", host="sticky.local",
+                          headers={"Cookie": pair}, timeout=30)
+            self.assertEqual((r.status, r.header("X-Upstream-Name")), (200, upstream))
+            self.assertIsNone(r.header("Set-Cookie"))
+        # Without the cookie, new clients reach both endpoints (bounded: 40 tries).
+        seen = {self.get("sticky.local", "/").header("X-Upstream-Name") for _ in range(40)}
+        self.assertEqual(seen, {"demo-a", "demo-b"})
+
 
 if __name__ == "__main__":
     unittest.main()
