@@ -76,7 +76,7 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"fastcgi-index", annotation_support::unsupported, "FastCGI backends are not supported"},
       {"fastcgi-params-configmap", annotation_support::unsupported, "FastCGI backends are not supported"},
       {"force-ssl-redirect", annotation_support::supported, "the HTTPS redirect even without TLS for the host"},
-      {"from-to-www-redirect", annotation_support::unsupported, "not implemented yet"},
+      {"from-to-www-redirect", annotation_support::supported, "requests for www.<host> (or <host> for a www. host) are redirected to the host (http-redirect-code, 308), unless an Ingress serves that name"},
       {"http2-push-preload", annotation_support::ignored, "HTTP/2 server push is obsolete (browsers removed it)"},
       {"limit-allowlist", annotation_support::ignored, "only meaningful with a limit-* annotation"},
       {"limit-burst-multiplier", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
@@ -126,7 +126,7 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"rewrite-target", annotation_support::supported, "the URI sent upstream, with $1-$9 from the path as a regex; makes the host's paths regexes (use-regex)"},
       {"satisfy", annotation_support::ignored, "only meaningful with authentication"},
       {"secure-verify-ca-secret", annotation_support::unsupported, "removed from ingress-nginx; use proxy-ssl-secret"},
-      {"server-alias", annotation_support::unsupported, "not implemented yet"},
+      {"server-alias", annotation_support::supported, "more host names (comma-separated; exact or *.x) served like the Ingress's hosts; the oldest Ingress of a host sets them; names that are hosts of their own are skipped"},
       {"server-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
       {"service-upstream", annotation_support::unsupported, "not implemented yet"},
       {"session-cookie-change-on-failure", annotation_support::supported, "\"true\": when the cookie's endpoint fails, the retry's endpoint gets a new cookie; default: retried on the same endpoint"},
@@ -415,6 +415,7 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
          else c.bad("\"keep-alive\", \"close\" or \"upgrade\"");
        }},
       {"custom-headers", custom_headers},
+      {"from-to-www-redirect", [](ctx& c, std::string_view v) { flag(c, v, c.p.redirect.from_to_www); }},
       {"enable-access-log",
        [](ctx& c, std::string_view v) {
          if (auto b = parse_bool_text(trim(v))) c.p.access_log = *b;
@@ -467,6 +468,25 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
          else c.bad("\"on\" or \"off\"");
        }},
       {"proxy-send-timeout", [](ctx& c, std::string_view v) { seconds(c, v, c.p.send_timeout); }},
+      {"server-alias",
+       [](ctx& c, std::string_view v) {
+         std::string_view rest = v;
+         while (!rest.empty()) {
+           const auto comma = rest.find(',');
+           std::string name(trim(rest.substr(0, comma)));
+           rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+           if (name.empty()) continue;
+           for (auto& ch : name) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+           std::string why;
+           if (!valid_rule_host(name, &why)) {
+             c.bad("host names separated by commas (\"" + name + "\": " + why + ")",
+                   "that name is ignored");
+             continue;
+           }
+           if (std::find(c.p.aliases.begin(), c.p.aliases.end(), name) == c.p.aliases.end())
+             c.p.aliases.push_back(std::move(name));
+         }
+       }},
       {"session-cookie-change-on-failure",
        [](ctx& c, std::string_view v) { flag(c, v, c.p.affinity.change_on_failure); }},
       {"session-cookie-conditional-samesite-none",

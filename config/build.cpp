@@ -24,6 +24,8 @@
 #include "config/build.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 
@@ -87,6 +89,7 @@ class route_collector {
                             std::to_string(j) + "]";
         add_path(ing, rule.host, rule.paths[j], field);
       }
+      add_host_settings(ing, lower(rule.host));
     }
     if (ing.default_backend) add_default(ing);
     return true;
@@ -111,6 +114,16 @@ class route_collector {
   }
 
   void set_redirects(const tls_table& tls);
+  // server-alias and from-to-www-redirect, which ingress-nginx applies per server (host).
+  void add_host_settings(const ingress& ing, const std::string& host);
+  std::shared_ptr<const tls_table> apply_host_settings(host_table& table,
+                                                       std::shared_ptr<const tls_table> tls);
+  struct alias_owner {
+    const ingress* ing;
+    std::vector<std::string> aliases;
+  };
+  std::map<std::string, alias_owner> aliases_;  // by lowercased host: the first Ingress's
+  std::set<std::string> www_hosts_;             // hosts asking for from-to-www-redirect
   void attach_canary(const ingress& ing, route& main, const ingress_backend& b,
                      const route_policy_ptr& pol, const std::string& field);
 
@@ -199,6 +212,56 @@ void route_collector::add_default(const ingress& ing) {
   }
   default_ = make_route(ing, *ing.default_backend, "spec.defaultBackend");
   default_->is_default_backend = true;
+}
+
+void route_collector::add_host_settings(const ingress& ing, const std::string& host) {
+  if (host.empty()) return;
+  if (route_policy_->redirect.from_to_www && !host.starts_with("*.")) www_hosts_.insert(host);
+  if (route_policy_->aliases.empty()) return;
+  auto [it, inserted] = aliases_.try_emplace(host, alias_owner{&ing, route_policy_->aliases});
+  if (!inserted && it->second.ing != &ing) {
+    error(ing, "metadata.annotations[" + prefix_ + "/server-alias]",
+          "host \"" + host + "\" already has the aliases of Ingress " +
+              it->second.ing->meta.namespace_name + "/" + it->second.ing->meta.name +
+              " (older); ignored for this host");
+  }
+}
+
+std::shared_ptr<const tls_table> route_collector::apply_host_settings(
+    host_table& table, std::shared_ptr<const tls_table> tls) {
+  std::vector<std::pair<std::string, std::string>> tls_aliases;  // alias, host
+  for (const auto& [host, owner] : aliases_) {
+    for (const auto& alias : owner.aliases) {
+      if (alias == host) continue;
+      if (!table.add_alias(alias, host)) {
+        error(*owner.ing, "metadata.annotations[" + prefix_ + "/server-alias]",
+              "alias \"" + alias + "\" of host \"" + host +
+                  "\" is a host of its own or another host's alias; ignored");
+        continue;
+      }
+      tls_aliases.emplace_back(alias, host);
+    }
+  }
+  for (const auto& to : www_hosts_) {
+    std::string from = to.starts_with("www.") ? to.substr(4) : "www." + to;
+    if (table.has_host(from)) continue;  // served by an Ingress of its own: no redirect
+    table.www_redirects.emplace(from, to);
+  }
+  // An alias is served with its host's certificates (ingress-nginx's certificate lookup
+  // lists aliases beside their server's name); a name with its own spec.tls keeps its own.
+  bool copy = false;
+  for (const auto& [alias, host] : tls_aliases)
+    copy = copy || (tls->by_host.count(host) != 0 && tls->by_host.count(alias) == 0);
+  if (!copy) return tls;
+  auto t = std::make_shared<tls_table>(*tls);
+  for (const auto& [alias, host] : tls_aliases) {
+    auto it = t->by_host.find(host);
+    if (it != t->by_host.end() && t->by_host.count(alias) == 0) {
+      tls_certificates certs = it->second;
+      t->by_host.emplace(alias, std::move(certs));
+    }
+  }
+  return t;
 }
 
 void route_collector::attach_canary(const ingress& ing, route& main, const ingress_backend& b,
@@ -292,6 +355,7 @@ build_result route_collector::finish(std::shared_ptr<const tls_table> tls,
       table->add(r.get());  // conflicts were resolved above: always inserts
     }
   }
+  tls = apply_host_settings(*table, std::move(tls));
   apply_regex_paths(routes_, *table, errors_);  // use-regex / rewrite-target hosts
   for (auto& r : routes_) routes.push_back(std::move(r));
   auto clusters = clusters_.clusters();

@@ -43,6 +43,9 @@ struct redirect_policy {
   unsigned temporal_code = 302;
   std::string app_root;   // app-root: a request for "/" gets 302 to this path
   bool preserve_trailing_slash = false;
+  // from-to-www-redirect: requests for www.<host> (or <host> without "www.") are redirected
+  // to the Ingress's host (config/build.cpp decides per host, the proxy answers).
+  bool from_to_www = false;
   bool empty() const { return permanent.empty() && temporal.empty() && app_root.empty(); }
 };
 
@@ -106,6 +109,9 @@ struct route_policy {
   rewrite_policy rewrite;
   canary_policy canary;
   affinity_policy affinity;
+  // server-alias: more names (lowercased; exact or "*.x") served exactly like each host of the
+  // Ingress's rules.
+  std::vector<std::string> aliases;
 
   // Non-empty: the route cannot be served as its Ingress asks (a protection Portico does not
   // apply, or a bad value of one); every request is answered 503 and the reason is a

@@ -100,6 +100,21 @@ path_table* host_table::table_of(std::string_view h) {
   return i ? &tables_[*i] : nullptr;
 }
 
+bool host_table::has_host(std::string_view h) const {
+  if (h.starts_with("*.")) return wildcard_hosts_.find(h.substr(2)) != nullptr;
+  return !h.empty() && exact_hosts_.find(h) != nullptr;
+}
+
+bool host_table::add_alias(std::string_view alias, std::string_view host) {
+  if (alias.empty() || has_host(alias)) return false;
+  const std::uint32_t* t = host.starts_with("*.") ? wildcard_hosts_.find(host.substr(2))
+                                                  : exact_hosts_.find(host);
+  if (t == nullptr) return false;
+  const std::uint32_t index = *t;  // insert() may move the map's storage
+  if (alias.starts_with("*.")) return wildcard_hosts_.insert(alias.substr(2), index).second;
+  return exact_hosts_.insert(alias, index).second;
+}
+
 path_table& host_table::table_at(flat_string_map<std::uint32_t>& map, std::string_view key) {
   auto [index, inserted] = map.insert(key, static_cast<std::uint32_t>(tables_.size()));
   if (inserted) tables_.emplace_back();

@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "config/flat_string_map.hpp"
@@ -108,6 +109,14 @@ struct host_table {
                                          std::size_t cap) noexcept;
   // The path table of a host as written on rules (lowercased; "" any host; "*.x"), or null.
   path_table* table_of(std::string_view lower_host);
+  // server-alias: `alias` (lowercased; exact or "*.x") is served by the path table of `host`
+  // (lowercased, exact or "*.x"). False when `alias` is a host of its own (or already an
+  // alias) or `host` has no table.
+  bool add_alias(std::string_view alias, std::string_view host);
+  bool has_host(std::string_view lower_host) const;
+
+  // from-to-www-redirect: request host (lowercased) -> the host it is redirected to.
+  std::unordered_map<std::string, std::string, tls_host_hash, std::equal_to<>> www_redirects;
 
   route_ref default_route_;  // an Ingress spec.defaultBackend, or none (404)
 

@@ -77,6 +77,14 @@ const route* snapshot::find(std::string_view host, std::string_view path) const 
   return i < routes_.size() ? routes_[i].get() : nullptr;
 }
 
+const std::string* snapshot::www_redirect(std::string_view host) const {
+  if (!hosts_ || hosts_->www_redirects.empty()) return nullptr;
+  char buf[256];
+  auto h = host_table::canonical_host(host, buf, sizeof buf);
+  auto it = hosts_->www_redirects.find(h);
+  return it == hosts_->www_redirects.end() ? nullptr : &it->second;
+}
+
 std::string_view key_type_name(tls_key_type t) {
   switch (t) {
     case tls_key_type::rsa: return "RSA";

@@ -189,6 +189,9 @@ class snapshot {
   // `host` is the Host header as received (any case, may carry ":port");
   // `path` is the request target's path (no query).
   const route* find(std::string_view host, std::string_view path) const;
+  // from-to-www-redirect: the host a request for `host` (any case, may carry ":port") is
+  // redirected to, or null. Consulted before find(): no Ingress serves such a name.
+  const std::string* www_redirect(std::string_view host) const;
 
   const std::vector<std::shared_ptr<const route>>& routes() const { return routes_; }
   const std::vector<std::shared_ptr<const cluster>>& clusters() const { return clusters_; }

@@ -415,6 +415,9 @@ const config::route* http_session::route_request() {
   }
   // "OPTIONS *" asks about the server, not a path: no route matches it.
   const bool asterisk = target_.size() == 1 && target_[0] == '*';
+  if (snap_ && !asterisk) {
+    if (const std::string* to = snap_->www_redirect(host_)) return redirect_www(*to);
+  }
   const config::route* r = snap_ && !asterisk ? snap_->find(host_, path) : nullptr;
   rec_->route = r;
   const auto& settings = cfg();
@@ -460,6 +463,23 @@ const config::route* http_session::route_request() {
   if (pick_.canary != nullptr) rec_->canary = pick_.canary->upstream_name;
   if (pick_.cluster->endpoints.empty()) return prepare_local(503, has_body || !keep_alive_);
   return r;
+}
+
+// from-to-www-redirect, as ingress-nginx's redirect server answers: <scheme>://<to>:<port>
+// and the request URI without a trailing '/', with the ConfigMap's http-redirect-code.
+const config::route* http_session::redirect_www(const std::string& to) {
+  const bool has_body = req_framing_ == body_framing::chunked || req_length_ > 0;
+  if (has_body) keep_alive_ = false;  // the body is not read
+  std::string_view uri = target_;  // origin-form (an absolute-form target was reduced)
+  if (uri.ends_with('/')) uri.remove_suffix(1);
+  std::string location = client_.is_tls() ? "https://" : "http://";
+  location.append(to).append(":").append(client_.is_tls() ? w_.https_port_text() : w_.port_text());
+  location.append(uri);
+  const unsigned code = cfg().http_redirect_code;
+  cout_.clear();
+  write_redirect(cout_, code, location, request_id_, !keep_alive_);
+  status_ = code;
+  return nullptr;
 }
 
 forward_params http_session::forwarding() const {

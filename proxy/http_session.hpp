@@ -99,6 +99,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool prepare_request();
   bool request_is_well_formed(const parsed_target& pt) const;
   const config::route* route_request();
+  const config::route* redirect_www(const std::string& to);  // from-to-www-redirect
   // Writes a local error answer into cout_; returns null (no route) for route_request().
   const config::route* prepare_local(unsigned status, bool close);
   task<bool> forward(const config::route& r);
