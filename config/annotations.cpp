@@ -1,6 +1,7 @@
 #include "config/annotations.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 
 #include <re2/re2.h>
@@ -86,7 +87,7 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"limit-rpm", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
       {"limit-rps", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
       {"limit-whitelist", annotation_support::ignored, "only meaningful with a limit-* annotation"},
-      {"load-balance", annotation_support::unsupported, "not implemented yet"},
+      {"load-balance", annotation_support::supported, "round_robin or ewma (the lower latency of two random endpoints; per worker); the canary's own applies to it"},
       {"mirror-host", annotation_support::unsupported, "request mirroring is not implemented"},
       {"mirror-request-body", annotation_support::unsupported, "request mirroring is not implemented"},
       {"mirror-target", annotation_support::unsupported, "request mirroring is not implemented"},
@@ -145,9 +146,9 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"stream-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
       {"temporal-redirect", annotation_support::supported, "every request is redirected to this URL (wins over permanent-redirect)"},
       {"temporal-redirect-code", annotation_support::supported, "status of temporal-redirect (default 302)"},
-      {"upstream-hash-by", annotation_support::unsupported, "not implemented yet"},
-      {"upstream-hash-by-subset", annotation_support::unsupported, "not implemented yet"},
-      {"upstream-hash-by-subset-size", annotation_support::unsupported, "not implemented yet"},
+      {"upstream-hash-by", annotation_support::supported, "a consistent hash of the key ($request_uri, $uri, $args, $remote_addr, $host, $scheme, $request_method, $http_*, $cookie_*, $arg_* and text): adding or removing an endpoint moves few keys"},
+      {"upstream-hash-by-subset", annotation_support::supported, "\"true\": the key picks a subset of endpoints, a random one of it serves"},
+      {"upstream-hash-by-subset-size", annotation_support::supported, "endpoints per subset (default 3)"},
       {"upstream-vhost", annotation_support::supported, "the Host header sent upstream"},
       {"use-port-in-redirects", annotation_support::unsupported, "not implemented yet"},
       {"use-regex", annotation_support::supported, "every path of the host is a case-insensitive regex anchored at its start (RE2), tried longest first"},
@@ -215,6 +216,7 @@ struct annotation_reader::ctx {
   const controller_config& settings;
   std::vector<build_error>& errors;
   const our_annotation* current = nullptr;
+  unsigned subset_size = 3;  // upstream-hash-by-subset-size, applied after every key is read
 
   void error(std::string message) {
     add_error(errors, ing, "metadata.annotations[" + current->written_key + "]", std::move(message));
@@ -347,6 +349,65 @@ void name_value(ctx& c, std::string_view v, std::string& out, std::string_view w
   const auto t = trim(v);
   if (token_chars(t) && basic_chars(t)) out = std::string(t);
   else c.bad(std::string(what) + " (letters, digits, - . _ ~)", "ignored");
+}
+
+// upstream-hash-by: text and $var / ${var} references, the variables Portico resolves.
+std::vector<hash_part> parse_hash_by(std::string_view v, std::string& why) {
+  std::vector<hash_part> out;
+  using K = hash_part::kind;
+  if (v.empty()) {
+    why = "empty";
+    return out;
+  }
+  std::size_t i = 0;
+  while (i < v.size()) {
+    if (v[i] != '$') {
+      const auto next = v.find('$', i);
+      const auto lit = v.substr(i, next == std::string_view::npos ? std::string_view::npos : next - i);
+      if (std::any_of(lit.begin(), lit.end(), [](char ch) {
+            return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f || ch == '{' || ch == '}';
+          })) {
+        why = "unexpected characters";
+        return {};
+      }
+      out.push_back({K::literal, std::string(lit)});
+      i += lit.size();
+      continue;
+    }
+    ++i;
+    std::string name;
+    if (i < v.size() && v[i] == '{') {
+      const auto close = v.find('}', i);
+      if (close == std::string_view::npos) {
+        why = "unclosed ${";
+        return {};
+      }
+      name = std::string(v.substr(i + 1, close - i - 1));
+      i = close + 1;
+    } else {
+      while (i < v.size() && (std::isalnum(static_cast<unsigned char>(v[i])) || v[i] == '_'))
+        name += v[i++];
+    }
+    auto starts = [&](std::string_view p) { return name.size() > p.size() && name.starts_with(p); };
+    if (name == "request_uri") out.push_back({K::request_uri, {}});
+    else if (name == "uri" || name == "document_uri") out.push_back({K::uri, {}});
+    else if (name == "args" || name == "query_string") out.push_back({K::args, {}});
+    else if (name == "remote_addr" || name == "binary_remote_addr") out.push_back({K::remote_addr, {}});
+    else if (name == "host") out.push_back({K::host, {}});
+    else if (name == "scheme") out.push_back({K::scheme, {}});
+    else if (name == "request_method") out.push_back({K::method, {}});
+    else if (starts("http_")) {
+      std::string h = name.substr(5);
+      for (auto& ch : h) ch = ch == '_' ? '-' : ch;  // nginx: $http_x_user is X-User
+      out.push_back({K::http, std::move(h)});
+    } else if (starts("cookie_")) out.push_back({K::cookie, name.substr(7)});
+    else if (starts("arg_")) out.push_back({K::arg, name.substr(4)});
+    else {
+      why = "variable $" + name + " is not supported";
+      return {};
+    }
+  }
+  return out;
 }
 
 // One decoder per supported key that the route policy holds (the TLS ones are read by
@@ -489,6 +550,36 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
        }},
       {"session-cookie-change-on-failure",
        [](ctx& c, std::string_view v) { flag(c, v, c.p.affinity.change_on_failure); }},
+      {"load-balance",
+       [](ctx& c, std::string_view v) {
+         if (trim(v) == "round_robin") c.p.load_balance = balance_mode::round_robin;
+         else if (trim(v) == "ewma") c.p.load_balance = balance_mode::ewma;
+         else c.bad("\"round_robin\" or \"ewma\"");
+       }},
+      {"upstream-hash-by",
+       [](ctx& c, std::string_view v) {
+         std::string why;
+         auto parts = parse_hash_by(trim(v), why);
+         if (why.empty()) {
+           c.p.hash_by = std::move(parts);
+           c.p.hash_by_text = std::string(trim(v));
+         } else {
+           c.bad("an nginx variable expression such as $request_uri (" + why + ")", "ignored");
+         }
+       }},
+      {"upstream-hash-by-subset-size",
+       [](ctx& c, std::string_view v) {
+         auto n = parse_uint(v);
+         if (!n || *n == 0 || *n > 1000) return c.bad("a positive integer", "the size is 3");
+         c.subset_size = static_cast<unsigned>(*n);
+       }},
+      {"upstream-hash-by-subset",
+       [](ctx& c, std::string_view v) {
+         bool on = false;
+         flag(c, v, on);
+         if (on && c.p.hash_by_subset_size == 0) c.p.hash_by_subset_size = 3;
+         if (!on) c.p.hash_by_subset_size = 0;
+       }},
       {"session-cookie-conditional-samesite-none",
        [](ctx& c, std::string_view v) { flag(c, v, c.p.affinity.conditional_samesite_none); }},
       {"session-cookie-domain",
@@ -602,6 +693,8 @@ route_policy_ptr annotation_reader::read(const ingress& ing, const our_annotatio
         break;
     }
   }
+  if (p.hash_by_subset_size != 0) p.hash_by_subset_size = c.subset_size;
+  if (p.hash_by.empty()) p.hash_by_subset_size = 0;
   // ingress-nginx: canary-* without canary "true" is a configuration error.
   const auto& cn = p.canary;
   if (!cn.enabled && (cn.weight > 0 || !cn.header.empty() || !cn.header_value.empty() ||

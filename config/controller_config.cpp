@@ -23,6 +23,7 @@ route_policy controller_config::route_defaults() const {
   p.next_upstream_timeout = proxy_next_upstream_timeout;
   p.http_version = proxy_http_version;
   p.access_log = enable_access_log;
+  p.load_balance = load_balance == "ewma" ? balance_mode::ewma : balance_mode::round_robin;
   p.denied = denied;
   return p;
 }
@@ -124,7 +125,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"limit-rate", setting_support::unsupported, "rate limits are not implemented yet"},
       {"limit-rate-after", setting_support::unsupported, "rate limits are not implemented yet"},
       {"limit-req-status-code", setting_support::unsupported, "rate limits are not implemented yet"},
-      {"load-balance", setting_support::unsupported, "not implemented yet: endpoints are balanced round-robin"},
+      {"load-balance", setting_support::supported, "round_robin (default) or ewma (the lower latency of two random endpoints; per worker)"},
       {"location-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
       {"log-format-escape-json", setting_support::ignored, "logs are JSON lines on stdout and stderr"},
       {"log-format-escape-none", setting_support::ignored, "logs are JSON lines on stdout and stderr"},

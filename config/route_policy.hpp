@@ -87,6 +87,19 @@ struct affinity_policy {
   bool change_on_failure = false;  // session-cookie-change-on-failure
 };
 
+// load-balance: how an endpoint is chosen when neither affinity nor upstream-hash-by decides.
+enum class balance_mode : std::uint8_t { round_robin, ewma };
+
+// One piece of an upstream-hash-by value ("$request_uri", "${http_x_user}:$arg_id"): a
+// literal or a request variable, resolved per request by proxy/phases.hpp hash_key().
+struct hash_part {
+  enum class kind : std::uint8_t {
+    literal, request_uri, uri, args, remote_addr, host, scheme, method, http, cookie, arg
+  };
+  kind k = kind::literal;
+  std::string text;  // literal text, or the header / cookie / argument name
+};
+
 struct route_policy {
   // Requests
   std::uint64_t body_size = 1024 * 1024;  // proxy-body-size; 0: unlimited
@@ -101,6 +114,13 @@ struct route_policy {
   unsigned http_version = 11;           // proxy-http-version: 10 or 11
   std::string upstream_vhost;           // upstream-vhost: the Host sent upstream ("" keep)
   std::string connection_header;        // connection-proxy-header ("" default)
+  // Balancing, as ingress-nginx chooses its balancer: cookie affinity, else upstream-hash-by
+  // (a consistent hash of the key; with -subset a random endpoint of the key's subset), else
+  // load-balance.
+  balance_mode load_balance = balance_mode::round_robin;
+  std::vector<hash_part> hash_by;  // empty: none
+  std::string hash_by_text;        // as written
+  unsigned hash_by_subset_size = 0;  // upstream-hash-by-subset "true": its -size (default 3)
   // Responses
   std::vector<std::pair<std::string, std::string>> response_headers;  // custom-headers
   bool access_log = true;  // enable-access-log

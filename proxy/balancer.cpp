@@ -1,6 +1,7 @@
 #include "proxy/balancer.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace portico::proxy {
 
@@ -50,6 +51,7 @@ void balancer::fill(cluster_lb& lb, const config::cluster& c) {
   lb.filled = true;
   lb.persistent.clear();
   lb.ring.clear();
+  lb.subset_ring.clear();
 }
 
 balancer::cluster_lb& balancer::refresh(const config::cluster& c) {
@@ -183,6 +185,105 @@ std::shared_ptr<endpoint_state> balancer::pick_new_sticky(const config::cluster&
 }
 
 std::uint64_t balancer::random() { return splitmix(rng_); }
+
+std::shared_ptr<endpoint_state> balancer::pick_hash(const config::cluster& c, std::string_view key,
+                                                    unsigned subset_size, const tried_set& tried) {
+  if (c.endpoints.empty()) return nullptr;
+  auto& lb = refresh(c);
+  const std::size_t n = lb.eps.size();
+  if (subset_size == 0) {
+    build_sticky(lb, c, false);
+    const std::uint64_t h = ring_hash(key);
+    auto it = std::lower_bound(lb.ring.begin(), lb.ring.end(), h,
+                               [](const auto& e, std::uint64_t v) { return e.first < v; });
+    if (it == lb.ring.end()) it = lb.ring.begin();
+    // The key's endpoint; a retry walks the ring to the next endpoint not tried yet.
+    for (std::size_t step = 0; step < lb.ring.size(); ++step) {
+      const auto& ep = lb.eps[it->second];
+      if (!tried.contains(ep.get())) return ep;
+      if (++it == lb.ring.end()) it = lb.ring.begin();
+    }
+    return lb.eps[it->second];
+  }
+  // chashsubset: ceil(n / size) subsets of `size` consecutive endpoints (the last filled up
+  // from the first ones); the key picks a subset on a ring of subset names.
+  const std::size_t sets = (n + subset_size - 1) / subset_size;
+  if (lb.subset_size != subset_size || lb.subset_ring.empty()) {
+    lb.subset_ring.clear();
+    lb.subset_ring.reserve(sets * ring_points);
+    for (std::uint32_t s = 0; s < sets; ++s) {
+      const std::string base = "set" + std::to_string(s + 1) + "#";
+      for (unsigned v = 0; v < ring_points; ++v)
+        lb.subset_ring.emplace_back(ring_hash(base + std::to_string(v)), s);
+    }
+    std::sort(lb.subset_ring.begin(), lb.subset_ring.end());
+    lb.subset_size = subset_size;
+  }
+  auto it = std::lower_bound(lb.subset_ring.begin(), lb.subset_ring.end(), ring_hash(key),
+                             [](const auto& e, std::uint64_t v) { return e.first < v; });
+  if (it == lb.subset_ring.end()) it = lb.subset_ring.begin();
+  const std::size_t set = it->second;
+  const std::size_t start = static_cast<std::size_t>(splitmix(rng_) % subset_size);
+  for (std::size_t i = 0; i < subset_size; ++i) {
+    const auto& ep = lb.eps[(set * subset_size + (start + i) % subset_size) % n];
+    if (!tried.contains(ep.get())) return ep;
+  }
+  return lb.eps[(set * subset_size + start) % n];
+}
+
+namespace {
+constexpr double ewma_decay_seconds = 10.0;
+}
+
+double balancer::ewma_score(const endpoint_state& ep, steady_time now) {
+  if (ep.ewma_at == steady_time{}) return -1;  // no sample
+  const double td = std::max(0.0, std::chrono::duration<double>(now - ep.ewma_at).count());
+  return ep.ewma * std::exp(-td / ewma_decay_seconds);
+}
+
+void balancer::observe_ewma(endpoint_state& ep, double seconds, steady_time now) {
+  if (ep.ewma_at == steady_time{}) {
+    ep.ewma = seconds;
+  } else {
+    const double td = std::max(0.0, std::chrono::duration<double>(now - ep.ewma_at).count());
+    const double w = std::exp(-td / ewma_decay_seconds);
+    ep.ewma = ep.ewma * w + seconds * (1.0 - w);
+  }
+  ep.ewma_at = now;
+}
+
+std::shared_ptr<endpoint_state> balancer::pick_ewma(const config::cluster& c, const tried_set& tried,
+                                                    steady_time now) {
+  if (c.endpoints.empty()) return nullptr;
+  auto& lb = refresh(c);
+  // Candidates: untried (and not ejected while others remain).
+  thread_local std::vector<std::uint32_t> cand;
+  cand.clear();
+  for (int pass = 0; pass < 3 && cand.empty(); ++pass) {
+    for (std::uint32_t i = 0; i < lb.eps.size(); ++i) {
+      const auto& ep = lb.eps[i];
+      if (pass < 2 && tried.contains(ep.get())) continue;
+      if (pass == 0 && ep->ejected(now)) continue;
+      cand.push_back(i);
+    }
+  }
+  if (cand.size() == 1) return lb.eps[cand[0]];
+  // Slow start: an endpoint without a sample scores the average of those with one.
+  double sum = 0;
+  unsigned with = 0;
+  for (auto i : cand) {
+    if (double s = ewma_score(*lb.eps[i], now); s >= 0) sum += s, ++with;
+  }
+  const double fresh = with == 0 ? 0 : sum / with;
+  auto score = [&](std::uint32_t i) {
+    const double s = ewma_score(*lb.eps[i], now);
+    return s < 0 ? fresh : s;
+  };
+  const std::size_t a = splitmix(rng_) % cand.size();
+  std::size_t b = splitmix(rng_) % (cand.size() - 1);
+  if (b >= a) ++b;
+  return score(cand[b]) < score(cand[a]) ? lb.eps[cand[b]] : lb.eps[cand[a]];
+}
 
 void balancer::on_success(endpoint_state& ep) {
   ep.consecutive_failures = 0;

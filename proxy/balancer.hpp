@@ -68,6 +68,21 @@ class balancer {
                                                   const tried_set& tried, steady_time now,
                                                   std::string& key);
 
+  // upstream-hash-by: the endpoint of `key` on the consistent-hash ring (retries walk on to
+  // the next untried endpoint of the ring); with `subset_size` > 0, the key picks a subset of
+  // that many endpoints (ingress-nginx's chashsubset) and a random untried one of it serves.
+  std::shared_ptr<endpoint_state> pick_hash(const config::cluster& c, std::string_view key,
+                                            unsigned subset_size, const tried_set& tried);
+  // load-balance ewma (ingress-nginx's): of two random untried endpoints, the one with the
+  // lower decayed average response time; endpoints without a sample start at the average of
+  // those with one.
+  std::shared_ptr<endpoint_state> pick_ewma(const config::cluster& c, const tried_set& tried,
+                                            steady_time now);
+  // Feeds a finished exchange's connect + response time to the endpoint's average (decay
+  // time 10 s).
+  static void observe_ewma(endpoint_state& ep, double seconds, steady_time now);
+  static double ewma_score(const endpoint_state& ep, steady_time now);
+
   // A uniformly distributed number from the worker's generator (canary weight draws).
   std::uint64_t random();
 
@@ -97,6 +112,9 @@ class balancer {
     // balanced ring (sorted points), both to indices of eps.
     std::vector<std::pair<std::string, std::uint32_t>> persistent;
     std::vector<std::pair<std::uint64_t, std::uint32_t>> ring;
+    // upstream-hash-by-subset: a ring of subset numbers, for subsets of subset_size.
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> subset_ring;
+    unsigned subset_size = 0;
   };
   void build_sticky(cluster_lb& lb, const config::cluster& c, bool persistent);
   cluster_lb& refresh(const config::cluster& c);

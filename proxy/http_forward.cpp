@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -13,6 +14,7 @@
 #include "proxy/http_session.hpp"
 #include "proxy/https_policy.hpp"
 #include "proxy/phases.hpp"
+#include "proxy/request_target.hpp"
 #include "proxy/response_head.hpp"
 #include "proxy/tls_client.hpp"
 #include "proxy/worker.hpp"
@@ -158,11 +160,28 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   std::shared_ptr<endpoint_state> sticky;
   if (aff != nullptr && !pick_.sticky_key.empty())
     sticky = w_.lb().pick_sticky(backend, aff->persistent, pick_.sticky_key);
+  // Without affinity: upstream-hash-by, else load-balance (ingress-nginx's order).
+  const config::route_policy& bal = pick_.balance != nullptr ? *pick_.balance : pol;
+  thread_local std::string hash;
+  if (aff == nullptr && !bal.hash_by.empty()) {
+    thread_local std::string upath;  // $uri: the normalized path, as routing matched it
+    std::string_view path = std::string_view(target_).substr(0, target_.find('?'));
+    if (normalize_path(path, upath) == path_status::normalized) path = upath;
+    const hash_inputs in{target_, path, host_,
+                         real_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(real_ip_),
+                         method_, client_.is_tls()};
+    hash_key(bal.hash_by, *req_head_, in, hash);
+  }
   for (;;) {
     if (!fresh) {
       const auto now = clock_type::now();
       if (aff == nullptr) {
-        ep_ = w_.lb().pick(backend, tried, now);
+        if (!bal.hash_by.empty())
+          ep_ = w_.lb().pick_hash(backend, hash, bal.hash_by_subset_size, tried);
+        else if (bal.load_balance == config::balance_mode::ewma)
+          ep_ = w_.lb().pick_ewma(backend, tried, now);
+        else
+          ep_ = w_.lb().pick(backend, tried, now);
       } else if (sticky && (tries == 0 || !aff->change_on_failure)) {
         ep_ = sticky;
       } else {
@@ -506,6 +525,11 @@ http_session::task<bool> http_session::relay_response() {
   write_client_response(cout_, *resp_head_, p);
   const bool ok = co_await relay_body(framing == body_framing::chunked);
   rec_->upstream_response_seconds = seconds_since(t_upstream_);
+  if (pick_.balance != nullptr && pick_.balance->load_balance == config::balance_mode::ewma && ep_)
+    balancer::observe_ewma(*ep_,
+                           std::max(0.0, rec_->upstream_connect_seconds) +
+                               rec_->upstream_response_seconds,
+                           clock_type::now());
   finish_request();
   co_return ok && keep_alive_;
 }

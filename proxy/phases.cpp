@@ -254,6 +254,7 @@ void pick_backend_phase(const config::route& r, const message_head& h, std::uint
   out = backend_pick{};
   out.cluster = r.backend.get();
   out.affinity = main_a;
+  out.balance = r.policy.get();
   const sticky_cookie mc = read_sticky(h, main_a);
   if (const config::canary_route* c = r.canary.get()) {
     // affinity-canary-behavior "sticky" (default): the canary has the main route's affinity.
@@ -273,11 +274,63 @@ void pick_backend_phase(const config::route& r, const message_head& h, std::uint
       out.cluster = c->backend.get();
       out.canary = c;
       out.affinity = canary_a;
+      out.balance = c->policy.get();
       if (cc.present) out.sticky_key = cc.key;
       return;
     }
   }
   if (mc.present) out.sticky_key = mc.key;
+}
+
+namespace {
+// The value of query argument `name` in `target` ("" when absent), as nginx's $arg_name.
+std::string_view query_arg(std::string_view target, std::string_view name) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (ascii::iequals(pair.substr(0, eq), name))
+      return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+  }
+  return {};
+}
+}  // namespace
+
+void hash_key(const std::vector<config::hash_part>& parts, const message_head& h,
+              const hash_inputs& in, std::string& out) {
+  using K = config::hash_part::kind;
+  out.clear();
+  for (const auto& p : parts) {
+    switch (p.k) {
+      case K::literal: out.append(p.text); break;
+      case K::request_uri: out.append(in.target); break;
+      case K::uri: out.append(in.path); break;
+      case K::args: {
+        const auto q = in.target.find('?');
+        if (q != std::string_view::npos) out.append(in.target.substr(q + 1));
+        break;
+      }
+      case K::remote_addr: out.append(in.remote_addr); break;
+      case K::host: {
+        std::string_view host = in.host;
+        if (!host.empty() && host.front() != '[') host = host.substr(0, host.rfind(':'));
+        else if (auto close = host.find(']'); close != std::string_view::npos) host = host.substr(0, close + 1);
+        for (char ch : host) out += ascii::lower(ch);
+        break;
+      }
+      case K::scheme: out.append(in.tls ? "https" : "http"); break;
+      case K::method: out.append(in.method); break;
+      case K::http: out.append(find_header(h, p.text)); break;
+      case K::cookie:
+        if (auto v = find_cookie(h, p.text, true)) out.append(*v);
+        break;
+      case K::arg: out.append(query_arg(in.target, p.text)); break;
+    }
+  }
 }
 
 bool same_site_none_compatible(std::string_view ua) {

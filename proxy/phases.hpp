@@ -79,6 +79,9 @@ struct backend_pick {
   const config::affinity_policy* affinity = nullptr; // non-null: cookie affinity applies
   // The endpoint key of the client's affinity cookie ("" none): the balancer looks it up.
   std::string_view sticky_key;
+  // The policy whose load-balance and upstream-hash-by choose the endpoint: the canary
+  // Ingress's when the canary serves (as in ingress-nginx), else the route's.
+  const config::route_policy* balance = nullptr;
 };
 // `random` is a uniformly distributed number (the weight draw).
 void pick_backend_phase(const config::route& r, const message_head& h, std::uint64_t random,
@@ -95,6 +98,19 @@ std::optional<std::string_view> find_cookie(const message_head& h, std::string_v
 void affinity_cookie(const config::affinity_policy& a, std::string_view key,
                      std::string_view backend_key, std::string_view path, bool https,
                      std::string_view user_agent, std::int64_t now_seconds, std::string& out);
+// upstream-hash-by: the request's key. `path` is the normalized path ($uri), `remote_addr`
+// the client address after the trusted forwarding headers.
+struct hash_inputs {
+  std::string_view target;  // as received ($request_uri)
+  std::string_view path;
+  std::string_view host;    // as received (port and case are dropped for $host)
+  std::string_view remote_addr;
+  std::string_view method;
+  bool tls = false;
+};
+void hash_key(const std::vector<config::hash_part>& parts, const message_head& h,
+              const hash_inputs& in, std::string& out);
+
 // Whether a User-Agent handles SameSite=None (ingress-nginx's same_site_none_compatible).
 bool same_site_none_compatible(std::string_view user_agent);
 

@@ -26,6 +26,11 @@ struct endpoint_state {
   steady_time ejected_until{};   // in the past: not ejected
 
   bool ejected(steady_time now) const { return ejected_until > now; }
+
+  // load-balance ewma: the decaying average of connect + response time, seconds (this
+  // worker's requests), and when it was last updated; ewma_at zero: no sample yet.
+  double ewma = 0;
+  steady_time ewma_at{};
 };
 
 // Idle upstream connections of one worker, by endpoint and TLS identity. Most recently used

@@ -298,3 +298,65 @@ TEST(affinity, clusters_carry_ingress_nginx_upstream_names_and_backend_keys) {
 
 }  // namespace
 }  // namespace portico::config
+
+namespace portico::config {
+namespace {
+
+TEST(balancing, upstream_hash_by_and_load_balance_are_decoded) {
+  auto r = build(state_from_yaml(
+      services() + ing("web", "2026-01-01T00:00:00Z", "web.test", "/", "main",
+                       R"(nginx.ingress.kubernetes.io/upstream-hash-by: "${http_x_user}:$arg_id",
+                          nginx.ingress.kubernetes.io/upstream-hash-by-subset: "true",
+                          nginx.ingress.kubernetes.io/upstream-hash-by-subset-size: "4",
+                          nginx.ingress.kubernetes.io/load-balance: ewma)")));
+  ASSERT_TRUE(r.errors.empty()) << errors_text(r.errors);
+  const auto& p = *r.snap->find("web.test", "/")->policy;
+  using K = hash_part::kind;
+  ASSERT_EQ(p.hash_by.size(), 3u);
+  EXPECT_EQ(p.hash_by[0].k, K::http);
+  EXPECT_EQ(p.hash_by[0].text, "x-user");
+  EXPECT_EQ(p.hash_by[1].k, K::literal);
+  EXPECT_EQ(p.hash_by[1].text, ":");
+  EXPECT_EQ(p.hash_by[2].k, K::arg);
+  EXPECT_EQ(p.hash_by_subset_size, 4u);
+  EXPECT_EQ(p.load_balance, balance_mode::ewma);
+
+  auto plain = build(state_from_yaml(
+      services() + ing("web", "2026-01-01T00:00:00Z", "web.test", "/", "main",
+                       R"(nginx.ingress.kubernetes.io/upstream-hash-by: $request_uri,
+                          nginx.ingress.kubernetes.io/upstream-hash-by-subset-size: "4")")));
+  const auto& q = *plain.snap->find("web.test", "/")->policy;
+  EXPECT_EQ(q.hash_by.size(), 1u);
+  EXPECT_EQ(q.hash_by_subset_size, 0u);  // size alone does not turn subsets on
+  EXPECT_EQ(q.load_balance, balance_mode::round_robin);
+}
+
+TEST(balancing, unknown_variables_are_reported) {
+  auto r = build(state_from_yaml(
+      services() + ing("web", "2026-01-01T00:00:00Z", "web.test", "/", "main",
+                       R"(nginx.ingress.kubernetes.io/upstream-hash-by: "$ssl_client_s_dn",
+                          nginx.ingress.kubernetes.io/load-balance: least_conn)")));
+  ASSERT_EQ(r.errors.size(), 2u) << errors_text(r.errors);
+  EXPECT_NE(errors_text(r.errors).find("variable $ssl_client_s_dn is not supported"), std::string::npos);
+  const auto& p = *r.snap->find("web.test", "/")->policy;
+  EXPECT_TRUE(p.hash_by.empty());
+  EXPECT_EQ(p.load_balance, balance_mode::round_robin);
+}
+
+TEST(balancing, configmap_load_balance_is_the_default) {
+  const std::string cm = R"(
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: portico, namespace: ingress}
+data: {load-balance: ewma}
+)";
+  build_options o;
+  o.configmap = "ingress/portico";
+  auto r = build(state_from_yaml(services() + main_ing + cm), o);
+  ASSERT_TRUE(r.errors.empty()) << errors_text(r.errors);
+  EXPECT_EQ(r.snap->find("web.test", "/")->policy->load_balance, balance_mode::ewma);
+}
+
+}  // namespace
+}  // namespace portico::config
