@@ -129,7 +129,7 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"secure-verify-ca-secret", annotation_support::unsupported, "removed from ingress-nginx; use proxy-ssl-secret"},
       {"server-alias", annotation_support::supported, "more host names (comma-separated; exact or *.x) served like the Ingress's hosts; the oldest Ingress of a host sets them; names that are hosts of their own are skipped"},
       {"server-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
-      {"service-upstream", annotation_support::unsupported, "not implemented yet"},
+      {"service-upstream", annotation_support::supported, "\"true\": the upstream is the Service's ClusterIP and port instead of its endpoints (endpoints when it has no ClusterIP)"},
       {"session-cookie-change-on-failure", annotation_support::supported, "\"true\": when the cookie's endpoint fails, the retry's endpoint gets a new cookie; default: retried on the same endpoint"},
       {"session-cookie-conditional-samesite-none", annotation_support::supported, "omit SameSite=None for user agents known to mishandle it"},
       {"session-cookie-domain", annotation_support::supported, "the cookie's Domain"},
@@ -548,6 +548,7 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
              c.p.aliases.push_back(std::move(name));
          }
        }},
+      {"service-upstream", [](ctx& c, std::string_view v) { flag(c, v, c.p.service_upstream); }},
       {"session-cookie-change-on-failure",
        [](ctx& c, std::string_view v) { flag(c, v, c.p.affinity.change_on_failure); }},
       {"load-balance",

@@ -56,10 +56,12 @@ cluster_builder::cluster_builder(const cluster_state& state, const snapshot* pre
 }
 
 cluster_builder::result cluster_builder::resolve(const std::string& ns, const ingress_backend& b,
-                                                 std::shared_ptr<const upstream_tls> tls) {
+                                                 std::shared_ptr<const upstream_tls> tls,
+                                                 bool service_upstream) {
   std::string id = cluster_id(ns, b, tls.get());
+  if (service_upstream) id += "+svc";
   if (auto it = done_.find(id); it != done_.end()) return it->second;
-  result r = compute(ns, b, id, std::move(tls));
+  result r = compute(ns, b, id, std::move(tls), service_upstream);
   done_.emplace(std::move(id), r);
   return r;
 }
@@ -142,7 +144,8 @@ void cluster_builder::legacy_endpoints(const std::string& ns, const service& svc
 
 cluster_builder::result cluster_builder::compute(const std::string& ns, const ingress_backend& b,
                                                  std::string id,
-                                                 std::shared_ptr<const upstream_tls> tls) {
+                                                 std::shared_ptr<const upstream_tls> tls,
+                                                 bool service_upstream) {
   auto c = std::make_shared<cluster>();
   c->id = std::move(id);
   c->namespace_name = ns;
@@ -159,7 +162,17 @@ cluster_builder::result cluster_builder::compute(const std::string& ns, const in
   } else if (const service_port* sp = find_port(svc_it->second, b.port); !sp) {
     r.error_field = ".service.port";
     r.error = "Service " + ns + "/" + b.service_name + " has no port " + c->service_port;
+  } else if (const auto& ip = svc_it->second.cluster_ip;
+             service_upstream && !ip.empty() && ip != "None") {
+    c->service_upstream = true;
+    c->endpoints.push_back({ip, static_cast<std::uint16_t>(sp->port), "", true});
   } else {
+    if (service_upstream) {
+      r.error_field = ".service.name";
+      r.error = "service-upstream: Service " + ns + "/" + b.service_name +
+                " has no ClusterIP; its endpoints are used";
+      c->service_upstream = true;  // the id says so; the endpoints stand in
+    }
     bool has_slices = false;
     slice_endpoints(ns, svc_it->second, *sp, c->endpoints, has_slices);
     if (!has_slices) legacy_endpoints(ns, svc_it->second, *sp, c->endpoints);

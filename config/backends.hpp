@@ -31,15 +31,17 @@ class cluster_builder {
   // `tls`: non-null for backend-protocol HTTPS (shared by the routes of one Ingress).
   // Settings that cannot work (upstream_tls_unusable) leave the cluster without endpoints,
   // so its routes answer 503.
+  // `service_upstream`: the Service's ClusterIP and port are the one endpoint (its endpoints
+  // when it has no ClusterIP, with an error saying so).
   result resolve(const std::string& ns, const ingress_backend& b,
-                 std::shared_ptr<const upstream_tls> tls = nullptr);
+                 std::shared_ptr<const upstream_tls> tls = nullptr, bool service_upstream = false);
 
   // Every cluster resolved so far, sorted by id.
   std::vector<std::shared_ptr<const cluster>> clusters() const;
 
  private:
   result compute(const std::string& ns, const ingress_backend& b, std::string id,
-                 std::shared_ptr<const upstream_tls> tls);
+                 std::shared_ptr<const upstream_tls> tls, bool service_upstream);
   void slice_endpoints(const std::string& ns, const service& svc, const service_port& sp,
                        std::vector<endpoint>& out, bool& has_slices) const;
   void legacy_endpoints(const std::string& ns, const service& svc, const service_port& sp,

@@ -166,7 +166,8 @@ std::shared_ptr<route> route_collector::make_route(const ingress& ing, const ing
   r->service_port = b.port.number ? std::to_string(*b.port.number) : b.port.name;
   r->policy = route_policy_;
   r->preserve_trailing_slash = route_policy_->redirect.preserve_trailing_slash;
-  auto res = clusters_.resolve(ing.meta.namespace_name, b, policy_.upstream);
+  auto res = clusters_.resolve(ing.meta.namespace_name, b, policy_.upstream,
+                               route_policy_->service_upstream);
   if (!res.error.empty()) error(ing, field + ".backend" + res.error_field, res.error);
   r->backend = std::move(res.backend);
   return r;
@@ -286,7 +287,8 @@ void route_collector::attach_canary(const ingress& ing, route& main, const ingre
   }
   // The location is the main route's: its backend-protocol (upstream TLS) applies, as in
   // ingress-nginx.
-  auto res = clusters_.resolve(ing.meta.namespace_name, b, main.backend->tls);
+  auto res = clusters_.resolve(ing.meta.namespace_name, b, main.backend->tls,
+                               pol->service_upstream);
   if (!res.error.empty()) error(ing, field + ".backend" + res.error_field, res.error);
   auto c = std::make_shared<canary_route>();
   c->backend = std::move(res.backend);

@@ -23,6 +23,7 @@ route_policy controller_config::route_defaults() const {
   p.next_upstream_timeout = proxy_next_upstream_timeout;
   p.http_version = proxy_http_version;
   p.access_log = enable_access_log;
+  p.service_upstream = service_upstream;
   p.load_balance = load_balance == "ewma" ? balance_mode::ewma : balance_mode::round_robin;
   p.denied = denied;
   return p;
@@ -187,7 +188,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"server-name-hash-max-size", setting_support::ignored, "nginx internals with no counterpart"},
       {"server-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
       {"server-tokens", setting_support::ignored, "Portico's own answers say Server: portico, without a version; upstream Server headers pass unchanged"},
-      {"service-upstream", setting_support::unsupported, "not implemented yet: requests go to the endpoints"},
+      {"service-upstream", setting_support::supported, "\"true\": every route's upstream is its Service's ClusterIP and port (the annotation sets it per Ingress)"},
       {"skip-access-log-urls", setting_support::ignored, "every request is logged unless disable-access-log"},
       {"ssl-buffer-size", setting_support::ignored, "session cache and rotated ticket keys are built in"},
       {"ssl-ciphers", setting_support::ignored, "TLS 1.2/1.3 with Mozilla's intermediate ciphers, fixed"},

@@ -90,7 +90,7 @@ resolved resolve_again(const cluster_state& mini, const cluster& old) {
     b.port.name = old.service_port;
   }
   cluster_builder builder(mini, nullptr);
-  auto r = builder.resolve(old.namespace_name, b, old.tls);
+  auto r = builder.resolve(old.namespace_name, b, old.tls, old.service_upstream);
   if (!r.backend || r.backend->id != old.id) return {};
   if (r.backend->version == old.version && same_upstream_tls(r.backend->tls.get(), old.tls.get())) {
     return {true, nullptr};  // unchanged: the old one stays, with its identity

@@ -121,6 +121,9 @@ struct route_policy {
   std::vector<hash_part> hash_by;  // empty: none
   std::string hash_by_text;        // as written
   unsigned hash_by_subset_size = 0;  // upstream-hash-by-subset "true": its -size (default 3)
+  // service-upstream: requests go to the Service's ClusterIP and port (kube-proxy balances)
+  // instead of its endpoints.
+  bool service_upstream = false;
   // Responses
   std::vector<std::pair<std::string, std::string>> response_headers;  // custom-headers
   bool access_log = true;  // enable-access-log

@@ -56,6 +56,8 @@ struct cluster {
   // a route's or its canary's, the client is tied to.
   std::string upstream_name;
   std::string affinity_key;
+  // service-upstream: the one endpoint is the Service's ClusterIP (id ends in "+svc").
+  bool service_upstream = false;
 };
 
 // Lower-case hex MD5 (ingress-nginx's ngx.md5), for affinity cookie values.

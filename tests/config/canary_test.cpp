@@ -360,3 +360,43 @@ data: {load-balance: ewma}
 
 }  // namespace
 }  // namespace portico::config
+
+namespace portico::config {
+namespace {
+
+TEST(service_upstream, the_cluster_ip_is_the_one_endpoint) {
+  const std::string vip = R"(
+---
+apiVersion: v1
+kind: Service
+metadata: {name: vip, namespace: ns}
+spec: {clusterIP: 10.96.0.10, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: vip-1, namespace: ns, labels: {kubernetes.io/service-name: vip}}
+addressType: IPv4
+endpoints: [{addresses: [10.0.0.1]}, {addresses: [10.0.0.2]}]
+ports: [{name: http, port: 8080}]
+)";
+  auto r = build(state_from_yaml(
+      services() + vip +
+      ing("a", "2026-01-01T00:00:00Z", "a.test", "/", "vip",
+          R"(nginx.ingress.kubernetes.io/service-upstream: "true")") +
+      ing("b", "2026-01-01T00:00:00Z", "b.test", "/", "vip", "") +
+      ing("c", "2026-01-01T00:00:00Z", "c.test", "/", "main",
+          R"(nginx.ingress.kubernetes.io/service-upstream: "true")")));
+  const cluster* a = r.snap->find("a.test", "/")->backend.get();
+  ASSERT_EQ(a->endpoints.size(), 1u);
+  EXPECT_EQ(a->endpoints[0].to_string(), "10.96.0.10:80");
+  EXPECT_TRUE(a->service_upstream);
+  EXPECT_EQ(r.snap->find("b.test", "/")->backend->endpoints.size(), 2u);  // a cluster of its own
+  // "main" has no ClusterIP in the fixture: its endpoints stand in, and that is reported.
+  EXPECT_EQ(r.snap->find("c.test", "/")->backend->endpoints.size(), 1u);
+  EXPECT_NE(errors_text(r.errors).find("service-upstream: Service ns/main has no ClusterIP"),
+            std::string::npos)
+      << errors_text(r.errors);
+}
+
+}  // namespace
+}  // namespace portico::config

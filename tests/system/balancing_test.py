@@ -2,7 +2,8 @@
 """Balancing annotations against the real binary and real upstreams: upstream-hash-by keeps a
 key on one endpoint across connections and spreads keys over the endpoints,
 upstream-hash-by-subset keeps a key within a subset, load-balance ewma sends most requests to
-the endpoint that answers sooner (one endpoint holds each answer 150 ms)."""
+the endpoint that answers sooner (one endpoint holds each answer 150 ms), service-upstream
+sends requests to the Service's ClusterIP and port instead of its endpoints."""
 
 import os
 import sys
@@ -32,8 +33,14 @@ class balancing(unittest.TestCase):
         cls.dir = d = h.temp_dir()
         h.write_manifests(d, "class.yaml", h.ingress_class())
         four = [("127.0.0.1", u.port) for u in cls.ups]
+        cls.dead_port = h.free_port()
+        # A Service whose ClusterIP is this machine's loopback and whose port is the fast
+        # upstream's, while its only endpoint is a closed port: service-upstream reaches the
+        # first, the endpoints the second.
+        vip = h.service("vip", cls.fast.port, [("127.0.0.1", cls.dead_port)]).replace(
+            "spec:\n  ports:", "spec:\n  clusterIP: 127.0.0.1\n  ports:", 1)
         h.write_manifests(d, "svc.yaml",
-                          h.service("four", 80, four),
+                          h.service("four", 80, four), vip,
                           h.service("pair", 80, [("127.0.0.1", cls.fast.port),
                                                  ("127.0.0.1", cls.slow.port)]))
         ing = lambda name, ann, svc="four": h.ingress(  # noqa: E731
@@ -46,7 +53,10 @@ class balancing(unittest.TestCase):
                            A + "upstream-hash-by-subset": "true",
                            A + "upstream-hash-by-subset-size": "2"}),
             ing("ewma", {A + "load-balance": "ewma"}, "pair"),
-            ing("rr", {}, "pair"))
+            ing("rr", {}, "pair"),
+            h.ingress("vip", [("vip.test", "/", "Prefix", "vip", cls.fast.port)],
+                      annotations={A + "service-upstream": "true"}),
+            h.ingress("novip", [("novip.test", "/", "Prefix", "vip", cls.fast.port)]))
         cls.p = h.Portico.start(d)
 
     @classmethod
@@ -89,6 +99,14 @@ class balancing(unittest.TestCase):
         # The same endpoints round-robin (per worker; two workers): about half each.
         rr = [self.served_by("rr.test") for _ in range(20)]
         self.assertTrue(7 <= rr.count("slow") <= 13, rr)
+
+
+    def test_service_upstream_goes_to_the_cluster_ip(self):
+        self.assertEqual(self.served_by("vip.test"), "fast")
+        r = h.request(self.p.http_port, "GET", "/", host="novip.test")
+        self.assertEqual(r.status, 502)  # the endpoints: a closed port
+        out = h.run_portico("routes", "--config-dir", self.dir)
+        self.assertIn(f"127.0.0.1:{self.fast.port}", out.stdout)
 
 
 if __name__ == "__main__":
