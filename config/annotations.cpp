@@ -63,10 +63,10 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"cors-expose-headers", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
       {"cors-max-age", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
       {"custom-headers", annotation_support::supported, "\"ns/name\" of a ConfigMap whose data are headers added to responses"},
-      {"custom-http-errors", annotation_support::unsupported, "not implemented yet"},
-      {"default-backend", annotation_support::unsupported, "not implemented yet"},
+      {"custom-http-errors", annotation_support::supported, "these statuses (comma-separated) are answered by default-backend or --default-backend-service, with X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port, X-Request-ID"},
+      {"default-backend", annotation_support::supported, "a Service of the Ingress's namespace (its first port): answers custom-http-errors, and every request while the rule's Service has no endpoints"},
       {"denylist-source-range", annotation_support::denies, "source address filtering is not implemented yet: the Ingress's routes answer 503"},
-      {"disable-proxy-intercept-errors", annotation_support::unsupported, "not implemented yet"},
+      {"disable-proxy-intercept-errors", annotation_support::supported, "\"true\": upstream statuses of this Ingress are never replaced by error pages (custom-http-errors)"},
       {"enable-access-log", annotation_support::supported, "\"false\": no access log line for the Ingress's requests"},
       {"enable-cors", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
       {"enable-global-auth", annotation_support::ignored, "only meaningful with authentication"},
@@ -217,6 +217,7 @@ struct annotation_reader::ctx {
   std::vector<build_error>& errors;
   const our_annotation* current = nullptr;
   unsigned subset_size = 3;  // upstream-hash-by-subset-size, applied after every key is read
+  bool no_intercept = false;  // disable-proxy-intercept-errors
 
   void error(std::string message) {
     add_error(errors, ing, "metadata.annotations[" + current->written_key + "]", std::move(message));
@@ -477,6 +478,32 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
        }},
       {"custom-headers", custom_headers},
       {"from-to-www-redirect", [](ctx& c, std::string_view v) { flag(c, v, c.p.redirect.from_to_www); }},
+      {"custom-http-errors",
+       [](ctx& c, std::string_view v) {
+         std::vector<std::uint16_t> codes;
+         std::string_view rest = v;
+         while (!rest.empty()) {
+           const auto comma = rest.find(',');
+           const auto item = trim(rest.substr(0, comma));
+           rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+           if (item.empty()) continue;
+           auto n = parse_uint(item);
+           if (!n || *n < 400 || *n > 599)
+             return c.bad("a comma-separated list of 4xx/5xx statuses", "ignored");
+           codes.push_back(static_cast<std::uint16_t>(*n));
+         }
+         c.p.custom_http_errors = std::move(codes);
+       }},
+      {"default-backend",
+       [](ctx& c, std::string_view v) {
+         std::string why;
+         const auto t = trim(v);
+         if (!t.empty() && t.size() <= 63 && valid_rule_host(t, &why) && t.find('.') == std::string_view::npos)
+           c.p.default_backend = std::string(t);
+         else c.bad("the name of a Service in the Ingress's namespace", "ignored");
+       }},
+      {"disable-proxy-intercept-errors",
+       [](ctx& c, std::string_view v) { flag(c, v, c.no_intercept); }},
       {"enable-access-log",
        [](ctx& c, std::string_view v) {
          if (auto b = parse_bool_text(trim(v))) c.p.access_log = *b;
@@ -695,6 +722,7 @@ route_policy_ptr annotation_reader::read(const ingress& ing, const our_annotatio
     }
   }
   if (p.hash_by_subset_size != 0) p.hash_by_subset_size = c.subset_size;
+  if (c.no_intercept) p.custom_http_errors.clear();
   if (p.hash_by.empty()) p.hash_by_subset_size = 0;
   // ingress-nginx: canary-* without canary "true" is a configuration error.
   const auto& cn = p.canary;

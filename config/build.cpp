@@ -65,7 +65,8 @@ class route_collector {
  public:
   route_collector(const cluster_state& state, const build_options& opts,
                   const controller_config& settings, std::vector<build_error>& errors)
-      : clusters_(state, opts.previous.get()),
+      : state_(state),
+        clusters_(state, opts.previous.get()),
         annotations_(state, errors),
         policies_(state, settings, errors),
         settings_(settings),
@@ -133,7 +134,15 @@ class route_collector {
   };
   std::vector<canary_ingress> canaries_;
 
+  // The error backend of a route (custom-http-errors): its Ingress's default-backend Service,
+  // else --default-backend-service; null when neither resolves.
+  std::shared_ptr<const cluster> error_backend(const ingress& ing, const std::string& field);
+  std::shared_ptr<const cluster> global_error_backend();
+
+  const cluster_state& state_;
   cluster_builder clusters_;
+  bool global_resolved_ = false;
+  std::shared_ptr<const cluster> global_error_;
   tls_annotation_reader annotations_;
   annotation_reader policies_;
   const controller_config& settings_;
@@ -170,7 +179,48 @@ std::shared_ptr<route> route_collector::make_route(const ingress& ing, const ing
                                route_policy_->service_upstream);
   if (!res.error.empty()) error(ing, field + ".backend" + res.error_field, res.error);
   r->backend = std::move(res.backend);
+  if (!route_policy_->custom_http_errors.empty() || !route_policy_->default_backend.empty())
+    r->error_backend = error_backend(ing, field);
   return r;
+}
+
+std::shared_ptr<const cluster> route_collector::global_error_backend() {
+  if (global_resolved_) return global_error_;
+  global_resolved_ = true;
+  const std::string& ref = settings_.default_backend_service;
+  const auto slash = ref.find('/');
+  if (ref.empty() || slash == std::string::npos) return nullptr;
+  auto svc = state_.services.find(ref);
+  if (svc == state_.services.end() || svc->second.ports.empty()) {
+    errors_.push_back({"Service", ref.substr(0, slash), ref.substr(slash + 1), "",
+                       "--default-backend-service: Service not found or without ports; "
+                       "custom-http-errors pass through"});
+    return nullptr;
+  }
+  ingress_backend b;
+  b.has_service = true;
+  b.service_name = ref.substr(slash + 1);
+  b.port.number = svc->second.ports.front().port;
+  global_error_ = clusters_.resolve(ref.substr(0, slash), b).backend;
+  return global_error_;
+}
+
+std::shared_ptr<const cluster> route_collector::error_backend(const ingress& ing,
+                                                              const std::string& field) {
+  const std::string& name = route_policy_->default_backend;
+  if (name.empty()) return global_error_backend();
+  const std::string key = ing.meta.namespace_name + "/" + name;
+  auto svc = state_.services.find(key);
+  if (svc == state_.services.end() || svc->second.ports.empty()) {
+    error(ing, "metadata.annotations[" + prefix_ + "/default-backend]",
+          "Service " + key + " not found or without ports; ignored");
+    return global_error_backend();
+  }
+  ingress_backend b;
+  b.has_service = true;
+  b.service_name = name;
+  b.port.number = svc->second.ports.front().port;
+  return clusters_.resolve(ing.meta.namespace_name, b).backend;
 }
 
 void route_collector::add_path(const ingress& ing, const std::string& host,

@@ -24,6 +24,7 @@ route_policy controller_config::route_defaults() const {
   p.http_version = proxy_http_version;
   p.access_log = enable_access_log;
   p.service_upstream = service_upstream;
+  p.custom_http_errors = custom_http_errors;
   p.load_balance = load_balance == "ewma" ? balance_mode::ewma : balance_mode::round_robin;
   p.denied = denied;
   return p;
@@ -51,7 +52,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"client-header-buffer-size", setting_support::ignored, "set by --max-header-size and --max-header-fields"},
       {"client-header-timeout", setting_support::supported, "seconds to receive a request head / between two body reads"},
       {"compute-full-forwarded-for", setting_support::supported, "append the peer to a trusted X-Forwarded-For instead of replacing it"},
-      {"custom-http-errors", setting_support::unsupported, "not implemented yet: upstream error pages are passed through"},
+      {"custom-http-errors", setting_support::supported, "these statuses are answered by --default-backend-service (X-Code, X-Format, X-Original-URI, ... as ingress-nginx sends them); without one they pass through"},
       {"debug-connections", setting_support::unsupported, "not implemented"},
       {"default-type", setting_support::ignored, "Content-Type comes from the upstream"},
       {"denylist-source-range", setting_support::denies, "source filtering is not implemented yet: every route answers 503 rather than unfiltered"},

@@ -71,6 +71,8 @@ struct controller_config {
   std::vector<std::pair<std::string, std::string>> add_headers;        // to every response
   std::vector<std::pair<std::string, std::string>> proxy_set_headers;  // to every upstream request
   std::vector<std::uint16_t> custom_http_errors;
+  // --default-backend-service "namespace/name": answers custom-http-errors (first port).
+  std::string default_backend_service;
   std::vector<std::string> global_allowed_response_headers;  // custom-headers may set only these
   std::vector<std::string> no_tls_redirect_locations{"/.well-known/acme-challenge"};
 

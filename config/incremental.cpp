@@ -222,9 +222,11 @@ std::optional<build_result> build_incremental(const cluster_state& state,
   for (auto& r : routes) {
     auto it = replaced.find(r->backend.get());
     auto cit = r->canary ? replaced.find(r->canary->backend.get()) : replaced.end();
-    if (it == replaced.end() && cit == replaced.end()) continue;
+    auto eit = r->error_backend ? replaced.find(r->error_backend.get()) : replaced.end();
+    if (it == replaced.end() && cit == replaced.end() && eit == replaced.end()) continue;
     auto copy = std::make_shared<route>(*r);  // same index, host, path, ssl_redirect, ...
     if (it != replaced.end()) copy->backend = it->second;
+    if (eit != replaced.end()) copy->error_backend = eit->second;
     if (cit != replaced.end()) {
       auto c = std::make_shared<canary_route>(*r->canary);
       c->backend = cit->second;

@@ -124,6 +124,11 @@ struct route_policy {
   // service-upstream: requests go to the Service's ClusterIP and port (kube-proxy balances)
   // instead of its endpoints.
   bool service_upstream = false;
+  // custom-http-errors (annotation, else the ConfigMap's): these statuses, from the upstream or
+  // Portico's own 502/503/504, are replaced by the error backend's answer
+  // (config::route::error_backend) to a request carrying X-Code and the request's names.
+  std::vector<std::uint16_t> custom_http_errors;
+  std::string default_backend;  // default-backend: a Service of the Ingress's namespace
   // Responses
   std::vector<std::pair<std::string, std::string>> response_headers;  // custom-headers
   bool access_log = true;  // enable-access-log

@@ -112,6 +112,10 @@ struct route {
   std::shared_ptr<const re2::RE2> rewrite_regex;
   // Non-null: a canary Ingress shares this route (config/build.cpp).
   std::shared_ptr<const canary_route> canary;
+  // custom-http-errors: who answers the listed statuses (the default-backend annotation's
+  // Service, else --default-backend-service); with default-backend it also serves every request
+  // while `backend` has no endpoints. Null: none.
+  std::shared_ptr<const cluster> error_backend;
 };
 
 // An error found while building, attached to one object. The object is skipped (or the part

@@ -33,6 +33,7 @@ std::uint64_t snapshot_hash(const std::vector<std::shared_ptr<const route>>& rou
     h.add(r->namespace_name).add(r->ingress_name).add(r->service_name).add(r->service_port);
     h.add(r->is_default_backend ? 1 : 0).add(r->backend->id).add(r->backend->version);
     h.add(r->ssl_redirect ? 1 : 0).add(r->policy ? r->policy->hash : 0);
+    if (const cluster* e = r->error_backend.get()) h.add(e->id).add(e->version);
     if (const canary_route* c = r->canary.get()) {
       h.add(c->namespace_name).add(c->ingress_name).add(c->upstream_name);
       h.add(c->backend->id).add(c->backend->version).add(c->policy->hash);

@@ -43,14 +43,14 @@ double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }
 
-// The upstream TLS settings of the request's cluster (null: plain HTTP).
-const config::upstream_tls* upstream_tls_of(const request_record& rec) {
-  return rec.route != nullptr && rec.route->backend ? rec.route->backend->tls.get() : nullptr;
+// The upstream TLS settings of the cluster the request is sent to (null: plain HTTP).
+const config::upstream_tls* upstream_tls_of(const config::cluster* c) {
+  return c != nullptr ? c->tls.get() : nullptr;
 }
 
 // The pool identity of the request's upstream connections: 0 plain, else TLS settings + SNI.
-std::uint64_t pool_key(const request_record& rec, std::string_view host) {
-  const auto* t = upstream_tls_of(rec);
+std::uint64_t pool_key(const config::cluster* c, std::string_view host) {
+  const auto* t = upstream_tls_of(c);
   return t == nullptr ? 0 : upstream_tls_key(*t, upstream_server_name(*t, host));
 }
 }  // namespace
@@ -72,7 +72,72 @@ std::uint16_t status_flag(unsigned status) {
 }
 }  // namespace
 
+bool http_session::intercepts(const config::route& r, unsigned status) const {
+  if (error_page_ || r.error_backend == nullptr || r.error_backend->endpoints.empty()) return false;
+  const auto& codes = r.policy->custom_http_errors;
+  return std::find(codes.begin(), codes.end(), status) != codes.end();
+}
+
+http_session::task<bool> http_session::serve_error_page(const config::route& r, unsigned code) {
+  if (!body_complete_) keep_alive_ = false;  // the rest of the request body is not read
+  error_code_ = 0;
+  error_page_ = true;
+  const config::cluster& eb = *r.error_backend;
+  pick_ = backend_pick{};
+  pick_.cluster = &eb;
+  set_cookie_.clear();
+  // ingress-nginx's @custom_<upstream>_<code> location: "/" with the request's names.
+  const std::string_view accept = find_header(*req_head_, "accept");
+  char num[8];
+  const int n = std::snprintf(num, sizeof num, "%u", code);
+  out_.clear();
+  out_.append(head_request_ ? "HEAD" : "GET").append(" / HTTP/1.1\r\nHost: ").append(host_);
+  auto field = [this](std::string_view name, std::string_view value) {
+    out_.append("\r\n").append(name).append(": ").append(value);
+  };
+  field("X-Code", std::string_view(num, static_cast<std::size_t>(n)));
+  field("X-Format", accept);
+  field("X-Original-URI", target_);
+  field("X-Namespace", r.namespace_name);
+  field("X-Ingress-Name", r.ingress_name);
+  field("X-Service-Name", r.service_name);
+  field("X-Service-Port", r.service_port);
+  field("X-Request-ID", request_id_);
+  field("X-Forwarded-For", real_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(real_ip_));
+  if (!accept.empty()) field("Accept", accept);
+  out_.append("\r\n\r\n");
+  head_len_ = static_cast<std::uint32_t>(out_.size());
+  spool_.reset();
+  body_complete_ = true;  // no body goes to the error backend
+  tried_set tried;
+  attempt_result res = attempt_result::failed;
+  for (unsigned i = 0; i < 2 && i < eb.endpoints.size(); ++i) {
+    ep_ = w_.lb().pick(eb, tried, clock_type::now());
+    tried.add(ep_.get());
+    res = co_await attempt(false);
+    if (res == attempt_result::retry_fresh) res = co_await attempt(true);
+    if (res == attempt_result::ok || res == attempt_result::client_gone ||
+        res == attempt_result::client_error)
+      break;
+    w_.lb().on_failure(*ep_, clock_type::now());
+  }
+  if (res == attempt_result::ok) {
+    w_.lb().on_success(*ep_);
+    co_return co_await relay_response();
+  }
+  close_upstream();
+  if (res == attempt_result::client_gone) {
+    finish_request();
+    co_return false;
+  }
+  co_return co_await send_local(code, true);  // the error backend failed too: a plain page
+}
+
 http_session::task<bool> http_session::forward(const config::route& r) {
+  if (error_code_ != 0) {  // no endpoint, and 503 is a custom error: nothing was read yet
+    body_complete_ = rp_->is_done();
+    co_return co_await serve_error_page(r, error_code_);
+  }
   const auto& pol = *r.policy;
   forward_params fp = forwarding();
   rewrite_phase(r, cfg(), rewrite_);
@@ -229,7 +294,12 @@ http_session::task<bool> http_session::forward(const config::route& r) {
     break;
   }
   switch (res) {
-    case attempt_result::ok: co_return co_await relay_response();
+    case attempt_result::ok:
+      if (intercepts(r, sp_->status)) {
+        close_upstream();  // its answer is not read
+        co_return co_await serve_error_page(r, sp_->status);
+      }
+      co_return co_await relay_response();
     case attempt_result::client_gone:
       close_upstream();
       finish_request();
@@ -239,16 +309,18 @@ http_session::task<bool> http_session::forward(const config::route& r) {
       co_return co_await send_local(status_, true);
     case attempt_result::timed_out:
       close_upstream();
+      if (intercepts(r, 504)) co_return co_await serve_error_page(r, 504);
       co_return co_await send_local(504, !body_complete_);
     default:
       close_upstream();
+      if (intercepts(r, 502)) co_return co_await serve_error_page(r, 502);
       co_return co_await send_local(502, !body_complete_);
   }
 }
 
 http_session::task<attempt_result> http_session::attempt(bool fresh) {
   close_upstream();
-  const config::upstream_tls* utls = upstream_tls_of(*rec_);
+  const config::upstream_tls* utls = upstream_tls_of(pick_.cluster);
   std::string sni;
   std::uint64_t tls_key = 0;
   if (utls != nullptr) {
@@ -565,7 +637,7 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
       const unsigned max_uses = cfg().upstream_keepalive_requests;
       if (sp_->keep_alive() && !sp_->need_eof() && ubuf_.size() == 0 && up_.is_open() &&
           (max_uses == 0 || up_uses_ + 1 < max_uses) && rewrite_.connection != "close")
-        w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(*rec_, host_),
+        w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(pick_.cluster, host_),
                             up_uses_ + 1);
       close_upstream();
       arm(session_phase::client_send, pol.send_timeout);

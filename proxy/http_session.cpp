@@ -461,7 +461,22 @@ const config::route* http_session::route_request() {
   }
   pick_backend_phase(*r, *req_head_, w_.lb().random(), pick_);
   if (pick_.canary != nullptr) rec_->canary = pick_.canary->upstream_name;
-  if (pick_.cluster->endpoints.empty()) return prepare_local(503, has_body || !keep_alive_);
+  if (pick_.cluster->endpoints.empty()) {
+    const config::cluster* eb = r->error_backend.get();
+    if (eb != nullptr && !r->policy->default_backend.empty() && !eb->endpoints.empty()) {
+      // default-backend: while the rule's Service has no endpoints, its Service serves.
+      pick_.cluster = eb;
+      pick_.affinity = nullptr;
+      pick_.canary = nullptr;
+      return r;
+    }
+    if (intercepts(*r, 503)) {
+      if (has_body) keep_alive_ = false;  // the body is not read
+      error_code_ = 503;
+      return r;
+    }
+    return prepare_local(503, has_body || !keep_alive_);
+  }
   return r;
 }
 
@@ -565,6 +580,8 @@ void http_session::finish_request() {
   ep_.reset();
   pick_ = backend_pick{};
   set_cookie_.clear();
+  error_code_ = 0;
+  error_page_ = false;
   real_ip_.clear();
   rp_.reset();
   sp_.reset();

@@ -103,6 +103,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // Writes a local error answer into cout_; returns null (no route) for route_request().
   const config::route* prepare_local(unsigned status, bool close);
   task<bool> forward(const config::route& r);
+  // custom-http-errors: whether `status` of route `r` is answered by its error backend, and
+  // that answer (the request as ingress-nginx's @custom_ location sends it).
+  bool intercepts(const config::route& r, unsigned status) const;
+  task<bool> serve_error_page(const config::route& r, unsigned code);
   // The forwarding headers' inputs for this request (X-Forwarded-Proto/Port follow the listener).
   forward_params forwarding() const;
   task<attempt_result> attempt(bool fresh);
@@ -178,6 +182,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   upstream_rewrite rewrite_;  // the route's rewrite phase
   backend_pick pick_;         // the route's pick backend phase
   std::string set_cookie_;    // non-empty: Set-Cookie added to the answer (affinity)
+  unsigned error_code_ = 0;   // custom-http-errors: the status whose error page is pending
+  bool error_page_ = false;   // the error backend is answering: nothing more is intercepted
   std::vector<std::pair<std::string_view, std::string_view>> resp_set_;  // response phase
 
   // The current request.

@@ -281,6 +281,9 @@ void add_server_options(po::options_description& d, proxy::server_options& o, se
     ("default-ssl-certificate", po::value(&f.default_ssl_certificate),
      "namespace/name of a kubernetes.io/tls Secret served to TLS clients whose server name has no "
      "certificate of its own (default: a self-signed certificate made at start-up)")
+    ("default-backend-service", po::value(&o.default_backend_service),
+     "namespace/name of a Service (its first port) that answers the statuses listed in "
+     "custom-http-errors, as ingress-nginx's default backend")
     ("hsts", po::value(&o.hsts)->default_value(o.hsts)->implicit_value(true),
      "Strict-Transport-Security on HTTPS responses (--hsts=false turns it off)")
     ("hsts-max-age", po::value(&o.hsts_max_age)->default_value(o.hsts_max_age), "HSTS max-age in seconds")

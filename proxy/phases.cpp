@@ -256,7 +256,8 @@ void pick_backend_phase(const config::route& r, const message_head& h, std::uint
   out.affinity = main_a;
   out.balance = r.policy.get();
   const sticky_cookie mc = read_sticky(h, main_a);
-  if (const config::canary_route* c = r.canary.get()) {
+  // A canary without endpoints has no balancer in ingress-nginx: the main backend serves.
+  if (const config::canary_route* c = r.canary.get(); c != nullptr && !c->backend->endpoints.empty()) {
     // affinity-canary-behavior "sticky" (default): the canary has the main route's affinity.
     const auto& own = c->policy->affinity;
     const config::affinity_policy* canary_a =

@@ -23,6 +23,7 @@ config::controller_config settings_from(const server_options& o) {
   c.hsts_preload = o.hsts_preload;
   c.trusted_proxies = o.trusted_proxies;
   c.enable_access_log = o.access_log;
+  c.default_backend_service = o.default_backend_service;
   return c;
 }
 

@@ -26,6 +26,8 @@ enum class debug_endpoints : std::uint8_t {
 };
 
 struct server_options {
+  // --default-backend-service "namespace/name" (custom-http-errors); "" none.
+  std::string default_backend_service;
   std::string listen_address = "0.0.0.0";
   std::uint16_t http_port = 8080;
   std::uint16_t https_port = 8443;  // --https-port; 0: no HTTPS listener

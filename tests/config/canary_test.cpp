@@ -400,3 +400,73 @@ ports: [{name: http, port: 8080}]
 
 }  // namespace
 }  // namespace portico::config
+
+namespace portico::config {
+namespace {
+
+TEST(custom_errors, codes_and_error_backends_are_resolved) {
+  const std::string cm = R"(
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: portico, namespace: ingress}
+data: {custom-http-errors: "404, 503"}
+)";
+  build_options o;
+  o.configmap = "ingress/portico";
+  o.defaults.default_backend_service = "ns/other";
+  auto r = build(state_from_yaml(
+                     services() + cm + main_ing +
+                     ing("own", "2026-01-01T00:00:00Z", "own.test", "/", "main",
+                         R"(nginx.ingress.kubernetes.io/custom-http-errors: "500,502",
+                            nginx.ingress.kubernetes.io/default-backend: canary)") +
+                     ing("bad", "2026-01-01T00:00:00Z", "bad.test", "/", "main",
+                         R"(nginx.ingress.kubernetes.io/custom-http-errors: "200,abc",
+                            nginx.ingress.kubernetes.io/default-backend: missing)")),
+                 o);
+  const route* web = r.snap->find("web.test", "/");
+  EXPECT_EQ(web->policy->custom_http_errors, (std::vector<std::uint16_t>{404, 503}));
+  ASSERT_NE(web->error_backend, nullptr);
+  EXPECT_EQ(web->error_backend->id, "ns/other:80");
+  const route* own = r.snap->find("own.test", "/");
+  EXPECT_EQ(own->policy->custom_http_errors, (std::vector<std::uint16_t>{500, 502}));
+  ASSERT_NE(own->error_backend, nullptr);
+  EXPECT_EQ(own->error_backend->id, "ns/canary:80");
+  const route* bad = r.snap->find("bad.test", "/");
+  EXPECT_EQ(bad->policy->custom_http_errors, (std::vector<std::uint16_t>{404, 503}));  // ConfigMap's
+  EXPECT_EQ(bad->error_backend->id, "ns/other:80");  // the missing Service: the flag's
+  const std::string errs = errors_text(r.errors);
+  EXPECT_NE(errs.find("custom-http-errors]: must be a comma-separated list"), std::string::npos) << errs;
+  EXPECT_NE(errs.find("Service ns/missing not found"), std::string::npos) << errs;
+
+  build_options none;
+  auto plain = build(state_from_yaml(services() + main_ing));
+  EXPECT_EQ(plain.snap->find("web.test", "/")->error_backend, nullptr);
+}
+
+}  // namespace
+}  // namespace portico::config
+
+namespace portico::config {
+namespace {
+
+TEST(custom_errors, disable_proxy_intercept_errors_clears_the_list) {
+  const std::string cm = R"(
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: portico, namespace: ingress}
+data: {custom-http-errors: "404"}
+)";
+  build_options o;
+  o.configmap = "ingress/portico";
+  auto r = build(state_from_yaml(services() + cm +
+                                 ing("web", "2026-01-01T00:00:00Z", "web.test", "/", "main",
+                                     R"(nginx.ingress.kubernetes.io/disable-proxy-intercept-errors: "true")")),
+                 o);
+  ASSERT_TRUE(r.errors.empty()) << errors_text(r.errors);
+  EXPECT_TRUE(r.snap->find("web.test", "/")->policy->custom_http_errors.empty());
+}
+
+}  // namespace
+}  // namespace portico::config
