@@ -505,10 +505,7 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
       {"disable-proxy-intercept-errors",
        [](ctx& c, std::string_view v) { flag(c, v, c.no_intercept); }},
       {"enable-access-log",
-       [](ctx& c, std::string_view v) {
-         if (auto b = parse_bool_text(trim(v))) c.p.access_log = *b;
-         else c.bad("\"true\" or \"false\"");
-       }},
+       [](ctx& c, std::string_view v) { flag(c, v, c.p.access_log); }},
       {"permanent-redirect",
        [](ctx& c, std::string_view v) {
          if (valid_redirect_url(trim(v))) c.p.redirect.permanent = std::string(trim(v));
@@ -517,10 +514,7 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
       {"permanent-redirect-code",
        [](ctx& c, std::string_view v) { redirect_code(c, v, c.p.redirect.permanent_code); }},
       {"preserve-trailing-slash",
-       [](ctx& c, std::string_view v) {
-         if (auto b = parse_bool_text(trim(v))) c.p.redirect.preserve_trailing_slash = *b;
-         else c.bad("\"true\" or \"false\"");
-       }},
+       [](ctx& c, std::string_view v) { flag(c, v, c.p.redirect.preserve_trailing_slash); }},
       {"proxy-body-size",
        [](ctx& c, std::string_view v) {
          if (auto n = parse_nginx_size(v)) c.p.body_size = *n;
@@ -669,10 +663,7 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
          else c.bad("a URI with $1-$9 (" + why + ")", "ignored");
        }},
       {"use-regex",
-       [](ctx& c, std::string_view v) {
-         if (auto b = parse_bool_text(trim(v))) c.p.rewrite.use_regex = *b;
-         else c.bad("\"true\" or \"false\"");
-       }},
+       [](ctx& c, std::string_view v) { flag(c, v, c.p.rewrite.use_regex); }},
       {"x-forwarded-prefix",
        [](ctx& c, std::string_view v) {
          if (valid_path_value(trim(v))) c.p.rewrite.x_forwarded_prefix = std::string(trim(v));

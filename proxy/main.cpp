@@ -94,17 +94,12 @@ std::pair<std::uint64_t, std::string> split_number(const std::string& text, cons
   return {n, unit};
 }
 
-// nginx time syntax: "5s", "500ms", "1m", "2h", "1d"; a bare number is seconds.
+// nginx time syntax: "5s", "500ms", "1m", "2h", "1d"; a bare number is seconds (the
+// ConfigMap's parser, config::parse_nginx_time; units in any case).
 std::chrono::milliseconds parse_duration(const std::string& text, const char* flag) {
-  auto [n, unit] = split_number(text, flag);
-  std::uint64_t mult = 0;
-  if (unit.empty() || unit == "s") mult = 1000;
-  else if (unit == "ms") mult = 1;
-  else if (unit == "m") mult = 60'000;
-  else if (unit == "h") mult = 3'600'000;
-  else if (unit == "d") mult = 86'400'000;
-  else throw po::error(std::string(flag) + ": unknown time unit in '" + text + "' (ms, s, m, h, d)");
-  return std::chrono::milliseconds(n * mult);
+  auto [n, unit] = split_number(text, flag);  // a number first, else the error names the flag
+  if (auto t = config::parse_nginx_time(std::to_string(n) + unit)) return *t;
+  throw po::error(std::string(flag) + ": unknown time unit in '" + text + "' (ms, s, m, h, d)");
 }
 
 // nginx size syntax: "32k", "1m", "1g" (binary multiples); a bare number is bytes.
