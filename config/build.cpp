@@ -394,6 +394,22 @@ build_result route_collector::finish(std::shared_ptr<const tls_table> tls,
   std::sort(routes_.begin(), routes_.end(), [](const auto& a, const auto& b) {
     return std::tie(a->host, a->path, a->kind) < std::tie(b->host, b->path, b->kind);
   });
+  if (!default_) {
+    // --default-backend-service answers what no rule matches, as ingress-nginx's
+    // upstream-default-backend (the built-in 404 otherwise).
+    if (auto c = global_error_backend()) {
+      auto r = std::make_shared<route>();
+      r->namespace_name = c->namespace_name;
+      r->service_name = c->service_name;
+      r->service_port = c->service_port;
+      r->is_default_backend = true;
+      auto pol = settings_.route_defaults();
+      pol.custom_http_errors.clear();  // it is the error backend
+      r->policy = std::make_shared<const route_policy>(std::move(pol));
+      r->backend = std::move(c);
+      default_ = std::move(r);
+    }
+  }
   if (default_) routes_.push_back(default_);
   auto table = std::make_shared<host_table>();
   std::vector<std::shared_ptr<const route>> routes;

@@ -148,7 +148,9 @@ std::string format_routes(const config::snapshot& snap) {
     std::string host = r->host.empty() ? "*" : r->host;
     std::string path = r->is_default_backend ? "*" : r->path;
     std::string type = r->is_default_backend ? "defaultBackend" : r->path_type;
-    rows.push_back({host, path, type, r->namespace_name + "/" + r->ingress_name,
+    rows.push_back({host, path, type,
+                    r->ingress_name.empty() ? std::string("--default-backend-service")
+                                            : r->namespace_name + "/" + r->ingress_name,
                     r->service_name + ":" + r->service_port, endpoints_text(r->backend.get())});
     if (const auto* c = r->canary.get()) {
       // The canary shares the row above's host and path.
@@ -549,8 +551,11 @@ int run_serve(const std::vector<std::string>& args) {
 int run_routes(const std::vector<std::string>& args) {
   std::string dir;
   class_flags classes;
+  config::controller_config defaults;
   po::options_description d("routes options");
-  d.add_options()("config-dir", po::value(&dir)->required(), "directory of Kubernetes manifests");
+  d.add_options()("config-dir", po::value(&dir)->required(), "directory of Kubernetes manifests")(
+      "default-backend-service", po::value(&defaults.default_backend_service),
+      "namespace/name of the Service answering unknown hosts and custom-http-errors");
   add_class_options(d, classes);
   po::variables_map vm;
   if (!parse("routes", args, d, vm,
@@ -558,7 +563,7 @@ int run_routes(const std::vector<std::string>& args) {
              "Exits 1 when there were errors (the good routes are still printed)."))
     return 0;
   auto u = watch::load_dir(dir);
-  auto r = config::build(u.state, build_options_from(classes, config::controller_config{}));
+  auto r = config::build(u.state, build_options_from(classes, defaults));
   std::vector<std::string> errors = u.errors;
   for (const auto& e : r.errors) errors.push_back(cli::with_file(u, e));
   std::cout << cli::format_routes(*r.snap);

@@ -5,7 +5,8 @@ own 503 for a Service without endpoints) is replaced by the error backend's answ
 "GET /" carrying X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name,
 X-Service-Name, X-Service-Port and X-Request-ID, as ingress-nginx's @custom_ locations send
 it; other statuses pass through; the annotation's list replaces the ConfigMap's; a
-default-backend Service serves every request while the rule's Service has no endpoints."""
+default-backend Service serves every request while the rule's Service has no endpoints;
+unknown hosts go to --default-backend-service."""
 
 import json
 import os
@@ -115,6 +116,16 @@ class custom_errors(unittest.TestCase):
         self.assertEqual((r.status, r.header("X-Upstream-Name")), (200, "pages"))
         self.assertIn("GET /any?q=1 HTTP/1.1", r.json()["request"])
         self.assertNotIn("X-Code", r.json()["request"])
+
+
+    def test_unknown_hosts_go_to_the_default_backend_service(self):
+        r = self.get("nobody.test", "/x")
+        self.assertEqual((r.status, r.header("X-Upstream-Name")), (200, "errors"))
+        self.assertEqual(r.json()["target"], "/x")  # proxied as received, not an error page
+        self.assertEqual(r.echo_header("x-code"), [])
+        out = h.run_portico("routes", "--config-dir", self.dir, "--configmap", "ingress/portico",
+                            "--default-backend-service", "ingress/errors")
+        self.assertIn("--default-backend-service", out.stdout)
 
 
 if __name__ == "__main__":
