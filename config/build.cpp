@@ -77,10 +77,12 @@ class route_collector {
   // are added (merge_canaries) and serves no routes nor TLS hosts of its own.
   bool add_ingress(const ingress& ing) {
     const our_annotations anns = collect_annotations(ing, prefix_, errors_);
+    anns_ = &anns;  // for errors naming an annotation as written (prefix or alias)
     policy_ = annotations_.read(ing, anns, {settings_.ssl_redirect, settings_.force_ssl_redirect, nullptr});
     route_policy_ = policies_.read(ing, anns);
     if (route_policy_->canary.enabled) {
       canaries_.push_back({&ing, route_policy_});
+      anns_ = nullptr;
       return false;
     }
     for (std::size_t i = 0; i < ing.rules.size(); ++i) {
@@ -93,6 +95,7 @@ class route_collector {
       add_host_settings(ing, lower(rule.host));
     }
     if (ing.default_backend) add_default(ing);
+    anns_ = nullptr;
     return true;
   }
 
@@ -122,7 +125,17 @@ class route_collector {
   struct alias_owner {
     const ingress* ing;
     std::vector<std::string> aliases;
+    std::string field;  // metadata.annotations[<server-alias as written>]
   };
+  // The error field of one of the current Ingress's annotations, under the key it was written
+  // with (the prefix or the portico.dev/ alias).
+  std::string annotation_field(const std::string& key) const {
+    auto it = anns_ != nullptr ? anns_->find(key) : our_annotations::const_iterator{};
+    const std::string written = anns_ != nullptr && it != anns_->end() ? it->second.written_key
+                                                                        : prefix_ + "/" + key;
+    return "metadata.annotations[" + written + "]";
+  }
+  const our_annotations* anns_ = nullptr;
   std::map<std::string, alias_owner> aliases_;  // by lowercased host: the first Ingress's
   std::set<std::string> www_hosts_;             // hosts asking for from-to-www-redirect
   void attach_canary(const ingress& ing, route& main, const ingress_backend& b,
@@ -212,7 +225,7 @@ std::shared_ptr<const cluster> route_collector::error_backend(const ingress& ing
   const std::string key = ing.meta.namespace_name + "/" + name;
   auto svc = state_.services.find(key);
   if (svc == state_.services.end() || svc->second.ports.empty()) {
-    error(ing, "metadata.annotations[" + prefix_ + "/default-backend]",
+    error(ing, annotation_field("default-backend"),
           "Service " + key + " not found or without ports; ignored");
     return global_error_backend();
   }
@@ -269,9 +282,10 @@ void route_collector::add_host_settings(const ingress& ing, const std::string& h
   if (host.empty()) return;
   if (route_policy_->redirect.from_to_www && !host.starts_with("*.")) www_hosts_.insert(host);
   if (route_policy_->aliases.empty()) return;
-  auto [it, inserted] = aliases_.try_emplace(host, alias_owner{&ing, route_policy_->aliases});
+  auto [it, inserted] =
+      aliases_.try_emplace(host, alias_owner{&ing, route_policy_->aliases, annotation_field("server-alias")});
   if (!inserted && it->second.ing != &ing) {
-    error(ing, "metadata.annotations[" + prefix_ + "/server-alias]",
+    error(ing, annotation_field("server-alias"),
           "host \"" + host + "\" already has the aliases of Ingress " +
               it->second.ing->meta.namespace_name + "/" + it->second.ing->meta.name +
               " (older); ignored for this host");
@@ -285,7 +299,7 @@ std::shared_ptr<const tls_table> route_collector::apply_host_settings(
     for (const auto& alias : owner.aliases) {
       if (alias == host) continue;
       if (!table.add_alias(alias, host)) {
-        error(*owner.ing, "metadata.annotations[" + prefix_ + "/server-alias]",
+        error(*owner.ing, owner.field,
               "alias \"" + alias + "\" of host \"" + host +
                   "\" is a host of its own or another host's alias; ignored");
         continue;

@@ -470,3 +470,24 @@ data: {custom-http-errors: "404"}
 
 }  // namespace
 }  // namespace portico::config
+
+namespace portico::config {
+namespace {
+
+TEST(custom_errors, errors_name_the_annotation_as_written_under_the_alias) {
+  auto r = build(state_from_yaml(
+      services() +
+      ing("web", "2026-01-01T00:00:00Z", "web.test", "/", "main",
+          R"(portico.dev/default-backend: missing, portico.dev/server-alias: "web.test, own.test")") +
+      ing("own", "2026-01-02T00:00:00Z", "own.test", "/", "main", "")));
+  bool backend = false, alias = false;
+  for (const auto& e : r.errors) {
+    backend = backend || e.field == "metadata.annotations[portico.dev/default-backend]";
+    alias = alias || e.field == "metadata.annotations[portico.dev/server-alias]";
+  }
+  EXPECT_TRUE(backend) << errors_text(r.errors);
+  EXPECT_TRUE(alias) << errors_text(r.errors);
+}
+
+}  // namespace
+}  // namespace portico::config
