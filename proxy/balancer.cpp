@@ -99,6 +99,16 @@ std::uint64_t ring_hash(std::string_view s) {
   return splitmix(h);  // FNV alone clusters similar keys ("...#1", "...#2")
 }
 
+// The position of `key` on a sorted consistent-hash ring: the first point at or after its
+// hash, wrapping around. The ring is never empty here.
+std::size_t ring_position(const std::vector<std::pair<std::uint64_t, std::uint32_t>>& ring,
+                          std::string_view key) {
+  const std::uint64_t h = ring_hash(key);
+  auto it = std::lower_bound(ring.begin(), ring.end(), h,
+                             [](const auto& e, std::uint64_t v) { return e.first < v; });
+  return it == ring.end() ? 0 : static_cast<std::size_t>(it - ring.begin());
+}
+
 // ingress-nginx's node name of an endpoint: "<ip>:<port>", IPv6 without brackets.
 std::string node_name(const config::endpoint& e) { return e.ip + ":" + std::to_string(e.port); }
 }  // namespace
@@ -133,11 +143,7 @@ std::shared_ptr<endpoint_state> balancer::pick_sticky(const config::cluster& c, 
     if (it == lb.persistent.end() || it->first != key) return nullptr;
     return lb.eps[it->second];
   }
-  const std::uint64_t h = ring_hash(key);
-  auto it = std::lower_bound(lb.ring.begin(), lb.ring.end(), h,
-                             [](const auto& e, std::uint64_t v) { return e.first < v; });
-  if (it == lb.ring.end()) it = lb.ring.begin();
-  return lb.eps[it->second];
+  return lb.eps[lb.ring[ring_position(lb.ring, key)].second];
 }
 
 std::shared_ptr<endpoint_state> balancer::pick_new_sticky(const config::cluster& c,
@@ -174,7 +180,7 @@ std::shared_ptr<endpoint_state> balancer::pick_new_sticky(const config::cluster&
       r >>= 4;
     }
     const std::string_view k(buf, sizeof buf);
-    auto ep = pick_sticky(c, false, k);
+    auto ep = lb.eps[lb.ring[ring_position(lb.ring, k)].second];
     last = ep;
     key.assign(k);
     if (tried.contains(ep.get())) continue;
@@ -193,17 +199,14 @@ std::shared_ptr<endpoint_state> balancer::pick_hash(const config::cluster& c, st
   const std::size_t n = lb.eps.size();
   if (subset_size == 0) {
     build_sticky(lb, c, false);
-    const std::uint64_t h = ring_hash(key);
-    auto it = std::lower_bound(lb.ring.begin(), lb.ring.end(), h,
-                               [](const auto& e, std::uint64_t v) { return e.first < v; });
-    if (it == lb.ring.end()) it = lb.ring.begin();
     // The key's endpoint; a retry walks the ring to the next endpoint not tried yet.
+    std::size_t pos = ring_position(lb.ring, key);
     for (std::size_t step = 0; step < lb.ring.size(); ++step) {
-      const auto& ep = lb.eps[it->second];
+      const auto& ep = lb.eps[lb.ring[pos].second];
       if (!tried.contains(ep.get())) return ep;
-      if (++it == lb.ring.end()) it = lb.ring.begin();
+      if (++pos == lb.ring.size()) pos = 0;
     }
-    return lb.eps[it->second];
+    return lb.eps[lb.ring[pos].second];
   }
   // chashsubset: ceil(n / size) subsets of `size` consecutive endpoints (the last filled up
   // from the first ones); the key picks a subset on a ring of subset names.
@@ -219,10 +222,7 @@ std::shared_ptr<endpoint_state> balancer::pick_hash(const config::cluster& c, st
     std::sort(lb.subset_ring.begin(), lb.subset_ring.end());
     lb.subset_size = subset_size;
   }
-  auto it = std::lower_bound(lb.subset_ring.begin(), lb.subset_ring.end(), ring_hash(key),
-                             [](const auto& e, std::uint64_t v) { return e.first < v; });
-  if (it == lb.subset_ring.end()) it = lb.subset_ring.begin();
-  const std::size_t set = it->second;
+  const std::size_t set = lb.subset_ring[ring_position(lb.subset_ring, key)].second;
   const std::size_t start = static_cast<std::size_t>(splitmix(rng_) % subset_size);
   for (std::size_t i = 0; i < subset_size; ++i) {
     const auto& ep = lb.eps[(set * subset_size + (start + i) % subset_size) % n];
