@@ -8,6 +8,8 @@
 
 #include "config/cluster_state.hpp"
 #include "config/fnv.hpp"
+#include "config/htpasswd.hpp"
+#include "config/ip_set.hpp"
 #include "config/ingress_check.hpp"
 #include "config/tls_annotations.hpp"
 
@@ -18,7 +20,7 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"affinity", annotation_support::supported, "\"cookie\": the client stays on one endpoint (a cookie names it), across requests and connections"},
       {"affinity-canary-behavior", annotation_support::supported, "\"sticky\" (default): a client a canary served stays on the canary; \"legacy\": the canary's own affinity"},
       {"affinity-mode", annotation_support::supported, "\"balanced\" (default: a consistent hash, scaling moves few sessions) or \"persistent\" (never moved while the endpoint is ready)"},
-      {"allowlist-source-range", annotation_support::denies, "source address filtering is not implemented yet: the Ingress's routes answer 503"},
+      {"allowlist-source-range", annotation_support::supported, "addresses and networks (comma-separated, IPv4 and IPv6) that may use the Ingress's routes; others get 403 (wins over whitelist-source-range)"},
       {"app-root", annotation_support::supported, "a request for \"/\" is redirected (302) to this path"},
       {"auth-always-set-cookie", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
       {"auth-cache-duration", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
@@ -29,11 +31,11 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"auth-keepalive-timeout", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
       {"auth-method", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
       {"auth-proxy-set-headers", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-realm", annotation_support::denies, "basic/digest authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-realm", annotation_support::supported, "the realm of WWW-Authenticate"},
       {"auth-request-redirect", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
       {"auth-response-headers", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-secret", annotation_support::denies, "basic/digest authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-secret-type", annotation_support::denies, "basic/digest authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-secret", annotation_support::supported, "the Secret (name, or namespace/name of the Ingress's own namespace) with the htpasswd users; bcrypt, $apr1$, {SHA}, $1$/$5$/$6$/$y$ and DES crypt"},
+      {"auth-secret-type", annotation_support::supported, "auth-file (default: the Secret's key \"auth\" is an htpasswd file) or auth-map (each key a user, its value the hash)"},
       {"auth-signin", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
       {"auth-signin-redirect-param", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
       {"auth-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
@@ -43,7 +45,7 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"auth-tls-secret", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
       {"auth-tls-verify-client", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
       {"auth-tls-verify-depth", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-type", annotation_support::denies, "basic/digest authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-type", annotation_support::supported, "\"basic\" (with auth-secret): 401 unless the credentials match; \"digest\" is not implemented: the Ingress's routes answer 503"},
       {"auth-url", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
       {"backend-protocol", annotation_support::supported, "HTTP, HTTPS (AUTO_HTTP as HTTP); GRPC, GRPCS, AJP, FCGI are reported"},
       {"canary", annotation_support::supported, "\"true\": the Ingress's paths become the alternative backend of another Ingress's same host and path"},
@@ -56,19 +58,19 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"client-body-buffer-size", annotation_support::ignored, "controller-wide only: --client-body-buffer-size or the ConfigMap key"},
       {"configuration-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
       {"connection-proxy-header", annotation_support::supported, "the Connection header sent upstream (\"keep-alive\" or \"close\")"},
-      {"cors-allow-credentials", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
-      {"cors-allow-headers", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
-      {"cors-allow-methods", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
-      {"cors-allow-origin", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
-      {"cors-expose-headers", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
-      {"cors-max-age", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
+      {"cors-allow-credentials", annotation_support::supported, "Access-Control-Allow-Credentials: true unless \"false\""},
+      {"cors-allow-headers", annotation_support::supported, "Access-Control-Allow-Headers (default DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,Range,Authorization)"},
+      {"cors-allow-methods", annotation_support::supported, "Access-Control-Allow-Methods (default GET, PUT, POST, DELETE, PATCH, OPTIONS)"},
+      {"cors-allow-origin", annotation_support::supported, "origins (comma-separated; *.x for one label; default *): a matching Origin is echoed, others get no CORS headers"},
+      {"cors-expose-headers", annotation_support::supported, "Access-Control-Expose-Headers (default none)"},
+      {"cors-max-age", annotation_support::supported, "Access-Control-Max-Age, seconds (default 1728000)"},
       {"custom-headers", annotation_support::supported, "\"ns/name\" of a ConfigMap whose data are headers added to responses"},
       {"custom-http-errors", annotation_support::supported, "these statuses (comma-separated) are answered by default-backend or --default-backend-service, with X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port, X-Request-ID"},
       {"default-backend", annotation_support::supported, "a Service of the Ingress's namespace (its first port): answers custom-http-errors, and every request while the rule's Service has no endpoints"},
-      {"denylist-source-range", annotation_support::denies, "source address filtering is not implemented yet: the Ingress's routes answer 503"},
+      {"denylist-source-range", annotation_support::supported, "addresses and networks answered 403 (checked before the allow-list); replaces the ConfigMap's list"},
       {"disable-proxy-intercept-errors", annotation_support::supported, "\"true\": upstream statuses of this Ingress are never replaced by error pages (custom-http-errors)"},
       {"enable-access-log", annotation_support::supported, "\"false\": no access log line for the Ingress's requests"},
-      {"enable-cors", annotation_support::unsupported, "CORS is not implemented yet (browsers refuse cross-origin responses without it)"},
+      {"enable-cors", annotation_support::supported, "\"true\": Access-Control-* headers on the route's answers; OPTIONS is answered 204 by Portico (before access checks, as ingress-nginx)"},
       {"enable-global-auth", annotation_support::ignored, "only meaningful with authentication"},
       {"enable-modsecurity", annotation_support::denies, "no web application firewall: the Ingress's routes answer 503"},
       {"enable-opentelemetry", annotation_support::unsupported, "no tracing export"},
@@ -79,14 +81,14 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"force-ssl-redirect", annotation_support::supported, "the HTTPS redirect even without TLS for the host"},
       {"from-to-www-redirect", annotation_support::supported, "requests for www.<host> (or <host> for a www. host) are redirected to the host (http-redirect-code, 308), unless an Ingress serves that name"},
       {"http2-push-preload", annotation_support::ignored, "HTTP/2 server push is obsolete (browsers removed it)"},
-      {"limit-allowlist", annotation_support::ignored, "only meaningful with a limit-* annotation"},
-      {"limit-burst-multiplier", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
-      {"limit-connections", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
-      {"limit-rate", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
-      {"limit-rate-after", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
-      {"limit-rpm", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
-      {"limit-rps", annotation_support::denies, "rate limits are not implemented yet: the Ingress's routes answer 503"},
-      {"limit-whitelist", annotation_support::ignored, "only meaningful with a limit-* annotation"},
+      {"limit-allowlist", annotation_support::supported, "addresses and networks the limits do not apply to (wins over limit-whitelist)"},
+      {"limit-burst-multiplier", annotation_support::supported, "the burst of limit-rps and limit-rpm, as a multiple of the rate (default 5)"},
+      {"limit-connections", annotation_support::supported, "requests in progress at once per client address; beyond, limit-conn-status-code (503)"},
+      {"limit-rate", annotation_support::denies, "response bandwidth limits are not implemented yet: the Ingress's routes answer 503"},
+      {"limit-rate-after", annotation_support::denies, "response bandwidth limits are not implemented yet: the Ingress's routes answer 503"},
+      {"limit-rpm", annotation_support::supported, "requests per minute per client address, as limit-rps"},
+      {"limit-rps", annotation_support::supported, "requests per second per client address (burst: limit-burst-multiplier times it, as nginx's limit_req nodelay); beyond, limit-req-status-code (503); exact across workers"},
+      {"limit-whitelist", annotation_support::supported, "the older name of limit-allowlist"},
       {"load-balance", annotation_support::supported, "round_robin or ewma (the lower latency of two random endpoints; per worker); the canary's own applies to it"},
       {"mirror-host", annotation_support::unsupported, "request mirroring is not implemented"},
       {"mirror-request-body", annotation_support::unsupported, "request mirroring is not implemented"},
@@ -152,7 +154,7 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"upstream-vhost", annotation_support::supported, "the Host header sent upstream"},
       {"use-port-in-redirects", annotation_support::unsupported, "not implemented yet"},
       {"use-regex", annotation_support::supported, "every path of the host is a case-insensitive regex anchored at its start (RE2), tried longest first"},
-      {"whitelist-source-range", annotation_support::denies, "source address filtering is not implemented yet: the Ingress's routes answer 503"},
+      {"whitelist-source-range", annotation_support::supported, "the older name of allowlist-source-range; replaces the ConfigMap's list"},
       {"x-forwarded-prefix", annotation_support::supported, "sent upstream as X-Forwarded-Prefix with rewrite-target"},
   };
   return registry;
@@ -352,6 +354,71 @@ void name_value(ctx& c, std::string_view v, std::string& out, std::string_view w
   else c.bad(std::string(what) + " (letters, digits, - . _ ~)", "ignored");
 }
 
+// cors-allow-origin entries, as ingress-nginx's corsOriginRegex: "scheme://[*.]host[:port]",
+// "null" or "*".
+bool valid_cors_origin(std::string_view o) {
+  if (o == "null") return true;
+  const auto sep = o.find("://");
+  if (sep == std::string_view::npos || sep == 0) return false;
+  if (!std::all_of(o.begin(), o.begin() + static_cast<std::ptrdiff_t>(sep),
+                   [](char ch) { return ch >= 'a' && ch <= 'z'; }))
+    return false;
+  std::string_view rest = o.substr(sep + 3);
+  if (rest.starts_with("*.")) rest.remove_prefix(2);
+  const auto colon = rest.find(':');
+  const auto host = rest.substr(0, colon);
+  if (!std::all_of(host.begin(), host.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '.';
+      }))
+    return false;
+  if (colon == std::string_view::npos) return true;
+  const auto port = rest.substr(colon + 1);
+  return !port.empty() && std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+void cors_allow_origin(ctx& c, std::string_view v) {
+  auto& cors = c.p.cors;
+  std::vector<std::string> origins;
+  bool any = false, blank = true;
+  while (!v.empty()) {
+    const auto comma = v.find(',');
+    const auto item = trim(v.substr(0, comma));
+    v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+    if (item.empty()) continue;
+    blank = false;
+    if (item == "*") {
+      any = true;
+      break;
+    }
+    if (!valid_cors_origin(item)) {
+      c.error("\"" + std::string(item) +
+              "\" is not an origin (scheme://host[:port], *.host for one label, null or *); skipped");
+      continue;
+    }
+    std::string o(item);
+    for (auto& ch : o) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    origins.push_back(std::move(o));
+  }
+  if (any || blank) {  // "*", or nothing: every origin (ingress-nginx)
+    cors.any_origin = true;
+    cors.origins.clear();
+    return;
+  }
+  cors.any_origin = false;
+  cors.origins = std::move(origins);
+  if (cors.origins.empty()) c.error("no valid origin; no CORS headers are sent");
+}
+
+// A list of words (letters, digits and `extra`) separated by commas and spaces, as
+// ingress-nginx's CORS validators accept.
+bool word_list(std::string_view v, std::string_view extra) {
+  if (v.empty()) return false;
+  return std::all_of(v.begin(), v.end(), [&](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == ',' || ch == ' ' ||
+           extra.find(ch) != std::string_view::npos;
+  });
+}
+
 // upstream-hash-by: text and $var / ${var} references, the variables Portico resolves.
 std::vector<hash_part> parse_hash_by(std::string_view v, std::string& why) {
   std::vector<hash_part> out;
@@ -415,6 +482,37 @@ std::vector<hash_part> parse_hash_by(std::string_view v, std::string& why) {
 // tls_annotation_reader).
 const std::vector<std::pair<std::string_view, decoder>>& decoders() {
   static const std::vector<std::pair<std::string_view, decoder>> table = {
+      {"enable-cors",
+       [](ctx& c, std::string_view v) { flag(c, v, c.p.cors.enabled); }},
+      {"cors-allow-origin", cors_allow_origin},
+      {"cors-allow-methods",
+       [](ctx& c, std::string_view v) {
+         const auto t = trim(v);
+         if (word_list(t, "") && std::none_of(t.begin(), t.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+           c.p.cors.methods = std::string(t);
+         else c.bad("methods separated by commas (GET, POST)");
+       }},
+      {"cors-allow-headers",
+       [](ctx& c, std::string_view v) {
+         const auto t = trim(v);
+         if (word_list(t, "-_")) c.p.cors.headers = std::string(t);
+         else c.bad("header names separated by commas");
+       }},
+      {"cors-expose-headers",
+       [](ctx& c, std::string_view v) {
+         const auto t = trim(v);
+         if (word_list(t, "-_*")) c.p.cors.expose = std::string(t);
+         else c.bad("header names (or *) separated by commas", "none are exposed");
+       }},
+      {"cors-allow-credentials",
+       [](ctx& c, std::string_view v) { flag(c, v, c.p.cors.credentials); }},
+      {"cors-max-age",
+       [](ctx& c, std::string_view v) {
+         const auto t = trim(v);
+         auto digits = t.starts_with('-') ? t.substr(1) : t;
+         if (parse_uint(digits)) c.p.cors.max_age = std::string(t);
+         else c.bad("a number of seconds");
+       }},
       {"affinity",
        [](ctx& c, std::string_view v) {
          if (trim(v) == "cookie") c.p.affinity.enabled = true;
@@ -673,6 +771,163 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
   return table;
 }
 
+// whitelist-source-range / allowlist-source-range and denylist-source-range: an invalid or
+// empty list is a protection not applied, so the routes answer 503 (ingress-nginx denies the
+// location too).
+void source_ranges(ctx& c, const our_annotations& anns) {
+  auto list = [&](std::string_view key, std::shared_ptr<const ip_set>& out, std::string& text) {
+    auto it = anns.find(key);
+    if (it == anns.end()) return false;
+    c.current = &it->second;
+    auto set = std::make_shared<ip_set>();
+    const auto bad = add_ip_list(it->second.value, *set);
+    if (!bad.empty() || set->empty()) {
+      c.error((bad.empty() ? std::string("no address or network")
+                           : "\"" + bad.front() + "\" is not an IP address or network") +
+              "; the Ingress's routes answer 503");
+      c.deny(it->second.written_key + " is invalid");
+      out = nullptr;
+      text.clear();
+      return true;
+    }
+    out = std::move(set);
+    text = std::string(trim(it->second.value));
+    return true;
+  };
+  auto& src = c.p.source;
+  if (list("allowlist-source-range", src.allow, src.allow_text)) {
+    auto old = anns.find("whitelist-source-range");
+    if (old != anns.end() && trim(old->second.value) != src.allow_text) {
+      c.current = &old->second;
+      c.error("allowlist-source-range is also set; that one is used");
+    }
+  } else {
+    list("whitelist-source-range", src.allow, src.allow_text);
+  }
+  list("denylist-source-range", src.deny, src.deny_text);
+}
+
+// auth-type basic: the users of auth-secret. Without them the routes answer 503; users whose
+// hash Portico cannot verify are skipped (they cannot sign in).
+void basic_auth(ctx& c, const our_annotations& anns, fnv1a& content) {
+  auto get = [&](std::string_view k) -> const our_annotation* {
+    auto it = anns.find(k);
+    return it == anns.end() ? nullptr : &it->second;
+  };
+  const our_annotation* type = get("auth-type");
+  const our_annotation* sec = get("auth-secret");
+  if (type == nullptr) {
+    if (sec != nullptr) {
+      c.current = sec;
+      c.error("auth-secret without auth-type: no authentication (as in ingress-nginx)");
+    }
+    return;
+  }
+  c.current = type;
+  auto refuse = [&](std::string why) {
+    c.error(why + "; the Ingress's routes answer 503");
+    c.deny(c.current->written_key + ": " + why);
+  };
+  const auto t = trim(type->value);
+  if (t == "digest") return refuse("digest authentication is not implemented");
+  if (t != "basic") return refuse("must be \"basic\" or \"digest\", got \"" + type->value + "\"");
+  if (sec == nullptr || trim(sec->value).empty()) return refuse("auth-type basic needs auth-secret");
+  c.current = sec;
+  const std::string ref(trim(sec->value));
+  const auto slash = ref.find('/');
+  const std::string& own = c.ing.meta.namespace_name;
+  const std::string ns = slash == std::string::npos ? own : ref.substr(0, slash);
+  const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
+  if (ns.empty() || name.empty() || name.find('/') != std::string::npos || !basic_chars(ref))
+    return refuse("must be a Secret name or namespace/name, got \"" + ref + "\"");
+  if (ns != own)
+    return refuse("Secret " + ns + "/" + name + " is in another namespace; only Secrets of namespace " +
+                  own + " can be used");
+  const std::string key = ns + "/" + name;
+  auto it = c.state.secrets.find(key);
+  if (it == c.state.secrets.end()) return refuse("Secret " + key + " not found");
+  std::string kind = "auth-file";
+  if (const our_annotation* st = get("auth-secret-type")) {
+    kind = std::string(trim(st->value));
+    if (kind != "auth-file" && kind != "auth-map") {
+      c.current = st;
+      return refuse("must be \"auth-file\" or \"auth-map\", got \"" + st->value + "\"");
+    }
+  }
+  auto users = std::make_shared<htpasswd>();
+  std::vector<std::string> problems;
+  const auto& data = it->second.data;
+  if (kind == "auth-file") {
+    auto f = data.find("auth");
+    if (f == data.end()) return refuse("Secret " + key + " has no key \"auth\" (an htpasswd file)");
+    *users = parse_htpasswd(f->second, problems);
+  } else {
+    for (const auto& [user, hash] : data) {
+      std::string h(trim(hash));
+      if (known_hash_format(h)) users->users.emplace_back(user, std::move(h));
+      else problems.push_back("user " + user + ": the hash is not one Portico verifies; that user cannot sign in");
+    }
+  }
+  for (const auto& pr : problems) c.error("Secret " + key + ": " + pr);
+  if (users->users.empty()) c.error("Secret " + key + " has no users; every request gets 401");
+  for (const auto& [u, h] : users->users) content.add(u).add(h);
+  auto& ba = c.p.basic_auth;
+  ba.users = std::move(users);
+  ba.secret = key;
+  ba.realm.clear();
+  if (const our_annotation* realm = get("auth-realm")) {
+    const auto r = trim(realm->value);
+    if (std::all_of(r.begin(), r.end(), [](char ch) {
+          return static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f && ch != '"' && ch != '\\';
+        }))
+      ba.realm = std::string(r);
+    else {
+      c.current = realm;
+      c.bad("text without quotes, backslashes or control characters", "the realm is empty");
+    }
+  }
+}
+
+// limit-rps, limit-rpm, limit-connections: a bad value is a limit not applied, so the routes
+// answer 503.
+void limits(ctx& c, const our_annotations& anns) {
+  auto& l = c.p.limits;
+  auto number = [&](std::string_view key, unsigned& out) {
+    auto it = anns.find(key);
+    if (it == anns.end()) return;
+    c.current = &it->second;
+    auto n = parse_uint(trim(it->second.value));
+    if (n && *n <= 1000000) {
+      out = static_cast<unsigned>(*n);
+      return;
+    }
+    c.error("must be a whole number, got \"" + it->second.value + "\"; the Ingress's routes answer 503");
+    c.deny(it->second.written_key + " is invalid");
+  };
+  number("limit-rps", l.rps);
+  number("limit-rpm", l.rpm);
+  number("limit-connections", l.connections);
+  if (auto it = anns.find("limit-burst-multiplier"); it != anns.end()) {
+    c.current = &it->second;
+    auto n = parse_uint(trim(it->second.value));
+    if (n && *n >= 1 && *n <= 1000) l.burst_multiplier = static_cast<unsigned>(*n);
+    else c.bad("a whole number from 1", "5 applies");
+  }
+  const our_annotation* allow = nullptr;
+  if (auto it = anns.find("limit-allowlist"); it != anns.end()) allow = &it->second;
+  else if (auto old = anns.find("limit-whitelist"); old != anns.end()) allow = &old->second;
+  if (allow != nullptr && l.any()) {
+    c.current = allow;
+    auto set = std::make_shared<ip_set>();
+    const auto bad = add_ip_list(allow->value, *set);
+    if (!bad.empty()) {
+      c.error("\"" + bad.front() + "\" is not an IP address or network; the limits apply to everyone");
+    }
+    if (!set->empty()) l.allowlist = std::move(set);
+  }
+  l.zone = c.ing.meta.namespace_name + "/" + c.ing.meta.name;
+}
+
 decoder find_decoder(std::string_view key) {
   for (const auto& [k, d] : decoders())
     if (k == key) return d;
@@ -712,6 +967,10 @@ route_policy_ptr annotation_reader::read(const ingress& ing, const our_annotatio
         break;
     }
   }
+  source_ranges(c, anns);
+  limits(c, anns);
+  fnv1a secret_content;
+  basic_auth(c, anns, secret_content);
   if (p.hash_by_subset_size != 0) p.hash_by_subset_size = c.subset_size;
   if (c.no_intercept) p.custom_http_errors.clear();
   if (p.hash_by.empty()) p.hash_by_subset_size = 0;
@@ -731,6 +990,7 @@ route_policy_ptr annotation_reader::read(const ingress& ing, const our_annotatio
   h.add(settings_.hash);
   for (const auto& [key, a] : anns) h.add(key).add(a.value);
   for (const auto& [k, v] : p.response_headers) h.add(k).add(v);  // the ConfigMap's content
+  h.add(secret_content.value());  // the auth-secret's users
   p.hash = h.value();
   return std::make_shared<const route_policy>(std::move(p));
 }

@@ -6,6 +6,7 @@
 #include "config/build.hpp"
 #include "config/cluster_state.hpp"
 #include "config/fnv.hpp"
+#include "config/ip_set.hpp"
 #include "config/tls_annotations.hpp"
 
 namespace portico::config {
@@ -26,6 +27,7 @@ route_policy controller_config::route_defaults() const {
   p.service_upstream = service_upstream;
   p.custom_http_errors = custom_http_errors;
   p.load_balance = load_balance == "ewma" ? balance_mode::ewma : balance_mode::round_robin;
+  p.source = source_ranges;
   p.denied = denied;
   return p;
 }
@@ -41,7 +43,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"annotation-value-word-blocklist", setting_support::ignored, "snippets are never applied; other annotations are typed and validated"},
       {"annotations-risk-level", setting_support::ignored, "snippets are never applied; other annotations are typed and validated"},
       {"bind-address", setting_support::ignored, "set by the --listen-address flag"},
-      {"block-cidrs", setting_support::denies, "source filtering is not implemented yet: every route answers 503 rather than unfiltered"},
+      {"block-cidrs", setting_support::supported, "addresses and networks (comma-separated) answered 403 on every host, whatever an Ingress's own lists say"},
       {"block-referers", setting_support::denies, "source filtering is not implemented yet: every route answers 503 rather than unfiltered"},
       {"block-user-agents", setting_support::denies, "source filtering is not implemented yet: every route answers 503 rather than unfiltered"},
       {"brotli-level", setting_support::unsupported, "responses are passed as the upstream encoded them"},
@@ -55,7 +57,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"custom-http-errors", setting_support::supported, "these statuses are answered by --default-backend-service (X-Code, X-Format, X-Original-URI, ... as ingress-nginx sends them); without one they pass through"},
       {"debug-connections", setting_support::unsupported, "not implemented"},
       {"default-type", setting_support::ignored, "Content-Type comes from the upstream"},
-      {"denylist-source-range", setting_support::denies, "source filtering is not implemented yet: every route answers 503 rather than unfiltered"},
+      {"denylist-source-range", setting_support::supported, "addresses and networks answered 403 on every route without its own denylist-source-range"},
       {"disable-access-log", setting_support::supported, "\"true\": no access log lines"},
       {"disable-ipv6", setting_support::ignored, "listeners follow --listen-address"},
       {"disable-ipv6-dns", setting_support::ignored, "listeners follow --listen-address"},
@@ -122,11 +124,11 @@ const std::vector<setting_spec>& setting_registry() {
       {"keep-alive", setting_support::supported, "seconds an idle client connection is kept"},
       {"keep-alive-requests", setting_support::supported, "requests served per client connection, then it is closed"},
       {"large-client-header-buffers", setting_support::ignored, "set by --max-header-size and --max-header-fields"},
-      {"limit-conn-status-code", setting_support::unsupported, "rate limits are not implemented yet"},
+      {"limit-conn-status-code", setting_support::supported, "the status of a request refused by limit-connections (default 503)"},
       {"limit-conn-zone-variable", setting_support::unsupported, "rate limits are not implemented yet"},
       {"limit-rate", setting_support::unsupported, "rate limits are not implemented yet"},
       {"limit-rate-after", setting_support::unsupported, "rate limits are not implemented yet"},
-      {"limit-req-status-code", setting_support::unsupported, "rate limits are not implemented yet"},
+      {"limit-req-status-code", setting_support::supported, "the status of a request refused by limit-rps or limit-rpm (default 503)"},
       {"load-balance", setting_support::supported, "round_robin (default) or ewma (the lower latency of two random endpoints; per worker)"},
       {"location-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
       {"log-format-escape-json", setting_support::ignored, "logs are JSON lines on stdout and stderr"},
@@ -220,7 +222,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"use-proxy-protocol", setting_support::supported, "PROXY protocol v1/v2 required on the HTTP and HTTPS listeners; the client address from peers in proxy-real-ip-cidr"},
       {"variables-hash-bucket-size", setting_support::ignored, "nginx internals with no counterpart"},
       {"variables-hash-max-size", setting_support::ignored, "nginx internals with no counterpart"},
-      {"whitelist-source-range", setting_support::denies, "source filtering is not implemented yet: every route answers 503 rather than unfiltered"},
+      {"whitelist-source-range", setting_support::supported, "the only addresses and networks served on every route without its own whitelist-source-range (others get 403)"},
       {"worker-cpu-affinity", setting_support::ignored, "nginx internals with no counterpart"},
       {"worker-processes", setting_support::ignored, "set by the --workers flag"},
       {"worker-shutdown-timeout", setting_support::ignored, "set by the --shutdown-grace flag"},
@@ -326,6 +328,18 @@ class settings_decoder {
     if (auto n = parse_nginx_size(v)) out = *n;
     else bad(k, v, "an nginx size (8k, 1m, 0)");
   }
+  // An address list; a bad entry is a protection not applied: every route answers 503.
+  std::shared_ptr<const ip_set> ip_list(const std::string& k, const std::string& v) {
+    auto set = std::make_shared<ip_set>();
+    const auto bad_entries = add_ip_list(v, *set);
+    if (!bad_entries.empty()) {
+      error(k, "\"" + bad_entries.front() + "\" is not an IP address or network; every route answers 503");
+      if (c_.denied.empty()) c_.denied = "ConfigMap key " + k + " has an invalid entry";
+      return nullptr;
+    }
+    if (set->empty()) return nullptr;
+    return set;
+  }
   void headers_from(const std::string& k, const std::string& v,
                     std::vector<std::pair<std::string, std::string>>& out);
   void apply(const std::string& k, const std::string& v);
@@ -413,6 +427,22 @@ void settings_decoder::apply(const std::string& k, const std::string& v) {
   } else if (k == "compute-full-forwarded-for") boolean(k, v, c_.compute_full_forwarded_for);
   else if (k == "proxy-real-ip-cidr") c_.proxy_real_ip_cidr = split_list(v);
   else if (k == "use-proxy-protocol") boolean(k, v, c_.use_proxy_protocol);
+  else if (k == "limit-req-status-code" || k == "limit-conn-status-code") {
+    unsigned& out = k == "limit-req-status-code" ? c_.limit_req_status_code : c_.limit_conn_status_code;
+    unsigned code = out;
+    number(k, v, code);
+    if (code >= 400 && code <= 599) out = code;
+    else bad(k, v, "a status between 400 and 599");
+  } else if (k == "whitelist-source-range") {
+    c_.source_ranges.allow = ip_list(k, v);
+    c_.source_ranges.allow_text = c_.source_ranges.allow ? std::string(trim(v)) : std::string();
+  } else if (k == "denylist-source-range") {
+    c_.source_ranges.deny = ip_list(k, v);
+    c_.source_ranges.deny_text = c_.source_ranges.deny ? std::string(trim(v)) : std::string();
+  } else if (k == "block-cidrs") {
+    c_.block_cidrs = ip_list(k, v);
+    c_.block_cidrs_text = c_.block_cidrs ? std::string(trim(v)) : std::string();
+  }
   else if (k == "proxy-protocol-header-timeout") seconds(k, v, c_.proxy_protocol_header_timeout);
   else if (k == "load-balance") {
     if (trim(v) == "round_robin" || trim(v) == "ewma") c_.load_balance = std::string(trim(v));

@@ -62,6 +62,14 @@ struct controller_config {
   // Without use-forwarded-headers or enable-real-ip: the --trusted-proxies flag's CIDRs.
   std::vector<std::string> trusted_proxies;
   bool use_proxy_protocol = false;  // PROXY protocol v1/v2 on the listeners
+  // Source address lists: whitelist-source-range and denylist-source-range are every
+  // Ingress's default lists (its annotation replaces them); block-cidrs answers 403 to every
+  // request from these addresses, on every host.
+  source_policy source_ranges;
+  std::shared_ptr<const ip_set> block_cidrs;  // null: none
+  unsigned limit_req_status_code = 503;   // limit-rps / limit-rpm refusals
+  unsigned limit_conn_status_code = 503;  // limit-connections refusals
+  std::string block_cidrs_text;
   milliseconds proxy_protocol_header_timeout{5000};
   // Misc
   bool retry_non_idempotent = false;

@@ -17,6 +17,9 @@ class RE2;
 
 namespace portico::config {
 
+class ip_set;
+struct htpasswd;
+
 using std::chrono::milliseconds;
 
 // proxy-next-upstream: when a failed attempt moves on to the next endpoint.
@@ -100,6 +103,49 @@ struct hash_part {
   std::string text;  // literal text, or the header / cookie / argument name
 };
 
+// whitelist-source-range (allowlist-source-range), denylist-source-range and the ConfigMap's
+// lists: who may reach the route, by the client address (after the trusted forwarding
+// headers or PROXY protocol). Denied first, then allowed; anyone else gets 403.
+struct source_policy {
+  std::shared_ptr<const ip_set> allow;  // null: every address
+  std::shared_ptr<const ip_set> deny;   // null: none
+  std::string allow_text, deny_text;    // as written, for portico routes
+};
+
+// enable-cors and cors-*: the Access-Control-* headers of the route's answers, and the
+// preflight (OPTIONS) answered with 204 by the proxy. ingress-nginx's defaults.
+struct cors_policy {
+  bool enabled = false;
+  bool any_origin = true;  // cors-allow-origin "*" (the default)
+  // Lowercased origins "scheme://host[:port]"; "*." before the host stands for one label.
+  std::vector<std::string> origins;
+  std::string methods = "GET, PUT, POST, DELETE, PATCH, OPTIONS";
+  std::string headers =
+      "DNT,Keep-Alive,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,Content-Type,"
+      "Range,Authorization";
+  std::string expose;  // "" none
+  bool credentials = true;
+  std::string max_age = "1728000";
+};
+
+// auth-type basic with auth-secret (auth-file or auth-map) and auth-realm: 401 with
+// WWW-Authenticate unless the request's Basic credentials match a user's htpasswd hash.
+struct basic_auth_policy {
+  std::shared_ptr<const htpasswd> users;  // null: no authentication
+  std::string realm;
+  std::string secret;  // "ns/name", for portico routes (never its content)
+};
+
+// limit-rps, limit-rpm, limit-connections per client address (proxy/rate_limit.hpp), shared
+// by the Ingress's routes (one zone per Ingress, as ingress-nginx names them).
+struct limit_policy {
+  unsigned rps = 0, rpm = 0, connections = 0;  // 0: no such limit
+  unsigned burst_multiplier = 5;               // limit-burst-multiplier
+  std::shared_ptr<const ip_set> allowlist;     // limit-allowlist / limit-whitelist: not limited
+  std::string zone;                            // "ns/name" of the Ingress
+  bool any() const { return rps != 0 || rpm != 0 || connections != 0; }
+};
+
 struct route_policy {
   // Requests
   std::uint64_t body_size = 1024 * 1024;  // proxy-body-size; 0: unlimited
@@ -135,6 +181,10 @@ struct route_policy {
 
   redirect_policy redirect;
   rewrite_policy rewrite;
+  source_policy source;
+  cors_policy cors;
+  basic_auth_policy basic_auth;
+  limit_policy limits;
   canary_policy canary;
   affinity_policy affinity;
   // server-alias: more names (lowercased; exact or "*.x") served exactly like each host of the

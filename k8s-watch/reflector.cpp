@@ -32,6 +32,8 @@ std::vector<resource_spec> standard_resources(const std::string& ns, const std::
       {object_kind::service, "/api/v1", "services", true, ns, ""},
       {object_kind::endpoint_slice, "/apis/discovery.k8s.io/v1", "endpointslices", true, ns, ""},
       {object_kind::secret, "/api/v1", "secrets", true, ns, "type=kubernetes.io/tls"},
+      // htpasswd files of auth-secret (ingress-nginx's basic authentication Secrets).
+      {object_kind::secret, "/api/v1", "secrets", true, ns, "type=Opaque"},
   };
   r.push_back({object_kind::config_map, "/api/v1", "configmaps", true, ns, ""});
   if (!configmap.empty() && !ns.empty()) {
@@ -146,6 +148,15 @@ namespace {
 template <class T>
 void erase_covered(config::object_map<T>& m, const resource_spec& spec) {
   std::erase_if(m, [&](const auto& kv) { return spec.covers(kv.second.meta); });
+}
+// Secrets are listed by type (two lists): a relist replaces the Secrets of its own type only.
+void erase_covered(config::object_map<config::secret>& m, const resource_spec& spec) {
+  constexpr std::string_view by_type = "type=";
+  const std::string_view sel = spec.field_selector;
+  std::erase_if(m, [&](const auto& kv) {
+    return spec.covers(kv.second.meta) &&
+           (!sel.starts_with(by_type) || kv.second.type == sel.substr(by_type.size()));
+  });
 }
 }  // namespace
 

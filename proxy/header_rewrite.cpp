@@ -1,7 +1,6 @@
 #include "proxy/header_rewrite.hpp"
 #include "proxy/ascii.hpp"
 
-#include <arpa/inet.h>
 
 #include <charconv>
 #include <cstring>
@@ -80,21 +79,6 @@ void append_number(std::string& out, std::uint64_t v) {
   out.append(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
-bool parse_ip(std::string_view text, std::array<unsigned char, 16>& out) {
-  char buf[64];
-  if (text.size() >= sizeof buf) return false;
-  std::memcpy(buf, text.data(), text.size());
-  buf[text.size()] = '\0';
-  unsigned char v4[4];
-  if (inet_pton(AF_INET, buf, v4) == 1) {
-    out = {};
-    out[10] = 0xff;
-    out[11] = 0xff;
-    std::memcpy(out.data() + 12, v4, 4);
-    return true;
-  }
-  return inet_pton(AF_INET6, buf, out.data()) == 1;
-}
 
 }  // namespace
 
@@ -223,39 +207,6 @@ bool has_underscore(std::string_view name) {
   return !name.empty() && std::memchr(name.data(), '_', name.size()) != nullptr;
 }
 
-bool trusted_networks::add(std::string_view cidr) {
-  cidr = trim(cidr);
-  net n;
-  auto slash = cidr.find('/');
-  bool v4 = cidr.find(':') == std::string_view::npos;
-  if (!parse_ip(cidr.substr(0, slash), n.addr)) return false;
-  n.prefix = 128;
-  if (slash != std::string_view::npos) {
-    unsigned p = 0;
-    auto s = cidr.substr(slash + 1);
-    auto r = std::from_chars(s.data(), s.data() + s.size(), p);
-    if (r.ec != std::errc{} || r.ptr != s.data() + s.size() || p > (v4 ? 32u : 128u)) return false;
-    n.prefix = v4 ? p + 96 : p;
-  }
-  nets_.push_back(n);
-  return true;
-}
-
-bool trusted_networks::contains(std::string_view ip) const {
-  std::array<unsigned char, 16> a{};
-  if (nets_.empty() || !parse_ip(trim(ip), a)) return false;
-  for (const auto& n : nets_) {
-    unsigned bits = n.prefix, i = 0;
-    for (; bits >= 8; bits -= 8, ++i)
-      if (a[i] != n.addr[i]) break;
-    if (bits >= 8) continue;
-    if (bits == 0) return true;
-    const unsigned mask = (0xffu << (8 - bits)) & 0xffu;
-    if ((a[i] & mask) == (n.addr[i] & mask)) return true;
-  }
-  return false;
-}
-
 std::string_view real_client_ip(const message_head& h, const forward_params& p) {
   if (!p.peer_trusted || p.forwarded_for.empty()) return p.peer_ip;
   std::string_view list = p.forwarded_for, last;
@@ -328,8 +279,10 @@ void write_upstream_request(std::string& out, std::string_view method, std::stri
                trust && !h.x_forwarded_port.empty() ? h.x_forwarded_port : p.server_port);
   append_field(out, "X-Scheme", proto);
   append_field(out, "X-Request-ID", p.request_id);
+  // An empty value removes the field (nginx's proxy_set_header "").
   if (p.set_headers != nullptr)
-    for (const auto& [name, value] : *p.set_headers) append_field(out, name, value);
+    for (const auto& [name, value] : *p.set_headers)
+      if (!value.empty()) append_field(out, name, value);
   if (p.framing == body_framing::length) {
     out.append("Content-Length: ", 16);
     append_number(out, p.content_length);
@@ -392,7 +345,8 @@ void write_client_response(std::string& out, const message_head& h, const respon
     append_field(out, f.name_text, f.value);
   }
   if (p.set_headers != nullptr)
-    for (const auto& [name, value] : *p.set_headers) append_field(out, name, value);
+    for (const auto& [name, value] : *p.set_headers)
+      if (!value.empty()) append_field(out, name, value);
   if (!p.set_cookie.empty()) append_field(out, "Set-Cookie", p.set_cookie);
   if (!p.request_id.empty()) append_field(out, "X-Request-ID", p.request_id);
   if (!p.hsts.empty()) append_field(out, "Strict-Transport-Security", p.hsts);

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/ip_set.hpp"
 #include "proxy/buffer_cache.hpp"
 
 namespace portico::proxy {
@@ -88,20 +89,7 @@ bool has_underscore(std::string_view name);
 enum class body_framing : std::uint8_t { none, length, chunked, until_close };
 
 // Addresses whose X-Forwarded-* headers are believed (the trusted_proxies CIDRs).
-class trusted_networks {
- public:
-  // Accepts "10.0.0.0/8", "::1/128", "192.168.1.7" (a single host). False on a bad entry.
-  bool add(std::string_view cidr);
-  bool contains(std::string_view ip) const;
-  bool empty() const { return nets_.empty(); }
-
- private:
-  struct net {
-    std::array<unsigned char, 16> addr{};  // IPv4 as v4-mapped IPv6
-    unsigned prefix = 0;
-  };
-  std::vector<net> nets_;
-};
+using trusted_networks = config::ip_set;
 
 struct forward_params {
   std::string_view peer_ip;      // the socket's peer address

@@ -591,6 +591,8 @@ http_session::task<bool> http_session::relay_response() {
   char hsts[80];
   if (client_.is_tls()) p.hsts = hsts_value(cfg(), hsts);
   response_phase(rec_->route, cfg(), resp_set_);
+  if (rec_->route != nullptr && rec_->route->policy->cors.enabled)
+    cors_phase(rec_->route->policy->cors, find_header(*req_head_, "origin"), resp_set_);
   if (!resp_set_.empty()) p.set_headers = &resp_set_;
   p.set_cookie = set_cookie_;
   cout_.clear();

@@ -15,6 +15,7 @@
 #include "proxy/default_backend.hpp"
 #include "proxy/https_policy.hpp"
 #include "proxy/phases.hpp"
+#include "proxy/rate_limit.hpp"
 #include "proxy/request_check.hpp"
 #include "proxy/request_target.hpp"
 #include "proxy/worker.hpp"
@@ -413,6 +414,9 @@ const config::route* http_session::route_request() {
     case path_status::normalized: path = scratch; break;
     case path_status::invalid: return prepare_local(400, true);
   }
+  // block-cidrs: these clients get 403 on every host.
+  if (const auto& block = cfg().block_cidrs; block && block->contains(client_ip()))
+    return prepare_local(403, req_framing_ == body_framing::chunked || req_length_ > 0 || !keep_alive_);
   // "OPTIONS *" asks about the server, not a path: no route matches it.
   const bool asterisk = target_.size() == 1 && target_[0] == '*';
   if (snap_ && !asterisk) {
@@ -435,10 +439,15 @@ const config::route* http_session::route_request() {
     return nullptr;
   }
   // The phases that may answer the request themselves (proxy/phases.hpp).
-  const request_view req{method_, host_, target_, path, client_.is_tls(), w_.options().https_port};
+  const auto& pol = *r->policy;
+  if (!pol.denied.empty() || pol.cors.enabled || pol.source.allow || pol.source.deny ||
+      pol.basic_auth.users) {
+    if (access_checks(*r, path, has_body)) return nullptr;
+  }
+  const request_view req{method_, host_, target_, path, client_.is_tls(), w_.options().https_port,
+                         std::string_view{}};  // the client address is not needed from here
   local_answer answer;
-  if (access_phase(*r, req, answer) == phase_result::answered ||
-      redirect_phase(*r, req, settings, answer) == phase_result::answered) {
+  if (redirect_phase(*r, req, settings, answer) == phase_result::answered) {
     if (has_body) keep_alive_ = false;  // the body is not read
     if (answer.location.empty()) return prepare_local(answer.status, !keep_alive_);
     cout_.clear();
@@ -478,6 +487,82 @@ const config::route* http_session::route_request() {
     return prepare_local(503, has_body || !keep_alive_);
   }
   return r;
+}
+
+std::string_view http_session::client_ip() {
+  if (real_ip_.empty()) {
+    forward_params fp;
+    fp.peer_ip = peer_ip_;
+    fp.peer_trusted = peer_trusted_;
+    fp.trusted = &w_.trusted();
+    fp.forwarded_for = forwarded_for_value(*req_head_, cfg().forwarded_for_header);
+    real_ip_.assign(real_client_ip(*req_head_, fp));
+  }
+  return real_ip_;
+}
+
+// CORS preflight (answered first, as ingress-nginx answers it in its rewrite phase), then the
+// access phase (denied policy, source lists), then basic authentication. Their answers carry
+// the route's CORS fields, as ingress-nginx's more_set_headers adds them to every status.
+bool http_session::access_checks(const config::route& r, std::string_view path, bool has_body) {
+  const auto& pol = *r.policy;
+  thread_local std::vector<std::pair<std::string_view, std::string_view>> cors;
+  thread_local std::string extra;
+  cors.clear();
+  extra.clear();
+  if (pol.cors.enabled && cors_phase(pol.cors, find_header(*req_head_, "origin"), cors)) {
+    for (const auto& [name, value] : cors) extra.append(name).append(": ").append(value).append("\r\n");
+    if (method_ == "OPTIONS") {
+      if (has_body) keep_alive_ = false;  // the body is not read
+      cout_.clear();
+      append_status_line(cout_, 204);
+      cout_.append("Server: portico\r\n").append(extra);
+      cout_.append("Content-Type: text/plain charset=UTF-8\r\n");
+      if (!request_id_.empty()) cout_.append("X-Request-ID: ").append(request_id_).append("\r\n");
+      cout_.append(keep_alive_ ? "\r\n" : "Connection: close\r\n\r\n");
+      status_ = 204;
+      return true;
+    }
+  }
+  // Rate and connection limits (nginx's preaccess phase: before the access checks).
+  if (const auto& lim = pol.limits;
+      lim.any() && !(lim.allowlist && lim.allowlist->contains(client_ip()))) {
+    auto& table = process_rate_limits();
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            clock_type::now().time_since_epoch()).count();
+    thread_local std::string key;
+    auto key_of = [&](char kind) -> const std::string& {
+      key.assign(lim.zone).append(1, '\0').append(1, kind).append(client_ip());
+      return key;
+    };
+    const auto& settings = cfg();
+    if ((lim.rps != 0 && !table.admit(key_of('s'), lim.rps, 1000.0, lim.rps * lim.burst_multiplier, now_ms)) ||
+        (lim.rpm != 0 && !table.admit(key_of('m'), lim.rpm, 60000.0, lim.rpm * lim.burst_multiplier, now_ms))) {
+      prepare_local(settings.limit_req_status_code, has_body || !keep_alive_, extra);
+      return true;
+    }
+    if (lim.connections != 0) {
+      if (!table.acquire(key_of('c'), lim.connections, now_ms)) {
+        prepare_local(settings.limit_conn_status_code, has_body || !keep_alive_, extra);
+        return true;
+      }
+      conn_slot_ = conn_slot(table, key);
+    }
+  }
+  const request_view req{method_, host_, target_, path, client_.is_tls(), w_.options().https_port,
+                         client_ip()};
+  local_answer answer;
+  if (access_phase(r, req, answer) == phase_result::answered) {
+    prepare_local(answer.status, has_body || !keep_alive_, extra);
+    return true;
+  }
+  if (pol.basic_auth.users &&
+      !w_.credentials().verify(*pol.basic_auth.users, find_header(*req_head_, "authorization"))) {
+    extra.append("WWW-Authenticate: Basic realm=\"").append(pol.basic_auth.realm).append("\"\r\n");
+    prepare_local(401, has_body || !keep_alive_, extra);
+    return true;
+  }
+  return false;
 }
 
 // from-to-www-redirect, as ingress-nginx's redirect server answers: <scheme>://<to>:<port>
@@ -546,11 +631,17 @@ http_session::task<bool> http_session::send_local(unsigned status, bool close) {
   co_return co_await send_prepared();
 }
 
-const config::route* http_session::prepare_local(unsigned status, bool close) {
+const config::route* http_session::prepare_local(unsigned status, bool close, std::string_view extra) {
   if (close) keep_alive_ = false;
   cout_.clear();
   char hsts[112];
-  write_error_response(cout_, status, request_id_, !keep_alive_, head_request_, hsts_line(hsts));
+  std::string_view lines = hsts_line(hsts);
+  thread_local std::string joined;
+  if (!extra.empty()) {
+    joined.assign(lines).append(extra);
+    lines = joined;
+  }
+  write_error_response(cout_, status, request_id_, !keep_alive_, head_request_, lines);
   status_ = status;
   return nullptr;
 }
@@ -583,6 +674,7 @@ void http_session::finish_request() {
   error_code_ = 0;
   error_page_ = false;
   real_ip_.clear();
+  conn_slot_.reset();  // limit-connections: this request is no longer in progress
   rp_.reset();
   sp_.reset();
   spool_.reset();

@@ -26,6 +26,7 @@
 #include "proxy/http_parser.hpp"
 #include "proxy/observe.hpp"
 #include "proxy/phases.hpp"
+#include "proxy/rate_limit.hpp"
 #include "proxy/request_check.hpp"
 #include "proxy/request_target.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -101,7 +102,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
   const config::route* route_request();
   const config::route* redirect_www(const std::string& to);  // from-to-www-redirect
   // Writes a local error answer into cout_; returns null (no route) for route_request().
-  const config::route* prepare_local(unsigned status, bool close);
+  // `extra` is header lines ("Name: value\r\n") added to it.
+  const config::route* prepare_local(unsigned status, bool close, std::string_view extra = {});
+  // The client address (the trusted forwarded-for or PROXY protocol one, else the peer),
+  // computed once per request into real_ip_.
+  std::string_view client_ip();
+  // The access phases of route `r` that answer locally: CORS preflight, source lists, basic
+  // authentication. True when cout_ holds the answer (status_ set).
+  bool access_checks(const config::route& r, std::string_view path, bool has_body);
   task<bool> forward(const config::route& r);
   // custom-http-errors: whether `status` of route `r` is answered by its error backend, and
   // that answer (the request as ingress-nginx's @custom_ location sends it).
@@ -200,6 +208,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::string host_;
   std::string request_id_;
   std::string real_ip_;
+  conn_slot conn_slot_;  // limit-connections: held while the request is in progress
   std::string peer_ip_;
   bool peer_trusted_ = false;
   unsigned version_ = 11;

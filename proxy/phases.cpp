@@ -6,17 +6,67 @@
 #include <charconv>
 #include <ctime>
 
+#include "config/ip_set.hpp"
 #include "proxy/ascii.hpp"
 #include "proxy/https_policy.hpp"
 
 namespace portico::proxy {
 
-phase_result access_phase(const config::route& r, const request_view&, local_answer& out) {
-  if (!r.policy->denied.empty()) {
+phase_result access_phase(const config::route& r, const request_view& req, local_answer& out) {
+  const auto& p = *r.policy;
+  if (!p.denied.empty()) {
     out.status = 503;
     return phase_result::answered;
   }
+  // nginx's order: the deny lines, then the allow lines and "deny all".
+  if ((p.source.deny && p.source.deny->contains(req.client_ip)) ||
+      (p.source.allow && !p.source.allow->contains(req.client_ip))) {
+    out.status = 403;
+    return phase_result::answered;
+  }
   return phase_result::next;
+}
+
+bool cors_origin_allowed(const config::cors_policy& c, std::string_view origin) {
+  if (c.any_origin) return true;
+  if (origin.empty()) return false;
+  auto lower = [](char ch) { return static_cast<char>(std::tolower(static_cast<unsigned char>(ch))); };
+  auto equal_ci = [&](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                              [&](char x, char y) { return lower(x) == y; });
+  };
+  for (const std::string& o : c.origins) {
+    const auto star = o.find("://*.");
+    if (star == std::string::npos) {
+      if (equal_ci(origin, o)) return true;
+      continue;
+    }
+    // "scheme://" + one label of letters, digits and '-' + the rest.
+    const std::string_view head = std::string_view(o).substr(0, star + 3);
+    const std::string_view tail = std::string_view(o).substr(star + 4);  // ".example.com[:port]"
+    if (origin.size() <= head.size() + tail.size()) continue;
+    if (!equal_ci(origin.substr(0, head.size()), head) ||
+        !equal_ci(origin.substr(origin.size() - tail.size()), tail))
+      continue;
+    const auto label = origin.substr(head.size(), origin.size() - head.size() - tail.size());
+    if (std::all_of(label.begin(), label.end(), [](char ch) {
+          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-';
+        }))
+      return true;
+  }
+  return false;
+}
+
+bool cors_phase(const config::cors_policy& c, std::string_view origin,
+                std::vector<std::pair<std::string_view, std::string_view>>& set_headers) {
+  if (!c.enabled || !cors_origin_allowed(c, origin)) return false;
+  set_headers.emplace_back("Access-Control-Allow-Origin", c.any_origin ? std::string_view("*") : origin);
+  if (c.credentials) set_headers.emplace_back("Access-Control-Allow-Credentials", "true");
+  set_headers.emplace_back("Access-Control-Allow-Methods", c.methods);
+  set_headers.emplace_back("Access-Control-Allow-Headers", c.headers);
+  if (!c.expose.empty()) set_headers.emplace_back("Access-Control-Expose-Headers", c.expose);
+  set_headers.emplace_back("Access-Control-Max-Age", c.max_age);
+  return true;
 }
 
 // ingress-nginx's order: app-root (server rewrite phase), then the route's temporal or
@@ -58,6 +108,9 @@ void rewrite_phase(const config::route& r, const config::controller_config& sett
   // ingress-nginx sets X-Forwarded-Prefix only where it rewrites.
   if (!p.rewrite.x_forwarded_prefix.empty() && r.rewrite_regex)
     out.set_headers.emplace_back("X-Forwarded-Prefix", p.rewrite.x_forwarded_prefix);
+  // Basic authentication: the credentials stay here (ingress-nginx: proxy_set_header
+  // Authorization "").
+  if (p.basic_auth.users) out.set_headers.emplace_back("Authorization", std::string_view{});
 }
 
 namespace {

@@ -31,6 +31,8 @@ struct request_view {
   std::string_view path;    // the normalized path routing matched
   bool tls = false;
   std::uint16_t https_port = 443;  // of the listener clients reach for HTTPS
+  // The client address: the socket peer, or the trusted forwarded-for / PROXY protocol one.
+  std::string_view client_ip;
 };
 
 // An answer a phase gives instead of forwarding: a status and, for redirects, a Location.
@@ -40,8 +42,19 @@ struct local_answer {
 };
 
 // access: whether the route may serve this request at all. A route whose policy is denied (a
-// protection it asks for is not applied) answers 503.
+// protection it asks for is not applied) answers 503; a client address in the deny-list, or
+// outside the allow-list, 403. Basic authentication follows (proxy/basic_auth.hpp: it needs
+// the worker's credential cache).
 phase_result access_phase(const config::route& r, const request_view& req, local_answer& out);
+
+// cors: the Access-Control-* fields of an answer to a request with this Origin ("" none), as
+// ingress-nginx sets them; false (nothing added) when the route has no CORS or the origin is
+// not allowed. A request with method OPTIONS that CORS applies to is a preflight: the proxy
+// answers it with 204 (before access checks, as ingress-nginx's rewrite phase does).
+bool cors_phase(const config::cors_policy& c, std::string_view origin,
+                std::vector<std::pair<std::string_view, std::string_view>>& set_headers);
+// Whether `origin` matches an allowed origin (lowercased; "*." stands for one label).
+bool cors_origin_allowed(const config::cors_policy& c, std::string_view origin);
 
 // redirect: HTTP -> HTTPS (ssl-redirect, force-ssl-redirect), temporal-redirect,
 // permanent-redirect, app-root, in ingress-nginx's order.

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "config/htpasswd.hpp"
+
 namespace portico::proxy {
 
 namespace json = boost::json;
@@ -28,6 +30,28 @@ json::object cluster_json(const config::cluster& c) {
                       {"port", c.service_port},
                       {"version", c.version},
                       {"endpoints", std::move(eps)}};
+}
+
+// Who may use the route: the names of what protects it, never a Secret's content.
+json::value access_json(const config::route_policy& p) {
+  auto text = [](const std::string& t) { return t.empty() ? json::value(nullptr) : json::value(t); };
+  json::value cors = nullptr;
+  if (p.cors.enabled) {
+    json::array origins;
+    if (p.cors.any_origin) origins.push_back("*");
+    for (const auto& o : p.cors.origins) origins.push_back(json::value(o));
+    cors = std::move(origins);
+  }
+  json::value basic = nullptr;
+  if (p.basic_auth.users)
+    basic = json::object{{"secret", p.basic_auth.secret},
+                         {"realm", p.basic_auth.realm},
+                         {"users", p.basic_auth.users->users.size()}};
+  return json::object{{"denied", text(p.denied)},
+                      {"allow", text(p.source.allow_text)},
+                      {"deny", text(p.source.deny_text)},
+                      {"cors_origins", std::move(cors)},
+                      {"basic_auth", std::move(basic)}};
 }
 
 }  // namespace
@@ -66,6 +90,7 @@ std::string snapshot_to_json(const config::snapshot& snap) {
         {"affinity", r->policy->affinity.enabled
                          ? json::value(r->policy->affinity.persistent ? "persistent" : "balanced")
                          : json::value(nullptr)},
+        {"access", access_json(*r->policy)},
     });
   }
   json::array clusters;

@@ -18,6 +18,7 @@
 
 #include "config/snapshot.hpp"
 #include "proxy/balancer.hpp"
+#include "proxy/basic_auth.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/server_options.hpp"
 #include "proxy/tls_client.hpp"
@@ -66,6 +67,8 @@ class worker {
   const server_options& options() const { return opts_; }
   const config::snapshot_ptr& snapshot() const { return snap_; }
   balancer& lb() { return lb_; }
+  // Basic authentication's verified credentials (proxy/basic_auth.hpp), per worker.
+  credential_cache& credentials() { return credentials_; }
   upstream_pool& pool() { return pool_; }
   worker_observer* observer() { return observer_.get(); }
   worker_gauges& gauges() { return *gauges_; }
@@ -114,6 +117,7 @@ class worker {
   const server_options& opts_;
   config::snapshot_ptr snap_;
   balancer lb_;
+  credential_cache credentials_;
   std::unique_ptr<worker_observer> observer_;
   std::unique_ptr<worker_gauges> own_gauges_;  // when there is no observer
   worker_gauges* gauges_ = nullptr;

@@ -188,18 +188,19 @@ TEST(backoff, jitter_spreads_delays) {
 
 TEST(resources, namespace_and_field_selectors_shape_the_paths) {
   auto all = standard_resources("team-a", "ingress/portico");
-  ASSERT_EQ(all.size(), 7u);
+  ASSERT_EQ(all.size(), 8u);
   EXPECT_EQ(all[0].collection_path(), "/apis/networking.k8s.io/v1/ingressclasses");
   EXPECT_EQ(all[1].collection_path(), "/apis/networking.k8s.io/v1/namespaces/team-a/ingresses");
   EXPECT_EQ(all[3].collection_path(), "/apis/discovery.k8s.io/v1/namespaces/team-a/endpointslices");
   EXPECT_EQ(all[4].field_selector, "type=kubernetes.io/tls");
-  EXPECT_EQ(all[5].collection_path(), "/api/v1/namespaces/team-a/configmaps");
-  EXPECT_EQ(all[6].collection_path(), "/api/v1/namespaces/ingress/configmaps");
-  EXPECT_EQ(all[6].field_selector, "metadata.name=portico");
+  EXPECT_EQ(all[5].field_selector, "type=Opaque");
+  EXPECT_EQ(all[6].collection_path(), "/api/v1/namespaces/team-a/configmaps");
+  EXPECT_EQ(all[7].collection_path(), "/api/v1/namespaces/ingress/configmaps");
+  EXPECT_EQ(all[7].field_selector, "metadata.name=portico");
   EXPECT_EQ(url_encode("type=kubernetes.io/tls"), "type%3Dkubernetes.io%2Ftls");
-  EXPECT_EQ(standard_resources("", "").size(), 6u);
-  EXPECT_EQ(standard_resources("", "ingress/portico").size(), 6u);  // all namespaces cover it
-  EXPECT_EQ(standard_resources("team-a", "team-a/portico").size(), 6u);
+  EXPECT_EQ(standard_resources("", "").size(), 7u);
+  EXPECT_EQ(standard_resources("", "ingress/portico").size(), 7u);  // all namespaces cover it
+  EXPECT_EQ(standard_resources("team-a", "team-a/portico").size(), 7u);
   EXPECT_EQ(standard_resources("", "")[1].collection_path(), "/apis/networking.k8s.io/v1/ingresses");
 }
 

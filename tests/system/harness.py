@@ -519,8 +519,11 @@ class Response:
 class Conn:
     """One client connection for raw and keep-alive HTTP/1.1 exchanges."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=30.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=30.0, source=None):
+        # `source`: the local address to connect from (any 127.0.0.0/8 address works on Linux
+        # loopback), for tests of client-address rules.
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout, source_address=(source, 0) if source else None)
         self.buf = b""
 
     def close(self):
@@ -650,12 +653,13 @@ def build_request(method, target, headers=None, body=b"", host="localhost"):
 
 
 def request(port, method="GET", target="/", headers=None, body=b"", host="localhost",
-            timeout=30.0, addr="127.0.0.1"):
-    """One request on a fresh connection (Connection: close unless given)."""
+            timeout=30.0, addr="127.0.0.1", source=None):
+    """One request on a fresh connection (Connection: close unless given); `source`: the
+    local address to connect from."""
     hdrs = dict(headers or {})
     if not any(k.lower() == "connection" for k in hdrs):
         hdrs["Connection"] = "close"
-    with Conn(port, addr, timeout) as c:
+    with Conn(port, addr, timeout, source=source) as c:
         return c.request(method, target, hdrs, body, host)
 
 

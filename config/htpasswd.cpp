@@ -1,0 +1,57 @@
+#include "config/htpasswd.hpp"
+
+#include <algorithm>
+
+namespace portico::config {
+
+const std::string* htpasswd::find(std::string_view user) const {
+  auto it = std::lower_bound(users.begin(), users.end(), user,
+                             [](const auto& u, std::string_view k) { return u.first < k; });
+  return it != users.end() && it->first == user ? &it->second : nullptr;
+}
+
+bool known_hash_format(std::string_view h) {
+  for (std::string_view p : {"$2y$", "$2b$", "$2a$", "$apr1$", "{SHA}", "$1$", "$5$", "$6$", "$y$"})
+    if (h.starts_with(p) && h.size() > p.size()) return true;
+  // Traditional DES crypt: 2 salt characters and 11 of hash, from ./0-9A-Za-z.
+  return h.size() == 13 && std::all_of(h.begin(), h.end(), [](char c) {
+           return c == '.' || c == '/' || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+                  (c >= 'a' && c <= 'z');
+         });
+}
+
+htpasswd parse_htpasswd(std::string_view text, std::vector<std::string>& problems) {
+  htpasswd out;
+  unsigned line_no = 0;
+  while (!text.empty()) {
+    ++line_no;
+    const auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty() || line.front() == '#') continue;
+    const auto colon = line.find(':');
+    if (colon == 0 || colon == std::string_view::npos) {
+      problems.push_back("line " + std::to_string(line_no) + " is not \"user:hash\"; skipped");
+      continue;
+    }
+    std::string_view hash = line.substr(colon + 1);
+    hash = hash.substr(0, hash.find(':'));
+    if (!known_hash_format(hash)) {
+      problems.push_back("line " + std::to_string(line_no) +
+                         ": the hash is not one of bcrypt, $apr1$, {SHA}, $1$, $5$, $6$, $y$ or "
+                         "DES crypt; that user cannot sign in");
+      continue;
+    }
+    out.users.emplace_back(std::string(line.substr(0, colon)), std::string(hash));
+  }
+  std::stable_sort(out.users.begin(), out.users.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  // nginx uses a user's first line.
+  out.users.erase(std::unique(out.users.begin(), out.users.end(),
+                              [](const auto& a, const auto& b) { return a.first == b.first; }),
+                  out.users.end());
+  return out;
+}
+
+}  // namespace portico::config
