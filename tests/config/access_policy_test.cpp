@@ -146,17 +146,18 @@ TEST(source_ranges, the_configmap_lists_are_defaults_an_annotation_replaces) {
   EXPECT_TRUE(block->contains("::2"));
 }
 
-TEST(source_ranges, a_bad_configmap_entry_denies_every_route) {
+// One Ingress "a" and the controller ConfigMap ingress/portico with `data` (flow YAML).
+build_result with_configmap(const std::string& data) {
   build_options o;
   o.configmap = "ingress/portico";
-  auto r = build(state_from_yaml(std::string(our_class) + svc + R"(
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: portico, namespace: ingress}
-data: {block-cidrs: "127.0.5.0/24, 300.1.1.1"}
-)" + ing("a", "")),
-                 o);
+  return build(state_from_yaml(std::string(our_class) + svc +
+                               "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: portico, "
+                               "namespace: ingress}\ndata: " + data + "\n" + ing("a", "")),
+               o);
+}
+
+TEST(source_ranges, a_bad_configmap_entry_denies_every_route) {
+  auto r = with_configmap(R"({block-cidrs: "127.0.5.0/24, 300.1.1.1"})");
   EXPECT_FALSE(policy_of(r, "a.test").denied.empty());
   EXPECT_TRUE(reported(r, "data[block-cidrs]", "\"300.1.1.1\" is not an IP address"))
       << errors_text(r.errors);
@@ -345,16 +346,7 @@ TEST(limits, rates_connections_and_the_allowlist_are_decoded) {
 }
 
 TEST(limits, configmap_status_codes) {
-  build_options o;
-  o.configmap = "ingress/portico";
-  auto r = build(state_from_yaml(std::string(our_class) + svc + R"(
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: portico, namespace: ingress}
-data: {limit-req-status-code: "429", limit-conn-status-code: "200"}
-)" + ing("a", "")),
-                 o);
+  auto r = with_configmap(R"({limit-req-status-code: "429", limit-conn-status-code: "200"})");
   EXPECT_EQ(r.snap->settings().limit_req_status_code, 429u);
   EXPECT_EQ(r.snap->settings().limit_conn_status_code, 503u);  // not an error status: default
   EXPECT_TRUE(reported(r, "data[limit-conn-status-code]", "between 400 and 599"));
