@@ -45,12 +45,18 @@ htpasswd parse_htpasswd(std::string_view text, std::vector<std::string>& problem
     }
     out.users.emplace_back(std::string(line.substr(0, colon)), std::string(hash));
   }
-  std::stable_sort(out.users.begin(), out.users.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  // nginx uses a user's first line.
-  out.users.erase(std::unique(out.users.begin(), out.users.end(),
-                              [](const auto& a, const auto& b) { return a.first == b.first; }),
-                  out.users.end());
+  // nginx uses a user's first line. (A sort with the line order as tie-break: std::stable_sort's
+  // temporary buffer trips AddressSanitizer's alloc-dealloc check with GCC 12's libstdc++.)
+  std::vector<std::size_t> order(out.users.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return out.users[a].first != out.users[b].first ? out.users[a].first < out.users[b].first : a < b;
+  });
+  std::vector<std::pair<std::string, std::string>> sorted;
+  sorted.reserve(order.size());
+  for (std::size_t i : order)
+    if (sorted.empty() || sorted.back().first != out.users[i].first) sorted.push_back(std::move(out.users[i]));
+  out.users = std::move(sorted);
   return out;
 }
 
