@@ -8,6 +8,7 @@
 
 #include "config/cluster_state.hpp"
 #include "config/fnv.hpp"
+#include "config/client_auth.hpp"
 #include "config/htpasswd.hpp"
 #include "config/ip_set.hpp"
 #include "config/ingress_check.hpp"
@@ -39,12 +40,12 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"auth-signin", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
       {"auth-signin-redirect-param", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
       {"auth-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
-      {"auth-tls-error-page", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-tls-match-cn", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-tls-pass-certificate-to-upstream", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-tls-secret", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-tls-verify-client", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-tls-verify-depth", annotation_support::denies, "client certificate authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-tls-error-page", annotation_support::supported, "a URL the 400 for a missing or bad certificate redirects to (302)"},
+      {"auth-tls-match-cn", annotation_support::supported, "\"CN=<regex>\": a certificate whose subject DN does not match gets 403"},
+      {"auth-tls-pass-certificate-to-upstream", annotation_support::supported, "\"true\": the client certificate goes upstream in ssl-client-cert (URL-encoded PEM)"},
+      {"auth-tls-secret", annotation_support::supported, "the Secret (Ingress's namespace) whose ca.crt verifies client certificates (ca.crl: revoked ones), for every host of the Ingress; the oldest Ingress of a host decides"},
+      {"auth-tls-verify-client", annotation_support::supported, "on (default: a request without a valid certificate gets 400), optional, optional_no_ca, off"},
+      {"auth-tls-verify-depth", annotation_support::supported, "the certificate chain depth (default 1)"},
       {"auth-type", annotation_support::supported, "\"basic\" (with auth-secret): 401 unless the credentials match; \"digest\" is not implemented: the Ingress's routes answer 503"},
       {"auth-url", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
       {"backend-protocol", annotation_support::supported, "HTTP, HTTPS (AUTO_HTTP as HTTP); GRPC, GRPCS, AJP, FCGI are reported"},
@@ -928,6 +929,92 @@ void limits(ctx& c, const our_annotations& anns) {
   l.zone = c.ing.meta.namespace_name + "/" + c.ing.meta.name;
 }
 
+// auth-tls-*: client certificates. A CA that cannot be used, or a CN restriction that cannot
+// be applied, makes the routes answer 503.
+void client_certificates(ctx& c, const our_annotations& anns, fnv1a& content) {
+  auto get = [&](std::string_view k) -> const our_annotation* {
+    auto it = anns.find(k);
+    return it == anns.end() ? nullptr : &it->second;
+  };
+  const our_annotation* sec = get("auth-tls-secret");
+  if (sec == nullptr) {
+    for (const auto& [key, a] : anns) {
+      if (!key.starts_with("auth-tls-")) continue;
+      c.current = &a;
+      c.error("without auth-tls-secret: no client certificates are asked for (as in ingress-nginx)");
+      break;
+    }
+    return;
+  }
+  c.current = sec;
+  auto refuse = [&](std::string why) {
+    c.error(why + "; the Ingress's routes answer 503");
+    c.deny(c.current->written_key + ": " + why);
+  };
+  const std::string ref(trim(sec->value));
+  const auto slash = ref.find('/');
+  const std::string& own = c.ing.meta.namespace_name;
+  const std::string ns = slash == std::string::npos ? own : ref.substr(0, slash);
+  const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
+  if (ns.empty() || name.empty() || name.find('/') != std::string::npos || !basic_chars(ref))
+    return refuse("must be a Secret name or namespace/name, got \"" + ref + "\"");
+  if (ns != own)
+    return refuse("Secret " + ns + "/" + name + " is in another namespace; only Secrets of namespace " +
+                  own + " can be used");
+  const std::string key = ns + "/" + name;
+  auto it = c.state.secrets.find(key);
+  if (it == c.state.secrets.end()) return refuse("Secret " + key + " not found");
+  const auto& data = it->second.data;
+  auto field = [&](const char* k) {
+    auto f = data.find(k);
+    return f == data.end() ? std::string_view() : std::string_view(f->second);
+  };
+  std::string why;
+  auto ca = make_client_auth(field("ca.crt"), field("ca.crl"), why);
+  if (!ca) return refuse("Secret " + key + " " + why);
+  ca->secret = key;
+  if (const our_annotation* v = get("auth-tls-verify-client")) {
+    c.current = v;
+    const auto t = trim(v->value);
+    if (t == "on") ca->verify = client_verify::on;
+    else if (t == "off") ca->verify = client_verify::off;
+    else if (t == "optional") ca->verify = client_verify::optional;
+    else if (t == "optional_no_ca") ca->verify = client_verify::optional_no_ca;
+    else c.bad("on, off, optional or optional_no_ca", "on applies");
+  }
+  if (const our_annotation* v = get("auth-tls-verify-depth")) {
+    c.current = v;
+    auto n = parse_uint(trim(v->value));
+    if (n && *n >= 1 && *n <= 100) ca->depth = static_cast<unsigned>(*n);
+    else c.bad("a whole number from 1", "1 applies");
+  }
+  if (const our_annotation* v = get("auth-tls-error-page")) {
+    c.current = v;
+    const auto t = trim(v->value);
+    if (valid_redirect_url(t) || valid_path_value(t)) ca->error_page = std::string(t);
+    else c.bad("an http(s) URL or a path", "ignored");
+  }
+  if (const our_annotation* v = get("auth-tls-pass-certificate-to-upstream")) {
+    c.current = v;
+    flag(c, v->value, ca->pass_certificate);
+  }
+  if (const our_annotation* v = get("auth-tls-match-cn")) {
+    c.current = v;
+    const auto t = trim(v->value);
+    auto re = std::make_shared<re2::RE2>(re2::StringPiece(t.data(), t.size()), re2::RE2::Quiet);
+    if (!t.starts_with("CN=") || !re->ok())
+      return refuse("must be \"CN=\" and a regular expression (RE2), got \"" + v->value + "\"");
+    ca->match_cn = std::string(t);
+    ca->match_cn_re = std::move(re);
+  }
+  fnv1a h;
+  h.add(ca->id).add(static_cast<std::uint64_t>(ca->verify)).add(ca->depth).add(ca->error_page)
+      .add(ca->pass_certificate ? 1 : 0).add(ca->match_cn);
+  ca->id = h.value();
+  content.add(ca->id);
+  c.p.client_certs = std::move(ca);
+}
+
 decoder find_decoder(std::string_view key) {
   for (const auto& [k, d] : decoders())
     if (k == key) return d;
@@ -971,6 +1058,7 @@ route_policy_ptr annotation_reader::read(const ingress& ing, const our_annotatio
   limits(c, anns);
   fnv1a secret_content;
   basic_auth(c, anns, secret_content);
+  client_certificates(c, anns, secret_content);
   if (p.hash_by_subset_size != 0) p.hash_by_subset_size = c.subset_size;
   if (c.no_intercept) p.custom_http_errors.clear();
   if (p.hash_by.empty()) p.hash_by_subset_size = 0;

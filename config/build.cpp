@@ -31,6 +31,7 @@
 
 #include "config/annotations.hpp"
 #include "config/backends.hpp"
+#include "config/client_auth.hpp"
 #include "config/ingress_check.hpp"
 #include "config/regex_paths.hpp"
 #include "config/route_table.hpp"
@@ -138,6 +139,11 @@ class route_collector {
   const our_annotations* anns_ = nullptr;
   std::map<std::string, alias_owner> aliases_;  // by lowercased host: the first Ingress's
   std::set<std::string> www_hosts_;             // hosts asking for from-to-www-redirect
+  struct client_auth_owner {
+    const ingress* ing;
+    std::shared_ptr<const client_auth> auth;
+  };
+  std::map<std::string, client_auth_owner> client_auth_;  // by host: the first Ingress's
   void attach_canary(const ingress& ing, route& main, const ingress_backend& b,
                      const route_policy_ptr& pol, const std::string& field);
 
@@ -280,6 +286,14 @@ void route_collector::add_default(const ingress& ing) {
 
 void route_collector::add_host_settings(const ingress& ing, const std::string& host) {
   if (host.empty()) return;
+  if (route_policy_->client_certs && route_policy_->denied.empty()) {
+    auto [it, inserted] = client_auth_.try_emplace(host, client_auth_owner{&ing, route_policy_->client_certs});
+    if (!inserted && it->second.ing != &ing && it->second.auth->id != route_policy_->client_certs->id)
+      error(ing, annotation_field("auth-tls-secret"),
+            "host \"" + host + "\" already has the client certificate settings of Ingress " +
+                it->second.ing->meta.namespace_name + "/" + it->second.ing->meta.name +
+                " (older); they apply to this host");
+  }
   if (route_policy_->redirect.from_to_www && !host.starts_with("*.")) www_hosts_.insert(host);
   if (route_policy_->aliases.empty()) return;
   auto [it, inserted] =
@@ -311,6 +325,16 @@ std::shared_ptr<const tls_table> route_collector::apply_host_settings(
     std::string from = to.starts_with("www.") ? to.substr(4) : "www." + to;
     if (table.has_host(from)) continue;  // served by an Ingress of its own: no redirect
     table.www_redirects.emplace(from, to);
+  }
+  // Client certificates are asked for by every host that wants them and by its aliases.
+  if (!client_auth_.empty()) {
+    auto t = std::make_shared<tls_table>(*tls);
+    for (const auto& [host, owner] : client_auth_) t->client_auth_by_host.emplace(host, owner.auth);
+    for (const auto& [alias, host] : tls_aliases) {
+      auto it = client_auth_.find(host);
+      if (it != client_auth_.end()) t->client_auth_by_host.emplace(alias, it->second.auth);
+    }
+    tls = std::move(t);
   }
   // An alias is served with its host's certificates (ingress-nginx's certificate lookup
   // lists aliases beside their server's name); a name with its own spec.tls keeps its own.

@@ -19,6 +19,7 @@ namespace portico::config {
 
 class ip_set;
 struct htpasswd;
+struct client_auth;
 
 using std::chrono::milliseconds;
 
@@ -185,6 +186,9 @@ struct route_policy {
   cors_policy cors;
   basic_auth_policy basic_auth;
   limit_policy limits;
+  // auth-tls-*: client certificates, applied per host (config/client_auth.hpp; the oldest
+  // Ingress of a host that asks for them decides, as ingress-nginx's server does).
+  std::shared_ptr<const client_auth> client_certs;
   canary_policy canary;
   affinity_policy affinity;
   // server-alias: more names (lowercased; exact or "*.x") served exactly like each host of the

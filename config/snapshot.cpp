@@ -96,13 +96,18 @@ std::string_view key_type_name(tls_key_type t) {
   return "?";
 }
 
-const tls_certificates* snapshot::find_certificates(std::string_view server_name) const {
-  const auto& hosts = tls_->by_host;
-  if (hosts.empty() || server_name.empty() || server_name.size() > 253) return nullptr;
+namespace {
+
+// The entry of a TLS host map for a server name: lower-cased, one trailing dot ignored, the
+// exact host, then its single-label wildcard. No allocation.
+template <class Map>
+const typename Map::mapped_type* find_tls_host(const Map& hosts, std::string_view name) {
+  if (hosts.empty() || name.empty() || name.size() > 253) return nullptr;
   char buf[254];
   std::size_t n = 0;
-  for (char c : server_name) buf[n++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  for (char c : name) buf[n++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
   if (buf[n - 1] == '.') --n;  // "foo.com." names the same host
+  if (n == 0) return nullptr;
   std::string_view key(buf, n);
   auto it = hosts.find(key);
   if (it == hosts.end()) {
@@ -113,7 +118,25 @@ const tls_certificates* snapshot::find_certificates(std::string_view server_name
     it = hosts.find(std::string_view(buf + dot - 1, n - dot + 1));
     if (it == hosts.end()) return nullptr;
   }
-  return it->second.empty() ? nullptr : &it->second;
+  return &it->second;
+}
+
+}  // namespace
+
+const tls_certificates* snapshot::find_certificates(std::string_view server_name) const {
+  const tls_certificates* c = find_tls_host(tls_->by_host, server_name);
+  return c == nullptr || c->empty() ? nullptr : c;
+}
+
+const client_auth* snapshot::find_client_auth(std::string_view host) const {
+  const auto& hosts = tls_->client_auth_by_host;
+  if (hosts.empty()) return nullptr;
+  // A request's Host may carry ":port" (an IPv6 literal keeps its brackets).
+  if (const auto colon = host.rfind(':');
+      colon != std::string_view::npos && host.find(']') == std::string_view::npos)
+    host = host.substr(0, colon);
+  const auto* a = find_tls_host(hosts, host);
+  return a != nullptr ? a->get() : nullptr;
 }
 
 const cluster* snapshot::find_cluster(std::string_view id) const {

@@ -169,8 +169,14 @@ using tls_host_map =
 // (lower-case; "*.foo.com" wildcards as listed), oldest Ingress first when two name the same
 // host. A host whose Secrets are missing or broken maps to an empty set: the default
 // certificate.
+struct client_auth;
+using client_auth_map = std::unordered_map<std::string, std::shared_ptr<const client_auth>,
+                                           tls_host_hash, std::equal_to<>>;
+
 struct tls_table {
   tls_host_map by_host;
+  // auth-tls-*: the hosts (and their aliases) that ask for client certificates.
+  client_auth_map client_auth_by_host;
   // --default-ssl-certificate when it names a good Secret; null: the proxy's own self-signed.
   std::shared_ptr<const tls_certificate> default_cert;
   // Every distinct good certificate (by_host values and default_cert), for metrics and caches.
@@ -209,6 +215,9 @@ class snapshot {
   // its Secrets are unusable (then the default certificate, tls().default_cert or the
   // self-signed one, answers). Never empty. Allocates nothing.
   const tls_certificates* find_certificates(std::string_view server_name) const;
+  // auth-tls-*: the client certificate settings of a server name or request host (any case,
+  // ":port" and one trailing dot ignored; exact, then the single-label wildcard); null: none.
+  const client_auth* find_client_auth(std::string_view host) const;
   // Never null (empty when no Ingress has spec.tls).
   const tls_table& tls() const { return *tls_; }
   const std::shared_ptr<const tls_table>& tls_ptr() const { return tls_; }

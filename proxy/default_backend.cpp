@@ -21,12 +21,15 @@ void write_response(std::string& out, unsigned status, std::string_view content_
 }  // namespace
 
 void write_error_response(std::string& out, unsigned status, std::string_view request_id,
-                          bool close, bool head_only, std::string_view extra_headers) {
+                          bool close, bool head_only, std::string_view extra_headers,
+                          std::string_view detail) {
   std::string title = std::to_string(status);
   title += ' ';
   title += reason_phrase(status);
   std::string body = "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" +
-                     title + "</h1></center>\r\n<hr><center>portico</center>\r\n</body>\r\n</html>\r\n";
+                     title + "</h1></center>\r\n";
+  if (!detail.empty()) body.append("<center>").append(detail).append("</center>\r\n");
+  body += "<hr><center>portico</center>\r\n</body>\r\n</html>\r\n";
   write_response(out, status, "text/html", body, request_id, close, head_only, extra_headers);
 }
 

@@ -10,9 +10,11 @@ namespace portico::proxy {
 // `extra_headers`: complete header lines ("Name: value\r\n") added to the head, e.g.
 // Strict-Transport-Security on HTTPS.
 
-// Appends a complete response with a small HTML body naming the status.
+// Appends a complete response with a small HTML body naming the status (and `detail`, a line
+// of plain text, when given: "No required SSL certificate was sent").
 void write_error_response(std::string& out, unsigned status, std::string_view request_id,
-                          bool close, bool head_only = false, std::string_view extra_headers = {});
+                          bool close, bool head_only = false, std::string_view extra_headers = {},
+                          std::string_view detail = {});
 
 // The default backend's answer for an unmatched request: 200 "ok" on /healthz, else 404.
 // Returns the status written.

@@ -141,6 +141,14 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   const auto& pol = *r.policy;
   forward_params fp = forwarding();
   rewrite_phase(r, cfg(), rewrite_);
+  if (client_cert_headers_) {
+    // auth-tls-*: what the handshake said, replacing anything the client sent by these names.
+    auto& set = rewrite_.set_headers;
+    if (!client_cert_.escaped_cert.empty()) set.emplace_back("ssl-client-cert", client_cert_.escaped_cert);
+    set.emplace_back("ssl-client-verify", client_cert_.verify);
+    set.emplace_back("ssl-client-subject-dn", client_cert_.subject);
+    set.emplace_back("ssl-client-issuer-dn", client_cert_.issuer);
+  }
   fp.upstream_host = rewrite_.host;
   fp.set_headers = rewrite_.set_headers.empty() ? nullptr : &rewrite_.set_headers;
   fp.connection = rewrite_.connection;

@@ -441,7 +441,7 @@ const config::route* http_session::route_request() {
   // The phases that may answer the request themselves (proxy/phases.hpp).
   const auto& pol = *r->policy;
   if (!pol.denied.empty() || pol.cors.enabled || pol.source.allow || pol.source.deny ||
-      pol.basic_auth.users) {
+      pol.basic_auth.users || pol.limits.any() || client_auth_possible()) {
     if (access_checks(*r, path, has_body)) return nullptr;
   }
   const request_view req{method_, host_, target_, path, client_.is_tls(), w_.options().https_port,
@@ -504,8 +504,58 @@ std::string_view http_session::client_ip() {
 // CORS preflight (answered first, as ingress-nginx answers it in its rewrite phase), then the
 // access phase (denied policy, source lists), then basic authentication. Their answers carry
 // the route's CORS fields, as ingress-nginx's more_set_headers adds them to every status.
+bool http_session::client_certificate_checks(const config::route& r, bool has_body) {
+  const config::client_auth* required = snap_->find_client_auth(host_);
+  client_cert_headers_ = false;
+  const bool close = has_body || !keep_alive_;
+  if (!client_.is_tls()) {
+    // Plain HTTP to a host that wants certificates: the HTTPS redirect, else refused.
+    if (required == nullptr || required->verify == config::client_verify::off || r.ssl_redirect)
+      return false;
+    if (required->verify == config::client_verify::on) {
+      prepare_local(400, close, {}, "No required SSL certificate was sent");
+      return true;
+    }
+    if (required->match_cn_re) {
+      prepare_local(403, close, {}, "client certificate unauthorized");
+      return true;
+    }
+    return false;
+  }
+  SSL* ssl = client_.tls()->native_handle();
+  const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  const config::client_auth* negotiated =
+      sni != nullptr ? snap_->find_client_auth(sni) : nullptr;
+  const auto result = check_client_certificate(ssl, required, negotiated, client_cert_);
+  auto fail = [&](unsigned status, std::string_view detail) {
+    if ((result == client_cert_result::no_certificate ||
+         result == client_cert_result::bad_certificate) &&
+        !required->error_page.empty()) {
+      if (has_body) keep_alive_ = false;
+      cout_.clear();
+      write_redirect(cout_, 302, required->error_page, request_id_, !keep_alive_);
+      status_ = 302;
+      return true;
+    }
+    prepare_local(status, close, {}, detail);
+    return true;
+  };
+  switch (result) {
+    case client_cert_result::ok:
+      client_cert_headers_ = required != nullptr && required->verify != config::client_verify::off;
+      return false;
+    case client_cert_result::misdirected: return fail(421, {});
+    case client_cert_result::no_certificate: return fail(400, "No required SSL certificate was sent");
+    case client_cert_result::bad_certificate: return fail(400, "The SSL certificate error");
+    case client_cert_result::cn_mismatch: return fail(403, "client certificate unauthorized");
+  }
+  return false;
+}
+
 bool http_session::access_checks(const config::route& r, std::string_view path, bool has_body) {
   const auto& pol = *r.policy;
+  // Client certificates come first (nginx refuses them while reading the request).
+  if (client_auth_possible() && client_certificate_checks(r, has_body)) return true;
   thread_local std::vector<std::pair<std::string_view, std::string_view>> cors;
   thread_local std::string extra;
   cors.clear();
@@ -631,7 +681,8 @@ http_session::task<bool> http_session::send_local(unsigned status, bool close) {
   co_return co_await send_prepared();
 }
 
-const config::route* http_session::prepare_local(unsigned status, bool close, std::string_view extra) {
+const config::route* http_session::prepare_local(unsigned status, bool close, std::string_view extra,
+                                                 std::string_view detail) {
   if (close) keep_alive_ = false;
   cout_.clear();
   char hsts[112];
@@ -641,7 +692,7 @@ const config::route* http_session::prepare_local(unsigned status, bool close, st
     joined.assign(lines).append(extra);
     lines = joined;
   }
-  write_error_response(cout_, status, request_id_, !keep_alive_, head_request_, lines);
+  write_error_response(cout_, status, request_id_, !keep_alive_, head_request_, lines, detail);
   status_ = status;
   return nullptr;
 }
@@ -675,6 +726,7 @@ void http_session::finish_request() {
   error_page_ = false;
   real_ip_.clear();
   conn_slot_.reset();  // limit-connections: this request is no longer in progress
+  client_cert_headers_ = false;
   rp_.reset();
   sp_.reset();
   spool_.reset();

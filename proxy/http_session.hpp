@@ -22,6 +22,7 @@
 #include "proxy/body_spool.hpp"
 #include "proxy/buffer_cache.hpp"
 #include "proxy/byte_stream.hpp"
+#include "proxy/client_cert.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/observe.hpp"
@@ -103,13 +104,21 @@ class http_session : public std::enable_shared_from_this<http_session> {
   const config::route* redirect_www(const std::string& to);  // from-to-www-redirect
   // Writes a local error answer into cout_; returns null (no route) for route_request().
   // `extra` is header lines ("Name: value\r\n") added to it.
-  const config::route* prepare_local(unsigned status, bool close, std::string_view extra = {});
+  const config::route* prepare_local(unsigned status, bool close, std::string_view extra = {},
+                                     std::string_view detail = {});
   // The client address (the trusted forwarded-for or PROXY protocol one, else the peer),
   // computed once per request into real_ip_.
   std::string_view client_ip();
   // The access phases of route `r` that answer locally: CORS preflight, source lists, basic
   // authentication. True when cout_ holds the answer (status_ set).
   bool access_checks(const config::route& r, std::string_view path, bool has_body);
+  // Whether some host of the Snapshot asks for client certificates (auth-tls-*).
+  bool client_auth_possible() const {
+    return snap_ && !snap_->tls().client_auth_by_host.empty();
+  }
+  // auth-tls-*: the request's host against the connection's handshake (proxy/client_cert.hpp).
+  // True when cout_ holds the answer.
+  bool client_certificate_checks(const config::route& r, bool has_body);
   task<bool> forward(const config::route& r);
   // custom-http-errors: whether `status` of route `r` is answered by its error backend, and
   // that answer (the request as ingress-nginx's @custom_ location sends it).
@@ -209,6 +218,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::string request_id_;
   std::string real_ip_;
   conn_slot conn_slot_;  // limit-connections: held while the request is in progress
+  client_cert_info client_cert_;  // auth-tls-*: what the upstream is told
+  bool client_cert_headers_ = false;  // this request sends client_cert_ upstream
   std::string peer_ip_;
   bool peer_trusted_ = false;
   unsigned version_ = 11;

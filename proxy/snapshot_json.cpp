@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "config/client_auth.hpp"
 #include "config/htpasswd.hpp"
 
 namespace portico::proxy {
@@ -47,11 +48,19 @@ json::value access_json(const config::route_policy& p) {
     basic = json::object{{"secret", p.basic_auth.secret},
                          {"realm", p.basic_auth.realm},
                          {"users", p.basic_auth.users->users.size()}};
+  json::value client = nullptr;
+  if (p.client_certs) {
+    static constexpr const char* modes[] = {"on", "off", "optional", "optional_no_ca"};
+    client = json::object{{"secret", p.client_certs->secret},
+                          {"verify", modes[static_cast<int>(p.client_certs->verify)]},
+                          {"match_cn", p.client_certs->match_cn}};
+  }
   return json::object{{"denied", text(p.denied)},
                       {"allow", text(p.source.allow_text)},
                       {"deny", text(p.source.deny_text)},
                       {"cors_origins", std::move(cors)},
-                      {"basic_auth", std::move(basic)}};
+                      {"basic_auth", std::move(basic)},
+                      {"client_certificates", std::move(client)}};
 }
 
 }  // namespace

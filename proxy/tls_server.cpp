@@ -1,5 +1,7 @@
 #include "proxy/tls_server.hpp"
 
+#include "proxy/client_cert.hpp"
+
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -134,6 +136,11 @@ int servername_cb(SSL* ssl, int* /*alert*/, void* /*arg*/) {
   return w != nullptr ? w->on_servername(ssl) : SSL_TLSEXT_ERR_OK;
 }
 
+int client_hello_cb(SSL* ssl, int* /*alert*/, void* /*arg*/) {
+  if (tls_worker* w = worker_of(ssl)) w->on_client_hello(ssl);
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 int ticket_cb(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cctx,
               EVP_MAC_CTX* hctx, int enc) {
   tls_worker* w = worker_of(ssl);
@@ -184,6 +191,7 @@ void configure(SSL_CTX* c) {
   SSL_CTX_sess_set_get_cb(c, get_session_cb);
   SSL_CTX_set_info_callback(c, info_cb);
   SSL_CTX_set_timeout(c, session_timeout_seconds);
+  SSL_CTX_set_client_hello_cb(c, client_hello_cb, nullptr);
   SSL_CTX_set_tlsext_servername_callback(c, servername_cb);
   check(SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_cb), "ticket callback");
   SSL_CTX_set_alpn_select_cb(c, alpn_cb, nullptr);
@@ -255,6 +263,13 @@ tls_choice tls_worker::choose(std::string_view server_name) {
   }
   if (out.empty()) out.add(shared_.self_signed().get());
   return out;
+}
+
+void tls_worker::on_client_hello(SSL* ssl) {
+  if (!snap_ || snap_->tls().client_auth_by_host.empty()) return;
+  const std::string_view name = client_hello_server_name(ssl);
+  if (name.empty()) return;
+  if (const config::client_auth* a = snap_->find_client_auth(name)) ask_for_client_certificate(ssl, *a);
 }
 
 int tls_worker::on_servername(SSL* ssl) {

@@ -8,7 +8,9 @@
 // session-ID cache is process-wide behind a mutex (the handshake path, never the request
 // path), serialized outside OpenSSL's own store (see tls_server.cpp).
 //
-// Per connection, the server-name callback runs on the worker's thread and replaces the
+// Per connection, the ClientHello callback asks for a client certificate when the server name's
+// host wants one (auth-tls-*, proxy/client_cert.hpp), and the server-name callback, on the
+// worker's thread, replaces the
 // connection's certificates with the chosen ones: the worker's current Snapshot's
 // find_certificates(SNI) (one per key type: an RSA and an ECDSA certificate of one host both
 // go on, and OpenSSL picks by the client's signature algorithms), else its default
@@ -105,6 +107,9 @@ class tls_worker {
   tls_choice choose(std::string_view server_name);
 
   // OpenSSL callbacks (static trampolines find the tls_worker through the connection).
+  // The ClientHello (before session resumption): client certificates for the server name
+  // (proxy/client_cert.hpp).
+  void on_client_hello(SSL* ssl);
   int on_servername(SSL* ssl);
   int on_ticket(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher_ctx,
                 EVP_MAC_CTX* mac_ctx, int enc);

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "config/client_auth.hpp"
 #include "config/htpasswd.hpp"
 #include "config/ip_set.hpp"
 #include "tests/config/state_fixture.hpp"
@@ -350,6 +351,99 @@ TEST(limits, configmap_status_codes) {
   EXPECT_EQ(r.snap->settings().limit_req_status_code, 429u);
   EXPECT_EQ(r.snap->settings().limit_conn_status_code, 503u);  // not an error status: default
   EXPECT_TRUE(reported(r, "data[limit-conn-status-code]", "between 400 and 599"));
+}
+
+}  // namespace
+}  // namespace portico::config
+
+namespace portico::config {
+namespace {
+
+// A CA and an empty CRL made with `openssl req -x509` and `openssl ca -gencrl`.
+const std::string ca_yaml = R"(    -----BEGIN CERTIFICATE-----
+    MIIBfDCCASGgAwIBAgIUdlollqKmaHcg0gKdiIxcNhRI4yUwCgYIKoZIzj0EAwIw
+    EjEQMA4GA1UEAwwHVGVzdCBDQTAgFw0yNjEyMDUxMDIwMzVaGA8yMTI2MTExMTEw
+    MjAzNVowEjEQMA4GA1UEAwwHVGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEH
+    A0IABGmhXKP7PRBOQxoApAVrBx8OYSZ6m9Qrm3uVCY9pkjfOygV3uZJqiXoipTos
+    d+9JZZhZ7cbGFTf4cgZmy541qwCjUzBRMB0GA1UdDgQWBBTE4HYRv7moomT8t5Z3
+    nw91ytcY4zAfBgNVHSMEGDAWgBTE4HYRv7moomT8t5Z3nw91ytcY4zAPBgNVHRMB
+    Af8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQDi5UNrVGup1HsWUKRoDkiuyNbC
+    ZCJXeSHA+rEnmtnuDwIhAJWR2uqj+B+xx//iPHoNwYlvqzoVZpa6SvdUFPEBacay
+    -----END CERTIFICATE-----
+)";
+const std::string crl_yaml = R"(    -----BEGIN X509 CRL-----
+    MIGrMFMCAQEwCgYIKoZIzj0EAwIwEjEQMA4GA1UEAwwHVGVzdCBDQRcNMjYxMjA1
+    MTAyMDM1WhgPMjEyNjExMTExMDIwMzVaoA4wDDAKBgNVHRQEAwIBATAKBggqhkjO
+    PQQDAgNIADBFAiA7krcXLnCmW+a1/F7EGBff3sES68hqICifx8egHDWmiQIhAI9g
+    VLmYPTS6hJUboodD31Pmn8s8AjLyZ+B7aJ5x1IaF
+    -----END X509 CRL-----
+)";
+
+std::string ca_secret(const std::string& name, const std::string& ns, bool with_crl) {
+  return "---\napiVersion: v1\nkind: Secret\ntype: Opaque\nmetadata: {name: " + name +
+         ", namespace: " + ns + "}\nstringData:\n  ca.crt: |\n" + ca_yaml +
+         (with_crl ? "  ca.crl: |\n" + crl_yaml : std::string());
+}
+
+TEST(client_certificates, settings_are_decoded_per_ingress_and_mapped_per_host) {
+  auto r = build(state_from_yaml(
+      std::string(our_class) + svc + ca_secret("ca", "ns", true) +
+      ing("a", R"x(nginx.ingress.kubernetes.io/auth-tls-secret: ns/ca,
+                 nginx.ingress.kubernetes.io/auth-tls-verify-client: optional,
+                 nginx.ingress.kubernetes.io/auth-tls-verify-depth: "2",
+                 nginx.ingress.kubernetes.io/auth-tls-error-page: "https://errors.test/cert.html",
+                 nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream: "true",
+                 nginx.ingress.kubernetes.io/auth-tls-match-cn: "CN=(alice|bob)")x") +
+      ing("b", "")));
+  ASSERT_TRUE(r.errors.empty()) << errors_text(r.errors);
+  const client_auth* a = r.snap->find_client_auth("A.test:443");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->verify, client_verify::optional);
+  EXPECT_EQ(a->depth, 2u);
+  EXPECT_EQ(a->error_page, "https://errors.test/cert.html");
+  EXPECT_TRUE(a->pass_certificate);
+  EXPECT_TRUE(a->has_crl);
+  EXPECT_EQ(a->secret, "ns/ca");
+  EXPECT_EQ(sk_X509_NAME_num(a->ca_names.get()), 1);
+  EXPECT_EQ(r.snap->find_client_auth("b.test"), nullptr);
+  EXPECT_NE(a->id, 0u);
+}
+
+TEST(client_certificates, what_cannot_be_applied_denies_the_routes) {
+  auto r = build(state_from_yaml(
+      std::string(our_class) + svc + ca_secret("ca", "ns", false) + ca_secret("theirs", "other", false) +
+      "---\napiVersion: v1\nkind: Secret\ntype: Opaque\nmetadata: {name: empty, namespace: ns}\nstringData: {x: y}\n" +
+      ing("missing", R"(nginx.ingress.kubernetes.io/auth-tls-secret: nope)") +
+      ing("cross", R"(nginx.ingress.kubernetes.io/auth-tls-secret: other/theirs)") +
+      ing("noca", R"(nginx.ingress.kubernetes.io/auth-tls-secret: empty)") +
+      ing("badcn", R"(nginx.ingress.kubernetes.io/auth-tls-secret: ca, nginx.ingress.kubernetes.io/auth-tls-match-cn: "alice")") +
+      ing("lonely", R"(nginx.ingress.kubernetes.io/auth-tls-verify-client: "on")")));
+  for (auto host : {"missing.test", "cross.test", "noca.test", "badcn.test"}) {
+    EXPECT_FALSE(policy_of(r, host).denied.empty()) << host;
+    EXPECT_EQ(r.snap->find_client_auth(host), nullptr) << host;  // denied: 503, not asked
+  }
+  EXPECT_TRUE(reported(r, "auth-tls-secret]", "Secret ns/nope not found"));
+  EXPECT_TRUE(reported(r, "auth-tls-secret]", "is in another namespace"));
+  EXPECT_TRUE(reported(r, "auth-tls-secret]", "has no ca.crt"));
+  EXPECT_TRUE(reported(r, "auth-tls-match-cn]", "must be \"CN=\""));
+  EXPECT_TRUE(reported(r, "auth-tls-verify-client]", "without auth-tls-secret"));
+  EXPECT_TRUE(policy_of(r, "lonely.test").denied.empty());
+}
+
+TEST(client_certificates, the_oldest_ingress_of_a_host_decides) {
+  auto r = build(state_from_yaml(
+      std::string(our_class) + svc + ca_secret("ca", "ns", false) +
+      ing("a", R"(nginx.ingress.kubernetes.io/auth-tls-secret: ca)") +
+      "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: z\n  namespace: ns\n"
+      "  creationTimestamp: \"2030-01-01T00:00:00Z\"\n  annotations: {nginx.ingress.kubernetes.io/auth-tls-secret: ca,"
+      " nginx.ingress.kubernetes.io/auth-tls-verify-client: \"off\"}\nspec:\n  ingressClassName: portico\n"
+      "  rules:\n  - host: a.test\n    http:\n      paths:\n      - {path: /z, pathType: Prefix, backend: "
+      "{service: {name: app, port: {number: 80}}}}\n"));
+  const client_auth* a = r.snap->find_client_auth("a.test");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->verify, client_verify::on);
+  EXPECT_TRUE(reported(r, "auth-tls-secret]", "already has the client certificate settings of Ingress ns/a"))
+      << errors_text(r.errors);
 }
 
 }  // namespace
