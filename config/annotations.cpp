@@ -808,6 +808,31 @@ void source_ranges(ctx& c, const our_annotations& anns) {
   list("denylist-source-range", src.deny, src.deny_text);
 }
 
+// An annotation naming a Secret ("name" or "namespace/name") that must be in the Ingress's own
+// namespace: the Secret, or null after the refusal (the routes answer 503). c.current is `a`.
+const secret* own_secret(ctx& c, const our_annotation& a, std::string& key) {
+  c.current = &a;
+  auto refuse = [&](std::string why) -> const secret* {
+    c.error(why + "; the Ingress's routes answer 503");
+    c.deny(a.written_key + ": " + why);
+    return nullptr;
+  };
+  const std::string ref(trim(a.value));
+  const auto slash = ref.find('/');
+  const std::string& own = c.ing.meta.namespace_name;
+  const std::string ns = slash == std::string::npos ? own : ref.substr(0, slash);
+  const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
+  if (ns.empty() || name.empty() || name.find('/') != std::string::npos || !basic_chars(ref))
+    return refuse("must be a Secret name or namespace/name, got \"" + ref + "\"");
+  if (ns != own)
+    return refuse("Secret " + ns + "/" + name + " is in another namespace; only Secrets of namespace " +
+                  own + " can be used");
+  key = ns + "/" + name;
+  auto it = c.state.secrets.find(key);
+  if (it == c.state.secrets.end()) return refuse("Secret " + key + " not found");
+  return &it->second;
+}
+
 // auth-type basic: the users of auth-secret. Without them the routes answer 503; users whose
 // hash Portico cannot verify are skipped (they cannot sign in).
 void basic_auth(ctx& c, const our_annotations& anns, fnv1a& content) {
@@ -833,20 +858,9 @@ void basic_auth(ctx& c, const our_annotations& anns, fnv1a& content) {
   if (t == "digest") return refuse("digest authentication is not implemented");
   if (t != "basic") return refuse("must be \"basic\" or \"digest\", got \"" + type->value + "\"");
   if (sec == nullptr || trim(sec->value).empty()) return refuse("auth-type basic needs auth-secret");
-  c.current = sec;
-  const std::string ref(trim(sec->value));
-  const auto slash = ref.find('/');
-  const std::string& own = c.ing.meta.namespace_name;
-  const std::string ns = slash == std::string::npos ? own : ref.substr(0, slash);
-  const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
-  if (ns.empty() || name.empty() || name.find('/') != std::string::npos || !basic_chars(ref))
-    return refuse("must be a Secret name or namespace/name, got \"" + ref + "\"");
-  if (ns != own)
-    return refuse("Secret " + ns + "/" + name + " is in another namespace; only Secrets of namespace " +
-                  own + " can be used");
-  const std::string key = ns + "/" + name;
-  auto it = c.state.secrets.find(key);
-  if (it == c.state.secrets.end()) return refuse("Secret " + key + " not found");
+  std::string key;
+  const secret* found = own_secret(c, *sec, key);
+  if (found == nullptr) return;
   std::string kind = "auth-file";
   if (const our_annotation* st = get("auth-secret-type")) {
     kind = std::string(trim(st->value));
@@ -857,7 +871,7 @@ void basic_auth(ctx& c, const our_annotations& anns, fnv1a& content) {
   }
   auto users = std::make_shared<htpasswd>();
   std::vector<std::string> problems;
-  const auto& data = it->second.data;
+  const auto& data = found->data;
   if (kind == "auth-file") {
     auto f = data.find("auth");
     if (f == data.end()) return refuse("Secret " + key + " has no key \"auth\" (an htpasswd file)");
@@ -951,20 +965,10 @@ void client_certificates(ctx& c, const our_annotations& anns, fnv1a& content) {
     c.error(why + "; the Ingress's routes answer 503");
     c.deny(c.current->written_key + ": " + why);
   };
-  const std::string ref(trim(sec->value));
-  const auto slash = ref.find('/');
-  const std::string& own = c.ing.meta.namespace_name;
-  const std::string ns = slash == std::string::npos ? own : ref.substr(0, slash);
-  const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
-  if (ns.empty() || name.empty() || name.find('/') != std::string::npos || !basic_chars(ref))
-    return refuse("must be a Secret name or namespace/name, got \"" + ref + "\"");
-  if (ns != own)
-    return refuse("Secret " + ns + "/" + name + " is in another namespace; only Secrets of namespace " +
-                  own + " can be used");
-  const std::string key = ns + "/" + name;
-  auto it = c.state.secrets.find(key);
-  if (it == c.state.secrets.end()) return refuse("Secret " + key + " not found");
-  const auto& data = it->second.data;
+  std::string key;
+  const secret* found = own_secret(c, *sec, key);
+  if (found == nullptr) return;
+  const auto& data = found->data;
   auto field = [&](const char* k) {
     auto f = data.find(k);
     return f == data.end() ? std::string_view() : std::string_view(f->second);
