@@ -144,7 +144,8 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   if (client_cert_headers_) {
     // auth-tls-*: what the handshake said, replacing anything the client sent by these names.
     auto& set = rewrite_.set_headers;
-    if (!client_cert_.escaped_cert.empty()) set.emplace_back("ssl-client-cert", client_cert_.escaped_cert);
+    // (Empty without auth-tls-pass-certificate-to-upstream: a client's own is removed.)
+    set.emplace_back("ssl-client-cert", client_cert_.escaped_cert);
     set.emplace_back("ssl-client-verify", client_cert_.verify);
     set.emplace_back("ssl-client-subject-dn", client_cert_.subject);
     set.emplace_back("ssl-client-issuer-dn", client_cert_.issuer);
