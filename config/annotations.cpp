@@ -1,4 +1,5 @@
 #include "config/annotations.hpp"
+#include "config/annotation_ctx.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -11,6 +12,7 @@
 #include "config/client_auth.hpp"
 #include "config/htpasswd.hpp"
 #include "config/ip_set.hpp"
+#include "config/request_template.hpp"
 #include "config/ingress_check.hpp"
 #include "config/tls_annotations.hpp"
 
@@ -23,22 +25,22 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"affinity-mode", annotation_support::supported, "\"balanced\" (default: a consistent hash, scaling moves few sessions) or \"persistent\" (never moved while the endpoint is ready)"},
       {"allowlist-source-range", annotation_support::supported, "addresses and networks (comma-separated, IPv4 and IPv6) that may use the Ingress's routes; others get 403 (wins over whitelist-source-range)"},
       {"app-root", annotation_support::supported, "a request for \"/\" is redirected (302) to this path"},
-      {"auth-always-set-cookie", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-cache-duration", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-cache-key", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-keepalive", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-keepalive-requests", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-keepalive-share-vars", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-keepalive-timeout", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-method", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-proxy-set-headers", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-always-set-cookie", annotation_support::supported, "\"true\": the authentication answer's Set-Cookie reaches the client whatever the status (by default only with 200, 201, 204, 206, 301, 302, 303, 304, 307, 308)"},
+      {"auth-cache-duration", annotation_support::supported, "statuses and a time (\"200 202 401 5m\", default; comma-separated rules): how long answers are cached with auth-cache-key"},
+      {"auth-cache-key", annotation_support::supported, "nginx variables (\"$remote_user$http_authorization\"): authentication answers are cached per worker under this key"},
+      {"auth-keepalive", annotation_support::supported, "idle connections kept to the authentication service (default 0: one connection per subrequest, \"Connection: close\")"},
+      {"auth-keepalive-requests", annotation_support::supported, "subrequests per kept connection (default 1000)"},
+      {"auth-keepalive-share-vars", annotation_support::ignored, "accepted; no effect (no nginx variables to share)"},
+      {"auth-keepalive-timeout", annotation_support::supported, "seconds a kept connection may stay idle (default 60)"},
+      {"auth-method", annotation_support::supported, "the subrequest's method (default GET); with it X-Original-URI and X-Scheme are sent"},
+      {"auth-proxy-set-headers", annotation_support::supported, "a ConfigMap (Ingress's namespace) whose data are headers set on the subrequest"},
       {"auth-realm", annotation_support::supported, "the realm of WWW-Authenticate"},
-      {"auth-request-redirect", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-response-headers", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-request-redirect", annotation_support::supported, "the X-Auth-Request-Redirect sent to the service (default: the request URI)"},
+      {"auth-response-headers", annotation_support::supported, "headers (comma-separated) copied from the 2xx authentication answer to the upstream request; a client's own of these names never reaches the upstream"},
       {"auth-secret", annotation_support::supported, "the Secret (name, or namespace/name of the Ingress's own namespace) with the htpasswd users; bcrypt, $apr1$, {SHA}, $1$/$5$/$6$/$y$ and DES crypt"},
       {"auth-secret-type", annotation_support::supported, "auth-file (default: the Secret's key \"auth\" is an htpasswd file) or auth-map (each key a user, its value the hash)"},
-      {"auth-signin", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
-      {"auth-signin-redirect-param", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-signin", annotation_support::supported, "a URL (nginx variables allowed) a 401 from the service redirects to (302), with the original URL in auth-signin-redirect-param"},
+      {"auth-signin-redirect-param", annotation_support::supported, "the query parameter of auth-signin carrying the original URL (default rd)"},
       {"auth-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
       {"auth-tls-error-page", annotation_support::supported, "a URL the 400 for a missing or bad certificate redirects to (302)"},
       {"auth-tls-match-cn", annotation_support::supported, "\"CN=<regex>\": a certificate whose subject DN does not match gets 403"},
@@ -47,7 +49,7 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"auth-tls-verify-client", annotation_support::supported, "on (default: a request without a valid certificate gets 400), optional, optional_no_ca, off"},
       {"auth-tls-verify-depth", annotation_support::supported, "the certificate chain depth (default 1)"},
       {"auth-type", annotation_support::supported, "\"basic\" (with auth-secret): 401 unless the credentials match; \"digest\" is not implemented: the Ingress's routes answer 503"},
-      {"auth-url", annotation_support::denies, "external authentication is not implemented yet: the Ingress's routes answer 503"},
+      {"auth-url", annotation_support::supported, "the authentication service (http/https URL, nginx variables allowed): each request is first sent there without body; 2xx passes, 401/403 are answered, anything else 500"},
       {"backend-protocol", annotation_support::supported, "HTTP, HTTPS (AUTO_HTTP as HTTP); GRPC, GRPCS, AJP, FCGI are reported"},
       {"canary", annotation_support::supported, "\"true\": the Ingress's paths become the alternative backend of another Ingress's same host and path"},
       {"canary-by-cookie", annotation_support::supported, "a cookie whose value \"always\"/\"never\" sends the request to the canary or not"},
@@ -72,7 +74,7 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"disable-proxy-intercept-errors", annotation_support::supported, "\"true\": upstream statuses of this Ingress are never replaced by error pages (custom-http-errors)"},
       {"enable-access-log", annotation_support::supported, "\"false\": no access log line for the Ingress's requests"},
       {"enable-cors", annotation_support::supported, "\"true\": Access-Control-* headers on the route's answers; OPTIONS is answered 204 by Portico (before access checks, as ingress-nginx)"},
-      {"enable-global-auth", annotation_support::ignored, "only meaningful with authentication"},
+      {"enable-global-auth", annotation_support::supported, "\"false\": the ConfigMap's global-auth-url does not apply to this Ingress"},
       {"enable-modsecurity", annotation_support::denies, "no web application firewall: the Ingress's routes answer 503"},
       {"enable-opentelemetry", annotation_support::unsupported, "no tracing export"},
       {"enable-owasp-core-rules", annotation_support::denies, "no web application firewall: the Ingress's routes answer 503"},
@@ -179,16 +181,14 @@ std::string_view support_text(annotation_support s) {
   return "";
 }
 
-namespace {
+using annotation_detail::trim;
 
-std::string_view trim(std::string_view v) { return trim_value(v); }
-
-void add_error(std::vector<build_error>& errors, const ingress& ing, const std::string& field,
-               std::string message) {
+void annotation_detail::add_error(std::vector<build_error>& errors, const ingress& ing,
+                                  const std::string& field, std::string message) {
   errors.push_back({"Ingress", ing.meta.namespace_name, ing.meta.name, field, std::move(message)});
 }
 
-}  // namespace
+using annotation_detail::add_error;
 
 our_annotations collect_annotations(const ingress& ing, std::string_view prefix,
                                     std::vector<build_error>& errors) {
@@ -212,52 +212,19 @@ our_annotations collect_annotations(const ingress& ing, std::string_view prefix,
   return out;
 }
 
-struct annotation_reader::ctx {
-  const ingress& ing;
-  route_policy& p;
-  const cluster_state& state;
-  const controller_config& settings;
-  std::vector<build_error>& errors;
-  const our_annotation* current = nullptr;
-  unsigned subset_size = 3;  // upstream-hash-by-subset-size, applied after every key is read
-  bool no_intercept = false;  // disable-proxy-intercept-errors
-
-  void error(std::string message) {
-    add_error(errors, ing, "metadata.annotations[" + current->written_key + "]", std::move(message));
-  }
-  void bad(std::string_view want, std::string_view consequence = "the default applies") {
-    error("must be " + std::string(want) + ", got \"" + current->value + "\"; " +
-          std::string(consequence));
-  }
-  void deny(std::string why) {
-    if (p.denied.empty()) p.denied = std::move(why);
-  }
-};
 
 namespace {
 
 using ctx = annotation_reader::ctx;
 using decoder = void (*)(ctx&, std::string_view value);
+using namespace annotation_detail;
 
 void seconds(ctx& c, std::string_view v, milliseconds& out) {
   if (auto t = parse_nginx_time(v)) out = *t;
   else c.bad("a number of seconds");
 }
 
-bool valid_redirect_url(std::string_view u) {
-  if (!(u.starts_with("http://") || u.starts_with("https://"))) return false;
-  return std::none_of(u.begin(), u.end(), [](char ch) {
-    return static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f || ch == '"' || ch == '<' || ch == '>';
-  });
-}
 
-// A path sent as a Location or header value: "/" then visible ASCII.
-bool valid_path_value(std::string_view v) {
-  if (v.empty() || v.front() != '/') return false;
-  return std::none_of(v.begin(), v.end(), [](char ch) {
-    return static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f || ch == '"';
-  });
-}
 
 // rewrite-target: "" when `t` is a replacement Portico applies as nginx's rewrite does: a
 // path ("/", "/$2", "/api/$1?x=$2"), a capture first ("$1"), or an absolute http(s) URL
@@ -319,12 +286,6 @@ void custom_headers(ctx& c, std::string_view v) {
 }
 
 // ingress-nginx's BasicChars: letters, digits and - . _ ~ / :
-bool basic_chars(std::string_view v) {
-  return std::all_of(v.begin(), v.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '/' || ch == ':';
-  });
-}
 
 // A cookie or header name: an RFC 9110 token.
 bool token_chars(std::string_view v) {
@@ -334,10 +295,6 @@ bool token_chars(std::string_view v) {
   });
 }
 
-void flag(ctx& c, std::string_view v, bool& out) {
-  if (auto b = parse_bool_text(trim(v))) out = *b;
-  else c.bad("\"true\" or \"false\"");
-}
 
 // session-cookie-expires / -max-age: whole seconds, as ingress-nginx's (^0|-?[1-9]\d*$).
 void cookie_seconds(ctx& c, std::string_view v, std::string& out) {
@@ -421,64 +378,6 @@ bool word_list(std::string_view v, std::string_view extra) {
 }
 
 // upstream-hash-by: text and $var / ${var} references, the variables Portico resolves.
-std::vector<hash_part> parse_hash_by(std::string_view v, std::string& why) {
-  std::vector<hash_part> out;
-  using K = hash_part::kind;
-  if (v.empty()) {
-    why = "empty";
-    return out;
-  }
-  std::size_t i = 0;
-  while (i < v.size()) {
-    if (v[i] != '$') {
-      const auto next = v.find('$', i);
-      const auto lit = v.substr(i, next == std::string_view::npos ? std::string_view::npos : next - i);
-      if (std::any_of(lit.begin(), lit.end(), [](char ch) {
-            return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f || ch == '{' || ch == '}';
-          })) {
-        why = "unexpected characters";
-        return {};
-      }
-      out.push_back({K::literal, std::string(lit)});
-      i += lit.size();
-      continue;
-    }
-    ++i;
-    std::string name;
-    if (i < v.size() && v[i] == '{') {
-      const auto close = v.find('}', i);
-      if (close == std::string_view::npos) {
-        why = "unclosed ${";
-        return {};
-      }
-      name = std::string(v.substr(i + 1, close - i - 1));
-      i = close + 1;
-    } else {
-      while (i < v.size() && (std::isalnum(static_cast<unsigned char>(v[i])) || v[i] == '_'))
-        name += v[i++];
-    }
-    auto starts = [&](std::string_view p) { return name.size() > p.size() && name.starts_with(p); };
-    if (name == "request_uri") out.push_back({K::request_uri, {}});
-    else if (name == "uri" || name == "document_uri") out.push_back({K::uri, {}});
-    else if (name == "args" || name == "query_string") out.push_back({K::args, {}});
-    else if (name == "remote_addr" || name == "binary_remote_addr") out.push_back({K::remote_addr, {}});
-    else if (name == "host") out.push_back({K::host, {}});
-    else if (name == "scheme") out.push_back({K::scheme, {}});
-    else if (name == "request_method") out.push_back({K::method, {}});
-    else if (starts("http_")) {
-      std::string h = name.substr(5);
-      for (auto& ch : h) ch = ch == '_' ? '-' : ch;  // nginx: $http_x_user is X-User
-      out.push_back({K::http, std::move(h)});
-    } else if (starts("cookie_")) out.push_back({K::cookie, name.substr(7)});
-    else if (starts("arg_")) out.push_back({K::arg, name.substr(4)});
-    else {
-      why = "variable $" + name + " is not supported";
-      return {};
-    }
-  }
-  return out;
-}
-
 // One decoder per supported key that the route policy holds (the TLS ones are read by
 // tls_annotation_reader).
 const std::vector<std::pair<std::string_view, decoder>>& decoders() {
@@ -680,7 +579,7 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
       {"upstream-hash-by",
        [](ctx& c, std::string_view v) {
          std::string why;
-         auto parts = parse_hash_by(trim(v), why);
+         auto parts = parse_request_template(trim(v), why);
          if (why.empty()) {
            c.p.hash_by = std::move(parts);
            c.p.hash_by_text = std::string(trim(v));
@@ -775,250 +674,6 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
 // whitelist-source-range / allowlist-source-range and denylist-source-range: an invalid or
 // empty list is a protection not applied, so the routes answer 503 (ingress-nginx denies the
 // location too).
-void source_ranges(ctx& c, const our_annotations& anns) {
-  auto list = [&](std::string_view key, std::shared_ptr<const ip_set>& out, std::string& text) {
-    auto it = anns.find(key);
-    if (it == anns.end()) return false;
-    c.current = &it->second;
-    auto set = std::make_shared<ip_set>();
-    const auto bad = add_ip_list(it->second.value, *set);
-    if (!bad.empty() || set->empty()) {
-      c.error((bad.empty() ? std::string("no address or network")
-                           : "\"" + bad.front() + "\" is not an IP address or network") +
-              "; the Ingress's routes answer 503");
-      c.deny(it->second.written_key + " is invalid");
-      out = nullptr;
-      text.clear();
-      return true;
-    }
-    out = std::move(set);
-    text = std::string(trim(it->second.value));
-    return true;
-  };
-  auto& src = c.p.source;
-  if (list("allowlist-source-range", src.allow, src.allow_text)) {
-    auto old = anns.find("whitelist-source-range");
-    if (old != anns.end() && trim(old->second.value) != src.allow_text) {
-      c.current = &old->second;
-      c.error("allowlist-source-range is also set; that one is used");
-    }
-  } else {
-    list("whitelist-source-range", src.allow, src.allow_text);
-  }
-  list("denylist-source-range", src.deny, src.deny_text);
-}
-
-// An annotation naming a Secret ("name" or "namespace/name") that must be in the Ingress's own
-// namespace: the Secret, or null after the refusal (the routes answer 503). c.current is `a`.
-const secret* own_secret(ctx& c, const our_annotation& a, std::string& key) {
-  c.current = &a;
-  auto refuse = [&](std::string why) -> const secret* {
-    c.error(why + "; the Ingress's routes answer 503");
-    c.deny(a.written_key + ": " + why);
-    return nullptr;
-  };
-  const std::string ref(trim(a.value));
-  const auto slash = ref.find('/');
-  const std::string& own = c.ing.meta.namespace_name;
-  const std::string ns = slash == std::string::npos ? own : ref.substr(0, slash);
-  const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
-  if (ns.empty() || name.empty() || name.find('/') != std::string::npos || !basic_chars(ref))
-    return refuse("must be a Secret name or namespace/name, got \"" + ref + "\"");
-  if (ns != own)
-    return refuse("Secret " + ns + "/" + name + " is in another namespace; only Secrets of namespace " +
-                  own + " can be used");
-  key = ns + "/" + name;
-  auto it = c.state.secrets.find(key);
-  if (it == c.state.secrets.end()) return refuse("Secret " + key + " not found");
-  return &it->second;
-}
-
-// auth-type basic: the users of auth-secret. Without them the routes answer 503; users whose
-// hash Portico cannot verify are skipped (they cannot sign in).
-void basic_auth(ctx& c, const our_annotations& anns, fnv1a& content) {
-  auto get = [&](std::string_view k) -> const our_annotation* {
-    auto it = anns.find(k);
-    return it == anns.end() ? nullptr : &it->second;
-  };
-  const our_annotation* type = get("auth-type");
-  const our_annotation* sec = get("auth-secret");
-  if (type == nullptr) {
-    if (sec != nullptr) {
-      c.current = sec;
-      c.error("auth-secret without auth-type: no authentication (as in ingress-nginx)");
-    }
-    return;
-  }
-  c.current = type;
-  auto refuse = [&](std::string why) {
-    c.error(why + "; the Ingress's routes answer 503");
-    c.deny(c.current->written_key + ": " + why);
-  };
-  const auto t = trim(type->value);
-  if (t == "digest") return refuse("digest authentication is not implemented");
-  if (t != "basic") return refuse("must be \"basic\" or \"digest\", got \"" + type->value + "\"");
-  if (sec == nullptr || trim(sec->value).empty()) return refuse("auth-type basic needs auth-secret");
-  std::string key;
-  const secret* found = own_secret(c, *sec, key);
-  if (found == nullptr) return;
-  std::string kind = "auth-file";
-  if (const our_annotation* st = get("auth-secret-type")) {
-    kind = std::string(trim(st->value));
-    if (kind != "auth-file" && kind != "auth-map") {
-      c.current = st;
-      return refuse("must be \"auth-file\" or \"auth-map\", got \"" + st->value + "\"");
-    }
-  }
-  auto users = std::make_shared<htpasswd>();
-  std::vector<std::string> problems;
-  const auto& data = found->data;
-  if (kind == "auth-file") {
-    auto f = data.find("auth");
-    if (f == data.end()) return refuse("Secret " + key + " has no key \"auth\" (an htpasswd file)");
-    *users = parse_htpasswd(f->second, problems);
-  } else {
-    for (const auto& [user, hash] : data) {
-      std::string h(trim(hash));
-      if (known_hash_format(h)) users->users.emplace_back(user, std::move(h));
-      else problems.push_back("user " + user + ": the hash is not one Portico verifies; that user cannot sign in");
-    }
-  }
-  for (const auto& pr : problems) c.error("Secret " + key + ": " + pr);
-  if (users->users.empty()) c.error("Secret " + key + " has no users; every request gets 401");
-  for (const auto& [u, h] : users->users) content.add(u).add(h);
-  auto& ba = c.p.basic_auth;
-  ba.users = std::move(users);
-  ba.secret = key;
-  ba.realm.clear();
-  if (const our_annotation* realm = get("auth-realm")) {
-    const auto r = trim(realm->value);
-    if (std::all_of(r.begin(), r.end(), [](char ch) {
-          return static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f && ch != '"' && ch != '\\';
-        }))
-      ba.realm = std::string(r);
-    else {
-      c.current = realm;
-      c.bad("text without quotes, backslashes or control characters", "the realm is empty");
-    }
-  }
-}
-
-// limit-rps, limit-rpm, limit-connections: a bad value is a limit not applied, so the routes
-// answer 503.
-void limits(ctx& c, const our_annotations& anns) {
-  auto& l = c.p.limits;
-  auto number = [&](std::string_view key, unsigned& out) {
-    auto it = anns.find(key);
-    if (it == anns.end()) return;
-    c.current = &it->second;
-    auto n = parse_uint(trim(it->second.value));
-    if (n && *n <= 1000000) {
-      out = static_cast<unsigned>(*n);
-      return;
-    }
-    c.error("must be a whole number, got \"" + it->second.value + "\"; the Ingress's routes answer 503");
-    c.deny(it->second.written_key + " is invalid");
-  };
-  number("limit-rps", l.rps);
-  number("limit-rpm", l.rpm);
-  number("limit-connections", l.connections);
-  if (auto it = anns.find("limit-burst-multiplier"); it != anns.end()) {
-    c.current = &it->second;
-    auto n = parse_uint(trim(it->second.value));
-    if (n && *n >= 1 && *n <= 1000) l.burst_multiplier = static_cast<unsigned>(*n);
-    else c.bad("a whole number from 1", "5 applies");
-  }
-  const our_annotation* allow = nullptr;
-  if (auto it = anns.find("limit-allowlist"); it != anns.end()) allow = &it->second;
-  else if (auto old = anns.find("limit-whitelist"); old != anns.end()) allow = &old->second;
-  if (allow != nullptr && l.any()) {
-    c.current = allow;
-    auto set = std::make_shared<ip_set>();
-    const auto bad = add_ip_list(allow->value, *set);
-    if (!bad.empty()) {
-      c.error("\"" + bad.front() + "\" is not an IP address or network; the limits apply to everyone");
-    }
-    if (!set->empty()) l.allowlist = std::move(set);
-  }
-  l.zone = c.ing.meta.namespace_name + "/" + c.ing.meta.name;
-}
-
-// auth-tls-*: client certificates. A CA that cannot be used, or a CN restriction that cannot
-// be applied, makes the routes answer 503.
-void client_certificates(ctx& c, const our_annotations& anns, fnv1a& content) {
-  auto get = [&](std::string_view k) -> const our_annotation* {
-    auto it = anns.find(k);
-    return it == anns.end() ? nullptr : &it->second;
-  };
-  const our_annotation* sec = get("auth-tls-secret");
-  if (sec == nullptr) {
-    for (const auto& [key, a] : anns) {
-      if (!key.starts_with("auth-tls-")) continue;
-      c.current = &a;
-      c.error("without auth-tls-secret: no client certificates are asked for (as in ingress-nginx)");
-      break;
-    }
-    return;
-  }
-  c.current = sec;
-  auto refuse = [&](std::string why) {
-    c.error(why + "; the Ingress's routes answer 503");
-    c.deny(c.current->written_key + ": " + why);
-  };
-  std::string key;
-  const secret* found = own_secret(c, *sec, key);
-  if (found == nullptr) return;
-  const auto& data = found->data;
-  auto field = [&](const char* k) {
-    auto f = data.find(k);
-    return f == data.end() ? std::string_view() : std::string_view(f->second);
-  };
-  std::string why;
-  auto ca = make_client_auth(field("ca.crt"), field("ca.crl"), why);
-  if (!ca) return refuse("Secret " + key + " " + why);
-  ca->secret = key;
-  if (const our_annotation* v = get("auth-tls-verify-client")) {
-    c.current = v;
-    const auto t = trim(v->value);
-    if (t == "on") ca->verify = client_verify::on;
-    else if (t == "off") ca->verify = client_verify::off;
-    else if (t == "optional") ca->verify = client_verify::optional;
-    else if (t == "optional_no_ca") ca->verify = client_verify::optional_no_ca;
-    else c.bad("on, off, optional or optional_no_ca", "on applies");
-  }
-  if (const our_annotation* v = get("auth-tls-verify-depth")) {
-    c.current = v;
-    auto n = parse_uint(trim(v->value));
-    if (n && *n >= 1 && *n <= 100) ca->depth = static_cast<unsigned>(*n);
-    else c.bad("a whole number from 1", "1 applies");
-  }
-  if (const our_annotation* v = get("auth-tls-error-page")) {
-    c.current = v;
-    const auto t = trim(v->value);
-    if (valid_redirect_url(t) || valid_path_value(t)) ca->error_page = std::string(t);
-    else c.bad("an http(s) URL or a path", "ignored");
-  }
-  if (const our_annotation* v = get("auth-tls-pass-certificate-to-upstream")) {
-    c.current = v;
-    flag(c, v->value, ca->pass_certificate);
-  }
-  if (const our_annotation* v = get("auth-tls-match-cn")) {
-    c.current = v;
-    const auto t = trim(v->value);
-    auto re = std::make_shared<re2::RE2>(re2::StringPiece(t.data(), t.size()), re2::RE2::Quiet);
-    if (!t.starts_with("CN=") || !re->ok())
-      return refuse("must be \"CN=\" and a regular expression (RE2), got \"" + v->value + "\"");
-    ca->match_cn = std::string(t);
-    ca->match_cn_re = std::move(re);
-  }
-  fnv1a h;
-  h.add(ca->id).add(static_cast<std::uint64_t>(ca->verify)).add(ca->depth).add(ca->error_page)
-      .add(ca->pass_certificate ? 1 : 0).add(ca->match_cn);
-  ca->id = h.value();
-  content.add(ca->id);
-  c.p.client_certs = std::move(ca);
-}
-
 decoder find_decoder(std::string_view key) {
   for (const auto& [k, d] : decoders())
     if (k == key) return d;
@@ -1063,6 +718,7 @@ route_policy_ptr annotation_reader::read(const ingress& ing, const our_annotatio
   fnv1a secret_content;
   basic_auth(c, anns, secret_content);
   client_certificates(c, anns, secret_content);
+  external_authentication(c, anns, secret_content);
   if (p.hash_by_subset_size != 0) p.hash_by_subset_size = c.subset_size;
   if (c.no_intercept) p.custom_http_errors.clear();
   if (p.hash_by.empty()) p.hash_by_subset_size = 0;

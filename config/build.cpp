@@ -23,6 +23,8 @@
 //   one (as ingress-nginx's catch-all location).
 #include "config/build.hpp"
 
+#include "config/external_auth.hpp"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -179,6 +181,12 @@ class route_collector {
 void route_collector::set_redirects(const tls_table& tls) {
   std::sort(forced_.begin(), forced_.end());
   for (auto& r : routes_) {
+    // no-auth-locations: global authentication skips these paths (ingress-nginx: a prefix of
+    // the location's path).
+    if (r->policy->ext_auth && r->policy->ext_auth->global) {
+      for (const auto& p : settings_.no_auth_locations)
+        if (r->path.starts_with(p)) r->auth_exempt = true;
+    }
     if (!r->ssl_redirect) continue;
     r->ssl_redirect = std::binary_search(forced_.begin(), forced_.end(), r.get()) ||
                       tls_configured_for(tls, lower(r->host));
@@ -443,6 +451,7 @@ build_result route_collector::finish(std::shared_ptr<const tls_table> tls,
       r->is_default_backend = true;
       auto pol = settings_.route_defaults();
       pol.custom_http_errors.clear();  // it is the error backend
+      pol.ext_auth = nullptr;  // ingress-nginx's default server has no global authentication
       r->policy = std::make_shared<const route_policy>(std::move(pol));
       r->backend = std::move(c);
       default_ = std::move(r);

@@ -5,6 +5,7 @@
 
 #include "config/build.hpp"
 #include "config/cluster_state.hpp"
+#include "config/external_auth.hpp"
 #include "config/fnv.hpp"
 #include "config/ip_set.hpp"
 #include "config/tls_annotations.hpp"
@@ -29,6 +30,7 @@ route_policy controller_config::route_defaults() const {
   p.load_balance = load_balance == "ewma" ? balance_mode::ewma : balance_mode::round_robin;
   p.source = source_ranges;
   p.denied = denied;
+  p.ext_auth = global_auth;
   return p;
 }
 
@@ -81,15 +83,16 @@ const std::vector<setting_spec>& setting_registry() {
       {"generate-request-id", setting_support::ignored, "a request ID is always generated when the client sent none"},
       {"geoip2-autoreload-in-minutes", setting_support::unsupported, "no GeoIP"},
       {"global-allowed-response-headers", setting_support::supported, "header names the custom-headers annotation may set"},
-      {"global-auth-cache-duration", setting_support::denies, "global authentication is not implemented yet: every route answers 503 rather than unauthenticated"},
-      {"global-auth-cache-key", setting_support::denies, "global authentication is not implemented yet: every route answers 503 rather than unauthenticated"},
-      {"global-auth-method", setting_support::denies, "global authentication is not implemented yet: every route answers 503 rather than unauthenticated"},
-      {"global-auth-request-redirect", setting_support::denies, "global authentication is not implemented yet: every route answers 503 rather than unauthenticated"},
-      {"global-auth-response-headers", setting_support::denies, "global authentication is not implemented yet: every route answers 503 rather than unauthenticated"},
-      {"global-auth-signin", setting_support::denies, "global authentication is not implemented yet: every route answers 503 rather than unauthenticated"},
-      {"global-auth-signin-redirect-param", setting_support::denies, "global authentication is not implemented yet: every route answers 503 rather than unauthenticated"},
+      {"global-auth-always-set-cookie", setting_support::supported, "auth-always-set-cookie for the global authentication"},
+      {"global-auth-cache-duration", setting_support::supported, "auth-cache-duration for the global authentication"},
+      {"global-auth-cache-key", setting_support::supported, "auth-cache-key for the global authentication"},
+      {"global-auth-method", setting_support::supported, "auth-method for the global authentication"},
+      {"global-auth-request-redirect", setting_support::supported, "auth-request-redirect for the global authentication"},
+      {"global-auth-response-headers", setting_support::supported, "auth-response-headers for the global authentication"},
+      {"global-auth-signin", setting_support::supported, "auth-signin for the global authentication"},
+      {"global-auth-signin-redirect-param", setting_support::supported, "auth-signin-redirect-param for the global authentication (default rd)"},
       {"global-auth-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
-      {"global-auth-url", setting_support::denies, "global authentication is not implemented yet: every route answers 503 rather than unauthenticated"},
+      {"global-auth-url", setting_support::supported, "external authentication of every route without its own auth-url (enable-global-auth \"false\" and no-auth-locations exempt routes); an invalid URL makes every route answer 503"},
       {"grpc-buffer-size-kb", setting_support::unsupported, "gRPC is not proxied yet"},
       {"gzip-disable", setting_support::unsupported, "responses are passed as the upstream encoded them"},
       {"gzip-level", setting_support::unsupported, "responses are passed as the upstream encoded them"},
@@ -143,7 +146,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"modsecurity-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
       {"nginx-status-ipv4-whitelist", setting_support::ignored, "no nginx status page; /metrics on the admin port"},
       {"nginx-status-ipv6-whitelist", setting_support::ignored, "no nginx status page; /metrics on the admin port"},
-      {"no-auth-locations", setting_support::ignored, "only meaningful with global-auth-url"},
+      {"no-auth-locations", setting_support::supported, "path prefixes (comma-separated, default /.well-known/acme-challenge) the global authentication skips"},
       {"no-tls-redirect-locations", setting_support::supported, "paths never redirected to HTTPS (ACME challenges)"},
       {"opentelemetry-config", setting_support::unsupported, "no tracing export"},
       {"opentelemetry-operation-name", setting_support::unsupported, "no tracing export"},
@@ -300,9 +303,46 @@ class settings_decoder {
           break;
       }
     }
+    global_auth();
   }
 
  private:
+  // global-auth-*: collected, then decoded together by global_auth().
+  void global_auth_key(const std::string& k, const std::string& v) {
+    const std::string_view name = std::string_view(k).substr(12);
+    auto& f = global_;
+    if (name == "url") f.url = v;
+    else if (name == "method") f.method = v;
+    else if (name == "signin") f.signin = v;
+    else if (name == "signin-redirect-param") f.signin_redirect_param = v;
+    else if (name == "response-headers") f.response_headers = v;
+    else if (name == "request-redirect") f.request_redirect = v;
+    else if (name == "cache-key") f.cache_key = v;
+    else if (name == "cache-duration") f.cache_duration = v;
+    else if (name == "always-set-cookie") f.always_set_cookie = v;
+  }
+  // The global authentication; an URL that cannot be applied denies every route.
+  void global_auth() {
+    if (!global_.url || trim(*global_.url).empty()) {
+      c_.global_auth = nullptr;
+      return;
+    }
+    std::vector<auth_problem> problems;
+    auto a = make_external_auth(global_, problems);
+    for (const auto& pr : problems) {
+      const std::string key = "global-" + pr.key;
+      error(key, pr.deny ? pr.message + "; every route answers 503" : pr.message);
+      if (pr.deny && c_.denied.empty())
+        c_.denied = "ConfigMap key " + key + " is invalid: " + pr.message;
+    }
+    if (!a) {
+      c_.global_auth = nullptr;
+      return;
+    }
+    a->global = true;
+    c_.global_auth = std::move(a);
+  }
+
   void error(const std::string& key, std::string message) {
     errors_.push_back({"ConfigMap", cm_.meta.namespace_name, cm_.meta.name, "data[" + key + "]",
                        std::move(message)});
@@ -346,6 +386,7 @@ class settings_decoder {
 
   const config_map& cm_;
   controller_config& c_;
+  external_auth_fields global_;
   const cluster_state& state_;
   std::vector<build_error>& errors_;
 };
@@ -452,6 +493,8 @@ void settings_decoder::apply(const std::string& k, const std::string& v) {
   else if (k == "add-headers") headers_from(k, v, c_.add_headers);
   else if (k == "proxy-set-headers") headers_from(k, v, c_.proxy_set_headers);
   else if (k == "no-tls-redirect-locations") c_.no_tls_redirect_locations = split_list(v);
+  else if (k == "no-auth-locations") c_.no_auth_locations = split_list(v);
+  else if (k.starts_with("global-auth-")) global_auth_key(k, v);
   else if (k == "global-allowed-response-headers") c_.global_allowed_response_headers = split_list(v);
   else if (k == "custom-http-errors") {
     std::vector<std::uint16_t> codes;

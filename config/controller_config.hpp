@@ -83,6 +83,10 @@ struct controller_config {
   std::string default_backend_service;
   std::vector<std::string> global_allowed_response_headers;  // custom-headers may set only these
   std::vector<std::string> no_tls_redirect_locations{"/.well-known/acme-challenge"};
+  // global-auth-*: the external authentication of every route without its own auth-url
+  // (null: none); routes whose path starts with one of no_auth_locations skip it.
+  std::shared_ptr<const external_auth> global_auth;
+  std::vector<std::string> no_auth_locations{"/.well-known/acme-challenge"};
 
   // The proxy's trusted CIDRs for X-Forwarded-* (see use_forwarded_headers).
   const std::vector<std::string>& trusted_cidrs() const {

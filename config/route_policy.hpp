@@ -20,6 +20,7 @@ namespace portico::config {
 class ip_set;
 struct htpasswd;
 struct client_auth;
+struct external_auth;
 
 using std::chrono::milliseconds;
 
@@ -94,15 +95,24 @@ struct affinity_policy {
 // load-balance: how an endpoint is chosen when neither affinity nor upstream-hash-by decides.
 enum class balance_mode : std::uint8_t { round_robin, ewma };
 
-// One piece of an upstream-hash-by value ("$request_uri", "${http_x_user}:$arg_id"): a
-// literal or a request variable, resolved per request by proxy/phases.hpp hash_key().
+// One piece of a value with nginx variables (upstream-hash-by "$request_uri", auth-url
+// "https://$host/oauth2/auth", auth-cache-key "$remote_user$http_authorization"): a literal or a
+// request variable, parsed by config/request_template.hpp and resolved per request by
+// proxy/phases.hpp expand_template().
 struct hash_part {
   enum class kind : std::uint8_t {
-    literal, request_uri, uri, args, remote_addr, host, scheme, method, http, cookie, arg
+    literal, request_uri, uri, args, remote_addr, host, scheme, method, http, cookie, arg,
+    escaped_request_uri,  // $request_uri escaped as set-misc's set_escape_uri does
+    http_host,            // the Host header as received (port included)
+    pass_access_scheme,   // the scheme, or a trusted X-Forwarded-Proto (ingress-nginx)
+    remote_user,          // the user of Basic credentials
+    is_args,              // "?" when the request has a query
+    server_port,          // the listener's port
   };
   kind k = kind::literal;
   std::string text;  // literal text, or the header / cookie / argument name
 };
+using request_template = std::vector<hash_part>;
 
 // whitelist-source-range (allowlist-source-range), denylist-source-range and the ConfigMap's
 // lists: who may reach the route, by the client address (after the trusted forwarding
@@ -189,6 +199,9 @@ struct route_policy {
   // auth-tls-*: client certificates, applied per host (config/client_auth.hpp; the oldest
   // Ingress of a host that asks for them decides, as ingress-nginx's server does).
   std::shared_ptr<const client_auth> client_certs;
+  // auth-url and its family (config/external_auth.hpp), or the ConfigMap's global-auth-url
+  // when the Ingress has none and enable-global-auth is not "false". Null: none.
+  std::shared_ptr<const external_auth> ext_auth;
   canary_policy canary;
   affinity_policy affinity;
   // server-alias: more names (lowercased; exact or "*.x") served exactly like each host of the

@@ -101,6 +101,8 @@ struct route {
   // The HTTPS redirect keeps a trailing '/' of the request URI (preserve-trailing-slash);
   // by default one is removed, as ingress-nginx does.
   bool preserve_trailing_slash = false;
+  // no-auth-locations: the ConfigMap's global authentication does not apply to this path.
+  bool auth_exempt = false;
   // What the Ingress's annotations (over the ConfigMap defaults) ask for. Never null.
   route_policy_ptr policy = default_route_policy();
   // Never null. An empty endpoint list means the route answers 503.

@@ -46,9 +46,10 @@ unsigned write_default_backend(std::string& out, std::string_view path,
 }
 
 void write_redirect(std::string& out, unsigned status, std::string_view location,
-                    std::string_view request_id, bool close) {
+                    std::string_view request_id, bool close, std::string_view extra_headers) {
   append_status_line(out, status);
   out.append("Server: portico\r\nLocation: ").append(location).append("\r\n");
+  out.append(extra_headers);
   out.append("Content-Length: 0\r\n");
   if (!request_id.empty()) out.append("X-Request-ID: ").append(request_id).append("\r\n");
   out.append(close ? "Connection: close\r\n\r\n" : "\r\n");

@@ -23,7 +23,8 @@ unsigned write_default_backend(std::string& out, std::string_view path,
                                std::string_view extra_headers = {});
 
 // A bodyless redirect (308 for HTTP -> HTTPS) to `location`.
+// `extra_headers`: header lines ("Name: value\r\n") added to it.
 void write_redirect(std::string& out, unsigned status, std::string_view location,
-                    std::string_view request_id, bool close);
+                    std::string_view request_id, bool close, std::string_view extra_headers = {});
 
 }  // namespace portico::proxy

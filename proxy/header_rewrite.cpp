@@ -334,6 +334,13 @@ void append_no_body_framing(std::string& out, const message_head& h, unsigned st
 
 }  // namespace
 
+std::string_view forwarded_for_value(const message_head& h, std::string_view header) {
+  if (iequals(header, "X-Forwarded-For")) return h.x_forwarded_for;
+  for (const auto& f : h.fields)
+    if (iequals(f.name_text, header)) return f.value;
+  return {};
+}
+
 void write_client_response(std::string& out, const message_head& h, const response_params& p) {
   append_status_line(out, p.status, p.reason);
   for (const auto& f : h.fields) {
@@ -348,6 +355,7 @@ void write_client_response(std::string& out, const message_head& h, const respon
     for (const auto& [name, value] : *p.set_headers)
       if (!value.empty()) append_field(out, name, value);
   if (!p.set_cookie.empty()) append_field(out, "Set-Cookie", p.set_cookie);
+  out.append(p.extra_lines);
   if (!p.request_id.empty()) append_field(out, "X-Request-ID", p.request_id);
   if (!p.hsts.empty()) append_field(out, "Strict-Transport-Security", p.hsts);
   if (p.no_body) {

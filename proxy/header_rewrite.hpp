@@ -131,6 +131,9 @@ struct forward_params {
 // the peer.
 std::string_view real_client_ip(const message_head& h, const forward_params& p);
 
+// The value of the header the client address chain comes from (forwarded-for-header).
+std::string_view forwarded_for_value(const message_head& h, std::string_view header);
+
 // Writes "METHOD target HTTP/1.1\r\n" + forwarded fields + forwarding headers + framing + CRLF.
 void write_upstream_request(std::string& out, std::string_view method, std::string_view target,
                             const message_head& h, const forward_params& p);
@@ -155,6 +158,8 @@ struct response_params {
   const std::vector<std::pair<std::string_view, std::string_view>>* set_headers = nullptr;
   // Non-empty: a Set-Cookie field added beside the upstream's (session affinity).
   std::string_view set_cookie;
+  // Header lines ("Name: value\r\n") added as they are (the authentication service's cookies).
+  std::string_view extra_lines;
 };
 
 void write_client_response(std::string& out, const message_head& h, const response_params& p);

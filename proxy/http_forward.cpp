@@ -150,6 +150,9 @@ http_session::task<bool> http_session::forward(const config::route& r) {
     set.emplace_back("ssl-client-subject-dn", client_cert_.subject);
     set.emplace_back("ssl-client-issuer-dn", client_cert_.issuer);
   }
+  // auth-response-headers: the service's values, replacing the client's (a header the
+  // service did not send is removed: an empty value).
+  for (const auto& [name, value] : auth_upstream_) rewrite_.set_headers.emplace_back(name, value);
   fp.upstream_host = rewrite_.host;
   fp.set_headers = rewrite_.set_headers.empty() ? nullptr : &rewrite_.set_headers;
   fp.connection = rewrite_.connection;
@@ -604,6 +607,7 @@ http_session::task<bool> http_session::relay_response() {
     cors_phase(rec_->route->policy->cors, find_header(*req_head_, "origin"), resp_set_);
   if (!resp_set_.empty()) p.set_headers = &resp_set_;
   p.set_cookie = set_cookie_;
+  if (!auth_cookies_.empty() && (auth_cookies_always_ || cookie_status(st))) p.extra_lines = auth_cookies_;
   cout_.clear();
   write_client_response(cout_, *resp_head_, p);
   const bool ok = co_await relay_body(framing == body_framing::chunked);

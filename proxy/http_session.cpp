@@ -60,14 +60,6 @@ std::string_view allowed_upgrade(std::string_view list, const std::vector<std::s
   return {};
 }
 
-// The value of the header the client address chain comes from (forwarded-for-header).
-std::string_view forwarded_for_value(const message_head& h, std::string_view header) {
-  if (ascii::iequals(header, "X-Forwarded-For")) return h.x_forwarded_for;
-  for (const auto& f : h.fields)
-    if (ascii::iequals(f.name_text, header)) return f.value;
-  return {};
-}
-
 bool usable_request_id(std::string_view id) {
   if (id.empty() || id.size() > 200) return false;
   for (unsigned char c : id)
@@ -270,6 +262,15 @@ http_session::task<bool> http_session::serve() {
       default: prepare_local(400, true); break;
     }
     bool more = false;
+    if (r != nullptr && error_code_ == 0) {
+      if (const config::external_auth* a = auth_of(*r)) {
+        switch (co_await authenticate(*r, *a)) {
+          case auth_step::pass: break;
+          case auth_step::answered: r = nullptr; break;
+          case auth_step::gone: co_return false;
+        }
+      }
+    }
     if (r != nullptr) more = co_await forward(*r);
     else more = co_await send_prepared();
     if (!more || closed_) co_return false;
@@ -297,6 +298,8 @@ void http_session::begin_request() {
   target_.clear();
   upstream_target_.clear();
   host_.clear();
+  if (!auth_upstream_.empty()) auth_upstream_.clear();
+  auth_cookies_.clear();
   arm(session_phase::client_header, cfg().client_header_timeout);
   const std::size_t limit = w_.options().max_header_bytes;
   if (!req_head_) req_head_.emplace();
@@ -688,8 +691,11 @@ const config::route* http_session::prepare_local(unsigned status, bool close, st
   char hsts[112];
   std::string_view lines = hsts_line(hsts);
   thread_local std::string joined;
-  if (!extra.empty()) {
+  // The authentication service's cookies, as nginx's add_header (always, or by status).
+  const bool cookies = !auth_cookies_.empty() && (auth_cookies_always_ || cookie_status(status));
+  if (!extra.empty() || cookies) {
     joined.assign(lines).append(extra);
+    if (cookies) joined.append(auth_cookies_);
     lines = joined;
   }
   write_error_response(cout_, status, request_id_, !keep_alive_, head_request_, lines, detail);

@@ -23,6 +23,7 @@
 #include "proxy/buffer_cache.hpp"
 #include "proxy/byte_stream.hpp"
 #include "proxy/client_cert.hpp"
+#include "proxy/external_auth.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/observe.hpp"
@@ -119,6 +120,21 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // auth-tls-*: the request's host against the connection's handshake (proxy/client_cert.hpp).
   // True when cout_ holds the answer.
   bool client_certificate_checks(const config::route& r, bool has_body);
+  // External authentication (auth-url, global-auth-url): the subrequest and what its answer
+  // means (proxy/http_auth.cpp). `answered`: cout_ holds the client's answer.
+  enum class auth_step : std::uint8_t { pass, answered, gone };
+  const config::external_auth* auth_of(const config::route& r) const {
+    const auto* a = r.policy->ext_auth.get();
+    return a != nullptr && !r.auth_exempt ? a : nullptr;
+  }
+  task<auth_step> authenticate(const config::route& r, const config::external_auth& a);
+  // One subrequest over up_; the answer's status (0: no answer) with `out` filled.
+  task<unsigned> auth_exchange(const config::external_auth& a, const config::auth_url& url,
+                               std::string_view target, auth_answer& out,
+                               std::chrono::milliseconds& cache_for);
+  // The client's answer when the service refused (401, 403, the sign-in redirect) or failed.
+  auth_step auth_refusal(const config::external_auth& a, const auth_answer& ans, bool has_body,
+                         const hash_inputs& vars);
   task<bool> forward(const config::route& r);
   // custom-http-errors: whether `status` of route `r` is answered by its error backend, and
   // that answer (the request as ingress-nginx's @custom_ location sends it).
@@ -199,6 +215,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
   upstream_rewrite rewrite_;  // the route's rewrite phase
   backend_pick pick_;         // the route's pick backend phase
   std::string set_cookie_;    // non-empty: Set-Cookie added to the answer (affinity)
+  // External authentication: auth-response-headers for the upstream request, and the
+  // service's Set-Cookie lines for the client's answer (with auth_cookies_always_ whatever
+  // its status, else only with the statuses of nginx's add_header).
+  std::vector<std::pair<std::string, std::string>> auth_upstream_;
+  std::string auth_cookies_;
+  bool auth_cookies_always_ = false;
   unsigned error_code_ = 0;   // custom-http-errors: the status whose error page is pending
   bool error_page_ = false;   // the error backend is answering: nothing more is intercepted
   std::vector<std::pair<std::string_view, std::string_view>> resp_set_;  // response phase

@@ -3,11 +3,13 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <ctime>
 
 #include "config/ip_set.hpp"
 #include "proxy/ascii.hpp"
+#include "proxy/basic_auth.hpp"
 #include "proxy/https_policy.hpp"
 
 namespace portico::proxy {
@@ -354,6 +356,20 @@ std::string_view query_arg(std::string_view target, std::string_view name) {
 }
 }  // namespace
 
+void append_uri_component(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+}
+
 void hash_key(const std::vector<config::hash_part>& parts, const message_head& h,
               const hash_inputs& in, std::string& out) {
   using K = config::hash_part::kind;
@@ -383,6 +399,24 @@ void hash_key(const std::vector<config::hash_part>& parts, const message_head& h
         if (auto v = find_cookie(h, p.text, true)) out.append(*v);
         break;
       case K::arg: out.append(query_arg(in.target, p.text)); break;
+      case K::escaped_request_uri: append_uri_component(out, in.target); break;
+      case K::http_host: {
+        const auto v = find_header(h, "host");
+        out.append(v.empty() ? in.host : v);
+        break;
+      }
+      case K::pass_access_scheme:
+        out.append(!in.pass_scheme.empty() ? in.pass_scheme : (in.tls ? "https" : "http"));
+        break;
+      case K::remote_user: {
+        std::string user, password;
+        if (parse_basic_credentials(find_header(h, "authorization"), user, password)) out.append(user);
+        break;
+      }
+      case K::is_args:
+        if (in.target.find('?') != std::string_view::npos) out.push_back('?');
+        break;
+      case K::server_port: out.append(in.server_port); break;
     }
   }
 }

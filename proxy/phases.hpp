@@ -120,9 +120,20 @@ struct hash_inputs {
   std::string_view remote_addr;
   std::string_view method;
   bool tls = false;
+  std::string_view pass_scheme;  // $pass_access_scheme ("" : the scheme)
+  std::string_view server_port;  // $server_port
 };
+// The value of a request template (config/request_template.hpp) for one request; `out` is
+// replaced. (Its first use was upstream-hash-by, hence the name.)
 void hash_key(const std::vector<config::hash_part>& parts, const message_head& h,
               const hash_inputs& in, std::string& out);
+inline void expand_template(const config::request_template& t, const message_head& h,
+                            const hash_inputs& in, std::string& out) {
+  hash_key(t, h, in, out);
+}
+// Appends `s` with every byte but letters, digits and -._~ as %XX (set-misc's set_escape_uri,
+// ingress-nginx's $escaped_request_uri).
+void append_uri_component(std::string& out, std::string_view s);
 
 // Whether a User-Agent handles SameSite=None (ingress-nginx's same_site_none_compatible).
 bool same_site_none_compatible(std::string_view user_agent);

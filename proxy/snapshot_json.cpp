@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "config/client_auth.hpp"
+#include "config/external_auth.hpp"
 #include "config/htpasswd.hpp"
 
 namespace portico::proxy {
@@ -34,7 +35,8 @@ json::object cluster_json(const config::cluster& c) {
 }
 
 // Who may use the route: the names of what protects it, never a Secret's content.
-json::value access_json(const config::route_policy& p) {
+json::value access_json(const config::route& r) {
+  const config::route_policy& p = *r.policy;
   auto text = [](const std::string& t) { return t.empty() ? json::value(nullptr) : json::value(t); };
   json::value cors = nullptr;
   if (p.cors.enabled) {
@@ -55,12 +57,22 @@ json::value access_json(const config::route_policy& p) {
                           {"verify", modes[static_cast<int>(p.client_certs->verify)]},
                           {"match_cn", p.client_certs->match_cn}};
   }
+  json::value ext = nullptr;
+  if (const auto* a = p.ext_auth.get(); a != nullptr && !r.auth_exempt)
+    ext = json::object{{"url", a->url},
+                       {"method", a->method.empty() ? std::string("GET") : a->method},
+                       {"signin", text(a->signin_text)},
+                       {"global", a->global},
+                       {"cached", !a->cache_key.empty()},
+                       {"response_headers", json::value_from(a->response_headers)},
+                       {"proxy_set_headers", text(a->proxy_set_headers_ref)}};
   return json::object{{"denied", text(p.denied)},
                       {"allow", text(p.source.allow_text)},
                       {"deny", text(p.source.deny_text)},
                       {"cors_origins", std::move(cors)},
                       {"basic_auth", std::move(basic)},
-                      {"client_certificates", std::move(client)}};
+                      {"client_certificates", std::move(client)},
+                      {"external_auth", std::move(ext)}};
 }
 
 }  // namespace
@@ -99,7 +111,7 @@ std::string snapshot_to_json(const config::snapshot& snap) {
         {"affinity", r->policy->affinity.enabled
                          ? json::value(r->policy->affinity.persistent ? "persistent" : "balanced")
                          : json::value(nullptr)},
-        {"access", access_json(*r->policy)},
+        {"access", access_json(*r)},
     });
   }
   json::array clusters;

@@ -19,6 +19,7 @@
 #include "config/snapshot.hpp"
 #include "proxy/balancer.hpp"
 #include "proxy/basic_auth.hpp"
+#include "proxy/external_auth.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/server_options.hpp"
 #include "proxy/tls_client.hpp"
@@ -69,6 +70,9 @@ class worker {
   balancer& lb() { return lb_; }
   // Basic authentication's verified credentials (proxy/basic_auth.hpp), per worker.
   credential_cache& credentials() { return credentials_; }
+  // External authentication's cached answers and service addresses (proxy/external_auth.hpp).
+  auth_cache& auth_answers() { return auth_answers_; }
+  auth_endpoints& auth_services() { return auth_services_; }
   upstream_pool& pool() { return pool_; }
   worker_observer* observer() { return observer_.get(); }
   worker_gauges& gauges() { return *gauges_; }
@@ -118,6 +122,8 @@ class worker {
   config::snapshot_ptr snap_;
   balancer lb_;
   credential_cache credentials_;
+  auth_cache auth_answers_;
+  auth_endpoints auth_services_;
   std::unique_ptr<worker_observer> observer_;
   std::unique_ptr<worker_gauges> own_gauges_;  // when there is no observer
   worker_gauges* gauges_ = nullptr;

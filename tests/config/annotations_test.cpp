@@ -167,8 +167,8 @@ TEST(annotations, snippets_are_refused_and_the_ingress_is_served) {
 
 // Never "served without the protection": an unimplemented protection denies the routes.
 TEST(annotations, an_unapplied_protection_denies_the_routes) {
-  auto r = build(state_from_yaml(web(R"(    nginx.ingress.kubernetes.io/auth-url: "http://auth.example/check")")));
-  EXPECT_TRUE(has_error(r, "metadata.annotations[nginx.ingress.kubernetes.io/auth-url]", "503"));
+  auto r = build(state_from_yaml(web(R"(    nginx.ingress.kubernetes.io/enable-modsecurity: "true")")));
+  EXPECT_TRUE(has_error(r, "metadata.annotations[nginx.ingress.kubernetes.io/enable-modsecurity]", "503"));
   EXPECT_FALSE(policy_of(r).denied.empty());
   auto off = build(state_from_yaml(web(R"(    nginx.ingress.kubernetes.io/enable-modsecurity: "false")")));
   EXPECT_TRUE(off.errors.empty()) << errors_text(off.errors);
@@ -263,7 +263,7 @@ data:
   keep-alive-requests: "50"
   use-gzip: "true"
   no-such-key: "1"
-  global-auth-url: http://auth.example/check
+  block-user-agents: "~*curl"
 )";
   build_options o;
   o.configmap = "ingress/portico";
@@ -281,7 +281,7 @@ data:
   EXPECT_TRUE(has("data[keep-alive]", "forever")) << errors_text(r.errors);
   EXPECT_TRUE(has("data[use-gzip]", "not supported"));
   EXPECT_TRUE(has("data[no-such-key]", "unknown key"));
-  EXPECT_TRUE(has("data[global-auth-url]", "503"));
+  EXPECT_TRUE(has("data[block-user-agents]", "503"));
   EXPECT_FALSE(policy_of(r).denied.empty());  // a global protection not applied: every route 503
 }
 

@@ -76,7 +76,7 @@ class annotations(unittest.TestCase):
             ing("v10", "v10.test", {A + "proxy-http-version": "1.0"}),
             ing("bad", "bad.test", {A + "proxy-read-timeout": "soon", A + "proxy-body-size": "50"}),
             ing("snip", "snip.test", {A + "configuration-snippet": "return 200;"}),
-            ing("guard", "guard.test", {A + "auth-url": "http://127.0.0.1:9/auth"}),
+            ing("guard", "guard.test", {A + "enable-modsecurity": "true"}),
             ing("alias", "alias.test", {"portico.dev/proxy-body-size": "10"}))
         cls.p = h.Portico.start(d, "--workers", "1", "--configmap", "ingress/portico")
 
