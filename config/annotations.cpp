@@ -87,8 +87,8 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"limit-allowlist", annotation_support::supported, "addresses and networks the limits do not apply to (wins over limit-whitelist)"},
       {"limit-burst-multiplier", annotation_support::supported, "the burst of limit-rps and limit-rpm, as a multiple of the rate (default 5)"},
       {"limit-connections", annotation_support::supported, "requests in progress at once per client address; beyond, limit-conn-status-code (503)"},
-      {"limit-rate", annotation_support::denies, "response bandwidth limits are not implemented yet: the Ingress's routes answer 503"},
-      {"limit-rate-after", annotation_support::denies, "response bandwidth limits are not implemented yet: the Ingress's routes answer 503"},
+      {"limit-rate", annotation_support::supported, "kilobytes per second each response of the route is sent at (nginx limit_rate, per request; 0: no limit)"},
+      {"limit-rate-after", annotation_support::supported, "kilobytes of each response sent at full speed before limit-rate applies"},
       {"limit-rpm", annotation_support::supported, "requests per minute per client address, as limit-rps"},
       {"limit-rps", annotation_support::supported, "requests per second per client address (burst: limit-burst-multiplier times it, as nginx's limit_req nodelay); beyond, limit-req-status-code (503); exact across workers"},
       {"limit-whitelist", annotation_support::supported, "the older name of limit-allowlist"},
@@ -218,6 +218,13 @@ namespace {
 using ctx = annotation_reader::ctx;
 using decoder = void (*)(ctx&, std::string_view value);
 using namespace annotation_detail;
+
+// limit-rate, limit-rate-after: whole kilobytes (ingress-nginx renders them with "k").
+void kilobytes(ctx& c, std::string_view v, std::uint64_t& out) {
+  auto n = parse_uint(trim(v));
+  if (n && *n <= (1ULL << 40)) out = *n * 1024;
+  else c.bad("a whole number of kilobytes");
+}
 
 void seconds(ctx& c, std::string_view v, milliseconds& out) {
   if (auto t = parse_nginx_time(v)) out = *t;
@@ -576,6 +583,8 @@ const std::vector<std::pair<std::string_view, decoder>>& decoders() {
          else if (trim(v) == "ewma") c.p.load_balance = balance_mode::ewma;
          else c.bad("\"round_robin\" or \"ewma\"");
        }},
+      {"limit-rate", [](ctx& c, std::string_view v) { kilobytes(c, v, c.p.limit_rate); }},
+      {"limit-rate-after", [](ctx& c, std::string_view v) { kilobytes(c, v, c.p.limit_rate_after); }},
       {"upstream-hash-by",
        [](ctx& c, std::string_view v) {
          std::string why;

@@ -31,6 +31,8 @@ route_policy controller_config::route_defaults() const {
   p.source = source_ranges;
   p.denied = denied;
   p.ext_auth = global_auth;
+  p.limit_rate = limit_rate;
+  p.limit_rate_after = limit_rate_after;
   return p;
 }
 
@@ -129,8 +131,8 @@ const std::vector<setting_spec>& setting_registry() {
       {"large-client-header-buffers", setting_support::ignored, "set by --max-header-size and --max-header-fields"},
       {"limit-conn-status-code", setting_support::supported, "the status of a request refused by limit-connections (default 503)"},
       {"limit-conn-zone-variable", setting_support::unsupported, "rate limits are not implemented yet"},
-      {"limit-rate", setting_support::unsupported, "rate limits are not implemented yet"},
-      {"limit-rate-after", setting_support::unsupported, "rate limits are not implemented yet"},
+      {"limit-rate", setting_support::supported, "default of the annotation: kilobytes per second each response is sent at (0: no limit; ingress-nginx renders the value with \"k\" too)"},
+      {"limit-rate-after", setting_support::supported, "default of the annotation: kilobytes of each response sent before limit-rate applies"},
       {"limit-req-status-code", setting_support::supported, "the status of a request refused by limit-rps or limit-rpm (default 503)"},
       {"load-balance", setting_support::supported, "round_robin (default) or ewma (the lower latency of two random endpoints; per worker)"},
       {"location-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
@@ -493,6 +495,11 @@ void settings_decoder::apply(const std::string& k, const std::string& v) {
   else if (k == "add-headers") headers_from(k, v, c_.add_headers);
   else if (k == "proxy-set-headers") headers_from(k, v, c_.proxy_set_headers);
   else if (k == "no-tls-redirect-locations") c_.no_tls_redirect_locations = split_list(v);
+  else if (k == "limit-rate" || k == "limit-rate-after") {
+    std::uint64_t kb = 0;
+    number(k, v, kb);
+    if (kb <= (1ULL << 40)) (k == "limit-rate" ? c_.limit_rate : c_.limit_rate_after) = kb * 1024;
+  }
   else if (k == "no-auth-locations") c_.no_auth_locations = split_list(v);
   else if (k.starts_with("global-auth-")) global_auth_key(k, v);
   else if (k == "global-allowed-response-headers") c_.global_allowed_response_headers = split_list(v);

@@ -69,6 +69,8 @@ struct controller_config {
   std::shared_ptr<const ip_set> block_cidrs;  // null: none
   unsigned limit_req_status_code = 503;   // limit-rps / limit-rpm refusals
   unsigned limit_conn_status_code = 503;  // limit-connections refusals
+  std::uint64_t limit_rate = 0;           // limit-rate default (bytes per second)
+  std::uint64_t limit_rate_after = 0;     // limit-rate-after default (bytes)
   std::string block_cidrs_text;
   milliseconds proxy_protocol_header_timeout{5000};
   // Misc

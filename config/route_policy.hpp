@@ -187,6 +187,11 @@ struct route_policy {
   std::vector<std::uint16_t> custom_http_errors;
   std::string default_backend;  // default-backend: a Service of the Ingress's namespace
   // Responses
+  // limit-rate / limit-rate-after (kilobytes in the annotation and the ConfigMap, bytes here):
+  // each response is sent at most at this rate once its first limit_rate_after bytes are out
+  // (nginx limit_rate, per request). 0: no limit.
+  std::uint64_t limit_rate = 0;
+  std::uint64_t limit_rate_after = 0;
   std::vector<std::pair<std::string, std::string>> response_headers;  // custom-headers
   bool access_log = true;  // enable-access-log
 

@@ -1,6 +1,7 @@
 // The upstream side of a session: endpoint choice and retries, connection (pooled or new),
 // request body streaming, response head, response body relay.
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -655,6 +656,7 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
         w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(pick_.cluster, host_),
                             up_uses_ + 1);
       close_upstream();
+      if (pol.limit_rate != 0) co_return co_await write_limited(cout_);
       arm(session_phase::client_send, pol.send_timeout);
       // Written here rather than through write_client(): one coroutine frame less per response.
       auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(cout_), tok);
@@ -664,7 +666,7 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
     }
     if (!cout_.empty() && (need_read || full)) {
       arm(session_phase::client_send, pol.send_timeout);
-      const bool sent = co_await write_client(cout_);
+      const bool sent = pol.limit_rate != 0 ? co_await write_limited(cout_) : co_await write_client(cout_);
       if (!sent) break;
       cout_.clear();
       resp_sink_.capacity = body_buffer;
@@ -686,6 +688,42 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
   close_upstream();
   keep_alive_ = false;
   co_return false;
+}
+
+// limit-rate: nginx's limit_rate -- by now the response may have sent limit_rate_after bytes
+// plus limit_rate per second since the request started, with one second of credit (nginx's
+// "+ 1"). Pieces are written as the allowance grows; the waits are not client send time.
+http_session::task<bool> http_session::write_limited(std::string& data) {
+  const auto& pol = *policy();
+  const double rate = static_cast<double>(pol.limit_rate);
+  std::size_t off = 0;
+  asio::basic_waitable_timer<clock_type, asio::wait_traits<clock_type>, session_executor> pause(
+      w_.context().get_executor());
+  while (off < data.size()) {
+    const std::size_t left = data.size() - off;
+    const double allowance = rate_allowance(pol.limit_rate, pol.limit_rate_after,
+                                            seconds_since(t_start_), rec_->response_bytes);
+    // At least an eighth of a second's worth at a time (or what is left), as nginx sends
+    // whole buffers rather than trickling bytes.
+    const double piece = std::min(static_cast<double>(left), std::max(rate / 8, 512.0));
+    if (allowance < piece) {
+      pause.expires_after(std::chrono::duration_cast<clock_type::duration>(
+          std::chrono::duration<double>((piece - allowance) / rate)));
+      auto [ec] = co_await pause.async_wait(tok);
+      if (closed_ || ec) co_return false;
+      continue;
+    }
+    const auto n = std::min(left, static_cast<std::size_t>(allowance));
+    arm(session_phase::client_send, pol.send_timeout);
+    auto [ec, wn] = co_await asio::async_write(client_, asio::buffer(data.data() + off, n), tok);
+    rec_->response_bytes += wn;
+    if (ec) {
+      keep_alive_ = false;
+      co_return false;
+    }
+    off += n;
+  }
+  co_return true;
 }
 
 }  // namespace portico::proxy

@@ -158,6 +158,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   task<bool> send_prepared();  // cout_ holds a complete local answer with status_ set
   std::string_view hsts_line(char (&buf)[112]) const;
   task<bool> write_client(std::string& data);
+  task<bool> write_limited(std::string& data);  // limit-rate
   void finish_request();
   void close_upstream();
   void release_idle_memory();

@@ -421,6 +421,11 @@ void hash_key(const std::vector<config::hash_part>& parts, const message_head& h
   }
 }
 
+double rate_allowance(std::uint64_t rate, std::uint64_t after, double elapsed, std::uint64_t sent) {
+  return static_cast<double>(rate) * (std::max(elapsed, 0.0) + 1.0) + static_cast<double>(after) -
+         static_cast<double>(sent);
+}
+
 bool same_site_none_compatible(std::string_view ua) {
   auto has = [&](std::string_view s) { return ua.find(s) != std::string_view::npos; };
   if (ua.empty()) return true;

@@ -135,6 +135,11 @@ inline void expand_template(const config::request_template& t, const message_hea
 // ingress-nginx's $escaped_request_uri).
 void append_uri_component(std::string& out, std::string_view s);
 
+// limit-rate (nginx limit_rate): the bytes a response may still send `elapsed` seconds after
+// its request started, having sent `sent`: rate x (elapsed + 1) + after - sent (nginx gives one
+// second of credit). Negative: it is ahead of its rate.
+double rate_allowance(std::uint64_t rate, std::uint64_t after, double elapsed, std::uint64_t sent);
+
 // Whether a User-Agent handles SameSite=None (ingress-nginx's same_site_none_compatible).
 bool same_site_none_compatible(std::string_view user_agent);
 

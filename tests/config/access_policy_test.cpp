@@ -446,5 +446,28 @@ TEST(client_certificates, the_oldest_ingress_of_a_host_decides) {
       << errors_text(r.errors);
 }
 
+TEST(limit_rate, kilobytes_from_the_annotation_or_the_configmap) {
+  build_options o;
+  o.configmap = "ingress/portico";
+  auto r = build(state_from_yaml(
+                     std::string(our_class) + svc +
+                     "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: portico, namespace: "
+                     "ingress}\ndata: {limit-rate: '8', limit-rate-after: '1'}\n" +
+                     ing("a", "") +
+                     ing("b", R"(nginx.ingress.kubernetes.io/limit-rate: "100", nginx.ingress.kubernetes.io/limit-rate-after: "0")") +
+                     ing("c", R"(nginx.ingress.kubernetes.io/limit-rate: "fast")")),
+                 o);
+  const auto& a = policy_of(r, "a.test");
+  EXPECT_EQ(a.limit_rate, 8u * 1024);  // the ConfigMap's, in kilobytes as ingress-nginx renders it
+  EXPECT_EQ(a.limit_rate_after, 1024u);
+  const auto& b = policy_of(r, "b.test");
+  EXPECT_EQ(b.limit_rate, 100u * 1024);
+  EXPECT_EQ(b.limit_rate_after, 0u);
+  const auto& c = policy_of(r, "c.test");
+  EXPECT_EQ(c.limit_rate, 8u * 1024);  // a bad value: the default applies, reported
+  EXPECT_TRUE(c.denied.empty());
+  EXPECT_TRUE(reported(r, "limit-rate]", "kilobytes")) << errors_text(r.errors);
+}
+
 }  // namespace
 }  // namespace portico::config

@@ -157,4 +157,17 @@ TEST(hash_key, nginx_variables) {
             "alice-xyz-7");
 }
 
+TEST(rate_allowance, nginx_limit_rate_arithmetic) {
+  // 100 KiB/s after 50 KiB: at the start one second of credit plus the free part.
+  EXPECT_DOUBLE_EQ(rate_allowance(102400, 51200, 0.0, 0), 153600.0);
+  EXPECT_DOUBLE_EQ(rate_allowance(102400, 51200, 0.0, 153600), 0.0);
+  EXPECT_DOUBLE_EQ(rate_allowance(102400, 51200, 1.5, 153600), 153600.0);
+  EXPECT_LT(rate_allowance(1024, 0, 0.5, 4096), 0.0);  // ahead of its rate: wait
+  // A 300,000-byte response at 100 KiB/s after 50 KiB is allowed out at 1.43 s.
+  EXPECT_NEAR((300000.0 - 51200.0) / 102400.0 - 1.0, 1.43, 0.01);
+  EXPECT_GE(rate_allowance(102400, 51200, 1.43, 300000), 0.0);
+  EXPECT_LT(rate_allowance(102400, 51200, 1.40, 300000), 0.0);
+  EXPECT_DOUBLE_EQ(rate_allowance(1000, 0, -3.0, 0), 1000.0);  // a clock step back: no credit lost
+}
+
 }  // namespace
