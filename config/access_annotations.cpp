@@ -78,8 +78,9 @@ void source_ranges(ctx& c, const our_annotations& anns) {
 
 namespace {
 
-// An annotation naming a Secret ("name" or "namespace/name") that must be in the Ingress's own
-// namespace: the Secret, or null after the refusal (the routes answer 503). c.current is `a`.
+// An annotation naming a Secret ("name" or "namespace/name") of the Ingress's own namespace
+// (any namespace with allow-cross-namespace-resources): the Secret, or null after the refusal
+// (the routes answer 503). c.current is `a`.
 const secret* own_secret(ctx& c, const our_annotation& a, std::string& key) {
   c.current = &a;
   auto refuse = [&](std::string why) -> const secret* {
@@ -94,9 +95,9 @@ const secret* own_secret(ctx& c, const our_annotation& a, std::string& key) {
   const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
   if (ns.empty() || name.empty() || name.find('/') != std::string::npos || !basic_chars(ref))
     return refuse("must be a Secret name or namespace/name, got \"" + ref + "\"");
-  if (ns != own)
+  if (ns != own && !c.settings.allow_cross_namespace_resources)
     return refuse("Secret " + ns + "/" + name + " is in another namespace; only Secrets of namespace " +
-                  own + " can be used");
+                  own + " can be used (the ConfigMap's allow-cross-namespace-resources allows others)");
   key = ns + "/" + name;
   auto it = c.state.secrets.find(key);
   if (it == c.state.secrets.end()) return refuse("Secret " + key + " not found");
@@ -366,9 +367,9 @@ void external_authentication(ctx& c, const our_annotations& anns, fnv1a& content
     const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
     if (ns.empty() || name.empty() || name.find('/') != std::string::npos || !basic_chars(ref))
       return refuse("must be a ConfigMap name or namespace/name, got \"" + ref + "\"");
-    if (ns != own)
+    if (ns != own && !c.settings.allow_cross_namespace_resources)
       return refuse("ConfigMap " + ns + "/" + name + " is in another namespace; only ConfigMaps of namespace " +
-                    own + " can be used");
+                    own + " can be used (the ConfigMap's allow-cross-namespace-resources allows others)");
     const std::string key = ns + "/" + name;
     auto it = c.state.config_maps.find(key);
     if (it == c.state.config_maps.end()) return refuse("unable to find ConfigMap " + key);

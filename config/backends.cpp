@@ -16,11 +16,15 @@ std::string cluster_id(const std::string& ns, const ingress_backend& b, const up
   id += b.port.number ? std::to_string(*b.port.number) : b.port.name;
   if (!tls) return id;
   id += "+tls";
-  if (tls->verify || !tls->ca_secret.empty() || !tls->server_name.empty()) {
+  if (tls->verify || !tls->ca_secret.empty() || !tls->server_name.empty() ||
+      tls->verify_depth != 0 || tls->protocols != 0 || !tls->ciphers.empty()) {
     std::uint64_t h = fnv1a()
                           .add(tls->verify ? 1 : 0)
                           .add(tls->ca_secret)
                           .add(tls->server_name)
+                          .add(tls->verify_depth)
+                          .add(tls->protocols)
+                          .add(tls->ciphers)
                           .value();
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
@@ -34,7 +38,10 @@ std::string cluster_id(const std::string& ns, const ingress_backend& b, const up
 bool same_upstream_tls(const upstream_tls* a, const upstream_tls* b) {
   if (!a || !b) return a == b;
   return a->verify == b->verify && a->ca_pem == b->ca_pem && a->ca_secret == b->ca_secret &&
-         a->server_name == b->server_name;
+         a->server_name == b->server_name && a->client_cert_pem == b->client_cert_pem &&
+         a->client_key_pem == b->client_key_pem && a->verify_depth == b->verify_depth &&
+         a->protocols == b->protocols && a->ciphers == b->ciphers &&
+         a->client_cert_unusable == b->client_cert_unusable;
 }
 
 std::uint64_t endpoints_version(const std::vector<endpoint>& eps) {

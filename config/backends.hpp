@@ -62,7 +62,7 @@ std::string cluster_id(const std::string& ns, const ingress_backend& b,
 // Verification is on but there is no CA to verify against: such a cluster never gets
 // endpoints (503), and a connection must never be attempted with these settings.
 inline bool upstream_tls_unusable(const upstream_tls* t) {
-  return t && t->verify && t->ca_pem.empty();
+  return t && ((t->verify && t->ca_pem.empty()) || t->client_cert_unusable);
 }
 // Equal TLS settings (both null, or equal fields).
 bool same_upstream_tls(const upstream_tls* a, const upstream_tls* b);

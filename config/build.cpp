@@ -81,6 +81,7 @@ class route_collector {
   bool add_ingress(const ingress& ing) {
     const our_annotations anns = collect_annotations(ing, prefix_, errors_);
     anns_ = &anns;  // for errors naming an annotation as written (prefix or alias)
+    annotations_.allow_cross_namespace(settings_.allow_cross_namespace_resources);
     policy_ = annotations_.read(ing, anns, {settings_.ssl_redirect, settings_.force_ssl_redirect, nullptr});
     route_policy_ = policies_.read(ing, anns);
     if (route_policy_->canary.enabled) {

@@ -42,7 +42,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"access-log-path", setting_support::ignored, "logs are JSON lines on stdout and stderr"},
       {"add-headers", setting_support::supported, "\"ns/name\" of a ConfigMap whose data are headers added to every response"},
       {"allow-backend-server-header", setting_support::unsupported, "response header filtering is not implemented"},
-      {"allow-cross-namespace-resources", setting_support::ignored, "cross-namespace references are refused"},
+      {"allow-cross-namespace-resources", setting_support::supported, "\"true\": annotations may name Secrets and ConfigMaps of other namespaces (auth-secret, auth-tls-secret, proxy-ssl-secret, auth-proxy-set-headers); default false"},
       {"allow-snippet-annotations", setting_support::ignored, "snippets are never applied, whatever this says"},
       {"annotation-value-word-blocklist", setting_support::ignored, "snippets are never applied; other annotations are typed and validated"},
       {"annotations-risk-level", setting_support::ignored, "snippets are never applied; other annotations are typed and validated"},
@@ -500,6 +500,7 @@ void settings_decoder::apply(const std::string& k, const std::string& v) {
     number(k, v, kb);
     if (kb <= (1ULL << 40)) (k == "limit-rate" ? c_.limit_rate : c_.limit_rate_after) = kb * 1024;
   }
+  else if (k == "allow-cross-namespace-resources") boolean(k, v, c_.allow_cross_namespace_resources);
   else if (k == "no-auth-locations") c_.no_auth_locations = split_list(v);
   else if (k.starts_with("global-auth-")) global_auth_key(k, v);
   else if (k == "global-allowed-response-headers") c_.global_allowed_response_headers = split_list(v);

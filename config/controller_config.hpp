@@ -89,6 +89,9 @@ struct controller_config {
   // (null: none); routes whose path starts with one of no_auth_locations skip it.
   std::shared_ptr<const external_auth> global_auth;
   std::vector<std::string> no_auth_locations{"/.well-known/acme-challenge"};
+  // allow-cross-namespace-resources: annotations may name another namespace's Secrets and
+  // ConfigMaps (ingress-nginx's default, and Portico's: false).
+  bool allow_cross_namespace_resources = false;
 
   // The proxy's trusted CIDRs for X-Forwarded-* (see use_forwarded_headers).
   const std::vector<std::string>& trusted_cidrs() const {

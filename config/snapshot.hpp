@@ -37,6 +37,17 @@ struct upstream_tls {
   std::string ca_pem;         // ca.crt of the proxy-ssl-secret Secret; used when verify
   std::string ca_secret;      // "namespace/name" of that Secret (for logs)
   std::string server_name;    // proxy-ssl-name; empty: the request's host without port
+  // tls.crt / tls.key of the proxy-ssl-secret Secret: the client certificate presented to the
+  // upstream (mutual TLS). Empty: none. The key never leaves the process.
+  std::string client_cert_pem;
+  std::string client_key_pem;
+  unsigned verify_depth = 0;  // proxy-ssl-verify-depth (0: OpenSSL's default, 100)
+  // proxy-ssl-protocols: the allowed versions (0: TLS 1.2 and 1.3).
+  static constexpr std::uint8_t tls12 = 1, tls13 = 2;
+  std::uint8_t protocols = 0;
+  std::string ciphers;        // proxy-ssl-ciphers (OpenSSL list; "" OpenSSL's default)
+  // proxy-ssl-secret names a client certificate that cannot be used: never connect.
+  bool client_cert_unusable = false;
 };
 
 // The endpoints behind one Service port. Identity (id) is stable across Snapshots so that

@@ -1,5 +1,9 @@
 #include "config/tls_annotations.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
 #include "config/ingress_check.hpp"
 #include "config/tls_certificate.hpp"
 
@@ -94,16 +98,75 @@ std::shared_ptr<const upstream_tls> tls_annotation_reader::read_upstream(const i
     std::string name = slash == std::string::npos ? std::string() : v->substr(slash + 1);
     if (sns.empty() || name.empty() || name.find('/') != std::string::npos) {
       error(ing, proxy_ssl_secret_annotation, "must be \"namespace/name\", got \"" + *v + "\"");
-    } else if (sns != ns) {
+    } else if (sns != ns && !cross_namespace_) {
       error(ing, proxy_ssl_secret_annotation,
             "Secret " + *v + " is in another namespace; only Secrets of namespace " + ns +
-                " can be used");
+                " can be used (the ConfigMap's allow-cross-namespace-resources allows others)");
     } else {
       t->ca_secret = sns + "/" + name;
       const ca_result& ca = ca_secret(sns, name);
       if (ca.missing) error(ing, proxy_ssl_secret_annotation, "Secret " + *v + " not found");
       t->ca_pem = ca.pem;
+      // tls.crt and tls.key: the client certificate presented to the upstream (mutual TLS,
+      // nginx proxy_ssl_certificate). One that cannot be used is never replaced by none.
+      if (auto s = state_.secrets.find(t->ca_secret); s != state_.secrets.end()) {
+        const auto& d = s->second.data;
+        if (d.count("tls.crt") != 0 || d.count("tls.key") != 0) {
+          secret as_tls = s->second;
+          as_tls.type = "kubernetes.io/tls";
+          auto res = parse_tls_secret(as_tls, 0);
+          if (res.cert) {
+            t->client_cert_pem = res.cert->cert_pem;
+            t->client_key_pem = res.cert->key_pem;
+          } else {
+            t->client_cert_unusable = true;
+            error(ing, proxy_ssl_secret_annotation,
+                  "Secret " + *v + " " + res.field + ": " + res.message +
+                      "; the client certificate for the upstream cannot be used, the Ingress's "
+                      "paths answer 503");
+          }
+        }
+      }
     }
+  }
+  if (const std::string* v = annotation(proxy_ssl_verify_depth_annotation)) {
+    unsigned n = 0;
+    const auto r = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (r.ec == std::errc{} && r.ptr == v->data() + v->size() && n >= 1 && n <= 100)
+      t->verify_depth = n;
+    else
+      error(ing, proxy_ssl_verify_depth_annotation,
+            "must be a whole number from 1 to 100, got \"" + *v + "\"; OpenSSL's default applies");
+  }
+  if (const std::string* v = annotation(proxy_ssl_protocols_annotation)) {
+    std::uint8_t set = 0;
+    bool ok = true;
+    std::string_view rest = *v;
+    while (!rest.empty()) {
+      const auto sp = rest.find(' ');
+      const auto w = rest.substr(0, sp);
+      rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+      if (w.empty()) continue;
+      if (w == "TLSv1.2") set |= upstream_tls::tls12;
+      else if (w == "TLSv1.3") set |= upstream_tls::tls13;
+      else ok = false;
+    }
+    if (ok && set != 0) t->protocols = set;
+    else
+      error(ing, proxy_ssl_protocols_annotation,
+            "must be TLSv1.2 and/or TLSv1.3 (space-separated), got \"" + *v +
+                "\"; TLS 1.2 and 1.3 are allowed");
+  }
+  if (const std::string* v = annotation(proxy_ssl_ciphers_annotation)) {
+    const bool ok = !v->empty() && std::all_of(v->begin(), v->end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == ':' || c == '_' ||
+             c == '-' || c == '!';
+    });
+    if (ok) t->ciphers = *v;
+    else
+      error(ing, proxy_ssl_ciphers_annotation,
+            "must be an OpenSSL cipher list (letters, digits, + : _ - !), got \"" + *v +
+                "\"; OpenSSL's default applies");
   }
   if (const std::string* v = annotation(proxy_ssl_name_annotation)) {
     std::string name = ascii_lower(*v);

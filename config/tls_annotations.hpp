@@ -36,6 +36,9 @@ inline constexpr std::string_view backend_protocol_annotation = "backend-protoco
 inline constexpr std::string_view proxy_ssl_verify_annotation = "proxy-ssl-verify";
 inline constexpr std::string_view proxy_ssl_secret_annotation = "proxy-ssl-secret";
 inline constexpr std::string_view proxy_ssl_name_annotation = "proxy-ssl-name";
+inline constexpr std::string_view proxy_ssl_verify_depth_annotation = "proxy-ssl-verify-depth";
+inline constexpr std::string_view proxy_ssl_protocols_annotation = "proxy-ssl-protocols";
+inline constexpr std::string_view proxy_ssl_ciphers_annotation = "proxy-ssl-ciphers";
 
 // "metadata.annotations[<name>]", the build_error field of an annotation.
 std::string annotation_field(std::string_view name);
@@ -56,6 +59,9 @@ class tls_annotation_reader {
  public:
   tls_annotation_reader(const cluster_state& state, std::vector<build_error>& errors)
       : state_(state), errors_(errors) {}
+  // The ConfigMap's allow-cross-namespace-resources: proxy-ssl-secret may name another
+  // namespace's Secret.
+  void allow_cross_namespace(bool allow) { cross_namespace_ = allow; }
 
   // `anns`: the Ingress's annotations of ours; `defaults`: ssl-redirect and force-ssl-redirect
   // as the ConfigMap (or ingress-nginx) sets them.
@@ -74,6 +80,7 @@ class tls_annotation_reader {
   const std::string* annotation(std::string_view name) const;
 
   const our_annotations* anns_ = nullptr;  // of the Ingress being read
+  bool cross_namespace_ = false;
 
   const cluster_state& state_;
   std::vector<build_error>& errors_;

@@ -32,8 +32,38 @@ bool is_ip(std::string_view s) {
 }
 
 std::uint64_t context_key(const config::upstream_tls& t) {
-  if (!t.verify) return 1;
-  return config::fnv1a().add("verify").add(t.ca_pem).value() | 2;
+  const bool plain = t.client_cert_pem.empty() && t.verify_depth == 0 && t.protocols == 0 &&
+                     t.ciphers.empty();
+  if (!t.verify && plain) return 1;
+  config::fnv1a h;
+  h.add(t.verify ? "verify" : "none").add(t.verify ? std::string_view(t.ca_pem) : std::string_view());
+  if (!plain)
+    h.add(t.client_cert_pem).add(t.client_key_pem).add(t.verify_depth).add(t.protocols).add(t.ciphers);
+  return h.value() | 2;
+}
+
+// proxy-ssl-secret's tls.crt (leaf first, then its chain) and tls.key.
+void load_client_certificate(SSL_CTX* c, const std::string& cert_pem, const std::string& key_pem) {
+  BIO* b = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* leaf = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+  bool ok = leaf != nullptr && SSL_CTX_use_certificate(c, leaf) == 1;
+  X509_free(leaf);
+  while (ok) {
+    X509* x = PEM_read_bio_X509(b, nullptr, nullptr, nullptr);
+    if (x == nullptr) break;
+    if (SSL_CTX_add1_chain_cert(c, x) != 1) ok = false;
+    X509_free(x);
+  }
+  BIO_free(b);
+  if (ok) {
+    BIO* kb = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+    EVP_PKEY* key = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
+    ok = key != nullptr && SSL_CTX_use_PrivateKey(c, key) == 1 && SSL_CTX_check_private_key(c) == 1;
+    EVP_PKEY_free(key);
+    BIO_free(kb);
+  }
+  ERR_clear_error();
+  if (!ok) throw std::runtime_error("upstream TLS: the client certificate cannot be used");
 }
 
 void load_ca(SSL_CTX* c, const std::string& pem) {
@@ -76,12 +106,23 @@ ssl::context& tls_client_contexts::context_for(const config::upstream_tls& t) {
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   static constexpr unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_CTX_set_alpn_protos(c, alpn, sizeof alpn);
+  if (t.protocols != 0) {
+    using U = config::upstream_tls;
+    SSL_CTX_set_min_proto_version(c, (t.protocols & U::tls12) ? TLS1_2_VERSION : TLS1_3_VERSION);
+    SSL_CTX_set_max_proto_version(c, (t.protocols & U::tls13) ? TLS1_3_VERSION : TLS1_2_VERSION);
+  }
+  if (!t.ciphers.empty() && SSL_CTX_set_cipher_list(c, t.ciphers.c_str()) != 1) {
+    ERR_clear_error();
+    throw std::runtime_error("upstream TLS: no cipher of proxy-ssl-ciphers is known");
+  }
+  if (!t.client_cert_pem.empty()) load_client_certificate(c, t.client_cert_pem, t.client_key_pem);
   if (t.verify) {
     if (t.ca_pem.empty())
       SSL_CTX_set_default_verify_paths(c);
     else
       load_ca(c, t.ca_pem);
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+    if (t.verify_depth != 0) SSL_CTX_set_verify_depth(c, static_cast<int>(t.verify_depth));
   } else {
     SSL_CTX_set_verify(c, SSL_VERIFY_NONE, nullptr);
   }

@@ -216,5 +216,83 @@ TEST(tls_upstream, cluster_id_format) {
   EXPECT_FALSE(upstream_tls_unusable(nullptr));
 }
 
+TEST(tls_upstream, client_certificate_depth_protocols_and_ciphers) {
+  auto ca = make_cert_for({"ca.internal"});
+  auto client = make_cert_for({"portico.client"});
+  secret s = ca_secret_of("ns", "mtls", ca.cert_pem);
+  s.data["tls.crt"] = client.cert_pem;
+  s.data["tls.key"] = client.key_pem;
+  const std::string depth = "nginx.ingress.kubernetes.io/proxy-ssl-verify-depth";
+  const std::string protocols = "nginx.ingress.kubernetes.io/proxy-ssl-protocols";
+  const std::string ciphers = "nginx.ingress.kubernetes.io/proxy-ssl-ciphers";
+  auto r = build(state_of(
+      tls_ingress("ns", "m", t1, {"m.com"}, {},
+                  {{protocol, "HTTPS"}, {verify, "on"}, {ca_secret, "ns/mtls"}, {depth, "2"},
+                   {protocols, "TLSv1.3"}, {ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256:!aNULL"}}) +
+          tls_ingress("ns", "bad", t1, {"bad.com"}, {},
+                      {{protocol, "HTTPS"}, {depth, "0"}, {protocols, "SSLv3"}, {ciphers, "a b"}}),
+      {s}));
+  const cluster& m = backend(r, "m.com");
+  ASSERT_TRUE(m.tls);
+  EXPECT_EQ(m.tls->client_cert_pem, client.cert_pem);
+  EXPECT_EQ(m.tls->client_key_pem, client.key_pem);
+  EXPECT_EQ(m.tls->verify_depth, 2u);
+  EXPECT_EQ(m.tls->protocols, upstream_tls::tls13);
+  EXPECT_EQ(m.tls->ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256:!aNULL");
+  EXPECT_FALSE(m.endpoints.empty());
+  const cluster& b = backend(r, "bad.com");
+  ASSERT_TRUE(b.tls);
+  EXPECT_EQ(b.tls->verify_depth, 0u);  // bad values: the defaults, each reported
+  EXPECT_EQ(b.tls->protocols, 0u);
+  EXPECT_EQ(b.tls->ciphers, "");
+  auto reported = [&](const std::string& key) {
+    for (const auto& e : r.errors)
+      if (e.field == annotation_field(key) && e.name == "bad") return true;
+    return false;
+  };
+  EXPECT_TRUE(reported(depth) && reported(protocols) && reported(ciphers)) << testing::errors_text(r.errors);
+  EXPECT_NE(m.id, b.id);
+}
+
+TEST(tls_upstream, an_unusable_client_certificate_fails_closed) {
+  auto ca = make_cert_for({"ca.internal"});
+  auto client = make_cert_for({"portico.client"});
+  auto other = make_cert_for({"other.client"});
+  secret s = ca_secret_of("ns", "mtls", ca.cert_pem);
+  s.data["tls.crt"] = client.cert_pem;
+  s.data["tls.key"] = other.key_pem;  // not the certificate's key
+  auto r = build(state_of(tls_ingress("ns", "m", t1, {"m.com"}, {}, {{protocol, "HTTPS"}, {ca_secret, "ns/mtls"}}),
+                          {s}));
+  const cluster& m = backend(r, "m.com");
+  ASSERT_TRUE(m.tls);
+  EXPECT_TRUE(m.tls->client_cert_unusable);
+  EXPECT_TRUE(m.endpoints.empty());  // 503, never a connection without the client certificate
+  bool found = false;
+  for (const auto& e : r.errors)
+    found = found || (e.field == annotation_field(ca_secret) && e.message.find("503") != std::string::npos);
+  EXPECT_TRUE(found) << testing::errors_text(r.errors);
+}
+
+TEST(tls_upstream, another_namespace_with_allow_cross_namespace_resources) {
+  auto ca = make_cert_for({"ca.internal"});
+  auto st = state_of(tls_ingress("ns", "i", t1, {"i.com"}, {},
+                                 {{protocol, "HTTPS"}, {verify, "on"}, {ca_secret, "other/ca"}}),
+                     {ca_secret_of("other", "ca", ca.cert_pem)});
+  st.upsert(testing::state_from_yaml(R"(
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: portico, namespace: ingress}
+data: {allow-cross-namespace-resources: "true"}
+)").config_maps.begin()->second);
+  build_options o;
+  o.configmap = "ingress/portico";
+  auto r = build(st, o);
+  EXPECT_TRUE(r.errors.empty()) << testing::errors_text(r.errors);
+  const cluster& c = backend(r, "i.com");
+  ASSERT_TRUE(c.tls);
+  EXPECT_EQ(c.tls->ca_pem, ca.cert_pem);
+  EXPECT_FALSE(c.endpoints.empty());
+}
+
 }  // namespace
 }  // namespace portico::config
