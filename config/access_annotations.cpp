@@ -106,8 +106,9 @@ const secret* own_secret(ctx& c, const our_annotation& a, std::string& key) {
 
 }  // namespace
 
-// auth-type basic: the users of auth-secret. Without them the routes answer 503; users whose
-// hash Portico cannot verify are skipped (they cannot sign in).
+// auth-type basic or digest: the users of auth-secret. Without them the routes answer 503;
+// users whose hash Portico cannot verify (or, for digest, of another realm) are skipped: they
+// cannot sign in.
 void basic_auth(ctx& c, const our_annotations& anns, fnv1a& content) {
   auto get = [&](std::string_view k) -> const our_annotation* {
     auto it = anns.find(k);
@@ -128,9 +129,24 @@ void basic_auth(ctx& c, const our_annotations& anns, fnv1a& content) {
     c.deny(c.current->written_key + ": " + why);
   };
   const auto t = trim(type->value);
-  if (t == "digest") return refuse("digest authentication is not implemented");
-  if (t != "basic") return refuse("must be \"basic\" or \"digest\", got \"" + type->value + "\"");
-  if (sec == nullptr || trim(sec->value).empty()) return refuse("auth-type basic needs auth-secret");
+  if (t != "basic" && t != "digest")
+    return refuse("must be \"basic\" or \"digest\", got \"" + type->value + "\"");
+  const bool digest = t == "digest";
+  if (sec == nullptr || trim(sec->value).empty())
+    return refuse("auth-type " + std::string(t) + " needs auth-secret");
+  std::string realm;
+  if (const our_annotation* rl = get("auth-realm")) {
+    const auto r = trim(rl->value);
+    if (std::all_of(r.begin(), r.end(), [](char ch) {
+          return static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f && ch != '"' && ch != '\\';
+        })) {
+      realm = std::string(r);
+    } else {
+      c.current = rl;
+      c.bad("text without quotes, backslashes or control characters", "the realm is empty");
+      c.current = type;
+    }
+  }
   std::string key;
   const secret* found = own_secret(c, *sec, key);
   if (found == nullptr) return;
@@ -145,7 +161,18 @@ void basic_auth(ctx& c, const our_annotations& anns, fnv1a& content) {
   auto users = std::make_shared<htpasswd>();
   std::vector<std::string> problems;
   const auto& data = found->data;
-  if (kind == "auth-file") {
+  if (digest) {
+    // htdigest lines "user:realm:HA1" (auth-map: each key a user, its value "realm:HA1").
+    std::string text;
+    if (kind == "auth-file") {
+      auto f = data.find("auth");
+      if (f == data.end()) return refuse("Secret " + key + " has no key \"auth\" (an htdigest file)");
+      text = f->second;
+    } else {
+      for (const auto& [user, value] : data) text.append(user).append(":").append(trim(value)).append("\n");
+    }
+    *users = parse_htdigest(text, realm, problems);
+  } else if (kind == "auth-file") {
     auto f = data.find("auth");
     if (f == data.end()) return refuse("Secret " + key + " has no key \"auth\" (an htpasswd file)");
     *users = parse_htpasswd(f->second, problems);
@@ -162,18 +189,8 @@ void basic_auth(ctx& c, const our_annotations& anns, fnv1a& content) {
   auto& ba = c.p.basic_auth;
   ba.users = std::move(users);
   ba.secret = key;
-  ba.realm.clear();
-  if (const our_annotation* realm = get("auth-realm")) {
-    const auto r = trim(realm->value);
-    if (std::all_of(r.begin(), r.end(), [](char ch) {
-          return static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f && ch != '"' && ch != '\\';
-        }))
-      ba.realm = std::string(r);
-    else {
-      c.current = realm;
-      c.bad("text without quotes, backslashes or control characters", "the realm is empty");
-    }
-  }
+  ba.realm = std::move(realm);
+  ba.digest = digest;
 }
 
 // limit-rps, limit-rpm, limit-connections: a bad value is a limit not applied, so the routes

@@ -24,4 +24,9 @@ bool known_hash_format(std::string_view hash);
 // lines are skipped. A problem names the line number, never the line (it holds a hash).
 htpasswd parse_htpasswd(std::string_view text, std::vector<std::string>& problems);
 
+// htdigest "user:realm:HA1" lines (HA1: 32 hex digits, MD5(user:realm:password)); users of
+// another realm than `realm` are reported and left out (nginx's auth_digest matches both).
+htpasswd parse_htdigest(std::string_view text, std::string_view realm,
+                        std::vector<std::string>& problems);
+
 }  // namespace portico::config

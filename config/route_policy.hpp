@@ -145,6 +145,9 @@ struct basic_auth_policy {
   std::shared_ptr<const htpasswd> users;  // null: no authentication
   std::string realm;
   std::string secret;  // "ns/name", for portico routes (never its content)
+  // auth-type digest: users hold HA1 = MD5(user:realm:password), hex, of `realm` (htdigest),
+  // checked as RFC 7616 MD5 with qop "auth" (proxy/digest_auth.hpp).
+  bool digest = false;
 };
 
 // limit-rps, limit-rpm, limit-connections per client address (proxy/rate_limit.hpp), shared

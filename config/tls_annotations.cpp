@@ -4,10 +4,25 @@
 #include <cctype>
 #include <charconv>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "config/ingress_check.hpp"
 #include "config/tls_certificate.hpp"
 
 namespace portico::config {
+
+namespace {
+// Whether OpenSSL knows at least one cipher of the list (nginx refuses a list that has none).
+bool known_cipher_list(const std::string& list) {
+  SSL_CTX* c = SSL_CTX_new(TLS_client_method());
+  if (c == nullptr) return false;
+  const bool ok = SSL_CTX_set_cipher_list(c, list.c_str()) == 1;
+  SSL_CTX_free(c);
+  ERR_clear_error();
+  return ok;
+}
+}  // namespace
 namespace {
 
 
@@ -96,16 +111,26 @@ std::shared_ptr<const upstream_tls> tls_annotation_reader::read_upstream(const i
     auto slash = v->find('/');
     std::string sns = slash == std::string::npos ? std::string() : v->substr(0, slash);
     std::string name = slash == std::string::npos ? std::string() : v->substr(slash + 1);
+    // A Secret that cannot be read is never replaced by none: the paths answer 503 (ingress-nginx
+    // denies the location), whatever proxy-ssl-verify says.
     if (sns.empty() || name.empty() || name.find('/') != std::string::npos) {
-      error(ing, proxy_ssl_secret_annotation, "must be \"namespace/name\", got \"" + *v + "\"");
+      t->client_cert_unusable = true;
+      error(ing, proxy_ssl_secret_annotation,
+            "must be \"namespace/name\", got \"" + *v + "\"; the Ingress's paths answer 503");
     } else if (sns != ns && !cross_namespace_) {
+      t->client_cert_unusable = true;
       error(ing, proxy_ssl_secret_annotation,
             "Secret " + *v + " is in another namespace; only Secrets of namespace " + ns +
-                " can be used (the ConfigMap's allow-cross-namespace-resources allows others)");
+                " can be used (the ConfigMap's allow-cross-namespace-resources allows others); "
+                "the Ingress's paths answer 503");
     } else {
       t->ca_secret = sns + "/" + name;
       const ca_result& ca = ca_secret(sns, name);
-      if (ca.missing) error(ing, proxy_ssl_secret_annotation, "Secret " + *v + " not found");
+      if (ca.missing) {
+        t->client_cert_unusable = true;
+        error(ing, proxy_ssl_secret_annotation,
+              "Secret " + *v + " not found; the Ingress's paths answer 503");
+      }
       t->ca_pem = ca.pem;
       // tls.crt and tls.key: the client certificate presented to the upstream (mutual TLS,
       // nginx proxy_ssl_certificate). One that cannot be used is never replaced by none.
@@ -162,7 +187,10 @@ std::shared_ptr<const upstream_tls> tls_annotation_reader::read_upstream(const i
       return std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == ':' || c == '_' ||
              c == '-' || c == '!';
     });
-    if (ok) t->ciphers = *v;
+    if (ok && !known_cipher_list(*v)) {
+      error(ing, proxy_ssl_ciphers_annotation,
+            "no cipher of \"" + *v + "\" is known to OpenSSL; OpenSSL's default applies");
+    } else if (ok) t->ciphers = *v;
     else
       error(ing, proxy_ssl_ciphers_annotation,
             "must be an OpenSSL cipher list (letters, digits, + : _ - !), got \"" + *v +

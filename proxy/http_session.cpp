@@ -609,9 +609,21 @@ bool http_session::access_checks(const config::route& r, std::string_view path, 
     prepare_local(answer.status, has_body || !keep_alive_, extra);
     return true;
   }
-  if (pol.basic_auth.users &&
-      !w_.credentials().verify(*pol.basic_auth.users, find_header(*req_head_, "authorization"))) {
-    extra.append("WWW-Authenticate: Basic realm=\"").append(pol.basic_auth.realm).append("\"\r\n");
+  if (const auto& ba = pol.basic_auth; ba.users && ba.digest) {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto res = w_.digests().verify(*ba.users, ba.realm, method_, target_,
+                                         find_header(*req_head_, "authorization"), now);
+    if (res != digest_result::ok) {
+      extra.append("WWW-Authenticate: ")
+          .append(digest_challenge(ba.realm, make_digest_nonce(now), res == digest_result::stale))
+          .append("\r\n");
+      prepare_local(401, has_body || !keep_alive_, extra);
+      return true;
+    }
+  } else if (ba.users &&
+             !w_.credentials().verify(*ba.users, find_header(*req_head_, "authorization"))) {
+    extra.append("WWW-Authenticate: Basic realm=\"").append(ba.realm).append("\"\r\n");
     prepare_local(401, has_body || !keep_alive_, extra);
     return true;
   }

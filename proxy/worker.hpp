@@ -19,6 +19,7 @@
 #include "config/snapshot.hpp"
 #include "proxy/balancer.hpp"
 #include "proxy/basic_auth.hpp"
+#include "proxy/digest_auth.hpp"
 #include "proxy/external_auth.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/server_options.hpp"
@@ -70,6 +71,7 @@ class worker {
   balancer& lb() { return lb_; }
   // Basic authentication's verified credentials (proxy/basic_auth.hpp), per worker.
   credential_cache& credentials() { return credentials_; }
+  digest_verifier& digests() { return digests_; }  // auth-type digest's nonce uses
   // External authentication's cached answers and service addresses (proxy/external_auth.hpp).
   auth_cache& auth_answers() { return auth_answers_; }
   auth_endpoints& auth_services() { return auth_services_; }
@@ -122,6 +124,7 @@ class worker {
   config::snapshot_ptr snap_;
   balancer lb_;
   credential_cache credentials_;
+  digest_verifier digests_;
   auth_cache auth_answers_;
   auth_endpoints auth_services_;
   std::unique_ptr<worker_observer> observer_;

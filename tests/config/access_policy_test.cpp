@@ -271,7 +271,7 @@ TEST(basic_auth, every_way_it_cannot_be_applied_denies_the_routes) {
       ing("missing", R"(nginx.ingress.kubernetes.io/auth-type: basic, nginx.ingress.kubernetes.io/auth-secret: nope)") +
       ing("cross", R"(nginx.ingress.kubernetes.io/auth-type: basic, nginx.ingress.kubernetes.io/auth-secret: other/theirs)") +
       ing("nosecret", R"(nginx.ingress.kubernetes.io/auth-type: basic)") +
-      ing("digest", R"(nginx.ingress.kubernetes.io/auth-type: digest, nginx.ingress.kubernetes.io/auth-secret: users)") +
+      ing("digest", R"(nginx.ingress.kubernetes.io/auth-type: digest)") +
       ing("badtype", R"(nginx.ingress.kubernetes.io/auth-type: ntlm, nginx.ingress.kubernetes.io/auth-secret: users)") +
       ing("badkind", R"(nginx.ingress.kubernetes.io/auth-type: basic, nginx.ingress.kubernetes.io/auth-secret: users,
                        nginx.ingress.kubernetes.io/auth-secret-type: auth-ldap)") +
@@ -282,8 +282,25 @@ TEST(basic_auth, every_way_it_cannot_be_applied_denies_the_routes) {
   EXPECT_TRUE(reported(r, "auth-secret]", "Secret ns/nope not found"));
   EXPECT_TRUE(reported(r, "auth-secret]", "Secret other/theirs is in another namespace"));
   EXPECT_TRUE(reported(r, "auth-type]", "auth-type basic needs auth-secret"));
-  EXPECT_TRUE(reported(r, "auth-type]", "digest authentication is not implemented"));
+  EXPECT_TRUE(reported(r, "auth-type]", "auth-type digest needs auth-secret"));
   EXPECT_TRUE(reported(r, "auth-secret-type]", "must be \"auth-file\" or \"auth-map\""));
+}
+
+TEST(digest_auth, htdigest_users_of_the_realm) {
+  const std::string ha1 = "939e7578ed9e3c518a452acee763bce9";
+  auto r = build(state_from_yaml(
+      std::string(our_class) + svc +
+      secret("dig", "ns", "  auth: \"alice:Portico:" + ha1 + "\\nbob:Other:" + ha1 + "\"\n") +
+      ing("a", R"(nginx.ingress.kubernetes.io/auth-type: digest, nginx.ingress.kubernetes.io/auth-secret: dig,
+                  nginx.ingress.kubernetes.io/auth-realm: Portico)")));
+  const auto& b = policy_of(r, "a.test").basic_auth;
+  ASSERT_TRUE(b.users);
+  EXPECT_TRUE(b.digest);
+  EXPECT_EQ(b.realm, "Portico");
+  ASSERT_EQ(b.users->users.size(), 1u);
+  EXPECT_EQ(*b.users->find("alice"), ha1);
+  EXPECT_TRUE(reported(r, "auth-secret]", "user bob is of realm \"Other\"")) << errors_text(r.errors);
+  EXPECT_TRUE(policy_of(r, "a.test").denied.empty());
 }
 
 TEST(basic_auth, a_changed_secret_changes_the_policy_hash) {
