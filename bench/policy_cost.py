@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""What each access policy costs Portico per request: instructions per proxied request under
+valgrind --tool=callgrind (repeatable on a shared machine, unlike timings), one Portico with
+--workers 1 serving one host per policy over the same upstream, keep-alive requests from
+h2load. Each host's count is measured on its own (callgrind_control -z, then -d) and reported
+beside the plain route's, so the difference is the policy's cost:
+
+  plain      no annotation
+  allow      whitelist-source-range 127.0.0.0/8 (allowed)
+  limit      limit-rps far above the load (never refused) and limit-connections
+  basic      auth-type basic, a bcrypt user, the same right credentials every request
+             (verified once with bcrypt, then from the per-worker cache of verified ones)
+  extauth    auth-url to a second upstream with auth-keepalive (one subrequest per request)
+  extcache   the same with auth-cache-key (the service is asked once)
+  cors       enable-cors with an origin list, the Origin sent
+  rewrite    rewrite-target with a capture, cookie affinity and a 50 % weighted canary
+
+Usage: bench/policy_cost.py [--build-dir build/release] [--requests 5000]
+Needs valgrind, h2load (deploy/install-deps.sh --bench) and htpasswd."""
+import argparse
+import base64
+import glob
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+import procs  # noqa: E402
+
+A = "nginx.ingress.kubernetes.io/"
+
+
+def manifests(up_a, up_b, bcrypt_line, ha1):
+    def svc(name, addr):
+        ip, port = addr.split(":")
+        return (f"apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\n"
+                f"spec: {{ports: [{{name: http, port: 80, targetPort: {port}}}]}}\n---\n"
+                f"apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {name}-1\n"
+                f"  namespace: default\n  labels: {{kubernetes.io/service-name: {name}}}\n"
+                f"addressType: IPv4\nports: [{{name: http, port: {port}}}]\n"
+                f"endpoints: [{{addresses: ['{ip}'], conditions: {{ready: true}}}}]\n")
+
+    def ing(name, host, ann, service="a", path="/"):
+        lines = "".join(f"    {k}: {v!r}\n" for k, v in ann.items())
+        return (f"apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n"
+                f"  namespace: default\n  annotations:\n{lines or '    {}'}\n"
+                f"spec:\n  ingressClassName: portico\n  rules:\n  - host: {host}\n    http:\n"
+                f"      paths:\n      - path: {path}\n        pathType: ImplementationSpecific\n"
+                f"        backend: {{service: {{name: {service}, port: {{number: 80}}}}}}\n")
+    docs = [
+        "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: portico}\n"
+        "spec: {controller: portico.dev/ingress-controller}\n",
+        svc("a", up_a), svc("b", up_b),
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: users, namespace: default}\ntype: Opaque\n"
+        f"stringData: {{auth: '{bcrypt_line}'}}\n",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: digest, namespace: default}\ntype: Opaque\n"
+        f"stringData: {{auth: 'alice:Bench:{ha1}'}}\n",
+        ing("plain", "plain.test", {}),
+        ing("allow", "allow.test", {A + "whitelist-source-range": "127.0.0.0/8"}),
+        ing("limit", "limit.test", {A + "limit-rps": "1000000", A + "limit-connections": "1000"}),
+        ing("basic", "basic.test", {A + "auth-type": "basic", A + "auth-secret": "users"}),
+        ing("digest", "digest.test", {A + "auth-type": "digest", A + "auth-secret": "digest",
+                                      A + "auth-realm": "Bench"}),
+        ing("extauth", "extauth.test", {A + "auth-url": f"http://{up_b}/small",
+                                        A + "auth-keepalive": "16"}),
+        ing("extcache", "extcache.test", {A + "auth-url": f"http://{up_b}/small",
+                                          A + "auth-keepalive": "16",
+                                          A + "auth-cache-key": "$http_authorization",
+                                          A + "auth-cache-duration": "200 1h"}),
+        ing("cors", "cors.test", {A + "enable-cors": "true",
+                                  A + "cors-allow-origin": "https://app.example.com, https://*.example.org"}),
+        ing("rewrite", "rewrite.test", {A + "rewrite-target": "/$1", A + "affinity": "cookie"},
+            path="/r/(.*)"),
+        ing("rewrite-canary", "rewrite.test", {A + "canary": "true", A + "canary-weight": "50"},
+            service="b", path="/r/(.*)"),
+    ]
+    return "---\n".join(docs)
+
+
+def h2load(port, host, path, count, headers=()):
+    argv = ["h2load", "--h1", "-t1", "-c4", f"-n{count}", "-H", f":authority: {host}"]
+    for hd in headers:
+        argv += ["-H", hd]
+    argv.append(f"http://127.0.0.1:{port}{path}")
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=900).stdout
+    m = re.search(r"status codes: (\d+) 2xx", out)
+    return int(m.group(1)) if m else 0
+
+
+def total_ir(dump):
+    with open(dump) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", default="build/release")
+    ap.add_argument("--requests", type=int, default=5000)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="portico-policy-cost-")
+    up_bin = os.path.join(args.build_dir, "bench", "upstream", "portico-upstream")
+    ups = []
+    for name in ("a", "b"):
+        port = procs.free_port()
+        ups.append(procs.proc(f"up-{name}", [up_bin, "--port", str(port), "--name", name],
+                              log=os.path.join(work, f"up-{name}.log")))
+        procs.wait_port(port)
+        ups[-1].addr = f"127.0.0.1:{port}"
+    bcrypt = subprocess.run(["htpasswd", "-nbB", "alice", "s3cret"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    ha1 = hashlib.md5(b"alice:Bench:s3cret").hexdigest()
+    cfg = os.path.join(work, "config")
+    os.makedirs(cfg)
+    with open(os.path.join(cfg, "all.yaml"), "w") as f:
+        f.write(manifests(ups[0].addr, ups[1].addr, bcrypt, ha1))
+    port, admin = procs.free_port(), procs.free_port()
+    out = os.path.join(work, "callgrind.out")
+    p = procs.proc("portico", ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                               f"--callgrind-out-file={out}",
+                               os.path.join(args.build_dir, "proxy", "portico"), "serve",
+                               "--config-dir", cfg, "--listen-address", "127.0.0.1", "--http-port", str(port),
+                               "--admin-address", "127.0.0.1", "--admin-port", str(admin), "--workers", "1",
+                               "--access-log=false"],
+                   log=os.path.join(work, "portico.log"))
+    basic = "Authorization: Basic " + base64.b64encode(b"alice:s3cret").decode()
+    # (digest is not measured: h2load repeats one Authorization, and a digest answer is good
+    # for one nonce count only.)
+    cases = [("plain", "plain.test", "/small", []), ("allow", "allow.test", "/small", []),
+             ("limit", "limit.test", "/small", []), ("basic", "basic.test", "/small", [basic]),
+             ("extauth", "extauth.test", "/small", []),
+             ("extcache", "extcache.test", "/small", [basic]),
+             ("cors", "cors.test", "/small", ["Origin: https://app.example.com"]),
+             ("rewrite", "rewrite.test", "/r/small", [])]
+    results = {}
+    try:
+        procs.wait_port(port, timeout=180)
+        procs.wait_ready(port, "plain.test", timeout=180)
+        for name, host, path, hdrs in cases:
+            h2load(port, host, path, 200, hdrs)  # warm-up (bcrypt verified, pools filled)
+        subprocess.run(["callgrind_control", "-i", "on", str(p.pid)], capture_output=True, timeout=120)
+        for name, host, path, hdrs in cases:
+            subprocess.run(["callgrind_control", "-z", str(p.pid)], capture_output=True, timeout=120)
+            ok = h2load(port, host, path, args.requests, hdrs)
+            subprocess.run(["callgrind_control", "-d", name, str(p.pid)], capture_output=True, timeout=120)
+            time.sleep(0.5)
+            dumps = sorted(glob.glob(out + "*"), key=os.path.getmtime)
+            ir = total_ir(dumps[-1]) if dumps else 0
+            results[name] = (ir / ok if ok else None, ok)
+            print(f"{name:9s} {results[name][0] or 0:10.0f} instructions/request ({ok} requests)", flush=True)
+    finally:
+        p.stop(timeout=60)
+        for u in ups:
+            u.stop()
+    base = results.get("plain", (None, 0))[0]
+    print("\n| route | instructions/request | vs plain |\n|---|---|---|")
+    for name, (ir, ok) in results.items():
+        if ir is None:
+            print(f"| {name} | failed | |")
+        else:
+            print(f"| {name} | {ir:,.0f} | {ir / base:.2f}x |" if base else f"| {name} | {ir:,.0f} | |")
+
+
+if __name__ == "__main__":
+    main()
