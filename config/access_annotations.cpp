@@ -78,9 +78,26 @@ void source_ranges(ctx& c, const our_annotations& anns) {
 
 namespace {
 
-// An annotation naming a Secret ("name" or "namespace/name") of the Ingress's own namespace
-// (any namespace with allow-cross-namespace-resources): the Secret, or null after the refusal
-// (the routes answer 503). c.current is `a`.
+// An object reference ("name" or "namespace/name") of `kind` in an annotation: "ns/name" when
+// it names one of the Ingress's own namespace (any namespace with
+// allow-cross-namespace-resources), else "" with `why` set.
+std::string own_reference(ctx& c, std::string_view value, std::string_view kind, std::string& why) {
+  const std::string ref(trim(value));
+  const auto slash = ref.find('/');
+  const std::string& own = c.ing.meta.namespace_name;
+  const std::string ns = slash == std::string::npos ? own : ref.substr(0, slash);
+  const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
+  const std::string k(kind);
+  if (ns.empty() || name.empty() || name.find('/') != std::string::npos || !basic_chars(ref))
+    why = "must be a " + k + " name or namespace/name, got \"" + ref + "\"";
+  else if (ns != own && !c.settings.allow_cross_namespace_resources)
+    why = k + " " + ns + "/" + name + " is in another namespace; only " + k + "s of namespace " + own +
+          " can be used (the ConfigMap's allow-cross-namespace-resources allows others)";
+  return why.empty() ? ns + "/" + name : std::string();
+}
+
+// An annotation naming a Secret (own_reference): the Secret, or null after the refusal (the
+// routes answer 503). c.current is `a`.
 const secret* own_secret(ctx& c, const our_annotation& a, std::string& key) {
   c.current = &a;
   auto refuse = [&](std::string why) -> const secret* {
@@ -88,17 +105,9 @@ const secret* own_secret(ctx& c, const our_annotation& a, std::string& key) {
     c.deny(a.written_key + ": " + why);
     return nullptr;
   };
-  const std::string ref(trim(a.value));
-  const auto slash = ref.find('/');
-  const std::string& own = c.ing.meta.namespace_name;
-  const std::string ns = slash == std::string::npos ? own : ref.substr(0, slash);
-  const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
-  if (ns.empty() || name.empty() || name.find('/') != std::string::npos || !basic_chars(ref))
-    return refuse("must be a Secret name or namespace/name, got \"" + ref + "\"");
-  if (ns != own && !c.settings.allow_cross_namespace_resources)
-    return refuse("Secret " + ns + "/" + name + " is in another namespace; only Secrets of namespace " +
-                  own + " can be used (the ConfigMap's allow-cross-namespace-resources allows others)");
-  key = ns + "/" + name;
+  std::string why;
+  key = own_reference(c, a.value, "Secret", why);
+  if (key.empty()) return refuse(why);
   auto it = c.state.secrets.find(key);
   if (it == c.state.secrets.end()) return refuse("Secret " + key + " not found");
   return &it->second;
@@ -377,17 +386,9 @@ void external_authentication(ctx& c, const our_annotations& anns, fnv1a& content
       c.deny(m->written_key + ": " + why);
       c.p.ext_auth = nullptr;
     };
-    const std::string ref(trim(m->value));
-    const auto slash = ref.find('/');
-    const std::string& own = c.ing.meta.namespace_name;
-    const std::string ns = slash == std::string::npos ? own : ref.substr(0, slash);
-    const std::string name = slash == std::string::npos ? ref : ref.substr(slash + 1);
-    if (ns.empty() || name.empty() || name.find('/') != std::string::npos || !basic_chars(ref))
-      return refuse("must be a ConfigMap name or namespace/name, got \"" + ref + "\"");
-    if (ns != own && !c.settings.allow_cross_namespace_resources)
-      return refuse("ConfigMap " + ns + "/" + name + " is in another namespace; only ConfigMaps of namespace " +
-                    own + " can be used (the ConfigMap's allow-cross-namespace-resources allows others)");
-    const std::string key = ns + "/" + name;
+    std::string why;
+    const std::string key = own_reference(c, m->value, "ConfigMap", why);
+    if (key.empty()) return refuse(why);
     auto it = c.state.config_maps.find(key);
     if (it == c.state.config_maps.end()) return refuse("unable to find ConfigMap " + key);
     for (const auto& [h, v] : it->second.data) {

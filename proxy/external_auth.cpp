@@ -17,22 +17,7 @@ void field(std::string& out, std::string_view name, std::string_view value) {
 
 // The client's fields the subrequest never carries as received.
 bool dropped(const header_field& f, const config::external_auth& a, const auth_request_inputs& in) {
-  switch (f.name) {
-    case F::connection:
-    case F::keep_alive:
-    case F::te:
-    case F::trailer:
-    case F::transfer_encoding:
-    case F::content_length:
-    case F::upgrade:
-    case F::proxy_connection:
-    case F::proxy_authorization:
-    case F::http2_settings:
-    case F::expect:
-    case F::host:
-      return true;
-    default: break;
-  }
+  if (is_hop_by_hop(f) || f.name == F::expect || f.name == F::host) return true;
   const std::string_view n = f.name_text;
   if (!in.allow_underscores && n.find('_') != std::string_view::npos) return true;
   if (in.head->conn.names(n)) return true;

@@ -27,27 +27,6 @@ std::string_view trim(std::string_view v) {
   return v;
 }
 
-// Hop-by-hop and framing fields never copied from one side to the other.
-bool is_hop_by_hop(const header_field& f) {
-  switch (f.name) {
-    case F::connection:
-    case F::keep_alive:
-    case F::te:
-    case F::trailer:
-    case F::transfer_encoding:
-    case F::content_length:
-    case F::upgrade:
-    case F::proxy_connection:
-    case F::proxy_authorization:
-    case F::proxy_authenticate:
-    case F::http2_settings:  // belongs to an h2c upgrade, which is never forwarded
-      return true;
-    case F::unknown:
-      return istarts_with(f.name_text, "proxy-");
-    default:
-      return false;
-  }
-}
 
 bool is_forwarding(const header_field& f) {
   if (f.name == F::expect) return true;  // 100-continue is answered by the proxy itself
@@ -81,6 +60,28 @@ void append_number(std::string& out, std::uint64_t v) {
 
 
 }  // namespace
+
+// Hop-by-hop and framing fields never copied from one side to the other.
+bool is_hop_by_hop(const header_field& f) {
+  switch (f.name) {
+    case F::connection:
+    case F::keep_alive:
+    case F::te:
+    case F::trailer:
+    case F::transfer_encoding:
+    case F::content_length:
+    case F::upgrade:
+    case F::proxy_connection:
+    case F::proxy_authorization:
+    case F::proxy_authenticate:
+    case F::http2_settings:  // belongs to an h2c upgrade, which is never forwarded
+      return true;
+    case F::unknown:
+      return istarts_with(f.name_text, "proxy-");
+    default:
+      return false;
+  }
+}
 
 void connection_tokens::clear() { *this = connection_tokens{}; }
 

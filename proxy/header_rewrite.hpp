@@ -82,6 +82,10 @@ void note_response_field(message_head& h, const header_field& f);
 // framing, routing, hop-by-hop, authentication, cookie or content-format fields.
 bool allowed_in_trailer(const header_field& f);
 
+// Hop-by-hop and framing fields (Connection, Keep-Alive, TE, Trailer, Transfer-Encoding,
+// Content-Length, Upgrade, Proxy-*, HTTP2-Settings): never copied from one side to the other.
+bool is_hop_by_hop(const header_field& f);
+
 // True when a header name contains '_' (dropped unless enable-underscores-in-headers).
 bool has_underscore(std::string_view name);
 
