@@ -42,7 +42,7 @@ bool rate_limits::admit(std::string_view key, unsigned per, double period_ms, un
   shard& s = shard_of(key);
   const double rate = static_cast<double>(per) / period_ms;
   std::lock_guard lock(s.m);
-  auto it = s.map.find(std::string(key));
+  auto it = s.map.find(key);
   if (it == s.map.end()) {
     make_room(s, now_ms);
     // nginx: a new client's first request leaves the bucket empty.
@@ -67,7 +67,7 @@ bool rate_limits::admit(std::string_view key, unsigned per, double period_ms, un
 bool rate_limits::acquire(std::string_view key, unsigned limit, std::int64_t now_ms) {
   shard& s = shard_of(key);
   std::lock_guard lock(s.m);
-  auto it = s.map.find(std::string(key));
+  auto it = s.map.find(key);
   if (it == s.map.end()) {
     make_room(s, now_ms);
     it = s.map.emplace(std::string(key), entry{now_ms, 0.0, 0.0, 0}).first;
@@ -81,7 +81,7 @@ bool rate_limits::acquire(std::string_view key, unsigned limit, std::int64_t now
 void rate_limits::release(std::string_view key) {
   shard& s = shard_of(key);
   std::lock_guard lock(s.m);
-  auto it = s.map.find(std::string(key));
+  auto it = s.map.find(key);
   if (it != s.map.end() && it->second.conns > 0) --it->second.conns;
 }
 

@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -44,9 +45,14 @@ class rate_limits {
     double rate = 0;     // requests per ms of the last admit
     unsigned conns = 0;  // requests in progress (limit_conn)
   };
+  // Looked up by the caller's string_view: no key string is made per request.
+  struct key_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
+  };
   struct shard {
     mutable std::mutex m;
-    std::unordered_map<std::string, entry> map;
+    std::unordered_map<std::string, entry, key_hash, std::equal_to<>> map;
   };
   shard& shard_of(std::string_view key);
   // Makes room for one more entry (the shard's mutex is held).
