@@ -15,7 +15,11 @@ beside the plain route's, so the difference is the policy's cost:
   cors       enable-cors with an origin list, the Origin sent
   rewrite    rewrite-target with a capture, cookie affinity and a 50 % weighted canary
 
-Usage: bench/policy_cost.py [--build-dir build/release] [--requests 5000]
+With --cpu the same Portico runs without valgrind and each host's cost is the process's CPU
+time (user + system, /proc) per request over --requests requests, in microseconds: a timing,
+so give rounds (--rounds) and read the spread.
+
+Usage: bench/policy_cost.py [--build-dir build/release] [--requests 5000] [--cpu [--rounds 3]]
 Needs valgrind, h2load (deploy/install-deps.sh --bench) and htpasswd."""
 import argparse
 import base64
@@ -104,6 +108,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", default="build/release")
     ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument("--cpu", action="store_true", help="CPU microseconds per request, no valgrind")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="portico-policy-cost-")
     up_bin = os.path.join(args.build_dir, "bench", "upstream", "portico-upstream")
@@ -123,8 +129,9 @@ def main():
         f.write(manifests(ups[0].addr, ups[1].addr, bcrypt, ha1))
     port, admin = procs.free_port(), procs.free_port()
     out = os.path.join(work, "callgrind.out")
-    p = procs.proc("portico", ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                               f"--callgrind-out-file={out}",
+    grind = [] if args.cpu else ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                 f"--callgrind-out-file={out}"]
+    p = procs.proc("portico", [*grind,
                                os.path.join(args.build_dir, "proxy", "portico"), "serve",
                                "--config-dir", cfg, "--listen-address", "127.0.0.1", "--http-port", str(port),
                                "--admin-address", "127.0.0.1", "--admin-port", str(admin), "--workers", "1",
@@ -145,6 +152,22 @@ def main():
         procs.wait_ready(port, "plain.test", timeout=180)
         for name, host, path, hdrs in cases:
             h2load(port, host, path, 200, hdrs)  # warm-up (bcrypt verified, pools filled)
+        if args.cpu:
+            for name, host, path, hdrs in cases:
+                per = []
+                for _ in range(args.rounds):
+                    before = p.cpu_seconds()
+                    ok = h2load(port, host, path, args.requests, hdrs)
+                    per.append((p.cpu_seconds() - before) / ok * 1e6 if ok else float("nan"))
+                per.sort()
+                results[name] = (per[len(per) // 2], per[0], per[-1])
+                print(f"{name:9s} {per[len(per) // 2]:6.1f} us/request (min {per[0]:.1f}, max {per[-1]:.1f}, "
+                      f"{args.rounds} x {args.requests} requests)", flush=True)
+            base = results["plain"][0]
+            print("\n| route | CPU us/request (median) | min-max | vs plain |\n|---|---|---|---|")
+            for name, (med, lo, hi) in results.items():
+                print(f"| {name} | {med:.1f} | {lo:.1f}-{hi:.1f} | {med / base:.2f}x |")
+            return
         subprocess.run(["callgrind_control", "-i", "on", str(p.pid)], capture_output=True, timeout=120)
         for name, host, path, hdrs in cases:
             subprocess.run(["callgrind_control", "-z", str(p.pid)], capture_output=True, timeout=120)
