@@ -8,7 +8,7 @@ htpasswd (bcrypt, Apache MD5, SHA-1, crypt) and openssl passwd ($1$, $5$, $6$). 
 credentials or with wrong ones the answer is 401 with WWW-Authenticate: Basic realm="<auth-realm>";
 with right ones the request is proxied without its Authorization header. A user whose hash
 Portico cannot verify (plaintext) cannot sign in. A refused configuration (Secret missing, in
-another namespace, without key "auth"; auth-type digest; no auth-secret; an unknown
+another namespace, without key "auth"; auth-type digest or basic without auth-secret; an unknown
 auth-secret-type) makes every route of its Ingress answer 503 and is reported by
 `portico routes`. Secret contents appear in no output (routes, /debug/snapshot, logs). A Secret
 rewritten on disk changes the password without a restart. CORS preflights are answered before
@@ -83,8 +83,7 @@ REFUSED = {
                 "auth-secret", "Secret default/nothere not found"),
     "foreign": ({A + "auth-type": "basic", A + "auth-secret": "other/users"},
                 "auth-secret", "is in another namespace"),
-    "digest": ({A + "auth-type": "digest", A + "auth-secret": "users"},
-               "auth-type", "digest authentication is not implemented"),
+    "digest": ({A + "auth-type": "digest"}, "auth-type", "auth-type digest needs auth-secret"),
     "nosecret": ({A + "auth-type": "basic"}, "auth-type", "auth-type basic needs auth-secret"),
     "badtype": ({A + "auth-type": "basic", A + "auth-secret": "users",
                  A + "auth-secret-type": "something-else"},
