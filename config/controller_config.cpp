@@ -130,7 +130,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"keep-alive-requests", setting_support::supported, "requests served per client connection, then it is closed"},
       {"large-client-header-buffers", setting_support::ignored, "set by --max-header-size and --max-header-fields"},
       {"limit-conn-status-code", setting_support::supported, "the status of a request refused by limit-connections (default 503)"},
-      {"limit-conn-zone-variable", setting_support::unsupported, "rate limits are not implemented yet"},
+      {"limit-conn-zone-variable", setting_support::unsupported, "limits always count per client address (ingress-nginx's default $binary_remote_addr)"},
       {"limit-rate", setting_support::supported, "default of the annotation: kilobytes per second each response is sent at (0: no limit; ingress-nginx renders the value with \"k\" too)"},
       {"limit-rate-after", setting_support::supported, "default of the annotation: kilobytes of each response sent before limit-rate applies"},
       {"limit-req-status-code", setting_support::supported, "the status of a request refused by limit-rps or limit-rpm (default 503)"},
