@@ -45,7 +45,7 @@ const std::array<unsigned char, 32>& nonce_key() {
   return key;
 }
 
-// hex(time) + the first 16 bytes of HMAC-SHA-256(key, hex(time)), hex.
+// `stamp` (hex time and hex random) + the first 16 bytes of HMAC-SHA-256(key, stamp), hex.
 std::string sign(std::string_view stamp) {
   const auto& key = nonce_key();
   unsigned char mac[EVP_MAX_MD_SIZE];
@@ -62,9 +62,13 @@ bool same(std::string_view a, std::string_view b) {
 }  // namespace
 
 std::string make_digest_nonce(std::int64_t now) {
+  // Random per challenge (as the module's ngx_random part): two clients challenged in the same
+  // second get nonces of their own, so one's use counts never make the other's stale.
+  unsigned char rnd[8];
+  if (RAND_bytes(rnd, sizeof rnd) != 1) std::abort();
   char stamp[17];
   std::snprintf(stamp, sizeof stamp, "%016llx", static_cast<unsigned long long>(now));
-  return sign(std::string_view(stamp, 16));
+  return sign(std::string(stamp, 16) + hex(rnd, sizeof rnd));
 }
 
 std::string digest_challenge(std::string_view realm, std::string_view nonce, bool stale) {
@@ -134,12 +138,12 @@ digest_result digest_verifier::verify(const config::htpasswd& users, std::string
                                       std::string_view authorization, std::int64_t now) {
   digest_fields f;
   if (authorization.empty() || !parse_digest_authorization(authorization, f)) return digest_result::missing;
-  if (f.username.empty() || f.nonce.size() != 48 || f.response.size() != 32 || f.qop != "auth" ||
+  if (f.username.empty() || f.nonce.size() != nonce_size || f.response.size() != 32 || f.qop != "auth" ||
       f.nc.size() != 8 || f.cnonce.empty() || f.realm != realm || f.uri != request_uri ||
       !(f.algorithm.empty() || ascii::iequals(f.algorithm, "MD5")))
     return digest_result::refused;
   // The nonce is ours (its MAC), and when it was issued.
-  if (!same(sign(std::string_view(f.nonce).substr(0, 16)), f.nonce)) return digest_result::refused;
+  if (!same(sign(std::string_view(f.nonce).substr(0, 32)), f.nonce)) return digest_result::refused;
   std::uint64_t issued = 0, nc = 0;
   std::from_chars(f.nonce.data(), f.nonce.data() + 16, issued, 16);
   if (std::from_chars(f.nc.data(), f.nc.data() + 8, nc, 16).ptr != f.nc.data() + 8 || nc == 0)

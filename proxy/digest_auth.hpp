@@ -25,7 +25,9 @@ enum class digest_result : std::uint8_t {
   stale,    // a good answer to an old nonce: 401 with stale=true
 };
 
-// A fresh nonce for `now` (seconds since the epoch).
+// A fresh nonce for `now` (seconds since the epoch): hex issue time, 8 random bytes and 16
+// bytes of HMAC over both, nonce_size hex digits.
+inline constexpr std::size_t nonce_size = 64;
 std::string make_digest_nonce(std::int64_t now);
 // The WWW-Authenticate value of a challenge.
 std::string digest_challenge(std::string_view realm, std::string_view nonce, bool stale);

@@ -47,7 +47,8 @@ TEST(digest_auth, a_right_answer_passes_and_wrong_ones_are_refused) {
   const auto u = users();
   const std::int64_t t = 1'700'000'000;
   const std::string nonce = make_digest_nonce(t);
-  EXPECT_EQ(nonce.size(), 48u);
+  EXPECT_EQ(nonce.size(), nonce_size);
+  EXPECT_NE(make_digest_nonce(t), nonce);  // a nonce of its own per challenge, same second
   EXPECT_EQ(v.verify(u, "Portico", "GET", "/a?b=1",
                      authorization("alice", "Portico", "secret", "GET", "/a?b=1", nonce, "00000001"), t + 1),
             digest_result::ok);
@@ -66,8 +67,8 @@ TEST(digest_auth, a_right_answer_passes_and_wrong_ones_are_refused) {
   std::string forged = nonce;
   forged[47] = forged[47] == '0' ? '1' : '0';
   EXPECT_TRUE(refused(authorization("alice", "Portico", "secret", "GET", "/a", forged, "00000001")));
-  std::string other_time = make_digest_nonce(t + 100);
-  other_time.replace(0, 16, nonce.substr(0, 16));  // an old time under a new MAC
+  std::string other_time = make_digest_nonce(t - 100);
+  other_time.replace(0, 16, nonce.substr(0, 16));  // a newer time under an old nonce's MAC
   EXPECT_TRUE(refused(authorization("alice", "Portico", "secret", "GET", "/a", other_time, "00000001")));
 }
 
