@@ -21,6 +21,19 @@ void sort_users(htpasswd& out) {
     if (sorted.empty() || sorted.back().first != out.users[i].first) sorted.push_back(std::move(out.users[i]));
   out.users = std::move(sorted);
 }
+// The next line of `text` that is neither blank nor a '#' comment (CRLF or LF ends), with its
+// number; false at the end.
+bool next_line(std::string_view& text, unsigned& line_no, std::string_view& line) {
+  while (!text.empty()) {
+    ++line_no;
+    const auto nl = text.find('\n');
+    line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty() && line.front() != '#') return true;
+  }
+  return false;
+}
 }  // namespace
 
 const std::string* htpasswd::find(std::string_view user) const {
@@ -42,13 +55,8 @@ bool known_hash_format(std::string_view h) {
 htpasswd parse_htpasswd(std::string_view text, std::vector<std::string>& problems) {
   htpasswd out;
   unsigned line_no = 0;
-  while (!text.empty()) {
-    ++line_no;
-    const auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || line.front() == '#') continue;
+  std::string_view line;
+  while (next_line(text, line_no, line)) {
     const auto colon = line.find(':');
     if (colon == 0 || colon == std::string_view::npos) {
       problems.push_back("line " + std::to_string(line_no) + " is not \"user:hash\"; skipped");
@@ -72,13 +80,8 @@ htpasswd parse_htdigest(std::string_view text, std::string_view realm,
                         std::vector<std::string>& problems) {
   htpasswd out;
   unsigned line_no = 0;
-  while (!text.empty()) {
-    ++line_no;
-    const auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || line.front() == '#') continue;
+  std::string_view line;
+  while (next_line(text, line_no, line)) {
     const auto c1 = line.find(':');
     const auto c2 = c1 == std::string_view::npos ? c1 : line.find(':', c1 + 1);
     if (c1 == 0 || c2 == std::string_view::npos) {
