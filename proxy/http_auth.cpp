@@ -72,10 +72,10 @@ http_session::task<http_session::auth_step> http_session::authenticate(
     expand_template(a.cache_key, *req_head_, vars, key);
     cache_key_of(a, r, key, cache_key);
     if (const auth_answer* hit = w_.auth_answers().find(cache_key, now)) {
-      const auth_answer ans = *hit;  // the cache may change while the request goes on
-      if (verdict_of(ans.status) != auth_verdict::allow) co_return auth_refusal(a, ans, has_body, vars);
-      auth_upstream_ = ans.upstream_headers;
-      for (const auto& c : ans.cookies) auth_cookies_.append("Set-Cookie: ").append(c).append("\r\n");
+      // Read before this coroutine suspends again: the entry is used in place, not copied.
+      if (verdict_of(hit->status) != auth_verdict::allow) co_return auth_refusal(a, *hit, has_body, vars);
+      auth_upstream_ = hit->upstream_headers;
+      for (const auto& c : hit->cookies) auth_cookies_.append("Set-Cookie: ").append(c).append("\r\n");
       co_return auth_step::pass;
     }
   }
@@ -96,9 +96,8 @@ http_session::task<http_session::auth_step> http_session::authenticate(
   const std::string target = url.target.empty() ? auth_location_uri(r.path, r.path_type) : url.target;
   auth_answer ans;
   std::chrono::milliseconds cache_for{0};
-  const unsigned status = co_await auth_exchange(a, url, target, ans, cache_for);
+  co_await auth_exchange(a, url, target, ans, cache_for);
   if (closed_) co_return auth_step::gone;
-  (void)status;
   if (!cache_key.empty() && ans.status != 0 && cache_for.count() > 0)
     w_.auth_answers().put(std::move(cache_key), ans, clock_type::now() + cache_for);
   if (verdict_of(ans.status) != auth_verdict::allow) co_return auth_refusal(a, ans, has_body, vars);
