@@ -19,7 +19,10 @@ read -r -a variants <<<"${variants[*]}"
 for v in "${variants[@]}"; do
   case "$v" in
     release) flags=(-DCMAKE_BUILD_TYPE=Release) ;;
-    asan) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DPORTICO_SANITIZE=ON -DPORTICO_BUILD_BENCH=OFF) ;;
+    # -O1 as the AddressSanitizer docs advise, and line tables only (-g1): reports keep file
+    # and line, and the build takes about half the time of -O2 -g.
+    asan) flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+                 -DPORTICO_SANITIZE=ON -DPORTICO_BUILD_BENCH=OFF) ;;
     fuzz) echo "=== fuzz"; bash tests/fuzz.sh; continue ;;
     *) echo "tests/run.sh: unknown build '$v' (release, asan, fuzz)" >&2; exit 2 ;;
   esac

@@ -18,7 +18,7 @@ namespace portico::fuzz {
 inline void check_decode_result(const config::decode_result& r, std::string_view source,
                                 std::string_view input, bool positions_known = true) {
   for (const auto& e : r.errors) {
-    const std::string what = e.to_string() + " for " + quoted(input, 1000);
+    const std::string what = e.to_string() + " for " + shown(input, 1000);
     PORTICO_FUZZ_CHECK(!e.message.empty(), what);
     PORTICO_FUZZ_CHECK(e.source == source, what);
     PORTICO_FUZZ_CHECK(e.line > 0 || !e.field.empty() || (!positions_known && e.object.empty()),
@@ -26,10 +26,10 @@ inline void check_decode_result(const config::decode_result& r, std::string_view
   }
   for (const auto& o : r.objects) {
     const auto& m = config::meta_of(o);
-    PORTICO_FUZZ_CHECK(!m.name.empty(), "an object without a name from " + quoted(input, 1000));
+    PORTICO_FUZZ_CHECK(!m.name.empty(), "an object without a name from " + shown(input, 1000));
     const bool namespaced = config::kind_of(o) != config::object_kind::ingress_class;
     PORTICO_FUZZ_CHECK(!namespaced || !m.namespace_name.empty(),
-                       "a namespaced object without a namespace from " + quoted(input, 1000));
+                       "a namespaced object without a namespace from " + shown(input, 1000));
   }
 }
 

@@ -46,7 +46,7 @@ struct invariant_failure : std::runtime_error {
 }
 
 // Printable form of bytes for failure messages: "GET /\r\n" -> "GET /\\r\\n".
-inline std::string quoted(std::string_view s, std::size_t max = 400) {
+inline std::string shown(std::string_view s, std::size_t max = 400) {
   std::string out = "\"";
   for (std::size_t i = 0; i < s.size() && i < max; ++i) {
     const auto c = static_cast<unsigned char>(s[i]);

@@ -116,7 +116,7 @@ std::string dechunk_output(const body_run& run) {
   const std::string ended = run.out + (run.last_chunk ? "\r\n" : "0\r\n\r\n");
   const auto d = rfc9112::decode_chunked(ended);
   PORTICO_FUZZ_CHECK(d.state == decode_state::complete && d.consumed == ended.size(),
-                     "re-chunked output does not decode: " + quoted(run.out));
+                     "re-chunked output does not decode: " + shown(run.out));
   return d.body;
 }
 
@@ -138,7 +138,7 @@ parsed parse_with(Parser& p, std::string_view head, std::string_view body, const
   p.body_limit(boost::none);
   const auto hr = feed_head(p, head, nullptr);
   if (!hr.accepted) return r;
-  PORTICO_FUZZ_CHECK(hr.consumed == head.size(), quoted(head));
+  PORTICO_FUZZ_CHECK(hr.consumed == head.size(), shown(head));
   r.head_ok = true;
   r.no_body = p.is_done();
   r.chunked = p.chunked();
@@ -164,8 +164,8 @@ std::string disagreement(const rfc9112::decoded& ref, const parsed& m, std::stri
                          std::string_view body, const settings& s, const piece_plan& pieces) {
   const body_run& run = m.body;
   const std::string got = s.chunked_out ? dechunk_output(run) : run.out;
-  const std::string what = "body " + quoted(body) + " gave " + quoted(got) + " (" +
-                           run.ec.message() + "), reference " + quoted(ref.body);
+  const std::string what = "body " + shown(body) + " gave " + shown(got) + " (" +
+                           run.ec.message() + "), reference " + shown(ref.body);
   const bool over = s.max_total != 0 && ref.body.size() > s.max_total;
   if (run.too_large) return over ? "" : what + ": refused as too large";
   if (over && ref.state != decode_state::invalid)

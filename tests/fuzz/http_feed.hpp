@@ -81,10 +81,10 @@ struct head_view {
   bool operator==(const head_view&) const = default;
 
   std::string text() const {
-    std::string s = quoted(start_line) + (chunked ? " chunked" : "") +
+    std::string s = shown(start_line) + (chunked ? " chunked" : "") +
                     (has_length ? " length=" + std::to_string(length) : "") +
                     (keep_alive ? " keep-alive" : "") + (need_eof ? " need-eof" : "");
-    for (const auto& f : fields) s += "\n  " + quoted(f);
+    for (const auto& f : fields) s += "\n  " + shown(f);
     return s;
   }
 };

@@ -12,10 +12,10 @@
 
 PORTICO_FUZZ_TARGET(http_proxy_header) {
   using namespace portico::proxy;
-  using portico::fuzz::quoted;
+  using portico::fuzz::shown;
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   const proxy_header h = parse_proxy_header(bytes);
-  const std::string what = quoted(bytes, 200);
+  const std::string what = shown(bytes, 200);
   switch (h.state) {
     case proxy_header_state::complete: {
       PORTICO_FUZZ_CHECK(h.length >= 15 && h.length <= bytes.size(), what);

@@ -52,7 +52,7 @@ void check_scan_prefixes(std::string_view raw, const head_scan_result& whole, pi
 }
 
 void check_normalized(std::string_view path, const std::string& out) {
-  const std::string what = quoted(path) + " -> " + quoted(out);
+  const std::string what = shown(path) + " -> " + shown(out);
   PORTICO_FUZZ_CHECK(!out.empty() && out.front() == '/', what);
   PORTICO_FUZZ_CHECK(out.find("//") == std::string::npos, what);
   PORTICO_FUZZ_CHECK(out.find("/./") == std::string::npos, what);
@@ -62,7 +62,7 @@ void check_normalized(std::string_view path, const std::string& out) {
   std::string again;
   const auto st = normalize_path(out, again);
   PORTICO_FUZZ_CHECK(st == path_status::unchanged || (st == path_status::normalized && again == out),
-                     what + " -> " + quoted(again));
+                     what + " -> " + shown(again));
 }
 
 // What prepare_request() derives from the parsed head; false when it answers 400.
@@ -78,9 +78,9 @@ bool prepare(const request_parser& p, const message_head& h, request_line& out) 
   if (p.version >= 11 && h.host_count == 0) return false;
   out.absolute = pt.form == target_form::absolute;
   if (out.absolute) {
-    PORTICO_FUZZ_CHECK(!pt.authority.empty(), quoted(p.target));
+    PORTICO_FUZZ_CHECK(!pt.authority.empty(), shown(p.target));
     PORTICO_FUZZ_CHECK(pt.origin.empty() || pt.origin.front() == '/' || pt.origin.front() == '?',
-                       quoted(p.target));
+                       shown(p.target));
     out.host = pt.authority;
     if (pt.origin.empty() || pt.origin.front() != '/') out.target = "/";
     out.target += pt.origin;
@@ -129,7 +129,7 @@ void check_upstream_head(const request_parser& p, const message_head& h, const r
   const forward_params fp = forwarding(p, h, rl, none);
   std::string out;
   write_upstream_request(out, p.method_text, rl.target, h, fp);
-  const std::string what = "upstream head " + quoted(out, 2000);
+  const std::string what = "upstream head " + shown(out, 2000);
 
   const auto sc = scan_head(out, out.size() + 1);
   PORTICO_FUZZ_CHECK(sc.state == head_scan::complete && sc.length == out.size(), what);
@@ -149,7 +149,7 @@ void check_upstream_head(const request_parser& p, const message_head& h, const r
 
   std::string again;
   write_upstream_request(again, p2.method_text, p2.target, h2, forwarding(p2, h2, rl, none));
-  PORTICO_FUZZ_CHECK(again == out, what + " rewritten as " + quoted(again, 2000));
+  PORTICO_FUZZ_CHECK(again == out, what + " rewritten as " + shown(again, 2000));
 }
 
 }  // namespace
@@ -167,7 +167,7 @@ PORTICO_FUZZ_TARGET(http_request_head) {
   check_scan_prefixes(raw, sc, cuts);
   if (sc.state != head_scan::complete) return 0;
   PORTICO_FUZZ_CHECK(sc.length <= raw.size() && raw.substr(0, sc.length).ends_with("\r\n\r\n"),
-                     quoted(raw));
+                     shown(raw));
   const std::string_view head = raw.substr(0, sc.length);
 
   message_head h1, h2;
@@ -179,12 +179,12 @@ PORTICO_FUZZ_TARGET(http_request_head) {
   const auto r1 = feed_head(whole, head, nullptr);
   const auto r2 = feed_head(split, head, &pieces);
   PORTICO_FUZZ_CHECK(r1.accepted == r2.accepted,
-                     quoted(head) + ": at once " + r1.ec.message() + ", in pieces " + r2.ec.message());
+                     shown(head) + ": at once " + r1.ec.message() + ", in pieces " + r2.ec.message());
   if (!r1.accepted) return 0;
-  PORTICO_FUZZ_CHECK(r1.consumed == head.size() && r2.consumed == head.size(), quoted(head));
+  PORTICO_FUZZ_CHECK(r1.consumed == head.size() && r2.consumed == head.size(), shown(head));
   PORTICO_FUZZ_CHECK(view_of(whole) == view_of(split),
                      view_of(whole).text() + "\nin pieces:\n" + view_of(split).text());
-  PORTICO_FUZZ_CHECK(whole.error == head_error::none, quoted(head));
+  PORTICO_FUZZ_CHECK(whole.error == head_error::none, shown(head));
 
   request_line rl;
   if (!prepare(whole, h1, rl)) return 0;

@@ -66,10 +66,10 @@ void check_views(response_parser& p, const boost::beast::flat_buffer& buf, std::
   auto inside = [&](std::string_view v) {
     return v.empty() || (v.data() >= begin && v.data() + v.size() <= begin + length);
   };
-  PORTICO_FUZZ_CHECK(inside(p.reason), "the reason " + quoted(p.reason) + " is not in the head");
+  PORTICO_FUZZ_CHECK(inside(p.reason), "the reason " + shown(p.reason) + " is not in the head");
   for (const auto& f : p.head().fields)
     PORTICO_FUZZ_CHECK(inside(f.name_text) && inside(f.value),
-                       "field " + quoted(f.name_text) + " " + quoted(f.value) + " is not in the head");
+                       "field " + shown(f.name_text) + " " + shown(f.value) + " is not in the head");
 }
 
 std::string_view trim(std::string_view v) {
@@ -153,7 +153,7 @@ void check_client_head(response_parser& p, const relay_flags& f) {
   const response_params rp = relay_params(p, f);
   std::string out;
   write_client_response(out, p.head(), rp);
-  const std::string what = "client head " + quoted(out, 2000);
+  const std::string what = "client head " + shown(out, 2000);
 
   message_head h2;
   response_parser p2(h2);
@@ -180,7 +180,7 @@ void check_client_head(response_parser& p, const relay_flags& f) {
 
   std::string again;
   write_client_response(again, h2, relay_params(p2, f));
-  PORTICO_FUZZ_CHECK(again == out, what + " rewritten as " + quoted(again, 2000));
+  PORTICO_FUZZ_CHECK(again == out, what + " rewritten as " + shown(again, 2000));
 }
 
 }  // namespace
@@ -204,15 +204,15 @@ PORTICO_FUZZ_TARGET(http_response_head) {
   std::size_t n1 = 0, n2 = 0;
   const auto s1 = read_head(whole, raw, nullptr, b1, n1);
   const auto s2 = read_head(split, raw, &pieces, b2, n2);
-  PORTICO_FUZZ_CHECK(s1 == s2, quoted(raw) + ": at once " + std::to_string(int(s1)) +
+  PORTICO_FUZZ_CHECK(s1 == s2, shown(raw) + ": at once " + std::to_string(int(s1)) +
                                    ", in pieces " + std::to_string(int(s2)));
   if (s1 != response_head_state::complete) return 0;
-  PORTICO_FUZZ_CHECK(n1 == n2, quoted(raw));
+  PORTICO_FUZZ_CHECK(n1 == n2, shown(raw));
   check_views(whole, b1, n1);
   check_views(split, b2, n2);
   PORTICO_FUZZ_CHECK(view_of(whole) == view_of(split),
                      view_of(whole).text() + "\nin pieces:\n" + view_of(split).text());
-  const std::string what = "response " + quoted(raw.substr(0, n1));
+  const std::string what = "response " + shown(raw.substr(0, n1));
   check_framing(whole, f, what);
   const unsigned st = whole.status;
   if (st < 200 || st > 599) return 0;  // 1xx: skipped or a tunnel; others: issue 16 item 12

@@ -19,7 +19,7 @@ PORTICO_FUZZ_TARGET(json_decode) {
   try {
     r = config::decode_json(text, "fuzz.json");
   } catch (const std::exception& e) {
-    fuzz::fail(std::string("decode_json threw: ") + e.what() + " for " + fuzz::quoted(text, 1000));
+    fuzz::fail(std::string("decode_json threw: ") + e.what() + " for " + fuzz::shown(text, 1000));
   }
   fuzz::check_decode_result(r, "fuzz.json", text);
   fuzz::check_builds(r);
@@ -32,7 +32,7 @@ PORTICO_FUZZ_TARGET(json_decode) {
     r = config::decode_json_value(v, kind, "fuzz.json");
   } catch (const std::exception& e) {
     fuzz::fail(std::string("decode_json_value threw: ") + e.what() + " for " +
-               fuzz::quoted(text, 1000));
+               fuzz::shown(text, 1000));
   }
   fuzz::check_decode_result(r, "fuzz.json", text, false);
   return 0;

@@ -41,9 +41,9 @@ void check_queue_empty(const char* after) {
 void check_certificate(const config::tls_certificate& c, const config::secret& s) {
   PORTICO_FUZZ_CHECK(!c.names.empty(), "a certificate without names");
   for (const auto& n : c.names) {
-    PORTICO_FUZZ_CHECK(!n.empty() && n.find('\0') == std::string::npos && n.back() != '.', quoted(n));
-    PORTICO_FUZZ_CHECK(config::ascii_lower(n) == n, quoted(n));
-    PORTICO_FUZZ_CHECK(config::certificate_covers(c, n), quoted(n) + " not covered");
+    PORTICO_FUZZ_CHECK(!n.empty() && n.find('\0') == std::string::npos && n.back() != '.', shown(n));
+    PORTICO_FUZZ_CHECK(config::ascii_lower(n) == n, shown(n));
+    PORTICO_FUZZ_CHECK(config::certificate_covers(c, n), shown(n) + " not covered");
   }
   (void)config::certificate_names_text(c);
   PORTICO_FUZZ_CHECK(c.version == config::certificate_version(c.cert_pem, c.key_pem), "version");

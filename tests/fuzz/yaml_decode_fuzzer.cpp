@@ -15,7 +15,7 @@ PORTICO_FUZZ_TARGET(yaml_decode) {
   try {
     r = config::decode_yaml(text, "fuzz.yaml");
   } catch (const std::exception& e) {
-    fuzz::fail(std::string("decode_yaml threw: ") + e.what() + " for " + fuzz::quoted(text, 1000));
+    fuzz::fail(std::string("decode_yaml threw: ") + e.what() + " for " + fuzz::shown(text, 1000));
   }
   fuzz::check_decode_result(r, "fuzz.yaml", text);
   fuzz::check_builds(r);
