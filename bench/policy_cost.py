@@ -15,12 +15,25 @@ beside the plain route's, so the difference is the policy's cost:
   cors       enable-cors with an origin list, the Origin sent
   rewrite    rewrite-target with a capture, cookie affinity and a 50 % weighted canary
 
+  rwonly     rewrite-target with the same capture, nothing else
+
 With --cpu the same Portico runs without valgrind and each host's cost is the process's CPU
 time (user + system, /proc) per request over --requests requests, in microseconds: a timing,
-so give rounds (--rounds) and read the spread.
+so give rounds (--rounds) and read the spread. The proxy is pinned to CPU 0, h2load and the
+upstreams to CPU 1.
 
-Usage: bench/policy_cost.py [--build-dir build/release] [--requests 5000] [--cpu [--rounds 3]]
-Needs valgrind, h2load (deploy/install-deps.sh --bench) and htpasswd."""
+With --cpu --nginx, nginx (one worker, upstream keep-alive, the forwarding headers of
+bench/lib/proxies.py) serves the same three routes in the same run, rounds interleaved with
+Portico's, and the table gives Portico's ratio to it:
+  plain      proxy_pass
+  rwonly     location ~* ^/r/(.*) + rewrite ^/r/(.*) /$1 break
+  rewrite    the same rewrite + split_clients 50 % between the two upstreams (the canary).
+             nginx has no cookie affinity without ingress-nginx's Lua balancer or nginx Plus,
+             so its row does less work than Portico's (which also issues the affinity cookie).
+
+Usage: bench/policy_cost.py [--build-dir build/release] [--requests 5000]
+                            [--cpu [--rounds 3] [--nginx]]
+Needs valgrind, h2load, nginx (deploy/install-deps.sh --bench) and htpasswd."""
 import argparse
 import base64
 import glob
@@ -30,6 +43,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,12 +96,67 @@ def manifests(up_a, up_b, bcrypt_line, ha1):
             path="/r/(.*)"),
         ing("rewrite-canary", "rewrite.test", {A + "canary": "true", A + "canary-weight": "50"},
             service="b", path="/r/(.*)"),
+        ing("rwonly", "rwonly.test", {A + "rewrite-target": "/$1"}, path="/r/(.*)"),
     ]
     return "---\n".join(docs)
 
 
+NGINX_HEADERS = """\
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Request-ID $request_id;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Port $server_port;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      add_header X-Request-ID $request_id;
+"""
+
+
+def nginx_conf(d, port, up_a, up_b):
+    """plain.test, rwonly.test and rewrite.test as nginx writes them by hand."""
+    return textwrap.dedent(f"""\
+        worker_processes 1;
+        daemon off;
+        pid {d}/nginx.pid;
+        error_log {d}/error.log warn;
+        events {{ worker_connections 4096; use epoll; }}
+        http {{
+          access_log off;
+          keepalive_requests 1000000;
+          client_body_temp_path {d}/body;
+          proxy_temp_path {d}/proxy;
+          fastcgi_temp_path {d}/fastcgi;
+          uwsgi_temp_path {d}/uwsgi;
+          scgi_temp_path {d}/scgi;
+          proxy_buffering off;
+          upstream a {{ server {up_a}; keepalive 64; }}
+          upstream b {{ server {up_b}; keepalive 64; }}
+          split_clients "$request_id" $canary {{ 50% b; * a; }}
+          server {{ listen 127.0.0.1:{port} default_server; return 404; }}
+          server {{
+            listen 127.0.0.1:{port}; server_name plain.test;
+            location / {{ proxy_pass http://a;
+        {NGINX_HEADERS}    }}
+          }}
+          server {{
+            listen 127.0.0.1:{port}; server_name rwonly.test;
+            location ~* ^/r/(.*) {{ rewrite ^/r/(.*) /$1 break; proxy_pass http://a;
+        {NGINX_HEADERS}    }}
+          }}
+          server {{
+            listen 127.0.0.1:{port}; server_name rewrite.test;
+            location ~* ^/r/(.*) {{ rewrite ^/r/(.*) /$1 break; proxy_pass http://$canary;
+        {NGINX_HEADERS}    }}
+          }}
+        }}
+        """)
+
+
 def h2load(port, host, path, count, headers=()):
-    argv = ["h2load", "--h1", "-t1", "-c4", f"-n{count}", "-H", f":authority: {host}"]
+    argv = ["taskset", "-c", "1", "h2load", "--h1", "-t1", "-c4", f"-n{count}", "-H", f":authority: {host}"]
     for hd in headers:
         argv += ["-H", hd]
     argv.append(f"http://127.0.0.1:{port}{path}")
@@ -110,13 +179,16 @@ def main():
     ap.add_argument("--requests", type=int, default=5000)
     ap.add_argument("--cpu", action="store_true", help="CPU microseconds per request, no valgrind")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--nginx", action="store_true", help="with --cpu: nginx serving the same routes")
     args = ap.parse_args()
+    if args.nginx and not args.cpu:
+        ap.error("--nginx needs --cpu")
     work = tempfile.mkdtemp(prefix="portico-policy-cost-")
     up_bin = os.path.join(args.build_dir, "bench", "upstream", "portico-upstream")
     ups = []
     for name in ("a", "b"):
         port = procs.free_port()
-        ups.append(procs.proc(f"up-{name}", [up_bin, "--port", str(port), "--name", name],
+        ups.append(procs.proc(f"up-{name}", [up_bin, "--port", str(port), "--name", name], cpus="1",
                               log=os.path.join(work, f"up-{name}.log")))
         procs.wait_port(port)
         ups[-1].addr = f"127.0.0.1:{port}"
@@ -135,8 +207,17 @@ def main():
                                os.path.join(args.build_dir, "proxy", "portico"), "serve",
                                "--config-dir", cfg, "--listen-address", "127.0.0.1", "--http-port", str(port),
                                "--admin-address", "127.0.0.1", "--admin-port", str(admin), "--workers", "1",
-                               "--access-log=false"],
+                               "--access-log=false"], cpus="0",
                    log=os.path.join(work, "portico.log"))
+    ng = ng_port = None
+    if args.nginx:
+        ng_port = procs.free_port()
+        d = os.path.join(work, "nginx")
+        os.makedirs(d)
+        with open(os.path.join(d, "nginx.conf"), "w") as f:
+            f.write(nginx_conf(d, ng_port, ups[0].addr, ups[1].addr))
+        ng = procs.proc("nginx", ["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf")], cpus="0",
+                        log=os.path.join(work, "nginx.log"))
     basic = "Authorization: Basic " + base64.b64encode(b"alice:s3cret").decode()
     # (digest is not measured: h2load repeats one Authorization, and a digest answer is good
     # for one nonce count only.)
@@ -145,7 +226,10 @@ def main():
              ("extauth", "extauth.test", "/small", []),
              ("extcache", "extcache.test", "/small", [basic]),
              ("cors", "cors.test", "/small", ["Origin: https://app.example.com"]),
-             ("rewrite", "rewrite.test", "/r/small", [])]
+             ("rewrite", "rewrite.test", "/r/small", []),
+             ("rwonly", "rwonly.test", "/r/small", [])]
+    if args.nginx:
+        cases = [c for c in cases if c[0] in ("plain", "rwonly", "rewrite")]
     results = {}
     try:
         procs.wait_port(port, timeout=180)
@@ -153,16 +237,39 @@ def main():
         for name, host, path, hdrs in cases:
             h2load(port, host, path, 200, hdrs)  # warm-up (bcrypt verified, pools filled)
         if args.cpu:
-            for name, host, path, hdrs in cases:
-                per = []
-                for _ in range(args.rounds):
-                    before = p.cpu_seconds()
-                    ok = h2load(port, host, path, args.requests, hdrs)
-                    per.append((p.cpu_seconds() - before) / ok * 1e6 if ok else float("nan"))
-                per.sort()
-                results[name] = (per[len(per) // 2], per[0], per[-1])
-                print(f"{name:9s} {per[len(per) // 2]:6.1f} us/request (min {per[0]:.1f}, max {per[-1]:.1f}, "
-                      f"{args.rounds} x {args.requests} requests)", flush=True)
+            if ng:
+                procs.wait_port(ng_port, timeout=30)
+                for name, host, path, hdrs in cases:
+                    if h2load(ng_port, host, path, 200, hdrs) != 200:
+                        raise SystemExit(f"nginx does not answer 200 for {host}{path}")
+            runs = [("portico", p, port)] + ([("nginx", ng, ng_port)] if ng else [])
+            per = {(who, c[0]): [] for who, _, _ in runs for c in cases}
+            for r in range(args.rounds):  # rounds interleaved: every route of every proxy, then again
+                for name, host, path, hdrs in cases:
+                    for who, proc, pt in runs:
+                        before = proc.cpu_seconds()
+                        ok = h2load(pt, host, path, args.requests, hdrs)
+                        if ok != args.requests:
+                            raise SystemExit(f"{who} {name}: {ok} of {args.requests} requests got 2xx")
+                        per[(who, name)].append((proc.cpu_seconds() - before) / ok * 1e6)
+            for key, v in per.items():
+                v.sort()
+                results[key] = (v[len(v) // 2], v[0], v[-1])
+                print(f"{key[0]:8s} {key[1]:9s} {v[len(v) // 2]:6.1f} us/request (min {v[0]:.1f}, "
+                      f"max {v[-1]:.1f}, {args.rounds} x {args.requests} requests)", flush=True)
+            if ng:
+                print(f"\n{args.rounds} rounds x {args.requests} keep-alive requests (h2load --h1 -c4) per "
+                      "route and proxy; median (min-max) CPU us/request of the proxy process\n")
+                print("| route | Portico | nginx | Portico / nginx | Portico vs its plain route |\n"
+                      "|---|---|---|---|---|")
+                pb = results[("portico", "plain")][0]
+                for name, *_ in cases:
+                    pm, plo, phi = results[("portico", name)]
+                    nm, nlo, nhi = results[("nginx", name)]
+                    print(f"| {name} | {pm:.1f} ({plo:.1f}-{phi:.1f}) | {nm:.1f} ({nlo:.1f}-{nhi:.1f}) | "
+                          f"{pm / nm:.2f}x ({plo / nhi:.2f}-{phi / nlo:.2f}) | {pm / pb:.2f}x |")
+                return
+            results = {name: v for (_, name), v in results.items()}
             base = results["plain"][0]
             print("\n| route | CPU us/request (median) | min-max | vs plain |\n|---|---|---|---|")
             for name, (med, lo, hi) in results.items():
@@ -179,6 +286,8 @@ def main():
             results[name] = (ir / ok if ok else None, ok)
             print(f"{name:9s} {results[name][0] or 0:10.0f} instructions/request ({ok} requests)", flush=True)
     finally:
+        if ng:
+            ng.stop(timeout=30)
         p.stop(timeout=60)
         for u in ups:
             u.stop()
