@@ -22,9 +22,10 @@ time (user + system, /proc) per request over --requests requests, in microsecond
 so give rounds (--rounds) and read the spread. The proxy is pinned to CPU 0, h2load and the
 upstreams to CPU 1.
 
-With --cpu --nginx, nginx (one worker, upstream keep-alive, the forwarding headers of
-bench/lib/proxies.py) serves the same three routes in the same run, rounds interleaved with
-Portico's, and the table gives Portico's ratio to it:
+With --nginx, nginx (one worker, upstream keep-alive, the forwarding headers of
+bench/lib/proxies.py) serves the same three routes in the same run (under callgrind with
+master_process off, or with --cpu its worker's CPU time, rounds interleaved with Portico's),
+and the table gives Portico's ratio to it:
   plain      proxy_pass
   rwonly     location ~* ^/r/(.*) + rewrite ^/r/(.*) /$1 break
   rewrite    the same rewrite + split_clients 50 % between the two upstreams (the canary).
@@ -32,7 +33,7 @@ Portico's, and the table gives Portico's ratio to it:
              so its row does less work than Portico's (which also issues the affinity cookie).
 
 Usage: bench/policy_cost.py [--build-dir build/release] [--requests 5000]
-                            [--cpu [--rounds 3] [--nginx]]
+                            [--cpu [--rounds 3]] [--nginx]
 Needs valgrind, h2load, nginx (deploy/install-deps.sh --bench) and htpasswd."""
 import argparse
 import base64
@@ -115,10 +116,11 @@ NGINX_HEADERS = """\
 """
 
 
-def nginx_conf(d, port, up_a, up_b):
+def nginx_conf(d, port, up_a, up_b, single_process=False):
     """plain.test, rwonly.test and rewrite.test as nginx writes them by hand."""
     return textwrap.dedent(f"""\
         worker_processes 1;
+        {"master_process off;" if single_process else ""}
         daemon off;
         pid {d}/nginx.pid;
         error_log {d}/error.log warn;
@@ -181,8 +183,6 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--nginx", action="store_true", help="with --cpu: nginx serving the same routes")
     args = ap.parse_args()
-    if args.nginx and not args.cpu:
-        ap.error("--nginx needs --cpu")
     work = tempfile.mkdtemp(prefix="portico-policy-cost-")
     up_bin = os.path.join(args.build_dir, "bench", "upstream", "portico-upstream")
     ups = []
@@ -215,8 +215,11 @@ def main():
         d = os.path.join(work, "nginx")
         os.makedirs(d)
         with open(os.path.join(d, "nginx.conf"), "w") as f:
-            f.write(nginx_conf(d, ng_port, ups[0].addr, ups[1].addr))
-        ng = procs.proc("nginx", ["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf")], cpus="0",
+            f.write(nginx_conf(d, ng_port, ups[0].addr, ups[1].addr, single_process=not args.cpu))
+        ng_out = os.path.join(work, "callgrind-nginx.out")
+        ng_grind = [] if args.cpu else ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                        f"--callgrind-out-file={ng_out}"]
+        ng = procs.proc("nginx", [*ng_grind, "nginx", "-p", d, "-c", os.path.join(d, "nginx.conf")], cpus="0",
                         log=os.path.join(work, "nginx.log"))
     basic = "Authorization: Basic " + base64.b64encode(b"alice:s3cret").decode()
     # (digest is not measured: h2load repeats one Authorization, and a digest answer is good
@@ -275,16 +278,26 @@ def main():
             for name, (med, lo, hi) in results.items():
                 print(f"| {name} | {med:.1f} | {lo:.1f}-{hi:.1f} | {med / base:.2f}x |")
             return
-        subprocess.run(["callgrind_control", "-i", "on", str(p.pid)], capture_output=True, timeout=120)
-        for name, host, path, hdrs in cases:
-            subprocess.run(["callgrind_control", "-z", str(p.pid)], capture_output=True, timeout=120)
-            ok = h2load(port, host, path, args.requests, hdrs)
-            subprocess.run(["callgrind_control", "-d", name, str(p.pid)], capture_output=True, timeout=120)
-            time.sleep(0.5)
-            dumps = sorted(glob.glob(out + "*"), key=os.path.getmtime)
-            ir = total_ir(dumps[-1]) if dumps else 0
-            results[name] = (ir / ok if ok else None, ok)
-            print(f"{name:9s} {results[name][0] or 0:10.0f} instructions/request ({ok} requests)", flush=True)
+        grinds = [("portico", p, port, out)]
+        if ng:
+            procs.wait_port(ng_port, timeout=180)
+            grinds.append(("nginx", ng, ng_port, ng_out))
+        for who, proc, pt, o in grinds:
+            for name, host, path, hdrs in cases:
+                h2load(pt, host, path, 200, hdrs)
+            subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], capture_output=True, timeout=120)
+            for name, host, path, hdrs in cases:
+                subprocess.run(["callgrind_control", "-z", str(proc.pid)], capture_output=True, timeout=120)
+                ok = h2load(pt, host, path, args.requests, hdrs)
+                subprocess.run(["callgrind_control", "-d", name, str(proc.pid)], capture_output=True,
+                               timeout=120)
+                time.sleep(0.5)
+                dumps = sorted(glob.glob(o + "*"), key=os.path.getmtime)
+                ir = total_ir(dumps[-1]) if dumps else 0
+                key = name if who == "portico" else (who, name)
+                results[key] = (ir / ok if ok else None, ok)
+                print(f"{who:8s} {name:9s} {results[key][0] or 0:10.0f} instructions/request "
+                      f"({ok} requests)", flush=True)
     finally:
         if ng:
             ng.stop(timeout=30)
@@ -292,6 +305,17 @@ def main():
         for u in ups:
             u.stop()
     base = results.get("plain", (None, 0))[0]
+    if args.nginx:
+        nb = results.get(("nginx", "plain"), (None, 0))[0]
+        print("\n| route | Portico instructions/request | vs plain | nginx instructions/request | "
+              "vs plain | Portico / nginx |\n|---|---|---|---|---|---|")
+        for name, *_ in cases:
+            pi, ni = results.get(name, (None, 0))[0], results.get(("nginx", name), (None, 0))[0]
+            if not (pi and ni and base and nb):
+                print(f"| {name} | failed | | | | |")
+                continue
+            print(f"| {name} | {pi:,.0f} | {pi / base:.2f}x | {ni:,.0f} | {ni / nb:.2f}x | {pi / ni:.2f}x |")
+        return
     print("\n| route | instructions/request | vs plain |\n|---|---|---|")
     for name, (ir, ok) in results.items():
         if ir is None:
