@@ -13,7 +13,7 @@ build_pkgs=(g++ cmake ninja-build pkg-config
   clang-14 libfuzzer-14-dev libclang-rt-14-dev)  # the last three: tests/fuzz.sh
 # Real peers the system tests drive.
 test_pkgs=(curl openssl apache2-utils python3 python3-websockets python3-yaml python3-cryptography procps iproute2
-  bind9 bind9-dnsutils prometheus testssl.sh nginx-light)
+  bind9 bind9-dnsutils prometheus testssl.sh nginx-light nghttp2-client)
 bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind gnuplot-nox strace)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Smoke test of the benchmark machinery (bench/bench.py): one quick round against Portico only
 (keep-alive, fixed rate, churn) writes a results file whose tables carry Portico's figures,
-every request succeeded, and the churn scenario really moved traffic to the third upstream.
+every request succeeded, and the churn scenario really moved traffic to the third upstream;
+bench/policy_cost.py beside nginx answers every route on both proxies and tabulates them.
 Skipped when wrk or h2load is not installed. Asserts no timing."""
 
 import os
@@ -58,6 +59,32 @@ class bench_smoke(unittest.TestCase):
                             or not shutil.which("gnuplot"))
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
+
+
+
+@unittest.skipUnless(shutil.which("h2load") and shutil.which("nginx") and shutil.which("htpasswd"),
+                     "h2load/nginx/htpasswd not installed")
+@unittest.skipUnless(PORTICO and os.path.exists(os.path.join(
+    BUILD, "bench", "upstream", "portico-upstream")), "PORTICO_BIN / portico-upstream missing")
+class policy_cost_smoke(unittest.TestCase):
+    def test_policy_cost_beside_nginx_gives_a_row_per_route(self):
+        # bench/policy_cost.py refuses to measure unless every request of every route got a
+        # 2xx from both proxies; the table must then carry a figure and a ratio per route.
+        r = subprocess.run(
+            [sys.executable, os.path.join(SRC, "bench", "policy_cost.py"), "--build-dir", BUILD,
+             "--cpu", "--nginx", "--rounds", "1", "--requests", "300"],
+            capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        rows = {}
+        for line in r.stdout.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if line.startswith("| ") and len(cells) == 5 and cells[0] != "route":
+                rows[cells[0]] = cells
+        self.assertEqual(sorted(rows), ["plain", "rewrite", "rwonly"], r.stdout)
+        for name, cells in rows.items():
+            for c in cells[1:3]:  # Portico, nginx: "median (min-max)"
+                self.assertRegex(c, r"^\d+\.\d \(\d+\.\d-\d+\.\d\)$", name)
+            self.assertRegex(cells[3], r"^\d+\.\d\dx", name)
 
 
 if __name__ == "__main__":
