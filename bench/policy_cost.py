@@ -50,6 +50,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 import procs  # noqa: E402
+import proxies  # noqa: E402
 
 A = "nginx.ingress.kubernetes.io/"
 
@@ -102,18 +103,7 @@ def manifests(up_a, up_b, bcrypt_line, ha1):
     return "---\n".join(docs)
 
 
-NGINX_HEADERS = """\
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Request-ID $request_id;
-      proxy_set_header X-Real-IP $remote_addr;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Forwarded-Port $server_port;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      add_header X-Request-ID $request_id;
-"""
+NGINX_HEADERS = textwrap.indent(proxies.NGINX_HEADERS, " " * 6)
 
 
 def nginx_conf(d, port, up_a, up_b, single_process=False):

@@ -29,8 +29,8 @@ def extra_host(i):
 
 # --- nginx -----------------------------------------------------------------------------------
 
-NGINX_LOCATION = """\
-proxy_pass http://backend;
+# What every measured nginx location sets besides its proxy_pass (bench/policy_cost.py too).
+NGINX_HEADERS = """\
 proxy_http_version 1.1;
 proxy_set_header Connection "";
 proxy_set_header Host $host;
@@ -42,6 +42,7 @@ proxy_set_header X-Forwarded-Port $server_port;
 proxy_set_header X-Forwarded-Proto $scheme;
 add_header X-Request-ID $request_id;
 """
+NGINX_LOCATION = "proxy_pass http://backend;\n" + NGINX_HEADERS
 
 
 def nginx_write_upstreams(d, upstreams):
