@@ -118,11 +118,7 @@ def nginx_conf(d, port, up_a, up_b, single_process=False):
         http {{
           access_log off;
           keepalive_requests 1000000;
-          client_body_temp_path {d}/body;
-          proxy_temp_path {d}/proxy;
-          fastcgi_temp_path {d}/fastcgi;
-          uwsgi_temp_path {d}/uwsgi;
-          scgi_temp_path {d}/scgi;
+          {proxies.nginx_temp_paths(d)}
           proxy_buffering off;
           upstream a {{ server {up_a}; keepalive 64; }}
           upstream b {{ server {up_b}; keepalive 64; }}

@@ -45,6 +45,13 @@ add_header X-Request-ID $request_id;
 NGINX_LOCATION = "proxy_pass http://backend;\n" + NGINX_HEADERS
 
 
+def nginx_temp_paths(d):
+    """nginx's temporary directories under the run's own directory, on one line."""
+    return " ".join(f"{k}_temp_path {d}/{v};" for k, v in
+                    (("client_body", "body"), ("proxy", "proxy"), ("fastcgi", "fastcgi"),
+                     ("uwsgi", "uwsgi"), ("scgi", "scgi")))
+
+
 def nginx_write_upstreams(d, upstreams):
     """The upstream block lives in its own file so that churn can rewrite it and reload."""
     servers = "".join(f"  server {u};\n" for u in upstreams)
@@ -86,11 +93,7 @@ def nginx(work, port, upstreams, opts):
           access_log off;
           keepalive_requests 1000000;
           keepalive_timeout 75s;
-          client_body_temp_path {d}/body;
-          proxy_temp_path {d}/proxy;
-          fastcgi_temp_path {d}/fastcgi;
-          uwsgi_temp_path {d}/uwsgi;
-          scgi_temp_path {d}/scgi;
+          {nginx_temp_paths(d)}
           proxy_buffering off;
           server_names_hash_max_size 32768;
           server_names_hash_bucket_size 64;
