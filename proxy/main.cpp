@@ -24,6 +24,7 @@
 #include "deploy/dns-sync/command.hpp"
 #include "k8s-watch/controller.hpp"
 #include "k8s-watch/file_source.hpp"
+#include "proxy/metric_shards.hpp"
 #include "proxy/server.hpp"
 
 namespace po = boost::program_options;
@@ -255,6 +256,7 @@ struct serve_flags {
   std::string debounce = "200ms", max_delay = "1s";
   std::string default_ssl_certificate;
   std::string debug_endpoints = "loopback";
+  std::vector<std::string> exclude_socket_metrics;  // each a comma-separated list
 };
 
 // --https-port: 443 when watching the Kubernetes API (the DaemonSet's hostPort), 8443 with
@@ -341,6 +343,19 @@ void add_server_options(po::options_description& d, proxy::server_options& o, se
      "metric label controller_namespace (default: $POD_NAMESPACE)")
     ("controller-pod", po::value(&o.controller_pod)->default_value(cli::env_or("POD_NAME", "")),
      "metric label controller_pod (default: $POD_NAME)")
+    ("metrics-per-host", po::value(&o.metrics_per_host)->default_value(true)->implicit_value(true),
+     "request metrics carry the host label (=false: no host label, hosts summed; requests of "
+     "hosts no Ingress rule names are exported then)")
+    ("metrics-per-undefined-host",
+     po::value(&o.metrics_per_undefined_host)->default_value(false)->implicit_value(true),
+     "also export the default backend's requests for hosts no Ingress rule names, labelled with "
+     "the request's host (unbounded cardinality; needs --metrics-per-host)")
+    ("report-status-classes", po::value(&o.report_status_classes)->default_value(false)->implicit_value(true),
+     "status label 2xx, 3xx, 4xx, 5xx instead of the code")
+    ("exclude-socket-metrics", po::value(&f.exclude_socket_metrics)->composing(),
+     "request metric families not exported, comma-separated, with or without the "
+     "nginx_ingress_controller_ prefix (e.g. nginx_ingress_controller_request_size); other "
+     "names are ignored with a warning")
     ("config-debounce", dur(f.debounce), "a burst of file changes is reloaded this long after its last change")
     ("config-max-delay", dur(f.max_delay), "... but at most this long after its first change");
 }
@@ -365,6 +380,8 @@ void apply_serve_flags(proxy::server_options& o, const serve_flags& f,
   o.shutdown_delay = cli::parse_duration(f.shutdown_delay, "--shutdown-delay");
   o.shutdown_grace = cli::parse_duration(f.shutdown_grace, "--shutdown-grace");
   o.controller_class = f.classes.controller_class;
+  for (const auto& list : f.exclude_socket_metrics)
+    for (auto& name : cli::parse_list(list)) o.exclude_socket_metrics.push_back(std::move(name));
   if (f.debug_endpoints == "loopback") o.debug = proxy::debug_endpoints::loopback;
   else if (f.debug_endpoints == "all") o.debug = proxy::debug_endpoints::all;
   else if (f.debug_endpoints == "off") o.debug = proxy::debug_endpoints::off;
@@ -513,6 +530,14 @@ int run_serve(const std::vector<std::string>& args) {
   if (!parse("serve", args, d, vm, "Runs the proxy on the objects of --config-dir, reloading on change."))
     return 0;
   apply_serve_flags(opts, f, fo);
+  std::vector<std::string> ignored_metrics;
+  try {
+    proxy::resolve_metric_options(opts, &ignored_metrics);
+  } catch (const std::invalid_argument& e) {
+    throw po::error(e.what());
+  }
+  for (const auto& name : ignored_metrics)
+    log_line("warn", "--exclude-socket-metrics: not a request metric, ignored", field("metric", name));
   if (!vm.count("https-port")) opts.https_port = f.config_dir.empty() ? cluster_https_port : file_https_port;
   if (!f.default_ssl_certificate.empty() && f.default_ssl_certificate.find('/') == std::string::npos)
     throw po::error("--default-ssl-certificate: '" + f.default_ssl_certificate + "' is not namespace/name");

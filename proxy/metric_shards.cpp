@@ -2,6 +2,7 @@
 
 #include <limits>
 #include <map>
+#include <stdexcept>
 #include <utility>
 
 namespace portico::proxy {
@@ -70,10 +71,24 @@ void add_histogram(prometheus::MetricFamily& f, const std::vector<prometheus::Cl
   f.metric.push_back(std::move(m));
 }
 
+// A cell key as exported: with status classes, the status part becomes
+// status_class_base + the first digit, so 200 and 204 sum into one series.
+constexpr std::uint32_t status_class_base = 1000;  // above every code cell_key keeps
+
+std::uint32_t exported_key(std::uint32_t key, bool status_classes) {
+  std::uint32_t status = key & 0xffff;
+  if (!status_classes || status == 0) return key;
+  return (key & ~0xffffu) | (status_class_base + status / 100);
+}
+
 std::string status_text(std::uint32_t key) {
   unsigned status = key & 0xffff;
-  return status == 0 ? std::string("-") : std::to_string(status);
+  if (status == 0) return "-";
+  if (status >= status_class_base) return std::to_string(status - status_class_base) + "xx";
+  return std::to_string(status);
 }
+
+constexpr std::string_view family_prefix = "nginx_ingress_controller_";
 
 }  // namespace
 
@@ -104,14 +119,44 @@ unsigned method_index(std::string_view m) noexcept {
   return 9;
 }
 
-route_labels route_labels::of(const config::route* r) {
-  if (r == nullptr) return {};
-  return {r->namespace_name, r->ingress_name, r->service_name, r->host, r->path};
+metric_options resolve_metric_options(const server_options& o, std::vector<std::string>* ignored) {
+  if (o.metrics_per_undefined_host && !o.metrics_per_host)
+    throw std::invalid_argument(
+        "--metrics-per-undefined-host=true must be passed with --metrics-per-host=true");
+  metric_options m;
+  m.per_host = o.metrics_per_host;
+  m.per_undefined_host = o.metrics_per_undefined_host;
+  m.status_classes = o.report_status_classes;
+  for (const std::string& written : o.exclude_socket_metrics) {
+    std::string_view name = written;
+    if (name.starts_with(family_prefix)) name.remove_prefix(family_prefix.size());
+    bool known = false;
+    for (std::size_t i = 0; i < request_family_names.size(); ++i) {
+      if (request_family_names[i] != name) continue;
+      m.excluded |= static_cast<std::uint8_t>(1u << i);
+      known = true;
+    }
+    // ingress-nginx's deprecated socket families, which Portico does not export.
+    if (name == "bytes_sent" || name == "ingress_upstream_latency_seconds") known = true;
+    if (!known && ignored != nullptr) ignored->push_back(written);
+  }
+  return m;
 }
 
-route_labels route_labels::of_canary(const config::route& r) {
-  route_labels l = of(&r);
+route_labels route_labels::of(const config::route& r, bool per_host) {
+  return {r.namespace_name, r.ingress_name, r.service_name, per_host ? r.host : std::string(),
+          r.path};
+}
+
+route_labels route_labels::of_canary(const config::route& r, bool per_host) {
+  route_labels l = of(r, per_host);
   l.canary = r.canary ? r.canary->upstream_name : std::string();
+  return l;
+}
+
+route_labels route_labels::of_default_backend(std::string_view host) {
+  route_labels l;
+  l.host = host;
   return l;
 }
 
@@ -135,7 +180,8 @@ struct shard_set::totals {
   std::uint64_t all_requests = 0;  // also of routes no longer exported
 };
 
-shard_set::shard_set(controller_labels labels) : labels_(std::move(labels)) {}
+shard_set::shard_set(controller_labels labels, metric_options options)
+    : labels_(std::move(labels)), options_(options) {}
 
 worker_shard& shard_set::add_shard() {
   std::lock_guard lock(mu_);
@@ -148,12 +194,14 @@ void shard_set::add_gauges(worker_gauges* g) {
   extra_gauges_.push_back(g);
 }
 
-route_stats& shard_set::stats_for(worker_shard& shard, const route_labels& labels) {
+route_stats& shard_set::stats_for(worker_shard& shard, const route_labels& labels,
+                                  export_rule rule) {
   std::string key = labels.key();
   if (auto it = shard.routes.find(key); it != shard.routes.end()) return *it->second;
   auto rs = std::make_unique<route_stats>();
   rs->labels = labels;
   rs->key = key;
+  rs->exported = rule;
   std::lock_guard lock(mu_);
   return *shard.routes.emplace(std::move(key), std::move(rs)).first->second;
 }
@@ -168,11 +216,10 @@ request_cell& shard_set::add_cell(route_stats& rs, std::uint32_t key) {
 
 void shard_set::set_live_routes(const config::snapshot& snap) {
   std::unordered_set<std::string> live;
-  live.reserve(snap.routes().size() + 1);
-  live.insert(route_labels{}.key());  // the built-in default backend is always live
+  live.reserve(snap.routes().size());
   for (const auto& r : snap.routes()) {
-    live.insert(route_labels::of(r.get()).key());
-    if (r->canary) live.insert(route_labels::of_canary(*r).key());
+    live.insert(route_labels::of(*r, options_.per_host).key());
+    if (r->canary) live.insert(route_labels::of_canary(*r, options_.per_host).key());
   }
   std::lock_guard lock(mu_);
   live_ = std::move(live);
@@ -192,38 +239,37 @@ void shard_set::sum_into(totals& t) const {
     add_gauges(shard->gauges);
     for (const auto& [key, rs] : shard->routes) {
       for (const auto& cell : rs->cells) t.all_requests += cell->requests.load(relaxed);
-      if (have_live_ && !live_.contains(key)) continue;
+      if (rs->exported == export_rule::never) continue;
+      if (rs->exported == export_rule::if_live && have_live_ && !live_.contains(key)) continue;
       t.labels.emplace(key, &rs->labels);
-      for (const auto& cell : rs->cells) t.cells[{key, cell->key}].add(*cell);
+      for (const auto& cell : rs->cells)
+        t.cells[{key, exported_key(cell->key, options_.status_classes)}].add(*cell);
     }
   }
   for (const worker_gauges* g : extra_gauges_) add_gauges(*g);
 }
 
-// One series per (route label set, method, status) in each of ingress-nginx's 7 families.
+// One series per (route label set, method, status) in each of ingress-nginx's 7 families,
+// less the excluded ones.
 void shard_set::request_families(const totals& t, std::vector<prometheus::MetricFamily>& out) const {
   using prometheus::MetricType;
   std::size_t first = out.size();
-  const std::string ns = "nginx_ingress_controller_";
-  out.push_back(family(ns + "requests", "The total number of client requests", MetricType::Counter));
-  out.push_back(family(ns + "request_duration_seconds", "The request processing time in seconds",
-                       MetricType::Histogram));
-  out.push_back(family(ns + "response_duration_seconds",
-                       "The time spent on receiving the response from the upstream server",
-                       MetricType::Histogram));
-  out.push_back(family(ns + "connect_duration_seconds",
-                       "The time spent on establishing a connection with the upstream server",
-                       MetricType::Histogram));
-  out.push_back(family(ns + "header_duration_seconds",
-                       "The time spent on receiving first header from the upstream server",
-                       MetricType::Histogram));
-  out.push_back(family(ns + "request_size",
-                       "The request length (including request line, header, and request body)",
-                       MetricType::Histogram));
-  out.push_back(family(ns + "response_size",
-                       "The response length (including request line, header, and request body)",
-                       MetricType::Histogram));
+  const std::string ns(family_prefix);
+  // request_family_names order.
+  const std::array<const char*, request_family_names.size()> help = {
+      "The total number of client requests",
+      "The request processing time in seconds",
+      "The time spent on receiving the response from the upstream server",
+      "The time spent on establishing a connection with the upstream server",
+      "The time spent on receiving first header from the upstream server",
+      "The request length (including request line, header, and request body)",
+      "The response length (including request line, header, and request body)",
+  };
+  for (std::size_t i = 0; i < request_family_names.size(); ++i)
+    out.push_back(family(ns + std::string(request_family_names[i]), help[i],
+                         i == 0 ? MetricType::Counter : MetricType::Histogram));
 
+  const metric_options& o = options_;
   for (const auto& [id, c] : t.cells) {
     const route_labels& rl = *t.labels.at(id.first);
     std::vector<prometheus::ClientMetric::Label> labels = {
@@ -231,25 +277,34 @@ void shard_set::request_families(const totals& t, std::vector<prometheus::Metric
         {"controller_class", labels_.controller_class},
         {"controller_namespace", labels_.controller_namespace},
         {"controller_pod", labels_.controller_pod},
-        {"host", rl.host},
-        {"ingress", rl.ingress},
-        {"method", std::string(method_names[id.second >> 16])},
-        {"namespace", rl.namespace_name},
-        {"path", rl.path},
-        {"service", rl.service},
-        {"status", status_text(id.second)},
     };
-    prometheus::ClientMetric requests;
-    requests.label = labels;
-    requests.counter.value = static_cast<double>(c.requests);
-    out[first].metric.push_back(std::move(requests));
-    add_histogram(out[first + 1], labels, c.request_duration, time_buckets);
-    add_histogram(out[first + 2], labels, c.response_duration, time_buckets);
-    add_histogram(out[first + 3], labels, c.connect_duration, time_buckets);
-    add_histogram(out[first + 4], labels, c.header_duration, time_buckets);
-    add_histogram(out[first + 5], labels, c.request_size, length_buckets);
-    add_histogram(out[first + 6], labels, c.response_size, length_buckets);
+    // Without per-host metrics the label is absent, as in ingress-nginx (not host="").
+    if (o.per_host) labels.push_back({"host", rl.host});
+    labels.insert(labels.end(), {{"ingress", rl.ingress},
+                                 {"method", std::string(method_names[id.second >> 16])},
+                                 {"namespace", rl.namespace_name},
+                                 {"path", rl.path},
+                                 {"service", rl.service},
+                                 {"status", status_text(id.second)}});
+    if (!o.family_excluded(0)) {
+      prometheus::ClientMetric requests;
+      requests.label = labels;
+      requests.counter.value = static_cast<double>(c.requests);
+      out[first].metric.push_back(std::move(requests));
+    }
+    auto histogram = [&](std::size_t i, const auto& h, const auto& bounds) {
+      if (!o.family_excluded(i)) add_histogram(out[first + i], labels, h, bounds);
+    };
+    histogram(1, c.request_duration, time_buckets);
+    histogram(2, c.response_duration, time_buckets);
+    histogram(3, c.connect_duration, time_buckets);
+    histogram(4, c.header_duration, time_buckets);
+    histogram(5, c.request_size, length_buckets);
+    histogram(6, c.response_size, length_buckets);
   }
+  // Excluded families are not declared either.
+  for (std::size_t i = request_family_names.size(); i-- > 0;)
+    if (o.family_excluded(i)) out.erase(out.begin() + static_cast<std::ptrdiff_t>(first + i));
 }
 
 void shard_set::gauge_families(const totals& t, std::vector<prometheus::MetricFamily>& out) const {

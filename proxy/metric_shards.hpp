@@ -25,6 +25,7 @@
 
 #include "config/snapshot.hpp"
 #include "proxy/observe.hpp"
+#include "proxy/server_options.hpp"
 
 namespace portico::proxy {
 
@@ -81,6 +82,38 @@ struct request_cell {
   length_histogram response_size;
 };
 
+// ingress-nginx's socket request families, in exposition order (without the
+// "nginx_ingress_controller_" prefix). Bit i of metric_options::excluded hides entry i.
+inline constexpr std::array<std::string_view, 7> request_family_names = {
+    "requests",         "request_duration_seconds", "response_duration_seconds",
+    "connect_duration_seconds", "header_duration_seconds", "request_size", "response_size"};
+
+// The operator's cardinality switches, resolved once at start-up (ingress-nginx's
+// --metrics-per-host, --metrics-per-undefined-host, --report-status-classes,
+// --exclude-socket-metrics). They choose label sets when a Snapshot is adopted and what the
+// scrape writes; a routed request reads none of them (one without a route reads per_host and
+// hides_undefined_hosts() to pick its block: worker_observer).
+struct metric_options {
+  bool per_host = true;             // the `host` label; off: no such label, hosts merged
+  bool per_undefined_host = false;  // default-backend requests for hosts no rule names: exported
+  bool status_classes = false;      // status "2xx".."5xx" instead of the code
+  std::uint8_t excluded = 0;        // bit per request_family_names entry: not exported
+
+  bool family_excluded(std::size_t i) const { return (excluded >> i) & 1u; }
+  // Default-backend requests for hosts no rule names are counted but never exported (only
+  // in nginx_process_requests_total), as ingress-nginx's socket collector skips them.
+  bool hides_undefined_hosts() const { return per_host && !per_undefined_host; }
+};
+
+// Checks and resolves the switches of `o`. Throws std::invalid_argument for
+// --metrics-per-undefined-host without --metrics-per-host (ingress-nginx refuses it too).
+// Excluded names may carry the "nginx_ingress_controller_" prefix or not; names that are no
+// socket metric of ingress-nginx are accepted and ignored, as ingress-nginx does, and listed in
+// `ignored` when given (ingress-nginx's bytes_sent and ingress_upstream_latency_seconds are
+// known but not exported by Portico: not listed).
+metric_options resolve_metric_options(const server_options& o,
+                                      std::vector<std::string>* ignored = nullptr);
+
 struct route_labels {
   std::string namespace_name;
   std::string ingress;
@@ -89,15 +122,26 @@ struct route_labels {
   std::string path;
   std::string canary;  // the canary's upstream name for requests its canary served, else ""
 
-  static route_labels of(const config::route* r);  // null: the built-in default backend
-  // The labels of the requests the route's canary served (r->canary non-null).
-  static route_labels of_canary(const config::route& r);
+  // The labels of the requests a route serves; host "" when !per_host (no host label).
+  static route_labels of(const config::route& r, bool per_host);
+  // The labels of the requests the route's canary served (r.canary non-null).
+  static route_labels of_canary(const config::route& r, bool per_host);
+  // The built-in default backend's: every route label empty but the host.
+  static route_labels of_default_backend(std::string_view host);
   std::string key() const;                          // the fields joined by '\0'
+};
+
+// Which blocks a scrape writes out.
+enum class export_rule : std::uint8_t {
+  if_live,  // a route's: while a route of the live Snapshot has these labels
+  always,   // the built-in default backend's (ingress-nginx never removes those series)
+  never,    // requests ingress-nginx does not export (metric_options::hides_undefined_hosts)
 };
 
 struct route_stats {
   route_labels labels;
   std::string key;
+  export_rule exported = export_rule::if_live;
   // Parallel arrays; append-only under shard_set's mutex. keys[i] == cells[i]->key.
   std::vector<std::uint32_t> keys;
   std::vector<std::unique_ptr<request_cell>> cells;
@@ -124,8 +168,9 @@ struct controller_labels {
 
 class shard_set {
  public:
-  explicit shard_set(controller_labels labels);
+  explicit shard_set(controller_labels labels, metric_options options = {});
   const controller_labels& labels() const { return labels_; }
+  const metric_options& options() const { return options_; }
 
   // A new shard for one worker_observer. Shards live as long as the set, so counters outlive
   // the observer that wrote them.
@@ -133,7 +178,9 @@ class shard_set {
   void add_gauges(worker_gauges* g);
 
   // Owning worker only: the block for a label set, created (under the mutex) when missing.
-  route_stats& stats_for(worker_shard& shard, const route_labels& labels);
+  // `rule` is taken when the block is created.
+  route_stats& stats_for(worker_shard& shard, const route_labels& labels,
+                         export_rule rule = export_rule::if_live);
   // Owning worker only: a new cell in `rs` (under the mutex).
   request_cell& add_cell(route_stats& rs, std::uint32_t key);
 
@@ -151,6 +198,7 @@ class shard_set {
   void gauge_families(const totals& t, std::vector<prometheus::MetricFamily>& out) const;
 
   controller_labels labels_;
+  metric_options options_;
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<worker_shard>> shards_;
   std::vector<worker_gauges*> extra_gauges_;

@@ -130,8 +130,10 @@ void metrics_registry::process_metrics::set_certificates(const config::snapshot&
 
 metrics_registry::metrics_registry(const server_options& opts)
     : opts_(opts),
-      shards_(std::make_unique<shard_set>(controller_labels{
-          opts.controller_namespace, opts.controller_class, opts.controller_pod})),
+      shards_(std::make_unique<shard_set>(
+          controller_labels{opts.controller_namespace, opts.controller_class,
+                            opts.controller_pod},
+          resolve_metric_options(opts))),
       process_(std::make_unique<process_metrics>(opts)) {}
 
 metrics_registry::~metrics_registry() = default;

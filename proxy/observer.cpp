@@ -2,6 +2,8 @@
 #include <memory>
 #include <vector>
 
+#include "config/flat_string_map.hpp"
+#include "config/route_table.hpp"
 #include "proxy/access_log.hpp"
 #include "proxy/metric_shards.hpp"
 #include "proxy/metrics.hpp"
@@ -11,8 +13,10 @@ namespace portico::proxy {
 
 struct worker_observer::impl {
   impl(metrics_registry& reg, const server_options& opts)
-      : shards(reg.shards()), shard(shards.add_shard()) {
-    default_stats = &shards.stats_for(shard, route_labels{});
+      : shards(reg.shards()), shard(shards.add_shard()), options(shards.options()) {
+    unrouted_stats = &shards.stats_for(
+        shard, route_labels{},
+        options.hides_undefined_hosts() ? export_rule::never : export_rule::always);
     log = std::make_unique<access_log>(1);
     log_unrouted = opts.access_log;
   }
@@ -25,20 +29,46 @@ struct worker_observer::impl {
     route_stats* canary_stats = nullptr;  // the requests the route's canary served
   };
 
-  route_stats& resolve(const config::route* r, bool canary) {
-    if (r == nullptr) return *default_stats;
-    if (r->index < table.size() && table[r->index].route == r) {
-      const slot& s = table[r->index];
+  route_stats& resolve(const config::route& r, bool canary) {
+    if (r.index < table.size() && table[r.index].route == &r) {
+      const slot& s = table[r.index];
       if (!canary) return *s.stats;
       if (s.canary_stats != nullptr) return *s.canary_stats;
     }
     // A request spanning a swap: rare.
-    return shards.stats_for(shard, canary ? route_labels::of_canary(*r) : route_labels::of(r));
+    return shards.stats_for(shard, canary ? route_labels::of_canary(r, options.per_host)
+                                          : route_labels::of(r, options.per_host));
+  }
+
+  // A request without a route (the built-in default backend, or refused before routing).
+  // Its host is labelled when a rule of the current Snapshot names it exactly (ingress-nginx's
+  // served hosts), or for every host with per_undefined_host; otherwise it goes to
+  // unrouted_stats (hidden, or host "" without the host label). Routed requests never come
+  // here; the host is put in the router's canonical form in a stack buffer (no allocation),
+  // and a label set is made only on a host's first request.
+  route_stats& unrouted(std::string_view host) {
+    if (!options.per_host) return *unrouted_stats;
+    char buf[256];
+    std::string_view h = config::host_table::canonical_host(host, buf, sizeof buf);
+    if (h.empty()) return *unrouted_stats;
+    if (options.hides_undefined_hosts() && !(hosts != nullptr && hosts->has_host(h)))
+      return *unrouted_stats;
+    if (route_stats* const* found = by_host.find(h)) return **found;
+    route_stats& rs =
+        shards.stats_for(shard, route_labels::of_default_backend(h), export_rule::always);
+    by_host.insert(h, &rs);
+    return rs;
   }
 
   shard_set& shards;
   worker_shard& shard;
-  route_stats* default_stats = nullptr;
+  const metric_options& options;
+  route_stats* unrouted_stats = nullptr;
+  // The default backend's blocks by canonical request host. Grows by one entry per host
+  // seen: the hosts of rules, or with per_undefined_host every host clients send (the
+  // cardinality ingress-nginx warns about).
+  config::flat_string_map<route_stats*> by_host;
+  std::shared_ptr<const config::host_table> hosts;  // the current Snapshot's
   std::vector<slot> table;  // by route::index of the current Snapshot
   std::unique_ptr<access_log> log;
   // Whether requests are logged: per route its policy's access_log (enable-access-log over
@@ -56,17 +86,21 @@ void worker_observer::on_snapshot(const config::snapshot& snap) {
   std::size_t size = 0;
   for (const auto& r : snap.routes()) size = std::max<std::size_t>(size, r->index + 1);
   std::vector<impl::slot> table(size);
+  const bool per_host = impl_->options.per_host;
   for (const auto& r : snap.routes()) {
-    table[r->index] = {r.get(), &impl_->shards.stats_for(impl_->shard, route_labels::of(r.get())),
-                       r->canary ? &impl_->shards.stats_for(impl_->shard, route_labels::of_canary(*r))
-                                 : nullptr};
+    table[r->index] = {
+        r.get(), &impl_->shards.stats_for(impl_->shard, route_labels::of(*r, per_host)),
+        r->canary ? &impl_->shards.stats_for(impl_->shard, route_labels::of_canary(*r, per_host))
+                  : nullptr};
   }
   impl_->table = std::move(table);
+  impl_->hosts = snap.hosts_ptr();
   impl_->log_unrouted = snap.settings().enable_access_log;
 }
 
 void worker_observer::on_request(const request_record& rec) {
-  route_stats& rs = impl_->resolve(rec.route, !rec.canary.empty());
+  route_stats& rs = rec.route != nullptr ? impl_->resolve(*rec.route, !rec.canary.empty())
+                                         : impl_->unrouted(rec.host);
   std::uint32_t key = cell_key(method_index(rec.method), rec.status);
   request_cell* c = rs.find(key);
   if (c == nullptr) c = &impl_->shards.add_cell(rs, key);

@@ -103,6 +103,13 @@ struct server_options {
   std::string controller_class = "portico.dev/ingress-controller";
   std::string controller_pod = "";
 
+  // Request metric cardinality, ingress-nginx's flags of the same names (resolved once by
+  // proxy/metric_shards.hpp resolve_metric_options).
+  bool metrics_per_host = true;             // the `host` label
+  bool metrics_per_undefined_host = false;  // default-backend requests of unnamed hosts too
+  bool report_status_classes = false;       // status "2xx".."5xx" instead of the code
+  std::vector<std::string> exclude_socket_metrics;  // request families not exported
+
   // Where the data plane's own log lines go (default: stderr, plain).
   log_fn log;
 };

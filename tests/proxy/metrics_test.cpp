@@ -152,14 +152,17 @@ TEST_F(metrics_test, upstream_histograms_only_count_requests_that_reached_an_ups
   }
 }
 
-TEST_F(metrics_test, default_backend_reports_empty_route_labels) {
+// No path of a.example matched: the built-in default backend's labels (all empty) with the
+// host, which a rule names (see metric_switches_test.cpp for hosts no rule names).
+TEST_F(metrics_test, default_backend_reports_empty_route_labels_and_the_named_host) {
   worker_observer w(reg, opts, 0);
   w.on_snapshot(*snap);
   w.on_request(test::local_record(nullptr, 404));
   auto samples = parse_prom_text(reg.render());
-  std::map<std::string, std::string> want = {{"namespace", ""}, {"ingress", ""}, {"service", ""},
-                                             {"host", ""},      {"path", ""},    {"status", "404"},
-                                             {"method", "GET"}};
+  std::map<std::string, std::string> want = {{"namespace", ""},  {"ingress", ""},
+                                             {"service", ""},    {"host", "a.example"},
+                                             {"path", ""},       {"canary", ""},
+                                             {"status", "404"},  {"method", "GET"}};
   EXPECT_EQ(sample_value(samples, "nginx_ingress_controller_requests", want), 1.0);
   EXPECT_TRUE(find_samples(samples, "nginx_ingress_controller_connect_duration_seconds_count", want)
                   .empty());

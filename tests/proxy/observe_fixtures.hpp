@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "config/route_table.hpp"
 #include "config/snapshot.hpp"
 #include "proxy/observe.hpp"
 
@@ -31,11 +32,14 @@ inline std::shared_ptr<const config::route> make_route(std::uint32_t index, std:
   return r;
 }
 
+// The routes, with the host table a build would make of them (rule hosts as written).
 inline config::snapshot_ptr make_snapshot(std::vector<std::shared_ptr<const config::route>> routes,
                                           std::uint64_t hash = 1) {
+  auto hosts = std::make_shared<config::host_table>();
+  for (const auto& r : routes) hosts->add(r.get());
   return std::make_shared<const config::snapshot>(std::move(routes),
                                                   std::vector<std::shared_ptr<const config::cluster>>{},
-                                                  nullptr, hash);
+                                                  std::move(hosts), hash);
 }
 
 // A proxied request: every upstream timing present.
