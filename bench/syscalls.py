@@ -42,9 +42,9 @@ def send(url, count, close):
     return int(m.group(1)) if m else 0
 
 
-def one(name, mode, build_dir, work, addrs, requests):
+def one(name, mode, build_dir, work, addrs, requests, portico=None):
     port = procs.free_port()
-    portico = os.path.join(build_dir, "proxy", "portico")
+    portico = portico or os.path.join(build_dir, "proxy", "portico")
     sp = proxies.BUILDERS[name](work, port, addrs, {
         "portico_bin": portico, "admin_port": procs.free_port(),
         "has_https_port": tls.portico_has_https_port(portico)})
@@ -73,6 +73,9 @@ def main():
     ap.add_argument("--build-dir", default="build/release")
     ap.add_argument("--proxies", default="portico,nginx,haproxy")
     ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument("--portico-variant", action="append", default=[], metavar="LABEL=BINARY",
+                    help="also measure this portico binary (e.g. a -DPORTICO_IO_URING=ON build) "
+                         "under LABEL, with the same upstreams")
     a = ap.parse_args()
     load.raise_nofile(65536)
     work = tempfile.mkdtemp(prefix="portico-syscalls-")
@@ -85,14 +88,19 @@ def main():
     try:
         print("| proxy | requests | syscalls per request | most frequent per request |")
         print("|---|---|---|---|")
-        for name in [n for n in a.proxies.split(",") if proxies.available(n)]:
+        runs = [(n, n, None) for n in a.proxies.split(",") if proxies.available(n)]
+        for v in a.portico_variant:
+            label, _, binary = v.partition("=")
+            runs.append((label, "portico", os.path.abspath(binary)))
+        for label, name, binary in runs:
             for mode in ("keepalive", "newconn"):
-                ok, counts = one(name, mode, a.build_dir, work, [u for _, u in ups], a.requests)
+                ok, counts = one(name, mode, a.build_dir, work, [u for _, u in ups], a.requests,
+                                 binary)
                 if not ok:
-                    print(f"| {name} {mode} | 0 | – | – |")
+                    print(f"| {label} {mode} | 0 | – | – |")
                     continue
                 top = sorted(counts.items(), key=lambda kv: -kv[1])[:7]
-                print(f"| {name} {mode} | {ok} | {sum(counts.values()) / ok:.2f} | " +
+                print(f"| {label} {mode} | {ok} | {sum(counts.values()) / ok:.2f} | " +
                       ", ".join(f"{k} {v / ok:.2f}" for k, v in top) + " |", flush=True)
     finally:
         for u, _ in ups:

@@ -65,7 +65,14 @@ tcp::acceptor accept_loop::bind(asio::any_io_executor ex, const tcp::endpoint& e
     ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   }
   a.bind(ep);
+  a.set_option(tcp::no_delay(true));
   return a;
+}
+
+std::string address_text(const asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped())
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
+  return a.to_string();
 }
 
 std::uint16_t accept_loop::port() const {
@@ -109,7 +116,7 @@ void accept_loop::arm() {
   if (stopped_ || !listening_ || held_ || accepting_ || waiting_) return;
   accepting_ = true;
   acceptor_.async_accept(
-      [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket sock) {
+      peer_, [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket sock) {
         self->on_accept(ec, std::move(sock));
       });
 }
@@ -119,7 +126,7 @@ void accept_loop::on_accept(const boost::system::error_code& ec, tcp::socket soc
   if (stopped_) return;
   if (!ec) {
     delay_ = std::chrono::milliseconds(0);
-    on_accept_(std::move(sock));  // may hold() or stop()
+    on_accept_(std::move(sock), peer_);  // may hold() or stop()
     return arm();
   }
   if (ec == asio::error::operation_aborted) return arm();  // hold() cancelled it

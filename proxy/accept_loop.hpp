@@ -23,9 +23,14 @@ namespace portico::proxy {
 
 struct worker_gauges;
 
+// A peer address as logged and forwarded: IPv4-mapped IPv6 addresses in dotted IPv4 form.
+std::string address_text(const boost::asio::ip::address& a);
+
 class accept_loop : public std::enable_shared_from_this<accept_loop> {
  public:
-  using handler = std::function<void(boost::asio::ip::tcp::socket)>;
+  // The accepted socket and its peer's address, as accept() returned it (no getpeername).
+  using handler =
+      std::function<void(boost::asio::ip::tcp::socket, const boost::asio::ip::tcp::endpoint&)>;
 
   // `name` names the listener in log lines ("http", "https", "admin"). `gauges` (may be
   // null) receives accept_errors and accept_paused; it must outlive the loop.
@@ -35,7 +40,9 @@ class accept_loop : public std::enable_shared_from_this<accept_loop> {
   accept_loop& operator=(const accept_loop&) = delete;
 
   // Opens `ep` and binds it (SO_REUSEPORT when asked) without listening: until listen(),
-  // connections to the port are refused. Throws boost::system::system_error.
+  // connections to the port are refused. TCP_NODELAY is set on the listening socket, which
+  // Linux copies to every accepted one (one setsockopt per listener, not per connection).
+  // Throws boost::system::system_error.
   static boost::asio::ip::tcp::acceptor bind(boost::asio::any_io_executor ex,
                                              const boost::asio::ip::tcp::endpoint& ep,
                                              bool reuse_port);
@@ -57,6 +64,7 @@ class accept_loop : public std::enable_shared_from_this<accept_loop> {
   void set_paused(bool paused);
 
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::ip::tcp::endpoint peer_;  // filled by the pending accept
   boost::asio::steady_timer retry_;
   std::string name_;
   worker_gauges* gauges_;

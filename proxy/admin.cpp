@@ -324,7 +324,7 @@ admin_server::admin_server(asio::io_context& control, const std::string& address
   std::weak_ptr<admin_state> weak = impl_;
   impl_->acceptor = std::make_shared<accept_loop>(
       accept_loop::bind(control.get_executor(), ep, false), "admin", impl_->opts.gauges,
-      impl_->opts.log, [weak](tcp::socket sock) {
+      impl_->opts.log, [weak](tcp::socket sock, const tcp::endpoint&) {
         if (auto state = weak.lock()) state->on_accept(std::move(sock));
       });
   boost::system::error_code ec;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <exception>
 
+#include "proxy/accept_loop.hpp"
 #include "proxy/ascii.hpp"
 #include "proxy/default_backend.hpp"
 #include "proxy/https_policy.hpp"
@@ -72,17 +73,15 @@ http_session::http_session(worker& w, byte_stream sock, std::string peer)
     : w_(w), client_(std::move(sock)), up_(w.context()), timer_(w.context()) {
   enrolled_ = w_.enroll(this);
   gauge_add(w_.gauges().client_connections, 1);
-  boost::system::error_code ec;
-  auto remote = client_.socket().remote_endpoint(ec);
+  // The listener passes the address accept() returned (or the PROXY header's); asking the
+  // socket is the fallback. TCP_NODELAY comes from the listening socket (accept_loop::bind).
   if (!peer.empty()) {
     peer_ip_ = std::move(peer);
-  } else if (!ec) {
-    auto addr = remote.address();
-    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
-      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
-    peer_ip_ = addr.to_string();
+  } else {
+    boost::system::error_code ec;
+    auto remote = client_.socket().remote_endpoint(ec);
+    if (!ec) peer_ip_ = address_text(remote.address());
   }
-  client_.socket().set_option(tcp::no_delay(true), ec);
 }
 
 http_session::~http_session() {
@@ -163,8 +162,11 @@ void http_session::resume() {
 void http_session::close_connection() {
   closed_ = true;
   timer_.cancel();
+  // After an exchange the client ended itself (Connection: close, its request read to the
+  // end, nothing after it) close() alone sends the FIN. Otherwise the FIN goes first: unread
+  // bytes make close() send a reset, which the response then has a better chance to precede.
   boost::system::error_code ec;
-  client_.shutdown_send(ec);
+  if (!orderly_end_) client_.shutdown_send(ec);
   client_.close(ec);
   close_upstream();
 }
@@ -358,7 +360,8 @@ bool http_session::prepare_request() {
   head_request_ = method_ == "HEAD";
   idempotent_ = is_idempotent(method_);
   const auto& conn = req_head_->conn;
-  keep_alive_ = (version_ >= 11 ? !conn.close : conn.keep_alive) && !w_.draining();
+  client_closes_ = version_ >= 11 ? conn.close : !conn.keep_alive;
+  keep_alive_ = !client_closes_ && !w_.draining();
   // keep-alive-requests: the connection closes after this many requests.
   const unsigned max_requests = cfg().keep_alive_requests;
   if (max_requests != 0 && requests_ >= max_requests) keep_alive_ = false;
@@ -723,6 +726,7 @@ http_session::task<bool> http_session::write_client(std::string& data) {
 }
 
 void http_session::finish_request() {
+  orderly_end_ = client_closes_ && rp_ && rp_->is_done() && cbuf_.size() == 0;
   if (auto* obs = w_.observer()) {
     rec_->host = host_without_port(host_);
     rec_->method = method_;

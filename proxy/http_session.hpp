@@ -247,6 +247,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool peer_trusted_ = false;
   unsigned version_ = 11;
   bool keep_alive_ = true;
+  // The last request asked to close the connection and was read to its end with nothing
+  // after it: the connection can be closed without a shutdown() first (close_connection).
+  bool client_closes_ = false;
+  bool replayable_ = false;  // this request may go to the upstream again (forward())
+  bool orderly_end_ = false;
   bool head_request_ = false;
   bool absolute_form_ = false;  // the target was absolute-form: host_ is its authority
   bool idempotent_ = false;

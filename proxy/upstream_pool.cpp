@@ -46,14 +46,18 @@ bool upstream_pool::still_open(byte_stream& conn) {
 }
 
 bool upstream_pool::take(const endpoint_state& ep, byte_stream& out, std::uint64_t tls_key,
-                         unsigned* uses) {
+                         unsigned* uses, reuse_check check, steady_time now) {
   slot* s = find(ep, tls_key);
   if (s == nullptr) return false;
   while (!s->conns.empty()) {
     idle_conn c = std::move(s->conns.back());
     s->conns.pop_back();
     adjust(-1);
-    if (still_open(c.sock)) {
+    const bool look = check == reuse_check::always || now - c.since >= recheck_after;
+    // Decrypted bytes left over under TLS are never a clean start: no system call to see.
+    const bool usable = look ? still_open(c.sock)
+                             : (c.sock.tls() == nullptr || SSL_pending(c.sock.tls()->native_handle()) == 0);
+    if (usable) {
       out = std::move(c.sock);
       if (uses != nullptr) *uses = c.uses;
       return true;

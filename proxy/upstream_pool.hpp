@@ -38,16 +38,29 @@ struct endpoint_state {
 // connection the peer closed (or that has unexpected bytes, raw or already decrypted) is never
 // handed out. `tls_key` keeps TLS and plain connections apart: 0 is plain, anything else names
 // the TLS settings and server name the connection was made with (upstream_tls_key()).
+// How take() makes sure a pooled connection is still usable.
+enum class reuse_check : std::uint8_t {
+  always,          // one MSG_PEEK recv: no EOF, no error, no unexpected bytes
+  when_idle_long,  // only when idle for upstream_pool::recheck_after or longer; the caller
+                   // replays the request on a new connection if this one turns out closed
+};
+
 class upstream_pool {
  public:
+  // Servers close idle keep-alive connections after seconds (nginx 75 s, Apache httpd and
+  // Node.js 5 s); a connection taken back sooner is rarely one of them, and a read would tell.
+  static constexpr std::chrono::milliseconds recheck_after{1000};
+
   upstream_pool(std::size_t max_idle_per_endpoint, std::chrono::milliseconds idle_timeout,
                 worker_gauges* gauges);
   ~upstream_pool();
 
   // A healthy idle connection to `ep`, or a closed socket when there is none. `uses`, when
-  // given, receives how many requests the connection has carried.
+  // given, receives how many requests the connection has carried. With
+  // reuse_check::when_idle_long, `now` decides whether the connection is checked.
   bool take(const endpoint_state& ep, byte_stream& out, std::uint64_t tls_key = 0,
-            unsigned* uses = nullptr);
+            unsigned* uses = nullptr, reuse_check check = reuse_check::always,
+            steady_time now = {});
   // Returns a connection after a complete response; closes it when the endpoint is full.
   void give_back(const endpoint_state& ep, byte_stream conn, steady_time now,
                  std::uint64_t tls_key = 0, unsigned uses = 0);

@@ -55,7 +55,7 @@ worker::~worker() {
 std::uint16_t worker::bind(const tcp::endpoint& ep) {
   http_accept_ = std::make_shared<accept_loop>(
       accept_loop::bind(ioc_.get_executor(), ep, true), "http", gauges_, opts_.log,
-      [this](tcp::socket sock) { on_accept(std::move(sock), false); });
+      [this](tcp::socket sock, const tcp::endpoint& peer) { on_accept(std::move(sock), false, peer); });
   const auto port = http_accept_->port();
   port_text_ = std::to_string(port);
   return port;
@@ -64,7 +64,7 @@ std::uint16_t worker::bind(const tcp::endpoint& ep) {
 std::uint16_t worker::bind_https(const tcp::endpoint& ep, tls_server_context& tls) {
   https_accept_ = std::make_shared<accept_loop>(
       accept_loop::bind(ioc_.get_executor(), ep, true), "https", gauges_, opts_.log,
-      [this](tcp::socket sock) { on_accept(std::move(sock), true); });
+      [this](tcp::socket sock, const tcp::endpoint& peer) { on_accept(std::move(sock), true, peer); });
   const auto port = https_accept_->port();
   https_port_text_ = std::to_string(port);
   tls_shared_ = &tls;
@@ -104,11 +104,11 @@ void worker::stop_listening() {
   if (https_accept_) https_accept_->stop();
 }
 
-void worker::on_accept(tcp::socket sock, bool https) {
+void worker::on_accept(tcp::socket sock, bool https, const tcp::endpoint& peer) {
   // With use-proxy-protocol the connection counts once its header is read (accept_proxied);
   // until then the header timeout bounds it.
   if (settings().use_proxy_protocol) return accept_with_proxy_header(*this, std::move(sock), https);
-  accept_proxied(std::move(sock), https, {});
+  accept_proxied(std::move(sock), https, address_text(peer.address()));
 }
 
 void worker::accept_proxied(tcp::socket sock, bool https, std::string peer) {

@@ -102,7 +102,8 @@ class worker {
  private:
   void start_listening();
   void stop_listening();
-  void on_accept(boost::asio::ip::tcp::socket sock, bool https);
+  void on_accept(boost::asio::ip::tcp::socket sock, bool https,
+                 const boost::asio::ip::tcp::endpoint& peer);
  public:
   // After a PROXY protocol header (proxy/proxy_protocol.hpp): the connection goes on as an
   // accepted one, with `peer` ("" = the socket's) as the client address.

@@ -33,7 +33,10 @@ class accept_loop_test : public ::testing::Test {
     auto loop = std::make_shared<accept_loop>(
         accept_loop::bind(io.get_executor(), ep, false), "test", &gauges,
         [this](const char*, const std::string& msg) { logged.push_back(msg); },
-        [this](tcp::socket s) { accepted.push_back(std::move(s)); });
+        [this](tcp::socket s, const tcp::endpoint& peer) {
+          accepted.push_back(std::move(s));
+          peers.push_back(peer);
+        });
     port = loop->port();
     return loop;
   }
@@ -57,6 +60,7 @@ class accept_loop_test : public ::testing::Test {
   worker_gauges gauges;
   std::vector<std::string> logged;
   std::vector<tcp::socket> accepted;
+  std::vector<tcp::endpoint> peers;
   std::uint16_t port = 0;
 };
 
@@ -71,6 +75,26 @@ TEST_F(accept_loop_test, a_bound_port_refuses_connections_until_listen) {
   ASSERT_FALSE(ec);
   run_until_accepted(1);
   EXPECT_EQ(accepted.size(), 1u);
+  loop->stop();
+}
+
+// The handler gets the peer's address from accept() itself, and the accepted socket has
+// TCP_NODELAY from the listening socket: neither costs a system call per connection.
+TEST_F(accept_loop_test, accepted_sockets_carry_the_peer_address_and_tcp_nodelay) {
+  auto loop = make();
+  boost::system::error_code ec;
+  loop->listen(ec);
+  ASSERT_FALSE(ec);
+  auto c = connect(ec);
+  ASSERT_FALSE(ec);
+  run_until_accepted(1);
+  ASSERT_EQ(accepted.size(), 1u);
+  EXPECT_EQ(peers.at(0), c.local_endpoint());
+  tcp::no_delay nd;
+  accepted[0].get_option(nd);
+  EXPECT_TRUE(nd.value());
+  EXPECT_EQ(address_text(asio::ip::make_address("::ffff:10.1.2.3")), "10.1.2.3");
+  EXPECT_EQ(address_text(asio::ip::make_address("2001:db8::1")), "2001:db8::1");
   loop->stop();
 }
 

@@ -60,6 +60,44 @@ TEST_F(upstream_pool_test, a_connection_closed_by_the_peer_is_never_handed_out) 
   EXPECT_EQ(pool.idle_count(), 0u);
 }
 
+// reuse_check::when_idle_long: a connection given back moments ago is handed out without the
+// MSG_PEEK look (the caller replays the request on a new connection if its read finds the
+// connection closed); one idle for recheck_after or longer is looked at as before.
+TEST_F(upstream_pool_test, a_recently_used_connection_is_handed_out_unchecked_when_the_caller_can_replay) {
+  upstream_pool pool(4, 60s, &gauges);
+  const steady_time t0 = std::chrono::steady_clock::now();
+  auto [c, s] = pair();
+  pool.give_back(ep, std::move(c), t0);
+  s.close();
+  std::this_thread::sleep_for(50ms);  // let the FIN arrive (no timing assertion)
+  byte_stream out(ioc);
+  ASSERT_TRUE(pool.take(ep, out, 0, nullptr, reuse_check::when_idle_long,
+                        t0 + upstream_pool::recheck_after / 2));
+  // The read the request would make anyway finds the close.
+  char b;
+  boost::system::error_code ec;
+  out.socket().read_some(asio::buffer(&b, 1), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+}
+
+TEST_F(upstream_pool_test, a_connection_idle_past_recheck_after_is_checked_even_when_the_caller_can_replay) {
+  upstream_pool pool(4, 60s, &gauges);
+  const steady_time t0 = std::chrono::steady_clock::now();
+  auto [c, s] = pair();
+  pool.give_back(ep, std::move(c), t0);
+  s.close();
+  std::this_thread::sleep_for(50ms);
+  byte_stream out(ioc);
+  EXPECT_FALSE(pool.take(ep, out, 0, nullptr, reuse_check::when_idle_long,
+                         t0 + upstream_pool::recheck_after));
+  EXPECT_EQ(pool.idle_count(), 0u);
+  // A healthy one idle as long is handed out after the look.
+  auto [c2, s2] = pair();
+  pool.give_back(ep, std::move(c2), t0);
+  EXPECT_TRUE(pool.take(ep, out, 0, nullptr, reuse_check::when_idle_long,
+                        t0 + 2 * upstream_pool::recheck_after));
+}
+
 TEST_F(upstream_pool_test, a_connection_with_unexpected_bytes_is_not_reused) {
   upstream_pool pool(4, 60s, &gauges);
   auto [c, s] = pair();

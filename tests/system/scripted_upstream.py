@@ -64,9 +64,9 @@ class ScriptedUpstream:
         except (OSError, ValueError):
             return
         finally:
+            c.close()  # closed before it stops counting: a waiter sees the close done
             with self.lock:
                 self.open_connections -= 1
-            c.close()
 
 
 def default_response(raw):
