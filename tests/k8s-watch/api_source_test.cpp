@@ -243,6 +243,13 @@ TEST_F(api_source_test, relist_after_expired_history_drops_objects_deleted_while
   start_source();
   ASSERT_TRUE(run_until(io_, [&] { return source_->builds() > 0; }));
   ASSERT_EQ(source_->state().services.count("web/gone"), 1u);
+  // The first build follows the lists; on a busy machine the services watch may not be open
+  // yet, and one that opens after the cut sees the delete as an event instead of relisting.
+  // Wait until it is: a bookmark reaches every open watch of the resource and is counted.
+  ASSERT_TRUE(run_until(io_, [&] {
+    return admin("POST", "/_test/bookmark", R"({"resource":"services"})")
+               .body.find("\"signalled\":0}") == std::string::npos;
+  }));
 
   // Refuse new connections, cut every watch, delete while we are away, forget history.
   admin("POST", "/_test/refuse", R"({"seconds":1.5})");

@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -201,8 +202,15 @@ class DnsSyncBindTest(unittest.TestCase):
         sync = self.dns_sync()
         self.add_ingress("web", ["web.example.test"], ["192.0.2.1"])
         self.wait_records("web.example.test", "A", ["192.0.2.1"], sync)
-        self.bind.nsupdate("update delete web.example.test A", "update add web.example.test 60 A 10.1.1.1")
-        self.assertEqual(self.bind.dig("web.example.test", "A"), ["10.1.1.1"])
+        # dns-sync is paused while the record is edited by hand and read back: on a busy
+        # machine its 1 s resync could otherwise repair the edit before the dig sees it.
+        os.kill(sync.pid, signal.SIGSTOP)
+        try:
+            self.bind.nsupdate("update delete web.example.test A",
+                               "update add web.example.test 60 A 10.1.1.1")
+            self.assertEqual(self.bind.dig("web.example.test", "A"), ["10.1.1.1"])
+        finally:
+            os.kill(sync.pid, signal.SIGCONT)
         self.wait_records("web.example.test", "A", ["192.0.2.1"], sync)  # --interval 1s
 
     def test_addresses_published_by_portico_serve_become_records(self):
