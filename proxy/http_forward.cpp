@@ -33,6 +33,11 @@ constexpr std::size_t read_chunk = 16 * 1024;
 // Body pieces are relayed through 64 KiB: large enough that a 1 GiB transfer costs few
 // syscalls, small enough that memory per connection stays bounded.
 constexpr std::size_t body_buffer = 64 * 1024;
+// A Content-Length body longer than this after its first bytes is relayed from the upstream
+// receive buffer straight to the client (relay_length_body): no copy through the parser.
+constexpr std::uint64_t direct_relay_above = body_buffer;
+// Read size of that relay: the recycled block size of io_buffer (http_session.hpp).
+constexpr std::size_t direct_chunk = 32 * 1024;
 
 std::string_view trim_ows(std::string_view v) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
@@ -618,7 +623,11 @@ http_session::task<bool> http_session::relay_response() {
   if (!auth_cookies_.empty() && (auth_cookies_always_ || cookie_status(st))) p.extra_lines = auth_cookies_;
   cout_.clear();
   write_client_response(cout_, *resp_head_, p);
-  const bool ok = co_await relay_body(framing == body_framing::chunked);
+  const bool direct = framing == body_framing::length && policy()->limit_rate == 0 &&
+                      p.content_length > ubuf_.size() &&
+                      p.content_length - ubuf_.size() > direct_relay_above;
+  const bool ok = direct ? co_await relay_length_body(p.content_length)
+                         : co_await relay_body(framing == body_framing::chunked);
   rec_->upstream_response_seconds = seconds_since(t_upstream_);
   if (pick_.balance != nullptr && pick_.balance->load_balance == config::balance_mode::ewma && ep_)
     balancer::observe_ewma(*ep_,
@@ -655,14 +664,7 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
     const bool done = sp_->is_done();
     if (done) {
       if (chunked_out) resp_sink_.end_chunked();
-      // The upstream connection goes back to the pool before the client write completes,
-      // unless it carried upstream-keepalive-requests or the route asked to close it.
-      const unsigned max_uses = cfg().upstream_keepalive_requests;
-      if (sp_->keep_alive() && !sp_->need_eof() && ubuf_.size() == 0 && up_.is_open() &&
-          (max_uses == 0 || up_uses_ + 1 < max_uses) && rewrite_.connection != "close")
-        w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(pick_.cluster, host_),
-                            up_uses_ + 1);
-      close_upstream();
+      pool_upstream_if_reusable();
       if (pol.limit_rate != 0) co_return co_await write_limited(cout_);
       arm(session_phase::client_send, pol.send_timeout);
       // Written here rather than through write_client(): one coroutine frame less per response.
@@ -695,6 +697,61 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
   close_upstream();
   keep_alive_ = false;
   co_return false;
+}
+
+// The upstream connection goes back to the pool once its response is read, before the client
+// write completes, unless it carried upstream-keepalive-requests, the route asked to close it,
+// or bytes came after the response.
+void http_session::pool_upstream_if_reusable() {
+  const unsigned max_uses = cfg().upstream_keepalive_requests;
+  // After a response without a body (HEAD, 204, 304) some servers send one anyway, a moment
+  // later: that connection is looked at before its next use, however soon.
+  const bool bodiless = head_request_ || status_ == 204 || status_ == 304;
+  if (sp_->keep_alive() && !sp_->need_eof() && ubuf_.size() == 0 && up_.is_open() &&
+      (max_uses == 0 || up_uses_ + 1 < max_uses) && rewrite_.connection != "close")
+    w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(pick_.cluster, host_),
+                        up_uses_ + 1, bodiless ? reuse_check::always : reuse_check::when_idle_long);
+  close_upstream();
+}
+
+// A Content-Length body (`length` bytes, the first of them in ubuf_ after the head) relayed
+// from the upstream receive buffer straight to the client: one copy in and one out, as the
+// kernel makes them, instead of another through the parser's sink into cout_. cout_ holds
+// the response head.
+http_session::task<bool> http_session::relay_length_body(std::uint64_t length) {
+  const auto& pol = *policy();
+  const std::size_t first = static_cast<std::size_t>(std::min<std::uint64_t>(ubuf_.size(), length));
+  cout_.append(static_cast<const char*>(ubuf_.data().data()), first);
+  ubuf_.consume(first);
+  std::uint64_t remaining = length - first;
+  arm(session_phase::client_send, pol.send_timeout);
+  bool ok = co_await write_client(cout_);
+  cout_.clear();
+  while (ok && remaining > 0) {
+    arm(session_phase::upstream_wait, pol.read_timeout);
+    // A whole chunk even near the end: bytes after the body stay in ubuf_, and a connection
+    // with such bytes is not pooled.
+    auto [ec, n] = co_await up_.async_read_some(ubuf_.prepare(direct_chunk), tok);
+    if (ec) {
+      ok = false;  // the upstream ended the body early: the client sees the connection close
+      break;
+    }
+    ubuf_.commit(n);
+    const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(n, remaining));
+    remaining -= take;
+    arm(session_phase::client_send, pol.send_timeout);
+    auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(ubuf_.data().data(), take), tok);
+    rec_->response_bytes += wn;
+    ubuf_.consume(take);
+    ok = !wec;
+  }
+  if (!ok) {
+    close_upstream();
+    keep_alive_ = false;
+    co_return false;
+  }
+  pool_upstream_if_reusable();
+  co_return true;
 }
 
 // limit-rate: nginx's limit_rate -- by now the response may have sent limit_rate_after bytes

@@ -153,6 +153,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   task<attempt_result> read_response_head();
   task<bool> relay_response();
   task<bool> relay_body(bool chunked_out);
+  task<bool> relay_length_body(std::uint64_t length);
+  void pool_upstream_if_reusable();
   task<bool> run_tunnel();
   task<bool> send_local(unsigned status, bool close);
   task<bool> send_prepared();  // cout_ holds a complete local answer with status_ set

@@ -53,7 +53,8 @@ bool upstream_pool::take(const endpoint_state& ep, byte_stream& out, std::uint64
     idle_conn c = std::move(s->conns.back());
     s->conns.pop_back();
     adjust(-1);
-    const bool look = check == reuse_check::always || now - c.since >= recheck_after;
+    const bool look = check == reuse_check::always || c.next == reuse_check::always ||
+                      now - c.since >= recheck_after;
     // Decrypted bytes left over under TLS are never a clean start: no system call to see.
     const bool usable = look ? still_open(c.sock)
                              : (c.sock.tls() == nullptr || SSL_pending(c.sock.tls()->native_handle()) == 0);
@@ -69,7 +70,7 @@ bool upstream_pool::take(const endpoint_state& ep, byte_stream& out, std::uint64
 }
 
 void upstream_pool::give_back(const endpoint_state& ep, byte_stream sock, steady_time now,
-                              std::uint64_t tls_key, unsigned uses) {
+                              std::uint64_t tls_key, unsigned uses, reuse_check next) {
   boost::system::error_code ec;
   if (max_idle_ == 0) {
     sock.close(ec);
@@ -90,7 +91,7 @@ void upstream_pool::give_back(const endpoint_state& ep, byte_stream sock, steady
     s->conns.erase(s->conns.begin());
     adjust(-1);
   }
-  s->conns.push_back(idle_conn{std::move(sock), now, uses});
+  s->conns.push_back(idle_conn{std::move(sock), now, uses, next});
   adjust(+1);
 }
 

@@ -62,8 +62,10 @@ class upstream_pool {
             unsigned* uses = nullptr, reuse_check check = reuse_check::always,
             steady_time now = {});
   // Returns a connection after a complete response; closes it when the endpoint is full.
+  // `next` = reuse_check::always: the next take() looks at it even when its caller would not.
   void give_back(const endpoint_state& ep, byte_stream conn, steady_time now,
-                 std::uint64_t tls_key = 0, unsigned uses = 0);
+                 std::uint64_t tls_key = 0, unsigned uses = 0,
+                 reuse_check next = reuse_check::when_idle_long);
   // New limits (upstream-keepalive-connections, -timeout); idle connections beyond them go at
   // the next sweep or give_back.
   void configure(std::size_t max_idle_per_endpoint, std::chrono::milliseconds idle_timeout) {
@@ -88,6 +90,7 @@ class upstream_pool {
     byte_stream sock;
     steady_time since;
     unsigned uses = 0;
+    reuse_check next = reuse_check::when_idle_long;
   };
   struct slot {
     boost::asio::ip::tcp::endpoint ep;

@@ -98,6 +98,20 @@ TEST_F(upstream_pool_test, a_connection_idle_past_recheck_after_is_checked_even_
                         t0 + 2 * upstream_pool::recheck_after));
 }
 
+// Given back with reuse_check::always (after a HEAD, 204 or 304, when servers are known to
+// send a stray body later), the connection is looked at on its next take however soon.
+TEST_F(upstream_pool_test, a_connection_given_back_for_a_look_is_checked_on_the_next_take) {
+  upstream_pool pool(4, 60s, &gauges);
+  const steady_time t0 = std::chrono::steady_clock::now();
+  auto [c, s] = pair();
+  pool.give_back(ep, std::move(c), t0, 0, 1, reuse_check::always);
+  asio::write(s, asio::buffer(std::string("stray body")));
+  std::this_thread::sleep_for(50ms);
+  byte_stream out(ioc);
+  EXPECT_FALSE(pool.take(ep, out, 0, nullptr, reuse_check::when_idle_long, t0));
+  EXPECT_EQ(pool.idle_count(), 0u);
+}
+
 TEST_F(upstream_pool_test, a_connection_with_unexpected_bytes_is_not_reused) {
   upstream_pool pool(4, 60s, &gauges);
   auto [c, s] = pair();

@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""Content-Length response bodies larger than the relay buffer go from the upstream's receive
+buffer straight to the client (relay_length_body). Against a scripted upstream: the bytes
+arrive exact and in order, in one write or in many small ones; a body the upstream cuts short
+ends the client's connection without a hang; bytes after the body are not passed on and the
+connection they came on is not used again; a HEAD answered with a stray body does not leak
+that body into the next response."""
+
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from scripted_upstream import ScriptedUpstream  # noqa: E402
+
+SIZE = 300 * 1024  # above the 64 KiB the direct relay starts at
+
+
+def pattern(n, seed=0):
+    """n bytes that differ at every position mod 251: a shifted or dropped piece shows."""
+    return bytes((i * 7 + seed) % 251 for i in range(n))
+
+
+def response(body, extra=b""):
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s%s" % (len(body), body, extra)
+
+
+class DripUpstream:
+    """Answers every request with `head` and then `body` in `piece`-byte writes; after
+    `cut` bytes of the body (when given) it closes the connection."""
+
+    def __init__(self, body, piece=1000, cut=None):
+        self.body, self.piece, self.cut = body, piece, cut
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                data = c.recv(65536)
+                if not data:
+                    return
+                buf += data
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.body))
+            end = len(self.body) if self.cut is None else self.cut
+            for i in range(0, end, self.piece):
+                c.sendall(self.body[i:min(i + self.piece, end)])
+            if self.cut is not None:
+                return
+            time.sleep(0.5)  # keep the connection until the client has it all
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def start(port):
+    d = h.temp_dir()
+    h.write_manifests(d, "class.yaml", h.ingress_class())
+    h.write_manifests(d, "app.yaml", h.service("app", 80, [("127.0.0.1", port)]),
+                      h.ingress("app", [("app.test", "/", "Prefix", "app", 80)]))
+    return h.Portico.start(d, "--workers", "1")
+
+
+class response_body(unittest.TestCase):
+    def test_body_in_one_write_arrives_exact(self):
+        body = pattern(SIZE)
+        up = ScriptedUpstream({"/": response(body)})
+        p = start(up.port)
+        try:
+            with h.Conn(p.http_port) as c:
+                for _ in range(3):  # and again on the pooled connection
+                    r = c.request("GET", "/", host="app.test")
+                    self.assertEqual(r.status, 200)
+                    self.assertEqual(r.body, body)
+        finally:
+            p.stop()
+            up.stop()
+
+    def test_body_in_small_writes_arrives_exact(self):
+        body = pattern(SIZE, seed=3)
+        up = DripUpstream(body, piece=777)
+        p = start(up.port)
+        try:
+            r = h.request(p.http_port, "GET", "/", host="app.test")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, body)
+        finally:
+            p.stop()
+            up.stop()
+
+    def test_body_cut_short_by_the_upstream_closes_the_client_connection(self):
+        body = pattern(SIZE)
+        up = DripUpstream(body, piece=8192, cut=200 * 1024)
+        p = start(up.port)
+        try:
+            with socket.create_connection(("127.0.0.1", p.http_port), timeout=30) as s:
+                s.sendall(h.build_request("GET", "/", host="app.test"))
+                got = b""
+                while True:
+                    data = s.recv(65536)  # EOF or reset, not a timeout
+                    if not data:
+                        break
+                    got += data
+            head, _, rest = got.partition(b"\r\n\r\n")
+            self.assertIn(b"Content-Length: %d" % SIZE, head)
+            self.assertEqual(rest, body[:200 * 1024])
+        finally:
+            p.stop()
+            up.stop()
+
+    def test_bytes_after_the_body_are_dropped_with_their_connection(self):
+        body = pattern(SIZE)
+        up = ScriptedUpstream({"/extra": response(body, extra=b"HTTP/1.1 200 OK\r\n"
+                                                        b"Content-Length: 5\r\n\r\nforged"),
+                               "/next": response(b"clean")})
+        p = start(up.port)
+        try:
+            with h.Conn(p.http_port) as c:
+                r = c.request("GET", "/extra", host="app.test")
+                self.assertEqual((r.status, r.body), (200, body))
+                r = c.request("GET", "/next", host="app.test")
+                self.assertEqual((r.status, r.body), (200, b"clean"))
+            self.assertEqual(up.connections, 2)  # the first connection was not reused
+        finally:
+            p.stop()
+            up.stop()
+
+    def test_a_stray_body_after_head_does_not_become_the_next_response(self):
+        # The upstream answers HEAD with headers and, a moment later, a body it should not
+        # send, shaped like a response. The connection is looked at before its next use.
+        def head_then_stray(raw):
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n"
+
+        up = ScriptedUpstream({"/h": head_then_stray, "/next": response(b"clean")})
+        stray = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"
+        orig = up._serve
+
+        def serve(c):  # after each HEAD answer, the stray bytes 50 ms later
+            class Wrapped:
+                def __init__(self, s):
+                    self.s = s
+
+                def __getattr__(self, k):
+                    return getattr(self.s, k)
+
+                def sendall(self, data):
+                    self.s.sendall(data)
+                    if data.startswith(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n") and \
+                            len(data) == 38:
+                        time.sleep(0.05)
+                        self.s.sendall(stray)
+            orig(Wrapped(c))
+        up._serve = serve
+        p = start(up.port)
+        try:
+            with h.Conn(p.http_port) as c:
+                r = c.request("HEAD", "/h", host="app.test")
+                self.assertEqual(r.status, 200)
+                time.sleep(0.2)  # the stray bytes are in (no timing assertion)
+                r = c.request("GET", "/next", host="app.test")
+                self.assertEqual((r.status, r.body), (200, b"clean"))
+        finally:
+            p.stop()
+            up.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
