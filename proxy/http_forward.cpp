@@ -452,9 +452,9 @@ attempt_result http_session::parse_body_bytes(bool& need_read) {
   return attempt_result::ok;
 }
 
-http_session::task<attempt_result> http_session::read_client_body_bytes() {
+http_session::task<attempt_result> http_session::read_client_body_bytes(std::size_t size) {
   arm_body_read();
-  auto [ec, n] = co_await client_.async_read_some(cbuf_.prepare(read_chunk), tok);
+  auto [ec, n] = co_await client_.async_read_some(cbuf_.prepare(size), tok);
   if (ec) {
     keep_alive_ = false;
     if (!timed_out_) co_return attempt_result::client_gone;
@@ -511,6 +511,7 @@ http_session::task<bool> http_session::send_spooled_body() {
 
 // Streams the rest of the request body: client -> sink (re-framed) -> upstream.
 http_session::task<attempt_result> http_session::stream_request_body() {
+  if (req_framing_ == body_framing::length) co_return co_await stream_length_body();
   bool need_read = cbuf_.size() == 0;
   for (;;) {
     if (need_read) {
@@ -532,6 +533,30 @@ http_session::task<attempt_result> http_session::stream_request_body() {
       co_return attempt_result::ok;
     }
   }
+}
+
+// The rest of a Content-Length request body, from the client receive buffer straight to the
+// upstream: no copy through the parser's sink into out_ (the limit was checked against the
+// Content-Length before). Bytes after the body (a pipelined request) stay in cbuf_.
+http_session::task<attempt_result> http_session::stream_length_body() {
+  std::uint64_t remaining = req_length_ - std::min<std::uint64_t>(req_length_, req_sink_.total);
+  while (remaining > 0) {
+    if (cbuf_.size() == 0) {
+      const auto r = co_await read_client_body_bytes(direct_chunk);
+      if (r != attempt_result::ok) co_return r;
+    }
+    const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(cbuf_.size(), remaining));
+    body_started_ = true;
+    arm(session_phase::upstream_send, policy()->send_timeout);
+    auto [wec, wn] = co_await asio::async_write(up_, asio::buffer(cbuf_.data().data(), take), tok);
+    if (wec) co_return timed_out_ ? attempt_result::timed_out : attempt_result::failed;
+    cbuf_.consume(take);
+    remaining -= take;
+    req_sink_.total += take;
+  }
+  body_complete_ = true;
+  length_body_sent_ = true;  // rp_ never saw these bytes: it does not know the body ended
+  co_return attempt_result::ok;
 }
 
 http_session::task<attempt_result> http_session::read_response_head() {

@@ -282,6 +282,7 @@ http_session::task<bool> http_session::serve() {
 
 void http_session::begin_request() {
   first_request_ = false;
+  length_body_sent_ = false;
   ++requests_;
   snap_ = w_.snapshot();  // pinned until the request is finished
   if (trusted_version_ != w_.trusted_version() || requests_ == 1) {
@@ -726,7 +727,8 @@ http_session::task<bool> http_session::write_client(std::string& data) {
 }
 
 void http_session::finish_request() {
-  orderly_end_ = client_closes_ && rp_ && rp_->is_done() && cbuf_.size() == 0;
+  orderly_end_ =
+      client_closes_ && rp_ && (rp_->is_done() || length_body_sent_) && cbuf_.size() == 0;
   if (auto* obs = w_.observer()) {
     rec_->host = host_without_port(host_);
     rec_->method = method_;

@@ -146,10 +146,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // Feeds received body bytes to the parser (into out_ through req_sink_); status_ set on a
   // client error.
   attempt_result parse_body_bytes(bool& need_read);
-  task<attempt_result> read_client_body_bytes();
+  task<attempt_result> read_client_body_bytes(std::size_t size = 16 * 1024);
   task<attempt_result> buffer_request_body();  // proxy-request-buffering: all of it, first
   task<bool> send_spooled_body();
   task<attempt_result> stream_request_body();
+  task<attempt_result> stream_length_body();
   task<attempt_result> read_response_head();
   task<bool> relay_response();
   task<bool> relay_body(bool chunked_out);
@@ -254,6 +255,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool client_closes_ = false;
   bool replayable_ = false;  // this request may go to the upstream again (forward())
   bool orderly_end_ = false;
+  bool length_body_sent_ = false;  // stream_length_body() relayed the body past the parser
   bool head_request_ = false;
   bool absolute_form_ = false;  // the target was absolute-form: host_ is its authority
   bool idempotent_ = false;
