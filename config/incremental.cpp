@@ -201,6 +201,8 @@ std::optional<build_result> build_incremental(const cluster_state& state,
                                               const std::vector<build_error>& previous_errors,
                                               const change_tracker& changes) {
   if (changes.full() || !previous) return std::nullopt;
+  // HTTPRoute backends (weighted lists) are not patched here: a full build.
+  if (previous->gateway_ptr()) return std::nullopt;
   if (time_sensitive(*previous, previous_errors, opts.now)) return std::nullopt;
   // A changed Service that a route uses may change a build error: the full build decides.
   std::unordered_set<std::string_view> changed(changes.services().begin(), changes.services().end());
