@@ -50,6 +50,33 @@ std::optional<std::string> get_opt_string(decode_ctx& c, const N& parent, std::s
   return get_string(c, parent, key, path);
 }
 
+// A Gateway API Hostname (apis/v1/shared_types.go): lower-case DNS labels, optionally after
+// one leading "*." wildcard label; no IP addresses, no port.
+inline bool valid_gateway_hostname(std::string_view h) {
+  if (h.starts_with("*.")) h.remove_prefix(2);
+  if (h.empty() || h.size() > 253) return false;
+  bool all_digits_or_dots = true;
+  std::size_t label = 0;
+  for (std::size_t i = 0; i <= h.size(); ++i) {
+    if (i == h.size() || h[i] == '.') {
+      if (label == 0 || h[i - 1] == '-' || h[i - label] == '-' || label > 63) return false;
+      label = 0;
+      continue;
+    }
+    const char c = h[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    if (c < '0' || c > '9') all_digits_or_dots = false;
+    ++label;
+  }
+  return !all_digits_or_dots;  // an IPv4 address is not a hostname
+}
+
+template <class N>
+void check_hostname(decode_ctx& c, const N& node, const std::string& path, const std::string& h) {
+  if (!valid_gateway_hostname(h))
+    c.fail(node.line(), path, "\"" + h + "\" is not a valid hostname (lower-case DNS name, optionally \"*.\" first; no IP address)");
+}
+
 template <class N>
 void decode_object_reference(decode_ctx& c, const N& r, const std::string& path,
                              object_reference& out, std::string_view default_kind) {
@@ -106,6 +133,7 @@ void decode_listener(decode_ctx& c, const N& l, const std::string& path, gateway
   check_fields(c, l, path, {"name", "hostname", "port", "protocol", "tls", "allowedRoutes"});
   if (auto n = get_string(c, l, "name", path, true)) out.name = *n;
   out.hostname = get_string(c, l, "hostname", path);
+  if (out.hostname) check_hostname(c, l.get("hostname"), path + ".hostname", *out.hostname);
   if (auto p = get_int32(c, l, "port", path, true)) {
     if (*p < 1 || *p > 65535) c.fail(l.get("port").line(), path + ".port", "must be 1-65535");
     out.port = *p;
@@ -224,7 +252,9 @@ std::optional<path_modifier> decode_path_modifier(decode_ctx& c, const N& parent
   out.type = static_cast<path_modifier_type>(t);
   const char* key = t == 0 ? "replaceFullPath" : "replacePrefixMatch";
   if (auto v = get_string(c, *p, key, pp, true)) out.value = *v;
-  if (!out.value.starts_with("/")) c.fail(p->line(), join(pp, key), "must start with '/'");
+  // replacePrefixMatch may be empty (the matched prefix is removed: HTTPPathModifier).
+  if (!out.value.starts_with("/") && !(t == 1 && out.value.empty()))
+    c.fail(p->line(), join(pp, key), "must start with '/'");
   return out;
 }
 
@@ -321,8 +351,12 @@ void decode_http_route(decode_ctx& c, const N& doc, http_route& out) {
     out.parent_refs.push_back(std::move(ref));
   });
   for_each_item(c, *spec, "hostnames", "spec", [&](const N& h, const std::string& hp) {
-    if (auto s = h.as_string()) out.hostnames.push_back(*s);
-    else c.fail(h.line(), hp, "must be a string, got " + h.type_name());
+    if (auto s = h.as_string()) {
+      check_hostname(c, h, hp, *s);
+      out.hostnames.push_back(*s);
+    } else {
+      c.fail(h.line(), hp, "must be a string, got " + h.type_name());
+    }
   });
   for_each_item(c, *spec, "rules", "spec", [&](const N& r, const std::string& rp) {
     if (item_is_map(c, r, rp)) decode_route_rule(c, r, rp, out.rules.emplace_back());

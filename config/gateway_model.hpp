@@ -145,7 +145,7 @@ enum class http_filter_type : std::uint8_t {
   response_header_modifier,
   request_redirect,
   url_rewrite,
-  request_mirror,  // decoded, not served yet (the rule answers 500 and says so in status)
+  request_mirror,  // decoded, not served yet (the rule answers 500, with a build error)
   extension_ref,   // not served
   cors,            // not served
 };

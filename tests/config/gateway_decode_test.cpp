@@ -324,6 +324,20 @@ spec:
   - {name: a, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: Selector}}}
 )", "spec.listeners[0].allowedRoutes.namespaces.selector: is required when from is Selector"},
         bad_case{R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: apps}
+spec:
+  hostnames: [good.example.com, Bad.Example.com]
+)", "HTTPRoute apps/r: spec.hostnames[1]: \"Bad.Example.com\" is not a valid hostname"},
+        bad_case{R"(apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: g, namespace: infra}
+spec:
+  gatewayClassName: portico
+  listeners:
+  - {name: a, port: 80, protocol: HTTP, hostname: 10.0.0.1}
+)", "spec.listeners[0].hostname: \"10.0.0.1\" is not a valid hostname"},
+        bad_case{R"(apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata: {name: c}
 spec: {}
