@@ -5,9 +5,10 @@
 //   on 443 on --https-port. Any other port or protocol is not served; its listener status
 //   says why (Accepted False: PortUnavailable, UnsupportedProtocol) and the rest still serve.
 // - A rule Portico cannot serve as written (a filter it does not implement, RequestRedirect
-//   with URLRewrite, ReplacePrefixMatch on a match that is not a PathPrefix, an invalid
-//   regex) answers 500 for the requests it matches, with a build_error naming the field: its
-//   requests are never served without what the rule asks for.
+//   with URLRewrite, ReplacePrefixMatch on a match that is not a PathPrefix) answers 500 for
+//   the requests it matches, with a build_error naming the field: its requests are never
+//   served without what the rule asks for. A match whose regex does not compile is not
+//   served (nothing tells which requests it meant).
 // - Backends: a backendRef that is not a core Service, names a Service that does not exist,
 //   or crosses namespaces without a ReferenceGrant is invalid: its share of the weight
 //   answers 500 (apis/v1/httproute_types.go, HTTPRouteRule.BackendRefs). All weights 0 with
@@ -78,6 +79,9 @@ class gateway_builder {
   bool namespace_allowed(const listener_info& li, const std::string& route_ns) const;
   gw_condition resolved_refs(const http_route& rt) const;
   void attach(const http_route& rt, const std::set<std::pair<bool, std::string>>& keys);
+  std::shared_ptr<route> rule_route(const http_route& rt, std::size_t i);
+  bool make_match(const http_route& rt, const http_route_match& m, const std::string& field,
+                  gateway_match& gm);
   std::shared_ptr<const route_policy> rule_policy(const http_route& rt, std::size_t i, bool& valid);
   void rule_backends(const http_route& rt, std::size_t i, route& r);
   void error(const char* kind, const object_meta& m, std::string field, std::string message) {
@@ -251,6 +255,55 @@ void gateway_builder::add_route(const http_route& rt) {
   if (!keys.empty()) attach(rt, keys);
 }
 
+path_edit to_edit(const path_modifier& m) {
+  return {m.type == path_modifier_type::replace_full_path ? path_edit::kind::full : path_edit::kind::prefix,
+          m.value};
+}
+
+// One supported filter into the policy; false for a type Portico does not serve.
+bool apply_filter(const http_route_filter& flt, route_policy& pol) {
+  switch (flt.type) {
+    case http_filter_type::request_header_modifier:
+      pol.request_edits = {flt.headers.set, flt.headers.add, flt.headers.remove};
+      return true;
+    case http_filter_type::response_header_modifier:
+      pol.response_edits = {flt.headers.set, flt.headers.add, flt.headers.remove};
+      return true;
+    case http_filter_type::request_redirect: {
+      auto& g = pol.redirect.gateway;
+      g.enabled = true;
+      g.scheme = flt.redirect.scheme.value_or("");
+      g.hostname = flt.redirect.hostname.value_or("");
+      g.port = static_cast<std::uint16_t>(flt.redirect.port.value_or(0));
+      g.status = static_cast<unsigned>(flt.redirect.status_code);
+      if (flt.redirect.path) g.path = to_edit(*flt.redirect.path);
+      return true;
+    }
+    case http_filter_type::url_rewrite:
+      if (flt.rewrite.hostname) pol.upstream_vhost = *flt.rewrite.hostname;
+      if (flt.rewrite.path) pol.rewrite.gateway_path = to_edit(*flt.rewrite.path);
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The config hash covers what the filters ask for (annotations' policies hash their text).
+std::uint64_t filters_hash(const route_policy& pol, bool valid) {
+  fnv1a h;
+  const auto& g = pol.redirect.gateway;
+  h.add(pol.upstream_vhost).add(std::uint64_t{g.enabled}).add(g.scheme).add(g.hostname);
+  h.add(std::uint64_t{g.port}).add(std::uint64_t{g.status});
+  for (const path_edit* e : {&g.path, &pol.rewrite.gateway_path})
+    h.add(static_cast<std::uint64_t>(e->k)).add(e->value);
+  for (const header_edits* e : {&pol.request_edits, &pol.response_edits}) {
+    for (const auto& [n, v] : e->set) h.add("s").add(n).add(v);
+    for (const auto& [n, v] : e->add) h.add("a").add(n).add(v);
+    for (const auto& n : e->remove) h.add("r").add(n);
+  }
+  return h.add(std::uint64_t{valid}).value();
+}
+
 std::shared_ptr<const route_policy> gateway_builder::rule_policy(const http_route& rt, std::size_t i,
                                                                  bool& valid) {
   const auto& rule = rt.rules[i];
@@ -267,30 +320,7 @@ std::shared_ptr<const route_policy> gateway_builder::rule_policy(const http_rout
     const auto& flt = rule.filters[f];
     const std::string field = ".filters[" + std::to_string(f) + "]";
     if (!seen.insert(flt.type).second) bad(field, flt.type_name + " is listed twice");
-    switch (flt.type) {
-      case http_filter_type::request_header_modifier:
-        pol.request_edits = {flt.headers.set, flt.headers.add, flt.headers.remove};
-        break;
-      case http_filter_type::response_header_modifier:
-        pol.response_edits = {flt.headers.set, flt.headers.add, flt.headers.remove};
-        break;
-      case http_filter_type::request_redirect: {
-        auto& g = pol.redirect.gateway;
-        g.enabled = true;
-        g.scheme = flt.redirect.scheme.value_or("");
-        g.hostname = flt.redirect.hostname.value_or("");
-        g.port = static_cast<std::uint16_t>(flt.redirect.port.value_or(0));
-        g.status = static_cast<unsigned>(flt.redirect.status_code);
-        if (flt.redirect.path) g.path = {flt.redirect.path->type == path_modifier_type::replace_full_path ? path_edit::kind::full : path_edit::kind::prefix, flt.redirect.path->value};
-        break;
-      }
-      case http_filter_type::url_rewrite:
-        if (flt.rewrite.hostname) pol.upstream_vhost = *flt.rewrite.hostname;
-        if (flt.rewrite.path) pol.rewrite.gateway_path = {flt.rewrite.path->type == path_modifier_type::replace_full_path ? path_edit::kind::full : path_edit::kind::prefix, flt.rewrite.path->value};
-        break;
-      default:
-        bad(field, "filter type " + flt.type_name + " is not supported by Portico yet");
-    }
+    if (!apply_filter(flt, pol)) bad(field, "filter type " + flt.type_name + " is not supported by Portico yet");
   }
   if (seen.count(http_filter_type::request_redirect) && seen.count(http_filter_type::url_rewrite))
     bad(".filters", "RequestRedirect and URLRewrite cannot both be used in one rule");
@@ -303,20 +333,9 @@ std::shared_ptr<const route_policy> gateway_builder::rule_policy(const http_rout
     pol.redirect.gateway = {};
     pol.rewrite.gateway_path = {};
   }
-  // The config hash covers what the filters ask for (annotations' policies hash their text).
-  fnv1a h;
-  h.add(pol.upstream_vhost).add(std::uint64_t{pol.redirect.gateway.enabled}).add(pol.redirect.gateway.scheme);
-  h.add(pol.redirect.gateway.hostname).add(std::uint64_t{pol.redirect.gateway.port}).add(std::uint64_t{pol.redirect.gateway.status});
-  for (const path_edit* e : {&pol.redirect.gateway.path, &pol.rewrite.gateway_path})
-    h.add(static_cast<std::uint64_t>(e->k)).add(e->value);
-  for (const header_edits* e : {&pol.request_edits, &pol.response_edits}) {
-    for (const auto& [n, v] : e->set) h.add("s").add(n).add(v);
-    for (const auto& [n, v] : e->add) h.add("a").add(n).add(v);
-    for (const auto& n : e->remove) h.add("r").add(n);
-  }
-  h.add(std::uint64_t{valid});
-  pol.hash = h.value();
-  if (rule.has_timeouts) error("HTTPRoute", rt.meta, base + ".timeouts", "not supported by Portico yet; the proxy's timeouts apply");
+  pol.hash = filters_hash(pol, valid);
+  if (rule.has_timeouts)
+    error("HTTPRoute", rt.meta, base + ".timeouts", "not supported by Portico yet; the proxy's timeouts apply");
   return std::make_shared<const route_policy>(std::move(pol));
 }
 
@@ -357,66 +376,81 @@ void gateway_builder::rule_backends(const http_route& rt, std::size_t i, route& 
   if (r.weighted.size() == 1 && r.weighted[0].backend && r.weight_total > 0) r.weighted.clear();
 }
 
-void gateway_builder::attach(const http_route& rt, const std::set<std::pair<bool, std::string>>& keys) {
+// One HTTPRouteMatch ready to test; false (with an error) when a regex does not compile:
+// such a match is not served, as nothing can tell which requests it was meant for.
+bool gateway_builder::make_match(const http_route& rt, const http_route_match& m, const std::string& field,
+                                 gateway_match& gm) {
+  bool ok = true;
+  auto compile = [&](const std::string& pattern, const std::string& f) -> std::shared_ptr<const re2::RE2> {
+    auto re = std::make_shared<const re2::RE2>(pattern, re2::RE2::Quiet);
+    if (re->ok()) return re;
+    error("HTTPRoute", rt.meta, f, "invalid regular expression: " + re->error() + "; this match is not served");
+    ok = false;
+    return nullptr;
+  };
+  gm.path_type = m.path.type;
+  gm.path = m.path.value;
+  gm.method = m.method.value_or("");
+  if (m.path.type == gw_path_type::regular_expression) gm.path_regex = compile(m.path.value, field + ".path.value");
+  // Only the first entry of one name counts (HTTPRouteMatch.Headers, QueryParams).
+  auto add = [&](std::vector<gateway_value_matcher>& out, const http_value_match& v, std::string name,
+                 const std::string& f) {
+    gateway_value_matcher vm{std::move(name), v.value, nullptr};
+    if (v.type == gw_value_type::regular_expression) vm.regex = compile(v.value, f);
+    if (std::none_of(out.begin(), out.end(), [&](const auto& x) { return x.name == vm.name; }))
+      out.push_back(std::move(vm));
+  };
+  for (std::size_t h = 0; h < m.headers.size(); ++h)
+    add(gm.headers, m.headers[h], lower(m.headers[h].name), field + ".headers[" + std::to_string(h) + "].value");
+  for (std::size_t q = 0; q < m.query_params.size(); ++q)
+    add(gm.query, m.query_params[q], m.query_params[q].name, field + ".queryParams[" + std::to_string(q) + "].value");
+  return ok;
+}
+
+// The route every match of rule i shares: policy and backends.
+std::shared_ptr<route> gateway_builder::rule_route(const http_route& rt, std::size_t i) {
   static const auto no_endpoints = std::make_shared<const cluster>();
+  bool valid = true;
+  auto pol = rule_policy(rt, i, valid);
+  auto proto = std::make_shared<route>();
+  proto->gateway = true;
+  proto->namespace_name = rt.meta.namespace_name;
+  proto->ingress_name = rt.meta.name;
+  proto->policy = pol;
+  if (!pol->redirect.gateway.enabled) rule_backends(rt, i, *proto);
+  // An invalid rule, or one without a backend that may get requests and without a
+  // redirect, answers 500 (a single null backend).
+  if (!valid || (!pol->redirect.gateway.enabled && !proto->backend)) {
+    proto->weighted.assign(1, weighted_backend{});
+    proto->weight_total = 1;
+  }
+  if (!proto->backend) proto->backend = no_endpoints;
+  return proto;
+}
+
+void gateway_builder::attach(const http_route& rt, const std::set<std::pair<bool, std::string>>& keys) {
   const std::string route_key = rt.meta.namespace_name + "/" + rt.meta.name;
   for (std::size_t i = 0; i < rt.rules.size(); ++i) {
-    bool valid = true;
-    auto pol = rule_policy(rt, i, valid);
-    auto proto = std::make_shared<route>();
-    proto->gateway = true;
-    proto->namespace_name = rt.meta.namespace_name;
-    proto->ingress_name = rt.meta.name;
-    proto->policy = pol;
-    if (!pol->redirect.gateway.enabled) rule_backends(rt, i, *proto);
-    // An invalid rule, or one without a backend that may get requests and without a
-    // redirect, answers 500 (a single null backend).
-    if (!valid || (!pol->redirect.gateway.enabled && !proto->backend)) {
-      proto->weighted.assign(1, weighted_backend{});
-      proto->weight_total = 1;
-    }
-    if (!proto->backend) proto->backend = no_endpoints;
+    const auto proto = rule_route(rt, i);
     std::vector<http_route_match> matches = rt.rules[i].matches;
     if (matches.empty()) matches.emplace_back();  // PathPrefix "/"
     for (std::size_t j = 0; j < matches.size(); ++j) {
       const auto& m = matches[j];
+      gateway_match gm;
+      const std::string field = "spec.rules[" + std::to_string(i) + "].matches[" + std::to_string(j) + "]";
+      if (!make_match(rt, m, field, gm)) continue;
       auto r = std::make_shared<route>(*proto);
       r->host = keys.begin()->second;
       r->path = m.path.value;
       r->kind = m.path.type == gw_path_type::exact ? match_kind::exact : match_kind::prefix;
-      r->path_type = m.path.type == gw_path_type::exact ? "Exact" : m.path.type == gw_path_type::path_prefix ? "PathPrefix" : "RegularExpression";
-      gateway_match gm;
-      gm.path_type = m.path.type;
-      gm.path = m.path.value;
-      gm.method = m.method.value_or("");
+      r->path_type = m.path.type == gw_path_type::exact         ? "Exact"
+                     : m.path.type == gw_path_type::path_prefix ? "PathPrefix"
+                                                                : "RegularExpression";
       gm.creation_timestamp = rt.meta.creation_timestamp;
       gm.route_key = route_key;
       gm.rule = static_cast<std::uint32_t>(i);
       gm.match = static_cast<std::uint32_t>(j);
       gm.owner = r.get();
-      const std::string mf = "spec.rules[" + std::to_string(i) + "].matches[" + std::to_string(j) + "]";
-      auto compile = [&](const std::string& pattern, const std::string& field) -> std::shared_ptr<const re2::RE2> {
-        auto re = std::make_shared<const re2::RE2>(pattern, re2::RE2::Quiet);
-        if (re->ok()) return re;
-        error("HTTPRoute", rt.meta, field, "invalid regular expression: " + re->error() + "; the match answers 500");
-        r->weighted.assign(1, weighted_backend{});
-        r->weight_total = 1;
-        return nullptr;
-      };
-      if (m.path.type == gw_path_type::regular_expression) gm.path_regex = compile(m.path.value, mf + ".path.value");
-      for (std::size_t h = 0; h < m.headers.size(); ++h) {
-        gateway_value_matcher vm{lower(m.headers[h].name), m.headers[h].value, nullptr};
-        if (m.headers[h].type == gw_value_type::regular_expression) vm.regex = compile(vm.value, mf + ".headers[" + std::to_string(h) + "].value");
-        // Only the first entry of one name counts (HTTPRouteMatch.Headers).
-        if (std::none_of(gm.headers.begin(), gm.headers.end(), [&](const auto& x) { return x.name == vm.name; }))
-          gm.headers.push_back(std::move(vm));
-      }
-      for (std::size_t q = 0; q < m.query_params.size(); ++q) {
-        gateway_value_matcher vm{m.query_params[q].name, m.query_params[q].value, nullptr};
-        if (m.query_params[q].type == gw_value_type::regular_expression) vm.regex = compile(vm.value, mf + ".queryParams[" + std::to_string(q) + "].value");
-        if (std::none_of(gm.query.begin(), gm.query.end(), [&](const auto& x) { return x.name == vm.name; }))
-          gm.query.push_back(std::move(vm));
-      }
       for (const auto& [tls, key] : keys) out_.table->list(tls, key).push_back(gm);
       out_.routes.push_back(std::move(r));
     }

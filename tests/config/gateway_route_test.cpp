@@ -295,6 +295,7 @@ TEST(GatewayFilters, UnsupportedOrInvalidRulesAnswer500WithAnError) {
       "    backendRefs: [{name: a, port: 80}]\n"));
   EXPECT_EQ(served(*r.snap, "h", "/mirror"), "500");
   EXPECT_EQ(served(*r.snap, "h", "/exact"), "500");
+  EXPECT_EQ(served(*r.snap, "h", "/re/x"), "404");  // a match whose regex does not compile is not served
   const std::string errs = testing::errors_text(r.errors);
   EXPECT_NE(errs.find("HTTPRoute apps/f: spec.rules[0].filters[0]: filter type RequestMirror is not supported"), std::string::npos) << errs;
   EXPECT_NE(errs.find("spec.rules[1].matches[0].path: ReplacePrefixMatch needs a PathPrefix match"), std::string::npos) << errs;
