@@ -123,6 +123,10 @@ void gateway_builder::check_certificates(const gateway& gw, std::size_t i, liste
         message = "Secret " + ns + "/" + ref.name + (missing ? " not found" : " is not a usable TLS Secret");
       } else {
         ++good;
+        if (l.hostname && !certificate_covers(*cert, lower(*l.hostname)))
+          error("Gateway", gw.meta, field + "[" + std::to_string(j) + "]",
+                "the certificate of Secret " + ns + "/" + ref.name + " (" + certificate_names_text(*cert) +
+                    ") does not name the listener hostname \"" + *l.hostname + "\"; it is served anyway");
         const std::vector<std::string> hosts =
             l.hostname ? std::vector<std::string>{lower(*l.hostname)} : cert->names;
         for (const auto& h : hosts) out_.certificates.emplace_back(h, cert);

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "config/gateway_status.hpp"
+#include "tls_test_certs.hpp"
 #include "config/gateway_table.hpp"
 #include "state_fixture.hpp"
 
@@ -422,6 +423,50 @@ TEST(GatewayAndIngress, GatewayClaimsTheHostIngressRulesConflict) {
   EXPECT_EQ(served(*r.snap, "ingress-only.example.com", "/"), "apps/ing2 b:80");
   const std::string errs = testing::errors_text(r.errors);
   EXPECT_NE(errs.find("Ingress apps/ing: spec.rules[0].http.paths[0]: conflict: host \"shared.example.com\" is served by a Gateway"), std::string::npos) << errs;
+}
+
+TEST(GatewayTls, ListenerCertificatesBySniAndReferenceGrant) {
+  auto st = state_from_yaml(std::string(gateway_base) + R"(
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: tls, namespace: infra}
+spec:
+  gatewayClassName: portico
+  listeners:
+  - {name: own, port: 443, protocol: HTTPS, hostname: own.example.com, tls: {certificateRefs: [{name: own}]}}
+  - {name: other-ns, port: 443, protocol: HTTPS, hostname: far.example.com,
+     tls: {certificateRefs: [{name: far, namespace: certs}]}}
+  - {name: wrong, port: 443, protocol: HTTPS, hostname: wrong.example.com, tls: {certificateRefs: [{name: own}]}}
+)");
+  st.upsert(testing::tls_secret("infra", "own", testing::make_cert_for({"own.example.com"})));
+  st.upsert(testing::tls_secret("certs", "far", testing::make_cert_for({"far.example.com"})));
+  build_options o;
+  o.now = testing::tls_now;
+  auto r = build(st, o);
+  ASSERT_NE(r.snap->find_certificates("own.example.com"), nullptr);
+  EXPECT_EQ(r.snap->find_certificates("own.example.com")->front()->secret, "infra/own");
+  // Another namespace without a ReferenceGrant: refused (RefNotPermitted), the default answers.
+  EXPECT_EQ(r.snap->find_certificates("far.example.com"), nullptr);
+  const auto& ls = r.snap->gateway_status_ptr()->gateways.at(1).listeners;
+  EXPECT_EQ(ls.at(1).conditions.at(1).type, "ResolvedRefs");
+  EXPECT_EQ(ls.at(1).conditions.at(1).reason, "RefNotPermitted");
+  EXPECT_EQ(ls.at(1).conditions.at(2).status, "False");  // Programmed: no usable certificate
+  const std::string errs = testing::errors_text(r.errors);
+  EXPECT_NE(errs.find("Gateway infra/tls: spec.listeners[2].tls.certificateRefs[0]: the certificate of Secret "
+                      "infra/own (own.example.com) does not name the listener hostname"),
+            std::string::npos) << errs;
+  st.upsert(state_from_yaml(R"(
+apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: gw-certs, namespace: certs}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: Gateway, namespace: infra}]
+  to: [{group: "", kind: Secret}]
+)").reference_grants.begin()->second);
+  r = build(st, o);
+  ASSERT_NE(r.snap->find_certificates("far.example.com"), nullptr);
+  EXPECT_EQ(r.snap->find_certificates("far.example.com")->front()->secret, "certs/far");
 }
 
 TEST(GatewayClass, OtherControllersAreIgnored) {
