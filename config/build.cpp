@@ -34,6 +34,7 @@
 #include "config/annotations.hpp"
 #include "config/backends.hpp"
 #include "config/client_auth.hpp"
+#include "config/gateway_build.hpp"
 #include "config/ingress_check.hpp"
 #include "config/regex_paths.hpp"
 #include "config/route_table.hpp"
@@ -108,7 +109,12 @@ class route_collector {
   // spec.defaultBackend that of the default backend route.
   void merge_canaries();
 
-  build_result finish(std::shared_ptr<const tls_table> tls, controller_config_ptr settings);
+  build_result finish(std::shared_ptr<const tls_table> tls, controller_config_ptr settings,
+                      gateway_routes gw);
+
+  cluster_builder& clusters() { return clusters_; }
+  // Hosts the Gateway API claims: Ingress rules for them are conflicts (README).
+  void set_gateway(const gateway_table* g) { gateway_ = g; }
 
  private:
   void add_path(const ingress& ing, const std::string& host, const http_ingress_path& p,
@@ -140,6 +146,7 @@ class route_collector {
     return "metadata.annotations[" + written + "]";
   }
   const our_annotations* anns_ = nullptr;
+  const gateway_table* gateway_ = nullptr;
   std::map<std::string, alias_owner> aliases_;  // by lowercased host: the first Ingress's
   std::set<std::string> www_hosts_;             // hosts asking for from-to-www-redirect
   struct client_auth_owner {
@@ -255,6 +262,12 @@ void route_collector::add_path(const ingress& ing, const std::string& host,
                                const http_ingress_path& p, const std::string& field) {
   match_kind kind = p.type == path_type::exact ? match_kind::exact : match_kind::prefix;
   std::string path = p.path.empty() ? "/" : p.path;  // ImplementationSpecific without a path
+  if (gateway_ != nullptr && !host.empty() && gateway_->claims(lower(host))) {
+    error(ing, field,
+          "conflict: host \"" + host + "\" is served by a Gateway listener or HTTPRoute (the Gateway "
+          "API claims the host); this path is not served");
+    return;
+  }
   std::string key = lower(host);
   key += '\n';
   key += kind == match_kind::exact ? 'E' : 'P';
@@ -434,8 +447,33 @@ void route_collector::merge_canaries() {
   }
 }
 
+// HTTPS listener certificates replace what Ingress spec.tls gave their hosts.
+std::shared_ptr<const tls_table> with_gateway_certificates(
+    std::shared_ptr<const tls_table> tls,
+    const std::vector<std::pair<std::string, std::shared_ptr<const tls_certificate>>>& certs) {
+  if (certs.empty()) return tls;
+  auto t = std::make_shared<tls_table>(*tls);
+  std::map<std::string, tls_certificates> by_host;
+  for (const auto& [host, cert] : certs) {
+    auto& set = by_host[host];
+    const bool type_taken = std::any_of(set.begin(), set.end(), [&](const auto& c) { return c->key_type == cert->key_type; });
+    if (!type_taken) set.push_back(cert);  // one per key type: the first listener's
+  }
+  for (auto& [host, set] : by_host) {
+    std::sort(set.begin(), set.end(), [](const auto& a, const auto& b) { return a->key_type < b->key_type; });
+    t->certificates.insert(t->certificates.end(), set.begin(), set.end());
+    t->by_host.insert_or_assign(host, std::move(set));
+  }
+  auto& cs = t->certificates;
+  std::sort(cs.begin(), cs.end(), [](const auto& a, const auto& b) {
+    return std::tie(a->secret, a->version) < std::tie(b->secret, b->version);
+  });
+  cs.erase(std::unique(cs.begin(), cs.end()), cs.end());
+  return t;
+}
+
 build_result route_collector::finish(std::shared_ptr<const tls_table> tls,
-                                     controller_config_ptr settings) {
+                                     controller_config_ptr settings, gateway_routes gw) {
   merge_canaries();
   set_redirects(*tls);
   std::sort(routes_.begin(), routes_.end(), [](const auto& a, const auto& b) {
@@ -473,13 +511,24 @@ build_result route_collector::finish(std::shared_ptr<const tls_table> tls,
   }
   tls = apply_host_settings(*table, std::move(tls));
   apply_regex_paths(routes_, *table, errors_);  // use-regex / rewrite-target hosts
+  // HTTPRoute routes follow the Ingress routes; the gateway table refers to them by index.
+  for (auto& r : gw.routes) {
+    r->index = static_cast<std::uint32_t>(routes_.size());
+    routes_.push_back(std::move(r));
+  }
+  if (gw.table) {
+    gw.table->finish();
+    gw.table->assign_indices();
+  }
+  tls = with_gateway_certificates(std::move(tls), gw.certificates);
   for (auto& r : routes_) routes.push_back(std::move(r));
   auto clusters = clusters_.clusters();
   std::uint64_t hash = snapshot_hash(routes, clusters, *tls, *settings);  // as build_incremental()
   build_result out;
   out.snap = std::make_shared<const snapshot>(std::move(routes), std::move(clusters),
                                               std::move(table), hash, std::move(tls),
-                                              std::move(settings));
+                                              std::move(settings), std::move(gw.table),
+                                              std::move(gw.status));
   return out;
 }
 
@@ -496,11 +545,13 @@ build_result build(const cluster_state& state, const build_options& opts) {
       decode_controller_config(cm, opts.defaults, state, errors));
   route_collector collector(state, opts, *settings, errors);
   tls_table_builder tls(state, opts, errors);
+  gateway_routes gw = build_gateway_routes(state, opts, *settings, collector.clusters(), tls, errors);
+  collector.set_gateway(gw.table.get());
   for (const ingress* ing : served_oldest_first(state, opts)) {
     if (!validate_ingress(*ing, errors)) continue;
     if (collector.add_ingress(*ing)) tls.add_ingress(*ing);
   }
-  build_result out = collector.finish(tls.finish(), std::move(settings));
+  build_result out = collector.finish(tls.finish(), std::move(settings), std::move(gw));
   out.errors = std::move(errors);
   return out;
 }

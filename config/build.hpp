@@ -29,6 +29,8 @@ struct build_options {
   std::string configmap;
   // --annotations-prefix; portico.dev/ is read as an alias.
   std::string annotations_prefix = "nginx.ingress.kubernetes.io";
+  // GatewayClass spec.controllerName values we serve (flag --gateway-controller-name).
+  std::string gateway_controller_name = "portico.dev/gateway-controller";
 };
 
 struct build_result {

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "config/gateway_model.hpp"
 #include "config/model.hpp"
 
 namespace portico::config {
@@ -25,6 +26,11 @@ struct cluster_state {
   object_map<endpoints> endpoints_list;
   object_map<secret> secrets;
   object_map<config_map> config_maps;
+  object_map<namespace_object> namespaces;
+  object_map<gateway_class> gateway_classes;
+  object_map<gateway> gateways;
+  object_map<http_route> http_routes;
+  object_map<reference_grant> reference_grants;
 
   // Inserts or replaces by key. Returns false when the object was identical.
   void upsert(ingress_class o);
@@ -34,6 +40,11 @@ struct cluster_state {
   void upsert(endpoints o);
   void upsert(secret o);
   void upsert(config_map o);
+  void upsert(namespace_object o);
+  void upsert(gateway_class o);
+  void upsert(gateway o);
+  void upsert(http_route o);
+  void upsert(reference_grant o);
   void erase(object_kind kind, const std::string& key);
   std::size_t size() const;
 };

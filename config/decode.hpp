@@ -14,7 +14,8 @@
 namespace portico::config {
 
 using any_object = std::variant<ingress_class, ingress, service, endpoint_slice, endpoints,
-                                secret, config_map>;
+                                secret, config_map, namespace_object, gateway_class, gateway,
+                                http_route, reference_grant>;
 
 struct decode_error {
   std::string source;  // file name or "<input>"

@@ -47,13 +47,17 @@ std::optional<std::string> base64_decode(std::string_view in) {
 std::optional<object_kind> kind_from_name(std::string_view kind) {
   for (auto k : {object_kind::ingress_class, object_kind::ingress, object_kind::service,
                  object_kind::endpoint_slice, object_kind::endpoints, object_kind::secret,
-                 object_kind::config_map}) {
+                 object_kind::config_map, object_kind::namespace_, object_kind::gateway_class,
+                 object_kind::gateway, object_kind::http_route, object_kind::reference_grant}) {
     if (kind == kind_name(k)) return k;
   }
   return std::nullopt;
 }
 
-bool is_namespaced(object_kind k) { return k != object_kind::ingress_class; }
+bool is_namespaced(object_kind k) {
+  return k != object_kind::ingress_class && k != object_kind::namespace_ &&
+         k != object_kind::gateway_class;
+}
 
 }  // namespace detail
 
@@ -86,6 +90,11 @@ object_kind kind_of(const any_object& obj) {
     object_kind operator()(const endpoints&) const { return object_kind::endpoints; }
     object_kind operator()(const secret&) const { return object_kind::secret; }
     object_kind operator()(const config_map&) const { return object_kind::config_map; }
+    object_kind operator()(const namespace_object&) const { return object_kind::namespace_; }
+    object_kind operator()(const gateway_class&) const { return object_kind::gateway_class; }
+    object_kind operator()(const gateway&) const { return object_kind::gateway; }
+    object_kind operator()(const http_route&) const { return object_kind::http_route; }
+    object_kind operator()(const reference_grant&) const { return object_kind::reference_grant; }
   };
   return std::visit(visitor{}, obj);
 }

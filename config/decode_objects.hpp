@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/decode_fields.hpp"
+#include "config/decode_gateway.hpp"
 
 namespace portico::config::detail {
 
@@ -288,6 +289,20 @@ void decode_kind(decode_ctx& c, const N& doc, object_kind k, decode_result& out)
       return decode_one<secret>(c, doc, k, [](auto& c, auto& d, auto& o) { decode_secret(c, d, o); }, out);
     case object_kind::config_map:
       return decode_one<config_map>(c, doc, k, [](auto& c, auto& d, auto& o) { decode_config_map(c, d, o); }, out);
+    case object_kind::namespace_:
+      return decode_one<namespace_object>(c, doc, k, [](auto&, auto&, auto&) {}, out);
+    case object_kind::gateway_class:
+      if (!gateway_api_version(c, doc)) return;
+      return decode_one<gateway_class>(c, doc, k, [](auto& c, auto& d, auto& o) { decode_gateway_class(c, d, o); }, out);
+    case object_kind::gateway:
+      if (!gateway_api_version(c, doc)) return;
+      return decode_one<gateway>(c, doc, k, [](auto& c, auto& d, auto& o) { decode_gateway(c, d, o); }, out);
+    case object_kind::http_route:
+      if (!gateway_api_version(c, doc)) return;
+      return decode_one<http_route>(c, doc, k, [](auto& c, auto& d, auto& o) { decode_http_route(c, d, o); }, out);
+    case object_kind::reference_grant:
+      if (!gateway_api_version(c, doc)) return;
+      return decode_one<reference_grant>(c, doc, k, [](auto& c, auto& d, auto& o) { decode_reference_grant(c, d, o); }, out);
   }
 }
 

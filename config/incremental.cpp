@@ -141,6 +141,11 @@ void change_tracker::before_upsert(const cluster_state& state, const any_object&
   } else if (const auto* o = std::get_if<secret>(&obj)) {
     const secret* old = find_in(state.secrets, key);
     if (!old || !same_content(*old, *o)) full_ = true;
+  } else if (std::holds_alternative<namespace_object>(obj) ||
+             std::holds_alternative<gateway_class>(obj) || std::holds_alternative<gateway>(obj) ||
+             std::holds_alternative<http_route>(obj) ||
+             std::holds_alternative<reference_grant>(obj)) {
+    full_ = true;  // Gateway API objects (and Namespaces, for allowedRoutes): a full build
   } else if (const auto* o = std::get_if<config_map>(&obj)) {
     const config_map* old = find_in(state.config_maps, key);
     if (!old || !same_content(*old, *o)) full_ = true;
@@ -166,6 +171,12 @@ void change_tracker::before_erase(const cluster_state& state, object_kind kind,
     case object_kind::ingress_class: full_ = full_ || state.ingress_classes.count(key); break;
     case object_kind::secret: full_ = full_ || state.secrets.count(key); break;
     case object_kind::config_map: full_ = full_ || state.config_maps.count(key); break;
+    // Gateway API objects and Namespaces (allowedRoutes selectors): a full build.
+    case object_kind::namespace_:
+    case object_kind::gateway_class:
+    case object_kind::gateway:
+    case object_kind::http_route:
+    case object_kind::reference_grant: full_ = true; break;
     case object_kind::service:
       if (state.services.count(key)) services_.insert(key);
       break;
@@ -190,6 +201,8 @@ std::optional<build_result> build_incremental(const cluster_state& state,
                                               const std::vector<build_error>& previous_errors,
                                               const change_tracker& changes) {
   if (changes.full() || !previous) return std::nullopt;
+  // HTTPRoute backends (weighted lists) are not patched here: a full build.
+  if (previous->gateway_ptr()) return std::nullopt;
   if (time_sensitive(*previous, previous_errors, opts.now)) return std::nullopt;
   // A changed Service that a route uses may change a build error: the full build decides.
   std::unordered_set<std::string_view> changed(changes.services().begin(), changes.services().end());

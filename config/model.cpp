@@ -11,6 +11,11 @@ const char* kind_name(object_kind k) {
     case object_kind::endpoints: return "Endpoints";
     case object_kind::secret: return "Secret";
     case object_kind::config_map: return "ConfigMap";
+    case object_kind::namespace_: return "Namespace";
+    case object_kind::gateway_class: return "GatewayClass";
+    case object_kind::gateway: return "Gateway";
+    case object_kind::http_route: return "HTTPRoute";
+    case object_kind::reference_grant: return "ReferenceGrant";
   }
   return "Unknown";
 }

@@ -19,6 +19,11 @@ enum class object_kind : std::uint8_t {
   endpoints,
   secret,
   config_map,
+  namespace_,       // v1 Namespace (labels, for Gateway allowedRoutes selectors)
+  gateway_class,    // gateway.networking.k8s.io
+  gateway,
+  http_route,
+  reference_grant,
 };
 
 // "Ingress", "EndpointSlice", ... as Kubernetes spells the kind.
@@ -185,4 +190,11 @@ struct config_map {
   bool operator==(const config_map&) const = default;
 };
 
+// --- v1 Namespace: only its labels are read ---
+struct namespace_object {
+  object_meta meta;
+  bool operator==(const namespace_object&) const = default;
+};
+
 }  // namespace portico::config
+

@@ -41,6 +41,33 @@ inline constexpr std::uint16_t off = 1 << 11;             // never
 inline constexpr std::uint16_t defaults = error | timeout;  // ingress-nginx "error timeout"
 }  // namespace next_upstream
 
+// Gateway API HTTPPathModifier (RequestRedirect and URLRewrite path): the whole path, or the
+// part the route's PathPrefix matched, is replaced by `value`.
+struct path_edit {
+  enum class kind : std::uint8_t { none, full, prefix };
+  kind k = kind::none;
+  std::string value;
+};
+
+// Gateway API RequestRedirect: every request is answered with a redirect built from the
+// request and these fields (apis/v1/httproute_types.go, HTTPRequestRedirectFilter).
+struct gateway_redirect {
+  bool enabled = false;
+  std::string scheme;      // "" the request's
+  std::string hostname;    // "" the request's (without port)
+  std::uint16_t port = 0;  // 0: the scheme's well-known port, else the listener's
+  path_edit path;          // none: the request's path
+  unsigned status = 302;
+};
+
+// Gateway API RequestHeaderModifier / ResponseHeaderModifier.
+struct header_edits {
+  std::vector<std::pair<std::string, std::string>> set;  // replace fields of that name
+  std::vector<std::pair<std::string, std::string>> add;  // appended beside existing ones
+  std::vector<std::string> remove;
+  bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+};
+
 struct redirect_policy {
   std::string permanent;  // permanent-redirect: every request is answered with this Location
   unsigned permanent_code = 301;
@@ -51,6 +78,7 @@ struct redirect_policy {
   // from-to-www-redirect: requests for www.<host> (or <host> without "www.") are redirected
   // to the Ingress's host (config/build.cpp decides per host, the proxy answers).
   bool from_to_www = false;
+  gateway_redirect gateway;  // an HTTPRoute rule's RequestRedirect filter
   bool empty() const { return permanent.empty() && temporal.empty() && app_root.empty(); }
 };
 
@@ -58,6 +86,7 @@ struct rewrite_policy {
   std::string target;              // rewrite-target with $1..$9 ("" none)
   std::string x_forwarded_prefix;  // x-forwarded-prefix header value ("" none)
   bool use_regex = false;          // use-regex (or rewrite-target): the host's paths are regexes
+  path_edit gateway_path;          // an HTTPRoute rule's URLRewrite path
 };
 
 // canary, canary-by-*, canary-weight*: this Ingress's paths are not routes of their own; each
@@ -197,6 +226,9 @@ struct route_policy {
   std::uint64_t limit_rate_after = 0;
   std::vector<std::pair<std::string, std::string>> response_headers;  // custom-headers
   bool access_log = true;  // enable-access-log
+  // HTTPRoute RequestHeaderModifier (upstream request) and ResponseHeaderModifier (answer).
+  header_edits request_edits;
+  header_edits response_edits;
 
   redirect_policy redirect;
   rewrite_policy rewrite;

@@ -1,5 +1,8 @@
 #include "config/snapshot.hpp"
 
+#include "config/gateway_status.hpp"
+#include "config/gateway_table.hpp"
+
 #include "config/route_table.hpp"
 
 #include <openssl/evp.h>
@@ -58,12 +61,17 @@ std::string build_error::to_string() const {
 snapshot::snapshot(std::vector<std::shared_ptr<const route>> routes,
                    std::vector<std::shared_ptr<const cluster>> clusters,
                    std::shared_ptr<const host_table> hosts, std::uint64_t hash,
-                   std::shared_ptr<const tls_table> tls, controller_config_ptr settings)
+                   std::shared_ptr<const tls_table> tls, controller_config_ptr settings,
+                   std::shared_ptr<const gateway_table> gateway,
+                   std::shared_ptr<const gateway_status> gateway_status)
     : routes_(std::move(routes)),
       clusters_(std::move(clusters)),
       hosts_(std::move(hosts)),
       tls_(tls ? std::move(tls) : std::make_shared<const tls_table>()),
       settings_(settings ? std::move(settings) : std::make_shared<const controller_config>()),
+      gateway_(std::move(gateway)),
+      gateway_status_(gateway_status ? std::move(gateway_status)
+                                     : std::make_shared<const config::gateway_status>()),
       hash_(hash) {
   cluster_by_id_.reserve(clusters_.size());
   for (const auto& c : clusters_) cluster_by_id_.emplace(c->id, c.get());
@@ -75,6 +83,22 @@ const route* snapshot::find(std::string_view host, std::string_view path) const 
   if (!hosts_) return nullptr;
   std::uint32_t i = hosts_->find_index(host, path);
   return i < routes_.size() ? routes_[i].get() : nullptr;
+}
+
+const route* snapshot::find(std::string_view host, std::string_view path,
+                            const request_attrs& req) const {
+  if (!gateway_) return find(host, path);
+  if (!hosts_) return nullptr;
+  char buf[256];
+  const std::string_view h = host_table::canonical_host(host, buf, sizeof buf);
+  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  bool claimed = false;
+  const std::uint32_t g = gateway_->find(h, path, req, claimed);
+  if (claimed) return g < routes_.size() ? routes_[g].get() : nullptr;
+  const host_match how = hosts_->match_host(host);
+  if (how == host_match::exact || how == host_match::wildcard || g >= routes_.size())
+    return find(host, path);
+  return routes_[g].get();
 }
 
 const std::string* snapshot::www_redirect(std::string_view host) const {

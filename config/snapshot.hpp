@@ -94,6 +94,13 @@ struct canary_route {
 std::string upstream_name(std::string_view namespace_name, std::string_view service,
                           std::string_view port);
 
+// A Gateway API backendRef of a route: its cluster (null: the ref is invalid, requests
+// drawn for it answer 500) and weight.
+struct weighted_backend {
+  std::shared_ptr<const cluster> backend;
+  std::uint32_t weight = 0;
+};
+
 // What a matched request is sent to, and the names metrics and logs report.
 struct route {
   std::uint32_t index = 0;     // position in snapshot::routes(); per-Snapshot side tables use it
@@ -129,7 +136,27 @@ struct route {
   // Service, else --default-backend-service); with default-backend it also serves every request
   // while `backend` has no endpoints. Null: none.
   std::shared_ptr<const cluster> error_backend;
+  // From an HTTPRoute rule (ingress_name names the HTTPRoute, path_type its match type).
+  bool gateway = false;
+  // HTTPRoute backendRefs when there is more than one or one cannot be used: each request
+  // draws one by weight out of weight_total; a null backend answers 500. Empty: `backend`.
+  std::vector<weighted_backend> weighted;
+  std::uint64_t weight_total = 0;
 };
+
+// What a Gateway API match may test beyond host and path (config/gateway_table.hpp).
+// `header` returns the first field of that name (any case), `has_header` whether there is one.
+struct request_attrs {
+  std::string_view method;
+  std::string_view query;  // without '?'
+  bool tls = false;        // arrived on the HTTPS listener (443) rather than HTTP (80)
+  const void* ctx = nullptr;
+  std::string_view (*header)(const void* ctx, std::string_view name) = nullptr;
+  bool (*has_header)(const void* ctx, std::string_view name) = nullptr;
+};
+
+class gateway_table;
+struct gateway_status;
 
 // An error found while building, attached to one object. The object is skipped (or the part
 // named by `field`), every other object keeps serving.
@@ -207,13 +234,24 @@ class snapshot {
            std::vector<std::shared_ptr<const cluster>> clusters,
            std::shared_ptr<const host_table> hosts, std::uint64_t hash,
            std::shared_ptr<const tls_table> tls = nullptr,
-           controller_config_ptr settings = nullptr);
+           controller_config_ptr settings = nullptr,
+           std::shared_ptr<const gateway_table> gateway = nullptr,
+           std::shared_ptr<const gateway_status> gateway_status = nullptr);
   ~snapshot();
 
   // The route for a request, or nullptr: the built-in default backend answers 404.
   // `host` is the Host header as received (any case, may carry ":port");
   // `path` is the request target's path (no query).
   const route* find(std::string_view host, std::string_view path) const;
+  // The same, with Gateway API routes: a host a Gateway listener or HTTPRoute claims is
+  // served by its HTTPRoute matches only (404 when none matches); other hosts go to the
+  // Ingress rules first, then to HTTPRoutes without hostnames, then to Ingress rules without
+  // a host and the default backend.
+  const route* find(std::string_view host, std::string_view path, const request_attrs& req) const;
+  // Null when no Gateway of Portico's class is served.
+  const std::shared_ptr<const gateway_table>& gateway_ptr() const { return gateway_; }
+  // Never null (empty without Gateway API objects).
+  const std::shared_ptr<const gateway_status>& gateway_status_ptr() const { return gateway_status_; }
   // from-to-www-redirect: the host a request for `host` (any case, may carry ":port") is
   // redirected to, or null. Consulted before find(): no Ingress serves such a name.
   const std::string* www_redirect(std::string_view host) const;
@@ -247,6 +285,8 @@ class snapshot {
   std::shared_ptr<const host_table> hosts_;
   std::shared_ptr<const tls_table> tls_;
   controller_config_ptr settings_;
+  std::shared_ptr<const gateway_table> gateway_;
+  std::shared_ptr<const gateway_status> gateway_status_;
   std::unordered_map<std::string_view, const cluster*> cluster_by_id_;
   std::uint64_t hash_ = 0;
 };

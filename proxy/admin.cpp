@@ -231,6 +231,9 @@ void admin_state::answer(const http::request<http::string_body>& req, bool loopb
   } else if (get && target == "/debug/snapshot" && opts.debug != debug_endpoints::off) {
     res = text_response(v, http::status::ok, "application/json",
                         snapshot_json ? snapshot_json() : std::string("null"));
+  } else if (get && target == "/debug/gateway-status" && opts.debug != debug_endpoints::off &&
+             opts.gateway_status_json) {
+    res = text_response(v, http::status::ok, "application/json", opts.gateway_status_json());
   } else {
     res = text_response(v, http::status::not_found, "text/plain; charset=utf-8",
                         "404 page not found\n");

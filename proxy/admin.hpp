@@ -3,6 +3,8 @@
 //   GET /metrics        Prometheus text format (metrics_registry::render())
 //   GET /debug/snapshot the live routing table as JSON (snapshot_json()), to the peers
 //                       admin_options::debug allows (others: 403, or 404 when off)
+//   GET /debug/gateway-status  the Gateway API status Portico computed (config/
+//                       gateway_status.hpp), to the same peers
 // Anything else is 404; a malformed request gets 400 and the connection is closed.
 //
 // The probes must be answered whatever else reaches the port: a connection has
@@ -33,6 +35,7 @@ struct admin_options {
   std::chrono::milliseconds write_timeout{30000};
   worker_gauges* gauges = nullptr;  // accept errors of the admin listener; outlives the server
   log_fn log;
+  std::function<std::string()> gateway_status_json;  // null: 404
 };
 
 class admin_server {

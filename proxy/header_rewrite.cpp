@@ -284,6 +284,8 @@ void write_upstream_request(std::string& out, std::string_view method, std::stri
   if (p.set_headers != nullptr)
     for (const auto& [name, value] : *p.set_headers)
       if (!value.empty()) append_field(out, name, value);
+  if (p.add_headers != nullptr)
+    for (const auto& [name, value] : *p.add_headers) append_field(out, name, value);
   if (p.framing == body_framing::length) {
     out.append("Content-Length: ", 16);
     append_number(out, p.content_length);
@@ -355,6 +357,8 @@ void write_client_response(std::string& out, const message_head& h, const respon
   if (p.set_headers != nullptr)
     for (const auto& [name, value] : *p.set_headers)
       if (!value.empty()) append_field(out, name, value);
+  if (p.add_headers != nullptr)
+    for (const auto& [name, value] : *p.add_headers) append_field(out, name, value);
   if (!p.set_cookie.empty()) append_field(out, "Set-Cookie", p.set_cookie);
   out.append(p.extra_lines);
   if (!p.request_id.empty()) append_field(out, "X-Request-ID", p.request_id);

@@ -120,6 +120,8 @@ struct forward_params {
   // Fields set on the request, replacing the client's of the same name (proxy-set-headers,
   // X-Forwarded-Prefix).
   const std::vector<std::pair<std::string_view, std::string_view>>* set_headers = nullptr;
+  // Fields appended beside the client's of the same name (HTTPRoute RequestHeaderModifier add).
+  const std::vector<std::pair<std::string, std::string>>* add_headers = nullptr;
   std::string_view connection;  // non-empty: "Connection: <value>" (connection-proxy-header)
   unsigned http_version = 11;   // the request line's version (proxy-http-version)
   // The client address chain (ingress-nginx use-forwarded-headers, forwarded-for-header,
@@ -160,6 +162,8 @@ struct response_params {
   std::string_view hsts;
   // The route's response phase: fields set on the answer, replacing the upstream's.
   const std::vector<std::pair<std::string_view, std::string_view>>* set_headers = nullptr;
+  // Fields appended beside the upstream's of the same name (ResponseHeaderModifier add).
+  const std::vector<std::pair<std::string, std::string>>* add_headers = nullptr;
   // Non-empty: a Set-Cookie field added beside the upstream's (session affinity).
   std::string_view set_cookie;
   // Header lines ("Name: value\r\n") added as they are (the authentication service's cookies).

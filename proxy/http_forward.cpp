@@ -162,6 +162,7 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   for (const auto& [name, value] : auth_upstream_) rewrite_.set_headers.emplace_back(name, value);
   fp.upstream_host = rewrite_.host;
   fp.set_headers = rewrite_.set_headers.empty() ? nullptr : &rewrite_.set_headers;
+  if (!pol.request_edits.add.empty()) fp.add_headers = &pol.request_edits.add;
   fp.connection = rewrite_.connection;
   fp.http_version = rewrite_.http_version;
   // An HTTP/1.0 upstream cannot take a chunked body: it is received whole and sent with its
@@ -644,6 +645,8 @@ http_session::task<bool> http_session::relay_response() {
   if (rec_->route != nullptr && rec_->route->policy->cors.enabled)
     cors_phase(rec_->route->policy->cors, find_header(*req_head_, "origin"), resp_set_);
   if (!resp_set_.empty()) p.set_headers = &resp_set_;
+  if (rec_->route != nullptr && !rec_->route->policy->response_edits.add.empty())
+    p.add_headers = &rec_->route->policy->response_edits.add;
   p.set_cookie = set_cookie_;
   if (!auth_cookies_.empty() && (auth_cookies_always_ || cookie_status(st))) p.extra_lines = auth_cookies_;
   cout_.clear();

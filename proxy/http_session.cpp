@@ -429,7 +429,12 @@ const config::route* http_session::route_request() {
   if (snap_ && !asterisk) {
     if (const std::string* to = snap_->www_redirect(host_)) return redirect_www(*to);
   }
-  const config::route* r = snap_ && !asterisk ? snap_->find(host_, path) : nullptr;
+  const config::route* r = nullptr;
+  if (snap_ && !asterisk) {
+    r = snap_->gateway_ptr()
+            ? snap_->find(host_, path, gateway_request_attrs(*req_head_, method_, target_, client_.is_tls()))
+            : snap_->find(host_, path);
+  }
   rec_->route = r;
   const auto& settings = cfg();
   const auto max_body = r != nullptr ? r->policy->body_size : settings.proxy_body_size;
@@ -462,7 +467,11 @@ const config::route* http_session::route_request() {
     status_ = answer.status;
     return nullptr;
   }
-  if (r->rewrite_regex) {
+  if (pol.rewrite.gateway_path.k != config::path_edit::kind::none) {
+    const auto q = target_.find('?');
+    gateway_rewrite_uri(*r, path, q == std::string::npos ? std::string_view{} : std::string_view(target_).substr(q + 1),
+                        upstream_target_);
+  } else if (r->rewrite_regex) {
     const auto q = target_.find('?');
     const std::string_view query =
         q == std::string::npos ? std::string_view{} : std::string_view(target_).substr(q + 1);
@@ -476,6 +485,7 @@ const config::route* http_session::route_request() {
     }
   }
   pick_backend_phase(*r, *req_head_, w_.lb().random(), pick_);
+  if (pick_.cluster == nullptr) return prepare_local(500, has_body || !keep_alive_);  // HTTPRoute
   if (pick_.canary != nullptr) rec_->canary = pick_.canary->upstream_name;
   if (pick_.cluster->endpoints.empty()) {
     const config::cluster* eb = r->error_backend.get();

@@ -203,6 +203,7 @@ struct class_flags {
   std::string ingress_class = "portico";
   std::string annotations_prefix = "nginx.ingress.kubernetes.io";
   std::string configmap;  // "ns/name" of the controller's ConfigMap
+  std::string gateway_controller_name = "portico.dev/gateway-controller";
 };
 
 void add_class_options(po::options_description& d, class_flags& c) {
@@ -214,7 +215,10 @@ void add_class_options(po::options_description& d, class_flags& c) {
       "annotations-prefix", po::value(&c.annotations_prefix)->default_value(c.annotations_prefix),
       "prefix of the annotations read (portico.dev/ is read too)")(
       "configmap", po::value(&c.configmap),
-      "ConfigMap ns/name with the controller configuration (ingress-nginx keys; it wins over flags)");
+      "ConfigMap ns/name with the controller configuration (ingress-nginx keys; it wins over flags)")(
+      "gateway-controller-name",
+      po::value(&c.gateway_controller_name)->default_value(c.gateway_controller_name),
+      "serve Gateways whose GatewayClass has this spec.controllerName");
 }
 
 // The build options every command uses: classes, prefix, ConfigMap, flag defaults.
@@ -224,6 +228,7 @@ config::build_options build_options_from(const class_flags& c, const config::con
   bo.ingress_class = c.ingress_class;
   bo.annotations_prefix = c.annotations_prefix;
   bo.configmap = c.configmap;
+  bo.gateway_controller_name = c.gateway_controller_name;
   bo.defaults = defaults;
   return bo;
 }

@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "config/ip_set.hpp"
+#include "config/route_table.hpp"
 #include "proxy/ascii.hpp"
 #include "proxy/basic_auth.hpp"
 #include "proxy/https_policy.hpp"
@@ -74,9 +75,43 @@ bool cors_phase(const config::cors_policy& c, std::string_view origin,
 // ingress-nginx's order: app-root (server rewrite phase), then the route's temporal or
 // permanent redirect (location rewrite phase), then the HTTPS redirect (its Lua rewrite
 // handler).
+namespace {
+
+// HTTPRoute RequestRedirect's Location (apis/v1/httproute_types.go, HTTPRequestRedirectFilter):
+// scheme, hostname and path from the filter or the request; the port from the filter, left
+// out when it is the scheme's well-known one (80 for http, 443 for https). Without a port in
+// the filter the port is the scheme's (a scheme is set) or the listener's (80 or 443, the
+// request's scheme): well-known either way. The query is kept.
+void gateway_location(const config::route& r, const request_view& req, std::string& out) {
+  const auto& g = r.policy->redirect.gateway;
+  const std::string_view scheme = !g.scheme.empty() ? std::string_view(g.scheme)
+                                                    : (req.tls ? "https" : "http");
+  std::string_view host = g.hostname;
+  if (host.empty()) {
+    host = req.host;
+    if (!host.empty() && host.front() == '[') host = host.substr(0, host.find(']') + 1);
+    else host = host.substr(0, host.find(':'));
+  }
+  const std::uint16_t well_known = scheme == "https" ? 443 : 80;
+  const auto q = req.target.find('?');
+  const std::string_view target_path = req.target.substr(0, q);
+  out.assign(scheme).append("://").append(host);
+  if (g.port != 0 && g.port != well_known) out.append(":").append(std::to_string(g.port));
+  if (g.path.k == config::path_edit::kind::none) out.append(target_path);
+  else out.append(gateway_edit_path(g.path, r.path, req.path));
+  if (q != std::string_view::npos) out.append(req.target.substr(q));
+}
+
+}  // namespace
+
 phase_result redirect_phase(const config::route& r, const request_view& req,
                             const config::controller_config& settings, local_answer& out) {
   const auto& rd = r.policy->redirect;
+  if (rd.gateway.enabled) {
+    out.status = rd.gateway.status;
+    gateway_location(r, req, out.location);
+    return phase_result::answered;
+  }
   if (!rd.app_root.empty() && req.path == "/") {
     out.status = 302;
     out.location.assign(req.tls ? "https://" : "http://").append(req.host).append(rd.app_root);
@@ -99,6 +134,55 @@ phase_result redirect_phase(const config::route& r, const request_view& req,
   return phase_result::next;
 }
 
+std::string gateway_edit_path(const config::path_edit& e, std::string_view route_path,
+                              std::string_view path) {
+  using k = config::path_edit::kind;
+  if (e.k == k::none) return std::string(path);
+  if (e.k == k::full) return e.value;
+  // ReplacePrefixMatch: the matched elements are replaced, the rest kept; "/" replaces them
+  // with nothing ("/foo" + "/bar" under prefix "/foo" -> "/bar"). Trailing '/'s of prefix and
+  // replacement do not count (apis/v1/httproute_types.go, HTTPPathModifier examples).
+  const std::string_view prefix = config::normalize_prefix(route_path);
+  const std::string_view rest = path.size() >= prefix.size() ? path.substr(prefix.size()) : std::string_view{};
+  std::string out(config::normalize_prefix(e.value));
+  out.append(rest);
+  if (out.empty()) out = "/";
+  return out;
+}
+
+bool gateway_rewrite_uri(const config::route& r, std::string_view path, std::string_view query,
+                         std::string& out) {
+  const auto& e = r.policy->rewrite.gateway_path;
+  if (e.k == config::path_edit::kind::none) return false;
+  out = gateway_edit_path(e, r.path, path);
+  if (!query.empty()) out.append("?").append(query);
+  return true;
+}
+
+namespace {
+std::string_view head_field(const void* ctx, std::string_view name) {
+  return find_header(*static_cast<const message_head*>(ctx), name);
+}
+bool head_has_field(const void* ctx, std::string_view name) {
+  for (const auto& f : static_cast<const message_head*>(ctx)->fields)
+    if (ascii::iequals(f.name_text, name)) return true;
+  return false;
+}
+}  // namespace
+
+config::request_attrs gateway_request_attrs(const message_head& h, std::string_view method,
+                                            std::string_view target, bool tls) {
+  config::request_attrs a;
+  a.method = method;
+  const auto q = target.find('?');
+  if (q != std::string_view::npos) a.query = target.substr(q + 1);
+  a.tls = tls;
+  a.ctx = &h;
+  a.header = head_field;
+  a.has_header = head_has_field;
+  return a;
+}
+
 void rewrite_phase(const config::route& r, const config::controller_config& settings,
                    upstream_rewrite& out) {
   const auto& p = *r.policy;
@@ -113,6 +197,10 @@ void rewrite_phase(const config::route& r, const config::controller_config& sett
   // Basic authentication: the credentials stay here (ingress-nginx: proxy_set_header
   // Authorization "").
   if (p.basic_auth.users) out.set_headers.emplace_back("Authorization", std::string_view{});
+  // HTTPRoute RequestHeaderModifier: set replaces, remove is an empty value, add appends
+  // (forward_params::add_headers).
+  for (const auto& [name, value] : p.request_edits.set) out.set_headers.emplace_back(name, value);
+  for (const auto& name : p.request_edits.remove) out.set_headers.emplace_back(name, std::string_view{});
 }
 
 namespace {
@@ -201,8 +289,12 @@ uri_rewrite rewrite_uri(const config::route& r, std::string_view path, std::stri
 void response_phase(const config::route* r, const config::controller_config& settings,
                     std::vector<std::pair<std::string_view, std::string_view>>& set_headers) {
   set_headers.clear();
-  if (r != nullptr)
+  if (r != nullptr) {
     for (const auto& [name, value] : r->policy->response_headers) set_headers.emplace_back(name, value);
+    // HTTPRoute ResponseHeaderModifier (add: response_params::add_headers).
+    for (const auto& [name, value] : r->policy->response_edits.set) set_headers.emplace_back(name, value);
+    for (const auto& name : r->policy->response_edits.remove) set_headers.emplace_back(name, std::string_view{});
+  }
   for (const auto& [name, value] : settings.add_headers) set_headers.emplace_back(name, value);
 }
 
@@ -308,6 +400,22 @@ void pick_backend_phase(const config::route& r, const message_head& h, std::uint
   const config::affinity_policy* main_a = main_aff.enabled ? &main_aff : nullptr;
   out = backend_pick{};
   out.cluster = r.backend.get();
+  if (!r.weighted.empty()) {
+    // HTTPRoute backendRefs: one drawn by weight (apis/v1/httproute_types.go, BackendRef
+    // weight); an invalid one, or all weights 0, answers 500.
+    out.cluster = nullptr;
+    out.balance = r.policy.get();
+    if (r.weight_total == 0) return;
+    std::uint64_t draw = random % r.weight_total;
+    for (const auto& w : r.weighted) {
+      if (draw < w.weight) {
+        out.cluster = w.backend.get();
+        return;
+      }
+      draw -= w.weight;
+    }
+    return;
+  }
   out.affinity = main_a;
   out.balance = r.policy.get();
   const sticky_cookie mc = read_sticky(h, main_a);

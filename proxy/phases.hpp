@@ -82,12 +82,25 @@ enum class uri_rewrite : std::uint8_t { none, rewritten, redirect };
 uri_rewrite rewrite_uri(const config::route& r, std::string_view path, std::string_view query,
                         std::string& out);
 
+// rewrite (the URI) of an HTTPRoute rule's URLRewrite path (config::rewrite_policy::
+// gateway_path): ReplaceFullPath, or ReplacePrefixMatch of the route's PathPrefix; the
+// request's query follows. Returns false when the route has none.
+bool gateway_rewrite_uri(const config::route& r, std::string_view path, std::string_view query,
+                         std::string& out);
+// The path of an HTTPPathModifier applied to `path` (the route's PathPrefix for a prefix edit).
+std::string gateway_edit_path(const config::path_edit& e, std::string_view route_path,
+                              std::string_view path);
+// What an HTTPRoute match may test beyond host and path, from a parsed request.
+config::request_attrs gateway_request_attrs(const message_head& h, std::string_view method,
+                                            std::string_view target, bool tls);
+
 // pick backend: the route's backend or its canary's, in ingress-nginx's order: a client whose
 // affinity cookie names one of the two backends stays on it; then canary-by-header (its value
 // "always"/"never", canary-by-header-value, canary-by-header-pattern), canary-by-cookie
 // ("always"/"never"), canary-weight out of canary-weight-total.
 struct backend_pick {
-  const config::cluster* cluster = nullptr;          // never null after the phase
+  // Never null after the phase, except for an HTTPRoute backendRef that cannot be used: 500.
+  const config::cluster* cluster = nullptr;
   const config::canary_route* canary = nullptr;      // non-null: the canary serves it
   const config::affinity_policy* affinity = nullptr; // non-null: cookie affinity applies
   // The endpoint key of the client's affinity cookie ("" none): the balancer looks it up.

@@ -10,6 +10,7 @@
 
 #include "proxy/admin.hpp"
 #include "proxy/metrics.hpp"
+#include "config/gateway_status.hpp"
 #include "proxy/snapshot_json.hpp"
 #include "proxy/tls_server.hpp"
 #include "proxy/worker.hpp"
@@ -148,6 +149,10 @@ void server::start() {
   ao.debug = d.opts.debug;
   ao.gauges = &d.admin_gauges;
   ao.log = d.opts.log;
+  ao.gateway_status_json = [&d] {
+    return d.current ? config::gateway_status_json(*d.current->gateway_status_ptr())
+                     : std::string(R"({"gateways":[],"routes":[]})");
+  };
   d.admin = std::make_unique<admin_server>(
       d.control, d.opts.admin_address, d.opts.admin_port, d.metrics,
       [&d] { return d.published && d.listening_workers == d.workers.size() && !d.draining; },

@@ -27,7 +27,10 @@ inline void check_decode_result(const config::decode_result& r, std::string_view
   for (const auto& o : r.objects) {
     const auto& m = config::meta_of(o);
     PORTICO_FUZZ_CHECK(!m.name.empty(), "an object without a name from " + shown(input, 1000));
-    const bool namespaced = config::kind_of(o) != config::object_kind::ingress_class;
+    const auto kind = config::kind_of(o);
+    const bool namespaced = kind != config::object_kind::ingress_class &&
+                            kind != config::object_kind::namespace_ &&
+                            kind != config::object_kind::gateway_class;
     PORTICO_FUZZ_CHECK(!namespaced || !m.namespace_name.empty(),
                        "a namespaced object without a namespace from " + shown(input, 1000));
   }

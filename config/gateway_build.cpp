@@ -1,0 +1,530 @@
+// config::build_gateway_routes(): see config/gateway_build.hpp.
+//
+// Choices, where the Gateway API leaves room (README "Gateway API"):
+// - Listeners: protocol HTTP on port 80 is served on --http-port, HTTPS (tls.mode Terminate)
+//   on 443 on --https-port. Any other port or protocol is not served; its listener status
+//   says why (Accepted False: PortUnavailable, UnsupportedProtocol) and the rest still serve.
+// - A rule Portico cannot serve as written (a filter it does not implement, RequestRedirect
+//   with URLRewrite, ReplacePrefixMatch on a match that is not a PathPrefix) answers 500 for
+//   the requests it matches, with a build_error naming the field: its requests are never
+//   served without what the rule asks for. A match whose regex does not compile is not
+//   served (nothing tells which requests it meant).
+// - Backends: a backendRef that is not a core Service, names a Service that does not exist,
+//   or crosses namespaces without a ReferenceGrant is invalid: its share of the weight
+//   answers 500 (apis/v1/httproute_types.go, HTTPRouteRule.BackendRefs). All weights 0 with
+//   no filter: 500.
+#include "config/gateway_build.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include <re2/re2.h>
+
+#include "config/fnv.hpp"
+#include "config/tls_certificate.hpp"
+
+namespace portico::config {
+namespace {
+
+constexpr std::string_view core_group = "";
+
+gw_condition cond(std::string type, bool ok, std::string reason, std::string message = {}) {
+  return {std::move(type), ok ? "True" : "False", std::move(reason), std::move(message)};
+}
+
+std::string lower(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+template <class T>
+std::vector<const T*> oldest_first(const object_map<T>& m) {
+  std::vector<const T*> out;
+  for (const auto& [k, o] : m) out.push_back(&o);
+  std::sort(out.begin(), out.end(), [](const T* a, const T* b) {
+    return std::tie(a->meta.creation_timestamp, a->meta.namespace_name, a->meta.name) <
+           std::tie(b->meta.creation_timestamp, b->meta.namespace_name, b->meta.name);
+  });
+  return out;
+}
+
+// A listener as served (or not), with what routes need to attach to it.
+struct listener_info {
+  const gateway* gw = nullptr;
+  const gateway_listener* l = nullptr;
+  gw_listener_status* status = nullptr;
+  bool served = false;
+  bool tls = false;
+  bool accepts_http_route = true;  // allowedRoutes.kinds
+};
+
+class gateway_builder {
+ public:
+  gateway_builder(const cluster_state& state, const build_options& opts,
+                  const controller_config& settings, cluster_builder& clusters,
+                  tls_table_builder& tls, std::vector<build_error>& errors)
+      : state_(state), opts_(opts), settings_(settings), clusters_(clusters), tls_(tls),
+        errors_(errors) {}
+
+  gateway_routes run();
+
+ private:
+  void add_gateway(const gateway& gw);
+  void add_listener(const gateway& gw, std::size_t i, gw_gateway_status& gs);
+  void check_certificates(const gateway& gw, std::size_t i, listener_info& li);
+  void add_route(const http_route& rt);
+  bool namespace_allowed(const listener_info& li, const std::string& route_ns) const;
+  gw_condition resolved_refs(const http_route& rt) const;
+  void attach(const http_route& rt, const std::set<std::pair<bool, std::string>>& keys);
+  std::shared_ptr<route> rule_route(const http_route& rt, std::size_t i);
+  bool make_match(const http_route& rt, const http_route_match& m, const std::string& field,
+                  gateway_match& gm);
+  std::shared_ptr<const route_policy> rule_policy(const http_route& rt, std::size_t i, bool& valid);
+  void rule_backends(const http_route& rt, std::size_t i, route& r);
+  void error(const char* kind, const object_meta& m, std::string field, std::string message) {
+    errors_.push_back({kind, m.namespace_name, m.name, std::move(field), std::move(message)});
+  }
+
+  const cluster_state& state_;
+  const build_options& opts_;
+  const controller_config& settings_;
+  cluster_builder& clusters_;
+  tls_table_builder& tls_;
+  std::vector<build_error>& errors_;
+  gateway_routes out_;
+  gateway_status status_;
+  std::map<std::string, std::vector<listener_info>> listeners_;  // by Gateway "ns/name"
+};
+
+void gateway_builder::check_certificates(const gateway& gw, std::size_t i, listener_info& li) {
+  const auto& l = *li.l;
+  const std::string field = "spec.listeners[" + std::to_string(i) + "].tls.certificateRefs";
+  std::string bad_reason, bad_message;
+  int good = 0;
+  for (std::size_t j = 0; j < l.certificate_refs.size(); ++j) {
+    const auto& ref = l.certificate_refs[j];
+    const std::string ns = ref.namespace_name.value_or(gw.meta.namespace_name);
+    std::string reason, message;
+    if (ref.group != core_group || ref.kind != "Secret") {
+      reason = "InvalidCertificateRef";
+      message = "certificateRefs[" + std::to_string(j) + "] is not a core Secret";
+    } else if (!reference_permitted(state_, gateway_group, "Gateway", gw.meta.namespace_name,
+                                    core_group, "Secret", ns, ref.name)) {
+      reason = "RefNotPermitted";
+      message = "Secret " + ns + "/" + ref.name + " is in another namespace and no ReferenceGrant allows it";
+    } else {
+      bool missing = false;
+      auto cert = tls_.certificate(ns, ref.name, &missing, "the listener does not serve it");
+      if (!cert) {
+        reason = "InvalidCertificateRef";
+        message = "Secret " + ns + "/" + ref.name + (missing ? " not found" : " is not a usable TLS Secret");
+      } else {
+        ++good;
+        if (l.hostname && !certificate_covers(*cert, lower(*l.hostname)))
+          error("Gateway", gw.meta, field + "[" + std::to_string(j) + "]",
+                "the certificate of Secret " + ns + "/" + ref.name + " (" + certificate_names_text(*cert) +
+                    ") does not name the listener hostname \"" + *l.hostname + "\"; it is served anyway");
+        const std::vector<std::string> hosts =
+            l.hostname ? std::vector<std::string>{lower(*l.hostname)} : cert->names;
+        for (const auto& h : hosts) out_.certificates.emplace_back(h, cert);
+      }
+    }
+    if (!reason.empty()) {
+      error("Gateway", gw.meta, field + "[" + std::to_string(j) + "]", message);
+      if (bad_reason.empty()) bad_reason = reason, bad_message = message;
+    }
+  }
+  if (l.certificate_refs.empty()) bad_reason = "InvalidCertificateRef", bad_message = "an HTTPS listener needs tls.certificateRefs";
+  li.status->conditions.push_back(bad_reason.empty() ? cond("ResolvedRefs", true, "ResolvedRefs")
+                                                     : cond("ResolvedRefs", false, bad_reason, bad_message));
+  if (good == 0) li.served = false;
+}
+
+void gateway_builder::add_listener(const gateway& gw, std::size_t i, gw_gateway_status& gs) {
+  const auto& l = gw.listeners[i];
+  listener_info li{&gw, &l, &gs.listeners.emplace_back(), false, false, true};
+  li.status->name = l.name;
+  std::string reason = "Accepted", message;
+  if (l.protocol == "HTTP" && l.port == 80) {
+    li.served = true;
+  } else if (l.protocol == "HTTPS" && l.port == 443 && l.tls_mode == "Terminate") {
+    li.served = li.tls = true;
+  } else if ((l.protocol == "HTTP" || l.protocol == "HTTPS") && l.tls_mode == "Terminate") {
+    reason = "PortUnavailable";
+    message = "Portico serves HTTP listeners on port 80 (--http-port) and HTTPS on 443 (--https-port)";
+  } else {
+    reason = "UnsupportedProtocol";
+    message = "protocol " + l.protocol + (l.tls_mode != "Terminate" ? " with tls.mode " + l.tls_mode : "") +
+              " is not served by Portico";
+  }
+  for (const auto& k : l.routes.kinds)
+    if (k.group != gateway_group || k.kind != "HTTPRoute") li.accepts_http_route = false;
+  if (!l.routes.kinds.empty()) {
+    li.accepts_http_route = std::any_of(l.routes.kinds.begin(), l.routes.kinds.end(), [](const auto& k) {
+      return k.group == gateway_group && k.kind == "HTTPRoute";
+    });
+  }
+  li.status->conditions.push_back(cond("Accepted", li.served, reason, message));
+  if (li.served && li.tls) check_certificates(gw, i, li);
+  else if (li.served) li.status->conditions.push_back(cond("ResolvedRefs", true, "ResolvedRefs"));
+  li.status->conditions.push_back(cond("Programmed", li.served, li.served ? "Programmed" : "Invalid"));
+  if (!li.served) error("Gateway", gw.meta, "spec.listeners[" + std::to_string(i) + "]",
+                        message.empty() ? "listener not served: " + li.status->conditions.back().reason : message);
+  listeners_[object_key(gw.meta)].push_back(li);
+}
+
+void gateway_builder::add_gateway(const gateway& gw) {
+  auto& gs = status_.gateways.emplace_back();
+  gs.namespace_name = gw.meta.namespace_name;
+  gs.name = gw.meta.name;
+  gs.listeners.reserve(gw.listeners.size());  // listener_info points into it
+  for (std::size_t i = 0; i < gw.listeners.size(); ++i) add_listener(gw, i, gs);
+  const auto& ls = listeners_[object_key(gw.meta)];
+  const auto served = std::count_if(ls.begin(), ls.end(), [](const auto& li) { return li.served; });
+  const bool all = served == static_cast<long>(gw.listeners.size());
+  gs.conditions.push_back(cond("Accepted", served > 0, all ? "Accepted" : "ListenersNotValid"));
+  gs.conditions.push_back(cond("Programmed", served > 0, served > 0 ? "Programmed" : "Invalid"));
+}
+
+bool gateway_builder::namespace_allowed(const listener_info& li, const std::string& ns) const {
+  switch (li.l->routes.from) {
+    case routes_from::all: return true;
+    case routes_from::same: return ns == li.gw->meta.namespace_name;
+    case routes_from::selector: {
+      std::map<std::string, std::string> labels;
+      if (auto it = state_.namespaces.find(ns); it != state_.namespaces.end()) labels = it->second.meta.labels;
+      labels["kubernetes.io/metadata.name"] = ns;  // set by the API server on every Namespace
+      return selector_matches(li.l->routes.selector, labels);
+    }
+  }
+  return false;
+}
+
+// ResolvedRefs of a route: the first reference that cannot be used, in rule order
+// (apis/v1/shared_types.go, RouteConditionReason).
+gw_condition gateway_builder::resolved_refs(const http_route& rt) const {
+  for (const auto& rule : rt.rules) {
+    for (const auto& b : rule.backend_refs) {
+      const std::string ns = b.ref.namespace_name.value_or(rt.meta.namespace_name);
+      if (b.ref.group != core_group || b.ref.kind != "Service")
+        return cond("ResolvedRefs", false, "InvalidKind", b.ref.kind + " is not a core Service");
+      if (!reference_permitted(state_, gateway_group, "HTTPRoute", rt.meta.namespace_name,
+                               core_group, "Service", ns, b.ref.name))
+        return cond("ResolvedRefs", false, "RefNotPermitted",
+                    "Service " + ns + "/" + b.ref.name + " is in another namespace and no ReferenceGrant allows it");
+      if (!state_.services.count(ns + "/" + b.ref.name))
+        return cond("ResolvedRefs", false, "BackendNotFound", "Service " + ns + "/" + b.ref.name + " not found");
+    }
+  }
+  return cond("ResolvedRefs", true, "ResolvedRefs");
+}
+
+void gateway_builder::add_route(const http_route& rt) {
+  auto& rs = status_.routes.emplace_back();
+  rs.namespace_name = rt.meta.namespace_name;
+  rs.name = rt.meta.name;
+  const gw_condition refs = resolved_refs(rt);
+  std::set<std::pair<bool, std::string>> keys;  // (tls, host key) the route serves
+  for (const auto& p : rt.parent_refs) {
+    if (p.group != gateway_group || p.kind != "Gateway") continue;
+    const std::string gw_key = p.namespace_name.value_or(rt.meta.namespace_name) + "/" + p.name;
+    auto it = listeners_.find(gw_key);
+    if (it == listeners_.end()) continue;  // not a Gateway of Portico's: its controller reports
+    auto& ps = rs.parents.emplace_back();
+    ps.gateway = gw_key;
+    ps.section_name = p.section_name;
+    bool named = false, allowed = false, attached = false;
+    for (auto& li : it->second) {
+      if ((p.section_name && *p.section_name != li.l->name) || (p.port && *p.port != li.l->port)) continue;
+      named = true;
+      if (!li.served || !li.accepts_http_route || !namespace_allowed(li, rt.meta.namespace_name)) continue;
+      allowed = true;
+      bool any = false;
+      std::vector<std::string> hosts = intersect_hostnames(li.l->hostname, rt.hostnames, any);
+      if (hosts.empty() && !any) continue;
+      attached = true;
+      ++li.status->attached_routes;
+      if (any) keys.emplace(li.tls, "");
+      for (auto& h : hosts) keys.emplace(li.tls, lower(h));
+    }
+    if (attached) ps.conditions.push_back(cond("Accepted", true, "Accepted"));
+    else if (!named) ps.conditions.push_back(cond("Accepted", false, "NoMatchingParent", "no listener matches sectionName/port"));
+    else if (!allowed) ps.conditions.push_back(cond("Accepted", false, "NotAllowedByListeners"));
+    else ps.conditions.push_back(cond("Accepted", false, "NoMatchingListenerHostname"));
+    ps.conditions.push_back(refs);
+  }
+  if (!keys.empty()) attach(rt, keys);
+}
+
+path_edit to_edit(const path_modifier& m) {
+  return {m.type == path_modifier_type::replace_full_path ? path_edit::kind::full : path_edit::kind::prefix,
+          m.value};
+}
+
+// One supported filter into the policy; false for a type Portico does not serve.
+bool apply_filter(const http_route_filter& flt, route_policy& pol) {
+  switch (flt.type) {
+    case http_filter_type::request_header_modifier:
+      pol.request_edits = {flt.headers.set, flt.headers.add, flt.headers.remove};
+      return true;
+    case http_filter_type::response_header_modifier:
+      pol.response_edits = {flt.headers.set, flt.headers.add, flt.headers.remove};
+      return true;
+    case http_filter_type::request_redirect: {
+      auto& g = pol.redirect.gateway;
+      g.enabled = true;
+      g.scheme = flt.redirect.scheme.value_or("");
+      g.hostname = flt.redirect.hostname.value_or("");
+      g.port = static_cast<std::uint16_t>(flt.redirect.port.value_or(0));
+      g.status = static_cast<unsigned>(flt.redirect.status_code);
+      if (flt.redirect.path) g.path = to_edit(*flt.redirect.path);
+      return true;
+    }
+    case http_filter_type::url_rewrite:
+      if (flt.rewrite.hostname) pol.upstream_vhost = *flt.rewrite.hostname;
+      if (flt.rewrite.path) pol.rewrite.gateway_path = to_edit(*flt.rewrite.path);
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The config hash covers what the filters ask for (annotations' policies hash their text).
+std::uint64_t filters_hash(const route_policy& pol, bool valid) {
+  fnv1a h;
+  const auto& g = pol.redirect.gateway;
+  h.add(pol.upstream_vhost).add(std::uint64_t{g.enabled}).add(g.scheme).add(g.hostname);
+  h.add(std::uint64_t{g.port}).add(std::uint64_t{g.status});
+  for (const path_edit* e : {&g.path, &pol.rewrite.gateway_path})
+    h.add(static_cast<std::uint64_t>(e->k)).add(e->value);
+  for (const header_edits* e : {&pol.request_edits, &pol.response_edits}) {
+    for (const auto& [n, v] : e->set) h.add("s").add(n).add(v);
+    for (const auto& [n, v] : e->add) h.add("a").add(n).add(v);
+    for (const auto& n : e->remove) h.add("r").add(n);
+  }
+  return h.add(std::uint64_t{valid}).value();
+}
+
+std::shared_ptr<const route_policy> gateway_builder::rule_policy(const http_route& rt, std::size_t i,
+                                                                 bool& valid) {
+  const auto& rule = rt.rules[i];
+  auto pol = settings_.route_defaults();
+  pol.custom_http_errors.clear();
+  pol.ext_auth = nullptr;  // global authentication is an Ingress (ConfigMap) setting
+  const std::string base = "spec.rules[" + std::to_string(i) + "]";
+  auto bad = [&](const std::string& field, const std::string& message) {
+    error("HTTPRoute", rt.meta, base + field, message + "; the rule answers 500");
+    valid = false;
+  };
+  std::set<http_filter_type> seen;
+  for (std::size_t f = 0; f < rule.filters.size(); ++f) {
+    const auto& flt = rule.filters[f];
+    const std::string field = ".filters[" + std::to_string(f) + "]";
+    if (!seen.insert(flt.type).second) bad(field, flt.type_name + " is listed twice");
+    if (!apply_filter(flt, pol)) bad(field, "filter type " + flt.type_name + " is not supported by Portico yet");
+  }
+  if (seen.count(http_filter_type::request_redirect) && seen.count(http_filter_type::url_rewrite))
+    bad(".filters", "RequestRedirect and URLRewrite cannot both be used in one rule");
+  const bool prefix_edit = pol.redirect.gateway.path.k == path_edit::kind::prefix ||
+                           pol.rewrite.gateway_path.k == path_edit::kind::prefix;
+  for (std::size_t m = 0; prefix_edit && m < rule.matches.size(); ++m)
+    if (rule.matches[m].path.type != gw_path_type::path_prefix)
+      bad(".matches[" + std::to_string(m) + "].path", "ReplacePrefixMatch needs a PathPrefix match");
+  if (!valid) {  // the rule answers 500: nothing it asks for is applied
+    pol.redirect.gateway = {};
+    pol.rewrite.gateway_path = {};
+  }
+  pol.hash = filters_hash(pol, valid);
+  if (rule.has_timeouts)
+    error("HTTPRoute", rt.meta, base + ".timeouts", "not supported by Portico yet; the proxy's timeouts apply");
+  return std::make_shared<const route_policy>(std::move(pol));
+}
+
+void gateway_builder::rule_backends(const http_route& rt, std::size_t i, route& r) {
+  const auto& rule = rt.rules[i];
+  for (std::size_t b = 0; b < rule.backend_refs.size(); ++b) {
+    const auto& ref = rule.backend_refs[b];
+    const std::string field = "spec.rules[" + std::to_string(i) + "].backendRefs[" + std::to_string(b) + "]";
+    const std::string ns = ref.ref.namespace_name.value_or(rt.meta.namespace_name);
+    weighted_backend wb;
+    wb.weight = static_cast<std::uint32_t>(ref.weight);
+    std::string why;
+    if (ref.ref.group != core_group || ref.ref.kind != "Service") why = "not a core Service";
+    else if (!reference_permitted(state_, gateway_group, "HTTPRoute", rt.meta.namespace_name, core_group, "Service", ns, ref.ref.name))
+      why = "Service " + ns + "/" + ref.ref.name + " is in another namespace and no ReferenceGrant allows it";
+    else if (!ref.port) why = "port is required for a Service";
+    else if (ref.has_filters) why = "per-backend filters are not supported by Portico yet";
+    if (why.empty()) {
+      ingress_backend ib;
+      ib.has_service = true;
+      ib.service_name = ref.ref.name;
+      ib.port.number = *ref.port;
+      auto res = clusters_.resolve(ns, ib);
+      if (!res.error.empty()) why = res.error;
+      else wb.backend = std::move(res.backend);
+    }
+    if (!why.empty()) error("HTTPRoute", rt.meta, field, why + "; its share of the requests answers 500");
+    if (b == 0) {
+      r.service_name = ref.ref.name;
+      r.service_port = ref.port ? std::to_string(*ref.port) : "";
+    }
+    r.weight_total += wb.weight;
+    r.weighted.push_back(std::move(wb));
+  }
+  for (const auto& wb : r.weighted)
+    if (wb.backend && wb.weight > 0 && !r.backend) r.backend = wb.backend;
+  // One usable backend: the plain route (no draw per request).
+  if (r.weighted.size() == 1 && r.weighted[0].backend && r.weight_total > 0) r.weighted.clear();
+}
+
+// One HTTPRouteMatch ready to test; false (with an error) when a regex does not compile:
+// such a match is not served, as nothing can tell which requests it was meant for.
+bool gateway_builder::make_match(const http_route& rt, const http_route_match& m, const std::string& field,
+                                 gateway_match& gm) {
+  bool ok = true;
+  auto compile = [&](const std::string& pattern, const std::string& f) -> std::shared_ptr<const re2::RE2> {
+    auto re = std::make_shared<const re2::RE2>(pattern, re2::RE2::Quiet);
+    if (re->ok()) return re;
+    error("HTTPRoute", rt.meta, f, "invalid regular expression: " + re->error() + "; this match is not served");
+    ok = false;
+    return nullptr;
+  };
+  gm.path_type = m.path.type;
+  gm.path = m.path.value;
+  gm.method = m.method.value_or("");
+  if (m.path.type == gw_path_type::regular_expression) gm.path_regex = compile(m.path.value, field + ".path.value");
+  // Only the first entry of one name counts (HTTPRouteMatch.Headers, QueryParams).
+  auto add = [&](std::vector<gateway_value_matcher>& out, const http_value_match& v, std::string name,
+                 const std::string& f) {
+    gateway_value_matcher vm{std::move(name), v.value, nullptr};
+    if (v.type == gw_value_type::regular_expression) vm.regex = compile(v.value, f);
+    if (std::none_of(out.begin(), out.end(), [&](const auto& x) { return x.name == vm.name; }))
+      out.push_back(std::move(vm));
+  };
+  for (std::size_t h = 0; h < m.headers.size(); ++h)
+    add(gm.headers, m.headers[h], lower(m.headers[h].name), field + ".headers[" + std::to_string(h) + "].value");
+  for (std::size_t q = 0; q < m.query_params.size(); ++q)
+    add(gm.query, m.query_params[q], m.query_params[q].name, field + ".queryParams[" + std::to_string(q) + "].value");
+  return ok;
+}
+
+// The route every match of rule i shares: policy and backends.
+std::shared_ptr<route> gateway_builder::rule_route(const http_route& rt, std::size_t i) {
+  static const auto no_endpoints = std::make_shared<const cluster>();
+  bool valid = true;
+  auto pol = rule_policy(rt, i, valid);
+  auto proto = std::make_shared<route>();
+  proto->gateway = true;
+  proto->namespace_name = rt.meta.namespace_name;
+  proto->ingress_name = rt.meta.name;
+  proto->policy = pol;
+  if (!pol->redirect.gateway.enabled) rule_backends(rt, i, *proto);
+  // An invalid rule, or one without a backend that may get requests and without a
+  // redirect, answers 500 (a single null backend).
+  if (!valid || (!pol->redirect.gateway.enabled && !proto->backend)) {
+    proto->weighted.assign(1, weighted_backend{});
+    proto->weight_total = 1;
+  }
+  if (!proto->backend) proto->backend = no_endpoints;
+  return proto;
+}
+
+void gateway_builder::attach(const http_route& rt, const std::set<std::pair<bool, std::string>>& keys) {
+  const std::string route_key = rt.meta.namespace_name + "/" + rt.meta.name;
+  for (std::size_t i = 0; i < rt.rules.size(); ++i) {
+    const auto proto = rule_route(rt, i);
+    std::vector<http_route_match> matches = rt.rules[i].matches;
+    if (matches.empty()) matches.emplace_back();  // PathPrefix "/"
+    for (std::size_t j = 0; j < matches.size(); ++j) {
+      const auto& m = matches[j];
+      gateway_match gm;
+      const std::string field = "spec.rules[" + std::to_string(i) + "].matches[" + std::to_string(j) + "]";
+      if (!make_match(rt, m, field, gm)) continue;
+      auto r = std::make_shared<route>(*proto);
+      r->host = keys.begin()->second;
+      r->path = m.path.value;
+      r->kind = m.path.type == gw_path_type::exact ? match_kind::exact : match_kind::prefix;
+      r->path_type = m.path.type == gw_path_type::exact         ? "Exact"
+                     : m.path.type == gw_path_type::path_prefix ? "PathPrefix"
+                                                                : "RegularExpression";
+      gm.creation_timestamp = rt.meta.creation_timestamp;
+      gm.route_key = route_key;
+      gm.rule = static_cast<std::uint32_t>(i);
+      gm.match = static_cast<std::uint32_t>(j);
+      gm.owner = r.get();
+      for (const auto& [tls, key] : keys) out_.table->list(tls, key).push_back(gm);
+      out_.routes.push_back(std::move(r));
+    }
+  }
+}
+
+gateway_routes gateway_builder::run() {
+  std::set<std::string> classes;
+  for (const auto& [key, gc] : state_.gateway_classes)
+    if (gc.controller_name == opts_.gateway_controller_name) classes.insert(gc.meta.name);
+  std::vector<const gateway*> gws;
+  for (const gateway* gw : oldest_first(state_.gateways))
+    if (classes.count(gw->gateway_class_name)) gws.push_back(gw);
+  status_.gateways.reserve(gws.size());  // listener_info points into it
+  for (const gateway* gw : gws) add_gateway(*gw);
+  if (!gws.empty()) out_.table = std::make_shared<gateway_table>();
+  for (const http_route* rt : oldest_first(state_.http_routes)) add_route(*rt);
+  status_.routes.erase(std::remove_if(status_.routes.begin(), status_.routes.end(),
+                                      [](const auto& r) { return r.parents.empty(); }),
+                       status_.routes.end());
+  auto by_name = [](const auto& a, const auto& b) {
+    return std::tie(a.namespace_name, a.name) < std::tie(b.namespace_name, b.name);
+  };
+  std::sort(status_.gateways.begin(), status_.gateways.end(), by_name);
+  std::sort(status_.routes.begin(), status_.routes.end(), by_name);
+  out_.status = std::make_shared<const gateway_status>(std::move(status_));
+  return std::move(out_);
+}
+
+}  // namespace
+
+bool selector_matches(const label_selector& s, const std::map<std::string, std::string>& labels) {
+  for (const auto& [k, v] : s.match_labels) {
+    auto it = labels.find(k);
+    if (it == labels.end() || it->second != v) return false;
+  }
+  for (const auto& e : s.match_expressions) {
+    auto it = labels.find(e.key);
+    const bool has = it != labels.end();
+    const bool in = has && std::find(e.values.begin(), e.values.end(), it->second) != e.values.end();
+    if (e.op == "In" && !in) return false;
+    if (e.op == "NotIn" && in) return false;
+    if (e.op == "Exists" && !has) return false;
+    if (e.op == "DoesNotExist" && has) return false;
+  }
+  return true;
+}
+
+bool reference_permitted(const cluster_state& state, std::string_view from_group,
+                         std::string_view from_kind, std::string_view from_ns,
+                         std::string_view to_group, std::string_view to_kind,
+                         std::string_view to_ns, std::string_view to_name) {
+  if (from_ns == to_ns) return true;
+  for (const auto& [key, g] : state.reference_grants) {
+    if (g.meta.namespace_name != to_ns) continue;
+    const bool from = std::any_of(g.from.begin(), g.from.end(), [&](const auto& f) {
+      return f.group == from_group && f.kind == from_kind && f.namespace_name == from_ns;
+    });
+    const bool to = std::any_of(g.to.begin(), g.to.end(), [&](const auto& t) {
+      return t.group == to_group && t.kind == to_kind && (!t.name || *t.name == to_name);
+    });
+    if (from && to) return true;
+  }
+  return false;
+}
+
+gateway_routes build_gateway_routes(const cluster_state& state, const build_options& opts,
+                                    const controller_config& settings, cluster_builder& clusters,
+                                    tls_table_builder& tls, std::vector<build_error>& errors) {
+  return gateway_builder(state, opts, settings, clusters, tls, errors).run();
+}
+
+}  // namespace portico::config

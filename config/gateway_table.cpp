@@ -1,0 +1,193 @@
+#include "config/gateway_table.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+#include <re2/re2.h>
+
+#include "config/route_table.hpp"
+
+namespace portico::config {
+
+namespace {
+
+int path_rank(gw_path_type t) {
+  switch (t) {
+    case gw_path_type::exact: return 0;
+    case gw_path_type::regular_expression: return 1;
+    case gw_path_type::path_prefix: return 2;
+  }
+  return 3;
+}
+
+bool full_match(const re2::RE2& re, std::string_view text) {
+  return re2::RE2::FullMatch(re2::StringPiece(text.data(), text.size()), re);
+}
+
+bool value_accepts(const gateway_value_matcher& m, std::string_view v) {
+  return m.regex ? full_match(*m.regex, v) : v == m.value;
+}
+
+}  // namespace
+
+bool gateway_match_before(const gateway_match& a, const gateway_match& b) {
+  const int ra = path_rank(a.path_type), rb = path_rank(b.path_type);
+  if (ra != rb) return ra < rb;
+  if (a.path_type != gw_path_type::exact && a.path.size() != b.path.size())
+    return a.path.size() > b.path.size();
+  const bool ma = !a.method.empty(), mb = !b.method.empty();
+  if (ma != mb) return ma;
+  if (a.headers.size() != b.headers.size()) return a.headers.size() > b.headers.size();
+  if (a.query.size() != b.query.size()) return a.query.size() > b.query.size();
+  return std::tie(a.creation_timestamp, a.route_key, a.rule, a.match) <
+         std::tie(b.creation_timestamp, b.route_key, b.rule, b.match);
+}
+
+std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+  }
+  return std::nullopt;
+}
+
+bool gateway_match_accepts(const gateway_match& m, std::string_view path, const request_attrs& req) {
+  switch (m.path_type) {
+    case gw_path_type::exact:
+      if (path != m.path) return false;
+      break;
+    case gw_path_type::path_prefix:
+      if (!prefix_matches(m.path, path)) return false;
+      break;
+    case gw_path_type::regular_expression:
+      if (!m.path_regex || !full_match(*m.path_regex, path)) return false;
+      break;
+  }
+  if (!m.method.empty() && req.method != m.method) return false;
+  for (const auto& h : m.headers) {
+    if (req.has_header == nullptr || !req.has_header(req.ctx, h.name)) return false;
+    if (!value_accepts(h, req.header(req.ctx, h.name))) return false;
+  }
+  for (const auto& q : m.query) {
+    auto v = query_param(req.query, q.name);
+    if (!v || !value_accepts(q, *v)) return false;
+  }
+  return true;
+}
+
+bool hostname_covers(std::string_view pattern, std::string_view host) {
+  if (!pattern.starts_with("*.")) return pattern == host;
+  const std::string_view suffix = pattern.substr(1);  // ".example.com"
+  // A wildcard host is covered when its own suffix is longer: "*.a.example.com".
+  const std::string_view h = host.starts_with("*.") ? host.substr(1) : host;
+  return h.size() > suffix.size() && h.ends_with(suffix);
+}
+
+std::vector<std::string> intersect_hostnames(const std::optional<std::string>& listener,
+                                             const std::vector<std::string>& route, bool& any) {
+  any = false;
+  std::vector<std::string> out;
+  if (!listener || listener->empty()) {
+    if (route.empty()) any = true;
+    out = route;
+    return out;
+  }
+  if (route.empty()) return {*listener};
+  for (const auto& h : route) {
+    if (h == *listener || hostname_covers(*listener, h)) out.push_back(h);
+    else if (hostname_covers(h, *listener)) out.push_back(*listener);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<gateway_match>& gateway_table::list(bool tls, const std::string& host_key) {
+  auto [it, inserted] = keys_[tls ? 1 : 0].try_emplace(host_key, static_cast<std::uint32_t>(lists_.size()));
+  if (inserted) lists_.emplace_back();
+  return lists_[it->second];
+}
+
+void gateway_table::finish() {
+  for (int t = 0; t < 2; ++t) {
+    // Own entries first, sorted; then those of covering wildcards (longer first), then the
+    // routes without hostnames: "precedence must be given to rules from the HTTPRoute with
+    // the largest number of characters in a matching non-wildcard hostname; characters in
+    // a matching hostname" (apis/v1/httproute_types.go, HTTPRouteSpec.Hostnames).
+    std::vector<std::pair<std::string, std::vector<gateway_match>>> own;
+    for (const auto& [key, i] : keys_[t]) {
+      auto l = lists_[i];
+      std::stable_sort(l.begin(), l.end(), gateway_match_before);
+      own.emplace_back(key, std::move(l));
+    }
+    for (const auto& [key, i] : keys_[t]) {
+      auto& out = lists_[i];
+      std::vector<const std::pair<std::string, std::vector<gateway_match>>*> covering;
+      for (const auto& o : own)
+        if (o.first != key && (o.first.empty() || hostname_covers(o.first, key))) covering.push_back(&o);
+      std::sort(covering.begin(), covering.end(), [](auto* a, auto* b) {
+        if (a->first.empty() != b->first.empty()) return b->first.empty();
+        return a->first.size() > b->first.size();
+      });
+      for (const auto& o : own)
+        if (o.first == key) out = o.second;
+      for (auto* c : covering) out.insert(out.end(), c->second.begin(), c->second.end());
+    }
+  }
+}
+
+const std::vector<gateway_match>* gateway_table::list_of(bool tls, std::string_view host_key) const {
+  const auto& keys = keys_[tls ? 1 : 0];
+  auto it = keys.find(host_key);
+  return it == keys.end() ? nullptr : &lists_[it->second];
+}
+
+std::uint32_t gateway_table::find(std::string_view host, std::string_view path,
+                                  const request_attrs& req, bool& claimed) const {
+  claimed = false;
+  const std::vector<gateway_match>* l = nullptr;
+  if (!host.empty()) {
+    l = list_of(req.tls, host);
+    // "*.b.example.com", then "*.example.com", ... written over a scratch buffer.
+    char buf[256];
+    for (auto dot = host.find('.'); l == nullptr && dot != std::string_view::npos;
+         dot = host.find('.', dot + 1)) {
+      const std::string_view suffix = host.substr(dot);  // ".b.example.com"
+      if (suffix.size() + 1 > sizeof buf) continue;
+      buf[0] = '*';
+      suffix.copy(buf + 1, suffix.size());
+      l = list_of(req.tls, std::string_view(buf, suffix.size() + 1));
+    }
+    claimed = l != nullptr;
+  }
+  if (l == nullptr) l = list_of(req.tls, "");
+  if (l == nullptr) return no_route;
+  for (const auto& m : *l)
+    if (gateway_match_accepts(m, path, req)) return m.route;
+  return no_route;
+}
+
+bool gateway_table::claims(std::string_view host) const {
+  for (int t = 0; t < 2; ++t) {
+    for (const auto& [key, i] : keys_[t]) {
+      if (key.empty()) continue;
+      if (key == host || hostname_covers(key, host)) return true;
+    }
+  }
+  return false;
+}
+
+void gateway_table::assign_indices() {
+  for (auto& l : lists_)
+    for (auto& m : l) m.route = m.owner != nullptr ? m.owner->index : no_route;
+}
+
+bool gateway_table::has_any_host() const {
+  return list_of(false, "") != nullptr || list_of(true, "") != nullptr;
+}
+
+}  // namespace portico::config
