@@ -31,6 +31,7 @@ namespace {
 constexpr std::size_t header_limit = 8 * 1024;
 constexpr std::size_t body_limit = 16 * 1024;
 constexpr std::size_t max_pending_scrapes = 4;
+constexpr std::size_t recycle_min = 1 << 20;  // a response body this large is a /metrics text
 constexpr auto linger_timeout = std::chrono::seconds(2);
 constexpr std::size_t linger_limit = 256 * 1024;
 
@@ -161,6 +162,9 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
     stream_.expires_after(server_->opts.write_timeout);
     http::async_write(stream_, res_,
                       [self = shared_from_this(), close_after](beast::error_code ec, std::size_t) {
+                        // A /metrics text's buffer serves the next scrape (metrics_registry).
+                        if (self->res_.body().capacity() >= recycle_min)
+                          self->server_->reg.recycle(std::move(self->res_.body()));
                         if (ec || self->server_->closed || self->closed_) return self->close();
                         if (close_after) return self->linger();
                         self->read();

@@ -262,6 +262,7 @@ struct serve_flags {
   std::string default_ssl_certificate;
   std::string debug_endpoints = "loopback";
   std::vector<std::string> exclude_socket_metrics;  // each a comma-separated list
+  std::vector<std::string> time_buckets, length_buckets, size_buckets;  // the same
 };
 
 // --https-port: 443 when watching the Kubernetes API (the DaemonSet's hostPort), 8443 with
@@ -361,6 +362,15 @@ void add_server_options(po::options_description& d, proxy::server_options& o, se
      "request metric families not exported, comma-separated, with or without the "
      "nginx_ingress_controller_ prefix (e.g. nginx_ingress_controller_request_size); other "
      "names are ignored with a warning")
+    ("time-buckets", po::value(&f.time_buckets)->composing(),
+     "upper bounds of the request, response, connect and header duration histograms in "
+     "seconds, comma-separated, increasing (default 0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10)")
+    ("length-buckets", po::value(&f.length_buckets)->composing(),
+     "upper bounds of the request_size and response_size histograms in bytes, comma-separated, "
+     "increasing (default 10,20,30,40,50,60,70,80,90,100)")
+    ("size-buckets", po::value(&f.size_buckets)->composing(),
+     "accepted and checked for ingress-nginx compatibility: its only histogram, the deprecated "
+     "bytes_sent, is not exported (default 10,100,1000,10000,100000,1e+06,1e+07)")
     ("config-debounce", dur(f.debounce), "a burst of file changes is reloaded this long after its last change")
     ("config-max-delay", dur(f.max_delay), "... but at most this long after its first change");
 }
@@ -387,6 +397,16 @@ void apply_serve_flags(proxy::server_options& o, const serve_flags& f,
   o.controller_class = f.classes.controller_class;
   for (const auto& list : f.exclude_socket_metrics)
     for (auto& name : cli::parse_list(list)) o.exclude_socket_metrics.push_back(std::move(name));
+  try {
+    if (!f.time_buckets.empty())
+      o.time_buckets = proxy::parse_buckets("--time-buckets", f.time_buckets);
+    if (!f.length_buckets.empty())
+      o.length_buckets = proxy::parse_buckets("--length-buckets", f.length_buckets);
+    if (!f.size_buckets.empty())
+      o.size_buckets = proxy::parse_buckets("--size-buckets", f.size_buckets);
+  } catch (const std::invalid_argument& e) {
+    throw po::error(e.what());
+  }
   if (f.debug_endpoints == "loopback") o.debug = proxy::debug_endpoints::loopback;
   else if (f.debug_endpoints == "all") o.debug = proxy::debug_endpoints::all;
   else if (f.debug_endpoints == "off") o.debug = proxy::debug_endpoints::off;

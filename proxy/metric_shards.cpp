@@ -1,7 +1,8 @@
 #include "proxy/metric_shards.hpp"
 
-#include <limits>
-#include <map>
+#include <charconv>
+#include <cmath>
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -9,88 +10,91 @@ namespace portico::proxy {
 
 namespace {
 
-constexpr auto relaxed = std::memory_order_relaxed;
-
-template <std::size_t N>
-struct histogram_total {
-  std::array<std::uint64_t, N + 1> counts{};
-  double sum = 0;
-
-  void add(const histogram_cell<N>& h) {
-    for (std::size_t i = 0; i <= N; ++i) counts[i] += h.counts[i].load(relaxed);
-    sum += h.sum.load(relaxed);
+// Prometheus text format: a label value escapes backslash, double quote and line feed.
+void append_label(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += "=\"";
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
   }
-  std::uint64_t count() const {
-    std::uint64_t n = 0;
-    for (auto c : counts) n += c;
-    return n;
-  }
-};
-
-struct cell_total {
-  std::uint64_t requests = 0;
-  histogram_total<time_buckets.size()> request_duration, response_duration, connect_duration,
-      header_duration;
-  histogram_total<length_buckets.size()> request_size, response_size;
-
-  void add(const request_cell& c) {
-    requests += c.requests.load(relaxed);
-    request_duration.add(c.request_duration);
-    response_duration.add(c.response_duration);
-    connect_duration.add(c.connect_duration);
-    header_duration.add(c.header_duration);
-    request_size.add(c.request_size);
-    response_size.add(c.response_size);
-  }
-};
-
-prometheus::MetricFamily family(std::string name, std::string help, prometheus::MetricType type) {
-  prometheus::MetricFamily f;
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
+  out += "\",";
 }
 
-template <std::size_t N>
-void add_histogram(prometheus::MetricFamily& f, const std::vector<prometheus::ClientMetric::Label>& labels,
-                   const histogram_total<N>& h, const std::array<double, N>& bounds) {
-  std::uint64_t total = h.count();
-  if (total == 0) return;  // like a Prometheus vector: no series until the first observation
-  prometheus::ClientMetric m;
-  m.label = labels;
-  m.histogram.sample_count = total;
-  m.histogram.sample_sum = h.sum;
-  std::uint64_t cumulative = 0;
-  m.histogram.bucket.reserve(N + 1);
-  for (std::size_t i = 0; i < N; ++i) {
-    cumulative += h.counts[i];
-    m.histogram.bucket.push_back({cumulative, bounds[i]});
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// One float as Go's strconv.ParseFloat reads the common forms: decimal, exponent, an
+// optional sign, Inf/Infinity/NaN in any case. nullopt when the item is anything else.
+std::optional<double> parse_float(std::string_view item) {
+  bool negative = false;
+  if (!item.empty() && (item.front() == '+' || item.front() == '-')) {
+    negative = item.front() == '-';
+    item.remove_prefix(1);
   }
-  m.histogram.bucket.push_back({total, std::numeric_limits<double>::infinity()});
-  f.metric.push_back(std::move(m));
-}
-
-// A cell key as exported: with status classes, the status part becomes
-// status_class_base + the first digit, so 200 and 204 sum into one series.
-constexpr std::uint32_t status_class_base = 1000;  // above every code cell_key keeps
-
-std::uint32_t exported_key(std::uint32_t key, bool status_classes) {
-  std::uint32_t status = key & 0xffff;
-  if (!status_classes || status == 0) return key;
-  return (key & ~0xffffu) | (status_class_base + status / 100);
-}
-
-std::string status_text(std::uint32_t key) {
-  unsigned status = key & 0xffff;
-  if (status == 0) return "-";
-  if (status >= status_class_base) return std::to_string(status - status_class_base) + "xx";
-  return std::to_string(status);
+  if (item.empty() || item.front() == '+' || item.front() == '-') return std::nullopt;
+  double v = 0;
+  auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+  if (ec != std::errc() || end != item.data() + item.size()) return std::nullopt;
+  return negative ? -v : v;
 }
 
 constexpr std::string_view family_prefix = "nginx_ingress_controller_";
 
 }  // namespace
+
+std::vector<double> parse_buckets(std::string_view flag, const std::vector<std::string>& values) {
+  std::vector<double> out;
+  auto refuse = [&](std::string_view item, std::string_view why) {
+    throw std::invalid_argument(std::string(flag) + ": '" + std::string(item) + "' " +
+                                std::string(why) + " (a comma-separated list of increasing numbers, "
+                                "e.g. 0.005,0.01,0.1,1)");
+  };
+  for (const std::string& value : values) {
+    std::string_view rest = value;
+    for (;;) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view item = trim(rest.substr(0, comma));
+      if (item.empty()) refuse(value, "has an empty item");
+      const std::optional<double> v = parse_float(item);
+      if (!v) refuse(item, "is not a number");
+      if (std::isnan(*v)) refuse(item, "is not a bucket bound");
+      // client_golang: "histogram buckets must be in increasing order".
+      if (!out.empty() && !(*v > out.back())) refuse(item, "is not above the bound before it");
+      out.push_back(*v);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  // The +Inf bucket is implicit: a last bound of +Inf is dropped, as client_golang does.
+  if (!out.empty() && std::isinf(out.back()) && out.back() > 0) out.pop_back();
+  return out;
+}
+
+request_cell::request_cell(std::uint32_t k, std::size_t time_bounds, std::size_t length_bounds)
+    : key(k),
+      storage_(std::make_unique<std::atomic<std::uint64_t>[]>(4 * (time_bounds + 1) +
+                                                              2 * (length_bounds + 1))) {
+  std::atomic<std::uint64_t>* p = storage_.get();
+  for (histogram_cell* h : {&request_duration, &response_duration, &connect_duration,
+                            &header_duration}) {
+    h->counts = p;
+    p += time_bounds + 1;
+  }
+  for (histogram_cell* h : {&request_size, &response_size}) {
+    h->counts = p;
+    p += length_bounds + 1;
+  }
+}
 
 unsigned method_index(std::string_view m) noexcept {
   switch (m.size()) {
@@ -127,6 +131,8 @@ metric_options resolve_metric_options(const server_options& o, std::vector<std::
   m.per_host = o.metrics_per_host;
   m.per_undefined_host = o.metrics_per_undefined_host;
   m.status_classes = o.report_status_classes;
+  if (o.time_buckets) m.time_buckets = bucket_bounds(*o.time_buckets);
+  if (o.length_buckets) m.length_buckets = bucket_bounds(*o.length_buckets);
   for (const std::string& written : o.exclude_socket_metrics) {
     std::string_view name = written;
     if (name.starts_with(family_prefix)) name.remove_prefix(family_prefix.size());
@@ -172,14 +178,6 @@ std::string route_labels::key() const {
   return k;
 }
 
-struct shard_set::totals {
-  std::map<std::string, const route_labels*> labels;  // by key; points into the shards
-  std::map<std::pair<std::string, std::uint32_t>, cell_total> cells;
-  std::int64_t client_connections = 0, tunnels = 0, pooled = 0, ejected = 0;
-  std::int64_t accept_errors = 0, accept_paused = 0;
-  std::uint64_t all_requests = 0;  // also of routes no longer exported
-};
-
 shard_set::shard_set(controller_labels labels, metric_options options)
     : labels_(std::move(labels)), options_(options) {}
 
@@ -194,20 +192,45 @@ void shard_set::add_gauges(worker_gauges* g) {
   extra_gauges_.push_back(g);
 }
 
+// The label text in ingress-nginx's (alphabetical) label order, escaped once here.
+const label_set& shard_set::label_set_for(const route_labels& labels, std::string key) {
+  if (auto it = label_sets_by_key_.find(key); it != label_sets_by_key_.end()) return *it->second;
+  auto set = std::make_unique<label_set>();
+  set->labels = labels;
+  set->key = std::move(key);
+  set->id = static_cast<std::uint32_t>(label_sets_.size());
+  std::string& head = set->text_head;
+  append_label(head, "canary", labels.canary);
+  append_label(head, "controller_class", labels_.controller_class);
+  append_label(head, "controller_namespace", labels_.controller_namespace);
+  append_label(head, "controller_pod", labels_.controller_pod);
+  // Without per-host metrics the label is absent, as in ingress-nginx (not host="").
+  if (options_.per_host) append_label(head, "host", labels.host);
+  append_label(head, "ingress", labels.ingress);
+  std::string& tail = set->text_tail;
+  append_label(tail, "namespace", labels.namespace_name);
+  append_label(tail, "path", labels.path);
+  append_label(tail, "service", labels.service);
+  tail.pop_back();  // the last ','
+  label_sets_by_key_.emplace(set->key, set.get());
+  label_sets_.push_back(std::move(set));
+  return *label_sets_.back();
+}
+
 route_stats& shard_set::stats_for(worker_shard& shard, const route_labels& labels,
                                   export_rule rule) {
   std::string key = labels.key();
   if (auto it = shard.routes.find(key); it != shard.routes.end()) return *it->second;
   auto rs = std::make_unique<route_stats>();
-  rs->labels = labels;
-  rs->key = key;
   rs->exported = rule;
   std::lock_guard lock(mu_);
+  rs->set = &label_set_for(labels, key);
   return *shard.routes.emplace(std::move(key), std::move(rs)).first->second;
 }
 
 request_cell& shard_set::add_cell(route_stats& rs, std::uint32_t key) {
-  auto cell = std::make_unique<request_cell>(key);
+  auto cell = std::make_unique<request_cell>(key, options_.time_buckets.size(),
+                                             options_.length_buckets.size());
   std::lock_guard lock(mu_);
   rs.keys.push_back(key);
   rs.cells.push_back(std::move(cell));
@@ -224,145 +247,6 @@ void shard_set::set_live_routes(const config::snapshot& snap) {
   std::lock_guard lock(mu_);
   live_ = std::move(live);
   have_live_ = true;
-}
-
-void shard_set::sum_into(totals& t) const {
-  auto add_gauges = [&t](const worker_gauges& g) {
-    t.client_connections += g.client_connections.load(relaxed);
-    t.tunnels += g.tunnels.load(relaxed);
-    t.pooled += g.pooled_upstream_connections.load(relaxed);
-    t.ejected += g.ejected_endpoints.load(relaxed);
-    t.accept_errors += g.accept_errors.load(relaxed);
-    t.accept_paused += g.accept_paused.load(relaxed);
-  };
-  for (const auto& shard : shards_) {
-    add_gauges(shard->gauges);
-    for (const auto& [key, rs] : shard->routes) {
-      for (const auto& cell : rs->cells) t.all_requests += cell->requests.load(relaxed);
-      if (rs->exported == export_rule::never) continue;
-      if (rs->exported == export_rule::if_live && have_live_ && !live_.contains(key)) continue;
-      t.labels.emplace(key, &rs->labels);
-      for (const auto& cell : rs->cells)
-        t.cells[{key, exported_key(cell->key, options_.status_classes)}].add(*cell);
-    }
-  }
-  for (const worker_gauges* g : extra_gauges_) add_gauges(*g);
-}
-
-// One series per (route label set, method, status) in each of ingress-nginx's 7 families,
-// less the excluded ones.
-void shard_set::request_families(const totals& t, std::vector<prometheus::MetricFamily>& out) const {
-  using prometheus::MetricType;
-  std::size_t first = out.size();
-  const std::string ns(family_prefix);
-  // request_family_names order.
-  const std::array<const char*, request_family_names.size()> help = {
-      "The total number of client requests",
-      "The request processing time in seconds",
-      "The time spent on receiving the response from the upstream server",
-      "The time spent on establishing a connection with the upstream server",
-      "The time spent on receiving first header from the upstream server",
-      "The request length (including request line, header, and request body)",
-      "The response length (including request line, header, and request body)",
-  };
-  for (std::size_t i = 0; i < request_family_names.size(); ++i)
-    out.push_back(family(ns + std::string(request_family_names[i]), help[i],
-                         i == 0 ? MetricType::Counter : MetricType::Histogram));
-
-  const metric_options& o = options_;
-  for (const auto& [id, c] : t.cells) {
-    const route_labels& rl = *t.labels.at(id.first);
-    std::vector<prometheus::ClientMetric::Label> labels = {
-        {"canary", rl.canary},
-        {"controller_class", labels_.controller_class},
-        {"controller_namespace", labels_.controller_namespace},
-        {"controller_pod", labels_.controller_pod},
-    };
-    // Without per-host metrics the label is absent, as in ingress-nginx (not host="").
-    if (o.per_host) labels.push_back({"host", rl.host});
-    labels.insert(labels.end(), {{"ingress", rl.ingress},
-                                 {"method", std::string(method_names[id.second >> 16])},
-                                 {"namespace", rl.namespace_name},
-                                 {"path", rl.path},
-                                 {"service", rl.service},
-                                 {"status", status_text(id.second)}});
-    if (!o.family_excluded(0)) {
-      prometheus::ClientMetric requests;
-      requests.label = labels;
-      requests.counter.value = static_cast<double>(c.requests);
-      out[first].metric.push_back(std::move(requests));
-    }
-    auto histogram = [&](std::size_t i, const auto& h, const auto& bounds) {
-      if (!o.family_excluded(i)) add_histogram(out[first + i], labels, h, bounds);
-    };
-    histogram(1, c.request_duration, time_buckets);
-    histogram(2, c.response_duration, time_buckets);
-    histogram(3, c.connect_duration, time_buckets);
-    histogram(4, c.header_duration, time_buckets);
-    histogram(5, c.request_size, length_buckets);
-    histogram(6, c.response_size, length_buckets);
-  }
-  // Excluded families are not declared either.
-  for (std::size_t i = request_family_names.size(); i-- > 0;)
-    if (o.family_excluded(i)) out.erase(out.begin() + static_cast<std::ptrdiff_t>(first + i));
-}
-
-void shard_set::gauge_families(const totals& t, std::vector<prometheus::MetricFamily>& out) const {
-  using prometheus::MetricType;
-  const std::string ns = "nginx_ingress_controller_";
-  std::vector<prometheus::ClientMetric::Label> controller = {
-      {"controller_class", labels_.controller_class},
-      {"controller_namespace", labels_.controller_namespace},
-      {"controller_pod", labels_.controller_pod},
-  };
-  auto one = [&](const std::string& name, const char* help, MetricType type, double v,
-                 std::vector<prometheus::ClientMetric::Label> extra = {}) {
-    prometheus::MetricFamily f = family(name, help, type);
-    prometheus::ClientMetric m;
-    m.label = controller;
-    m.label.insert(m.label.end(), extra.begin(), extra.end());
-    (type == MetricType::Counter ? m.counter.value : m.gauge.value) = v;
-    f.metric.push_back(std::move(m));
-    out.push_back(std::move(f));
-  };
-  auto gauge = [&](const char* name, const char* help, std::int64_t v) {
-    one(name, help, MetricType::Gauge, static_cast<double>(v));
-  };
-  // What ingress-nginx's nginx_status collector reports, for its dashboards.
-  one(ns + "nginx_process_connections",
-      "current number of client connections with state {active, reading, writing, waiting}",
-      MetricType::Gauge, static_cast<double>(t.client_connections), {{"state", "active"}});
-  one(ns + "nginx_process_requests_total", "total number of client requests",
-      MetricType::Counter, static_cast<double>(t.all_requests));
-  gauge("portico_client_connections", "Open client connections, all workers", t.client_connections);
-  gauge("portico_tunnels", "Open upgrade (WebSocket) tunnels, all workers", t.tunnels);
-  gauge("portico_pooled_upstream_connections", "Idle upstream connections held in the pools",
-        t.pooled);
-  gauge("portico_ejected_endpoints", "Endpoints currently ejected by passive health checks",
-        t.ejected);
-  one("portico_accept_errors_total",
-      "Failed accepts on every listener (e.g. out of file descriptors); each pauses that "
-      "listener for 10-100 ms",
-      MetricType::Counter, static_cast<double>(t.accept_errors));
-  gauge("portico_accept_paused",
-        "Listeners not accepting now: backing off after a failed accept, or their worker is "
-        "at --max-connections",
-        t.accept_paused);
-}
-
-std::vector<prometheus::MetricFamily> shard_set::collect() const {
-  totals t;
-  {
-    // Only the sum needs the lock; the label sets it points to are never freed or changed.
-    std::lock_guard lock(mu_);
-    sum_into(t);
-  }
-
-  std::vector<prometheus::MetricFamily> out;
-  out.reserve(15);
-  request_families(t, out);
-  gauge_families(t, out);
-  return out;
 }
 
 }  // namespace portico::proxy

@@ -141,16 +141,26 @@ metrics_registry::~metrics_registry() = default;
 shard_set& metrics_registry::shards() { return *shards_; }
 
 std::string metrics_registry::render() {
-  std::vector<prometheus::MetricFamily> families = process_->registry.Collect();
-  auto append = [&families](std::vector<prometheus::MetricFamily> more) {
-    families.insert(families.end(), std::make_move_iterator(more.begin()),
-                    std::make_move_iterator(more.end()));
+  auto serialize = [](std::string& out, const std::vector<prometheus::MetricFamily>& families) {
+    std::ostringstream text;
+    prometheus::TextSerializer().Serialize(text, families);
+    out += text.view();
   };
-  append(shards_->collect());
-  append(collect_process_stats(shards_->labels()));
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, families);
-  return std::move(out).str();
+  std::string out;
+  {
+    std::lock_guard lock(spare_mu_);
+    out.swap(spare_);
+  }
+  out.clear();
+  serialize(out, process_->registry.Collect());
+  shards_->render(out);  // most of the text: the request families, written without copies
+  serialize(out, collect_process_stats(shards_->labels()));
+  return out;
+}
+
+void metrics_registry::recycle(std::string&& text) {
+  std::lock_guard lock(spare_mu_);
+  if (text.capacity() > spare_.capacity()) spare_ = std::move(text);
 }
 
 void metrics_registry::on_publish(const config::snapshot& snap, double build_seconds,

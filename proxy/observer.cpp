@@ -105,16 +105,18 @@ void worker_observer::on_request(const request_record& rec) {
   request_cell* c = rs.find(key);
   if (c == nullptr) c = &impl_->shards.add_cell(rs, key);
 
+  const bucket_bounds& time = impl_->options.time_buckets;
+  const bucket_bounds& length = impl_->options.length_buckets;
   bump(c->requests);
-  c->request_duration.observe(rec.request_seconds < 0 ? 0 : rec.request_seconds, time_buckets);
+  c->request_duration.observe(rec.request_seconds < 0 ? 0 : rec.request_seconds, time);
   if (rec.upstream_connect_seconds >= 0)
-    c->connect_duration.observe(rec.upstream_connect_seconds, time_buckets);
+    c->connect_duration.observe(rec.upstream_connect_seconds, time);
   if (rec.upstream_header_seconds >= 0)
-    c->header_duration.observe(rec.upstream_header_seconds, time_buckets);
+    c->header_duration.observe(rec.upstream_header_seconds, time);
   if (rec.upstream_response_seconds >= 0)
-    c->response_duration.observe(rec.upstream_response_seconds, time_buckets);
-  c->request_size.observe(static_cast<double>(rec.request_bytes), length_buckets);
-  c->response_size.observe(static_cast<double>(rec.response_bytes), length_buckets);
+    c->response_duration.observe(rec.upstream_response_seconds, time);
+  c->request_size.observe(static_cast<double>(rec.request_bytes), length);
+  c->response_size.observe(static_cast<double>(rec.response_bytes), length);
 
   if (rec.route != nullptr ? rec.route->policy->access_log : impl_->log_unrouted)
     impl_->log->append(rec);

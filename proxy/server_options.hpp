@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,9 @@ struct server_options {
   bool metrics_per_undefined_host = false;  // default-backend requests of unnamed hosts too
   bool report_status_classes = false;       // status "2xx".."5xx" instead of the code
   std::vector<std::string> exclude_socket_metrics;  // request families not exported
+  // Histogram upper bounds (--time-buckets, --length-buckets, --size-buckets), checked by
+  // proxy::parse_buckets; unset: ingress-nginx's defaults.
+  std::optional<std::vector<double>> time_buckets, length_buckets, size_buckets;
 
   // Where the data plane's own log lines go (default: stderr, plain).
   log_fn log;

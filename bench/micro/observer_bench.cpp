@@ -10,6 +10,7 @@
 
 #include "config/snapshot.hpp"
 #include "proxy/access_log.hpp"
+#include "proxy/metric_shards.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/observe.hpp"
 
@@ -98,6 +99,26 @@ void BM_on_request_10k_routes(benchmark::State& state) {
 }
 BENCHMARK(BM_on_request_10k_routes);
 
+// The bucket of one observation among the default time bounds (11: a linear scan) and among
+// 40 bounds (a binary search), values spread over the range.
+void BM_bucket_index(benchmark::State& state) {
+  std::vector<double> upper;
+  if (state.range(0) == 11) {
+    upper.assign(proxy::default_time_buckets.begin(), proxy::default_time_buckets.end());
+  } else {
+    for (int i = 0; i < state.range(0); ++i) upper.push_back(0.001 * (i + 1) * (i + 1));
+  }
+  proxy::bucket_bounds b(upper);
+  std::vector<double> values;
+  for (int i = 0; i < 1024; ++i) values.push_back(upper.back() * 1.2 * ((i * 7919) % 1024) / 1024);
+  std::size_t i = 0, sum = 0;
+  for (auto _ : state) {
+    sum += b.index(values[i++ & 1023]);
+    benchmark::DoNotOptimize(sum);
+  }
+}
+BENCHMARK(BM_bucket_index)->Arg(11)->Arg(40);
+
 // One JSON access-log line, written to /dev/null in 64 KiB batches.
 void BM_access_log_append(benchmark::State& state) {
   int fd = ::open("/dev/null", O_WRONLY);
@@ -126,9 +147,15 @@ void BM_render_1k_routes(benchmark::State& state) {
       w2.on_request(record(r.get(), s));
     }
   std::size_t bytes = 0;
-  for (auto _ : state) bytes = reg.render().size();
+  if (state.range(0) == 1) reg.recycle(reg.render());
+  for (auto _ : state) {
+    std::string text = reg.render();
+    bytes = text.size();
+    if (state.range(0) == 1) reg.recycle(std::move(text));  // as the admin server does
+  }
   state.counters["bytes"] = static_cast<double>(bytes);
 }
-BENCHMARK(BM_render_1k_routes)->Unit(benchmark::kMillisecond);
+// Arg 0: a fresh buffer each time (page faults on ~49 MB); 1: the previous text's buffer.
+BENCHMARK(BM_render_1k_routes)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
