@@ -144,7 +144,7 @@ TEST(H2Translate, ResponseChunkedIsUnframed) {
   std::string body;
   const std::string_view text =
       "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n"
-      "Upgrade: x\r\n\r\n5\r\nhello\r\na;ext=1\r\n 0123456789\r\n0\r\nx-t: 1\r\n\r\n";
+      "Upgrade: x\r\n\r\n5\r\nhello\r\nb;ext=1\r\n 0123456789\r\n0\r\nx-t: 1\r\n\r\n";
   // Byte by byte: every split point of the framing.
   for (char c : text) r.feed(std::string_view(&c, 1), body);
   EXPECT_EQ(r.status(), 201u);

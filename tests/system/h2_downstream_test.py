@@ -197,6 +197,11 @@ CA = None
 DIR = None
 
 
+def configmap(data):
+    lines = "".join(f"  {k}: \"{v}\"\n" for k, v in data.items())
+    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: portico\n  namespace: ingress\ndata:\n{lines}"
+
+
 def setUpModule():
     global P, CA, DIR
     CA = t.CA()
@@ -217,7 +222,10 @@ def setUpModule():
                       annotations={A + "ssl-redirect": "false", A + "proxy-body-size": "8m"}),
         t.tls_ingress("other", [("other.test", "/", "Prefix", "other", 80)],
                       tls=[(["other.test"], "cert")], annotations={A + "ssl-redirect": "false"}))
-    P = t.start_portico(DIR, "--workers", "1")
+    # A connection without a request in progress is closed after the client header timeout,
+    # then keep-alive.
+    h.write_manifests(DIR, "config.yaml", configmap({"client-header-timeout": "2", "keep-alive": "2"}))
+    P = t.start_portico(DIR, "--workers", "1", "--configmap", "ingress/portico")
 
 
 def tearDownModule():
@@ -334,6 +342,36 @@ class clients(unittest.TestCase):
         self.assertIn('"protocol":"HTTP/2.0"', line.group(0))
 
 
+class switched_off(unittest.TestCase):
+    """use-http2: "false" keeps HTTPS at HTTP/1.1; --h2c=false answers the preface as the
+    HTTP/1.1 request it is not."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = h.temp_dir()
+        cert = CA.issue("app.test")
+        h.write_manifests(
+            cls.dir, "a.yaml", h.ingress_class(), configmap({"use-http2": "false"}),
+            h.service("app", 80, [("127.0.0.1", UPS[0].port)]), t.tls_secret("cert", cert),
+            t.tls_ingress("app", [("app.test", "/", "Prefix", "app", 80)], tls=[(["app.test"], "cert")],
+                          annotations={A + "ssl-redirect": "false"}))
+        cls.p = t.start_portico(cls.dir, "--workers", "1", "--h2c=false", "--configmap", "ingress/portico")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.p.stop()
+
+    def test_alpn_without_h2(self):
+        out = curl("--http2", "--resolve", f"app.test:{self.p.https_port}:127.0.0.1", "--cacert",
+                   str(CA.path), "-w", "\n%{http_version} %{http_code}", f"https://app.test:{self.p.https_port}/")
+        self.assertTrue(out.endswith(b"\n1.1 200"), out[-40:])
+
+    def test_preface_without_h2c(self):
+        with h.Conn(self.p.http_port) as c:
+            c.send(PREFACE)
+            self.assertEqual(c.read_response("PRI").status, 400)
+
+
 class protections(unittest.TestCase):
     def assert_served(self):
         """A normal HTTP/2 client is served."""
@@ -431,6 +469,28 @@ class protections(unittest.TestCase):
         finally:
             c.close()
         self.assert_served()
+
+    def test_idle_connection_closed(self):
+        # No request within the client header timeout (2 s here): GOAWAY NO_ERROR, then close.
+        c = raw_h2(P.http_port)
+        try:
+            f = c.until(lambda f: f[0] == GOAWAY)
+            self.assertIsNotNone(f)
+            self.assertEqual(int.from_bytes(f[3][4:8], "big"), 0)
+            self.assertIsNone(c.until(lambda f: False))
+        finally:
+            c.close()
+        # After an answered request, keep-alive (2 s here) applies the same way.
+        c = raw_h2(P.http_port)
+        try:
+            c.headers(1, get_fields("app.test"))
+            self.assertEqual(c.response(1)[0], 200)
+            f = c.until(lambda f: f[0] == GOAWAY)
+            self.assertIsNotNone(f)
+            self.assertEqual(int.from_bytes(f[3][0:4], "big"), 1)  # last stream processed
+            self.assertIsNone(c.until(lambda f: False))
+        finally:
+            c.close()
 
     def test_ping_flood_is_bounded(self):
         # A client that sends PINGs and never reads the ACKs: the ACKs waiting to be written
