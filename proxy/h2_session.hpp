@@ -61,7 +61,8 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
  private:
   friend struct impl;
   void read_more();
-  void on_read(const boost::system::error_code& ec, std::size_t n);
+  void on_readable(const boost::system::error_code& ec);
+  void on_read(const boost::system::error_code& ec, const char* data, std::size_t n);
   bool receive(const char* data, std::size_t n);
   void flush();
   void schedule_flush();
@@ -78,7 +79,7 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
   std::chrono::steady_clock::time_point deadline_{};
   std::chrono::steady_clock::time_point timer_expiry_{};
   bool timer_pending_ = false;
-  std::unique_ptr<char[]> rbuf_;  // only while a read is outstanding
+  std::unique_ptr<char[]> rbuf_;  // TLS only: the receive buffer
   std::string wbuf_;
   bool writing_ = false;
   bool reading_ = false;
