@@ -348,6 +348,7 @@ struct h2_connection::impl {
     if (it == c.streams_.end()) return 0;
     auto s = std::move(it->second);
     c.streams_.erase(it);
+    nghttp2_session_set_stream_user_data(c.session_, id, nullptr);  // no stale pointer left
     s->closed = true;
     if (s->unconsumed > 0) {  // what nobody will read still frees the connection's window
       nghttp2_session_consume_connection(c.session_, s->unconsumed);
