@@ -108,10 +108,10 @@ const std::vector<setting_spec>& setting_registry() {
       {"http-access-log-path", setting_support::ignored, "logs are JSON lines on stdout and stderr"},
       {"http-redirect-code", setting_support::supported, "status of the HTTP to HTTPS redirect (301, 302, 307, 308)"},
       {"http-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
-      {"http2-max-concurrent-streams", setting_support::unsupported, "HTTP/2 is not served yet"},
-      {"http2-max-field-size", setting_support::unsupported, "HTTP/2 is not served yet"},
-      {"http2-max-header-size", setting_support::unsupported, "HTTP/2 is not served yet"},
-      {"http2-max-requests", setting_support::unsupported, "HTTP/2 is not served yet"},
+      {"http2-max-concurrent-streams", setting_support::supported, "streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS)"},
+      {"http2-max-field-size", setting_support::unsupported, "an HTTP/2 header list is bounded by --max-header-bytes"},
+      {"http2-max-header-size", setting_support::unsupported, "an HTTP/2 header list is bounded by --max-header-bytes"},
+      {"http2-max-requests", setting_support::unsupported, "an HTTP/2 connection has no request cap yet"},
       {"ignore-invalid-headers", setting_support::ignored, "invalid header names are always refused (400)"},
       {"jaeger-baggage-header", setting_support::unsupported, "no tracing export"},
       {"jaeger-collector-host", setting_support::unsupported, "no tracing export"},
@@ -223,7 +223,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"use-geoip", setting_support::unsupported, "no GeoIP"},
       {"use-geoip2", setting_support::unsupported, "no GeoIP"},
       {"use-gzip", setting_support::unsupported, "responses are passed as the upstream encoded them"},
-      {"use-http2", setting_support::unsupported, "HTTP/2 is not served yet"},
+      {"use-http2", setting_support::supported, "HTTP/2 offered to HTTPS clients by ALPN"},
       {"use-proxy-protocol", setting_support::supported, "PROXY protocol v1/v2 required on the HTTP and HTTPS listeners; the client address from peers in proxy-real-ip-cidr"},
       {"variables-hash-bucket-size", setting_support::ignored, "nginx internals with no counterpart"},
       {"variables-hash-max-size", setting_support::ignored, "nginx internals with no counterpart"},
@@ -450,6 +450,12 @@ void settings_decoder::apply(const std::string& k, const std::string& v) {
   else if (k == "client-body-timeout") seconds(k, v, c_.client_body_timeout);
   else if (k == "keep-alive") seconds(k, v, c_.keep_alive);
   else if (k == "keep-alive-requests") number(k, v, c_.keep_alive_requests);
+  else if (k == "use-http2") boolean(k, v, c_.use_http2);
+  else if (k == "http2-max-concurrent-streams") {
+    unsigned n = c_.http2_max_concurrent_streams;
+    number(k, v, n);
+    if (n != 0) c_.http2_max_concurrent_streams = n;
+  }
   else if (k == "enable-underscores-in-headers") boolean(k, v, c_.enable_underscores_in_headers);
   else if (k == "upstream-keepalive-connections") number(k, v, c_.upstream_keepalive_connections);
   else if (k == "upstream-keepalive-timeout") seconds(k, v, c_.upstream_keepalive_timeout);

@@ -43,6 +43,10 @@ struct controller_config {
   milliseconds keep_alive{75000};      // keep-alive (seconds in the ConfigMap)
   unsigned keep_alive_requests = 1000;  // requests per client connection; 0: no limit
   bool enable_underscores_in_headers = false;
+  // HTTP/2 to clients: offered by ALPN on HTTPS (use-http2); streams per connection
+  // (http2-max-concurrent-streams, nginx's default).
+  bool use_http2 = true;
+  std::uint32_t http2_max_concurrent_streams = 128;
   // Upstream connections
   std::size_t upstream_keepalive_connections = 320;
   milliseconds upstream_keepalive_timeout{60000};

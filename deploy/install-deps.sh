@@ -9,11 +9,11 @@ build_pkgs=(g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libboost-program-options1.81-dev libboost-system1.81-dev
   libssl-dev libyaml-cpp-dev prometheus-cpp-dev libre2-dev
-  libldns-dev libgtest-dev libgmock-dev libbenchmark-dev libaprutil1-dev libcrypt-dev
+  libldns-dev libgtest-dev libgmock-dev libbenchmark-dev libaprutil1-dev libcrypt-dev libnghttp2-dev
   clang-14 libfuzzer-14-dev libclang-rt-14-dev)  # the last three: tests/fuzz.sh
 # Real peers the system tests drive.
 test_pkgs=(curl openssl apache2-utils python3 python3-websockets python3-yaml python3-cryptography procps iproute2
-  bind9 bind9-dnsutils prometheus testssl.sh nginx-light nghttp2-client)
+  bind9 bind9-dnsutils prometheus testssl.sh nginx-light nghttp2-client python3-h2)
 bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind gnuplot-nox strace
   liburing-dev)  # the last: the io_uring build bench/io_backends.py compares
 

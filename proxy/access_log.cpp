@@ -138,7 +138,7 @@ char* put_seconds(char* p, double v) {
 }
 
 // Every fixed part of a line: keys, punctuation, numbers, the time and "null"s.
-constexpr std::size_t fixed_bound = 512;
+constexpr std::size_t fixed_bound = 544;
 
 }  // namespace
 
@@ -225,6 +225,8 @@ void access_log::append(const request_record& rec) {
   p = put_json(put(p, ",\"service\":"), svc);
   // ingress-nginx's $proxy_alternative_upstream_name: only on requests a canary served.
   if (!rec.canary.empty()) p = put_json(put(p, ",\"canary\":"), rec.canary);
+  // $server_protocol, written for HTTP/2 only (HTTP/1.1 lines stay as they were).
+  if (rec.http2) p = put(p, ",\"protocol\":\"HTTP/2.0\"");
   p = put(p, "}\n");
   len_ += static_cast<std::size_t>(p - start);
   if (len_ >= threshold_) flush();

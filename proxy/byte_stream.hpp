@@ -1,16 +1,55 @@
-// A connection that is plain TCP or TLS over TCP, decided at run time. Reads and writes pass
-// the completion handler straight to the socket's or the TLS stream's own operation, so the
-// choice costs one branch and no extra coroutine frame. Models AsyncReadStream and
-// AsyncWriteStream (asio::async_write works on it).
+// A connection that is plain TCP or TLS over TCP, decided at run time, or one stream of an
+// HTTP/2 connection (proxy/h2_session.hpp) carrying one request as HTTP/1.1 bytes. Reads and
+// writes pass the completion handler straight to the socket's or the TLS stream's own
+// operation, so the choice costs one branch and no extra coroutine frame. Models
+// AsyncReadStream and AsyncWriteStream (asio::async_write works on it).
 #pragma once
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <memory>
+#include <type_traits>
 #include <utility>
 
 namespace portico::proxy {
+
+// A move-only completion handler of a read or write, type-erased: an HTTP/2 stream keeps it
+// until data or window is there.
+class io_handler {
+ public:
+  io_handler() = default;
+  template <class H>
+  explicit io_handler(H&& h) : p_(std::make_unique<impl<std::decay_t<H>>>(std::forward<H>(h))) {}
+  explicit operator bool() const { return p_ != nullptr; }
+  // Calls and empties the handler.
+  void operator()(const boost::system::error_code& ec, std::size_t n) {
+    auto p = std::move(p_);
+    p->call(ec, n);
+  }
+
+ private:
+  struct base {
+    virtual ~base() = default;
+    virtual void call(const boost::system::error_code& ec, std::size_t n) = 0;
+  };
+  template <class H>
+  struct impl final : base {
+    explicit impl(H&& h) : h_(std::move(h)) {}
+    void call(const boost::system::error_code& ec, std::size_t n) override { h_(ec, n); }
+    H h_;
+  };
+  std::unique_ptr<base> p_;
+};
+
+// One HTTP/2 stream seen as a byte stream (proxy/h2_session.cpp). Handlers are never called
+// from inside these functions.
+class h2_stream;
+void h2_stream_read(h2_stream& s, boost::asio::mutable_buffer b, io_handler h);
+void h2_stream_write(h2_stream& s, boost::asio::const_buffer b, io_handler h);
+void h2_stream_cancel(h2_stream& s);
+void h2_stream_close(h2_stream& s);
+bool h2_stream_open(const h2_stream& s);
 
 class byte_stream {
  public:
@@ -21,8 +60,20 @@ class byte_stream {
   byte_stream(tcp::socket sock) : sock_(std::move(sock)) {}  // NOLINT: implicit on purpose
   template <class Context>
   explicit byte_stream(Context& ctx) : sock_(ctx) {}
-  byte_stream(byte_stream&&) noexcept = default;
-  byte_stream& operator=(byte_stream&&) noexcept = default;
+  // One HTTP/2 stream; `tls`: the connection's TLS stream (null for h2c), which outlives it.
+  template <class Context>
+  byte_stream(Context& ctx, std::shared_ptr<h2_stream> s, boost::asio::ssl::stream<tcp::socket>* tls)
+      : sock_(ctx), h2_(std::move(s)), tls_view_(tls) {}
+  byte_stream(byte_stream&& o) noexcept
+      : sock_(std::move(o.sock_)), tls_(std::move(o.tls_)), h2_(std::move(o.h2_)),
+        tls_view_(std::exchange(o.tls_view_, nullptr)) {}
+  byte_stream& operator=(byte_stream&& o) noexcept {
+    sock_ = std::move(o.sock_);
+    tls_ = std::move(o.tls_);
+    h2_ = std::move(o.h2_);
+    tls_view_ = std::exchange(o.tls_view_, nullptr);
+    return *this;
+  }
 
   // Wraps the (connected) socket in TLS; the handshake is the caller's. Replaces a previous
   // TLS layer.
@@ -30,21 +81,34 @@ class byte_stream {
     auto exec = socket().get_executor();
     tcp::socket raw = std::move(socket());
     tls_ = std::make_unique<tls_stream>(std::move(raw), ctx);
+    tls_view_ = tls_.get();
     sock_ = tcp::socket(exec);
   }
-  bool is_tls() const { return tls_ != nullptr; }
-  tls_stream* tls() { return tls_.get(); }
+  bool is_tls() const { return tls_view_ != nullptr; }
+  tls_stream* tls() { return tls_view_; }
+  bool is_h2() const { return h2_ != nullptr; }
 
   // The TCP socket underneath (the TLS stream's next layer when TLS is on).
   tcp::socket& socket() { return tls_ ? tls_->next_layer() : sock_; }
   const tcp::socket& socket() const { return tls_ ? tls_->next_layer() : sock_; }
   executor_type get_executor() { return socket().get_executor(); }
-  bool is_open() const { return socket().is_open(); }
+  bool is_open() const { return h2_ ? h2_stream_open(*h2_) : socket().is_open(); }
 
-  void cancel(boost::system::error_code& ec) { socket().cancel(ec); }
+  void cancel(boost::system::error_code& ec) {
+    if (h2_) h2_stream_cancel(*h2_);
+    else socket().cancel(ec);
+  }
   // Closes the socket and drops the TLS layer: the object is a plain, closed socket again.
+  // An HTTP/2 stream is finished (reset when its response is incomplete).
   void close(boost::system::error_code& ec) {
+    if (h2_) {
+      h2_stream_close(*h2_);
+      h2_.reset();
+      tls_view_ = nullptr;
+      return;
+    }
     socket().close(ec);
+    tls_view_ = nullptr;
     if (tls_) {
       auto exec = tls_->next_layer().get_executor();
       tls_.reset();
@@ -53,7 +117,8 @@ class byte_stream {
   }
   // Half-close of the sending side at the TCP level (TLS: without close_notify).
   void shutdown_send(boost::system::error_code& ec) {
-    socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (h2_) h2_stream_close(*h2_);
+    else socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
   template <class MutableBuffers, class Token>
@@ -62,6 +127,8 @@ class byte_stream {
         [this](auto handler, const MutableBuffers& bufs) {
           if (tls_)
             tls_->async_read_some(bufs, std::move(handler));
+          else if (h2_) [[unlikely]]
+            h2_stream_read(*h2_, *boost::asio::buffer_sequence_begin(bufs), io_handler(std::move(handler)));
           else
             sock_.async_read_some(bufs, std::move(handler));
         },
@@ -74,6 +141,8 @@ class byte_stream {
         [this](auto handler, const ConstBuffers& bufs) {
           if (tls_)
             tls_->async_write_some(bufs, std::move(handler));
+          else if (h2_) [[unlikely]]
+            h2_stream_write(*h2_, *boost::asio::buffer_sequence_begin(bufs), io_handler(std::move(handler)));
           else
             sock_.async_write_some(bufs, std::move(handler));
         },
@@ -83,6 +152,8 @@ class byte_stream {
  private:
   tcp::socket sock_;  // the connection when plain; a closed placeholder under TLS
   std::unique_ptr<tls_stream> tls_;
+  std::shared_ptr<h2_stream> h2_;
+  tls_stream* tls_view_ = nullptr;  // tls_, or an HTTP/2 stream's connection's TLS stream
 };
 
 }  // namespace portico::proxy

@@ -14,6 +14,7 @@
 #include "proxy/accept_loop.hpp"
 #include "proxy/ascii.hpp"
 #include "proxy/default_backend.hpp"
+#include "proxy/h2_session.hpp"
 #include "proxy/https_policy.hpp"
 #include "proxy/phases.hpp"
 #include "proxy/rate_limit.hpp"
@@ -71,7 +72,11 @@ bool usable_request_id(std::string_view id) {
 
 http_session::http_session(worker& w, byte_stream sock, std::string peer)
     : w_(w), client_(std::move(sock)), up_(w.context()), timer_(w.context()) {
-  enrolled_ = w_.enroll(this);
+  enrolled_ = w_.enroll(this, h2_stream_);
+  if (h2_stream_) {  // one stream: the HTTP/2 connection counts itself and knows the peer
+    peer_ip_ = std::move(peer);
+    return;
+  }
   gauge_add(w_.gauges().client_connections, 1);
   // The listener passes the address accept() returned (or the PROXY header's); asking the
   // socket is the fallback. TCP_NODELAY comes from the listening socket (accept_loop::bind).
@@ -85,8 +90,8 @@ http_session::http_session(worker& w, byte_stream sock, std::string peer)
 }
 
 http_session::~http_session() {
-  gauge_add(w_.gauges().client_connections, -1);
-  w_.withdraw(enrolled_);
+  if (!h2_stream_) gauge_add(w_.gauges().client_connections, -1);
+  w_.withdraw(enrolled_, h2_stream_);
 }
 
 void http_session::start() { wait_idle(); }
@@ -122,7 +127,8 @@ void http_session::wait_idle() {
   // Both end quietly.
   const auto& cfg = w_.settings();
   arm(session_phase::idle, first_request_ ? cfg.client_header_timeout : cfg.keep_alive);
-  if (client_.is_tls()) {
+  if (client_.is_tls() || h2_stream_) {
+    // An HTTP/2 stream has no socket of its own to wait on.
     // The TLS layer may already hold bytes of a pipelined request (decrypted, or records read
     // from the socket but not processed yet) that socket readiness never announces.
     client_.async_read_some(
@@ -261,7 +267,10 @@ http_session::task<bool> http_session::serve() {
       case head_status::too_large: prepare_local(431, true); break;
       case head_status::timeout: prepare_local(408, true); break;
       case head_status::not_implemented: prepare_local(501, true); break;
-      default: prepare_local(400, true); break;
+      default:
+        if (h2c_preface()) co_return start_h2c();
+        prepare_local(400, true);
+        break;
     }
     bool more = false;
     if (r != nullptr && error_code_ == 0) {
@@ -745,6 +754,7 @@ void http_session::finish_request() {
     rec_->target = target_;
     rec_->remote_addr = real_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(real_ip_);
     rec_->request_id = request_id_;
+    rec_->http2 = h2_stream_;
     rec_->upstream_addr = ep_ ? std::string_view(ep_->key) : std::string_view{};
     rec_->request_bytes += req_sink_.total;  // the body as received (the head was counted)
     rec_->status = status_;
@@ -765,6 +775,28 @@ void http_session::finish_request() {
   sp_.reset();
   spool_.reset();
   head_len_ = 0;
+}
+
+// RFC 9113 3.4: a connection that starts with the HTTP/2 preface on the plain port. Its first
+// line ("PRI * HTTP/2.0") is refused by the HTTP/1.1 parser, so the check is made only on
+// that error path and costs nothing to HTTP/1.1 requests.
+bool http_session::h2c_preface() const {
+  constexpr std::string_view line = "PRI * HTTP/2.0\r\n\r\n";
+  return requests_ == 1 && cbuf_.size() >= line.size() && !client_.is_tls() && !h2_stream_ &&
+         w_.options().h2c &&
+         std::memcmp(cbuf_.data().data(), line.data(), line.size()) == 0;
+}
+
+// The connection goes on as HTTP/2 with what was read of it; this session ends unlogged.
+bool http_session::start_h2c() {
+  std::string initial(static_cast<const char*>(cbuf_.data().data()), cbuf_.size());
+  cbuf_.consume(cbuf_.size());
+  timer_.cancel();
+  closed_ = true;
+  snap_.reset();
+  rp_.reset();
+  std::make_shared<h2_connection>(w_, std::move(client_), peer_ip_)->start(initial);
+  return false;
 }
 
 void http_session::close_upstream() {

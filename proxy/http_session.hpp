@@ -97,6 +97,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void resume();
   void close_connection();
   task<bool> serve();
+  bool h2c_preface() const;  // the first request is the HTTP/2 connection preface
+  bool start_h2c();
   void begin_request();
   head_status parse_head();
   bool prepare_request();
@@ -183,6 +185,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   worker& w_;
   byte_stream client_;
+  const bool h2_stream_ = client_.is_h2();  // serves one stream of an HTTP/2 connection
   byte_stream up_;
   boost::asio::steady_timer timer_;
   steady_time deadline_{};

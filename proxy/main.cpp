@@ -297,6 +297,11 @@ void add_server_options(po::options_description& d, proxy::server_options& o, se
      "HSTS includeSubDomains")
     ("hsts-preload", po::value(&o.hsts_preload)->default_value(o.hsts_preload)->implicit_value(true),
      "HSTS preload")
+    ("http2", po::value(&o.http2)->default_value(o.http2)->implicit_value(true),
+     "offer HTTP/2 (ALPN h2) to HTTPS clients, unless the ConfigMap's use-http2 is false "
+     "(--http2=false: HTTP/1.1 only)")
+    ("h2c", po::value(&o.h2c)->default_value(o.h2c)->implicit_value(true),
+     "serve HTTP/2 with prior knowledge (h2c) on the plain HTTP port (--h2c=false: HTTP/1.1 only)")
     ("admin-address", po::value(&o.admin_address)->default_value(o.admin_address), "admin listen address")
     ("admin-port", po::value(&o.admin_port)->default_value(o.admin_port),
      "admin port: /healthz, /metrics, /debug/snapshot (0: ephemeral)")

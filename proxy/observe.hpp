@@ -23,6 +23,7 @@ struct request_record {
   std::string_view request_id;
   std::string_view upstream_addr;  // "ip:port" of the last endpoint tried, empty if none
   std::string_view canary;         // the canary's upstream name when the canary served it
+  bool http2 = false;              // the request came on an HTTP/2 stream
   unsigned status = 0;             // status sent to the client
   unsigned upstream_status = 0;    // 0 when no upstream answered
   std::uint64_t request_bytes = 0;   // request line + headers + body as received

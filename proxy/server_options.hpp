@@ -73,6 +73,10 @@ struct server_options {
   // Upgrade protocols forwarded to upstreams (any case); other tokens are removed from the
   // request, and a 101 naming another protocol is answered 502.
   std::vector<std::string> upgrade_protocols{"websocket"};
+  // HTTP/2 to clients: "h2" offered by ALPN on HTTPS (and the ConfigMap's use-http2), and
+  // cleartext HTTP/2 with prior knowledge (h2c) on the plain port.
+  bool http2 = true;
+  bool h2c = true;
 
   // Upstream pools, per worker per endpoint.
   std::size_t upstream_keepalive_connections = 320;  // ingress-nginx upstream-keepalive-connections

@@ -2,6 +2,9 @@
 
 #include <boost/asio/ssl/stream.hpp>
 
+#include <cstring>
+
+#include "proxy/h2_session.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/observe.hpp"
 #include "proxy/worker.hpp"
@@ -43,6 +46,13 @@ void tls_handshake::on_handshake(const boost::system::error_code& ec) {
   if (ec || w_.draining() || !conn_.is_open()) {
     boost::system::error_code ignore;
     conn_.close(ignore);
+    return;
+  }
+  const unsigned char* proto = nullptr;
+  unsigned int len = 0;
+  SSL_get0_alpn_selected(conn_.tls()->native_handle(), &proto, &len);
+  if (len == 2 && std::memcmp(proto, "h2", 2) == 0) {
+    std::make_shared<h2_connection>(w_, std::move(conn_), std::move(peer_))->start();
     return;
   }
   auto s = std::make_shared<http_session>(w_, std::move(conn_), std::move(peer_));

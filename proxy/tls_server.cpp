@@ -147,19 +147,33 @@ int ticket_cb(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* 
   return w != nullptr ? w->on_ticket(ssl, name, iv, cctx, hctx, enc) : -1;
 }
 
-// ALPN: http/1.1 when the client offers it; otherwise no ALPN at all (never h2 for now).
-int alpn_cb(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
-            const unsigned char* in, unsigned int inlen, void* /*arg*/) {
-  static constexpr unsigned char h11[] = {'h', 't', 't', 'p', '/', '1', '.', '1'};
+// The offered protocol `want` in the client's ALPN list (RFC 7301 3.1), or null.
+const unsigned char* offered(const unsigned char* in, unsigned int inlen, std::string_view want) {
   for (unsigned int i = 0; i < inlen;) {
     const unsigned len = in[i];
     if (i + 1 + len > inlen) break;
-    if (len == sizeof h11 && std::memcmp(in + i + 1, h11, sizeof h11) == 0) {
-      *out = in + i + 1;
-      *outlen = static_cast<unsigned char>(len);
+    if (len == want.size() && std::memcmp(in + i + 1, want.data(), len) == 0) return in + i + 1;
+    i += 1 + len;
+  }
+  return nullptr;
+}
+
+// ALPN: h2 when the client offers it and HTTP/2 is on (whatever the client's order, as nginx),
+// else http/1.1 when offered; otherwise no ALPN at all.
+int alpn_cb(SSL* ssl, const unsigned char** out, unsigned char* outlen,
+            const unsigned char* in, unsigned int inlen, void* /*arg*/) {
+  const tls_worker* w = worker_of(ssl);
+  if (w != nullptr && w->h2_allowed()) {
+    if (const unsigned char* p = offered(in, inlen, "h2")) {
+      *out = p;
+      *outlen = 2;
       return SSL_TLSEXT_ERR_OK;
     }
-    i += 1 + len;
+  }
+  if (const unsigned char* p = offered(in, inlen, "http/1.1")) {
+    *out = p;
+    *outlen = 8;
+    return SSL_TLSEXT_ERR_OK;
   }
   return SSL_TLSEXT_ERR_NOACK;
 }

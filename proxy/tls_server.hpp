@@ -115,11 +115,15 @@ class tls_worker {
                 EVP_MAC_CTX* mac_ctx, int enc);
 
   std::size_t cached_certificates() const { return cache_.size(); }
+  // Whether ALPN may choose "h2" (--http2 and the ConfigMap's use-http2).
+  void allow_h2(bool on) { h2_ = on; }
+  bool h2_allowed() const { return h2_; }
 
  private:
   const tls_material* material_for(const config::tls_certificate& cert);
 
   const tls_server_context& shared_;
+  bool h2_ = false;
   config::snapshot_ptr snap_;
   ticket_keys keys_;
   // version -> parsed certificate (null: did not parse; the default answers).

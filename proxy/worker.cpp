@@ -5,6 +5,7 @@
 #include <random>
 
 #include "proxy/accept_loop.hpp"
+#include "proxy/h2_session.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/proxy_protocol.hpp"
 #include "proxy/observe.hpp"
@@ -69,6 +70,7 @@ std::uint16_t worker::bind_https(const tcp::endpoint& ep, tls_server_context& tl
   https_port_text_ = std::to_string(port);
   tls_shared_ = &tls;
   tls_ = std::make_unique<tls_worker>(tls);
+  tls_->allow_h2(opts_.http2 && flag_settings_.use_http2);
   return port;
 }
 
@@ -153,7 +155,10 @@ void worker::publish(config::snapshot_ptr snap) {
   asio::post(ioc_, [this, snap = std::move(snap)]() mutable {
     if (observer_) observer_->on_snapshot(*snap);
     lb_.retain_only(*snap, pool_);
-    if (tls_) tls_->on_snapshot(snap);
+    if (tls_) {
+      tls_->on_snapshot(snap);
+      tls_->allow_h2(opts_.http2 && snap->settings().use_http2);
+    }
     adopt_settings(snap->settings_ptr());
     snap_ = std::move(snap);
     start_listening();
@@ -186,6 +191,7 @@ void worker::drain() {
     draining_ = true;
     stop_listening();
     for (auto* h : handshakes_) h->cancel();
+    for (auto* c : h2_connections_) c->drain();
     for (auto* s : sessions_) s->drain();
     maybe_finish();
   });
@@ -195,13 +201,18 @@ void worker::force_close() {
   asio::post(ioc_, [this] {
     draining_ = true;
     for (auto* h : handshakes_) h->cancel();
+    // Copies: closing a connection ends its streams' sessions, which leave sessions_.
+    for (auto* c : std::vector<h2_connection*>(h2_connections_.begin(), h2_connections_.end()))
+      c->force_close();
     for (auto* s : sessions_) s->force_close();
     maybe_finish();
   });
 }
 
 void worker::maybe_finish() {
-  if (!draining_ || !sessions_.empty() || !handshakes_.empty() || finished_) return;
+  if (!draining_ || !sessions_.empty() || !handshakes_.empty() || !h2_connections_.empty() ||
+      finished_)
+    return;
   finished_ = true;
   pool_.clear();
   ticker_.cancel();
@@ -222,14 +233,27 @@ void worker::next_request_id(char out[32]) {
   }
 }
 
-std::list<http_session*>::iterator worker::enroll(http_session* s) {
+std::list<http_session*>::iterator worker::enroll(http_session* s, bool h2_stream) {
+  if (h2_stream) ++h2_stream_sessions_;
   return sessions_.insert(sessions_.end(), s);
 }
 
-void worker::withdraw(std::list<http_session*>::iterator it) {
+void worker::withdraw(std::list<http_session*>::iterator it, bool h2_stream) {
+  if (h2_stream) --h2_stream_sessions_;
   sessions_.erase(it);
   below_limit();
   if (draining_ && sessions_.empty() && !destroying_) asio::post(ioc_, [this] { maybe_finish(); });
+}
+
+std::list<h2_connection*>::iterator worker::enroll(h2_connection* c) {
+  return h2_connections_.insert(h2_connections_.end(), c);
+}
+
+void worker::withdraw(std::list<h2_connection*>::iterator it) {
+  h2_connections_.erase(it);
+  below_limit();
+  if (draining_ && h2_connections_.empty() && !destroying_)
+    asio::post(ioc_, [this] { maybe_finish(); });
 }
 
 std::list<tls_handshake*>::iterator worker::enroll(tls_handshake* h) {

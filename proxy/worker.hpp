@@ -34,6 +34,7 @@ class accept_loop;
 class worker_observer;
 class metrics_registry;
 class http_session;
+class h2_connection;
 class tls_handshake;
 
 class worker {
@@ -96,8 +97,11 @@ class worker {
   bool draining() const { return draining_; }
   // 32 lower-case hex characters, like ingress-nginx's $req_id.
   void next_request_id(char out[32]);
-  std::list<http_session*>::iterator enroll(http_session* s);
-  void withdraw(std::list<http_session*>::iterator it);
+  // `h2_stream`: the session serves one stream of an HTTP/2 connection (not a connection).
+  std::list<http_session*>::iterator enroll(http_session* s, bool h2_stream = false);
+  void withdraw(std::list<http_session*>::iterator it, bool h2_stream = false);
+  std::list<h2_connection*>::iterator enroll(h2_connection* c);
+  void withdraw(std::list<h2_connection*>::iterator it);
 
  private:
   void start_listening();
@@ -112,7 +116,9 @@ class worker {
   // (proxy-real-ip-cidr).
   bool proxy_protocol_trusted(const std::string& ip) const { return proxy_trusted_.contains(ip); }
  private:
-  std::size_t connections() const { return sessions_.size() + handshakes_.size(); }
+  std::size_t connections() const {
+    return sessions_.size() - h2_stream_sessions_ + handshakes_.size() + h2_connections_.size();
+  }
   void below_limit();
   void tick();
   void maybe_finish();
@@ -143,6 +149,8 @@ class worker {
   tls_client_contexts upstream_tls_;
   std::list<http_session*> sessions_;
   std::list<tls_handshake*> handshakes_;  // accepted HTTPS connections still handshaking
+  std::list<h2_connection*> h2_connections_;
+  std::size_t h2_stream_sessions_ = 0;  // sessions_ that serve an HTTP/2 stream
   std::uint64_t rng_[2];
   bool listening_ = false;     // the first Snapshot opened the listeners
   bool at_limit_ = false;      // --max-connections reached: the loops are held

@@ -264,6 +264,27 @@ TEST_F(tls_server_test, refuses_tls11_and_offers_only_http11) {
   EXPECT_EQ(SSL_version(p->client), TLS1_3_VERSION);
 }
 
+// With HTTP/2 on (--http2 and use-http2), ALPN chooses h2 whatever the client's order; a
+// client without h2 still gets http/1.1 (RFC 7301 3.2).
+TEST_F(tls_server_test, chooses_h2_when_allowed) {
+  w.allow_h2(true);
+  auto chosen = [&](const unsigned char* list, unsigned n) {
+    SSL_CTX_set_alpn_protos(cctx, list, n);
+    auto p = connect(w, "a.test");
+    EXPECT_TRUE(p->handshake());
+    const unsigned char* proto = nullptr;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(p->client, &proto, &len);
+    return std::string(reinterpret_cast<const char*>(proto), len);
+  };
+  static const unsigned char h11_then_h2[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1', 2, 'h', '2'};
+  static const unsigned char h11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  EXPECT_EQ(chosen(h11_then_h2, sizeof h11_then_h2), "h2");
+  EXPECT_EQ(chosen(h11, sizeof h11), "http/1.1");
+  w.allow_h2(false);
+  EXPECT_EQ(chosen(h11_then_h2, sizeof h11_then_h2), "http/1.1");
+}
+
 TEST_F(tls_server_test, tickets_resume_on_another_worker_and_survive_one_rotation) {
   tls_worker other{shared};
   auto first = connect(w, "a.test");

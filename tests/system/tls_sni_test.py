@@ -84,10 +84,13 @@ class sni(unittest.TestCase):
         self.assertEqual(t.peer_certificate(self.p.https_port, "a.test"), self.exact.der)
         self.assertEqual(t.curl(self.p.https_port, "a.test", ca=self.ca)[0], 200)
 
-    def test_alpn_offers_http11_only(self):
-        _, out = t.s_client(self.p.https_port, "-alpn", "h2,http/1.1", server_name="a.test")
+    def test_alpn_prefers_h2_then_http11(self):
+        # RFC 7301 3.2: the server's preference (h2) wins whatever the client's order.
+        _, out = t.s_client(self.p.https_port, "-alpn", "http/1.1,h2", server_name="a.test")
+        self.assertIn("ALPN protocol: h2", out)
+        _, out = t.s_client(self.p.https_port, "-alpn", "http/1.1", server_name="a.test")
         self.assertIn("ALPN protocol: http/1.1", out)
-        _, out = t.s_client(self.p.https_port, "-alpn", "h2", server_name="a.test")
+        _, out = t.s_client(self.p.https_port, "-alpn", "spdy/3", server_name="a.test")
         self.assertTrue(t.handshake_ok(out), out)
         self.assertIn("No ALPN negotiated", out)
 
