@@ -252,17 +252,23 @@ def main():
                 print("| route | Portico | nginx | Portico / nginx | Portico vs its plain route |\n"
                       "|---|---|---|---|---|")
                 pb = results[("portico", "plain")][0]
+
+                def ratio(a, b):
+                    # CPU time comes in clock ticks: a short run can measure 0 (no ratio then).
+                    return f"{a / b:.2f}" if b > 0 else "–"
+
                 for name, *_ in cases:
                     pm, plo, phi = results[("portico", name)]
                     nm, nlo, nhi = results[("nginx", name)]
                     print(f"| {name} | {pm:.1f} ({plo:.1f}-{phi:.1f}) | {nm:.1f} ({nlo:.1f}-{nhi:.1f}) | "
-                          f"{pm / nm:.2f}x ({plo / nhi:.2f}-{phi / nlo:.2f}) | {pm / pb:.2f}x |")
+                          f"{ratio(pm, nm)}x ({ratio(plo, nhi)}-{ratio(phi, nlo)}) | {ratio(pm, pb)}x |")
                 return
             results = {name: v for (_, name), v in results.items()}
             base = results["plain"][0]
             print("\n| route | CPU us/request (median) | min-max | vs plain |\n|---|---|---|---|")
             for name, (med, lo, hi) in results.items():
-                print(f"| {name} | {med:.1f} | {lo:.1f}-{hi:.1f} | {med / base:.2f}x |")
+                print(f"| {name} | {med:.1f} | {lo:.1f}-{hi:.1f} | "
+                      f"{f'{med / base:.2f}x' if base > 0 else '–'} |")
             return
         grinds = [("portico", p, port, out)]
         if ng:
