@@ -454,8 +454,9 @@ std::shared_ptr<const tls_table> with_gateway_certificates(
   if (certs.empty()) return tls;
   auto t = std::make_shared<tls_table>(*tls);
   std::map<std::string, tls_certificates> by_host;
-  for (const auto& [host, cert] : certs) {
-    auto& set = by_host[host];
+  for (const auto& entry : certs) {
+    const auto& cert = entry.second;  // a named variable: clang 14 cannot capture a structured binding
+    auto& set = by_host[entry.first];
     const bool type_taken = std::any_of(set.begin(), set.end(), [&](const auto& c) { return c->key_type == cert->key_type; });
     if (!type_taken) set.push_back(cert);  // one per key type: the first listener's
   }

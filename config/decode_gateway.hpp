@@ -220,7 +220,9 @@ void decode_route_match(decode_ctx& c, const N& m, const std::string& path, http
 template <class N>
 void decode_header_modifier(decode_ctx& c, const N& h, const std::string& path, header_modifier& out) {
   check_fields(c, h, path, {"set", "add", "remove"});
-  for (auto [key, list] : {std::pair{"set", &out.set}, std::pair{"add", &out.add}}) {
+  for (const auto& field : {std::pair{"set", &out.set}, std::pair{"add", &out.add}}) {
+    auto* list = field.second;  // a named variable: clang 14 cannot capture a structured binding
+    const char* key = field.first;
     for_each_item(c, h, key, path, [&](const N& kv, const std::string& kp) {
       if (!item_is_map(c, kv, kp)) return;
       check_fields(c, kv, kp, {"name", "value"});
