@@ -10,7 +10,8 @@ build_pkgs=(g++ cmake ninja-build pkg-config
   libboost-program-options1.81-dev libboost-system1.81-dev
   libssl-dev libyaml-cpp-dev prometheus-cpp-dev libre2-dev
   libldns-dev libgtest-dev libgmock-dev libbenchmark-dev libaprutil1-dev libcrypt-dev libnghttp2-dev
-  clang-14 libfuzzer-14-dev libclang-rt-14-dev)  # the last three: tests/fuzz.sh
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev  # these three: tests/fuzz.sh
+  ccache)  # tests/run.sh: a rebuild compiles only what changed, also in a fresh clone
 # Real peers the system tests drive.
 test_pkgs=(curl openssl apache2-utils python3 python3-websockets python3-yaml python3-cryptography procps iproute2
   bind9 bind9-dnsutils prometheus testssl.sh nginx-light nghttp2-client python3-h2)

@@ -7,6 +7,8 @@
 #   tests/fuzz.sh --long              every target, 600 s each, one at a time (the long run)
 #   tests/fuzz.sh 60 route_table ...  the named targets only
 #   tests/fuzz.sh -j 1 ...            how many targets run at once (default 2)
+#   tests/fuzz.sh --build-only        build the harnesses, run nothing
+#   FUZZ_LAUNCHER=ccache tests/fuzz.sh   compile through ccache (tests/run.sh does)
 #   FUZZ_BUILD_DIR=build/fuzz-long tests/fuzz.sh --long   another build and corpus folder
 # A run starts from the checked-in seeds (tests/fuzz/corpus/<target>/) and regression inputs
 # (tests/fuzz/regressions/<target>/) plus what earlier runs found (build/fuzz/corpus/<target>/,
@@ -19,14 +21,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 secs=15
+build_only=
 jobs=2
 targets=()
 while (($#)); do
   case "$1" in
     --long) secs=600; jobs=1 ;;
+    --build-only) build_only=1 ;;
     -j) jobs=$2; shift ;;
     [0-9]*) secs=$1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) targets+=("$1") ;;
   esac
   shift
@@ -40,8 +44,11 @@ fi
 
 dir=${FUZZ_BUILD_DIR:-build/fuzz}
 echo "=== fuzz build ($dir)"
-cmake -S tests/fuzz -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" >/dev/null
+launcher=()
+[[ -n "${FUZZ_LAUNCHER:-}" ]] && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER="$FUZZ_LAUNCHER")
+cmake -S tests/fuzz -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" "${launcher[@]}" >/dev/null
 cmake --build "$dir" -j "$(nproc)"
+[[ -n "$build_only" ]] && exit 0
 
 if ((${#targets[@]} == 0)); then
   for f in tests/fuzz/*_fuzzer.cpp; do
