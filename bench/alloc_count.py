@@ -75,12 +75,7 @@ def main():
         sys.exit(f"alloc_count: {lib} missing: cmake --build {a.build_dir} --target "
                  "portico_count_malloc")
     work = tempfile.mkdtemp(prefix="portico-alloc-")
-    up_bin = os.path.join(a.build_dir, "bench", "upstream", "portico-upstream")
-    ups = []
-    for name in ("a", "b"):
-        port = procs.free_port()
-        ups.append((procs.proc(name, [up_bin, "--port", str(port)]), f"127.0.0.1:{port}"))
-        procs.wait_port(port)
+    ups = procs.upstreams(a.build_dir)
     counts = os.path.join(work, "counts")
     port, admin = procs.free_port(), procs.free_port()
     sp = proxies.portico(work, port, [u for _, u in ups],

@@ -66,16 +66,9 @@ def parse_args(argv=None):
 
 
 def start_upstreams(args, work):
-    up_bin = os.path.join(args.build_dir, "bench", "upstream", "portico-upstream")
-    ups = []
-    for name in ("a", "b", "c"):  # c only takes part in the churn scenario
-        port = procs.free_port()
-        p = procs.proc(f"upstream-{name}", [up_bin, "--port", str(port), "--threads", "1",
-                                             "--name", name], cpus=scenarios.LOAD_CPU,
-                       log=os.path.join(work, f"upstream-{name}.log"))
-        procs.wait_port(port)
-        ups.append((p, f"127.0.0.1:{port}"))
-    return ups
+    # c only takes part in the churn scenario
+    return procs.upstreams(args.build_dir, ("a", "b", "c"), cpus=scenarios.LOAD_CPU, work=work,
+                           args=("--threads", "1"))
 
 
 def run_rounds(ctx, names):

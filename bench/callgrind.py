@@ -26,15 +26,7 @@ import tls  # noqa: E402
 
 
 def start_upstreams(build_dir, work):
-    up_bin = os.path.join(build_dir, "bench", "upstream", "portico-upstream")
-    ups = []
-    for name in ("a", "b"):
-        port = procs.free_port()
-        p = procs.proc(f"upstream-{name}", [up_bin, "--port", str(port), "--name", name],
-                       log=os.path.join(work, f"upstream-{name}.log"))
-        procs.wait_port(port)
-        ups.append((p, f"127.0.0.1:{port}"))
-    return ups
+    return procs.upstreams(build_dir, work=work)
 
 
 def control(*args):

@@ -84,12 +84,7 @@ def main():
         if not os.access(binary, os.X_OK):
             sys.exit(f"io_backends.py: no {name} build at {binary}")
     work = tempfile.mkdtemp(prefix="portico-io-backends-")
-    up_bin = os.path.join(a.build_dir, "bench", "upstream", "portico-upstream")
-    ups = []
-    for n in ("a", "b"):
-        port = procs.free_port()
-        ups.append((procs.proc(n, [up_bin, "--port", str(port)], cpus="1"), f"127.0.0.1:{port}"))
-        procs.wait_port(port)
+    ups = procs.upstreams(a.build_dir, cpus="1")
     addrs = [u for _, u in ups]
     res = {name: {"ka": [], "nc": [], "p50": [], "p99": [], "errors": 0} for name, _ in variants}
     try:

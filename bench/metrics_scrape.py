@@ -126,12 +126,9 @@ def main():
     # CPU 0 runs only Portico.
     os.sched_setaffinity(0, {1})
     work = tempfile.mkdtemp(prefix="portico-scrape-")
-    up_bin = os.path.join(a.build_dir, "bench", "upstream", "portico-upstream")
-    up_port = procs.free_port()
-    up = procs.proc("upstream", [up_bin, "--port", str(up_port)], cpus="1")
-    procs.wait_port(up_port)
+    [(up, up_addr)] = procs.upstreams(a.build_dir, ("a",), cpus="1")
     port, admin = procs.free_port(), procs.free_port()
-    sp = proxies.portico(work, port, [f"127.0.0.1:{up_port}"],
+    sp = proxies.portico(work, port, [up_addr],
                          {"portico_bin": os.path.join(a.build_dir, "proxy", "portico"),
                           "admin_port": admin, "extra_hosts": a.hosts - 1})
     p = procs.proc("portico", sp.argv + a.portico_arg, cpus="0",

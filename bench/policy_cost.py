@@ -170,14 +170,10 @@ def main():
     ap.add_argument("--nginx", action="store_true", help="with --cpu: nginx serving the same routes")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="portico-policy-cost-")
-    up_bin = os.path.join(args.build_dir, "bench", "upstream", "portico-upstream")
     ups = []
-    for name in ("a", "b"):
-        port = procs.free_port()
-        ups.append(procs.proc(f"up-{name}", [up_bin, "--port", str(port), "--name", name], cpus="1",
-                              log=os.path.join(work, f"up-{name}.log")))
-        procs.wait_port(port)
-        ups[-1].addr = f"127.0.0.1:{port}"
+    for p, addr in procs.upstreams(args.build_dir, cpus="1", work=work):
+        p.addr = addr
+        ups.append(p)
     bcrypt = subprocess.run(["htpasswd", "-nbB", "alice", "s3cret"], capture_output=True, text=True,
                             check=True).stdout.strip()
     ha1 = hashlib.md5(b"alice:Bench:s3cret").hexdigest()

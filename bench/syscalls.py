@@ -79,12 +79,7 @@ def main():
     a = ap.parse_args()
     load.raise_nofile(65536)
     work = tempfile.mkdtemp(prefix="portico-syscalls-")
-    up_bin = os.path.join(a.build_dir, "bench", "upstream", "portico-upstream")
-    ups = []
-    for n in ("a", "b"):
-        port = procs.free_port()
-        ups.append((procs.proc(n, [up_bin, "--port", str(port)], cpus="1"), f"127.0.0.1:{port}"))
-        procs.wait_port(port)
+    ups = procs.upstreams(a.build_dir, cpus="1")
     try:
         print("| proxy | requests | syscalls per request | most frequent per request |")
         print("|---|---|---|---|")

@@ -430,7 +430,7 @@ bool h2_stream_open(const h2_stream& s) { return !s.detached && !s.closed; }
 // ---------------------------------------------------------------- the connection
 
 h2_connection::h2_connection(worker& w, byte_stream conn, std::string peer)
-    : w_(w), conn_(std::move(conn)), peer_(std::move(peer)), timer_(w.context()) {
+    : w_(w), conn_(std::move(conn)), peer_(std::move(peer)), watch_(w.context()) {
   enrolled_ = w_.enroll(this);
   gauge_add(w_.gauges().client_connections, 1);
   const auto& o = w_.options();
@@ -594,7 +594,7 @@ void h2_connection::flush() {
 void h2_connection::close() {
   if (closed_) return;
   closed_ = true;
-  timer_.cancel();
+  watch_.cancel();
   boost::system::error_code ec;
   // The socket closes; the TLS layer stays until the connection object goes, as the
   // streams' sessions may still look at the handshake.
@@ -609,19 +609,11 @@ void h2_connection::close() {
 }
 
 void h2_connection::arm_idle(std::chrono::milliseconds d) {
-  deadline_ = clock_type::now() + d;
-  if (closed_) return;
-  if (timer_pending_) {
-    if (deadline_ < timer_expiry_) timer_.cancel();  // the handler re-arms at the earlier one
+  if (closed_) {
+    watch_.postpone(clock_type::now() + d);
     return;
   }
-  timer_pending_ = true;
-  timer_expiry_ = deadline_;
-  timer_.expires_at(deadline_);
-  timer_.async_wait([self = shared_from_this()](const boost::system::error_code&) {
-    self->timer_pending_ = false;
-    self->on_timer();
-  });
+  watch_.set(clock_type::now() + d, *this);
 }
 
 // No request in progress for the header timeout (a new connection) or keep-alive: GOAWAY
@@ -629,9 +621,9 @@ void h2_connection::arm_idle(std::chrono::milliseconds d) {
 void h2_connection::on_timer() {
   if (closed_) return;
   const auto now = clock_type::now();
-  if (failed_ && now >= deadline_) return close();
+  if (failed_ && now >= watch_.deadline()) return close();
   if (active_ > 0 && !failed_) return;  // re-armed when the last stream ends
-  if (now < deadline_) return arm_idle(std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now));
+  if (now < watch_.deadline()) return watch_.wait(*this);
   if (going_away_) return close();  // a GOAWAY already went and the client did not leave
   going_away_ = true;
   nghttp2_session_terminate_session(session_, NGHTTP2_NO_ERROR);

@@ -14,7 +14,6 @@
 // (the client header timeout, then keep-alive).
 #pragma once
 
-#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <list>
 #include <memory>
@@ -23,6 +22,7 @@
 #include <unordered_map>
 
 #include "proxy/byte_stream.hpp"
+#include "proxy/deadline_watch.hpp"
 
 struct nghttp2_session;
 
@@ -68,6 +68,7 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
   void schedule_flush();
   void close();
   void arm_idle(std::chrono::milliseconds d);
+  friend class deadline_watch;
   void on_timer();
 
   worker& w_;
@@ -75,10 +76,7 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
   std::string peer_;
   h2_limits limits_;
   nghttp2_session* session_ = nullptr;
-  boost::asio::steady_timer timer_;
-  std::chrono::steady_clock::time_point deadline_{};
-  std::chrono::steady_clock::time_point timer_expiry_{};
-  bool timer_pending_ = false;
+  deadline_watch watch_;
   std::unique_ptr<char[]> rbuf_;  // TLS only: the receive buffer
   std::string wbuf_;
   bool writing_ = false;

@@ -1,5 +1,5 @@
 // The upstream side of a session: endpoint choice and retries, connection (pooled or new),
-// request body streaming, response head, response body relay.
+// response head. The bodies both ways are relayed in http_body.cpp.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -29,15 +29,11 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 constexpr auto tok = session_tok;
-constexpr std::size_t read_chunk = 16 * 1024;
-// Body pieces are relayed through 64 KiB: large enough that a 1 GiB transfer costs few
-// syscalls, small enough that memory per connection stays bounded.
-constexpr std::size_t body_buffer = 64 * 1024;
+constexpr std::size_t read_chunk = session_read_chunk;
+constexpr std::size_t body_buffer = session_body_buffer;
 // A Content-Length body longer than this after its first bytes is relayed from the upstream
 // receive buffer straight to the client (relay_length_body): no copy through the parser.
 constexpr std::uint64_t direct_relay_above = body_buffer;
-// Read size of that relay: the recycled block size of io_buffer (http_session.hpp).
-constexpr std::size_t direct_chunk = 32 * 1024;
 
 std::string_view trim_ows(std::string_view v) {
   while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
@@ -422,144 +418,6 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
   co_return co_await read_response_head();
 }
 
-attempt_result http_session::parse_body_bytes(bool& need_read) {
-  beast::error_code ec;
-  auto n = rp_->put(cbuf_.data(), ec);
-  cbuf_.consume(n);
-  need_read = false;
-  if (req_sink_.too_large || ec == beast::http::error::body_limit) {
-    status_ = 413;
-    keep_alive_ = false;
-    return attempt_result::client_error;
-  }
-  if (ec == beast::http::error::need_more) {
-    // Only a chunk-size line or the trailer section waits unconsumed: bounded like a head.
-    if (cbuf_.size() > w_.options().max_header_bytes) {
-      status_ = 400;
-      keep_alive_ = false;
-      return attempt_result::client_error;
-    }
-    need_read = true;
-  } else if (ec && ec != beast::http::error::need_buffer) {
-    status_ = 400;
-    keep_alive_ = false;
-    return attempt_result::client_error;
-  }
-  if (rp_->is_done()) {
-    if (req_framing_ == body_framing::chunked) req_sink_.end_chunked();
-  } else if (cbuf_.size() == 0) {
-    need_read = true;
-  }
-  return attempt_result::ok;
-}
-
-http_session::task<attempt_result> http_session::read_client_body_bytes(std::size_t size) {
-  arm_body_read();
-  auto [ec, n] = co_await client_.async_read_some(cbuf_.prepare(size), tok);
-  if (ec) {
-    keep_alive_ = false;
-    if (!timed_out_) co_return attempt_result::client_gone;
-    status_ = 408;
-    co_return attempt_result::client_error;
-  }
-  cbuf_.commit(n);
-  co_return attempt_result::ok;
-}
-
-// proxy-request-buffering: receives the rest of the body before any upstream connection.
-// out_ keeps the head and up to client_body_buffer_size of body; beyond that the body so far
-// moves to spool_, so memory per connection stays bounded whatever the body size.
-http_session::task<attempt_result> http_session::buffer_request_body() {
-  const auto& opts = w_.options();
-  const std::size_t mem_limit = head_len_ + cfg().client_body_buffer_size;
-  bool need_read = cbuf_.size() == 0;
-  for (;;) {
-    if (need_read) {
-      const auto r = co_await read_client_body_bytes();
-      if (r != attempt_result::ok) co_return r;
-    }
-    req_sink_.capacity = mem_limit;
-    if (parse_body_bytes(need_read) != attempt_result::ok) co_return attempt_result::client_error;
-    if (rp_->is_done()) co_return attempt_result::ok;
-    if ((!need_read || out_.size() >= mem_limit) && out_.size() > head_len_) {
-      // The memory part is full: spill it.
-      if (!spool_.append(opts.client_body_temp_path, std::string_view(out_).substr(head_len_))) {
-        std::fprintf(stderr, "portico: cannot buffer a request body in %s: %s\n",
-                     opts.client_body_temp_path.c_str(), std::strerror(errno));
-        status_ = 500;
-        keep_alive_ = false;
-        co_return attempt_result::client_error;
-      }
-      out_.resize(head_len_);
-    }
-  }
-}
-
-// Sends spool_ to the upstream through the (empty) upstream receive buffer.
-http_session::task<bool> http_session::send_spooled_body() {
-  std::uint64_t off = 0;
-  while (off < spool_.size()) {
-    auto buf = ubuf_.prepare(read_chunk);
-    const long n = spool_.read_at(off, static_cast<char*>(buf.data()), buf.size());
-    if (n <= 0) co_return false;
-    auto [ec, wn] = co_await asio::async_write(
-        up_, asio::buffer(buf.data(), static_cast<std::size_t>(n)), tok);
-    if (ec) co_return false;
-    off += static_cast<std::uint64_t>(n);
-  }
-  co_return true;
-}
-
-// Streams the rest of the request body: client -> sink (re-framed) -> upstream.
-http_session::task<attempt_result> http_session::stream_request_body() {
-  if (req_framing_ == body_framing::length) co_return co_await stream_length_body();
-  bool need_read = cbuf_.size() == 0;
-  for (;;) {
-    if (need_read) {
-      const auto r = co_await read_client_body_bytes();
-      if (r != attempt_result::ok) co_return r;
-    }
-    out_.clear();
-    req_sink_.capacity = body_buffer;
-    if (parse_body_bytes(need_read) != attempt_result::ok) co_return attempt_result::client_error;
-    const bool done = rp_->is_done();
-    if (!out_.empty()) {
-      body_started_ = true;
-      arm(session_phase::upstream_send, policy()->send_timeout);
-      auto [wec, wn] = co_await asio::async_write(up_, asio::buffer(out_), tok);
-      if (wec) co_return timed_out_ ? attempt_result::timed_out : attempt_result::failed;
-    }
-    if (done) {
-      body_complete_ = true;
-      co_return attempt_result::ok;
-    }
-  }
-}
-
-// The rest of a Content-Length request body, from the client receive buffer straight to the
-// upstream: no copy through the parser's sink into out_ (the limit was checked against the
-// Content-Length before). Bytes after the body (a pipelined request) stay in cbuf_.
-http_session::task<attempt_result> http_session::stream_length_body() {
-  std::uint64_t remaining = req_length_ - std::min<std::uint64_t>(req_length_, req_sink_.total);
-  while (remaining > 0) {
-    if (cbuf_.size() == 0) {
-      const auto r = co_await read_client_body_bytes(direct_chunk);
-      if (r != attempt_result::ok) co_return r;
-    }
-    const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(cbuf_.size(), remaining));
-    body_started_ = true;
-    arm(session_phase::upstream_send, policy()->send_timeout);
-    auto [wec, wn] = co_await asio::async_write(up_, asio::buffer(cbuf_.data().data(), take), tok);
-    if (wec) co_return timed_out_ ? attempt_result::timed_out : attempt_result::failed;
-    cbuf_.consume(take);
-    remaining -= take;
-    req_sink_.total += take;
-  }
-  body_complete_ = true;
-  length_body_sent_ = true;  // rp_ never saw these bytes: it does not know the body ended
-  co_return attempt_result::ok;
-}
-
 http_session::task<attempt_result> http_session::read_response_head() {
   arm(session_phase::upstream_wait, policy()->read_timeout);
   std::size_t received = 0;
@@ -666,67 +524,6 @@ http_session::task<bool> http_session::relay_response() {
   co_return ok && keep_alive_;
 }
 
-http_session::task<bool> http_session::relay_body(bool chunked_out) {
-  const auto& pol = *policy();
-  resp_sink_ = body_sink{&cout_, cout_.size() + body_buffer, chunked_out, 0, 0};
-  resp_sink_.allow_underscores = cfg().enable_underscores_in_headers;
-  sp_->set_sink(&resp_sink_);
-  sp_->eager(true);
-  for (;;) {
-    bool need_read = ubuf_.size() == 0;
-    bool full = false;
-    if (!sp_->is_done() && ubuf_.size() > 0) {
-      beast::error_code ec;
-      auto n = sp_->put(ubuf_.data(), ec);
-      ubuf_.consume(n);
-      if (ec == beast::http::error::need_more) {
-        need_read = true;
-        if (ubuf_.size() > 64 * 1024) break;  // a chunk-size line or trailers without end
-      } else if (ec == beast::http::error::need_buffer) {
-        full = true;
-      } else if (ec) {
-        break;  // upstream framing broken
-      }
-      if (ubuf_.size() == 0) need_read = true;
-    }
-    const bool done = sp_->is_done();
-    if (done) {
-      if (chunked_out) resp_sink_.end_chunked();
-      pool_upstream_if_reusable();
-      if (pol.limit_rate != 0) co_return co_await write_limited(cout_);
-      arm(session_phase::client_send, pol.send_timeout);
-      // Written here rather than through write_client(): one coroutine frame less per response.
-      auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(cout_), tok);
-      rec_->response_bytes += wn;
-      if (wec) keep_alive_ = false;
-      co_return !wec;
-    }
-    if (!cout_.empty() && (need_read || full)) {
-      arm(session_phase::client_send, pol.send_timeout);
-      const bool sent = pol.limit_rate != 0 ? co_await write_limited(cout_) : co_await write_client(cout_);
-      if (!sent) break;
-      cout_.clear();
-      resp_sink_.capacity = body_buffer;
-    }
-    if (need_read) {
-      arm(session_phase::upstream_wait, pol.read_timeout);
-      auto [ec, n] = co_await up_.async_read_some(ubuf_.prepare(read_chunk), tok);
-      if (ec == asio::error::eof && sp_->need_eof()) {
-        beast::error_code pec;
-        sp_->put_eof(pec);
-        if (pec) break;
-        continue;
-      }
-      if (ec) break;
-      ubuf_.commit(n);
-    }
-  }
-  // The response cannot be completed: the client sees the connection close.
-  close_upstream();
-  keep_alive_ = false;
-  co_return false;
-}
-
 // The upstream connection goes back to the pool once its response is read, before the client
 // write completes, unless it carried upstream-keepalive-requests, the route asked to close it,
 // or bytes came after the response.
@@ -740,82 +537,6 @@ void http_session::pool_upstream_if_reusable() {
     w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(pick_.cluster, host_),
                         up_uses_ + 1, bodiless ? reuse_check::always : reuse_check::when_idle_long);
   close_upstream();
-}
-
-// A Content-Length body (`length` bytes, the first of them in ubuf_ after the head) relayed
-// from the upstream receive buffer straight to the client: one copy in and one out, as the
-// kernel makes them, instead of another through the parser's sink into cout_. cout_ holds
-// the response head.
-http_session::task<bool> http_session::relay_length_body(std::uint64_t length) {
-  const auto& pol = *policy();
-  const std::size_t first = static_cast<std::size_t>(std::min<std::uint64_t>(ubuf_.size(), length));
-  cout_.append(static_cast<const char*>(ubuf_.data().data()), first);
-  ubuf_.consume(first);
-  std::uint64_t remaining = length - first;
-  arm(session_phase::client_send, pol.send_timeout);
-  bool ok = co_await write_client(cout_);
-  cout_.clear();
-  while (ok && remaining > 0) {
-    arm(session_phase::upstream_wait, pol.read_timeout);
-    // A whole chunk even near the end: bytes after the body stay in ubuf_, and a connection
-    // with such bytes is not pooled.
-    auto [ec, n] = co_await up_.async_read_some(ubuf_.prepare(direct_chunk), tok);
-    if (ec) {
-      ok = false;  // the upstream ended the body early: the client sees the connection close
-      break;
-    }
-    ubuf_.commit(n);
-    const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(n, remaining));
-    remaining -= take;
-    arm(session_phase::client_send, pol.send_timeout);
-    auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(ubuf_.data().data(), take), tok);
-    rec_->response_bytes += wn;
-    ubuf_.consume(take);
-    ok = !wec;
-  }
-  if (!ok) {
-    close_upstream();
-    keep_alive_ = false;
-    co_return false;
-  }
-  pool_upstream_if_reusable();
-  co_return true;
-}
-
-// limit-rate: nginx's limit_rate -- by now the response may have sent limit_rate_after bytes
-// plus limit_rate per second since the request started, with one second of credit (nginx's
-// "+ 1"). Pieces are written as the allowance grows; the waits are not client send time.
-http_session::task<bool> http_session::write_limited(std::string& data) {
-  const auto& pol = *policy();
-  const double rate = static_cast<double>(pol.limit_rate);
-  std::size_t off = 0;
-  asio::basic_waitable_timer<clock_type, asio::wait_traits<clock_type>, session_executor> pause(
-      w_.context().get_executor());
-  while (off < data.size()) {
-    const std::size_t left = data.size() - off;
-    const double allowance = rate_allowance(pol.limit_rate, pol.limit_rate_after,
-                                            seconds_since(t_start_), rec_->response_bytes);
-    // At least an eighth of a second's worth at a time (or what is left), as nginx sends
-    // whole buffers rather than trickling bytes.
-    const double piece = std::min(static_cast<double>(left), std::max(rate / 8, 512.0));
-    if (allowance < piece) {
-      pause.expires_after(std::chrono::duration_cast<clock_type::duration>(
-          std::chrono::duration<double>((piece - allowance) / rate)));
-      auto [ec] = co_await pause.async_wait(tok);
-      if (closed_ || ec) co_return false;
-      continue;
-    }
-    const auto n = std::min(left, static_cast<std::size_t>(allowance));
-    arm(session_phase::client_send, pol.send_timeout);
-    auto [ec, wn] = co_await asio::async_write(client_, asio::buffer(data.data() + off, n), tok);
-    rec_->response_bytes += wn;
-    if (ec) {
-      keep_alive_ = false;
-      co_return false;
-    }
-    off += n;
-  }
-  co_return true;
 }
 
 }  // namespace portico::proxy

@@ -71,7 +71,7 @@ bool usable_request_id(std::string_view id) {
 }  // namespace
 
 http_session::http_session(worker& w, byte_stream sock, std::string peer)
-    : w_(w), client_(std::move(sock)), up_(w.context()), timer_(w.context()) {
+    : w_(w), client_(std::move(sock)), up_(w.context()), watch_(w.context()) {
   enrolled_ = w_.enroll(this, h2_stream_);
   if (h2_stream_) {  // one stream: the HTTP/2 connection counts itself and knows the peer
     peer_ip_ = std::move(peer);
@@ -113,7 +113,7 @@ void http_session::force_close() {
   boost::system::error_code ec;
   client_.close(ec);  // pending operations end with operation_aborted; nothing more is written
   up_.close(ec);
-  timer_.cancel();
+  watch_.cancel();
 }
 
 // Between requests no coroutine exists: the wait is a plain completion handler holding the
@@ -167,7 +167,7 @@ void http_session::resume() {
 
 void http_session::close_connection() {
   closed_ = true;
-  timer_.cancel();
+  watch_.cancel();
   // After an exchange the client ended itself (Connection: close, its request read to the
   // end, nothing after it) close() alone sends the FIN. Otherwise the FIN goes first: unread
   // bytes make close() send a reset, which the response then has a better chance to precede.
@@ -182,12 +182,7 @@ void http_session::close_connection() {
 void http_session::arm(session_phase phase, std::chrono::milliseconds d) {
   phase_ = phase;
   timed_out_ = false;
-  deadline_ = clock_type::now() + d;
-  if (!timer_pending_) {
-    start_timer();
-  } else if (deadline_ < timer_expiry_) {
-    timer_.cancel();  // the handler re-arms at the earlier deadline
-  }
+  watch_.set(clock_type::now() + d, *this);
 }
 
 void http_session::arm_body_read() {
@@ -204,20 +199,10 @@ void http_session::arm_body_read() {
   arm(session_phase::client_body, d);
 }
 
-void http_session::start_timer() {
-  timer_pending_ = true;
-  timer_expiry_ = deadline_;
-  timer_.expires_at(deadline_);
-  timer_.async_wait([self = shared_from_this()](const boost::system::error_code&) {
-    self->timer_pending_ = false;
-    self->on_timer();
-  });
-}
-
 void http_session::on_timer() {
   if (closed_) return;
-  if (clock_type::now() < deadline_) {
-    start_timer();
+  if (clock_type::now() < watch_.deadline()) {
+    watch_.wait(*this);
     return;
   }
   timed_out_ = true;
@@ -791,7 +776,7 @@ bool http_session::h2c_preface() const {
 bool http_session::start_h2c() {
   std::string initial(static_cast<const char*>(cbuf_.data().data()), cbuf_.size());
   cbuf_.consume(cbuf_.size());
-  timer_.cancel();
+  watch_.cancel();
   closed_ = true;
   snap_.reset();
   rp_.reset();

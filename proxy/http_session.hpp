@@ -22,6 +22,7 @@
 #include "proxy/body_spool.hpp"
 #include "proxy/buffer_cache.hpp"
 #include "proxy/byte_stream.hpp"
+#include "proxy/deadline_watch.hpp"
 #include "proxy/client_cert.hpp"
 #include "proxy/external_auth.hpp"
 #include "proxy/header_rewrite.hpp"
@@ -44,6 +45,12 @@ using session_executor = boost::asio::io_context::executor_type;
 // Completion token of every session operation: (error_code, ...) as a tuple, no exceptions.
 inline constexpr auto session_tok =
     boost::asio::as_tuple(boost::asio::use_awaitable_t<session_executor>{});
+
+// Upstream response bytes are read 16 KiB at a time.
+inline constexpr std::size_t session_read_chunk = 16 * 1024;
+// Body pieces are relayed through 64 KiB: large enough that a 1 GiB transfer costs few
+// syscalls, small enough that memory per connection stays bounded.
+inline constexpr std::size_t session_body_buffer = 64 * 1024;
 
 // Where a connection is; decides what a timeout means (408, 504, or a quiet close).
 enum class session_phase : std::uint8_t {
@@ -180,18 +187,15 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::chrono::milliseconds send_timeout() const {
     return policy() ? policy()->send_timeout : cfg().proxy_send_timeout;
   }
+  friend class deadline_watch;
   void on_timer();
-  void start_timer();
 
   worker& w_;
   byte_stream client_;
   const bool h2_stream_ = client_.is_h2();  // serves one stream of an HTTP/2 connection
   byte_stream up_;
-  boost::asio::steady_timer timer_;
-  steady_time deadline_{};
-  steady_time timer_expiry_{};
+  deadline_watch watch_;
   session_phase phase_ = session_phase::idle;
-  bool timer_pending_ = false;
   bool timed_out_ = false;
   bool closed_ = false;
   bool first_request_ = true;     // nothing received yet: the first wait is client_header_timeout

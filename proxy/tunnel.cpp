@@ -69,7 +69,7 @@ http_session::task<bool> http_session::run_tunnel() {
   gauge_add(gauges.tunnels, 1);
   const auto idle = opts.tunnel_idle_timeout;
   arm(session_phase::tunnel, idle);
-  auto touch = [this, idle] { deadline_ = std::chrono::steady_clock::now() + idle; };
+  auto touch = [this, idle] { watch_.postpone(std::chrono::steady_clock::now() + idle); };
   co_await (pump(client_, up_, touch) || pump(up_, client_, touch));
   gauge_add(gauges.tunnels, -1);
   close_upstream();

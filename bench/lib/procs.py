@@ -147,3 +147,24 @@ class proc:
                 except ProcessLookupError:
                     pass
             self.popen.wait(5)
+
+
+def upstreams(build_dir, names=("a", "b"), cpus=None, work=None, args=()):
+    """Starts one portico-upstream per name (`--name` is the name), each on a free port and
+    pinned to `cpus`, logging to <work>/upstream-<name>.log when `work` is given. Returns
+    [(proc, "127.0.0.1:port")] once every one accepts connections."""
+    binary = os.path.join(build_dir, "bench", "upstream", "portico-upstream")
+    out = []
+    try:
+        for name in names:
+            port = free_port()
+            log = os.path.join(work, f"upstream-{name}.log") if work else None
+            p = proc(f"upstream-{name}", [binary, "--port", str(port), "--name", name, *args],
+                     cpus=cpus, log=log)
+            out.append((p, f"127.0.0.1:{port}"))
+            wait_port(port)
+    except Exception:
+        for p, _ in out:
+            p.stop()
+        raise
+    return out
