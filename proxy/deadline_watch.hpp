@@ -2,6 +2,7 @@
 // One timer per connection whose deadline moves often (every read, every request) at the cost
 // of a field write: a later deadline is noticed when the timer fires and waits again, an
 // earlier one cancels the pending wait once. Used by http_session and h2_connection.
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
@@ -13,8 +14,7 @@ class deadline_watch {
  public:
   using clock = std::chrono::steady_clock;
 
-  template <class Executor>
-  explicit deadline_watch(const Executor& ex) : timer_(ex) {}
+  explicit deadline_watch(boost::asio::io_context& ctx) : timer_(ctx) {}
 
   clock::time_point deadline() const { return deadline_; }
   // Moves the deadline without touching the timer: only for a deadline later than the one
