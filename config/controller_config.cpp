@@ -109,9 +109,9 @@ const std::vector<setting_spec>& setting_registry() {
       {"http-redirect-code", setting_support::supported, "status of the HTTP to HTTPS redirect (301, 302, 307, 308)"},
       {"http-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
       {"http2-max-concurrent-streams", setting_support::supported, "streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS)"},
-      {"http2-max-field-size", setting_support::unsupported, "an HTTP/2 header list is bounded by --max-header-bytes"},
-      {"http2-max-header-size", setting_support::unsupported, "an HTTP/2 header list is bounded by --max-header-bytes"},
-      {"http2-max-requests", setting_support::unsupported, "an HTTP/2 connection has no request cap yet"},
+      {"http2-max-field-size", setting_support::supported, "largest decoded header field (name + value) of an HTTP/2 request; over it the stream is answered 431 (default: --max-header-size)"},
+      {"http2-max-header-size", setting_support::supported, "largest decoded header list of an HTTP/2 request, also sent as SETTINGS_MAX_HEADER_LIST_SIZE; over it 431 (default: --max-header-size)"},
+      {"http2-max-requests", setting_support::supported, "requests one HTTP/2 connection serves before a graceful GOAWAY (0, the default: keep-alive-requests, as nginx since 1.19.7)"},
       {"ignore-invalid-headers", setting_support::ignored, "invalid header names are always refused (400)"},
       {"jaeger-baggage-header", setting_support::unsupported, "no tracing export"},
       {"jaeger-collector-host", setting_support::unsupported, "no tracing export"},
@@ -455,6 +455,12 @@ void settings_decoder::apply(const std::string& k, const std::string& v) {
     unsigned n = c_.http2_max_concurrent_streams;
     number(k, v, n);
     if (n != 0) c_.http2_max_concurrent_streams = n;
+  } else if (k == "http2-max-requests") number(k, v, c_.http2_max_requests);
+  else if (k == "http2-max-field-size" || k == "http2-max-header-size") {
+    std::size_t& field = k == "http2-max-field-size" ? c_.http2_max_field_size : c_.http2_max_header_size;
+    std::uint64_t n = field;
+    size(k, v, n);
+    field = static_cast<std::size_t>(n);
   }
   else if (k == "enable-underscores-in-headers") boolean(k, v, c_.enable_underscores_in_headers);
   else if (k == "upstream-keepalive-connections") number(k, v, c_.upstream_keepalive_connections);

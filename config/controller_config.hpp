@@ -47,6 +47,14 @@ struct controller_config {
   // (http2-max-concurrent-streams, nginx's default).
   bool use_http2 = true;
   std::uint32_t http2_max_concurrent_streams = 128;
+  // Requests one HTTP/2 connection serves before a graceful GOAWAY (http2-max-requests; 0:
+  // keep-alive-requests, which nginx applies to HTTP/2 since 1.19.7). One decoded header
+  // field (name + value) and the whole decoded list of an HTTP/2 request
+  // (http2-max-field-size, http2-max-header-size; 0: --max-header-size bounds both): over
+  // either, the stream is answered 431.
+  unsigned http2_max_requests = 0;
+  std::size_t http2_max_field_size = 0;
+  std::size_t http2_max_header_size = 0;
   // Upstream connections
   std::size_t upstream_keepalive_connections = 320;
   milliseconds upstream_keepalive_timeout{60000};

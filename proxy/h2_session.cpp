@@ -41,6 +41,7 @@ class h2_stream {
   std::int32_t id;
   h2_request_builder req;
   std::uint32_t fields = 0;
+  bool field_too_large = false;  // one field over http2-max-field-size
   bool head_request = false;
   bool started = false;   // an http_session serves it
   bool chunked_in = false;
@@ -208,7 +209,8 @@ struct h2_connection::impl {
   static void start_stream(h2_connection& c, h2_stream& s, bool end_stream) {
     const auto st = s.req.finish(end_stream, s.in, s.chunked_in);
     const auto max_fields = c.limits_.max_header_fields;
-    if (st == h2_head_status::too_large || (max_fields != 0 && s.fields > max_fields))
+    if (st == h2_head_status::too_large || s.field_too_large ||
+        (max_fields != 0 && s.fields > max_fields))
       return answer_locally(c, s, "431");
     if (st == h2_head_status::not_supported) return answer_locally(c, s, "501");
     if (st != h2_head_status::ok) {
@@ -221,9 +223,13 @@ struct h2_connection::impl {
     s.in_ended = end_stream;
     s.started = true;
     ++c.active_;
+    gauge_add(c.w_.gauges().http2_streams, 1);
     auto it = c.streams_.find(s.id);
     byte_stream bs(c.w_.context(), it->second, c.conn_.tls());
     std::make_shared<http_session>(c.w_, std::move(bs), c.peer_)->start();
+    // keep-alive-requests (or http2-max-requests): this stream is the last one; the client
+    // is told so now and opens a new connection for the next request.
+    if (c.limits_.max_requests != 0 && ++c.started_ >= c.limits_.max_requests) c.drain();
   }
 
   static void end_input(h2_stream& s) {
@@ -252,6 +258,8 @@ struct h2_connection::impl {
     h2_stream* s = stream_of(c, f->hd.stream_id);
     if (s == nullptr) return 0;
     ++s->fields;
+    if (c.limits_.max_field_size != 0 && namelen + valuelen > c.limits_.max_field_size)
+      s->field_too_large = true;
     s->req.add({reinterpret_cast<const char*>(name), namelen},
                {reinterpret_cast<const char*>(value), valuelen});
     // Far past the bound (an HPACK bomb): the stream is reset without decoding for it.
@@ -356,6 +364,7 @@ struct h2_connection::impl {
     }
     if (s->started) {
       --c.active_;
+      gauge_add(c.w_.gauges().http2_streams, -1);
       // The session learns it on its next read or write; an unread request body is gone.
       if (!s->in_ended) fail_pending(c, *s, asio::error::connection_reset);
       else serve_read(c, *s);
@@ -434,14 +443,22 @@ h2_connection::h2_connection(worker& w, byte_stream conn, std::string peer)
   enrolled_ = w_.enroll(this);
   gauge_add(w_.gauges().client_connections, 1);
   const auto& o = w_.options();
-  limits_.max_concurrent_streams = w_.settings().http2_max_concurrent_streams;
-  limits_.max_header_list = static_cast<std::uint32_t>(o.max_header_bytes);
+  const auto& s = w_.settings();
+  limits_.max_concurrent_streams = s.http2_max_concurrent_streams;
+  limits_.max_header_list = static_cast<std::uint32_t>(
+      s.http2_max_header_size != 0 ? s.http2_max_header_size : o.max_header_bytes);
   limits_.max_header_fields = static_cast<std::uint32_t>(o.max_header_fields);
+  limits_.max_field_size = static_cast<std::uint32_t>(s.http2_max_field_size);
+  limits_.max_requests = s.http2_max_requests != 0 ? s.http2_max_requests : s.keep_alive_requests;
+  gauge_add(w_.gauges().http2_connections, 1);
 }
 
 h2_connection::~h2_connection() {
   if (session_ != nullptr) nghttp2_session_del(session_);
   gauge_add(w_.gauges().client_connections, -1);
+  gauge_add(w_.gauges().http2_connections, -1);
+  // Streams still open when the connection closed were not closed one by one.
+  gauge_add(w_.gauges().http2_streams, -static_cast<std::int64_t>(active_));
   w_.withdraw(enrolled_);
 }
 

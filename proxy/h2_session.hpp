@@ -35,6 +35,8 @@ struct h2_limits {
   std::uint32_t max_concurrent_streams = 128;
   std::uint32_t max_header_list = 32 * 1024;
   std::uint32_t max_header_fields = 100;  // 0: no cap
+  std::uint32_t max_field_size = 0;       // one decoded name + value; 0: no cap of its own
+  std::uint32_t max_requests = 1000;      // streams started, then a graceful GOAWAY; 0: no cap
   // RST_STREAM frames from the client on streams not yet answered, beyond which the
   // connection gets GOAWAY ENHANCE_YOUR_CALM (as long as they outnumber answered streams).
   std::uint32_t max_client_resets = 200;
@@ -87,6 +89,7 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
   bool failed_ = false;  // nghttp2 refused the input: what is queued goes out, then close
   std::uint32_t active_ = 0;   // streams an http_session serves
   std::uint64_t answered_ = 0;
+  std::uint64_t started_ = 0;  // streams handed to an http_session
   std::uint32_t client_resets_ = 0;
   std::uint32_t empty_data_ = 0;
   std::unordered_map<std::int32_t, std::shared_ptr<h2_stream>> streams_;

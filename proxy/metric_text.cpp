@@ -124,6 +124,7 @@ struct shard_set::totals {
   std::vector<std::uint64_t> counts;
   std::size_t stride = 0;                     // counts per series
   std::int64_t client_connections = 0, tunnels = 0, pooled = 0, ejected = 0;
+  std::int64_t http2_connections = 0, http2_streams = 0, http2_requests = 0;
   std::int64_t accept_errors = 0, accept_paused = 0;
   std::uint64_t all_requests = 0;  // also of routes no longer exported
 
@@ -143,6 +144,9 @@ void shard_set::sum_into(totals& t) const {
   auto add_gauges = [&t](const worker_gauges& g) {
     t.client_connections += g.client_connections.load(relaxed);
     t.tunnels += g.tunnels.load(relaxed);
+    t.http2_connections += g.http2_connections.load(relaxed);
+    t.http2_streams += g.http2_streams.load(relaxed);
+    t.http2_requests += g.http2_requests.load(relaxed);
     t.pooled += g.pooled_upstream_connections.load(relaxed);
     t.ejected += g.ejected_endpoints.load(relaxed);
     t.accept_errors += g.accept_errors.load(relaxed);
@@ -296,6 +300,24 @@ void shard_set::gauge_families(const totals& t, std::vector<prometheus::MetricFa
       MetricType::Counter, static_cast<double>(t.all_requests));
   gauge("portico_client_connections", "Open client connections, all workers", t.client_connections);
   gauge("portico_tunnels", "Open upgrade (WebSocket) tunnels, all workers", t.tunnels);
+  gauge("portico_http2_connections", "Open HTTP/2 client connections (also in portico_client_connections)",
+        t.http2_connections);
+  gauge("portico_http2_streams", "HTTP/2 streams being served, all connections", t.http2_streams);
+  {
+    // Requests by the protocol they came on: nginx_process_requests_total split in two.
+    prometheus::MetricFamily f = family("portico_requests_by_protocol_total",
+                                        "Client requests by the protocol they came on",
+                                        MetricType::Counter);
+    const std::uint64_t h2 = std::min(t.all_requests, static_cast<std::uint64_t>(t.http2_requests));
+    for (const auto& [protocol, n] : {std::pair{"HTTP/1.x", t.all_requests - h2}, std::pair{"HTTP/2", h2}}) {
+      prometheus::ClientMetric m;
+      m.label = controller;
+      m.label.push_back({"protocol", protocol});
+      m.counter.value = static_cast<double>(n);
+      f.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(f));
+  }
   gauge("portico_pooled_upstream_connections", "Idle upstream connections held in the pools",
         t.pooled);
   gauge("portico_ejected_endpoints", "Endpoints currently ejected by passive health checks",

@@ -40,6 +40,9 @@ struct request_record {
 struct worker_gauges {
   std::atomic<std::int64_t> client_connections{0};
   std::atomic<std::int64_t> tunnels{0};
+  std::atomic<std::int64_t> http2_connections{0};  // also counted in client_connections
+  std::atomic<std::int64_t> http2_streams{0};      // HTTP/2 requests being served
+  std::atomic<std::int64_t> http2_requests{0};     // a counter: requests that came on HTTP/2
   std::atomic<std::int64_t> pooled_upstream_connections{0};
   std::atomic<std::int64_t> ejected_endpoints{0};
   std::atomic<std::int64_t> accept_errors{0};  // a counter: failed accept() calls

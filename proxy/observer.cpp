@@ -108,6 +108,7 @@ void worker_observer::on_request(const request_record& rec) {
   const bucket_bounds& time = impl_->options.time_buckets;
   const bucket_bounds& length = impl_->options.length_buckets;
   bump(c->requests);
+  if (rec.http2) gauge_add(impl_->shard.gauges.http2_requests, 1);
   c->request_duration.observe(rec.request_seconds < 0 ? 0 : rec.request_seconds, time);
   if (rec.upstream_connect_seconds >= 0)
     c->connect_duration.observe(rec.upstream_connect_seconds, time);

@@ -285,6 +285,48 @@ data:
   EXPECT_FALSE(policy_of(r).denied.empty());  // a global protection not applied: every route 503
 }
 
+TEST(controller_config, http2_keys) {
+  const std::string cm = R"(
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: portico, namespace: ingress}
+data:
+  http2-max-requests: "3"
+  http2-max-field-size: "4k"
+  http2-max-header-size: 16k
+  http2-max-concurrent-streams: "64"
+)";
+  build_options o;
+  o.configmap = "ingress/portico";
+  auto r = build(state_from_yaml(web("    {}", cm)), o);
+  EXPECT_TRUE(r.errors.empty()) << errors_text(r.errors);
+  const auto& s = r.snap->settings();
+  EXPECT_EQ(s.http2_max_requests, 3u);
+  EXPECT_EQ(s.http2_max_field_size, 4096u);
+  EXPECT_EQ(s.http2_max_header_size, 16384u);
+  EXPECT_EQ(s.http2_max_concurrent_streams, 64u);
+
+  // Unset: 0, meaning keep-alive-requests and --max-header-size apply.
+  auto d = build(state_from_yaml(web("    {}", "")), build_options{});
+  EXPECT_EQ(d.snap->settings().http2_max_requests, 0u);
+  EXPECT_EQ(d.snap->settings().http2_max_field_size, 0u);
+
+  const std::string bad = R"(
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: portico, namespace: ingress}
+data:
+  http2-max-field-size: 4kb
+)";
+  auto b = build(state_from_yaml(web("    {}", bad)), o);
+  EXPECT_EQ(b.snap->settings().http2_max_field_size, 0u);
+  bool named = false;
+  for (const auto& e : b.errors) named |= e.field == "data[http2-max-field-size]";
+  EXPECT_TRUE(named) << errors_text(b.errors);
+}
+
 TEST(controller_config, parsers_follow_nginx_syntax) {
   EXPECT_EQ(parse_nginx_size("1m"), 1u << 20);
   EXPECT_EQ(parse_nginx_size("8k"), 8u << 10);
