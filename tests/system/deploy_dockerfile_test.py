@@ -60,6 +60,9 @@ def run_sh_release_commands():
             line = re.sub(r"\s*>/dev/null$", "", line)
             line = line.replace('"$dir"', "build/release").replace('"$jobs"', '"$(nproc)"')
             line = line.replace('"${flags[@]}"', " ".join(flags))
+            # The compiler launcher (ccache) changes where objects come from, not what is
+            # built; an image build has no cache to reuse.
+            line = line.replace('"${launcher[@]}"', "")
             cmds.append(" ".join(line.split()))
     return cmds
 
