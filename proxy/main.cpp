@@ -141,25 +141,28 @@ std::string endpoints_text(const config::cluster* c) {
   return out;
 }
 
-// HOST PATH TYPE INGRESS SERVICE ENDPOINTS, columns padded to their widest cell.
+// HOST PATH TYPE KIND NAME SERVICE ENDPOINTS, columns padded to their widest cell. KIND and
+// NAME say where the route comes from: an Ingress, an HTTPRoute, or the
+// --default-backend-service flag.
 std::string format_routes(const config::snapshot& snap) {
-  std::vector<std::array<std::string, 6>> rows;
-  rows.push_back({"HOST", "PATH", "TYPE", "INGRESS", "SERVICE", "ENDPOINTS"});
+  std::vector<std::array<std::string, 7>> rows;
+  rows.push_back({"HOST", "PATH", "TYPE", "KIND", "NAME", "SERVICE", "ENDPOINTS"});
   for (const auto& r : snap.routes()) {
     std::string host = r->host.empty() ? "*" : r->host;
     std::string path = r->is_default_backend ? "*" : r->path;
     std::string type = r->is_default_backend ? "defaultBackend" : r->path_type;
-    rows.push_back({host, path, type,
-                    r->ingress_name.empty() ? std::string("--default-backend-service")
-                                            : r->namespace_name + "/" + r->ingress_name,
+    const bool flag = r->ingress_name.empty();
+    rows.push_back({host, path, type, flag ? "flag" : r->gateway ? "HTTPRoute" : "Ingress",
+                    flag ? std::string("--default-backend-service")
+                         : r->namespace_name + "/" + r->ingress_name,
                     r->service_name + ":" + r->service_port, endpoints_text(r->backend.get())});
     if (const auto* c = r->canary.get()) {
       // The canary shares the row above's host and path.
-      rows.push_back({"", "", "canary", c->namespace_name + "/" + c->ingress_name,
+      rows.push_back({"", "", "canary", "Ingress", c->namespace_name + "/" + c->ingress_name,
                       c->service_name + ":" + c->service_port, endpoints_text(c->backend.get())});
     }
   }
-  std::array<std::size_t, 6> width{};
+  std::array<std::size_t, 7> width{};
   for (const auto& row : rows)
     for (std::size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
   std::string out;

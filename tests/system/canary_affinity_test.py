@@ -349,8 +349,8 @@ class canary(unittest.TestCase):
         table, _, errors = r.stdout.partition("\nERRORS")
         rows = [ln.split() for ln in table.strip().splitlines()]
         i = next(i for i, row in enumerate(rows) if row[:2] == ["order.test", "/"])
-        self.assertEqual(rows[i][2:5], ["Prefix", "default/order-main", "web:80"])
-        self.assertEqual(rows[i + 1][:3], ["canary", "default/order-canary", "cnr:80"])
+        self.assertEqual(rows[i][2:6], ["Prefix", "Ingress", "default/order-main", "web:80"])
+        self.assertEqual(rows[i + 1][:4], ["canary", "Ingress", "default/order-canary", "cnr:80"])
         self.assertIn(ADDR["c0"], table.splitlines()[i + 1])
         # The canary Ingresses never serve a route of their own (the canary rows have no host
         # and path columns: TYPE comes first).

@@ -16,14 +16,14 @@ import harness  # noqa: E402
 
 EXAMPLES = harness.source_dir() / "deploy" / "examples" / "local"
 
-# (HOST, PATH, TYPE, INGRESS, SERVICE, ENDPOINTS) of the examples.
+# (HOST, PATH, TYPE, KIND, NAME, SERVICE, ENDPOINTS) of the examples.
 EXPECTED = {
-    ("demo.local", "/", "Prefix", "default/demo", "demo-a:80", "127.0.0.1:9001"),
-    ("demo.local", "/api", "Prefix", "default/demo", "demo-b:http", "127.0.0.1:9002"),
-    ("demo.local", "/healthcheck", "Exact", "default/demo", "demo-b:80", "127.0.0.1:9002"),
-    ("b.demo.local", "/", "Prefix", "default/demo-b", "demo-b:80", "127.0.0.1:9002"),
-    ("*.apps.local", "/", "Prefix", "default/apps", "demo-a:80", "127.0.0.1:9001"),
-    ("*", "*", "defaultBackend", "default/fallback", "demo-b:80", "127.0.0.1:9002"),
+    ("demo.local", "/", "Prefix", "Ingress", "default/demo", "demo-a:80", "127.0.0.1:9001"),
+    ("demo.local", "/api", "Prefix", "Ingress", "default/demo", "demo-b:http", "127.0.0.1:9002"),
+    ("demo.local", "/healthcheck", "Exact", "Ingress", "default/demo", "demo-b:80", "127.0.0.1:9002"),
+    ("b.demo.local", "/", "Prefix", "Ingress", "default/demo-b", "demo-b:80", "127.0.0.1:9002"),
+    ("*.apps.local", "/", "Prefix", "Ingress", "default/apps", "demo-a:80", "127.0.0.1:9001"),
+    ("*", "*", "defaultBackend", "Ingress", "default/fallback", "demo-b:80", "127.0.0.1:9002"),
 }
 
 BROKEN_INGRESS = """\
@@ -57,11 +57,11 @@ metadata:
 
 
 def table_rows(stdout):
-    """The table's rows (before the ERRORS section) as tuples of their six columns."""
+    """The table's rows (before the ERRORS section) as tuples of their seven columns."""
     lines = stdout.split("\nERRORS")[0].strip().splitlines()
-    assert lines and lines[0].split() == ["HOST", "PATH", "TYPE", "INGRESS", "SERVICE",
+    assert lines and lines[0].split() == ["HOST", "PATH", "TYPE", "KIND", "NAME", "SERVICE",
                                           "ENDPOINTS"], stdout
-    return {tuple(line.split(None, 5)) for line in lines[1:]}
+    return {tuple(line.split(None, 6)) for line in lines[1:]}
 
 
 def error_lines(stdout):
@@ -110,8 +110,32 @@ class RoutesCli(unittest.TestCase):
                                 harness.ingress("e", [("e.test", "/", "Prefix", "empty", 80)]))
         r = harness.run_portico("routes", "--config-dir", d)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn(("e.test", "/", "Prefix", "default/e", "empty:80", "<none: 503>"),
+        self.assertIn(("e.test", "/", "Prefix", "Ingress", "default/e", "empty:80", "<none: 503>"),
                       table_rows(r.stdout))
+
+    def test_httproute_rows_name_their_origin(self):
+        # An Ingress and an HTTPRoute in one table, each row saying which object it came from.
+        gw = "gateway.networking.k8s.io/v1"
+        d = harness.temp_dir()
+        harness.write_manifests(
+            d, "all.yaml", harness.ingress_class(),
+            harness.service("a", 80, [("127.0.0.1", 9001)]),
+            harness.ingress("web", [("ing.test", "/", "Prefix", "a", 80)]),
+            f"apiVersion: {gw}\nkind: GatewayClass\nmetadata: {{name: portico}}\n"
+            "spec: {controllerName: portico.dev/gateway-controller}",
+            f"apiVersion: {gw}\nkind: Gateway\nmetadata: {{name: gw, namespace: default}}\n"
+            "spec:\n  gatewayClassName: portico\n  listeners:\n"
+            "  - {name: http, port: 80, protocol: HTTP}",
+            f"apiVersion: {gw}\nkind: HTTPRoute\nmetadata: {{name: shop, namespace: default}}\n"
+            "spec:\n  parentRefs: [{name: gw}]\n  hostnames: [gw.test]\n  rules:\n"
+            "  - matches: [{path: {type: PathPrefix, value: /cart}}]\n"
+            "    backendRefs: [{name: a, port: 80}]")
+        r = harness.run_portico("routes", "--config-dir", d)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        rows = table_rows(r.stdout)
+        self.assertIn(("ing.test", "/", "Prefix", "Ingress", "default/web", "a:80", "127.0.0.1:9001"), rows)
+        self.assertIn(("gw.test", "/cart", "PathPrefix", "HTTPRoute", "default/shop", "a:80",
+                       "127.0.0.1:9001"), rows)
 
     def test_missing_directory_is_an_error(self):
         r = harness.run_portico("routes", "--config-dir", harness.temp_dir() / "missing")
