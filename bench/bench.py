@@ -38,7 +38,7 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", default="build/release")
-    ap.add_argument("--proxies", default="portico,nginx,haproxy,caddy")
+    ap.add_argument("--proxies", default="portico,nginx,haproxy,caddy,nginx-lean,haproxy-lean")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=4, help="length of each load run")
     ap.add_argument("--scenarios", default=ALL)
@@ -78,6 +78,8 @@ def run_rounds(ctx, names):
             for group, fn, scen in scenarios.GROUPS:
                 if group != "base" and not any(s in ctx.args.scenarios.split(",") for s in scen):
                     continue
+                if group != "base" and n in proxies.LEAN:
+                    continue  # lean configurations: per-request cost only
                 try:
                     fn(n, ctx)
                 except (RuntimeError, OSError, subprocess.SubprocessError) as e:

@@ -2,6 +2,11 @@
 one worker/thread, upstream keep-alive, access logs off, the same host-based route to the
 same upstreams, and the forwarding headers an ingress controller sets.
 
+nginx-lean and haproxy-lean are the same proxies stripped to a plain keep-alive proxy: no
+header is added or set (no X-Request-ID, X-Forwarded-*, X-Real-IP), the same host route and
+upstream pool. They bound what the per-request work could cost at the least; Portico keeps its
+default headers against them.
+
 A builder takes (work, port, upstreams, opts) and returns a spec. opts:
   big_bodies   allow unlimited request bodies, stream them (scenario 4)
   extra_hosts  N more hosts h0..h<N-1>.bench.local routed like bench.local (scenario 6)
@@ -43,6 +48,8 @@ proxy_set_header X-Forwarded-Proto $scheme;
 add_header X-Request-ID $request_id;
 """
 NGINX_LOCATION = "proxy_pass http://backend;\n" + NGINX_HEADERS
+# The lean location: upstream keep-alive needs HTTP/1.1 and an empty Connection header.
+NGINX_LEAN_LOCATION = 'proxy_pass http://backend;\nproxy_http_version 1.1;\nproxy_set_header Connection "";\n'
 
 
 def nginx_temp_paths(d):
@@ -61,12 +68,12 @@ def nginx_write_upstreams(d, upstreams):
     os.replace(tmp, os.path.join(d, "upstreams.conf"))
 
 
-def nginx(work, port, upstreams, opts):
-    d = os.path.join(work, "nginx")
+def nginx(work, port, upstreams, opts, lean=False):
+    d = os.path.join(work, "nginx-lean" if lean else "nginx")
     os.makedirs(d, exist_ok=True)
     nginx_write_upstreams(d, upstreams)
     with open(os.path.join(d, "location.conf"), "w") as f:
-        f.write(NGINX_LOCATION)
+        f.write(NGINX_LEAN_LOCATION if lean else NGINX_LOCATION)
     body = ("client_max_body_size 0;\n  proxy_request_buffering off;"
             if opts.get("big_bodies") else "")
     tls = opts.get("tls")
@@ -114,17 +121,24 @@ def nginx(work, port, upstreams, opts):
     with open(path, "w") as f:
         f.write(conf)
     note = "worker_processes 1, upstream keepalive 320, access_log off"
+    if lean:
+        note += ", no added headers"
     if opts.get("big_bodies"):
         note += ", client_max_body_size 0, proxy_request_buffering off"
     if opts.get("extra_hosts"):
         note += ", one server block per host"
-    return spec("nginx", ["nginx", "-p", d, "-c", path], note=note, conf_dir=d)
+    return spec("nginx-lean" if lean else "nginx", ["nginx", "-p", d, "-c", path], note=note,
+                conf_dir=d)
+
+
+def nginx_lean(work, port, upstreams, opts):
+    return nginx(work, port, upstreams, opts, lean=True)
 
 
 # --- HAProxy ---------------------------------------------------------------------------------
 
-def haproxy(work, port, upstreams, opts):
-    d = os.path.join(work, "haproxy")
+def haproxy(work, port, upstreams, opts, lean=False):
+    d = os.path.join(work, "haproxy-lean" if lean else "haproxy")
     os.makedirs(d, exist_ok=True)
     servers = "\n".join(f"  server s{i} {u}" for i, u in enumerate(upstreams))
     sock = os.path.join(d, "admin.sock")
@@ -156,7 +170,7 @@ def haproxy(work, port, upstreams, opts):
           maxconn 9800
         frontend fe
           bind 127.0.0.1:{port}
-        """) + tls_bind + textwrap.dedent("""\
+        """) + tls_bind + ("" if lean else textwrap.dedent("""\
           unique-id-format %[rand,hex]%[rand,hex]
           unique-id-header X-Request-ID
           http-after-response set-header X-Request-ID %[unique-id]
@@ -165,7 +179,7 @@ def haproxy(work, port, upstreams, opts):
           http-request set-header X-Forwarded-Host %[req.hdr(host)]
           http-request set-header X-Forwarded-Port %[dst_port]
           http-request set-header X-Forwarded-Proto %[ssl_fc,iif(https,http)]
-        """) + routing + textwrap.dedent("""\
+        """)) + routing + textwrap.dedent("""\
         backend notfound
           http-request return status 404
         backend be
@@ -176,10 +190,17 @@ def haproxy(work, port, upstreams, opts):
     with open(path, "w") as f:
         f.write(conf)
     note = "nbthread 1, http-reuse always, no logging"
+    if lean:
+        note += ", no added headers"
     if n_extra:
         note += ", hosts in a map file (use_backend %[req.hdr(host),lower,map(...)])"
-    return spec("haproxy", ["haproxy", "-db", "-f", path], note=note, conf_dir=d,
+    return spec("haproxy-lean" if lean else "haproxy", ["haproxy", "-db", "-f", path], note=note,
+                conf_dir=d,
                 extra={"socket": sock, "servers": [f"s{i}" for i in range(len(upstreams))]})
+
+
+def haproxy_lean(work, port, upstreams, opts):
+    return haproxy(work, port, upstreams, opts, lean=True)
 
 
 # --- Caddy -----------------------------------------------------------------------------------
@@ -335,8 +356,16 @@ def portico(work, port, upstreams, opts):
     return spec("portico", argv, note=note, conf_dir=d, extra={"tmp_dir": work})
 
 
-BUILDERS = {"portico": portico, "nginx": nginx, "haproxy": haproxy, "caddy": caddy}
+BUILDERS = {"portico": portico, "nginx": nginx, "haproxy": haproxy, "caddy": caddy,
+            "nginx-lean": nginx_lean, "haproxy-lean": haproxy_lean}
+# Lean variants take part in the per-request scenarios only (bench.py's base group).
+LEAN = ("nginx-lean", "haproxy-lean")
+
+
+def program(name):
+    """The executable a proxy name runs ("nginx-lean" -> "nginx")."""
+    return name.split("-")[0]
 
 
 def available(name):
-    return name == "portico" or shutil.which(name) is not None
+    return name == "portico" or (name in BUILDERS and shutil.which(program(name)) is not None)

@@ -2,7 +2,8 @@
 headline ratios, and where Portico loses."""
 import statistics
 
-PEERS_ORDER = ["portico", "nginx", "haproxy", "caddy", "direct"]
+PEERS_ORDER = ["portico", "nginx", "haproxy", "caddy", "nginx-lean", "haproxy-lean", "direct"]
+LEAN = ("nginx-lean", "haproxy-lean")
 
 
 def med(rs, key):
@@ -54,18 +55,24 @@ def ratio_to_best(by_proxy, names, key, better):
 
 
 def ratio_line(by_proxy, names, items):
-    """items: (label, key, better). Returns the sentence and the headlines."""
-    parts, heads = [], []
-    for label, key, better in items:
-        r, peer = ratio_to_best(by_proxy, names, key, better)
-        if r is None:
-            continue
-        parts.append(f"{label} {r:.2f}× ({'higher' if better == 'higher' else 'lower'} is "
-                     f"better; best peer {peer})")
-        heads.append((label, key, better, r, peer))
-    if not parts:
-        return [], heads
-    return ["", "Portico / best peer: " + "; ".join(parts) + "."], heads
+    """items: (label, key, better). Returns the sentences and the headlines: Portico against
+    the best ingress-equivalent peer, and where lean peers ran, against the best of those
+    (headline labels "... against lean peers")."""
+    lines, heads = [], []
+    for lean in (False, True):
+        peers = [n for n in names if (n in LEAN) == lean]
+        parts = []
+        for label, key, better in items:
+            r, peer = ratio_to_best(by_proxy, peers, key, better)
+            if r is None:
+                continue
+            parts.append(f"{label} {r:.2f}× ({'higher' if better == 'higher' else 'lower'} is "
+                         f"better; best peer {peer})")
+            heads.append((label + (" against lean peers" if lean else ""), key, better, r, peer))
+        if parts:
+            lines.append(("Portico / best lean peer (no added headers): " if lean
+                          else "Portico / best peer: ") + "; ".join(parts) + ".")
+    return ([""] + lines if lines else []), heads
 
 
 def rows(names, by_proxy):

@@ -17,7 +17,9 @@ HEADLINES = [("keepalive-64", "throughput"), ("keepalive-64", "CPU per request")
              ("bodies-1MiB", "CPU per request"),
              ("idle", "RSS with idle connections"), ("hosts", "CPU per request"),
              ("churn", "failed requests"), ("churn", "p99"),
-             ("tls-handshake", "CPU per request"), ("tls-keepalive-64", "throughput")]
+             ("tls-handshake", "CPU per request"), ("tls-keepalive-64", "throughput"),
+             ("keepalive-64", "CPU per request against lean peers"),
+             ("newconn-64", "CPU per request against lean peers")]
 
 
 def machine():
@@ -36,6 +38,8 @@ def versions(names, build_dir):
             "portico": [os.path.join(build_dir, "proxy", "portico"), "version"],
             "wrk": ["wrk", "-v"], "h2load": ["h2load", "--version"]}
     for n in list(names) + ["wrk", "h2load"]:
+        if n in ("nginx-lean", "haproxy-lean"):
+            continue  # the same program as nginx / haproxy
         try:
             r = subprocess.run(cmds[n], capture_output=True, text=True, timeout=10)
             out.append(f"{n}: {(r.stdout + r.stderr).strip().splitlines()[0]}")
