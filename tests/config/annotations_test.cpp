@@ -18,6 +18,11 @@ using testing::state_from_yaml;
 
 // One Ingress "ns/web" (host web.test, path /, service app:80) with `annotations` (YAML map
 // lines, two-space indented), its Service, and optional extra documents.
+// The controller's ConfigMap (ingress/portico) with `data` lines (two-space indented).
+std::string portico_configmap(const std::string& data) {
+  return "\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: portico, namespace: ingress}\ndata:" + data;
+}
+
 std::string web(const std::string& annotations, const std::string& extra = "") {
   return std::string(our_class) + R"(
 ---
@@ -194,16 +199,11 @@ TEST(annotations, the_prefix_is_configurable_and_portico_dev_is_an_alias) {
 }
 
 TEST(annotations, configmap_sets_defaults_and_annotations_win) {
-  const std::string cm = R"(
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: portico, namespace: ingress}
-data:
+  const std::string cm = portico_configmap(R"(
   proxy-body-size: 20m
   proxy-read-timeout: "300"
   proxy-next-upstream-tries: "1"
-)";
+)");
   auto st = state_from_yaml(web(R"(    nginx.ingress.kubernetes.io/proxy-read-timeout: "10")", cm));
   build_options o;
   o.configmap = "ingress/portico";
@@ -253,18 +253,13 @@ data: {global-allowed-response-headers: "X-Frame-Options"}
 }
 
 TEST(controller_config, bad_configmap_values_name_the_key_and_keep_the_default) {
-  const std::string cm = R"(
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: portico, namespace: ingress}
-data:
+  const std::string cm = portico_configmap(R"(
   keep-alive: forever
   keep-alive-requests: "50"
   use-gzip: "true"
   no-such-key: "1"
   block-user-agents: "~*curl"
-)";
+)");
   build_options o;
   o.configmap = "ingress/portico";
   auto r = build(state_from_yaml(web("    {}", cm)), o);
@@ -286,17 +281,12 @@ data:
 }
 
 TEST(controller_config, http2_keys) {
-  const std::string cm = R"(
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: portico, namespace: ingress}
-data:
+  const std::string cm = portico_configmap(R"(
   http2-max-requests: "3"
   http2-max-field-size: "4k"
   http2-max-header-size: 16k
   http2-max-concurrent-streams: "64"
-)";
+)");
   build_options o;
   o.configmap = "ingress/portico";
   auto r = build(state_from_yaml(web("    {}", cm)), o);
@@ -312,14 +302,9 @@ data:
   EXPECT_EQ(d.snap->settings().http2_max_requests, 0u);
   EXPECT_EQ(d.snap->settings().http2_max_field_size, 0u);
 
-  const std::string bad = R"(
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: portico, namespace: ingress}
-data:
+  const std::string bad = portico_configmap(R"(
   http2-max-field-size: 4kb
-)";
+)");
   auto b = build(state_from_yaml(web("    {}", bad)), o);
   EXPECT_EQ(b.snap->settings().http2_max_field_size, 0u);
   bool named = false;
