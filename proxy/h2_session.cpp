@@ -49,6 +49,11 @@ class h2_stream {
   bool closed = false;    // nghttp2 closed the stream (answered, reset, or connection gone)
   bool detached = false;  // the session is done with it
   bool end_sent = false;  // our END_STREAM went out
+  bool te_trailers = false;  // the client takes response trailers
+  // The request's trailer section as HTTP/1.1 lines (chunked bodies only), and its size as
+  // RFC 9113 6.5.2 counts it.
+  std::string trailers_in;
+  std::size_t trailer_size = 0;
   // Request bytes (HTTP/1.1 text) the session has not read yet.
   std::string in;
   std::size_t in_off = 0;
@@ -124,7 +129,7 @@ struct h2_connection::impl {
     add(":status", std::string_view(status, 3));
     for (const auto& [n, v] : s.resp->fields()) add(n, v);
     s.submitted = true;
-    if (s.resp_done && s.out.size() == s.out_off) {
+    if (s.resp_done && s.out.size() == s.out_off && !sends_trailers(s)) {
       nghttp2_submit_response(c.session_, s.id, nv.data(), nv.size(), nullptr);
       return;
     }
@@ -132,6 +137,22 @@ struct h2_connection::impl {
     dp.source.ptr = &s;
     dp.read_callback = &impl::read_body;
     nghttp2_submit_response(c.session_, s.id, nv.data(), nv.size(), &dp);
+  }
+
+  // RFC 9113 8.1: a response's trailer section is a HEADERS frame with END_STREAM after its
+  // DATA, for a client that said `te: trailers`.
+  static bool sends_trailers(const h2_stream& s) {
+    return s.te_trailers && s.resp && !s.resp->trailers().empty();
+  }
+
+  static void submit_trailers(h2_connection& c, h2_stream& s) {
+    std::vector<nghttp2_nv> nv;
+    nv.reserve(s.resp->trailers().size());
+    for (const auto& [n, v] : s.resp->trailers())
+      nv.push_back({reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
+                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
+                    NGHTTP2_NV_FLAG_NONE});
+    nghttp2_submit_trailer(c.session_, s.id, nv.data(), nv.size());
   }
 
   static ssize_t read_body(nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
@@ -150,6 +171,10 @@ struct h2_connection::impl {
       post(c, std::move(s.pending_write), {}, s.pending_write_n);
     if (s.out.size() == s.out_off && s.resp_done) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (sends_trailers(s)) {
+        *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        submit_trailers(c, s);
+      }
       return static_cast<ssize_t>(n);
     }
     if (n == 0) {
@@ -220,6 +245,7 @@ struct h2_connection::impl {
       return;
     }
     s.head_request = s.req.method() == "HEAD";
+    s.te_trailers = s.req.te_trailers();
     s.in_ended = end_stream;
     s.started = true;
     ++c.active_;
@@ -235,7 +261,10 @@ struct h2_connection::impl {
   static void end_input(h2_stream& s) {
     if (s.in_ended) return;
     s.in_ended = true;
-    if (s.chunked_in) s.in.append("0\r\n\r\n");
+    // The request's trailer section ends the chunked body; the session passes on what may
+    // appear in a trailer, as for an HTTP/1.1 client. A body with a content-length has no
+    // place for trailers: they are dropped.
+    if (s.chunked_in) s.in.append("0\r\n").append(s.trailers_in).append("\r\n");
   }
 
   // ---------------------------------------------------------------- nghttp2 callbacks
@@ -254,17 +283,38 @@ struct h2_connection::impl {
                        std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
                        std::uint8_t, void* user) {
     auto& c = self(user);
-    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    if (f->hd.type != NGHTTP2_HEADERS) return 0;
     h2_stream* s = stream_of(c, f->hd.stream_id);
     if (s == nullptr) return 0;
+    const std::string_view n(reinterpret_cast<const char*>(name), namelen);
+    const std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+    if (f->headers.cat == NGHTTP2_HCAT_HEADERS) return on_trailer(c, *s, n, v);
+    if (f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     ++s->fields;
     if (c.limits_.max_field_size != 0 && namelen + valuelen > c.limits_.max_field_size)
       s->field_too_large = true;
-    s->req.add({reinterpret_cast<const char*>(name), namelen},
-               {reinterpret_cast<const char*>(value), valuelen});
+    s->req.add(n, v);
     // Far past the bound (an HPACK bomb): the stream is reset without decoding for it.
     if (s->req.list_size() > 4 * std::size_t{c.limits_.max_header_list} + 65536)
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return 0;
+  }
+
+  // One field of the request's trailer section (RFC 9113 8.1). nghttp2 has refused
+  // pseudo-header and connection-specific fields there already (stream error PROTOCOL_ERROR);
+  // a field that could not be written as an HTTP/1.1 trailer line is refused the same way.
+  static int on_trailer(h2_connection& c, h2_stream& s, std::string_view n, std::string_view v) {
+    if (!h2_trailer_field_ok(n, v)) {
+      nghttp2_submit_rst_stream(c.session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_PROTOCOL_ERROR);
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    s.trailer_size += n.size() + v.size() + 32;
+    if (s.trailer_size > c.limits_.max_header_list) {
+      // The request is already on its way: it cannot be answered 431 any more.
+      nghttp2_submit_rst_stream(c.session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_PROTOCOL_ERROR);
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    if (s.chunked_in) s.trailers_in.append(n).append(": ").append(v).append("\r\n");
     return 0;
   }
 
@@ -298,7 +348,7 @@ struct h2_connection::impl {
         const bool end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
         if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
           start_stream(c, *s, end);
-        } else if (end) {  // trailers: not passed on, they end the body
+        } else if (end) {  // the trailer section ends the body
           end_input(*s);
           if (s->started) serve_read(c, *s);
         }

@@ -37,6 +37,10 @@ std::string_view trim(std::string_view v) {
 
 }  // namespace
 
+bool h2_trailer_field_ok(std::string_view name, std::string_view value) {
+  return safe_name(name) && safe_value(value) && !connection_specific(name) && name != "te";
+}
+
 void h2_request_builder::add(std::string_view name, std::string_view value) {
   size_ += name.size() + value.size() + 32;
   if (size_ > max_ || bad_) return;
@@ -69,7 +73,11 @@ void h2_request_builder::add(std::string_view name, std::string_view value) {
     host_.assign(value);
     return;
   }
-  if (name == "te") return;  // only "trailers" passes nghttp2; it means nothing upstream
+  if (name == "te") {  // only "trailers" passes nghttp2; it is hop-by-hop, not sent upstream
+    te_trailers_ = true;
+    return;
+  }
+  if (name == "content-type") grpc_ = ascii::istarts_with(value, "application/grpc");
   if (name == "content-length") has_length_ = true;
   lines_.append(name).append(": ").append(value).append("\r\n");
 }
@@ -229,12 +237,28 @@ std::size_t h1_response_reader::feed_chunked(std::string_view in, std::string& b
       auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), left_, 16);
       if (ec != std::errc{} || digits.empty()) st_ = state::error;
       cs_ = left_ == 0 ? chunk_state::trailer : chunk_state::data;
-    } else if (line.empty()) {  // the end of the trailer section (trailers are not passed)
+    } else if (line.empty()) {  // the end of the trailer section
       st_ = state::done;
+    } else if (!add_trailer(line)) {
+      st_ = state::error;
     }
     line_.clear();
   }
   return used;
+}
+
+// One trailer line "name: value": kept as a response field is (lower-case name, no
+// connection-specific field: RFC 9113 8.2.2; a pseudo-header name cannot come out of HTTP/1.1).
+bool h1_response_reader::add_trailer(std::string_view line) {
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  std::string name(line.substr(0, colon));
+  for (char& c : name) c = ascii::lower(c);
+  if (!safe_name(name)) return false;
+  if (connection_specific(name) || name == "te" || name == "content-length") return true;
+  if (trailers_.size() >= 256) return false;
+  trailers_.emplace_back(std::move(name), std::string(trim(line.substr(colon + 1))));
+  return true;
 }
 
 void h1_response_reader::end_of_input() {

@@ -43,17 +43,27 @@ class h2_request_builder {
 
   std::size_t list_size() const { return size_; }
   std::string_view method() const { return method_; }
+  // `te: trailers` was sent: the client takes a trailer section (RFC 9113 8.2.2).
+  bool te_trailers() const { return te_trailers_; }
+  // The content-type is application/grpc (or a subtype, "application/grpc+proto").
+  bool grpc() const { return grpc_; }
 
  private:
   std::size_t max_;
   std::size_t size_ = 0;
   bool bad_ = false;
   bool has_length_ = false;
+  bool te_trailers_ = false;
+  bool grpc_ = false;
   unsigned host_count_ = 0;
   std::string method_, scheme_, authority_, path_, host_;
   std::string cookie_;  // crumbs joined with "; "
   std::string lines_;   // the other fields as "name: value\r\n"
 };
+
+// A field of a request's trailer section that can be written as an HTTP/1.1 trailer line
+// (no pseudo-header field: RFC 9113 8.1; no connection-specific field: 8.2.2).
+bool h2_trailer_field_ok(std::string_view name, std::string_view value);
 
 // Reads the HTTP/1.1 response a session writes for one stream.
 class h1_response_reader {
@@ -72,11 +82,15 @@ class h1_response_reader {
   unsigned status() const { return status_; }
   // Lower-case names; connection-specific fields removed.
   const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
+  // The chunked body's trailer section, as the session passed it on (it has already dropped
+  // the fields not allowed in a trailer), in the same form; complete once current() is done.
+  const std::vector<std::pair<std::string, std::string>>& trailers() const { return trailers_; }
 
  private:
   enum class body_mode : std::uint8_t { none, length, chunked, until_close };
   enum class chunk_state : std::uint8_t { size, data, data_crlf, trailer };
   bool parse_head(std::string_view head);
+  bool add_trailer(std::string_view line);
   std::size_t feed_chunked(std::string_view in, std::string& body);
 
   bool head_request_;
@@ -84,6 +98,7 @@ class h1_response_reader {
   std::string head_;  // the head so far
   unsigned status_ = 0;
   std::vector<std::pair<std::string, std::string>> fields_;
+  std::vector<std::pair<std::string, std::string>> trailers_;
   body_mode mode_ = body_mode::none;
   std::uint64_t left_ = 0;  // length: bytes still due; chunked: of the current chunk
   chunk_state cs_ = chunk_state::size;

@@ -151,6 +151,55 @@ TEST(H2Translate, ResponseChunkedIsUnframed) {
   EXPECT_TRUE(r.fields().empty());
   EXPECT_EQ(body, "hello 0123456789");
   EXPECT_EQ(r.current(), h1_response_reader::state::done);
+  std::vector<std::pair<std::string, std::string>> trailers{{"x-t", "1"}};
+  EXPECT_EQ(r.trailers(), trailers);
+}
+
+// RFC 9113 8.1 and 8.2.2: the trailer section comes out with lower-case names and without
+// connection-specific fields; a line that is not a field is an error.
+TEST(H2Translate, ResponseTrailersKept) {
+  h1_response_reader r(false);
+  std::string body;
+  r.feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+         "Grpc-Status: 0\r\ngrpc-message:  fine \r\nConnection: x\r\nTransfer-Encoding: y\r\n"
+         "Content-Length: 3\r\nTE: trailers\r\n\r\n",
+         body);
+  EXPECT_EQ(r.current(), h1_response_reader::state::done);
+  std::vector<std::pair<std::string, std::string>> want{{"grpc-status", "0"},
+                                                        {"grpc-message", "fine"}};
+  EXPECT_EQ(r.trailers(), want);
+  EXPECT_EQ(body, "ok");
+  h1_response_reader bad(false);
+  bad.feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nno colon\r\n\r\n", body);
+  EXPECT_EQ(bad.current(), h1_response_reader::state::error);
+}
+
+TEST(H2Translate, TeTrailersAndGrpcNoted) {
+  h2_request_builder b(16384);
+  for (auto [n, v] : std::initializer_list<std::pair<std::string_view, std::string_view>>{
+           {":method", "POST"}, {":scheme", "http"}, {":authority", "a"}, {":path", "/p.S/M"},
+           {"te", "trailers"}, {"content-type", "Application/gRPC+proto"}})
+    b.add(n, v);
+  std::string out;
+  bool chunked = false;
+  ASSERT_EQ(b.finish(false, out, chunked), h2_head_status::ok);
+  EXPECT_TRUE(b.te_trailers());
+  EXPECT_TRUE(b.grpc());
+  EXPECT_EQ(out.find("te:"), std::string::npos);  // hop-by-hop: not sent upstream
+  h2_request_builder plain(16384);
+  plain.add(":method", "GET");
+  plain.add("content-type", "application/json");
+  EXPECT_FALSE(plain.te_trailers());
+  EXPECT_FALSE(plain.grpc());
+}
+
+// RFC 9113 8.1: no pseudo-header field in a trailer section; 8.2.2: no connection-specific one.
+TEST(H2Translate, RequestTrailerFields) {
+  EXPECT_TRUE(h2_trailer_field_ok("x-checksum", "abc"));
+  EXPECT_FALSE(h2_trailer_field_ok(":path", "/"));
+  EXPECT_FALSE(h2_trailer_field_ok("connection", "close"));
+  EXPECT_FALSE(h2_trailer_field_ok("X-Upper", "1"));
+  EXPECT_FALSE(h2_trailer_field_ok("x-a", "1\r\nx-b: 2"));
 }
 
 TEST(H2Translate, ResponseWithoutBody) {
