@@ -14,7 +14,8 @@ build_pkgs=(g++ cmake ninja-build pkg-config
   ccache)  # tests/run.sh: a rebuild compiles only what changed, also in a fresh clone
 # Real peers the system tests drive.
 test_pkgs=(curl openssl apache2-utils python3 python3-websockets python3-yaml python3-cryptography procps iproute2
-  bind9 bind9-dnsutils prometheus testssl.sh nginx-light nghttp2-client python3-h2)
+  bind9 bind9-dnsutils prometheus testssl.sh nginx-light nghttp2-client python3-h2
+  python3-grpcio)
 bench_pkgs=(nginx-light haproxy caddy wrk nghttp2-client valgrind gnuplot-nox strace
   liburing-dev)  # the last: the io_uring build bench/io_backends.py compares
 

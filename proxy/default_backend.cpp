@@ -55,4 +55,53 @@ void write_redirect(std::string& out, unsigned status, std::string_view location
   out.append(close ? "Connection: close\r\n\r\n" : "\r\n");
 }
 
+unsigned grpc_status_of(unsigned http_status, bool deadline) {
+  // grpc/doc/statuscodes.md: 2 UNKNOWN, 4 DEADLINE_EXCEEDED, 7 PERMISSION_DENIED,
+  // 12 UNIMPLEMENTED, 13 INTERNAL, 14 UNAVAILABLE, 16 UNAUTHENTICATED.
+  switch (http_status) {
+    case 400: return 13;
+    case 401: return 16;
+    case 403: return 7;
+    case 404: return 12;
+    case 429:
+    case 502:
+    case 503: return 14;
+    case 504: return deadline ? 4 : 14;
+    default: return 2;
+  }
+}
+
+void write_grpc_error(std::string& out, unsigned http_status, bool deadline,
+                      std::string_view request_id, bool close, std::string_view extra_headers,
+                      std::string_view detail) {
+  // Status-Message: Percent-Encoded; space and VCHAR except '%' stay as they are.
+  auto encode = [&out](std::string_view text) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (const unsigned char c : text) {
+      if (c >= 0x20 && c <= 0x7e && c != '%') {
+        out.push_back(static_cast<char>(c));
+      } else {
+        out.push_back('%');
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 0xf]);
+      }
+    }
+  };
+  append_status_line(out, 200);
+  out.append("Server: portico\r\nContent-Type: application/grpc\r\ngrpc-status: ");
+  out.append(std::to_string(grpc_status_of(http_status, deadline)));
+  out.append("\r\ngrpc-message: ");
+  encode(std::to_string(http_status));
+  out.push_back(' ');
+  encode(reason_phrase(http_status));
+  if (!detail.empty()) {
+    out.append(": ");
+    encode(detail);
+  }
+  out.append("\r\nContent-Length: 0\r\n");
+  if (!request_id.empty()) out.append("X-Request-ID: ").append(request_id).append("\r\n");
+  out.append(extra_headers);
+  out.append(close ? "Connection: close\r\n\r\n" : "\r\n");
+}
+
 }  // namespace portico::proxy

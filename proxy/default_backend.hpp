@@ -27,4 +27,18 @@ unsigned write_default_backend(std::string& out, std::string_view path,
 void write_redirect(std::string& out, unsigned status, std::string_view location,
                     std::string_view request_id, bool close, std::string_view extra_headers = {});
 
+// gRPC clients read no HTML page: an answer of the proxy's own to a request whose
+// content-type starts with application/grpc is a gRPC "Trailers-Only" response (gRPC's
+// doc/PROTOCOL-HTTP2.md): HTTP status 200, content-type application/grpc, grpc-status and
+// grpc-message, no body. The code is the one gRPC's "HTTP to gRPC Status Code Mapping"
+// (doc/http-grpc-status-mapping.md) gives `http_status`, except that a timeout the proxy
+// measured (`deadline`) is DEADLINE_EXCEEDED.
+unsigned grpc_status_of(unsigned http_status, bool deadline);
+
+// Appends that response: grpc-message says the HTTP status the proxy decided (and `detail`),
+// percent-encoded as the protocol's Status-Message is.
+void write_grpc_error(std::string& out, unsigned http_status, bool deadline,
+                      std::string_view request_id, bool close, std::string_view extra_headers = {},
+                      std::string_view detail = {});
+
 }  // namespace portico::proxy

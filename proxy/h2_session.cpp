@@ -5,10 +5,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
+#include "proxy/default_backend.hpp"
 #include "proxy/h2_translate.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/observe.hpp"
@@ -212,8 +214,10 @@ struct h2_connection::impl {
     c.schedule_flush();
   }
 
-  // An answer of the connection's own (the request never reaches a session).
+  // An answer of the connection's own (the request never reaches a session); a gRPC call gets
+  // it as a Trailers-Only response (proxy/default_backend.hpp).
   static void answer_locally(h2_connection& c, h2_stream& s, const char* status) {
+    if (s.req.grpc()) return answer_grpc(c, s, static_cast<unsigned>(std::atoi(status)));
     std::string_view st(status);
     const nghttp2_nv nv[] = {
         {reinterpret_cast<std::uint8_t*>(const_cast<char*>(":status")),
@@ -227,6 +231,25 @@ struct h2_connection::impl {
     s.submitted = true;
     s.detached = true;
     nghttp2_submit_response(c.session_, s.id, nv, 3, nullptr);
+  }
+
+  static void answer_grpc(h2_connection& c, h2_stream& s, unsigned http_status) {
+    std::string text;
+    write_grpc_error(text, http_status, false, {}, false);
+    h1_response_reader reader(false);
+    std::string body;
+    reader.feed(text, body);
+    std::vector<nghttp2_nv> nv;
+    auto add = [&nv](std::string_view n, std::string_view v) {
+      nv.push_back({reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
+                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
+                    NGHTTP2_NV_FLAG_NONE});
+    };
+    add(":status", "200");
+    for (const auto& [n, v] : reader.fields()) add(n, v);
+    s.submitted = true;
+    s.detached = true;
+    nghttp2_submit_response(c.session_, s.id, nv.data(), nv.size(), nullptr);
   }
 
   // ---------------------------------------------------------------- request side

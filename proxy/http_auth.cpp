@@ -118,9 +118,7 @@ http_session::auth_step http_session::auth_refusal(const config::external_auth& 
         std::string location;
         expand_template(a.signin, *req_head_, vars, location);
         if (has_body) keep_alive_ = false;  // the body is not read
-        cout_.clear();
-        write_redirect(cout_, 302, location, request_id_, !keep_alive_, auth_cookies_);
-        status_ = 302;
+        prepare_redirect(302, location, auth_cookies_);
         return auth_step::answered;
       }
       prepare_local(401, close, ans.www_authenticate);

@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "proxy/ascii.hpp"
+#include "proxy/default_backend.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/https_policy.hpp"
 #include "proxy/phases.hpp"
@@ -74,8 +75,24 @@ std::uint16_t status_flag(unsigned status) {
 }
 }  // namespace
 
+bool http_session::grpc_request() const {
+  return req_head_.has_value() && ascii::istarts_with(trim_ows(find_header(*req_head_, "content-type")),
+                                          "application/grpc");
+}
+
+const config::route* http_session::prepare_redirect(unsigned status, std::string_view location,
+                                                    std::string_view extra) {
+  if (grpc_request()) return prepare_local(status, !keep_alive_);
+  cout_.clear();
+  write_redirect(cout_, status, location, request_id_, !keep_alive_, extra);
+  status_ = status;
+  return nullptr;
+}
+
+// custom-http-errors: a gRPC call is never given the error backend's page (it could not read
+// it); the proxy's own gRPC answer goes instead.
 bool http_session::intercepts(const config::route& r, unsigned status) const {
-  if (error_page_ || r.error_backend == nullptr || r.error_backend->endpoints.empty()) return false;
+  if (error_page_ || grpc_request() || r.error_backend == nullptr || r.error_backend->endpoints.empty()) return false;
   const auto& codes = r.policy->custom_http_errors;
   return std::find(codes.begin(), codes.end(), status) != codes.end();
 }
@@ -326,6 +343,7 @@ http_session::task<bool> http_session::forward(const config::route& r) {
       co_return co_await send_local(status_, true);
     case attempt_result::timed_out:
       close_upstream();
+      deadline_ = true;  // a gRPC call hears DEADLINE_EXCEEDED
       if (intercepts(r, 504)) co_return co_await serve_error_page(r, 504);
       co_return co_await send_local(504, !body_complete_);
     default:

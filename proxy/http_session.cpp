@@ -438,6 +438,7 @@ const config::route* http_session::route_request() {
   if (r == nullptr) {
     // The built-in default backend. A request body is not read: the connection then closes.
     if (has_body) keep_alive_ = false;
+    if (grpc_request()) return prepare_local(404, !keep_alive_);  // no gRPC service here
     cout_.clear();
     char hsts[112];
     status_ = write_default_backend(cout_, path, request_id_, !keep_alive_, head_request_,
@@ -456,10 +457,7 @@ const config::route* http_session::route_request() {
   if (redirect_phase(*r, req, settings, answer) == phase_result::answered) {
     if (has_body) keep_alive_ = false;  // the body is not read
     if (answer.location.empty()) return prepare_local(answer.status, !keep_alive_);
-    cout_.clear();
-    write_redirect(cout_, answer.status, answer.location, request_id_, !keep_alive_);
-    status_ = answer.status;
-    return nullptr;
+    return prepare_redirect(answer.status, answer.location);
   }
   if (pol.rewrite.gateway_path.k != config::path_edit::kind::none) {
     const auto q = target_.find('?');
@@ -471,9 +469,7 @@ const config::route* http_session::route_request() {
         q == std::string::npos ? std::string_view{} : std::string_view(target_).substr(q + 1);
     if (rewrite_uri(*r, path, query, upstream_target_) == uri_rewrite::redirect) {
       if (has_body) keep_alive_ = false;
-      cout_.clear();
-      write_redirect(cout_, 302, upstream_target_, request_id_, !keep_alive_);
-      status_ = 302;
+      prepare_redirect(302, upstream_target_);
       upstream_target_.clear();
       return nullptr;
     }
@@ -543,9 +539,7 @@ bool http_session::client_certificate_checks(const config::route& r, bool has_bo
          result == client_cert_result::bad_certificate) &&
         !required->error_page.empty()) {
       if (has_body) keep_alive_ = false;
-      cout_.clear();
-      write_redirect(cout_, 302, required->error_page, request_id_, !keep_alive_);
-      status_ = 302;
+      prepare_redirect(302, required->error_page);
       return true;
     }
     prepare_local(status, close, {}, detail);
@@ -648,11 +642,7 @@ const config::route* http_session::redirect_www(const std::string& to) {
   std::string location = client_.is_tls() ? "https://" : "http://";
   location.append(to).append(":").append(client_.is_tls() ? w_.https_port_text() : w_.port_text());
   location.append(uri);
-  const unsigned code = cfg().http_redirect_code;
-  cout_.clear();
-  write_redirect(cout_, code, location, request_id_, !keep_alive_);
-  status_ = code;
-  return nullptr;
+  return prepare_redirect(cfg().http_redirect_code, location);
 }
 
 forward_params http_session::forwarding() const {
@@ -718,7 +708,11 @@ const config::route* http_session::prepare_local(unsigned status, bool close, st
     if (cookies) joined.append(auth_cookies_);
     lines = joined;
   }
-  write_error_response(cout_, status, request_id_, !keep_alive_, head_request_, lines, detail);
+  // A 2xx of the proxy's own (a CORS preflight, /healthz) stays as it is for gRPC too.
+  if (status >= 300 && grpc_request())
+    write_grpc_error(cout_, status, deadline_, request_id_, !keep_alive_, lines, detail);
+  else
+    write_error_response(cout_, status, request_id_, !keep_alive_, head_request_, lines, detail);
   status_ = status;
   return nullptr;
 }
@@ -753,6 +747,7 @@ void http_session::finish_request() {
   set_cookie_.clear();
   error_code_ = 0;
   error_page_ = false;
+  deadline_ = false;
   real_ip_.clear();
   conn_slot_.reset();  // limit-connections: this request is no longer in progress
   client_cert_headers_ = false;

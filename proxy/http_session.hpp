@@ -116,6 +116,13 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // `extra` is header lines ("Name: value\r\n") added to it.
   const config::route* prepare_local(unsigned status, bool close, std::string_view extra = {},
                                      std::string_view detail = {});
+  // A bodyless redirect of the proxy's own into cout_ (a gRPC call gets prepare_local's
+  // answer: it cannot follow one); returns null.
+  const config::route* prepare_redirect(unsigned status, std::string_view location,
+                                        std::string_view extra = {});
+  // The request's content-type starts with application/grpc: the proxy's own answers are
+  // gRPC Trailers-Only responses (proxy/default_backend.hpp).
+  bool grpc_request() const;
   // The client address (the trusted forwarded-for or PROXY protocol one, else the peer),
   // computed once per request into real_ip_.
   std::string_view client_ip();
@@ -234,6 +241,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool auth_cookies_always_ = false;
   unsigned error_code_ = 0;   // custom-http-errors: the status whose error page is pending
   bool error_page_ = false;   // the error backend is answering: nothing more is intercepted
+  bool deadline_ = false;     // the 504 being answered is a timeout the proxy measured
   std::vector<std::pair<std::string_view, std::string_view>> resp_set_;  // response phase
 
   // The current request.
