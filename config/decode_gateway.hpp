@@ -260,6 +260,81 @@ std::optional<path_modifier> decode_path_modifier(decode_ctx& c, const N& parent
   return out;
 }
 
+// HTTPRequestMirrorFilter: backendRef, and at most one of percent (0-100) and fraction
+// (numerator <= denominator, denominator > 0; the CRD's rules).
+template <class N>
+void decode_mirror(decode_ctx& c, const N& m, const std::string& path, request_mirror_filter& out) {
+  check_fields(c, m, path, {"backendRef", "percent", "fraction"});
+  if (auto b = child_map(c, m, "backendRef", path, true)) {
+    const std::string bp = path + ".backendRef";
+    check_fields(c, *b, bp, {"group", "kind", "name", "namespace", "port"});
+    decode_object_reference(c, *b, bp, out.ref, "Service");
+    out.port = get_int32(c, *b, "port", bp);
+    if (out.port && (*out.port < 1 || *out.port > 65535)) c.fail(b->line(), bp + ".port", "must be 1-65535");
+  }
+  out.percent = get_int32(c, m, "percent", path);
+  if (out.percent && (*out.percent < 0 || *out.percent > 100))
+    c.fail(m.get("percent").line(), path + ".percent", "must be 0-100");
+  if (auto f = child_map(c, m, "fraction", path)) {
+    const std::string fp = path + ".fraction";
+    check_fields(c, *f, fp, {"numerator", "denominator"});
+    gw_fraction fr;
+    if (auto n = get_int32(c, *f, "numerator", fp, true)) fr.numerator = *n;
+    if (auto d = get_int32(c, *f, "denominator", fp)) fr.denominator = *d;
+    if (fr.numerator < 0) c.fail(f->line(), fp + ".numerator", "must not be negative");
+    if (fr.denominator < 1) c.fail(f->line(), fp + ".denominator", "must be at least 1");
+    else if (fr.numerator > fr.denominator)
+      c.fail(f->line(), fp, "numerator must be less than or equal to denominator");
+    out.fraction = fr;
+    if (out.percent) c.fail(f->line(), path, "only one of percent and fraction may be set");
+  }
+}
+
+// A Gateway API Duration (GEP-2257): ^([0-9]{1,5}(h|m|s|ms)){1,4}$, e.g. "1h", "2m30s",
+// "500ms", "0s". Into milliseconds; false when the text is not one.
+inline bool parse_gateway_duration(std::string_view s, std::int64_t& ms) {
+  ms = 0;
+  int pairs = 0;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::size_t j = i;
+    std::int64_t n = 0;
+    while (j < s.size() && s[j] >= '0' && s[j] <= '9' && j - i < 6) n = n * 10 + (s[j++] - '0');
+    if (j == i || j - i > 5 || j == s.size()) return false;
+    std::int64_t unit = 0;
+    if (s.substr(j, 2) == "ms") unit = 1, j += 2;
+    else if (s[j] == 'h') unit = 3600000, ++j;
+    else if (s[j] == 'm') unit = 60000, ++j;
+    else if (s[j] == 's') unit = 1000, ++j;
+    else return false;
+    ms += n * unit;
+    if (++pairs > 4) return false;
+    i = j;
+  }
+  return pairs > 0;
+}
+
+// HTTPRouteTimeouts: request and backendRequest; backendRequest may not be longer than a
+// non-zero request (the CRD's rule).
+template <class N>
+void decode_timeouts(decode_ctx& c, const N& t, const std::string& path, http_route_rule& out) {
+  check_fields(c, t, path, {"request", "backendRequest"});
+  auto read = [&](std::string_view key, std::optional<std::int64_t>& into) {
+    auto v = get_string(c, t, key, path);
+    if (!v) return;
+    std::int64_t ms = 0;
+    if (parse_gateway_duration(*v, ms)) into = ms;
+    else c.fail(t.get(key).line(), join(path, key),
+                "\"" + *v + "\" is not a Gateway API duration (e.g. \"10s\", \"1m30s\", \"500ms\", \"0s\")");
+  };
+  read("request", out.request_timeout_ms);
+  read("backendRequest", out.backend_request_timeout_ms);
+  if (out.request_timeout_ms && out.backend_request_timeout_ms && *out.request_timeout_ms != 0 &&
+      *out.backend_request_timeout_ms > *out.request_timeout_ms)
+    c.fail(t.get("backendRequest").line(), path + ".backendRequest",
+           "backendRequest timeout cannot be longer than request timeout");
+}
+
 template <class N>
 void decode_filter(decode_ctx& c, const N& f, const std::string& path, http_route_filter& out) {
   check_fields(c, f, path, {"type", "requestHeaderModifier", "responseHeaderModifier",
@@ -304,6 +379,8 @@ void decode_filter(decode_ctx& c, const N& f, const std::string& path, http_rout
     check_fields(c, *body, fp, {"hostname", "path"});
     out.rewrite.hostname = get_string(c, *body, "hostname", fp);
     out.rewrite.path = decode_path_modifier(c, *body, fp);
+  } else if (out.type == http_filter_type::request_mirror) {
+    decode_mirror(c, *body, fp, out.mirror);
   }
 }
 
@@ -332,7 +409,7 @@ void decode_route_rule(decode_ctx& c, const N& r, const std::string& path, http_
   for_each_item(c, r, "backendRefs", path, [&](const N& b, const std::string& bp) {
     if (item_is_map(c, b, bp)) decode_backend_ref(c, b, bp, out.backend_refs.emplace_back());
   });
-  out.has_timeouts = !r.get("timeouts").absent();
+  if (auto t = child_map(c, r, "timeouts", path)) decode_timeouts(c, *t, path + ".timeouts", out);
 }
 
 template <class N>

@@ -9,6 +9,11 @@
 //   the requests it matches, with a build_error naming the field: its requests are never
 //   served without what the rule asks for. A match whose regex does not compile is not
 //   served (nothing tells which requests it meant).
+// - Timeouts (GEP-1742): request runs from the first upstream attempt (the request body is
+//   buffered first, which the spec allows) until the response is read; backendRequest per
+//   attempt. Both end in 504.
+// - RequestMirror: a backendRef that cannot be used is dropped with an error; the rule
+//   serves without that mirror.
 // - Backends: a backendRef that is not a core Service, names a Service that does not exist,
 //   or crosses namespaces without a ReferenceGrant is invalid: its share of the weight
 //   answers 500 (apis/v1/httproute_types.go, HTTPRouteRule.BackendRefs). All weights 0 with
@@ -84,6 +89,9 @@ class gateway_builder {
                   gateway_match& gm);
   std::shared_ptr<const route_policy> rule_policy(const http_route& rt, std::size_t i, bool& valid);
   void rule_backends(const http_route& rt, std::size_t i, route& r);
+  void rule_mirrors(const http_route& rt, std::size_t i, route& r);
+  std::string backend_problem(const http_route& rt, const object_reference& ref,
+                              const std::optional<std::int32_t>& port) const;
   void error(const char* kind, const object_meta& m, std::string field, std::string message) {
     errors_.push_back({kind, m.namespace_name, m.name, std::move(field), std::move(message)});
   }
@@ -205,19 +213,25 @@ bool gateway_builder::namespace_allowed(const listener_info& li, const std::stri
 
 // ResolvedRefs of a route: the first reference that cannot be used, in rule order
 // (apis/v1/shared_types.go, RouteConditionReason).
+// (The backendRefs of RequestMirror filters count too.)
 gw_condition gateway_builder::resolved_refs(const http_route& rt) const {
+  std::vector<const object_reference*> refs;
   for (const auto& rule : rt.rules) {
-    for (const auto& b : rule.backend_refs) {
-      const std::string ns = b.ref.namespace_name.value_or(rt.meta.namespace_name);
-      if (b.ref.group != core_group || b.ref.kind != "Service")
-        return cond("ResolvedRefs", false, "InvalidKind", b.ref.kind + " is not a core Service");
-      if (!reference_permitted(state_, gateway_group, "HTTPRoute", rt.meta.namespace_name,
-                               core_group, "Service", ns, b.ref.name))
-        return cond("ResolvedRefs", false, "RefNotPermitted",
-                    "Service " + ns + "/" + b.ref.name + " is in another namespace and no ReferenceGrant allows it");
-      if (!state_.services.count(ns + "/" + b.ref.name))
-        return cond("ResolvedRefs", false, "BackendNotFound", "Service " + ns + "/" + b.ref.name + " not found");
-    }
+    for (const auto& b : rule.backend_refs) refs.push_back(&b.ref);
+    for (const auto& f : rule.filters)
+      if (f.type == http_filter_type::request_mirror) refs.push_back(&f.mirror.ref);
+  }
+  for (const object_reference* r : refs) {
+    const object_reference& b = *r;
+    const std::string ns = b.namespace_name.value_or(rt.meta.namespace_name);
+    if (b.group != core_group || b.kind != "Service")
+      return cond("ResolvedRefs", false, "InvalidKind", b.kind + " is not a core Service");
+    if (!reference_permitted(state_, gateway_group, "HTTPRoute", rt.meta.namespace_name,
+                             core_group, "Service", ns, b.name))
+      return cond("ResolvedRefs", false, "RefNotPermitted",
+                  "Service " + ns + "/" + b.name + " is in another namespace and no ReferenceGrant allows it");
+    if (!state_.services.count(ns + "/" + b.name))
+      return cond("ResolvedRefs", false, "BackendNotFound", "Service " + ns + "/" + b.name + " not found");
   }
   return cond("ResolvedRefs", true, "ResolvedRefs");
 }
@@ -287,9 +301,32 @@ bool apply_filter(const http_route_filter& flt, route_policy& pol) {
       if (flt.rewrite.hostname) pol.upstream_vhost = *flt.rewrite.hostname;
       if (flt.rewrite.path) pol.rewrite.gateway_path = to_edit(*flt.rewrite.path);
       return true;
+    case http_filter_type::request_mirror:
+      return true;  // its backend is resolved by rule_mirrors()
     default:
       return false;
   }
+}
+
+// HTTPRouteTimeouts into the policy. A deadline given replaces the per-read limits where they
+// are shorter (the deadline is what the route asks for); "0s" turns a deadline off, and with
+// request "0s" and no backendRequest the per-read limits are off too ("0s" SHOULD disable the
+// timeout completely).
+void apply_timeouts(const http_route_rule& rule, route_policy& pol) {
+  using std::chrono::milliseconds;
+  const auto req = rule.request_timeout_ms, att = rule.backend_request_timeout_ms;
+  if (!req && !att) return;
+  pol.request_timeout = milliseconds(req.value_or(0));
+  pol.attempt_timeout = milliseconds(att.value_or(0));
+  const milliseconds longest = std::max(pol.request_timeout, pol.attempt_timeout);
+  if (longest.count() == 0) {
+    constexpr milliseconds none{std::chrono::hours(24 * 365)};
+    pol.read_timeout = pol.send_timeout = none;
+  } else {
+    pol.read_timeout = std::max(pol.read_timeout, longest);
+    pol.send_timeout = std::max(pol.send_timeout, longest);
+  }
+  pol.next_upstream_timeout = milliseconds(0);  // the request deadline bounds the retries
 }
 
 // The config hash covers what the filters ask for (annotations' policies hash their text).
@@ -298,6 +335,8 @@ std::uint64_t filters_hash(const route_policy& pol, bool valid) {
   const auto& g = pol.redirect.gateway;
   h.add(pol.upstream_vhost).add(std::uint64_t{g.enabled}).add(g.scheme).add(g.hostname);
   h.add(std::uint64_t{g.port}).add(std::uint64_t{g.status});
+  h.add(static_cast<std::uint64_t>(pol.request_timeout.count()))
+      .add(static_cast<std::uint64_t>(pol.attempt_timeout.count()));
   for (const path_edit* e : {&g.path, &pol.rewrite.gateway_path})
     h.add(static_cast<std::uint64_t>(e->k)).add(e->value);
   for (const header_edits* e : {&pol.request_edits, &pol.response_edits}) {
@@ -323,7 +362,9 @@ std::shared_ptr<const route_policy> gateway_builder::rule_policy(const http_rout
   for (std::size_t f = 0; f < rule.filters.size(); ++f) {
     const auto& flt = rule.filters[f];
     const std::string field = ".filters[" + std::to_string(f) + "]";
-    if (!seen.insert(flt.type).second) bad(field, flt.type_name + " is listed twice");
+    // RequestMirror may be listed more than once (HTTPRouteRequestMultipleMirrors).
+    if (!seen.insert(flt.type).second && flt.type != http_filter_type::request_mirror)
+      bad(field, flt.type_name + " is listed twice");
     if (!apply_filter(flt, pol)) bad(field, "filter type " + flt.type_name + " is not supported by Portico yet");
   }
   if (seen.count(http_filter_type::request_redirect) && seen.count(http_filter_type::url_rewrite))
@@ -337,10 +378,53 @@ std::shared_ptr<const route_policy> gateway_builder::rule_policy(const http_rout
     pol.redirect.gateway = {};
     pol.rewrite.gateway_path = {};
   }
+  apply_timeouts(rule, pol);
   pol.hash = filters_hash(pol, valid);
-  if (rule.has_timeouts)
-    error("HTTPRoute", rt.meta, base + ".timeouts", "not supported by Portico yet; the proxy's timeouts apply");
   return std::make_shared<const route_policy>(std::move(pol));
+}
+
+// Why a backendRef (of backendRefs or a RequestMirror) cannot be used ("" it can).
+std::string gateway_builder::backend_problem(const http_route& rt, const object_reference& ref,
+                                             const std::optional<std::int32_t>& port) const {
+  const std::string ns = ref.namespace_name.value_or(rt.meta.namespace_name);
+  if (ref.group != core_group || ref.kind != "Service") return "not a core Service";
+  if (!reference_permitted(state_, gateway_group, "HTTPRoute", rt.meta.namespace_name, core_group, "Service", ns, ref.name))
+    return "Service " + ns + "/" + ref.name + " is in another namespace and no ReferenceGrant allows it";
+  if (!port) return "port is required for a Service";
+  return {};
+}
+
+// RequestMirror filters: each resolved to its cluster; one that cannot be used is dropped
+// (the spec's "invalid and must be dropped"), with an error, and the rule is served without it.
+void gateway_builder::rule_mirrors(const http_route& rt, std::size_t i, route& r) {
+  const auto& rule = rt.rules[i];
+  for (std::size_t f = 0; f < rule.filters.size(); ++f) {
+    if (rule.filters[f].type != http_filter_type::request_mirror) continue;
+    const auto& m = rule.filters[f].mirror;
+    const std::string field = "spec.rules[" + std::to_string(i) + "].filters[" + std::to_string(f) + "].requestMirror.backendRef";
+    const std::string ns = m.ref.namespace_name.value_or(rt.meta.namespace_name);
+    std::string why = backend_problem(rt, m.ref, m.port);
+    mirror_backend mb;
+    if (why.empty()) {
+      ingress_backend ib;
+      ib.has_service = true;
+      ib.service_name = m.ref.name;
+      ib.port.number = *m.port;
+      auto res = clusters_.resolve(ns, ib);
+      if (!res.error.empty()) why = res.error;
+      else mb.backend = std::move(res.backend);
+    }
+    if (!why.empty()) {
+      error("HTTPRoute", rt.meta, field, why + "; requests are not mirrored there");
+      continue;
+    }
+    if (m.percent) mb.numerator = static_cast<std::uint32_t>(*m.percent), mb.denominator = 100;
+    if (m.fraction)
+      mb.numerator = static_cast<std::uint32_t>(m.fraction->numerator),
+      mb.denominator = static_cast<std::uint32_t>(m.fraction->denominator);
+    mb.name = ns + "/" + m.ref.name + ":" + std::to_string(*m.port);
+    if (mb.numerator > 0) r.mirrors.push_back(std::move(mb));
+  }
 }
 
 void gateway_builder::rule_backends(const http_route& rt, std::size_t i, route& r) {
@@ -351,12 +435,8 @@ void gateway_builder::rule_backends(const http_route& rt, std::size_t i, route& 
     const std::string ns = ref.ref.namespace_name.value_or(rt.meta.namespace_name);
     weighted_backend wb;
     wb.weight = static_cast<std::uint32_t>(ref.weight);
-    std::string why;
-    if (ref.ref.group != core_group || ref.ref.kind != "Service") why = "not a core Service";
-    else if (!reference_permitted(state_, gateway_group, "HTTPRoute", rt.meta.namespace_name, core_group, "Service", ns, ref.ref.name))
-      why = "Service " + ns + "/" + ref.ref.name + " is in another namespace and no ReferenceGrant allows it";
-    else if (!ref.port) why = "port is required for a Service";
-    else if (ref.has_filters) why = "per-backend filters are not supported by Portico yet";
+    std::string why = backend_problem(rt, ref.ref, ref.port);
+    if (why.empty() && ref.has_filters) why = "per-backend filters are not supported by Portico yet";
     if (why.empty()) {
       ingress_backend ib;
       ib.has_service = true;
@@ -422,6 +502,7 @@ std::shared_ptr<route> gateway_builder::rule_route(const http_route& rt, std::si
   proto->ingress_name = rt.meta.name;
   proto->policy = pol;
   if (!pol->redirect.gateway.enabled) rule_backends(rt, i, *proto);
+  if (valid && !pol->redirect.gateway.enabled) rule_mirrors(rt, i, *proto);
   // An invalid rule, or one without a backend that may get requests and without a
   // redirect, answers 500 (a single null backend).
   if (!valid || (!pol->redirect.gateway.enabled && !proto->backend)) {

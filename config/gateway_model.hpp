@@ -145,9 +145,26 @@ enum class http_filter_type : std::uint8_t {
   response_header_modifier,
   request_redirect,
   url_rewrite,
-  request_mirror,  // decoded, not served yet (the rule answers 500, with a build error)
+  request_mirror,
   extension_ref,   // not served
   cors,            // not served
+};
+
+// Fraction (apis/v1/shared_types.go): numerator out of denominator.
+struct gw_fraction {
+  std::int32_t numerator = 0;
+  std::int32_t denominator = 100;
+  bool operator==(const gw_fraction&) const = default;
+};
+
+// HTTPRequestMirrorFilter: a copy of each request (or percent / fraction of them) goes to one
+// endpoint of backendRef; its answer is ignored.
+struct request_mirror_filter {
+  object_reference ref;  // group "" kind "Service" by default
+  std::optional<std::int32_t> port;
+  std::optional<std::int32_t> percent;
+  std::optional<gw_fraction> fraction;
+  bool operator==(const request_mirror_filter&) const = default;
 };
 
 struct http_route_filter {
@@ -156,6 +173,7 @@ struct http_route_filter {
   header_modifier headers;  // request_header_modifier / response_header_modifier
   request_redirect_filter redirect;
   url_rewrite_filter rewrite;
+  request_mirror_filter mirror;
   bool operator==(const http_route_filter&) const = default;
 };
 
@@ -171,7 +189,9 @@ struct http_route_rule {
   std::vector<http_route_match> matches;  // empty: one match, PathPrefix "/"
   std::vector<http_route_filter> filters;
   std::vector<http_backend_ref> backend_refs;
-  bool has_timeouts = false;  // timeouts: not served yet
+  // timeouts (HTTPRouteTimeouts, GEP-1742), in milliseconds; absent: the proxy's own. 0: none.
+  std::optional<std::int64_t> request_timeout_ms;
+  std::optional<std::int64_t> backend_request_timeout_ms;
   bool operator==(const http_route_rule&) const = default;
 };
 

@@ -200,6 +200,11 @@ struct route_policy {
   std::uint16_t next_upstream = next_upstream::defaults;
   unsigned next_upstream_tries = 3;     // 0: no limit but the endpoints
   milliseconds next_upstream_timeout{0};  // 0: no limit
+  // HTTPRoute timeouts (GEP-1742), from the first attempt on: request covers every attempt
+  // until the response is read from the upstream, attempt each one (backendRequest). Past
+  // either the answer is 504 (a response already begun is cut). 0: none.
+  milliseconds request_timeout{0};
+  milliseconds attempt_timeout{0};
   unsigned http_version = 11;           // proxy-http-version: 10 or 11
   std::string upstream_vhost;           // upstream-vhost: the Host sent upstream ("" keep)
   std::string connection_header;        // connection-proxy-header ("" default)

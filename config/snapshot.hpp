@@ -101,6 +101,15 @@ struct weighted_backend {
   std::uint32_t weight = 0;
 };
 
+// A Gateway API RequestMirror of a route: a copy of numerator out of denominator requests
+// goes to one endpoint of `backend` (proxy/mirror.hpp).
+struct mirror_backend {
+  std::shared_ptr<const cluster> backend;
+  std::uint32_t numerator = 1;
+  std::uint32_t denominator = 1;
+  std::string name;  // "ns/service:port", for logs
+};
+
 // What a matched request is sent to, and the names metrics and logs report.
 struct route {
   std::uint32_t index = 0;     // position in snapshot::routes(); per-Snapshot side tables use it
@@ -142,6 +151,8 @@ struct route {
   // draws one by weight out of weight_total; a null backend answers 500. Empty: `backend`.
   std::vector<weighted_backend> weighted;
   std::uint64_t weight_total = 0;
+  // HTTPRoute RequestMirror filters: where copies of the requests go. Empty: none.
+  std::vector<mirror_backend> mirrors;
 };
 
 // What a Gateway API match may test beyond host and path (config/gateway_table.hpp).

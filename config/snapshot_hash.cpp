@@ -36,6 +36,8 @@ std::uint64_t snapshot_hash(const std::vector<std::shared_ptr<const route>>& rou
     if (const cluster* e = r->error_backend.get()) h.add(e->id).add(e->version);
     for (const auto& w : r->weighted)
       h.add(w.backend ? w.backend->id : std::string_view("-")).add(w.backend ? w.backend->version : 0).add(std::uint64_t{w.weight});
+    for (const auto& m : r->mirrors)
+      h.add("m").add(m.backend->id).add(m.backend->version).add(std::uint64_t{m.numerator}).add(std::uint64_t{m.denominator});
     if (const canary_route* c = r->canary.get()) {
       h.add(c->namespace_name).add(c->ingress_name).add(c->upstream_name);
       h.add(c->backend->id).add(c->backend->version).add(c->policy->hash);

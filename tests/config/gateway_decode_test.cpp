@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "config/decode.hpp"
+#include "config/decode_gateway.hpp"  // parse_gateway_duration
 
 namespace portico::config {
 namespace {
@@ -346,7 +347,104 @@ spec: {}
 kind: ReferenceGrant
 metadata: {name: g, namespace: other}
 spec: {from: [], to: []}
-)", "apiVersion: gateway.networking.k8s.io/v1alpha9 is not supported"}));
+)", "apiVersion: gateway.networking.k8s.io/v1alpha9 is not supported"},
+        bad_case{R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: apps}
+spec:
+  rules:
+  - timeouts: {request: 10 s}
+)", "HTTPRoute apps/r: spec.rules[0].timeouts.request: \"10 s\" is not a Gateway API duration"},
+        bad_case{R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: apps}
+spec:
+  rules:
+  - timeouts: {request: 1s, backendRequest: 2s}
+)", "spec.rules[0].timeouts.backendRequest: backendRequest timeout cannot be longer than request timeout"},
+        bad_case{R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: apps}
+spec:
+  rules:
+  - timeouts: {requests: 1s}
+)", "spec.rules[0].timeouts.requests: unknown field"},
+        bad_case{R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: apps}
+spec:
+  rules:
+  - filters: [{type: RequestMirror, requestMirror: {backendRef: {name: m, port: 80}, percent: 101}}]
+)", "spec.rules[0].filters[0].requestMirror.percent: must be 0-100"},
+        bad_case{R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: apps}
+spec:
+  rules:
+  - filters: [{type: RequestMirror, requestMirror: {backendRef: {name: m, port: 80}, percent: 5, fraction: {numerator: 1}}}]
+)", "spec.rules[0].filters[0].requestMirror: only one of percent and fraction may be set"},
+        bad_case{R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: apps}
+spec:
+  rules:
+  - filters: [{type: RequestMirror, requestMirror: {backendRef: {name: m, port: 80}, fraction: {numerator: 3, denominator: 2}}}]
+)", "spec.rules[0].filters[0].requestMirror.fraction: numerator must be less than or equal to denominator"},
+        bad_case{R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: apps}
+spec:
+  rules:
+  - filters: [{type: RequestMirror, requestMirror: {percent: 5}}]
+)", "spec.rules[0].filters[0].requestMirror.backendRef: is required"}));
+
+TEST(GatewayDecode, DurationsFollowGep2257) {
+  std::int64_t ms = -1;
+  EXPECT_TRUE(detail::parse_gateway_duration("0s", ms));
+  EXPECT_EQ(ms, 0);
+  EXPECT_TRUE(detail::parse_gateway_duration("500ms", ms));
+  EXPECT_EQ(ms, 500);
+  EXPECT_TRUE(detail::parse_gateway_duration("1h2m3s4ms", ms));
+  EXPECT_EQ(ms, 3723004);
+  EXPECT_TRUE(detail::parse_gateway_duration("99999s", ms));
+  EXPECT_EQ(ms, 99999000);
+  for (const char* bad : {"", "10", "s", "1.5s", "100000s", "1d", "-1s", "1s ", "1h1m1s1ms1s", "1us"})
+    EXPECT_FALSE(detail::parse_gateway_duration(bad, ms)) << bad;
+}
+
+TEST(GatewayDecode, TimeoutsAndMirrors) {
+  auto r = decode_yaml(R"(apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r, namespace: apps}
+spec:
+  rules:
+  - timeouts: {request: 1m30s, backendRequest: 500ms}
+    filters:
+    - {type: RequestMirror, requestMirror: {backendRef: {name: m1, port: 80}}}
+    - {type: RequestMirror, requestMirror: {backendRef: {name: m2, namespace: other, port: 8080}, percent: 20}}
+    - {type: RequestMirror, requestMirror: {backendRef: {name: m3, port: 80}, fraction: {numerator: 1}}}
+  - timeouts: {request: 0s}
+)", "route.yaml");
+  ASSERT_TRUE(r.errors.empty()) << errors_text(r);
+  const auto* rt = first<http_route>(r);
+  ASSERT_NE(rt, nullptr);
+  ASSERT_EQ(rt->rules.size(), 2u);
+  EXPECT_EQ(rt->rules[0].request_timeout_ms, 90000);
+  EXPECT_EQ(rt->rules[0].backend_request_timeout_ms, 500);
+  EXPECT_EQ(rt->rules[1].request_timeout_ms, 0);
+  EXPECT_FALSE(rt->rules[1].backend_request_timeout_ms.has_value());
+  const auto& f = rt->rules[0].filters;
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[0].type, http_filter_type::request_mirror);
+  EXPECT_EQ(f[0].mirror.ref.kind, "Service");
+  EXPECT_EQ(f[0].mirror.port, 80);
+  EXPECT_FALSE(f[0].mirror.percent.has_value());
+  EXPECT_EQ(f[1].mirror.ref.namespace_name, "other");
+  EXPECT_EQ(f[1].mirror.percent, 20);
+  ASSERT_TRUE(f[2].mirror.fraction.has_value());
+  EXPECT_EQ(f[2].mirror.fraction->numerator, 1);
+  EXPECT_EQ(f[2].mirror.fraction->denominator, 100);  // spec default
+}
 
 }  // namespace
 }  // namespace portico::config

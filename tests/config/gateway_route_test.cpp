@@ -287,7 +287,7 @@ TEST(GatewayFilters, DecodeIntoTheRoutePolicy) {
 TEST(GatewayFilters, UnsupportedOrInvalidRulesAnswer500WithAnError) {
   auto r = build_yaml(route_yaml("f", "2020-01-01T00:00:00Z", "[h]",
       "  - matches: [{path: {type: PathPrefix, value: /mirror}}]\n"
-      "    filters: [{type: RequestMirror, requestMirror: {backendRef: {name: b, port: 80}}}]\n"
+      "    filters: [{type: CORS, cors: {}}]\n"
       "    backendRefs: [{name: a, port: 80}]\n"
       "  - matches: [{path: {type: Exact, value: /exact}}]\n"
       "    filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /x}}}]\n"
@@ -298,9 +298,67 @@ TEST(GatewayFilters, UnsupportedOrInvalidRulesAnswer500WithAnError) {
   EXPECT_EQ(served(*r.snap, "h", "/exact"), "500");
   EXPECT_EQ(served(*r.snap, "h", "/re/x"), "404");  // a match whose regex does not compile is not served
   const std::string errs = testing::errors_text(r.errors);
-  EXPECT_NE(errs.find("HTTPRoute apps/f: spec.rules[0].filters[0]: filter type RequestMirror is not supported"), std::string::npos) << errs;
+  EXPECT_NE(errs.find("HTTPRoute apps/f: spec.rules[0].filters[0]: filter type CORS is not supported"), std::string::npos) << errs;
   EXPECT_NE(errs.find("spec.rules[1].matches[0].path: ReplacePrefixMatch needs a PathPrefix match"), std::string::npos) << errs;
   EXPECT_NE(errs.find("spec.rules[2].matches[0].path.value: invalid regular expression"), std::string::npos) << errs;
+}
+
+TEST(GatewayTimeouts, IntoTheRoutePolicy) {
+  auto r = build_yaml(route_yaml("t", "2020-01-01T00:00:00Z", "[h]",
+      "  - matches: [{path: {type: PathPrefix, value: /both}}]\n"
+      "    timeouts: {request: 2m, backendRequest: 500ms}\n"
+      "    backendRefs: [{name: a, port: 80}]\n"
+      "  - matches: [{path: {type: PathPrefix, value: /off}}]\n"
+      "    timeouts: {request: 0s}\n"
+      "    backendRefs: [{name: a, port: 80}]\n"
+      "  - matches: [{path: {type: PathPrefix, value: /none}}]\n"
+      "    backendRefs: [{name: a, port: 80}]\n"));
+  ASSERT_TRUE(r.errors.empty()) << testing::errors_text(r.errors);
+  auto policy = [&](const char* path) { return r.snap->find("h", path, fake_request{}.attrs())->policy; };
+  const auto both = policy("/both");
+  EXPECT_EQ(both->request_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(both->attempt_timeout, std::chrono::milliseconds(500));
+  // The per-read limits do not cut the request before its deadline.
+  EXPECT_EQ(both->read_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(both->send_timeout, std::chrono::minutes(2));
+  const auto off = policy("/off");
+  EXPECT_EQ(off->request_timeout.count(), 0);
+  EXPECT_GE(off->read_timeout, std::chrono::hours(24));  // "0s": no timeout
+  const auto none = policy("/none");
+  EXPECT_EQ(none->request_timeout.count(), 0);
+  EXPECT_EQ(none->read_timeout, std::chrono::seconds(60));  // the proxy's own
+  EXPECT_NE(both->hash, none->hash);
+}
+
+TEST(GatewayMirrors, ResolvedDroppedWhenInvalidAndCountedInStatus) {
+  auto r = build_yaml(route_yaml("m", "2020-01-01T00:00:00Z", "[h]",
+      "  - matches: [{path: {type: PathPrefix, value: /m}}]\n"
+      "    filters:\n"
+      "    - {type: RequestMirror, requestMirror: {backendRef: {name: b, port: 80}}}\n"
+      "    - {type: RequestMirror, requestMirror: {backendRef: {name: a, port: 80}, percent: 25}}\n"
+      "    - {type: RequestMirror, requestMirror: {backendRef: {name: b, port: 80}, fraction: {numerator: 1, denominator: 3}}}\n"
+      "    - {type: RequestMirror, requestMirror: {backendRef: {name: c, namespace: other, port: 80}}}\n"
+      "    - {type: RequestMirror, requestMirror: {backendRef: {name: a, port: 80}, percent: 0}}\n"
+      "    backendRefs: [{name: a, port: 80}]\n"));
+  const route* m = r.snap->find("h", "/m", fake_request{}.attrs());
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(served(*r.snap, "h", "/m"), "apps/m a:80");  // served with the valid mirrors
+  ASSERT_EQ(m->mirrors.size(), 3u);  // the cross-namespace one is dropped, percent 0 never mirrors
+  EXPECT_EQ(m->mirrors[0].name, "apps/b:80");
+  EXPECT_EQ(m->mirrors[0].numerator, 1u);
+  EXPECT_EQ(m->mirrors[0].denominator, 1u);
+  EXPECT_EQ(m->mirrors[1].numerator, 25u);
+  EXPECT_EQ(m->mirrors[1].denominator, 100u);
+  EXPECT_EQ(m->mirrors[2].numerator, 1u);
+  EXPECT_EQ(m->mirrors[2].denominator, 3u);
+  const std::string errs = testing::errors_text(r.errors);
+  EXPECT_NE(errs.find("HTTPRoute apps/m: spec.rules[0].filters[3].requestMirror.backendRef: Service other/c is in "
+                      "another namespace and no ReferenceGrant allows it; requests are not mirrored there"),
+            std::string::npos) << errs;
+  ASSERT_EQ(r.snap->gateway_status_ptr()->routes.size(), 1u);
+  const auto& conds = r.snap->gateway_status_ptr()->routes[0].parents.at(0).conditions;
+  EXPECT_EQ(conds.at(1).type, "ResolvedRefs");
+  EXPECT_EQ(conds.at(1).reason, "RefNotPermitted");
 }
 
 TEST(GatewayBackends, WeightsInvalidRefsAndReferenceGrant) {
