@@ -15,6 +15,7 @@
 #include "proxy/default_backend.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/https_policy.hpp"
+#include "proxy/mirror.hpp"
 #include "proxy/phases.hpp"
 #include "proxy/request_target.hpp"
 #include "proxy/response_head.hpp"
@@ -243,10 +244,15 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   const unsigned max_tries =
       off ? 1 : (pol.next_upstream_tries == 0 ? static_cast<unsigned>(endpoints) : pol.next_upstream_tries);
   const auto retry_deadline = clock_type::now() + pol.next_upstream_timeout;
+  // HTTPRoute timeouts.request: from the first attempt (the body is here), across retries.
+  const auto request_deadline = pol.request_timeout.count() > 0 ? clock_type::now() + pol.request_timeout
+                                                                : clock_type::time_point::max();
   auto more = [&](unsigned tried_so_far, std::size_t distinct) {
     return !off && tried_so_far < max_tries && distinct < endpoints &&
-           (pol.next_upstream_timeout.count() == 0 || clock_type::now() < retry_deadline);
+           (pol.next_upstream_timeout.count() == 0 || clock_type::now() < retry_deadline) &&
+           clock_type::now() < request_deadline;
   };
+  if (!r.mirrors.empty()) mirror_request(w_, r, out_, body_complete_ && spool_.empty());
 
   tried_set tried;
   unsigned tries = 0;
@@ -294,6 +300,9 @@ http_session::task<bool> http_session::forward(const config::route& r) {
       ++tries;
     }
     connect_failed_ = false;
+    deadline_cap_ = request_deadline;  // HTTPRoute timeouts.backendRequest: per attempt
+    if (pol.attempt_timeout.count() > 0)
+      deadline_cap_ = std::min(deadline_cap_, clock_type::now() + pol.attempt_timeout);
     res = co_await attempt(fresh);
     if (res == attempt_result::ok) {
       // An answer the route retries elsewhere (http_502, ...): discarded when another

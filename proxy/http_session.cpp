@@ -182,7 +182,11 @@ void http_session::close_connection() {
 void http_session::arm(session_phase phase, std::chrono::milliseconds d) {
   phase_ = phase;
   timed_out_ = false;
-  watch_.set(clock_type::now() + d, *this);
+  auto t = clock_type::now() + d;
+  const bool upstream = phase == session_phase::upstream_connect ||
+                        phase == session_phase::upstream_send || phase == session_phase::upstream_wait;
+  if (upstream && t > deadline_cap_) t = deadline_cap_;
+  watch_.set(t, *this);
 }
 
 void http_session::arm_body_read() {
@@ -286,6 +290,7 @@ void http_session::begin_request() {
   string_pool::fill(out_);
   string_pool::fill(cout_);
   t_start_ = clock_type::now();
+  deadline_cap_ = clock_type::time_point::max();
   rec_.emplace();
   rec_->start = std::chrono::system_clock::now();
   status_ = 0;

@@ -286,6 +286,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::chrono::steady_clock::time_point t_start_;
   std::chrono::steady_clock::time_point t_upstream_;
   std::chrono::steady_clock::time_point t_body_;  // the request body's first byte was awaited
+  // HTTPRoute timeouts: the upstream phases end by this time (the request's deadline, or the
+  // attempt's when earlier); max: none.
+  std::chrono::steady_clock::time_point deadline_cap_ = std::chrono::steady_clock::time_point::max();
 };
 
 }  // namespace portico::proxy

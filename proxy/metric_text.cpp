@@ -126,6 +126,7 @@ struct shard_set::totals {
   std::int64_t client_connections = 0, tunnels = 0, pooled = 0, ejected = 0;
   std::int64_t http2_connections = 0, http2_streams = 0, http2_requests = 0;
   std::int64_t accept_errors = 0, accept_paused = 0;
+  std::int64_t mirror_answered = 0, mirror_failed = 0, mirror_skipped = 0;
   std::uint64_t all_requests = 0;  // also of routes no longer exported
 
   series& find(std::uint32_t set_id, std::uint32_t key) {
@@ -151,6 +152,9 @@ void shard_set::sum_into(totals& t) const {
     t.ejected += g.ejected_endpoints.load(relaxed);
     t.accept_errors += g.accept_errors.load(relaxed);
     t.accept_paused += g.accept_paused.load(relaxed);
+    t.mirror_answered += g.mirror_answered.load(relaxed);
+    t.mirror_failed += g.mirror_failed.load(relaxed);
+    t.mirror_skipped += g.mirror_skipped.load(relaxed);
   };
   t.sets.reserve(label_sets_.size());
   for (const auto& set : label_sets_) t.sets.push_back(set.get());
@@ -313,6 +317,21 @@ void shard_set::gauge_families(const totals& t, std::vector<prometheus::MetricFa
       prometheus::ClientMetric m;
       m.label = controller;
       m.label.push_back({"protocol", protocol});
+      m.counter.value = static_cast<double>(n);
+      f.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(f));
+  }
+  {
+    prometheus::MetricFamily f = family("portico_mirror_requests_total",
+                                        "Copies of requests for HTTPRoute RequestMirror backends, by "
+                                        "result: answered, failed, skipped",
+                                        MetricType::Counter);
+    for (const auto& [result, n] : {std::pair{"answered", t.mirror_answered}, std::pair{"failed", t.mirror_failed},
+                                    std::pair{"skipped", t.mirror_skipped}}) {
+      prometheus::ClientMetric m;
+      m.label = controller;
+      m.label.push_back({"result", result});
       m.counter.value = static_cast<double>(n);
       f.metric.push_back(std::move(m));
     }

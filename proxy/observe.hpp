@@ -47,6 +47,12 @@ struct worker_gauges {
   std::atomic<std::int64_t> ejected_endpoints{0};
   std::atomic<std::int64_t> accept_errors{0};  // a counter: failed accept() calls
   std::atomic<std::int64_t> accept_paused{0};  // listeners not accepting now (back-off, full)
+  // Counters of HTTPRoute RequestMirror copies (proxy/mirror.hpp): answered by the mirror,
+  // failed (no endpoint, connect, write, timeout, no answer), skipped (body not whole in
+  // memory or too large, too many copies in flight).
+  std::atomic<std::int64_t> mirror_answered{0};
+  std::atomic<std::int64_t> mirror_failed{0};
+  std::atomic<std::int64_t> mirror_skipped{0};
 };
 
 // Updates a worker_gauges member from its owning worker, the only writer: a relaxed load and
