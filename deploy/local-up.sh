@@ -6,6 +6,8 @@
 #   deploy/local-up.sh               all of the above
 #   deploy/local-up.sh --routes-only install, build, print the routes and exit (exit 1 on errors)
 #   deploy/local-up.sh --no-build    skip install and build (use what is in build/release)
+#   deploy/local-up.sh --gateway     serve deploy/examples/gateway/demo instead: the same demo
+#                                    as GatewayClass, Gateway and HTTPRoutes (same answers)
 # Environment: HTTP_PORT (8080), ADMIN_PORT (10254), CONFIG_DIR (deploy/examples/local),
 # CONFIGMAP (the controller ConfigMap "namespace/name" in CONFIG_DIR; none),
 # BUILD_DIR (build/release), JOBS (nproc).
@@ -15,17 +17,19 @@ cd "$root"
 
 routes_only=0
 build=1
+default_dir=deploy/examples/local
 for arg in "$@"; do
   case "$arg" in
     --routes-only) routes_only=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --gateway) default_dir=deploy/examples/gateway/demo ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "local-up: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
 
 build_dir=${BUILD_DIR:-build/release}
-config_dir=${CONFIG_DIR:-deploy/examples/local}
+config_dir=${CONFIG_DIR:-$default_dir}
 http_port=${HTTP_PORT:-8080}
 admin_port=${ADMIN_PORT:-10254}
 portico="$build_dir/proxy/portico"
@@ -84,7 +88,7 @@ Demo upstreams: demo-a on 127.0.0.1:9001, demo-b on 127.0.0.1:9002. Try:
   curl -H 'Host: demo.local' http://127.0.0.1:$http_port/healthcheck  # demo-b (Exact)
   curl -H 'Host: b.demo.local' http://127.0.0.1:$http_port/           # demo-b
   curl -H 'Host: x.apps.local' http://127.0.0.1:$http_port/           # demo-a (wildcard)
-  curl -H 'Host: unknown.local' http://127.0.0.1:$http_port/          # demo-b (spec.defaultBackend)
+  curl -H 'Host: unknown.local' http://127.0.0.1:$http_port/          # demo-b (defaultBackend / catch-all route)
   curl http://127.0.0.1:$admin_port/healthz
   curl http://127.0.0.1:$admin_port/metrics
   $portico routes --config-dir $config_dir
