@@ -188,7 +188,8 @@ class gateway_migration(unittest.TestCase):
         results = l.snapshot()
         self.assertGreaterEqual(len(results), 450)
         bad = [x for x in results if x[3] != 200 or x[4] != x[2]]
-        self.assertEqual(bad, [], f"{len(bad)} of {len(results)} requests failed or went astray")
+        self.assertEqual(len(bad), 0, f"{len(bad)} of {len(results)} requests failed or went astray, "
+                                      f"e.g. {bad[:5]}")
         shop = [x for x in results if x[0] == "shop.local"]
         self.assertIsNone(shop[0][5])  # the Ingress served it first
         self.assertEqual(shop[-1][5], "httproute")
