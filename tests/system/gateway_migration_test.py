@@ -23,6 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import tls_support as t  # noqa: E402
 
 EXAMPLES = h.source_dir() / "deploy" / "examples"
 GATEWAY = EXAMPLES / "gateway"
@@ -127,7 +128,7 @@ class gateway_migration(unittest.TestCase):
         cls.b.stop()
 
     def serve(self, directory):
-        p = h.Portico.start(directory)
+        p = t.start_portico(directory)  # stop() checks for sanitizer reports and the exit code
         self.procs.append(p)
         return p
 

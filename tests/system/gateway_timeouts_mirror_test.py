@@ -21,6 +21,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import tls_support as t  # noqa: E402
 from scripted_upstream import ScriptedUpstream, default_response  # noqa: E402
 
 GW = "gateway.networking.k8s.io/v1"
@@ -95,7 +96,7 @@ class gateway_timeouts_mirror(unittest.TestCase):
                           h.service("held", 80, [(lo, cls.held.port)], namespace="apps"),
                           h.service("dead", 80, [(lo, h.free_port())], namespace="apps"))
         # A short per-read limit, so that a route deadline beyond it shows which one counts.
-        cls.p = h.Portico.start(d, "--read-timeout", "1500ms")
+        cls.p = t.start_portico(d, "--read-timeout", "1500ms")  # stop() checks for sanitizer reports
 
     @classmethod
     def tearDownClass(cls):
