@@ -90,6 +90,10 @@ http_session::http_session(worker& w, byte_stream sock, std::string peer)
 }
 
 http_session::~http_session() {
+  if (up_.is_h2() && !w_.context().stopped()) {
+    boost::system::error_code ec;
+    up_.close(ec);  // the HTTP/2 upstream connection takes the stream back
+  }
   if (!h2_stream_) gauge_add(w_.gauges().client_connections, -1);
   w_.withdraw(enrolled_, h2_stream_);
 }
@@ -181,6 +185,7 @@ void http_session::close_connection() {
 
 void http_session::arm(session_phase phase, std::chrono::milliseconds d) {
   phase_ = phase;
+  armed_for_ = d;
   timed_out_ = false;
   watch_.set(clock_type::now() + d, *this);
 }
@@ -781,7 +786,7 @@ bool http_session::start_h2c() {
 
 void http_session::close_upstream() {
   boost::system::error_code ec;
-  if (up_.is_open()) up_.close(ec);
+  if (up_.is_open() || up_.is_h2()) up_.close(ec);  // a finished HTTP/2 stream is released too
   ubuf_.clear();
 }
 
