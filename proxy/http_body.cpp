@@ -193,7 +193,7 @@ http_session::awaitable http_session::pump_request_body() {
     if (need_read) {
       auto [ec, n] = co_await client_.async_read_some(cbuf_.prepare(16 * 1024), tok);
       if (ec || pump_stop_) {
-        failed = !pump_stop_;
+        failed = !pump_stop_ && !timed_out_;
         keep_alive_ = false;
         break;
       }
@@ -204,6 +204,7 @@ http_session::awaitable http_session::pump_request_body() {
     req_sink_.capacity = body_buffer;
     if (parse_body_bytes(need_read) != attempt_result::ok) {
       failed = true;
+      pump_status_ = status_;
       break;
     }
     const bool done = rp_->is_done();
@@ -221,6 +222,7 @@ http_session::awaitable http_session::pump_request_body() {
       break;
     }
   }
+  pump_failed_ = failed;
   if (failed && up_.is_h2()) {
     boost::system::error_code ec;
     up_.close(ec);  // the client's part failed: the upstream stream is cancelled

@@ -78,10 +78,7 @@ std::uint16_t status_flag(unsigned status) {
 }
 }  // namespace
 
-bool http_session::grpc_request() const {
-  return req_head_.has_value() && ascii::istarts_with(trim_ows(find_header(*req_head_, "content-type")),
-                                          "application/grpc");
-}
+bool http_session::grpc_request() const { return grpc_; }
 
 const config::route* http_session::prepare_redirect(unsigned status, std::string_view location,
                                                     std::string_view extra) {
@@ -187,6 +184,8 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   up_h2_ = r.upstream_h2;
   unprocessed_ = false;
   pumped_ = false;
+  pump_failed_ = false;
+  pump_status_ = 0;
   const bool unchunk = !up_h2_ && fp.http_version == 10 && req_framing_ == body_framing::chunked;
   out_.clear();
   write_upstream_request(out_, method_, upstream_target(), *req_head_, fp);
@@ -319,6 +318,14 @@ http_session::task<bool> http_session::forward(const config::route& r) {
       break;
     }
     if (res == attempt_result::client_gone || res == attempt_result::client_error) break;
+    if (res != attempt_result::timed_out && pump_failed_) {
+      // The client's side of the call failed, not the upstream: the body was refused
+      // (status_ answers it) or the client went away.
+      co_await end_pump();
+      if (pump_status_ != 0) status_ = pump_status_;
+      res = pump_status_ != 0 ? attempt_result::client_error : attempt_result::client_gone;
+      break;
+    }
     // A stream the HTTP/2 upstream refused unprocessed may go again whatever its method, when
     // the whole request is still in out_.
     const bool resend = replayable || (unprocessed_ && body_complete_ && !pumped_);

@@ -281,6 +281,7 @@ http_session::task<bool> http_session::serve() {
 
 void http_session::begin_request() {
   first_request_ = false;
+  grpc_ = false;
   length_body_sent_ = false;
   ++requests_;
   snap_ = w_.snapshot();  // pinned until the request is finished
@@ -343,6 +344,10 @@ bool http_session::prepare_request() {
   auto& p = *rp_;
   const auto& opts = w_.options();
   method_.assign(p.method_text);
+  // Decided once: the head's views go stale as soon as body bytes are read after it.
+  std::string_view ctype = find_header(*req_head_, "content-type");
+  while (!ctype.empty() && (ctype.front() == ' ' || ctype.front() == '\t')) ctype.remove_prefix(1);
+  grpc_ = ascii::istarts_with(ctype, "application/grpc");
   const auto pt = parse_target(p.target);
   absolute_form_ = pt.form == target_form::absolute;
   if (absolute_form_) {

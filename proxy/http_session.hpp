@@ -283,6 +283,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool orderly_end_ = false;
   bool length_body_sent_ = false;  // stream_length_body() relayed the body past the parser
   bool head_request_ = false;
+  bool grpc_ = false;  // content-type application/grpc... (grpc_request())
   bool absolute_form_ = false;  // the target was absolute-form: host_ is its authority
   bool idempotent_ = false;
   bool upgrade_ = false;
@@ -297,6 +298,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool pump_running_ = false;  // pump_request_body() is in progress
   bool pump_stop_ = false;     // end_pump() asked it to stop
   bool pumped_ = false;        // the request body went through the pump (out_ no longer holds it)
+  bool pump_failed_ = false;   // the pump lost the client or refused its body (pump_status_)
+  unsigned pump_status_ = 0;   // 400 / 413 when the pump refused the body
   using join_timer = boost::asio::basic_waitable_timer<
       std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, session_executor>;
   join_timer* pump_join_ = nullptr;  // end_pump()'s wait, cancelled when the pump finishes

@@ -6,7 +6,7 @@
 
 Service test.Echo:
   Unary         echoes the request. "status:" aborts with NOT_FOUND and the rest as message;
-                "sleep:S" sleeps S seconds first; "deadline" answers the time the call has left
+                "sleep:S" sleeps S seconds before sending anything; "deadline" answers the time the call has left
                 (grpc-timeout as received) or "none". Initial metadata x-echo repeats the
                 request's x-meta; trailing metadata x-trail is "t-" + x-meta, and x-peer names
                 the connection the call came on.
@@ -27,14 +27,14 @@ def _meta(context):
 
 
 def unary(request, context):
+    if request.startswith(b"sleep:"):  # before anything is sent
+        time.sleep(float(request[6:].decode()))
     meta = _meta(context)
     context.send_initial_metadata((("x-echo", meta.get("x-meta", "")),))
     context.set_trailing_metadata((("x-trail", "t-" + meta.get("x-meta", "")),
                                    ("x-peer", context.peer())))
     if request.startswith(b"status:"):
         context.abort(grpc.StatusCode.NOT_FOUND, request[7:].decode())
-    if request.startswith(b"sleep:"):
-        time.sleep(float(request[6:].decode()))
     if request == b"deadline":
         left = context.time_remaining()
         return b"none" if left is None else f"{left:.3f}".encode()

@@ -29,7 +29,7 @@ import tls_support as t  # noqa: E402
 A = "nginx.ingress.kubernetes.io/"
 SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grpc_echo_server.py")
 MIB = 1 << 20
-OPTS = [("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)]
+OPTS = [("grpc.max_receive_message_length", 32 << 20), ("grpc.max_send_message_length", 32 << 20)]
 
 P = None
 CA = None
@@ -64,6 +64,9 @@ def setUpModule():
     UP["tls"] = echo_server(up_cert)
     d = h.temp_dir()
     hosts = ["grpc.test", "grpcs.test", "stream.test", "plain.test"]
+    # h2c on the plain port too; messages of 1 MiB and more (proxy-body-size applies to a
+    # call's whole request stream, as client_max_body_size does with grpc_pass).
+    plain_ok = {A + "ssl-redirect": "false", A + "proxy-body-size": "16m"}
     h.write_manifests(d, "class.yaml", h.ingress_class())
     h.write_manifests(
         d, "apps.yaml",
@@ -72,19 +75,20 @@ def setUpModule():
         h.service("plain", 50051, [("127.0.0.1", UP["plain"].port)]),
         h.service("secure", 50052, [("127.0.0.1", UP["tls"].port)]),
         t.tls_ingress("grpc", [("grpc.test", "/", "Prefix", "plain", 50051)],
-                      tls=[(hosts, "edge")], annotations={A + "backend-protocol": "GRPC"}),
+                      tls=[(hosts, "edge")], annotations={**plain_ok, A + "backend-protocol": "GRPC"}),
         t.tls_ingress("grpcs", [("grpcs.test", "/", "Prefix", "secure", 50052)],
                       tls=[(hosts, "edge")],
-                      annotations={A + "backend-protocol": "GRPCS",
+                      annotations={**plain_ok, A + "backend-protocol": "GRPCS",
                                    A + "proxy-ssl-verify": "on",
                                    A + "proxy-ssl-secret": "default/upstream-ca",
                                    A + "proxy-ssl-name": "grpc-upstream.test"}),
         t.tls_ingress("stream", [("stream.test", "/", "Prefix", "plain", 50051)],
                       tls=[(hosts, "edge")],
-                      annotations={A + "backend-protocol": "grpc", A + "proxy-read-timeout": "1"}),
+                      annotations={**plain_ok, A + "backend-protocol": "grpc",
+                                   A + "proxy-read-timeout": "1"}),
         # The same Service as an HTTP/1.1 backend: the gRPC server refuses HTTP/1.1.
         t.tls_ingress("plain", [("plain.test", "/", "Prefix", "plain", 50051)],
-                      tls=[(hosts, "edge")]))
+                      tls=[(hosts, "edge")], annotations=plain_ok))
     P = t.start_portico(d, "--workers", "1")
 
 
@@ -194,6 +198,19 @@ class statuses(unittest.TestCase):
                 self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
                 self.assertEqual(unary(ch)(b"after", timeout=30), b"after")
 
+    def test_unknown_method_status_passes(self):
+        with channel("grpcs.test", True) as ch, self.assertRaises(grpc.RpcError) as cm:
+            unary(ch, "Nothing")(b"x", timeout=30)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+
+    def test_body_size_limit_is_answered(self):
+        # 17 MiB over the 16m proxy-body-size: Portico answers 413 as a gRPC status (UNKNOWN by
+        # gRPC's HTTP mapping), not 502.
+        with channel("grpc.test", False) as ch, self.assertRaises(grpc.RpcError) as cm:
+            unary(ch)(b"x" * (17 << 20), timeout=60)
+        self.assertEqual((cm.exception.code(), cm.exception.details()),
+                         (grpc.StatusCode.UNKNOWN, "413 Content Too Large"))
+
     def test_http1_upstream_refuses_a_grpc_server(self):
         # Without backend-protocol the same Service is spoken to in HTTP/1.1: no gRPC answer.
         with channel("plain.test", False) as ch, self.assertRaises(grpc.RpcError) as cm:
@@ -285,11 +302,11 @@ class upstream_failure(unittest.TestCase):
 class records(unittest.TestCase):
     def test_access_log_and_metrics(self):
         before = P.metric("nginx_ingress_controller_requests", host="grpcs.test", status="200") or 0
+        start = len(P.stdout_lines)
         with channel("grpcs.test", True) as ch:
-            unary(ch, "Unary")(b"logged", timeout=30)
-        line = P.wait_line(r'"host":"grpcs.test".*"path":"/test.Echo/Unary".*|'
-                           r'"path":"/test.Echo/Unary".*"host":"grpcs.test".*',
-                           stream="stdout", timeout=30).group(0)
+            unary(ch)(b"logged", timeout=30)
+        line = P.wait_line(r'.*"host":"grpcs.test".*"path":"/test.Echo/Unary".*', stream="stdout",
+                           timeout=30, start=start).group(0)
         self.assertIn('"status":200', line)
         self.assertIn('"protocol":"HTTP/2.0"', line)
         self.assertIn(f'127.0.0.1:{UP["tls"].port}', line)
