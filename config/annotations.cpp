@@ -50,7 +50,7 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"auth-tls-verify-depth", annotation_support::supported, "the certificate chain depth (default 1)"},
       {"auth-type", annotation_support::supported, "\"basic\" or \"digest\" (with auth-secret): 401 unless the credentials match (digest: RFC 7616 MD5, qop auth, htdigest users of auth-realm)"},
       {"auth-url", annotation_support::supported, "the authentication service (http/https URL, nginx variables allowed): each request is first sent there without body; 2xx passes, 401/403 are answered, anything else 500"},
-      {"backend-protocol", annotation_support::supported, "HTTP, HTTPS (AUTO_HTTP as HTTP); GRPC, GRPCS, AJP, FCGI are reported"},
+      {"backend-protocol", annotation_support::supported, "HTTP, HTTPS, GRPC (h2c), GRPCS (HTTP/2 over TLS) (AUTO_HTTP as HTTP); AJP, FCGI are reported"},
       {"canary", annotation_support::supported, "\"true\": the Ingress's paths become the alternative backend of another Ingress's same host and path"},
       {"canary-by-cookie", annotation_support::supported, "a cookie whose value \"always\"/\"never\" sends the request to the canary or not"},
       {"canary-by-header", annotation_support::supported, "a header whose value \"always\"/\"never\" sends the request to the canary or not (checked before the cookie)"},

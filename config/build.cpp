@@ -214,6 +214,7 @@ std::shared_ptr<route> route_collector::make_route(const ingress& ing, const ing
                                route_policy_->service_upstream);
   if (!res.error.empty()) error(ing, field + ".backend" + res.error_field, res.error);
   r->backend = std::move(res.backend);
+  r->upstream_h2 = policy_.upstream_h2;
   if (!route_policy_->custom_http_errors.empty() || !route_policy_->default_backend.empty())
     r->error_backend = error_backend(ing, field);
   return r;

@@ -95,7 +95,7 @@ const std::vector<setting_spec>& setting_registry() {
       {"global-auth-signin-redirect-param", setting_support::supported, "auth-signin-redirect-param for the global authentication (default rd)"},
       {"global-auth-snippet", setting_support::unsupported, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class)"},
       {"global-auth-url", setting_support::supported, "external authentication of every route without its own auth-url (enable-global-auth \"false\" and no-auth-locations exempt routes); an invalid URL makes every route answer 503"},
-      {"grpc-buffer-size-kb", setting_support::unsupported, "gRPC is not proxied yet"},
+      {"grpc-buffer-size-kb", setting_support::unsupported, "gRPC messages stream through fixed per-stream buffers (64 KiB each way plus the HTTP/2 windows); there is no whole-response buffer to size"},
       {"gzip-disable", setting_support::unsupported, "responses are passed as the upstream encoded them"},
       {"gzip-level", setting_support::unsupported, "responses are passed as the upstream encoded them"},
       {"gzip-min-length", setting_support::unsupported, "responses are passed as the upstream encoded them"},

@@ -134,6 +134,9 @@ struct route {
   route_policy_ptr policy = default_route_policy();
   // Never null. An empty endpoint list means the route answers 503.
   std::shared_ptr<const cluster> backend;
+  // backend-protocol GRPC or GRPCS: requests go to the endpoints over HTTP/2 (cleartext with
+  // prior knowledge, or TLS with `backend->tls`), whatever the client spoke.
+  bool upstream_h2 = false;
   // rewrite-target: nginx's `rewrite "(?i)<path>" <target> break;` -- the path as an
   // unanchored, case-insensitive RE2 regex whose captures feed policy->rewrite.target.
   // Compiled once per build; null when the route does not rewrite (no target, or the target

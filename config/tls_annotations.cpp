@@ -223,12 +223,15 @@ ingress_tls_policy tls_annotation_reader::read(const ingress& ing, const our_ann
   p.force_ssl_redirect = read_bool(ing, force_ssl_redirect_annotation, defaults.force_ssl_redirect);
   const std::string* proto = annotation(backend_protocol_annotation);
   std::string u = proto ? upper(*proto) : std::string("HTTP");
-  if (u == "HTTPS") {
+  if (u == "HTTPS" || u == "GRPCS") {
     p.upstream = read_upstream(ing);
-  } else if (u == "GRPC" || u == "GRPCS" || u == "AJP" || u == "FCGI") {
+    p.upstream_h2 = u == "GRPCS";
+  } else if (u == "GRPC") {
+    p.upstream_h2 = true;
+  } else if (u == "AJP" || u == "FCGI") {
     error(ing, backend_protocol_annotation,
-          "\"" + *proto + "\" is not supported (HTTP and HTTPS are); requests are sent as plain "
-          "HTTP");
+          "\"" + *proto + "\" is not supported (HTTP, HTTPS, GRPC and GRPCS are); requests are "
+          "sent as plain HTTP");
   } else if (u != "HTTP" && u != "AUTO_HTTP") {
     error(ing, backend_protocol_annotation,
           "must be one of HTTP, HTTPS, AUTO_HTTP, GRPC, GRPCS, AJP, FCGI, got \"" + *proto +

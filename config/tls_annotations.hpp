@@ -3,12 +3,13 @@
 // - nginx.ingress.kubernetes.io/ssl-redirect (default "true") and force-ssl-redirect
 //   (default "false"): booleans as ingress-nginx reads them (Go strconv.ParseBool: 1 t T TRUE
 //   true True, 0 f F FALSE false False). Another value is a build_error; the default applies.
-// - backend-protocol: HTTP (default), AUTO_HTTP (as HTTP) or HTTPS, any case. GRPC, GRPCS, AJP
-//   and FCGI are not supported and other values are invalid: a build_error, and the routes
-//   stay (so their paths never fall through to another Ingress's shorter prefix) speaking
-//   plain HTTP to the endpoints, which then fail those requests (502) as they would with
-//   ingress-nginx's fallback to HTTP for invalid values.
-// - With HTTPS: proxy-ssl-verify "on"/"off" (default off; another value is a build_error and
+// - backend-protocol: HTTP (default), AUTO_HTTP (as HTTP), HTTPS, GRPC (HTTP/2 with prior
+//   knowledge, cleartext) or GRPCS (HTTP/2 over TLS, ALPN "h2", with the HTTPS settings
+//   below), any case. AJP and FCGI are not supported and other values are invalid: a
+//   build_error, and the routes stay (so their paths never fall through to another Ingress's
+//   shorter prefix) speaking plain HTTP to the endpoints, which then fail those requests (502)
+//   as they would with ingress-nginx's fallback to HTTP for invalid values.
+// - With HTTPS or GRPCS: proxy-ssl-verify "on"/"off" (default off; another value is a build_error and
 //   counts as "on": fail closed), proxy-ssl-secret "namespace/name" (same namespace as the
 //   Ingress; its ca.crt, one or more PEM certificates), proxy-ssl-name (a DNS name; the SNI
 //   and verification name instead of the request's host).
@@ -52,6 +53,8 @@ struct ingress_tls_policy {
   // Non-null: backend-protocol HTTPS. Shared by every route of the Ingress. Verification
   // without a usable CA stays in it (verify true, ca_pem empty): upstream_tls_unusable().
   std::shared_ptr<const upstream_tls> upstream;
+  // backend-protocol GRPC (cleartext HTTP/2) or GRPCS (HTTP/2 over `upstream`'s TLS).
+  bool upstream_h2 = false;
 };
 
 // Reads the annotations of Ingresses; CA Secrets are checked once per build.

@@ -1,5 +1,6 @@
 // A connection that is plain TCP or TLS over TCP, decided at run time, or one stream of an
-// HTTP/2 connection (proxy/h2_session.hpp) carrying one request as HTTP/1.1 bytes. Reads and
+// HTTP/2 connection (downstream: proxy/h2_session.hpp; upstream: proxy/h2_upstream.hpp)
+// carrying one exchange as HTTP/1.1 bytes. Reads and
 // writes pass the completion handler straight to the socket's or the TLS stream's own
 // operation, so the choice costs one branch and no extra coroutine frame. Models
 // AsyncReadStream and AsyncWriteStream (asio::async_write works on it).
@@ -42,14 +43,18 @@ class io_handler {
   std::unique_ptr<base> p_;
 };
 
-// One HTTP/2 stream seen as a byte stream (proxy/h2_session.cpp). Handlers are never called
-// from inside these functions.
-class h2_stream;
-void h2_stream_read(h2_stream& s, boost::asio::mutable_buffer b, io_handler h);
-void h2_stream_write(h2_stream& s, boost::asio::const_buffer b, io_handler h);
-void h2_stream_cancel(h2_stream& s);
-void h2_stream_close(h2_stream& s);
-bool h2_stream_open(const h2_stream& s);
+// One HTTP/2 stream seen as a byte stream: a downstream request stream (proxy/h2_session.cpp)
+// or an upstream one (proxy/h2_upstream.cpp). Handlers are never called from inside these
+// functions.
+class stream_channel {
+ public:
+  virtual ~stream_channel() = default;
+  virtual void read(boost::asio::mutable_buffer b, io_handler h) = 0;
+  virtual void write(boost::asio::const_buffer b, io_handler h) = 0;
+  virtual void cancel() = 0;  // pending read and write fail with operation_aborted
+  virtual void close() = 0;   // finished (reset when the exchange is incomplete)
+  virtual bool open() const = 0;
+};
 
 class byte_stream {
  public:
@@ -62,7 +67,7 @@ class byte_stream {
   explicit byte_stream(Context& ctx) : sock_(ctx) {}
   // One HTTP/2 stream; `tls`: the connection's TLS stream (null for h2c), which outlives it.
   template <class Context>
-  byte_stream(Context& ctx, std::shared_ptr<h2_stream> s, boost::asio::ssl::stream<tcp::socket>* tls)
+  byte_stream(Context& ctx, std::shared_ptr<stream_channel> s, boost::asio::ssl::stream<tcp::socket>* tls)
       : sock_(ctx), h2_(std::move(s)), tls_view_(tls) {}
   byte_stream(byte_stream&& o) noexcept
       : sock_(std::move(o.sock_)), tls_(std::move(o.tls_)), h2_(std::move(o.h2_)),
@@ -92,17 +97,17 @@ class byte_stream {
   tcp::socket& socket() { return tls_ ? tls_->next_layer() : sock_; }
   const tcp::socket& socket() const { return tls_ ? tls_->next_layer() : sock_; }
   executor_type get_executor() { return socket().get_executor(); }
-  bool is_open() const { return h2_ ? h2_stream_open(*h2_) : socket().is_open(); }
+  bool is_open() const { return h2_ ? h2_->open() : socket().is_open(); }
 
   void cancel(boost::system::error_code& ec) {
-    if (h2_) h2_stream_cancel(*h2_);
+    if (h2_) h2_->cancel();
     else socket().cancel(ec);
   }
   // Closes the socket and drops the TLS layer: the object is a plain, closed socket again.
   // An HTTP/2 stream is finished (reset when its response is incomplete).
   void close(boost::system::error_code& ec) {
     if (h2_) {
-      h2_stream_close(*h2_);
+      h2_->close();
       h2_.reset();
       tls_view_ = nullptr;
       return;
@@ -117,7 +122,7 @@ class byte_stream {
   }
   // Half-close of the sending side at the TCP level (TLS: without close_notify).
   void shutdown_send(boost::system::error_code& ec) {
-    if (h2_) h2_stream_close(*h2_);
+    if (h2_) h2_->close();
     else socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
@@ -128,7 +133,7 @@ class byte_stream {
           if (tls_)
             tls_->async_read_some(bufs, std::move(handler));
           else if (h2_) [[unlikely]]
-            h2_stream_read(*h2_, *boost::asio::buffer_sequence_begin(bufs), io_handler(std::move(handler)));
+            h2_->read(*boost::asio::buffer_sequence_begin(bufs), io_handler(std::move(handler)));
           else
             sock_.async_read_some(bufs, std::move(handler));
         },
@@ -142,7 +147,7 @@ class byte_stream {
           if (tls_)
             tls_->async_write_some(bufs, std::move(handler));
           else if (h2_) [[unlikely]]
-            h2_stream_write(*h2_, *boost::asio::buffer_sequence_begin(bufs), io_handler(std::move(handler)));
+            h2_->write(*boost::asio::buffer_sequence_begin(bufs), io_handler(std::move(handler)));
           else
             sock_.async_write_some(bufs, std::move(handler));
         },
@@ -152,7 +157,7 @@ class byte_stream {
  private:
   tcp::socket sock_;  // the connection when plain; a closed placeholder under TLS
   std::unique_ptr<tls_stream> tls_;
-  std::shared_ptr<h2_stream> h2_;
+  std::shared_ptr<stream_channel> h2_;
   tls_stream* tls_view_ = nullptr;  // tls_, or an HTTP/2 stream's connection's TLS stream
 };
 

@@ -34,10 +34,16 @@ constexpr std::int32_t connection_window = 1024 * 1024;
 
 // One request stream. The connection's map holds it until the stream closes; the session
 // serving it holds it through its byte_stream until it is done.
-class h2_stream {
+class h2_stream final : public stream_channel {
  public:
   h2_stream(std::shared_ptr<h2_connection> c, std::int32_t id, std::size_t max_list)
       : conn(std::move(c)), id(id), req(max_list) {}
+
+  void read(asio::mutable_buffer b, io_handler h) override;
+  void write(asio::const_buffer b, io_handler h) override;
+  void cancel() override;
+  void close() override;
+  bool open() const override { return !detached && !closed; }
 
   std::shared_ptr<h2_connection> conn;
   std::int32_t id;
@@ -470,7 +476,8 @@ struct h2_connection::impl {
 
 // ---------------------------------------------------------------- byte_stream's HTTP/2 mode
 
-void h2_stream_read(h2_stream& s, asio::mutable_buffer b, io_handler h) {
+void h2_stream::read(asio::mutable_buffer b, io_handler h) {
+  auto& s = *this;
   auto& c = *s.conn;
   if (s.detached) return h2_connection::impl::post(c, std::move(h), asio::error::bad_descriptor, 0);
   s.pending_read = std::move(h);
@@ -478,17 +485,18 @@ void h2_stream_read(h2_stream& s, asio::mutable_buffer b, io_handler h) {
   h2_connection::impl::serve_read(c, s);
 }
 
-void h2_stream_write(h2_stream& s, asio::const_buffer b, io_handler h) {
+void h2_stream::write(asio::const_buffer b, io_handler h) {
+  auto& s = *this;
   auto& c = *s.conn;
   if (s.detached) return h2_connection::impl::post(c, std::move(h), asio::error::bad_descriptor, 0);
   h2_connection::impl::take_output(c, s, b, std::move(h));
 }
 
-void h2_stream_cancel(h2_stream& s) {
-  h2_connection::impl::fail_pending(*s.conn, s, asio::error::operation_aborted);
+void h2_stream::cancel() {
+  h2_connection::impl::fail_pending(*conn, *this, asio::error::operation_aborted);
 }
 
-void h2_stream_close(h2_stream& s) { h2_connection::impl::close_stream(*s.conn, s); }
+void h2_stream::close() { h2_connection::impl::close_stream(*conn, *this); }
 
 void h2_connection::impl::close_stream(h2_connection& c, h2_stream& s) {
   if (s.detached) return;
@@ -507,7 +515,6 @@ void h2_connection::impl::close_stream(h2_connection& c, h2_stream& s) {
   c.schedule_flush();
 }
 
-bool h2_stream_open(const h2_stream& s) { return !s.detached && !s.closed; }
 
 // ---------------------------------------------------------------- the connection
 

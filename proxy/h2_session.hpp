@@ -29,6 +29,7 @@ struct nghttp2_session;
 namespace portico::proxy {
 
 class worker;
+class h2_stream;
 
 // Limits of one HTTP/2 connection.
 struct h2_limits {

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "proxy/h2_upstream.hpp"
 #include "proxy/http_session.hpp"
+#include "proxy/tls_client.hpp"
 #include "proxy/worker.hpp"
 
 namespace portico::proxy {
@@ -166,6 +168,80 @@ http_session::task<attempt_result> http_session::stream_length_body() {
   body_complete_ = true;
   length_body_sent_ = true;  // rp_ never saw these bytes: it does not know the body ended
   co_return attempt_result::ok;
+}
+
+bool http_session::adopt_h2_upstream() {
+  const config::upstream_tls* t = pick_.cluster != nullptr ? pick_.cluster->tls.get() : nullptr;
+  const std::uint64_t key = t == nullptr ? 0 : upstream_tls_key(*t, upstream_server_name(*t, host_));
+  byte_stream conn = std::move(up_);
+  return w_.h2_pool().adopt(*ep_, key, std::move(conn), up_);
+}
+
+void http_session::touch() {
+  if (!timed_out_ && !closed_ && phase_ != session_phase::idle) arm(phase_, armed_for_);
+}
+
+// The rest of the request body to an HTTP/2 upstream stream while the response is relayed
+// (attempt() started it). It sets no deadline of its own: each piece it moves restarts the
+// one the response side set. A failure either way ends the upstream stream, so the response
+// side stops too.
+http_session::awaitable http_session::pump_request_body() {
+  auto self = shared_from_this();
+  bool need_read = cbuf_.size() == 0;
+  bool failed = false;
+  while (!pump_stop_) {
+    if (need_read) {
+      auto [ec, n] = co_await client_.async_read_some(cbuf_.prepare(16 * 1024), tok);
+      if (ec || pump_stop_) {
+        failed = !pump_stop_ && !timed_out_;
+        keep_alive_ = false;
+        break;
+      }
+      cbuf_.commit(n);
+      touch();
+    }
+    out_.clear();
+    req_sink_.capacity = body_buffer;
+    if (parse_body_bytes(need_read) != attempt_result::ok) {
+      failed = true;
+      pump_status_ = status_;
+      break;
+    }
+    const bool done = rp_->is_done();
+    if (!out_.empty()) {
+      body_started_ = true;
+      auto [wec, wn] = co_await asio::async_write(up_, asio::buffer(out_), tok);
+      if (wec || pump_stop_) {
+        failed = !pump_stop_;
+        break;
+      }
+      touch();
+    }
+    if (done) {
+      body_complete_ = true;
+      break;
+    }
+  }
+  pump_failed_ = failed;
+  if (failed && up_.is_h2()) {
+    boost::system::error_code ec;
+    up_.close(ec);  // the client's part failed: the upstream stream is cancelled
+  }
+  pump_running_ = false;
+  if (pump_join_ != nullptr) pump_join_->cancel();
+}
+
+http_session::task<void> http_session::end_pump() {
+  if (!pump_running_) co_return;
+  pump_stop_ = true;
+  boost::system::error_code ec;
+  client_.cancel(ec);  // its read of the client, if it waits in one
+  if (up_.is_h2()) up_.close(ec);  // its write to the upstream, if it waits in one
+  join_timer join(w_.context().get_executor());
+  join.expires_at(clock_type::time_point::max());
+  pump_join_ = &join;
+  while (pump_running_) co_await join.async_wait(tok);
+  pump_join_ = nullptr;
 }
 
 http_session::task<bool> http_session::relay_body(bool chunked_out) {

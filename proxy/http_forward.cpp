@@ -4,6 +4,8 @@
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -20,6 +22,7 @@
 #include "proxy/request_target.hpp"
 #include "proxy/response_head.hpp"
 #include "proxy/tls_client.hpp"
+#include "proxy/h2_upstream.hpp"
 #include "proxy/worker.hpp"
 
 namespace portico::proxy {
@@ -76,10 +79,7 @@ std::uint16_t status_flag(unsigned status) {
 }
 }  // namespace
 
-bool http_session::grpc_request() const {
-  return req_head_.has_value() && ascii::istarts_with(trim_ows(find_header(*req_head_, "content-type")),
-                                          "application/grpc");
-}
+bool http_session::grpc_request() const { return grpc_; }
 
 const config::route* http_session::prepare_redirect(unsigned status, std::string_view location,
                                                     std::string_view extra) {
@@ -105,6 +105,7 @@ http_session::task<bool> http_session::serve_error_page(const config::route& r, 
   const config::cluster& eb = *r.error_backend;
   pick_ = backend_pick{};
   pick_.cluster = &eb;
+  up_h2_ = false;  // the error backend speaks HTTP/1.1
   set_cookie_.clear();
   // ingress-nginx's @custom_<upstream>_<code> location: "/" with the request's names.
   const std::string_view accept = find_header(*req_head_, "accept");
@@ -181,7 +182,12 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   fp.http_version = rewrite_.http_version;
   // An HTTP/1.0 upstream cannot take a chunked body: it is received whole and sent with its
   // length (the head is rewritten once the length is known).
-  const bool unchunk = fp.http_version == 10 && req_framing_ == body_framing::chunked;
+  up_h2_ = r.upstream_h2;
+  unprocessed_ = false;
+  pumped_ = false;
+  pump_failed_ = false;
+  pump_status_ = 0;
+  const bool unchunk = !up_h2_ && fp.http_version == 10 && req_framing_ == body_framing::chunked;
   out_.clear();
   write_upstream_request(out_, method_, upstream_target(), *req_head_, fp);
   head_len_ = static_cast<std::uint32_t>(out_.size());
@@ -214,7 +220,9 @@ http_session::task<bool> http_session::forward(const config::route& r) {
         co_return false;
       }
     }
-    if (!body_complete_ && (pol.request_buffering || unchunk)) {
+    // An HTTP/2 upstream gets the body as it comes (gRPC streams: nginx's grpc_pass does not
+    // buffer either).
+    if (!body_complete_ && ((pol.request_buffering && !up_h2_) || unchunk)) {
       // The whole body before an upstream connection is taken: a slow client holds no
       // upstream connection (ingress-nginx proxy-request-buffering on).
       switch (co_await buffer_request_body()) {
@@ -319,7 +327,18 @@ http_session::task<bool> http_session::forward(const config::route& r) {
       break;
     }
     if (res == attempt_result::client_gone || res == attempt_result::client_error) break;
-    if (res == attempt_result::retry_fresh && !fresh && replayable) {
+    if (res != attempt_result::timed_out && pump_failed_) {
+      // The client's side of the call failed, not the upstream: the body was refused
+      // (status_ answers it) or the client went away.
+      co_await end_pump();
+      if (pump_status_ != 0) status_ = pump_status_;
+      res = pump_status_ != 0 ? attempt_result::client_error : attempt_result::client_gone;
+      break;
+    }
+    // A stream the HTTP/2 upstream refused unprocessed may go again whatever its method, when
+    // the whole request is still in out_.
+    const bool resend = replayable || (unprocessed_ && body_complete_ && !pumped_);
+    if (res == attempt_result::retry_fresh && !fresh && resend) {
       fresh = true;  // a reused connection died under us: once more on a new one
       continue;
     }
@@ -336,9 +355,11 @@ http_session::task<bool> http_session::forward(const config::route& r) {
     if (res == attempt_result::retry_fresh) res = attempt_result::retry_next;
     break;
   }
+  if (res != attempt_result::ok) co_await end_pump();
   switch (res) {
     case attempt_result::ok:
       if (intercepts(r, sp_->status)) {
+        co_await end_pump();
         close_upstream();  // its answer is not read
         co_return co_await serve_error_page(r, sp_->status);
       }
@@ -376,7 +397,11 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
   // after its last response is not checked first: one system call less per keep-alive
   // request (bench/syscalls.py). Others, and connections idle longer, are checked.
   const auto check = replayable_ ? reuse_check::when_idle_long : reuse_check::always;
-  if (!fresh && w_.pool().take(*ep_, up_, tls_key, &up_uses_, check, clock_type::now())) {
+  unprocessed_ = false;
+  const bool pooled =
+      !fresh && (up_h2_ ? w_.h2_pool().open_stream(*ep_, tls_key, up_)
+                        : w_.pool().take(*ep_, up_, tls_key, &up_uses_, check, clock_type::now()));
+  if (pooled) {
     up_reused_ = true;
     if (rec_->upstream_connect_seconds < 0) rec_->upstream_connect_seconds = 0;
   } else {
@@ -401,6 +426,10 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
         up_.start_tls(w_.upstream_tls().context_for(*utls));
         ready = tls_client_contexts::prepare(up_.tls()->native_handle(), *utls, sni,
                                              ep_->address.address().to_string());
+        // GRPCS: HTTP/2 is asked for by ALPN (a server that does not answer it is spoken to
+        // in HTTP/2 all the same, as grpc_pass does).
+        static constexpr unsigned char alpn_h2[] = {2, 'h', '2'};
+        if (ready && up_h2_) ready = SSL_set_alpn_protos(up_.tls()->native_handle(), alpn_h2, 3) == 0;
       } catch (const std::exception&) {
         ready = false;
       }
@@ -415,6 +444,11 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
       }
     }
     rec_->upstream_connect_seconds = seconds_since(t0);
+    if (up_h2_ && !adopt_h2_upstream()) {
+      close_upstream();
+      connect_failed_ = true;
+      co_return attempt_result::retry_next;
+    }
   }
   t_upstream_ = clock_type::now();
   arm(session_phase::upstream_send, policy()->send_timeout);
@@ -433,12 +467,18 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
     }
     if (!ok) {
       const bool t = timed_out_;
+      unprocessed_ = ec == asio::error::connection_refused;
       close_upstream();
       if (t) co_return attempt_result::timed_out;
-      co_return up_reused_ ? attempt_result::retry_fresh : attempt_result::retry_next;
+      co_return up_reused_ || unprocessed_ ? attempt_result::retry_fresh : attempt_result::retry_next;
     }
   }
-  if (!body_complete_) {
+  if (!body_complete_ && up_.is_h2()) {
+    pumped_ = true;
+    pump_stop_ = false;
+    pump_running_ = true;
+    asio::co_spawn(w_.context().get_executor(), pump_request_body(), asio::detached);
+  } else if (!body_complete_) {
     auto res = co_await stream_request_body();
     if (res != attempt_result::ok) co_return res;
   }
@@ -467,10 +507,11 @@ http_session::task<attempt_result> http_session::read_response_head() {
       auto [ec, n] = co_await up_.async_read_some(ubuf_.prepare(read_chunk), tok);
       if (ec) {
         const bool t = timed_out_;
+        unprocessed_ = received == 0 && ec == asio::error::connection_refused;
         close_upstream();
         if (t) co_return attempt_result::timed_out;
         if (received == 0)
-          co_return up_reused_ ? attempt_result::retry_fresh : attempt_result::retry_next;
+          co_return up_reused_ || unprocessed_ ? attempt_result::retry_fresh : attempt_result::retry_next;
         co_return attempt_result::failed;
       }
       received += n;
@@ -494,8 +535,9 @@ http_session::task<bool> http_session::relay_response() {
   status_ = st;
   if (st == 101) {
     // A tunnel only to the protocol the client asked for and we allow.
-    if (upgrade_ && ascii::iequals(trim_ows(resp_head_->upgrade), upgrade_protocol_))
+    if (upgrade_ && ascii::iequals(trim_ows(resp_head_->upgrade), upgrade_protocol_) && !pumped_)
       co_return co_await run_tunnel();
+    co_await end_pump();
     close_upstream();
     co_return co_await send_local(502, true);
   }
@@ -504,6 +546,7 @@ http_session::task<bool> http_session::relay_response() {
   if (!no_body && resp_head_->other_transfer_coding) {
     // "gzip, chunked" (or "gzip" alone, read to EOF) cannot be re-framed without dropping a
     // coding the client must undo: refuse rather than corrupt the body.
+    co_await end_pump();
     close_upstream();
     co_return co_await send_local(502, !body_complete_);
   }
@@ -547,6 +590,7 @@ http_session::task<bool> http_session::relay_response() {
                            std::max(0.0, rec_->upstream_connect_seconds) +
                                rec_->upstream_response_seconds,
                            clock_type::now());
+  co_await end_pump();
   finish_request();
   co_return ok && keep_alive_;
 }
@@ -555,6 +599,7 @@ http_session::task<bool> http_session::relay_response() {
 // write completes, unless it carried upstream-keepalive-requests, the route asked to close it,
 // or bytes came after the response.
 void http_session::pool_upstream_if_reusable() {
+  if (up_.is_h2()) return close_upstream();  // the stream is done; its connection stays
   const unsigned max_uses = cfg().upstream_keepalive_requests;
   // After a response without a body (HEAD, 204, 304) some servers send one anyway, a moment
   // later: that connection is looked at before its next use, however soon.

@@ -90,6 +90,10 @@ http_session::http_session(worker& w, byte_stream sock, std::string peer)
 }
 
 http_session::~http_session() {
+  if (up_.is_h2() && !w_.context().stopped()) {
+    boost::system::error_code ec;
+    up_.close(ec);  // the HTTP/2 upstream connection takes the stream back
+  }
   if (!h2_stream_) gauge_add(w_.gauges().client_connections, -1);
   w_.withdraw(enrolled_, h2_stream_);
 }
@@ -181,6 +185,7 @@ void http_session::close_connection() {
 
 void http_session::arm(session_phase phase, std::chrono::milliseconds d) {
   phase_ = phase;
+  armed_for_ = d;
   timed_out_ = false;
   auto t = clock_type::now() + d;
   const bool upstream = phase == session_phase::upstream_connect ||
@@ -280,6 +285,7 @@ http_session::task<bool> http_session::serve() {
 
 void http_session::begin_request() {
   first_request_ = false;
+  grpc_ = false;
   length_body_sent_ = false;
   ++requests_;
   snap_ = w_.snapshot();  // pinned until the request is finished
@@ -343,6 +349,10 @@ bool http_session::prepare_request() {
   auto& p = *rp_;
   const auto& opts = w_.options();
   method_.assign(p.method_text);
+  // Decided once: the head's views go stale as soon as body bytes are read after it.
+  std::string_view ctype = find_header(*req_head_, "content-type");
+  while (!ctype.empty() && (ctype.front() == ' ' || ctype.front() == '\t')) ctype.remove_prefix(1);
+  grpc_ = ascii::istarts_with(ctype, "application/grpc");
   const auto pt = parse_target(p.target);
   absolute_form_ = pt.form == target_form::absolute;
   if (absolute_form_) {
@@ -786,7 +796,7 @@ bool http_session::start_h2c() {
 
 void http_session::close_upstream() {
   boost::system::error_code ec;
-  if (up_.is_open()) up_.close(ec);
+  if (up_.is_open() || up_.is_h2()) up_.close(ec);  // a finished HTTP/2 stream is released too
   ubuf_.clear();
 }
 

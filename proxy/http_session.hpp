@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <list>
@@ -166,6 +167,16 @@ class http_session : public std::enable_shared_from_this<http_session> {
   task<attempt_result> buffer_request_body();  // proxy-request-buffering: all of it, first
   task<bool> send_spooled_body();
   task<attempt_result> stream_request_body();
+  // HTTP/2 upstream (backend-protocol GRPC, GRPCS): the rest of the request body flows in its
+  // own coroutine while the response is relayed, so a bidirectional call's messages move both
+  // ways at once. Activity either way restarts the current deadline (touch()). end_pump()
+  // stops it (the answer is complete or failed) and waits for it to finish.
+  awaitable pump_request_body();
+  task<void> end_pump();
+  void touch();
+  // The TCP (and TLS) connection of a new HTTP/2 upstream is up: it goes to the worker's
+  // HTTP/2 pool and up_ becomes its first stream.
+  bool adopt_h2_upstream();
   task<attempt_result> stream_length_body();
   task<attempt_result> read_response_head();
   task<bool> relay_response();
@@ -272,6 +283,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool orderly_end_ = false;
   bool length_body_sent_ = false;  // stream_length_body() relayed the body past the parser
   bool head_request_ = false;
+  bool grpc_ = false;  // content-type application/grpc... (grpc_request())
   bool absolute_form_ = false;  // the target was absolute-form: host_ is its authority
   bool idempotent_ = false;
   bool upgrade_ = false;
@@ -281,6 +293,17 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool body_complete_ = true;
   bool body_started_ = false;
   bool connect_failed_ = false;  // the last attempt failed to connect: nothing was sent
+  bool up_h2_ = false;        // this request goes to its upstream over HTTP/2 (route's upstream_h2)
+  bool unprocessed_ = false;  // the HTTP/2 upstream refused the stream unprocessed: safe to resend
+  bool pump_running_ = false;  // pump_request_body() is in progress
+  bool pump_stop_ = false;     // end_pump() asked it to stop
+  bool pumped_ = false;        // the request body went through the pump (out_ no longer holds it)
+  bool pump_failed_ = false;   // the pump lost the client or refused its body (pump_status_)
+  unsigned pump_status_ = 0;   // 400 / 413 when the pump refused the body
+  using join_timer = boost::asio::basic_waitable_timer<
+      std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, session_executor>;
+  join_timer* pump_join_ = nullptr;  // end_pump()'s wait, cancelled when the pump finishes
+  std::chrono::milliseconds armed_for_{0};  // the duration of the last arm()
   unsigned status_ = 0;
   pooled_box<request_record> rec_;  // from a request's start until the connection is idle
   std::chrono::steady_clock::time_point t_start_;

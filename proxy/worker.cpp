@@ -51,6 +51,7 @@ worker::~worker() {
   }
   destroying_ = true;
   pool_.clear();
+  h2_pool_.clear();
 }
 
 std::uint16_t worker::bind(const tcp::endpoint& ep) {
@@ -141,6 +142,7 @@ void worker::tick() {
   const auto now = std::chrono::steady_clock::now();
   if (observer_) observer_->flush();
   pool_.sweep(now);
+  h2_pool_.sweep(now, settings().upstream_keepalive_timeout);
   gauges_->ejected_endpoints.store(static_cast<std::int64_t>(lb_.ejected_count(now)),
                                    std::memory_order_relaxed);
   maybe_finish();
@@ -215,6 +217,7 @@ void worker::maybe_finish() {
     return;
   finished_ = true;
   pool_.clear();
+  h2_pool_.clear();
   ticker_.cancel();
   stop_listening();
 }

@@ -25,6 +25,7 @@
 #include "proxy/server_options.hpp"
 #include "proxy/tls_client.hpp"
 #include "proxy/tls_server.hpp"
+#include "proxy/h2_upstream.hpp"
 #include "proxy/upstream_pool.hpp"
 
 namespace portico::proxy {
@@ -77,6 +78,7 @@ class worker {
   auth_cache& auth_answers() { return auth_answers_; }
   auth_endpoints& auth_services() { return auth_services_; }
   upstream_pool& pool() { return pool_; }
+  h2_upstream_pool& h2_pool() { return h2_pool_; }
   worker_observer* observer() { return observer_.get(); }
   worker_gauges& gauges() { return *gauges_; }
   const trusted_networks& trusted() const { return trusted_; }
@@ -167,6 +169,7 @@ class worker {
   boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   // Objects holding sockets or timers of ioc_ come after it (destroyed before it).
   upstream_pool pool_;
+  h2_upstream_pool h2_pool_{ioc_};  // backend-protocol GRPC, GRPCS
   std::shared_ptr<accept_loop> http_accept_;   // null when not bound
   std::shared_ptr<accept_loop> https_accept_;  // null when HTTPS is off
   boost::asio::steady_timer ticker_{ioc_};

@@ -159,7 +159,7 @@ TEST(tls_upstream, ca_secret_from_another_namespace_is_refused) {
 
 TEST(tls_upstream, unsupported_and_invalid_protocols_are_reported_and_stay_plain) {
   auto r = build(state_of(
-      tls_ingress("ns", "g", t1, {"g.com"}, {}, {{protocol, "GRPC"}}) +
+      tls_ingress("ns", "g", t1, {"g.com"}, {}, {{protocol, "AJP"}}) +
       tls_ingress("ns", "f", t1, {"f.com"}, {}, {{protocol, "fcgi"}}) +
       tls_ingress("ns", "x", t1, {"x.com"}, {}, {{protocol, "SPDY"}})));
   ASSERT_EQ(r.errors.size(), 3u) << testing::errors_text(r.errors);
@@ -170,6 +170,28 @@ TEST(tls_upstream, unsupported_and_invalid_protocols_are_reported_and_stay_plain
     EXPECT_FALSE(backend(r, host).tls) << host;
     EXPECT_EQ(backend(r, host).id, "ns/a:80") << host;
   }
+}
+
+// GRPC is HTTP/2 in cleartext to the plain cluster; GRPCS is HTTP/2 over the HTTPS cluster's
+// TLS, with the proxy-ssl-* settings read as for HTTPS.
+TEST(tls_upstream, grpc_and_grpcs_route_over_http2) {
+  auto r = build(state_of(
+      tls_ingress("ns", "g", t1, {"g.com"}, {}, {{protocol, "grpc"}}) +
+      tls_ingress("ns", "s", t1, {"s.com"}, {}, {{protocol, "GRPCS"}, {ssl_name, "api.internal"}}) +
+      tls_ingress("ns", "h", t1, {"h.com"}, {}, {{protocol, "HTTPS"}, {ssl_name, "api.internal"}}) +
+      tls_ingress("ns", "p", t1, {"p.com"}, {})));
+  EXPECT_TRUE(r.errors.empty()) << testing::errors_text(r.errors);
+  auto route_of = [&](std::string_view host) { return r.snap->find(host, "/"); };
+  ASSERT_TRUE(route_of("g.com") && route_of("s.com") && route_of("h.com") && route_of("p.com"));
+  EXPECT_TRUE(route_of("g.com")->upstream_h2);
+  EXPECT_FALSE(backend(r, "g.com").tls);
+  EXPECT_EQ(&backend(r, "g.com"), &backend(r, "p.com"));  // one plain cluster
+  EXPECT_FALSE(route_of("p.com")->upstream_h2);
+  EXPECT_TRUE(route_of("s.com")->upstream_h2);
+  ASSERT_TRUE(backend(r, "s.com").tls);
+  EXPECT_EQ(backend(r, "s.com").tls->server_name, "api.internal");
+  EXPECT_EQ(backend(r, "s.com").id, backend(r, "h.com").id);  // same TLS settings, same identity
+  EXPECT_FALSE(route_of("h.com")->upstream_h2);
 }
 
 TEST(tls_upstream, previous_clusters_are_reused_only_with_equal_tls_settings) {
