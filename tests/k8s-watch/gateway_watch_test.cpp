@@ -3,6 +3,8 @@
 // through the /status subresource by gateway_status_writer.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/json.hpp>
 
@@ -64,7 +66,13 @@ class gateway_watch_test : public ::testing::Test {
                     [this](const config::build_result& r, double) { last_ = r; });
     source_->start();
   }
-  bool routes(const char* host) { return last_.snap && last_.snap->find(host, "/") != nullptr; }
+  bool routes(const char* host) {
+    config::request_attrs req;
+    req.method = "GET";
+    req.header = [](const void*, std::string_view) { return std::string_view(); };
+    req.has_header = [](const void*, std::string_view) { return false; };
+    return last_.snap && last_.snap->find(host, "/", req) != nullptr;
+  }
   int log_lines(const std::string& part) const {
     int n = 0;
     for (const auto& l : log_) n += l.find(part) != std::string::npos;
@@ -85,6 +93,15 @@ class gateway_watch_test : public ::testing::Test {
     create(gw_api + "/namespaces/web/httproutes", kRoute);
   }
   void TearDown() override {
+    if (HasFailure()) {
+      for (const auto& l : log_) std::cerr << "log: " << l << "\n";
+      if (source_)
+        std::cerr << "builds " << source_->builds() << " ingresses " << source_->state().ingresses.size()
+                  << " routes " << (last_.snap ? last_.snap->routes().size() : 0) << " errors "
+                  << last_.errors.size() << (last_.errors.empty() ? "" : last_.errors[0].to_string()) << "\n";
+      if (last_.snap)
+        for (const auto& r : last_.snap->routes()) std::cerr << "route host=" << r->host << " path=" << r->path << "\n";
+    }
     if (source_) source_->stop();
     if (client_) client_->shutdown();
     io_.restart();
