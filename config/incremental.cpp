@@ -39,6 +39,12 @@ const T* find_in(const object_map<T>& map, const std::string& key) {
   return it == map.end() ? nullptr : &it->second;
 }
 
+template <class T>
+bool same_in(const object_map<T>& map, const std::string& key, const T& after) {
+  const T* old = find_in(map, key);
+  return old && same_content(*old, after);
+}
+
 // "ns/name" of the Service a cluster id names ("ns/service:port..."); names never hold ':'.
 std::string_view service_of(const cluster& c) {
   std::string_view id = c.id;
@@ -141,11 +147,18 @@ void change_tracker::before_upsert(const cluster_state& state, const any_object&
   } else if (const auto* o = std::get_if<secret>(&obj)) {
     const secret* old = find_in(state.secrets, key);
     if (!old || !same_content(*old, *o)) full_ = true;
-  } else if (std::holds_alternative<namespace_object>(obj) ||
-             std::holds_alternative<gateway_class>(obj) || std::holds_alternative<gateway>(obj) ||
-             std::holds_alternative<http_route>(obj) ||
-             std::holds_alternative<reference_grant>(obj)) {
-    full_ = true;  // Gateway API objects (and Namespaces, for allowedRoutes): a full build
+  } else if (const auto* o = std::get_if<namespace_object>(&obj)) {
+    // Gateway API objects (and Namespaces, for allowedRoutes): a full build, unless only the
+    // resourceVersion changed (a status write, Portico's own included, or a resync).
+    if (!same_in(state.namespaces, key, *o)) full_ = true;
+  } else if (const auto* o = std::get_if<gateway_class>(&obj)) {
+    if (!same_in(state.gateway_classes, key, *o)) full_ = true;
+  } else if (const auto* o = std::get_if<gateway>(&obj)) {
+    if (!same_in(state.gateways, key, *o)) full_ = true;
+  } else if (const auto* o = std::get_if<http_route>(&obj)) {
+    if (!same_in(state.http_routes, key, *o)) full_ = true;
+  } else if (const auto* o = std::get_if<reference_grant>(&obj)) {
+    if (!same_in(state.reference_grants, key, *o)) full_ = true;
   } else if (const auto* o = std::get_if<config_map>(&obj)) {
     const config_map* old = find_in(state.config_maps, key);
     if (!old || !same_content(*old, *o)) full_ = true;

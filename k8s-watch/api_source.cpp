@@ -10,7 +10,11 @@ api_source::api_source(boost::asio::any_io_executor ex, api_client& client,
                        api_source_options opts, snapshot_fn on_snapshot)
     : client_(client), opts_(std::move(opts)), on_snapshot_(std::move(on_snapshot)), timer_(ex) {
   if (!opts_.reflector.log) opts_.reflector.log = opts_.log;
-  for (auto& spec : standard_resources(opts_.watch_namespace, opts_.configmap)) {
+  auto specs = standard_resources(opts_.watch_namespace, opts_.configmap);
+  if (opts_.watch_gateway_api) {
+    for (auto& spec : gateway_api_resources(opts_.watch_namespace)) specs.push_back(std::move(spec));
+  }
+  for (auto& spec : specs) {
     reflectors_.push_back(std::make_shared<reflector>(ex, client_, spec, *this, opts_.reflector));
   }
 }
@@ -73,6 +77,25 @@ void api_source::decode_failed(const config::decode_error& err) {
 void api_source::list_synced(config::object_kind kind) {
   if (synced()) log("all resources listed: building the first Snapshot");
   changed();
+}
+
+// One line when the Gateway API goes missing (the first absent kind names the cause), one
+// when every kind is served again; the retries in between are quiet.
+void api_source::resource_absent(const resource_spec& spec, int http_status) {
+  const bool first = absent_.empty();
+  absent_.insert(spec.plural);
+  if (!first) return;
+  const std::string why = http_status == 403 ? "forbidden (HTTP 403: no RBAC for it?)"
+                                             : "not served (HTTP 404: CRDs not installed?)";
+  const auto retry = std::chrono::duration_cast<std::chrono::seconds>(opts_.reflector.absent_retry);
+  log("Gateway API: " + spec.collection_path() + " " + why + ": serving without it, " +
+      "checking again every " + std::to_string(retry.count()) + " s (--watch-gateway-api=false " +
+      "turns this off)");
+}
+
+void api_source::resource_present(const resource_spec& spec) {
+  if (!absent_.erase(spec.plural) || !absent_.empty()) return;
+  log("Gateway API: every kind is served now: watching");
 }
 
 // Re-arms the timer at min(max(now + window, last build + min interval),

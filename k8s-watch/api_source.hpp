@@ -31,6 +31,9 @@ struct api_source_options {
   std::string watch_namespace;  // --watch-namespace ("" = all)
   std::string configmap;        // --configmap "ns/name" ("" = none)
   config::build_options build;  // controller/ingress class; `previous` is managed here
+  // --watch-gateway-api: also watch the Gateway API kinds and Namespaces (gateway_api_resources:
+  // a cluster without the CRDs or the RBAC for them keeps serving Ingress).
+  bool watch_gateway_api = true;
   // Coalescing: a rebuild runs once events have been quiet for `coalesce_window`, never
   // sooner than `coalesce_min_interval` after the previous rebuild, and at the latest
   // `coalesce_max_delay` after the first pending change (a steady stream cannot starve it).
@@ -79,6 +82,10 @@ class api_source final : public reflector_sink {
   void erase(config::object_kind kind, const std::string& key) override;
   void decode_failed(const config::decode_error& err) override;
   void list_synced(config::object_kind kind) override;
+  void resource_absent(const resource_spec& spec, int http_status) override;
+  void resource_present(const resource_spec& spec) override;
+  // The optional resources the API server does not serve (or allow) now, by plural.
+  const std::set<std::string>& absent() const { return absent_; }
 
  private:
   void changed();
@@ -104,6 +111,7 @@ class api_source final : public reflector_sink {
   std::uint64_t incremental_builds_ = 0;
   bool last_incremental_ = false;
   std::set<std::string> reported_errors_;
+  std::set<std::string> absent_;
   bool stopped_ = false;
 };
 

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "config/snapshot.hpp"
+
 namespace portico::watch {
 
 controller::controller(boost::asio::io_context& io, controller_options opts,
@@ -38,7 +40,8 @@ controller::controller(boost::asio::io_context& io, controller_options opts,
         status->set_leader(leading);
         if (on_leader) on_leader(leading);
       });
-  source_->on_built([status = status_](const config::cluster_state&, const config::build_result&) {
+  source_->on_built([status = status_](const config::cluster_state&, const config::build_result& r) {
+    if (r.snap) status->set_gateway_status(r.snap->gateway_status_ptr());
     status->state_changed();
   });
 }

@@ -47,6 +47,20 @@ std::vector<resource_spec> standard_resources(const std::string& ns, const std::
   return r;
 }
 
+std::vector<resource_spec> gateway_api_resources(const std::string& ns) {
+  const std::string gw = "/apis/gateway.networking.k8s.io/v1";
+  std::vector<resource_spec> r{
+      {object_kind::gateway_class, gw, "gatewayclasses", false, "", ""},
+      {object_kind::gateway, gw, "gateways", true, ns, ""},
+      {object_kind::http_route, gw, "httproutes", true, ns, ""},
+      {object_kind::reference_grant, "/apis/gateway.networking.k8s.io/v1beta1", "referencegrants",
+       true, ns, ""},
+      {object_kind::namespace_, "/api/v1", "namespaces", false, "", ""},
+  };
+  for (auto& spec : r) spec.optional = true;
+  return r;
+}
+
 bool resource_spec::covers(const config::object_meta& m) const {
   if (namespaced && !namespace_name.empty() && m.namespace_name != namespace_name) return false;
   constexpr std::string_view by_name = "metadata.name=";
@@ -94,7 +108,16 @@ std::string raw_rv(const json::object& obj) {
   return json_string(md->as_object().if_contains("resourceVersion"));
 }
 
-bool is_cluster_scoped(object_kind k) { return k == object_kind::ingress_class; }
+bool is_cluster_scoped(object_kind k) {
+  return k == object_kind::ingress_class || k == object_kind::gateway_class ||
+         k == object_kind::namespace_;
+}
+
+// An optional resource's list answered 404 (not served) or 403 (not allowed).
+struct absent_error : api_error {
+  int status;
+  explicit absent_error(int s) : api_error("HTTP " + std::to_string(s)), status(s) {}
+};
 
 }  // namespace
 
@@ -170,6 +193,11 @@ void replace_kind(config::cluster_state& state, const resource_spec& spec,
     case object_kind::endpoints: erase_covered(state.endpoints_list, spec); break;
     case object_kind::secret: erase_covered(state.secrets, spec); break;
     case object_kind::config_map: erase_covered(state.config_maps, spec); break;
+    case object_kind::namespace_: erase_covered(state.namespaces, spec); break;
+    case object_kind::gateway_class: erase_covered(state.gateway_classes, spec); break;
+    case object_kind::gateway: erase_covered(state.gateways, spec); break;
+    case object_kind::http_route: erase_covered(state.http_routes, spec); break;
+    case object_kind::reference_grant: erase_covered(state.reference_grants, spec); break;
   }
   for (auto& o : objects) {
     if (config::kind_of(o) == spec.kind) config::apply(state, std::move(o));
@@ -221,6 +249,7 @@ awaitable<void> reflector::run() {
   bool need_list = true;
   while (!stopped_) {
     bool wait = true;
+    bool absent_wait = false;
     try {
       if (need_list) {
         co_await list();
@@ -233,14 +262,33 @@ awaitable<void> reflector::run() {
       } else if (end == watch_end::closed) {
         wait = false;
       }
+    } catch (const absent_error& e) {
+      if (!stopped_) mark_absent(e.status);
+      absent_wait = true;
     } catch (const std::exception& e) {
       if (!stopped_) log(e.what());
     }
     if (stopped_) break;
     if (!wait) continue;
-    timer_.expires_after(backoff_.next());
+    // Absent (not served, not allowed): asked again at its own, slower, period.
+    timer_.expires_after(absent_wait ? opts_.absent_retry : backoff_.next());
     boost::system::error_code ec;
     co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+// The resource is not served (or not allowed): its objects are gone, and it counts as listed
+// so that everything else is served.
+void reflector::mark_absent(int http_status) {
+  if (!absent_) {
+    absent_ = true;
+    sink_.replace_all(spec_, {});
+    sink_.resource_absent(spec_, http_status);
+  }
+  rv_.clear();
+  if (!synced_) {
+    synced_ = true;
+    sink_.list_synced(spec_.kind);
   }
 }
 
@@ -263,6 +311,7 @@ awaitable<void> reflector::list() {
       cont.clear();
       continue;
     }
+    if (spec_.optional && (resp.status == 404 || resp.status == 403)) throw absent_error(resp.status);
     if (resp.status != 200) {
       throw api_error("list: HTTP " + std::to_string(resp.status) + ": " + resp.body.substr(0, 200));
     }
@@ -287,6 +336,10 @@ awaitable<void> reflector::list() {
       " page(s), " + std::to_string(static_cast<int>(took * 1000)) + " ms, resourceVersion " + rv);
   sink_.replace_all(spec_, std::move(all));
   rv_ = rv;
+  if (absent_) {
+    absent_ = false;
+    sink_.resource_present(spec_);
+  }
   ++lists_;
   backoff_.reset();
   if (!synced_) {
@@ -317,7 +370,8 @@ awaitable<reflector::watch_end> reflector::watch() {
         }
       },
       opts_.idle_timeout);
-  if (expired || resp.status == 410) {
+  if (expired || resp.status == 410 ||
+      (spec_.optional && (resp.status == 404 || resp.status == 403))) {
     log("resourceVersion " + rv_ + " expired: relisting");
     co_return watch_end::expired;
   }

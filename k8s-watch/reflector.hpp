@@ -26,6 +26,10 @@ struct resource_spec {
   bool namespaced = true;
   std::string namespace_name;      // restrict to this namespace ("" = all)
   std::string field_selector;      // e.g. "type=kubernetes.io/tls"
+  // A kind the cluster may not serve (a CRD not installed, no RBAC for it): a 404 or 403 on
+  // the list counts as an empty, synced list (everything else keeps being served) and the list
+  // is retried every reflector_options::absent_retry until it succeeds.
+  bool optional = false;
 
   std::string collection_path() const;  // ".../namespaces/ns/ingresses" or ".../ingresses"
   // Whether an object of this kind is one this reflector lists: its namespace, and the name
@@ -40,6 +44,11 @@ struct resource_spec {
 std::vector<resource_spec> standard_resources(const std::string& watch_namespace,
                                               const std::string& configmap);
 
+// The Gateway API kinds Portico reads (gateway.networking.k8s.io: GatewayClass, Gateway,
+// HTTPRoute v1, ReferenceGrant v1beta1 -- the versions every standard-channel release from
+// v1.0 to v1.6 serves) and Namespaces (labels, for allowedRoutes selectors). All optional.
+std::vector<resource_spec> gateway_api_resources(const std::string& watch_namespace);
+
 std::string url_encode(std::string_view s);
 
 // Where a reflector puts what it learns. A seam for tests; api_source is the real one.
@@ -53,6 +62,10 @@ class reflector_sink {
   virtual void erase(config::object_kind kind, const std::string& key) = 0;
   virtual void decode_failed(const config::decode_error& err) {}
   virtual void list_synced(config::object_kind kind) {}
+  // An optional resource answered `http_status` (404, 403) to its list: absent until
+  // resource_present() (its objects were replaced by none).
+  virtual void resource_absent(const resource_spec& spec, int http_status) {}
+  virtual void resource_present(const resource_spec& spec) {}
 };
 
 enum class event_outcome { applied, bookmark, expired, error, ignored };
@@ -89,6 +102,7 @@ struct reflector_options {
   std::size_t page_size = 500;
   int watch_timeout_seconds = 300;  // server side; each watch asks for 1x..2x of it / 2
   std::chrono::seconds idle_timeout{330};  // nothing received for this long: reconnect
+  std::chrono::milliseconds absent_retry{30000};  // an absent optional resource is listed again
   std::function<void(const std::string&)> log;  // default: stderr
 };
 
@@ -107,6 +121,7 @@ class reflector : public std::enable_shared_from_this<reflector> {
   enum class watch_end { closed, expired, failed };
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<void> list();
+  void mark_absent(int http_status);
   boost::asio::awaitable<watch_end> watch();
   void log(const std::string& msg) const;
 
@@ -119,6 +134,7 @@ class reflector : public std::enable_shared_from_this<reflector> {
   std::string rv_;
   bool synced_ = false;
   bool stopped_ = false;
+  bool absent_ = false;
   std::uint64_t lists_ = 0;
 };
 

@@ -35,7 +35,12 @@ std::string load_balancer_json(std::vector<std::string> addresses) {
 status_writer::status_writer(asio::any_io_executor ex, api_client& client,
                              const config::cluster_state& state, const config::build_options& build,
                              status_writer_options opts)
-    : client_(client), state_(state), build_(build), opts_(std::move(opts)), wake_(ex) {}
+    : client_(client),
+      state_(state),
+      build_(build),
+      opts_(std::move(opts)),
+      wake_(ex),
+      gateway_(client, state, build, [this](const std::string& m) { log(m); }) {}
 
 void status_writer::log(const std::string& m) const {
   std::string line = "status: " + m;
@@ -59,6 +64,7 @@ void status_writer::stop() {
 void status_writer::set_leader(bool leader) {
   leader_ = leader;
   known_.clear();  // a new term re-reads what is in place
+  gateway_.reset();
   dirty_ = true;
   wake_.cancel();
 }
@@ -72,13 +78,19 @@ awaitable<void> status_writer::run() {
   while (!stopped_) {
     if (leader_ && dirty_) {
       dirty_ = false;
+      std::vector<std::string> addrs;
       try {
-        auto addrs = co_await addresses();
+        addrs = co_await addresses();
         if (addrs.empty()) {
           log("no address to publish yet");
         } else if (leader_ && !stopped_) {
-          co_await sync(load_balancer_json(std::move(addrs)));
+          co_await sync(load_balancer_json(addrs));
         }
+      } catch (const std::exception& e) {
+        log(e.what());
+      }
+      try {  // Gateway status: conditions are worth writing even before there is an address
+        if (leader_ && !stopped_) co_await gateway_.sync(addrs, [this] { return leader_ && !stopped_; });
       } catch (const std::exception& e) {
         log(e.what());
       }

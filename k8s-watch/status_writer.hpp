@@ -1,4 +1,5 @@
-// Writes status.loadBalancer.ingress of every served Ingress while this process leads.
+// Writes status.loadBalancer.ingress of every served Ingress while this process leads, and
+// (gateway_status_writer.hpp) the status of Portico's GatewayClasses, Gateways and HTTPRoutes.
 // Addresses: --publish-status-address when given; else --publish-service's load-balancer
 // status, external IPs or the node addresses of its endpoints; else the host IPs of the pods
 // that carry this pod's labels. Writes only what differs from the object's current status
@@ -21,6 +22,7 @@
 
 #include "config/build.hpp"
 #include "k8s-watch/api_client.hpp"
+#include "k8s-watch/gateway_status_writer.hpp"
 
 namespace portico::watch {
 
@@ -46,6 +48,12 @@ class status_writer : public std::enable_shared_from_this<status_writer> {
   void stop();
   void set_leader(bool leader);
   void state_changed();  // after a rebuild: new or changed Ingresses may need a status
+  // After a rebuild: the Gateway API status of the new Snapshot (written with the same
+  // addresses, by gateway_status_writer).
+  void set_gateway_status(std::shared_ptr<const config::gateway_status> s) {
+    gateway_.set_status(std::move(s));
+  }
+  std::uint64_t gateway_writes() const { return gateway_.writes(); }
   std::uint64_t writes() const { return writes_; }
 
  private:
@@ -70,6 +78,7 @@ class status_writer : public std::enable_shared_from_this<status_writer> {
   bool stopped_ = false;
   std::map<std::string, std::string> known_;  // key -> status known to be in place (ours)
   std::uint64_t writes_ = 0;
+  gateway_status_writer gateway_;
 };
 
 }  // namespace portico::watch

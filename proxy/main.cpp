@@ -501,8 +501,12 @@ void add_kube_options(po::options_description& d, kube_flags& k) {
     ("context", po::value(&o.kube.context), "kubeconfig context (default: current-context)")
     ("apiserver-host", po::value(&o.kube.apiserver_host), "API server URL, overrides the configured one")
     ("watch-namespace", po::value(&o.source.watch_namespace), "watch namespaced objects in this namespace only")
+    ("watch-gateway-api", po::value(&o.source.watch_gateway_api)->default_value(true)->implicit_value(true),
+     "also watch GatewayClass, Gateway, HTTPRoute, ReferenceGrant and Namespaces (a cluster "
+     "without the CRDs keeps serving Ingress and is asked again every 30 s)")
     ("update-status", po::value(&o.update_status)->default_value(true)->implicit_value(true),
-     "the elected leader writes status.loadBalancer of served Ingresses")
+     "the elected leader writes status.loadBalancer of served Ingresses and the status of "
+     "Portico's GatewayClasses, their Gateways and HTTPRoutes")
     ("publish-status-address", po::value(&k.publish_status_address), "addresses,... written to Ingress status")
     ("publish-service", po::value(&o.status.publish_service), "Service ns/name whose addresses go to Ingress status")
     ("election-id", po::value(&o.election.lease_name)->default_value(o.election.lease_name),

@@ -344,6 +344,14 @@ class RenderedManifestsTest(unittest.TestCase):
         for verb in ("update", "patch"):
             self.assertTrue(allow("networking.k8s.io", "ingresses/status", verb,
                                   namespace="team-a", name="web"))
+        gw = "gateway.networking.k8s.io"
+        for resource in ("gatewayclasses", "gateways", "httproutes", "referencegrants"):
+            for verb in ("list", "watch"):
+                self.assertTrue(allow(gw, resource, verb), f"{verb} {resource}")
+        for verb in ("list", "watch"):
+            self.assertTrue(allow("", "namespaces", verb), f"{verb} namespaces")
+        for resource in ("gatewayclasses/status", "gateways/status", "httproutes/status"):
+            self.assertTrue(allow(gw, resource, "update", namespace="team-a", name="x"), resource)
         self.assertTrue(allow("", "nodes", "get", name="node-1"))
         for verb in ("list", "watch", "get"):
             self.assertTrue(allow("", "configmaps", verb, namespace=NS, name="portico-controller"))
@@ -381,6 +389,10 @@ class RenderedManifestsTest(unittest.TestCase):
             ("", "events", "list", "team-a", None),
             ("", "events", "update", "team-a", "web.1"),
             ("", "events", "delete", "team-a", "web.1"),
+            ("gateway.networking.k8s.io", "httproutes", "update", "team-a", "web"),
+            ("gateway.networking.k8s.io", "gateways", "patch", "team-a", "gw"),
+            ("gateway.networking.k8s.io", "referencegrants/status", "update", "team-a", "g"),
+            ("", "namespaces", "update", None, "team-a"),
         ]
         for group, resource, verb, ns, name in denied:
             with self.subTest(f"{verb} {resource} {ns}/{name}"):
@@ -396,7 +408,8 @@ class RenderedManifestsTest(unittest.TestCase):
                 writes = set(rule["verbs"]) - {"get", "list", "watch"}
                 if not writes:
                     continue
-                if set(rule["resources"]) == {"ingresses/status"}:
+                if set(rule["resources"]) == {"ingresses/status"} or all(
+                        r.endswith("/status") for r in rule["resources"]):
                     self.assertEqual(writes, {"update", "patch"})
                 elif set(rule["resources"]) == {"events"}:
                     # Warning Events on invalid Ingresses: create only, never read back.

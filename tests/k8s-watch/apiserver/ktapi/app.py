@@ -28,7 +28,7 @@ class App:
     def __init__(self, opts):
         self.opts = opts
         self.verbose = opts.verbose
-        self.registry = Registry()
+        self.registry = Registry(gateway_api=not opts.no_gateway_api)
         self.store = Store(self.registry, history=opts.history, initial_rv=opts.initial_rv,
                            check_namespaces=not opts.no_namespace_check,
                            validation=not opts.no_validation)
@@ -162,6 +162,9 @@ def parse_args(argv):
     p.add_argument("--no-namespace-check", action="store_true",
                    help="allow objects in namespaces that do not exist")
     p.add_argument("--no-validation", action="store_true")
+    p.add_argument("--no-gateway-api", action="store_true",
+                   help="do not serve the Gateway API kinds (404, as without their CRDs) until "
+                        "POST /_test/install-gateway-api")
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
 

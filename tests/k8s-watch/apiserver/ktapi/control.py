@@ -63,6 +63,13 @@ def _dispatch(app, method, name, args, body):
         return {"rules": []}
     if name == "compact":
         return {"compacted_rv": str(app.store.compact(args.get("rv")))}
+    if name == "install-gateway-api":
+        from .resources import gateway_api_types
+        with app.store.cond:
+            added = app.registry.add(gateway_api_types())
+            for rt in added:
+                app.store.objects.setdefault(rt.plural + "." + rt.group, {})
+        return {"added": [rt.plural for rt in added]}
     if name == "load":
         created = loader.load_into(app.store, body.decode("utf-8"), replace=True)
         return {"loaded": created, "resourceVersion": str(app.store.rv)}

@@ -94,15 +94,54 @@ def _types():
     ]
 
 
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+
+
+def _pending(*types):
+    """The status a Gateway API CRD's schema defaults a new object to."""
+    return {"conditions": [{"type": t, "status": "Unknown", "reason": "Pending",
+                            "message": "Waiting for controller",
+                            "lastTransitionTime": "1970-01-01T00:00:00Z"} for t in types]}
+
+
+def gateway_api_types():
+    """The Gateway API standard-channel kinds, as their CRDs define them (one served version
+    each here: v1, and v1beta1 for ReferenceGrant). Every custom resource has a generation."""
+    g = GATEWAY_GROUP
+    return [
+        ResourceType(g, "v1", "gatewayclasses", "GatewayClass", False, ["gc"], status=True,
+                     generation=True, categories=["gateway-api"],
+                     empty_status=_pending("Accepted")),
+        ResourceType(g, "v1", "gateways", "Gateway", True, ["gtw"], status=True,
+                     generation=True, categories=["gateway-api"],
+                     empty_status=_pending("Accepted", "Programmed")),
+        ResourceType(g, "v1", "httproutes", "HTTPRoute", True, status=True, generation=True,
+                     categories=["gateway-api"]),
+        ResourceType(g, "v1beta1", "referencegrants", "ReferenceGrant", True, ["refgrant"],
+                     generation=True, categories=["gateway-api"]),
+    ]
+
+
 class Registry:
-    def __init__(self):
-        self.types = _types()
-        self.by_path = {(t.group, t.version, t.plural): t for t in self.types}
-        self.by_kind = {(t.group_version, t.kind): t for t in self.types}
+    def __init__(self, gateway_api=True):
+        self.types = []
+        self.by_path = {}
+        self.by_kind = {}
         self.groups = []  # in discovery order: core first, then by first appearance
-        for t in self.types:
+        self.add(_types())
+        if gateway_api:
+            self.add(gateway_api_types())
+
+    def add(self, types):
+        """Serves more types from now on (as installing CRDs does); returns the new ones."""
+        added = [t for t in types if (t.group, t.version, t.plural) not in self.by_path]
+        for t in added:
+            self.types.append(t)
+            self.by_path[(t.group, t.version, t.plural)] = t
+            self.by_kind[(t.group_version, t.kind)] = t
             if t.group not in self.groups:
                 self.groups.append(t.group)
+        return added
 
     def lookup(self, group, version, plural):
         return self.by_path.get((group, version, plural))

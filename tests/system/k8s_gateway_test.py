@@ -1,0 +1,140 @@
+#!/usr/bin/python3
+"""Gateway API in cluster mode: GatewayClass, Gateway, HTTPRoute, Service and EndpointSlice
+applied with kubectl to the test API server route real requests through `portico serve`; an
+HTTPRoute change moves traffic without a restart; a cross-namespace backend works while a
+ReferenceGrant allows it and stops when it is deleted; the leader's status is read back with
+kubectl. Without the CRDs, Ingress keeps routing."""
+
+import json
+import tempfile
+import unittest
+
+import harness
+from k8s_common import (ApiPortico, ApiServer, Kubectl, endpoint_slice, ingress, ingress_class,
+                        service)
+
+GW = "gateway.networking.k8s.io/v1"
+
+
+def gateway_objects():
+    return [
+        {"apiVersion": GW, "kind": "GatewayClass", "metadata": {"name": "portico"},
+         "spec": {"controllerName": "portico.dev/gateway-controller"}},
+        {"apiVersion": GW, "kind": "Gateway", "metadata": {"name": "gw", "namespace": "default"},
+         "spec": {"gatewayClassName": "portico", "listeners": [
+             {"name": "http", "port": 80, "protocol": "HTTP",
+              "allowedRoutes": {"namespaces": {"from": "All"}}}]}},
+    ]
+
+
+def route(backend, backend_ns=None, generation_note=""):
+    ref = {"name": backend, "port": 80}
+    if backend_ns:
+        ref["namespace"] = backend_ns
+    return {"apiVersion": GW, "kind": "HTTPRoute", "metadata": {"name": "web", "namespace": "default",
+            "annotations": {"note": generation_note}},
+            "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["gw.test"],
+                     "rules": [{"backendRefs": [ref]}]}}
+
+
+GRANT = {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+         "metadata": {"name": "allow-default", "namespace": "other"},
+         "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute",
+                            "namespace": "default"}],
+                  "to": [{"group": "", "kind": "Service"}]}}
+
+
+class K8sGatewayTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.up_a = harness.Upstream.start("a")
+        cls.up_b = harness.Upstream.start("b")
+        cls.up_o = harness.Upstream.start("other")
+
+    @classmethod
+    def tearDownClass(cls):
+        for u in (cls.up_a, cls.up_b, cls.up_o):
+            u.stop()
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="k8s-gateway-")
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            p.stop()
+        self.api.stop()
+
+    def start(self, api_args=()):
+        self.api = ApiServer(self.tmp, args=list(api_args)).start()
+        self.kubectl = Kubectl(self.api, self.tmp)
+        self.kubectl("create", "namespace", "other")
+        self.kubectl.apply_docs(service("a"), endpoint_slice("a-1", "a", [self.up_a]),
+                                service("b"), endpoint_slice("b-1", "b", [self.up_b]),
+                                service("o", ns="other"),
+                                endpoint_slice("o-1", "o", [self.up_o], ns="other"))
+
+    def portico(self, flags=()):
+        p = ApiPortico(self.api.kubeconfig, ["--publish-status-address", "192.0.2.10", *flags])
+        self.procs.append(p)
+        return p
+
+    def get(self, kind, name, ns="default"):
+        args = ["get", kind, name, "-o", "json"] + (["-n", ns] if ns else [])
+        return json.loads(self.kubectl(*args).stdout)
+
+    def test_routes_follow_route_changes_grants_and_status_is_written(self):
+        self.start()
+        self.kubectl.apply_docs(*gateway_objects(), route("a"))
+        p = self.portico()
+        harness.wait_until(lambda: p.backend_name("gw.test") == "a", 20)
+        self.kubectl.apply_docs(route("b"))
+        harness.wait_until(lambda: p.backend_name("gw.test") == "b", 20)
+        # Cross-namespace backend: 500 without a ReferenceGrant, served with one, 500 again.
+        self.kubectl.apply_docs(route("o", backend_ns="other"))
+        harness.wait_until(lambda: p.backend_name("gw.test") == 500, 20)
+        self.kubectl.apply_docs(GRANT)
+        harness.wait_until(lambda: p.backend_name("gw.test") == "other", 20)
+        for _ in range(20):
+            self.assertEqual(p.backend_name("gw.test"), "other")
+        self.kubectl("delete", "referencegrant", "allow-default", "-n", "other")
+        harness.wait_until(lambda: p.backend_name("gw.test") == 500, 20)
+
+        def route_parent():
+            st = self.get("httproute", "web").get("status", {})
+            ours = [x for x in st.get("parents", [])
+                    if x.get("controllerName") == "portico.dev/gateway-controller"]
+            return ours[0] if ours else None
+
+        def condition(conds, t):
+            return next((c for c in conds if c["type"] == t), None)
+
+        def refs_reason():
+            parent = route_parent()
+            return parent and condition(parent["conditions"], "ResolvedRefs")["reason"]
+        harness.wait_until(lambda: refs_reason() == "RefNotPermitted", 20)
+        gen = self.get("httproute", "web")["metadata"]["generation"]
+        parent = route_parent()
+        self.assertEqual(condition(parent["conditions"], "Accepted")["status"], "True")
+        self.assertEqual(condition(parent["conditions"], "ResolvedRefs")["status"], "False")
+        self.assertEqual(condition(parent["conditions"], "Accepted")["observedGeneration"], gen)
+        self.kubectl.apply_docs(route("b"))
+        harness.wait_until(lambda: refs_reason() == "ResolvedRefs", 20)
+
+        gc = self.get("gatewayclass", "portico", ns=None)["status"]
+        self.assertEqual(condition(gc["conditions"], "Accepted")["status"], "True")
+        gw = self.get("gateway", "gw")["status"]
+        self.assertEqual(condition(gw["conditions"], "Programmed")["status"], "True")
+        self.assertEqual(gw["addresses"], [{"type": "IPAddress", "value": "192.0.2.10"}])
+        self.assertEqual(gw["listeners"][0]["attachedRoutes"], 1)
+
+    def test_without_the_crds_ingress_keeps_routing(self):
+        self.start(["--no-gateway-api"])
+        self.kubectl.apply_docs(ingress_class(), ingress("ing", "ing.test", "a"))
+        p = self.portico()
+        harness.wait_until(lambda: p.backend_name("ing.test") == "a", 20)
+        harness.wait_until(lambda: "Gateway API:" in p.stderr_text(), 20)
+
+
+if __name__ == "__main__":
+    unittest.main()
