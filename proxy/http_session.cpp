@@ -238,6 +238,7 @@ void http_session::release_idle_memory() {
   rec_.reset();
   string_pool::park(out_);
   string_pool::park(cout_);
+  string_pool::park(head_bytes_);
 }
 
 // Serves requests while their bytes are here. True: wait for the next one; false: close.
@@ -329,7 +330,9 @@ head_status http_session::parse_head() {
   if (sc.state == head_scan::too_many_fields) return head_status::too_large;
   if (sc.state == head_scan::complete) {
     beast::error_code ec;
-    auto n = rp_->put(asio::buffer(raw.data(), sc.length), ec);
+    string_pool::fill(head_bytes_);
+    head_bytes_.assign(raw.data(), sc.length);
+    auto n = rp_->put(asio::buffer(head_bytes_.data(), head_bytes_.size()), ec);
     if (ec || !rp_->is_header_done()) {
       // RFC 9112 6.1: a transfer coding we do not implement is 501 (HTTP/1.0 with any
       // Transfer-Encoding is faulty framing: 400).
@@ -337,7 +340,7 @@ head_status http_session::parse_head() {
         return head_status::not_implemented;
       return head_status::bad_request;
     }
-    cbuf_.consume(n);  // header views stay valid: no prepare() before they are used
+    cbuf_.consume(n);  // the views point into head_bytes_, not into cbuf_
     rec_->request_bytes = n;
     return head_status::ok;
   }

@@ -227,6 +227,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // Output strings; parked in a per-thread string_pool while idle.
   std::string out_;   // towards the upstream: request head + body pieces
   std::string cout_;  // towards the client: response head + body pieces
+  // The request head's bytes, copied out of cbuf_ before parsing: req_head_'s field views
+  // point here, so reading the body (which reuses or reallocates cbuf_) cannot move them.
+  std::string head_bytes_;
   // Heads (views into the receive buffers) exist from a request's start until the connection
   // goes idle.
   pooled_box<message_head> req_head_;

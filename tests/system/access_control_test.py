@@ -20,6 +20,7 @@ upstream's own."""
 import os
 import re
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -353,6 +354,22 @@ class cors(unittest.TestCase):
             r = get(P, "corslist.test", target="/m", headers={"Origin": origin})
             self.assertEqual(r.status, 200, origin)
             self.assert_default_cors(r, origin)
+
+    def test_origin_is_still_read_right_after_a_large_body_arrives_later(self):
+        # The head comes alone, the 256 KiB body after a pause: reading the body must not
+        # disturb the request's header fields, which the response's CORS headers still need.
+        origin = "https://origin.test:8080"
+        body = b"b" * (256 * 1024)
+        with h.Conn(P.http_port, timeout=15) as c:
+            c.send(b"POST /late-body HTTP/1.1\r\nHost: corslist.test\r\nOrigin: " +
+                   origin.encode() + b"\r\nContent-Length: " + str(len(body)).encode() +
+                   b"\r\nConnection: close\r\n\r\n")
+            time.sleep(0.3)
+            c.send(body)
+            r = c.read_response("POST")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.body.startswith(b"POST /late-body "))
+        self.assert_default_cors(r, origin)
 
     def test_origin_list_sends_nothing_to_other_origins_and_still_proxies(self):
         for origin in ("http://a.b.wild.test", "http://wild.test", "https://a.wild.test",
