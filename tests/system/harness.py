@@ -170,8 +170,13 @@ class Process:
             t.join(timeout=5)
         return rc
 
+    # What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print (asan build).
+    SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
     def stop(self, timeout=10.0, sig=signal.SIGTERM):
-        """Sends `sig`, kills after `timeout`; returns the exit code."""
+        """Sends `sig`, kills after `timeout`; returns the exit code. Raises AssertionError
+        when the process's stderr holds a sanitizer report: a leak or a memory error found
+        while a test ran fails that test."""
         try:
             if self.alive():
                 os.kill(self.pid, sig)
@@ -180,11 +185,20 @@ class Process:
             except subprocess.TimeoutExpired:
                 os.kill(self.pid, signal.SIGKILL)
                 rc = self.wait(10)
-            return rc
         finally:
             with _live_lock:
                 if self in _live:
                     _live.remove(self)
+        self.check_sanitizers()
+        return rc
+
+    def check_sanitizers(self):
+        text = self.stderr_text()
+        for marker in self.SANITIZER_MARKERS:
+            at = text.find(marker)
+            if at >= 0:
+                raise AssertionError(f"{marker} in the stderr of {self.argv[0]} (pid {self.pid}):\n"
+                                     + text[max(0, at - 2000):at + 8000])
 
     def rss_kib(self):
         return rss_kib(self.pid)

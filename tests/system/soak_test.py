@@ -568,5 +568,24 @@ class Soak(unittest.TestCase):
         return i < len(sorted_times) and sorted_times[i] < b
 
 
+class SanitizerReportsFailTests(unittest.TestCase):
+    """Every test stops its processes through harness.Process.stop, which fails the test when
+    the process printed a sanitizer report; shown here with processes that print one or not."""
+
+    def test_a_report_on_stderr_makes_stop_raise(self):
+        for marker in h.Process.SANITIZER_MARKERS:
+            p = h.Process(["sh", "-c", f'echo "==7==={marker}: something" >&2; exec sleep 30'])
+            p.wait_line("something", timeout=10)
+            with self.assertRaises(AssertionError, msg=marker) as caught:
+                p.stop()
+            self.assertIn(marker, str(caught.exception))
+            self.assertFalse(p.alive())
+
+    def test_a_clean_process_stops_quietly(self):
+        p = h.Process(["sh", "-c", 'echo "ready, no errors" >&2; exec sleep 30'])
+        p.wait_line("ready", timeout=10)
+        self.assertEqual(p.stop(), -signal.SIGTERM)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
