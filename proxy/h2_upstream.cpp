@@ -67,6 +67,7 @@ class h2_up_stream final : public stream_channel, public std::enable_shared_from
   asio::mutable_buffer read_buf;
   bool closed = false;    // nghttp2 closed it (or the connection went)
   bool refused = false;   // closed unprocessed: safe to send again
+  bool answered_early = false;  // closed with NO_ERROR after a complete answer
   bool detached = false;  // the session is done with it
 };
 
@@ -203,13 +204,16 @@ struct h2_upstream_conn::cb {
     // REFUSED_STREAM, also what nghttp2 reports for streams above a GOAWAY's last stream id:
     // the server did not process the request (RFC 9113 8.7).
     s->refused = error == NGHTTP2_REFUSED_STREAM && !s->resp.head_sent();
+    s->answered_early = error == NGHTTP2_NO_ERROR && s->resp.complete();
     if (s->unconsumed > 0) {
       nghttp2_session_consume_connection(ng, s->unconsumed);
       s->unconsumed = 0;
     }
     if (s->detached) c.stream_gone(*s);
     c.stream_read(*s);
-    if (s->pending_write) {
+    if (s->pending_write && s->answered_early) {
+      c.post(std::move(s->pending_write), {}, s->pending_write_n);
+    } else if (s->pending_write) {
       c.post(std::move(s->pending_write),
              s->refused ? asio::error::connection_refused : asio::error::connection_reset, 0);
     }
@@ -306,6 +310,10 @@ void h2_upstream_conn::stream_read(h2_up_stream& s) {
 
 void h2_upstream_conn::stream_write(h2_up_stream& s, asio::const_buffer b, io_handler h) {
   if (s.detached) return post(std::move(h), asio::error::bad_descriptor, 0);
+  // The server answered in full and closed the stream before it had the whole request
+  // (RST_STREAM NO_ERROR, RFC 9113 8.1): the rest of the request is not wanted; the answer
+  // stands, so the bytes are taken and dropped.
+  if (s.closed && s.answered_early) return post(std::move(h), {}, b.size());
   if (s.closed || closed_)
     return post(std::move(h), s.refused ? asio::error::connection_refused : asio::error::connection_reset, 0);
   if (s.req.current() == h1_request_reader::state::done)

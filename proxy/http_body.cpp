@@ -242,6 +242,9 @@ http_session::task<void> http_session::end_pump() {
   pump_join_ = &join;
   while (pump_running_) co_await join.async_wait(tok);
   pump_join_ = nullptr;
+  // Stopped before the client's body was all read (the upstream answered early): what is
+  // left of it is not a next request.
+  if (!body_complete_) keep_alive_ = false;
 }
 
 http_session::task<bool> http_session::relay_body(bool chunked_out) {

@@ -16,7 +16,9 @@ the calls."""
 
 import concurrent.futures
 import os
+import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -25,6 +27,7 @@ import grpc
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import tls_support as t  # noqa: E402
+from h2_early_answer_server import ANSWER, EarlyAnswerServer  # noqa: E402
 
 A = "nginx.ingress.kubernetes.io/"
 SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grpc_echo_server.py")
@@ -34,6 +37,7 @@ OPTS = [("grpc.max_receive_message_length", 32 << 20), ("grpc.max_send_message_l
 P = None
 CA = None
 UP = {}  # "plain" / "tls" -> echo_server
+EARLY = None  # EarlyAnswerServer
 
 
 class echo_server:
@@ -56,14 +60,15 @@ class echo_server:
 
 
 def setUpModule():
-    global P, CA
+    global P, CA, EARLY
     CA = t.CA("gRPC Test CA")
+    EARLY = EarlyAnswerServer()
     up_cert = CA.issue("grpc-upstream.test")
-    edge_cert = CA.issue("grpc.test", "grpcs.test", "stream.test", "plain.test")
+    edge_cert = CA.issue("grpc.test", "grpcs.test", "stream.test", "plain.test", "early.test")
     UP["plain"] = echo_server()
     UP["tls"] = echo_server(up_cert)
     d = h.temp_dir()
-    hosts = ["grpc.test", "grpcs.test", "stream.test", "plain.test"]
+    hosts = ["grpc.test", "grpcs.test", "stream.test", "plain.test", "early.test"]
     # h2c on the plain port too; messages of 1 MiB and more (proxy-body-size applies to a
     # call's whole request stream, as client_max_body_size does with grpc_pass).
     plain_ok = {A + "ssl-redirect": "false", A + "proxy-body-size": "16m"}
@@ -74,6 +79,9 @@ def setUpModule():
         t.ca_secret("upstream-ca", CA.pem),
         h.service("plain", 50051, [("127.0.0.1", UP["plain"].port)]),
         h.service("secure", 50052, [("127.0.0.1", UP["tls"].port)]),
+        h.service("early", 50053, [("127.0.0.1", EARLY.port)]),
+        t.tls_ingress("early", [("early.test", "/", "Prefix", "early", 50053)],
+                      tls=[(hosts, "edge")], annotations={**plain_ok, A + "backend-protocol": "GRPC"}),
         t.tls_ingress("grpc", [("grpc.test", "/", "Prefix", "plain", 50051)],
                       tls=[(hosts, "edge")], annotations={**plain_ok, A + "backend-protocol": "GRPC"}),
         t.tls_ingress("grpcs", [("grpcs.test", "/", "Prefix", "secure", 50052)],
@@ -97,6 +105,8 @@ def tearDownModule():
         P.stop()
     for u in UP.values():
         u.proc.stop(sig=9)
+    if EARLY:
+        EARLY.stop()
 
 
 def channel(authority, tls):
@@ -216,6 +226,59 @@ class statuses(unittest.TestCase):
         with channel("plain.test", False) as ch, self.assertRaises(grpc.RpcError) as cm:
             unary(ch)(b"x", timeout=30)
         self.assertNotEqual(cm.exception.code(), grpc.StatusCode.OK)
+
+
+class early_answer(unittest.TestCase):
+    def test_an_answer_before_the_request_body_is_relayed(self):
+        # The upstream answers on the call's HEADERS and resets the stream with NO_ERROR while
+        # Portico is still sending the 1 MiB request: the answer is the call's result.
+        big = b"r" * MIB
+        before = EARLY.answered
+        for tls in (False, True):
+            with self.subTest(tls=tls), channel("early.test", tls) as ch:
+                call = unary(ch)
+                for _ in range(5):
+                    self.assertEqual(call(big, timeout=30), ANSWER)
+                with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                    got = list(pool.map(lambda m: call(m, timeout=30), [big] * 16 + [b"s"] * 16))
+                self.assertEqual(got, [ANSWER] * 32)
+        self.assertEqual(EARLY.answered - before, 74)
+
+
+    def test_http11_client_gets_one_answer_and_the_connection_closes(self):
+        # The rest of the body the upstream did not want is not read as a next request on the
+        # same connection: Portico answers once and closes.
+        msg = b"\x00" + MIB.to_bytes(4, "big") + b"r" * MIB
+        head = (b"POST /test.Echo/Unary HTTP/1.1\r\nHost: early.test\r\n"
+                b"Content-Type: application/grpc\r\nTE: trailers\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(msg))
+        s = socket.create_connection(("127.0.0.1", P.http_port), timeout=30)
+        try:
+            s.sendall(head)
+
+            def send_body():
+                try:
+                    s.sendall(msg)
+                except OSError:
+                    pass  # closed by Portico after its answer
+            sender = threading.Thread(target=send_body, daemon=True)
+            sender.start()
+            got = b""
+            while True:
+                try:
+                    data = s.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not data:
+                    break
+                got += data
+            sender.join(30)
+        finally:
+            s.close()
+        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got[:300])
+        self.assertEqual(got.count(b"HTTP/1.1 "), 1, got[:600])
+        self.assertIn(ANSWER, got)
+        self.assertIn(b"grpc-status: 0", got.lower())
 
 
 class streams_and_timeouts(unittest.TestCase):
