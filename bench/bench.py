@@ -12,6 +12,8 @@ compared even where the load generator saturates first. Scenarios (--scenarios):
   hosts      6: --hosts hosts in the configuration, requests spread across them
   churn      7: the upstream set changes every 100 ms under load
   tls        8: TLS handshakes per second and keep-alive HTTPS
+  h2         9: HTTP/2 over TLS (ALPN h2), 1 connection x 100 streams and 64 x 10
+  grpc      10: unary gRPC calls over h2c to an h2c gRPC upstream, the same two shapes
 """
 import argparse
 import datetime
@@ -24,6 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, HERE)
+import h2  # noqa: E402
 import load  # noqa: E402
 import procs  # noqa: E402
 import proxies  # noqa: E402
@@ -31,7 +34,7 @@ import results_file  # noqa: E402
 import scenarios  # noqa: E402
 import tls  # noqa: E402
 
-ALL = "keepalive,newconn,rate,bodies,idle,hosts,churn,tls"
+ALL = "keepalive,newconn,rate,bodies,idle,hosts,churn,tls,h2,grpc"
 
 
 def parse_args(argv=None):
@@ -71,6 +74,18 @@ def start_upstreams(args, work):
                            args=("--threads", "1"))
 
 
+def start_grpc_upstream(ctx):
+    """The gRPC upstream of scenario 10 (an nginx answering h2c calls, bench/lib/h2.py) on the
+    load generator's CPU; None, and scenario 10 skipped, when nginx is not installed."""
+    ctx.grpc_request = h2.write_request(ctx.work)
+    if not proxies.available("nginx"):
+        print("bench: nginx not installed: no gRPC upstream, scenario grpc skipped",
+              file=sys.stderr)
+        return None
+    p, ctx.grpc_up = h2.start_upstream(ctx.work, scenarios.LOAD_CPU)
+    return p
+
+
 def run_rounds(ctx, names):
     for rnd in range(ctx.args.rounds):
         print(f"round {rnd + 1}/{ctx.args.rounds}", flush=True)
@@ -102,10 +117,14 @@ def main():
     ctx.failures = []
     ctx.portico_https = tls.portico_has_https_port(
         os.path.join(args.build_dir, "proxy", "portico"))
-    if "tls" in args.scenarios:
+    scen = args.scenarios.split(",")
+    if "tls" in scen or "h2" in scen:
         ctx.tls = tls.make_cert(work)
+    grpc_up = None
     callgrind_res = None
     try:
+        if "grpc" in scen:
+            grpc_up = start_grpc_upstream(ctx)
         if "rate" in args.scenarios:
             if args.rate <= 0:
                 args.rate = scenarios.calibrate_rate(ctx, names)
@@ -115,6 +134,8 @@ def main():
     finally:
         for p, _ in ups:
             p.stop()
+        if grpc_up:
+            grpc_up.stop()
     if args.callgrind:
         import callgrind  # noqa: E402
         callgrind_res = [callgrind.run_all(args.build_dir, names, requests=10000),
