@@ -42,17 +42,19 @@ def parse_args(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", default="build/release")
     ap.add_argument("--proxies", default="portico,nginx,haproxy,caddy,nginx-lean,haproxy-lean")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=4, help="length of each load run")
+    ap.add_argument("--rounds", type=int, default=None, help="3 (--quick: 1)")
+    ap.add_argument("--seconds", type=int, default=None,
+                    help="length of each load run: 4 (--quick: 2)")
     ap.add_argument("--scenarios", default=ALL)
-    ap.add_argument("--idle", type=int, default=9000, help="idle keep-alive connections")
+    ap.add_argument("--idle", type=int, default=None,
+                    help="idle keep-alive connections: 9000 (--quick: 2000)")
     ap.add_argument("--rate", type=int, default=0,
                     help="offered req/s of the fixed-rate scenario (total); 0: half of the "
                          "slowest proxy's keep-alive throughput, calibrated before round 1")
     ap.add_argument("--rate-conns", type=int, default=50)
     ap.add_argument("--body-conns", type=int, default=16)
     ap.add_argument("--hosts", type=int, default=10000)
-    ap.add_argument("--churn-seconds", type=int, default=10)
+    ap.add_argument("--churn-seconds", type=int, default=None, help="10 (--quick: 3)")
     ap.add_argument("--churn-interval", type=float, default=0.1)
     ap.add_argument("--callgrind", action=argparse.BooleanOptionalAction, default=None,
                     help="instructions per request under callgrind (default: on in full runs)")
@@ -61,8 +63,12 @@ def parse_args(argv=None):
     ap.add_argument("--no-record", action="store_true",
                     help="do not update bench/RESULTS.md (it is updated by full runs only)")
     a = ap.parse_args(argv)
-    if a.quick:
-        a.rounds, a.seconds, a.idle, a.churn_seconds = 1, 2, 2000, 3
+    # --quick changes the defaults; what is given explicitly stays.
+    defaults = ({"rounds": 1, "seconds": 2, "idle": 2000, "churn_seconds": 3} if a.quick else
+                {"rounds": 3, "seconds": 4, "idle": 9000, "churn_seconds": 10})
+    for k, v in defaults.items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
     if a.callgrind is None:
         a.callgrind = not a.quick
     return a

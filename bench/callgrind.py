@@ -7,7 +7,9 @@ with instrumentation off; after start-up and a warm-up, `callgrind_control -i on
 on, h2load sends exactly --requests keep-alive requests, and `callgrind_control -d` dumps the
 counts. Instructions per request = the dump's total / requests (the proxy's every thread:
 with one worker, that is the request path plus whatever the control thread did meanwhile).
-Instruction counts are repeatable where timings on a shared machine are not."""
+Instruction counts are repeatable where timings on a shared machine are not.
+--grpc counts unary gRPC calls over h2c instead (scenario 10 of bench.py: the same proxy
+configurations and gRPC upstream), --conns connections x --streams concurrent streams."""
 import argparse
 import glob
 import os
@@ -19,6 +21,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
+import h2  # noqa: E402
 import load  # noqa: E402
 import procs  # noqa: E402
 import proxies  # noqa: E402
@@ -59,9 +62,23 @@ def total_ir(dump):
     return None
 
 
-def drive(url, conns, count, data, handshakes):
+def drive_grpc(url, conns, streams, count, request_file):
+    """`count` unary gRPC calls over h2c; returns the number answered with the message."""
+    argv = ["taskset", "-c", "0-1", "h2load", "-t1", f"-c{conns}", f"-m{streams}", f"-n{count}",
+            "-H", f":authority: {proxies.HOST}", "-d", request_file]
+    for hdr in h2.GRPC_HEADERS:
+        argv += ["-H", hdr]
+    out = subprocess.run(argv + [url], capture_output=True, text=True, timeout=600).stdout
+    r = h2.count_grpc_answers(h2.parse_h2load(out))
+    return r["requests"] - r["errors"] - r["non2xx"]
+
+
+def drive(url, conns, count, data, handshakes, grpc=None):
     """Sends `count` requests: keep-alive, or (handshakes) each on a new TLS connection, in
-    h2load batches of `conns` connections. Returns the number that succeeded."""
+    h2load batches of `conns` connections, or (grpc: {"streams", "request"}) unary gRPC calls.
+    Returns the number that succeeded."""
+    if grpc:
+        return drive_grpc(url, conns, grpc["streams"], count, grpc["request"])
     if not handshakes:
         return load.run_h2load_count(url, proxies.HOST, conns, count, "0-1", data_file=data)[0]
     ok = 0
@@ -81,9 +98,12 @@ def proxy_opts(build_dir, work, body_bytes, tls_material):
     return opts
 
 
-def one(name, build_dir, work, addrs, requests, conns, body_bytes=0, tls_material=None):
+def one(name, build_dir, work, addrs, requests, conns, body_bytes=0, tls_material=None,
+        grpc=None):
     port = procs.free_port()
     opts = proxy_opts(build_dir, work, body_bytes, tls_material)
+    if grpc:
+        opts["grpc"], addrs = True, [grpc["upstream"]]
     if tls_material and name == "portico" and not opts["has_https_port"]:
         return {"error": "Portico has no --https-port"}
     data, path = None, "/small"
@@ -103,14 +123,18 @@ def one(name, build_dir, work, addrs, requests, conns, body_bytes=0, tls_materia
     p = procs.proc(name, argv, env=env, log=os.path.join(work, f"{name}.callgrind.log"))
     try:
         procs.wait_port(port, timeout=180)
-        procs.wait_ready(port, proxies.HOST, timeout=180)
+        if grpc:
+            h2.wait_grpc(port, proxies.HOST, grpc["request"], timeout=180)
+            path = h2.GRPC_PATH
+        else:
+            procs.wait_ready(port, proxies.HOST, timeout=180)
         url = (f"https://127.0.0.1:{opts['tls']['port']}{path}" if tls_material
                else f"http://127.0.0.1:{port}{path}")
-        drive(url, conns, min(500, requests), data, bool(tls_material))  # warm-up
+        drive(url, conns, min(500, requests), data, bool(tls_material), grpc)  # warm-up
         r = control("-i", "on", str(p.pid))
         if r.returncode != 0:
             return {"error": f"callgrind_control -i on: {(r.stdout + r.stderr).strip()[:200]}"}
-        ok = drive(url, conns, requests, data, bool(tls_material))
+        ok = drive(url, conns, requests, data, bool(tls_material), grpc)
         r = control("-d", str(p.pid))
         if r.returncode != 0:
             return {"error": f"callgrind_control -d: {(r.stdout + r.stderr).strip()[:200]}"}
@@ -127,9 +151,15 @@ def one(name, build_dir, work, addrs, requests, conns, body_bytes=0, tls_materia
         p.stop(timeout=60)
 
 
-def run_all(build_dir, names, requests=20000, conns=8, body_bytes=0, handshakes=False):
+def run_all(build_dir, names, requests=20000, conns=8, body_bytes=0, handshakes=False,
+            grpc_streams=0):
     work = tempfile.mkdtemp(prefix="portico-callgrind-")
     ups = start_upstreams(build_dir, work)
+    grpc = None
+    if grpc_streams:
+        up, addr = h2.start_upstream(work, None)
+        ups.append((up, addr))
+        grpc = {"streams": grpc_streams, "request": h2.write_request(work), "upstream": addr}
     material = tls.make_cert(work) if handshakes else None
     res = {"requests": requests, "conns": conns, "body_bytes": body_bytes,
            "handshakes": handshakes, "per_proxy": {}}
@@ -137,8 +167,8 @@ def run_all(build_dir, names, requests=20000, conns=8, body_bytes=0, handshakes=
         for n in names:
             print(f"callgrind: {n} ({requests} requests)...", flush=True)
             try:
-                res["per_proxy"][n] = one(n, build_dir, work, [a for _, a in ups], requests, conns,
-                                          body_bytes, material)
+                res["per_proxy"][n] = one(n, build_dir, work, [a for _, a in ups[:2]], requests,
+                                          conns, body_bytes, material, grpc)
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                 res["per_proxy"][n] = {"error": str(e)[:200]}
             print(f"callgrind: {n}: {res['per_proxy'][n].get('ir_per_req') or res['per_proxy'][n]}",
@@ -160,11 +190,18 @@ def main():
                     help="POST this many bytes to /bytes/N (N bytes back) instead of GET /small")
     ap.add_argument("--tls-handshakes", action="store_true",
                     help="each request on a new HTTPS connection (full TLS handshakes)")
+    ap.add_argument("--grpc", action="store_true",
+                    help="unary gRPC calls over h2c to the gRPC upstream (bench/lib/h2.py)")
+    ap.add_argument("--streams", type=int, default=10,
+                    help="with --grpc: concurrent streams per connection")
     a = ap.parse_args()
     load.raise_nofile(65536)
     names = [n for n in a.proxies.split(",") if proxies.available(n)]
-    res = run_all(a.build_dir, names, a.requests, a.conns, a.body_bytes, a.tls_handshakes)
-    print(f"\n| proxy | instructions per request ({a.requests} keep-alive requests) |\n|---|---|")
+    res = run_all(a.build_dir, names, a.requests, a.conns, a.body_bytes, a.tls_handshakes,
+                  a.streams if a.grpc else 0)
+    what = (f"unary gRPC calls, {a.conns} x {a.streams} streams" if a.grpc
+            else "keep-alive requests")
+    print(f"\n| proxy | instructions per request ({a.requests} {what}) |\n|---|---|")
     for n, v in res["per_proxy"].items():
         print(f"| {n} | {v['ir_per_req']:,.0f} |" if v.get("ir_per_req") else f"| {n} | {v} |")
     top = res["per_proxy"].get("portico", {}).get("top")
