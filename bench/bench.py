@@ -12,6 +12,8 @@ compared even where the load generator saturates first. Scenarios (--scenarios):
   hosts      6: --hosts hosts in the configuration, requests spread across them
   churn      7: the upstream set changes every 100 ms under load
   tls        8: TLS handshakes per second and keep-alive HTTPS
+  h2         9: HTTP/2 over TLS (ALPN h2), 1 connection x 100 streams and 64 x 10
+  grpc      10: unary gRPC calls over h2c to an h2c gRPC upstream, the same two shapes
 """
 import argparse
 import datetime
@@ -24,6 +26,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, HERE)
+import h2  # noqa: E402
 import load  # noqa: E402
 import procs  # noqa: E402
 import proxies  # noqa: E402
@@ -31,7 +34,7 @@ import results_file  # noqa: E402
 import scenarios  # noqa: E402
 import tls  # noqa: E402
 
-ALL = "keepalive,newconn,rate,bodies,idle,hosts,churn,tls"
+ALL = "keepalive,newconn,rate,bodies,idle,hosts,churn,tls,h2,grpc"
 
 
 def parse_args(argv=None):
@@ -39,17 +42,19 @@ def parse_args(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", default="build/release")
     ap.add_argument("--proxies", default="portico,nginx,haproxy,caddy,nginx-lean,haproxy-lean")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=4, help="length of each load run")
+    ap.add_argument("--rounds", type=int, default=None, help="3 (--quick: 1)")
+    ap.add_argument("--seconds", type=int, default=None,
+                    help="length of each load run: 4 (--quick: 2)")
     ap.add_argument("--scenarios", default=ALL)
-    ap.add_argument("--idle", type=int, default=9000, help="idle keep-alive connections")
+    ap.add_argument("--idle", type=int, default=None,
+                    help="idle keep-alive connections: 9000 (--quick: 2000)")
     ap.add_argument("--rate", type=int, default=0,
                     help="offered req/s of the fixed-rate scenario (total); 0: half of the "
                          "slowest proxy's keep-alive throughput, calibrated before round 1")
     ap.add_argument("--rate-conns", type=int, default=50)
     ap.add_argument("--body-conns", type=int, default=16)
     ap.add_argument("--hosts", type=int, default=10000)
-    ap.add_argument("--churn-seconds", type=int, default=10)
+    ap.add_argument("--churn-seconds", type=int, default=None, help="10 (--quick: 3)")
     ap.add_argument("--churn-interval", type=float, default=0.1)
     ap.add_argument("--callgrind", action=argparse.BooleanOptionalAction, default=None,
                     help="instructions per request under callgrind (default: on in full runs)")
@@ -58,8 +63,12 @@ def parse_args(argv=None):
     ap.add_argument("--no-record", action="store_true",
                     help="do not update bench/RESULTS.md (it is updated by full runs only)")
     a = ap.parse_args(argv)
-    if a.quick:
-        a.rounds, a.seconds, a.idle, a.churn_seconds = 1, 2, 2000, 3
+    # --quick changes the defaults; what is given explicitly stays.
+    defaults = ({"rounds": 1, "seconds": 2, "idle": 2000, "churn_seconds": 3} if a.quick else
+                {"rounds": 3, "seconds": 4, "idle": 9000, "churn_seconds": 10})
+    for k, v in defaults.items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
     if a.callgrind is None:
         a.callgrind = not a.quick
     return a
@@ -69,6 +78,18 @@ def start_upstreams(args, work):
     # c only takes part in the churn scenario
     return procs.upstreams(args.build_dir, ("a", "b", "c"), cpus=scenarios.LOAD_CPU, work=work,
                            args=("--threads", "1"))
+
+
+def start_grpc_upstream(ctx):
+    """The gRPC upstream of scenario 10 (an nginx answering h2c calls, bench/lib/h2.py) on the
+    load generator's CPU; None, and scenario 10 skipped, when nginx is not installed."""
+    ctx.grpc_request = h2.write_request(ctx.work)
+    if not proxies.available("nginx"):
+        print("bench: nginx not installed: no gRPC upstream, scenario grpc skipped",
+              file=sys.stderr)
+        return None
+    p, ctx.grpc_up = h2.start_upstream(ctx.work, scenarios.LOAD_CPU)
+    return p
 
 
 def run_rounds(ctx, names):
@@ -102,10 +123,14 @@ def main():
     ctx.failures = []
     ctx.portico_https = tls.portico_has_https_port(
         os.path.join(args.build_dir, "proxy", "portico"))
-    if "tls" in args.scenarios:
+    scen = args.scenarios.split(",")
+    if "tls" in scen or "h2" in scen:
         ctx.tls = tls.make_cert(work)
+    grpc_up = None
     callgrind_res = None
     try:
+        if "grpc" in scen:
+            grpc_up = start_grpc_upstream(ctx)
         if "rate" in args.scenarios:
             if args.rate <= 0:
                 args.rate = scenarios.calibrate_rate(ctx, names)
@@ -115,6 +140,8 @@ def main():
     finally:
         for p, _ in ups:
             p.stop()
+        if grpc_up:
+            grpc_up.stop()
     if args.callgrind:
         import callgrind  # noqa: E402
         callgrind_res = [callgrind.run_all(args.build_dir, names, requests=10000),

@@ -7,7 +7,10 @@ with instrumentation off; after start-up and a warm-up, `callgrind_control -i on
 on, h2load sends exactly --requests keep-alive requests, and `callgrind_control -d` dumps the
 counts. Instructions per request = the dump's total / requests (the proxy's every thread:
 with one worker, that is the request path plus whatever the control thread did meanwhile).
-Instruction counts are repeatable where timings on a shared machine are not."""
+Instruction counts are repeatable where timings on a shared machine are not.
+--grpc counts unary gRPC calls over h2c instead (scenario 10 of bench.py: the same proxy
+configurations and gRPC upstream), --h2 GETs over HTTP/2 over TLS (scenario 9), both with
+--conns connections x --streams concurrent streams."""
 import argparse
 import glob
 import os
@@ -19,6 +22,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
+import h2  # noqa: E402
 import load  # noqa: E402
 import procs  # noqa: E402
 import proxies  # noqa: E402
@@ -59,9 +63,31 @@ def total_ir(dump):
     return None
 
 
-def drive(url, conns, count, data, handshakes):
+def drive_grpc(url, conns, streams, count, request_file):
+    """`count` unary gRPC calls over h2c (or, without `request_file`, GETs over HTTP/2);
+    returns the number answered 2xx (with the message, for gRPC)."""
+    argv = ["taskset", "-c", "0-1", "h2load", "-t1", f"-c{conns}", f"-m{streams}", f"-n{count}",
+            "-H", f":authority: {proxies.HOST}"]
+    if request_file:
+        argv += ["-d", request_file]
+        for hdr in h2.GRPC_HEADERS:
+            argv += ["-H", hdr]
+    out = subprocess.run(argv + [url], capture_output=True, text=True, timeout=1800).stdout
+    r = h2.parse_h2load(out)
+    if request_file:
+        h2.count_grpc_answers(r)
+    if r["protocol"] not in ("h2", "h2c"):
+        return 0
+    return r["requests"] - r["errors"] - r["non2xx"]
+
+
+def drive(url, conns, count, data, handshakes, grpc=None):
     """Sends `count` requests: keep-alive, or (handshakes) each on a new TLS connection, in
-    h2load batches of `conns` connections. Returns the number that succeeded."""
+    h2load batches of `conns` connections, or (grpc: {"streams", "request"}) unary gRPC calls
+    (request None: GETs over HTTP/2).
+    Returns the number that succeeded."""
+    if grpc:
+        return drive_grpc(url, conns, grpc["streams"], count, grpc["request"])
     if not handshakes:
         return load.run_h2load_count(url, proxies.HOST, conns, count, "0-1", data_file=data)[0]
     ok = 0
@@ -81,9 +107,14 @@ def proxy_opts(build_dir, work, body_bytes, tls_material):
     return opts
 
 
-def one(name, build_dir, work, addrs, requests, conns, body_bytes=0, tls_material=None):
+def one(name, build_dir, work, addrs, requests, conns, body_bytes=0, tls_material=None,
+        grpc=None):
     port = procs.free_port()
     opts = proxy_opts(build_dir, work, body_bytes, tls_material)
+    if grpc and grpc.get("upstream"):
+        opts["grpc"], addrs = True, [grpc["upstream"]]
+    elif grpc:  # HTTP/2 over TLS
+        opts["h2"] = True
     if tls_material and name == "portico" and not opts["has_https_port"]:
         return {"error": "Portico has no --https-port"}
     data, path = None, "/small"
@@ -103,14 +134,19 @@ def one(name, build_dir, work, addrs, requests, conns, body_bytes=0, tls_materia
     p = procs.proc(name, argv, env=env, log=os.path.join(work, f"{name}.callgrind.log"))
     try:
         procs.wait_port(port, timeout=180)
-        procs.wait_ready(port, proxies.HOST, timeout=180)
+        if grpc and grpc.get("upstream"):
+            h2.wait_grpc(port, proxies.HOST, grpc["request"], timeout=180)
+            path = h2.GRPC_PATH
+        else:
+            procs.wait_ready(port, proxies.HOST, timeout=180)
         url = (f"https://127.0.0.1:{opts['tls']['port']}{path}" if tls_material
                else f"http://127.0.0.1:{port}{path}")
-        drive(url, conns, min(500, requests), data, bool(tls_material))  # warm-up
+        handshakes = bool(tls_material) and not grpc
+        drive(url, conns, min(500, requests), data, handshakes, grpc)  # warm-up
         r = control("-i", "on", str(p.pid))
         if r.returncode != 0:
             return {"error": f"callgrind_control -i on: {(r.stdout + r.stderr).strip()[:200]}"}
-        ok = drive(url, conns, requests, data, bool(tls_material))
+        ok = drive(url, conns, requests, data, handshakes, grpc)
         r = control("-d", str(p.pid))
         if r.returncode != 0:
             return {"error": f"callgrind_control -d: {(r.stdout + r.stderr).strip()[:200]}"}
@@ -127,18 +163,24 @@ def one(name, build_dir, work, addrs, requests, conns, body_bytes=0, tls_materia
         p.stop(timeout=60)
 
 
-def run_all(build_dir, names, requests=20000, conns=8, body_bytes=0, handshakes=False):
+def run_all(build_dir, names, requests=20000, conns=8, body_bytes=0, handshakes=False,
+            grpc_streams=0, h2_streams=0):
     work = tempfile.mkdtemp(prefix="portico-callgrind-")
     ups = start_upstreams(build_dir, work)
-    material = tls.make_cert(work) if handshakes else None
+    grpc = {"streams": h2_streams, "request": None} if h2_streams else None
+    if grpc_streams:
+        up, addr = h2.start_upstream(work, None)
+        ups.append((up, addr))
+        grpc = {"streams": grpc_streams, "request": h2.write_request(work), "upstream": addr}
+    material = tls.make_cert(work) if handshakes or h2_streams else None
     res = {"requests": requests, "conns": conns, "body_bytes": body_bytes,
            "handshakes": handshakes, "per_proxy": {}}
     try:
         for n in names:
             print(f"callgrind: {n} ({requests} requests)...", flush=True)
             try:
-                res["per_proxy"][n] = one(n, build_dir, work, [a for _, a in ups], requests, conns,
-                                          body_bytes, material)
+                res["per_proxy"][n] = one(n, build_dir, work, [a for _, a in ups[:2]], requests,
+                                          conns, body_bytes, material, grpc)
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                 res["per_proxy"][n] = {"error": str(e)[:200]}
             print(f"callgrind: {n}: {res['per_proxy'][n].get('ir_per_req') or res['per_proxy'][n]}",
@@ -160,11 +202,21 @@ def main():
                     help="POST this many bytes to /bytes/N (N bytes back) instead of GET /small")
     ap.add_argument("--tls-handshakes", action="store_true",
                     help="each request on a new HTTPS connection (full TLS handshakes)")
+    ap.add_argument("--grpc", action="store_true",
+                    help="unary gRPC calls over h2c to the gRPC upstream (bench/lib/h2.py)")
+    ap.add_argument("--h2", action="store_true",
+                    help="GETs of /small over HTTP/2 over TLS (ALPN h2)")
+    ap.add_argument("--streams", type=int, default=10,
+                    help="with --grpc or --h2: concurrent streams per connection")
     a = ap.parse_args()
     load.raise_nofile(65536)
     names = [n for n in a.proxies.split(",") if proxies.available(n)]
-    res = run_all(a.build_dir, names, a.requests, a.conns, a.body_bytes, a.tls_handshakes)
-    print(f"\n| proxy | instructions per request ({a.requests} keep-alive requests) |\n|---|---|")
+    res = run_all(a.build_dir, names, a.requests, a.conns, a.body_bytes, a.tls_handshakes,
+                  a.streams if a.grpc else 0, a.streams if a.h2 else 0)
+    what = (f"unary gRPC calls, {a.conns} x {a.streams} streams" if a.grpc
+            else f"HTTP/2 GETs over TLS, {a.conns} x {a.streams} streams" if a.h2
+            else "keep-alive requests")
+    print(f"\n| proxy | instructions per request ({a.requests} {what}) |\n|---|---|")
     for n, v in res["per_proxy"].items():
         print(f"| {n} | {v['ir_per_req']:,.0f} |" if v.get("ir_per_req") else f"| {n} | {v} |")
     top = res["per_proxy"].get("portico", {}).get("top")

@@ -6,7 +6,8 @@ import subprocess
 import report
 
 PLOT_CASES = ["keepalive-64", "keepalive-256", "newconn-64", "fixed-rate", "hosts",
-              "churn", "tls-handshake", "tls-keepalive-64"]
+              "churn", "tls-handshake", "tls-keepalive-64", "h2-c1-m100", "h2-c64-m10",
+              "grpc-c1-m100", "grpc-c64-m10"]
 
 
 def plot(results, names, png):

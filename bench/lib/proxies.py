@@ -12,6 +12,9 @@ A builder takes (work, port, upstreams, opts) and returns a spec. opts:
   extra_hosts  N more hosts h0..h<N-1>.bench.local routed like bench.local (scenario 6)
   churn        the upstream set is rewritten at run time (scenario 7; see churn.py)
   tls          {"port", "cert", "key", "pem"}: also serve bench.local over HTTPS (scenario 8)
+  h2           with tls: offer HTTP/2 by ALPN on the HTTPS listener (scenario 9)
+  grpc         the plain port speaks HTTP/2 with prior knowledge (h2c) and the route goes to
+               the upstreams (the gRPC upstream, bench/lib/h2.py) over h2c (scenario 10)
 """
 import base64
 import os
@@ -48,6 +51,11 @@ proxy_set_header X-Forwarded-Proto $scheme;
 add_header X-Request-ID $request_id;
 """
 NGINX_LOCATION = "proxy_pass http://backend;\n" + NGINX_HEADERS
+# gRPC: the same forwarding headers, sent over HTTP/2 to the upstream by grpc_pass.
+NGINX_GRPC_LOCATION = "grpc_pass grpc://backend;\n" + "".join(
+    line.replace("proxy_set_header", "grpc_set_header") + "\n"
+    for line in NGINX_HEADERS.splitlines()
+    if line.startswith(("proxy_set_header", "add_header")) and "Connection" not in line)
 # The lean location: upstream keep-alive needs HTTP/1.1 and an empty Connection header.
 NGINX_LEAN_LOCATION = 'proxy_pass http://backend;\nproxy_http_version 1.1;\nproxy_set_header Connection "";\n'
 
@@ -72,14 +80,17 @@ def nginx(work, port, upstreams, opts, lean=False):
     d = os.path.join(work, "nginx-lean" if lean else "nginx")
     os.makedirs(d, exist_ok=True)
     nginx_write_upstreams(d, upstreams)
+    grpc = opts.get("grpc")
     with open(os.path.join(d, "location.conf"), "w") as f:
-        f.write(NGINX_LEAN_LOCATION if lean else NGINX_LOCATION)
+        f.write(NGINX_LEAN_LOCATION if lean else NGINX_GRPC_LOCATION if grpc else NGINX_LOCATION)
+    plain = " http2" if grpc else ""  # h2c with prior knowledge only (nginx 1.22)
     body = ("client_max_body_size 0;\n  proxy_request_buffering off;"
             if opts.get("big_bodies") else "")
     tls = opts.get("tls")
     tls_listen = ""
     if tls:
-        tls_listen = (f"listen 127.0.0.1:{tls['port']} ssl reuseport backlog=4096;\n"
+        h2 = " http2" if opts.get("h2") else ""
+        tls_listen = (f"listen 127.0.0.1:{tls['port']} ssl{h2} reuseport backlog=4096;\n"
                       f"    ssl_certificate {tls['cert']};\n"
                       f"    ssl_certificate_key {tls['key']};\n"
                       "    ssl_protocols TLSv1.2 TLSv1.3;")
@@ -107,11 +118,11 @@ def nginx(work, port, upstreams, opts, lean=False):
           {body}
           include {d}/upstreams.conf;
           server {{
-            listen 127.0.0.1:{port} default_server reuseport backlog=4096;
+            listen 127.0.0.1:{port}{plain} default_server reuseport backlog=4096;
             return 404;
           }}
           server {{
-            listen 127.0.0.1:{port};
+            listen 127.0.0.1:{port}{plain};
             {tls_listen}
             server_name {HOST};
             location / {{ include {d}/location.conf; }}
@@ -127,6 +138,11 @@ def nginx(work, port, upstreams, opts, lean=False):
         note += ", client_max_body_size 0, proxy_request_buffering off"
     if opts.get("extra_hosts"):
         note += ", one server block per host"
+    if opts.get("h2"):
+        note += ", listen ... ssl http2 (HTTP/1.1 keep-alive upstreams)"
+    if grpc:
+        note += ", listen ... http2 (h2c), grpc_pass grpc://backend (the same headers by " \
+                "grpc_set_header)"
     return spec("nginx-lean" if lean else "nginx", ["nginx", "-p", d, "-c", path], note=note,
                 conf_dir=d)
 
@@ -140,10 +156,13 @@ def nginx_lean(work, port, upstreams, opts):
 def haproxy(work, port, upstreams, opts, lean=False):
     d = os.path.join(work, "haproxy-lean" if lean else "haproxy")
     os.makedirs(d, exist_ok=True)
-    servers = "\n".join(f"  server s{i} {u}" for i, u in enumerate(upstreams))
+    grpc = opts.get("grpc")
+    proto = " proto h2" if grpc else ""
+    servers = "\n".join(f"  server s{i} {u}{proto}" for i, u in enumerate(upstreams))
     sock = os.path.join(d, "admin.sock")
     tls = opts.get("tls")
-    tls_bind = f"  bind 127.0.0.1:{tls['port']} ssl crt {tls['pem']}\n" if tls else ""
+    alpn = " alpn h2,http/1.1" if opts.get("h2") else ""
+    tls_bind = f"  bind 127.0.0.1:{tls['port']} ssl crt {tls['pem']}{alpn}\n" if tls else ""
     n_extra = opts.get("extra_hosts", 0)
     if n_extra:
         hosts_map = os.path.join(d, "hosts.map")
@@ -169,7 +188,7 @@ def haproxy(work, port, upstreams, opts, lean=False):
           option http-keep-alive
           maxconn 9800
         frontend fe
-          bind 127.0.0.1:{port}
+          bind 127.0.0.1:{port}{proto}
         """) + tls_bind + ("" if lean else textwrap.dedent("""\
           unique-id-format %[rand,hex]%[rand,hex]
           unique-id-header X-Request-ID
@@ -194,6 +213,10 @@ def haproxy(work, port, upstreams, opts, lean=False):
         note += ", no added headers"
     if n_extra:
         note += ", hosts in a map file (use_backend %[req.hdr(host),lower,map(...)])"
+    if opts.get("h2"):
+        note += ", bind ... ssl crt ... alpn h2,http/1.1 (HTTP/1.1 keep-alive upstreams)"
+    if grpc:
+        note += ", bind ... proto h2 (h2c), server ... proto h2"
     return spec("haproxy-lean" if lean else "haproxy", ["haproxy", "-db", "-f", path], note=note,
                 conf_dir=d,
                 extra={"socket": sock, "servers": [f"s{i}" for i in range(len(upstreams))]})
@@ -284,9 +307,20 @@ def tls_secret_yaml(cert, key):
         """)
 
 
-def portico_config(d, upstreams, extra_hosts=0, tls=None, tmp_dir=None):
+# Scenarios 9 and 10: as many requests per connection as nginx's keepalive_requests, so that
+# neither proxy ends an HTTP/2 connection with GOAWAY during a run (Portico's default is 1,000).
+PORTICO_CONFIGMAP = textwrap.dedent("""\
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: portico, namespace: bench}
+    data: {keep-alive-requests: "1000000"}
+    """)
+
+
+def portico_config(d, upstreams, extra_hosts=0, tls=None, tmp_dir=None, grpc=False):
     """An Ingress for HOST (and extra hosts) to a Service whose EndpointSlices hold the
-    upstreams; with tls, a kubernetes.io/tls Secret named in the Ingress's spec.tls."""
+    upstreams; with tls, a kubernetes.io/tls Secret named in the Ingress's spec.tls; with grpc,
+    the Ingress's backend-protocol is GRPC (h2c to the upstreams)."""
     os.makedirs(d, exist_ok=True)
     docs = [textwrap.dedent("""\
         apiVersion: networking.k8s.io/v1
@@ -320,11 +354,17 @@ def portico_config(d, upstreams, extra_hosts=0, tls=None, tmp_dir=None):
           namespace: bench
           creationTimestamp: "2026-01-01T00:00:00Z"
         """)
+    annotations = []
+    if grpc:
+        annotations.append('nginx.ingress.kubernetes.io/backend-protocol: "GRPC"')
     if tls:
         # ssl-redirect "false": plain HTTP keeps serving on the same Ingress (as the other
         # proxies do), HTTPS is measured separately.
-        ingress += ("  annotations: {nginx.ingress.kubernetes.io/ssl-redirect: \"false\"}\n"
-                    f"spec:\n  ingressClassName: portico\n  tls:\n"
+        annotations.append('nginx.ingress.kubernetes.io/ssl-redirect: "false"')
+    if annotations:
+        ingress += "  annotations: {" + ", ".join(annotations) + "}\n"
+    if tls:
+        ingress += (f"spec:\n  ingressClassName: portico\n  tls:\n"
                     f"    - hosts: [{HOST}]\n      secretName: bench-tls\n  rules:\n")
         docs.append(tls_secret_yaml(tls["cert"], tls["key"]))
     else:
@@ -338,7 +378,8 @@ def portico(work, port, upstreams, opts):
     d = os.path.join(work, "portico-config")
     shutil.rmtree(d, ignore_errors=True)
     tls = opts.get("tls")
-    portico_config(d, upstreams, opts.get("extra_hosts", 0), tls, tmp_dir=work)
+    portico_config(d, upstreams, opts.get("extra_hosts", 0), tls, tmp_dir=work,
+                   grpc=opts.get("grpc", False))
     argv = [opts["portico_bin"], "serve", "--config-dir", d, "--http-port", str(port),
             "--admin-port", str(opts["admin_port"]), "--workers", "1", "--access-log=false"]
     note = "--workers 1, --access-log=false"
@@ -349,6 +390,15 @@ def portico(work, port, upstreams, opts):
     if opts.get("churn"):
         argv += ["--config-debounce", "10ms", "--config-max-delay", "50ms"]
         note += ", --config-debounce 10ms --config-max-delay 50ms"
+    if opts.get("h2") or opts.get("grpc"):
+        with open(os.path.join(d, "configmap.yaml"), "w") as f:
+            f.write(PORTICO_CONFIGMAP)
+        argv += ["--configmap", "bench/portico"]
+        note += ", ConfigMap keep-alive-requests 1000000 (nginx's keepalive_requests)"
+    if opts.get("h2"):
+        note += ", HTTP/2 by ALPN on --https-port (the default --http2), HTTP/1.1 upstreams"
+    if opts.get("grpc"):
+        note += ", h2c on the plain port (the default --h2c), Ingress backend-protocol GRPC"
     if tls:
         argv += ["--https-port", str(tls["port"])]
     else:

@@ -205,3 +205,39 @@ def churn_table(by_proxy, names, notes, args, base=None):
     extra, heads = ratio_line(by_proxy, names, [("failed requests", "failed", "lower"),
                                                 ("p99", "p99", "lower")])
     return lines + extra + [""], [("churn",) + h for h in heads]
+
+
+def peer_ratios(by_proxy, peers, items):
+    """"Portico / <peer>: label ratio, ..." for each named peer that ran (medians)."""
+    out = []
+    pv = {key: med(by_proxy.get("portico", []), key)[0] for _, key, _ in items}
+    for peer in peers:
+        parts = []
+        for label, key, _ in items:
+            v = med(by_proxy.get(peer, []), key)[0]
+            if pv[key] is not None and v:
+                parts.append(f"{label} {pv[key] / v:.2f}×")
+        if parts:
+            out.append(f"Portico / {peer}: " + ", ".join(parts) + ".")
+    return out
+
+
+def h2_table(case, by_proxy, names, seconds, skipped, what):
+    """Scenarios 9 and 10: one h2load shape. `what` explains the case under its heading."""
+    lines = [f"### {case}", "", what, "",
+             "| proxy | req/s median (min–max) | proxy CPU µs/req median (min–max) | p50 ms | "
+             "p99 ms | peak RSS KiB | h2load CPU % | errors |",
+             "|---|---|---|---|---|---|---|---|"]
+    for n in rows(names, by_proxy):
+        rs = by_proxy[n]
+        lg = statistics.median(r["loadgen_cpu"] / seconds * 100 for r in rs)
+        errs = sum(r["errors"] + r["non2xx"] for r in rs)
+        lines.append(f"| {n} | {fmt_range(rs, 'rps')} | {fmt_range(rs, 'cpu_us_per_req', 1)} | "
+                     f"{fmt(med(rs, 'p50')[0], 2)} | {fmt(med(rs, 'p99')[0], 2)} | "
+                     f"{fmt(med(rs, 'peak_rss_kib')[0])} | {fmt(lg)} | {errs} |")
+    lines += [f"| {n} | skipped: {why} | | | | | | |" for n, why in skipped.items()]
+    items = [("throughput", "rps", "higher"), ("CPU per request", "cpu_us_per_req", "lower")]
+    extra, heads = ratio_line(by_proxy, names, items)
+    pairs = peer_ratios(by_proxy, [n for n in ("nginx", "haproxy") if n in names], items)
+    return lines + extra + ([""] + pairs if pairs else []) + [""], \
+        [(case,) + h for h in heads]

@@ -5,6 +5,7 @@ import platform
 import re
 import subprocess
 
+import h2
 import plot
 import report
 import scenarios
@@ -18,6 +19,7 @@ HEADLINES = [("keepalive-64", "throughput"), ("keepalive-64", "CPU per request")
              ("idle", "RSS with idle connections"), ("hosts", "CPU per request"),
              ("churn", "failed requests"), ("churn", "p99"),
              ("tls-handshake", "CPU per request"), ("tls-keepalive-64", "throughput"),
+             ("h2-c64-m10", "CPU per request"), ("grpc-c64-m10", "CPU per request"),
              ("keepalive-64", "CPU per request against lean peers"),
              ("newconn-64", "CPU per request against lean peers")]
 
@@ -81,7 +83,32 @@ def tables(args, names, ctx):
             if case == "tls-handshake":
                 heads = [("tls-handshake",) + h[1:] if h[0].startswith("tls-handshake") else h
                          for h in heads]
+    for case in H2_CASES:
+        if case in res or case in ctx.skipped:
+            add(report.h2_table(case, res.get(case, {}), names, args.seconds,
+                                ctx.skipped.get(case, {}), h2_what(case)))
     return lines, heads
+
+
+H2_CASES = [f"{kind}-{shape}" for kind in ("h2", "grpc") for shape, _, _ in scenarios.H2_SHAPES]
+
+
+def h2_what(case):
+    kind, shape = case.split("-", 1)
+    conns, streams = next((c, m) for s, c, m in scenarios.H2_SHAPES if s == shape)
+    how = (f"h2load, {conns} connection{'s' if conns > 1 else ''} × {streams} concurrent "
+           "streams")
+    if kind == "h2":
+        return (f"HTTP/2 over TLS (scenario 9): {how}, GET /small over h2 by ALPN (the same "
+                "ECDSA P-256 certificate for every proxy), proxied to the HTTP/1.1 keep-alive "
+                "upstreams. p50/p99 from h2load's per-request log; peak RSS is VmHWM of the "
+                "proxy's processes, reset before the run.")
+    return (f"gRPC unary calls over h2c (scenario 10): {how}, POST {h2.GRPC_PATH} "
+            "(content-type application/grpc, te: trailers, one 12-byte length-prefixed "
+            "message) proxied over h2c to the gRPC upstream (an nginx answering one message "
+            "and grpc-status 0, bench/lib/h2.py); `direct` is h2load straight to it. A 200 "
+            "without the message (a proxy's own Trailers-Only error) counts as an error; each "
+            "proxy had to answer one call validly (nghttp) before and after its runs.")
 
 
 def causes_text():

@@ -4,6 +4,7 @@ import os
 import time
 
 import churn
+import h2
 import load
 import procs
 import proxies
@@ -21,6 +22,8 @@ class context:
         self.rate_note = ""           # how the fixed rate was chosen
         self.tls = None               # cert material, made once
         self.portico_https = False    # portico serve --help lists --https-port
+        self.grpc_up = None           # "127.0.0.1:port" of the gRPC upstream (scenario 10)
+        self.grpc_request = None      # the file h2load and nghttp send as a gRPC call
 
     def add(self, case, name, r):
         self.results.setdefault(case, {}).setdefault(name, []).append(r)
@@ -32,7 +35,9 @@ class context:
         self.skipped.setdefault(case, {})[name] = why
 
 
-def start_proxy(name, ctx, upstreams, wait_s=15.0, **extra):
+def start_proxy(name, ctx, upstreams, wait_s=15.0, ready=None, **extra):
+    """Starts a proxy pinned to PROXY_CPU and waits until it serves the route: a GET answered
+    200, or `ready(port, timeout)` (which raises RuntimeError) when the port is not HTTP/1.1."""
     port, admin = procs.free_port(), procs.free_port()
     opts = {"portico_bin": os.path.join(ctx.args.build_dir, "proxy", "portico"),
             "admin_port": admin, "has_https_port": ctx.portico_https}
@@ -43,7 +48,10 @@ def start_proxy(name, ctx, upstreams, wait_s=15.0, **extra):
                    log=os.path.join(ctx.work, f"{name}.log"))
     try:
         procs.wait_port(port, timeout=wait_s)
-        procs.wait_ready(port, proxies.HOST, timeout=wait_s)
+        if ready:
+            ready(port, wait_s)
+        else:
+            procs.wait_ready(port, proxies.HOST, timeout=wait_s)
         if extra.get("extra_hosts"):
             procs.wait_ready(port, proxies.extra_host(extra["extra_hosts"] - 1), timeout=wait_s)
         ctx.ready_s.setdefault(name, {}).setdefault(sp_group(extra), []).append(
@@ -58,7 +66,7 @@ def start_proxy(name, ctx, upstreams, wait_s=15.0, **extra):
 
 
 def sp_group(extra):
-    for k in ("big_bodies", "extra_hosts", "churn", "tls"):
+    for k in ("big_bodies", "extra_hosts", "churn", "h2", "grpc", "tls"):
         if extra.get(k):
             return {"big_bodies": "bodies", "extra_hosts": "hosts"}.get(k, k)
     return "base"
@@ -273,6 +281,90 @@ def tls_group(name, ctx):
         p.stop()
 
 
+# --- scenarios 9 and 10: HTTP/2 over TLS, and gRPC ------------------------------------------
+
+# (case, connections, concurrent streams per connection)
+H2_SHAPES = [("c1-m100", 1, 100), ("c64-m10", 64, 10)]
+H2_PROXIES = ("portico", "nginx", "haproxy")  # the peers configured for HTTP/2 and gRPC
+
+
+def h2_case(case, name, p, target, ctx, conns, streams, grpc=False):
+    """One h2load run against `target`; the proxy's CPU and peak RSS (VmHWM reset before)."""
+    if p:
+        p.reset_peak_rss()
+        cpu0 = p.cpu_seconds()
+    kw = {"data_file": ctx.grpc_request, "headers": h2.GRPC_HEADERS} if grpc else {}
+    r = h2.run_h2load(target, proxies.HOST, conns, streams, ctx.args.seconds, LOAD_CPU,
+                      log_path=os.path.join(ctx.work, f"h2load-{case}-{name}.log"), **kw)
+    if grpc:
+        h2.count_grpc_answers(r)
+    if r["protocol"] not in ("h2", "h2c"):
+        r["errors"] += r["requests"]  # not HTTP/2: not what this scenario measures
+    if p:
+        r["proxy_cpu"] = p.cpu_seconds() - cpu0
+        r["cpu_us_per_req"] = (r["proxy_cpu"] / r["requests"] * 1e6) if r["requests"] else None
+        r["peak_rss_kib"] = p.peak_rss_kib()
+    ctx.add(case, name, r)
+    say(case, name, r, f"{r['protocol']} peak RSS {r.get('peak_rss_kib')} KiB")
+
+
+def skip_h2(cases, name, ctx, why):
+    for case in cases:
+        ctx.skip(case, name, why)
+    print(f"  {cases[0]:15} {name:8} skipped: {why}", flush=True)
+
+
+def h2_group(name, ctx):
+    """Scenario 9: h2load over TLS (ALPN h2) to HTTP/1.1 keep-alive upstreams."""
+    cases = [f"h2-{shape}" for shape, _, _ in H2_SHAPES]
+    if name not in H2_PROXIES:
+        return skip_h2(cases, name, ctx, "not configured for HTTP/2 in this benchmark")
+    if name == "portico" and not ctx.portico_https:
+        return skip_h2(cases, name, ctx, "Portico has no --https-port")
+    tls = dict(ctx.tls, port=procs.free_port())
+    p, port, sp = start_proxy(name, ctx, ctx.ups[:2], tls=tls, h2=True)
+    ctx.note(name, "h2", sp.note)
+    target = url(tls["port"], scheme="https")
+    try:
+        h2.run_h2load(target, proxies.HOST, 4, 10, 1, LOAD_CPU)  # warm-up
+        for (shape, conns, streams), case in zip(H2_SHAPES, cases):
+            h2_case(case, name, p, target, ctx, conns, streams)
+        if not p.alive():
+            raise RuntimeError(f"{name} died during the run")
+    finally:
+        p.stop()
+
+
+def grpc_group(name, ctx):
+    """Scenario 10: unary gRPC calls over h2c through the proxy to the h2c gRPC upstream. The
+    proxy counts as started once a call through it gets a valid gRPC answer (h2.grpc_call)."""
+    cases = [f"grpc-{shape}" for shape, _, _ in H2_SHAPES]
+    if name not in H2_PROXIES:
+        return skip_h2(cases, name, ctx, "not configured for gRPC in this benchmark")
+    if not ctx.grpc_up:
+        return skip_h2(cases, name, ctx, "no gRPC upstream (nginx missing)")
+
+    def ready(port, timeout):
+        h2.wait_grpc(port, proxies.HOST, ctx.grpc_request, timeout)
+
+    p, port, sp = start_proxy(name, ctx, [ctx.grpc_up], ready=ready, grpc=True)
+    ctx.note(name, "grpc", sp.note + "; a call through it answered the message and "
+                                     "grpc-status 0 in its trailers (nghttp)")
+    target = url(port, h2.GRPC_PATH)
+    try:
+        h2.run_h2load(target, proxies.HOST, 4, 10, 1, LOAD_CPU, data_file=ctx.grpc_request,
+                      headers=h2.GRPC_HEADERS)  # warm-up
+        for (shape, conns, streams), case in zip(H2_SHAPES, cases):
+            h2_case(case, name, p, target, ctx, conns, streams, grpc=True)
+        wrong = h2.grpc_call(port, proxies.HOST, ctx.grpc_request)
+        if wrong:
+            raise RuntimeError(f"{name}: no valid gRPC answer after the run: {wrong}")
+        if not p.alive():
+            raise RuntimeError(f"{name} died during the run")
+    finally:
+        p.stop()
+
+
 # --- the ceiling: wrk straight to one upstream ---------------------------------------------
 
 def direct_group(ctx):
@@ -289,10 +381,17 @@ def direct_group(ctx):
                      script=os.path.join(LUA, "post_body.lua"))
         r["mb_s"] = r["rps"] * MIB / 1e6
         ctx.add("bodies-1MiB", "direct", r)
+    if "grpc" in scen.split(",") and ctx.grpc_up:
+        up_port = int(ctx.grpc_up.rsplit(":", 1)[1])
+        for shape, conns, streams in H2_SHAPES:
+            h2_case(f"grpc-{shape}", "direct", None, url(up_port, h2.GRPC_PATH), ctx, conns,
+                    streams, grpc=True)
 
 
 GROUPS = [("base", base_group, ("keepalive", "newconn", "rate", "idle")),
           ("bodies", bodies_group, ("bodies",)),
           ("hosts", hosts_group, ("hosts",)),
           ("churn", churn_group, ("churn",)),
-          ("tls", tls_group, ("tls",))]
+          ("tls", tls_group, ("tls",)),
+          ("h2", h2_group, ("h2",)),
+          ("grpc", grpc_group, ("grpc",))]

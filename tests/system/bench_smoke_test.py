@@ -2,6 +2,8 @@
 """Smoke test of the benchmark machinery (bench/bench.py): one quick round against Portico only
 (keep-alive, fixed rate, churn) writes a results file whose tables carry Portico's figures,
 every request succeeded, and the churn scenario really moved traffic to the third upstream;
+the gRPC scenario against Portico alone gives figures without errors through the gRPC upstream
+(which the proxy must answer validly before and after it is measured);
 bench/policy_cost.py beside nginx answers every route on both proxies and tabulates them.
 Skipped when wrk or h2load is not installed. Asserts no timing."""
 
@@ -60,6 +62,31 @@ class bench_smoke(unittest.TestCase):
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
 
+    @unittest.skipUnless(shutil.which("nginx") and shutil.which("nghttp"),
+                         "nginx (the gRPC upstream) / nghttp not installed")
+    def test_grpc_scenario_gives_portico_figures(self):
+        # Scenario 10 only (scenario 9 shares its h2load runs and tables): the gRPC upstream,
+        # the proxy's check by nghttp and the count of answers without the message.
+        out_dir = tempfile.mkdtemp(prefix="bench-smoke-grpc-")
+        out = os.path.join(out_dir, "smoke.md")
+        try:
+            r = subprocess.run(
+                [sys.executable, os.path.join(SRC, "bench", "bench.py"), "--build-dir", BUILD,
+                 "--quick", "--seconds", "1", "--proxies", "portico", "--scenarios", "grpc",
+                 "--out", out],
+                capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+            self.assertNotIn("FAILED", r.stdout, r.stdout[-3000:])
+            with open(out) as f:
+                text = f.read()
+            for case in ("grpc-c1-m100", "grpc-c64-m10"):
+                for proxy in ("portico", "direct"):
+                    row = table_row(text, case, proxy)
+                    self.assertGreater(float(row[1].split()[0].replace(",", "")), 0, row)
+                    self.assertEqual(row[-1], "0", row)  # errors, answers without message too
+                self.assertRegex(table_row(text, case, "portico")[2], r"^[\d.,]+")  # CPU us/req
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
 
 
 @unittest.skipUnless(shutil.which("h2load") and shutil.which("nginx") and shutil.which("htpasswd"),
