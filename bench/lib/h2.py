@@ -153,9 +153,12 @@ def parse_h2load(out):
     m = re.search(r"Application protocol: (\S+)", out)
     if m:
         r["protocol"] = m.group(1)
-    m = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
+    # h2load prints the time in ms when the run took less than a second ("finished in
+    # 972.31ms, ..."), in s otherwise.
+    m = re.search(r"finished in ([\d.]+)(ms|s), ([\d.]+) req/s", out)
     if m:
-        r["elapsed"], r["rps"] = float(m.group(1)), float(m.group(2))
+        scale = 0.001 if m.group(2) == "ms" else 1.0
+        r["elapsed"], r["rps"] = float(m.group(1)) * scale, float(m.group(3))
     m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
                   r"(\d+) failed, (\d+) errored, (\d+) timeout", out)
     if m:
