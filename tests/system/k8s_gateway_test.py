@@ -3,11 +3,20 @@
 applied with kubectl to the test API server route real requests through `portico serve`; an
 HTTPRoute change moves traffic without a restart; a cross-namespace backend works while a
 ReferenceGrant allows it and stops when it is deleted; the leader's status is read back with
-kubectl. Without the CRDs, Ingress keeps routing."""
+kubectl. A GRPCRoute routes gRPC calls (h2c) to a python3-grpcio server and gets its status
+through the API server too. Without the CRDs, Ingress keeps routing."""
 
 import json
+import os
 import tempfile
+import types
 import unittest
+from concurrent import futures
+
+# kubectl and portico are forked while gRPC objects exist (and after a server stopped): without
+# this, grpcio's fork handlers abort the process.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+import grpc  # noqa: E402
 
 import harness
 from k8s_common import (ApiPortico, ApiServer, Kubectl, endpoint_slice, ingress, ingress_class,
@@ -127,6 +136,53 @@ class K8sGatewayTest(unittest.TestCase):
         self.assertEqual(condition(gw["conditions"], "Programmed")["status"], "True")
         self.assertEqual(gw["addresses"], [{"type": "IPAddress", "value": "192.0.2.10"}])
         self.assertEqual(gw["listeners"][0]["attachedRoutes"], 1)
+
+    def test_grpcroute_routes_calls_and_gets_status(self):
+        class answer(grpc.GenericRpcHandler):
+            def service(self, details):
+                path = details.method
+                return grpc.unary_unary_rpc_method_handler(lambda req, ctx: ("g " + path).encode())
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=[("grpc.so_reuseport", 0)])
+        server.add_generic_rpc_handlers((answer(),))
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        self.addCleanup(server.stop, 0)
+        self.start()
+        grpc_route = {"apiVersion": GW, "kind": "GRPCRoute", "metadata": {"name": "rpc", "namespace": "default"},
+                      "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["grpc.test"],
+                               "rules": [{"matches": [{"method": {"service": "shop.Cart"}}],
+                                          "backendRefs": [{"name": "g", "port": 80}]}]}}
+        self.kubectl.apply_docs(*gateway_objects(), service("g"),
+                                endpoint_slice("g-1", "g", [types.SimpleNamespace(port=port)]), grpc_route)
+        p = self.portico()
+        ch = grpc.insecure_channel(f"127.0.0.1:{p.http_port}", options=[("grpc.default_authority", "grpc.test")])
+        self.addCleanup(ch.close)
+
+        def call(path):
+            try:
+                return ch.unary_unary(path)(b"x", timeout=5).decode()
+            except grpc.RpcError as e:
+                return e.code()
+        harness.wait_until(lambda: call("/shop.Cart/Add") == "g /shop.Cart/Add", 20)
+        self.assertEqual(call("/other.Svc/Add"), grpc.StatusCode.UNIMPLEMENTED)
+
+        def parent():
+            st = self.get("grpcroute", "rpc").get("status", {})
+            ours = [x for x in st.get("parents", [])
+                    if x.get("controllerName") == "portico.dev/gateway-controller"]
+            return ours[0] if ours else None
+        harness.wait_until(lambda: parent() is not None, 20)
+        conds = {c["type"]: c for c in parent()["conditions"]}
+        self.assertEqual((conds["Accepted"]["status"], conds["Accepted"]["reason"]), ("True", "Accepted"))
+        self.assertEqual(conds["ResolvedRefs"]["status"], "True")
+        self.assertEqual(conds["Accepted"]["observedGeneration"],
+                         self.get("grpcroute", "rpc")["metadata"]["generation"])
+
+        def listener():
+            ls = self.get("gateway", "gw").get("status", {}).get("listeners", [])
+            return ls[0] if ls else None
+        harness.wait_until(lambda: listener() is not None and listener()["attachedRoutes"] == 1, 20)
+        self.assertIn({"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"}, listener()["supportedKinds"])
 
     def test_without_the_crds_ingress_keeps_routing(self):
         self.start(["--no-gateway-api"])
