@@ -451,8 +451,9 @@ void decode_http_route(decode_ctx& c, const N& doc, http_route& out) {
 }
 
 // GRPCMethodMatch: Exact names must be valid proto names (the CRD's CEL rules: service
-// ^(?i)\.?[a-z_][a-z_0-9]*(\.[a-z_][a-z_0-9]*)*$, method ^[A-Za-z_][A-Za-z_0-9]*$); with
-// type given, at least one of service and method.
+// ^(?i)\.?[a-z_][a-z_0-9]*(\.[a-z_][a-z_0-9]*)*$, method ^[A-Za-z_][A-Za-z_0-9]*$), and at
+// least one of service and method is required (the CRD's rule applies when type is set, and
+// type defaults to Exact).
 inline bool grpc_ident_char(char ch, bool first) {
   const bool alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
   return first ? alpha : alpha || (ch >= '0' && ch <= '9');

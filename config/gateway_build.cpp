@@ -18,6 +18,11 @@
 //   or crosses namespaces without a ReferenceGrant is invalid: its share of the weight
 //   answers 500 (apis/v1/httproute_types.go, HTTPRouteRule.BackendRefs). All weights 0 with
 //   no filter: 500.
+// - GRPCRoute (config/gateway_grpc.hpp) is built by the same code: its backends speak gRPC over
+//   h2c, an unusable backendRef or rule answers 503 (UNAVAILABLE) instead of 500, and
+//   RequestMirror is dropped with an error. Routes of both kinds are attached oldest first; an
+//   HTTPRoute and a GRPCRoute whose hostnames intersect on a listener: the newer is not
+//   accepted there (GRPCRouteSpec.Hostnames; reason NotAllowedByListeners, Portico's choice).
 #include "config/gateway_build.hpp"
 
 #include <algorithm>
