@@ -31,6 +31,7 @@ void cluster_state::upsert(namespace_object o) { put(namespaces, std::move(o)); 
 void cluster_state::upsert(gateway_class o) { put(gateway_classes, std::move(o)); }
 void cluster_state::upsert(gateway o) { put(gateways, std::move(o)); }
 void cluster_state::upsert(http_route o) { put(http_routes, std::move(o)); }
+void cluster_state::upsert(grpc_route o) { put(grpc_routes, std::move(o)); }
 void cluster_state::upsert(reference_grant o) { put(reference_grants, std::move(o)); }
 
 void cluster_state::erase(object_kind kind, const std::string& key) {
@@ -46,6 +47,7 @@ void cluster_state::erase(object_kind kind, const std::string& key) {
     case object_kind::gateway_class: gateway_classes.erase(key); break;
     case object_kind::gateway: gateways.erase(key); break;
     case object_kind::http_route: http_routes.erase(key); break;
+    case object_kind::grpc_route: grpc_routes.erase(key); break;
     case object_kind::reference_grant: reference_grants.erase(key); break;
   }
 }
@@ -53,7 +55,8 @@ void cluster_state::erase(object_kind kind, const std::string& key) {
 std::size_t cluster_state::size() const {
   return ingress_classes.size() + ingresses.size() + services.size() + endpoint_slices.size() +
          endpoints_list.size() + secrets.size() + config_maps.size() + namespaces.size() +
-         gateway_classes.size() + gateways.size() + http_routes.size() + reference_grants.size();
+         gateway_classes.size() + gateways.size() + http_routes.size() + grpc_routes.size() +
+         reference_grants.size();
 }
 
 }  // namespace portico::config

@@ -30,6 +30,7 @@ struct cluster_state {
   object_map<gateway_class> gateway_classes;
   object_map<gateway> gateways;
   object_map<http_route> http_routes;
+  object_map<grpc_route> grpc_routes;
   object_map<reference_grant> reference_grants;
 
   // Inserts or replaces by key. Returns false when the object was identical.
@@ -44,6 +45,7 @@ struct cluster_state {
   void upsert(gateway_class o);
   void upsert(gateway o);
   void upsert(http_route o);
+  void upsert(grpc_route o);
   void upsert(reference_grant o);
   void erase(object_kind kind, const std::string& key);
   std::size_t size() const;

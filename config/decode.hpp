@@ -15,7 +15,7 @@ namespace portico::config {
 
 using any_object = std::variant<ingress_class, ingress, service, endpoint_slice, endpoints,
                                 secret, config_map, namespace_object, gateway_class, gateway,
-                                http_route, reference_grant>;
+                                http_route, reference_grant, grpc_route>;
 
 struct decode_error {
   std::string source;  // file name or "<input>"

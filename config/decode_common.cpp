@@ -48,7 +48,8 @@ std::optional<object_kind> kind_from_name(std::string_view kind) {
   for (auto k : {object_kind::ingress_class, object_kind::ingress, object_kind::service,
                  object_kind::endpoint_slice, object_kind::endpoints, object_kind::secret,
                  object_kind::config_map, object_kind::namespace_, object_kind::gateway_class,
-                 object_kind::gateway, object_kind::http_route, object_kind::reference_grant}) {
+                 object_kind::gateway, object_kind::http_route, object_kind::reference_grant,
+                 object_kind::grpc_route}) {
     if (kind == kind_name(k)) return k;
   }
   return std::nullopt;
@@ -94,6 +95,7 @@ object_kind kind_of(const any_object& obj) {
     object_kind operator()(const gateway_class&) const { return object_kind::gateway_class; }
     object_kind operator()(const gateway&) const { return object_kind::gateway; }
     object_kind operator()(const http_route&) const { return object_kind::http_route; }
+    object_kind operator()(const grpc_route&) const { return object_kind::grpc_route; }
     object_kind operator()(const reference_grant&) const { return object_kind::reference_grant; }
   };
   return std::visit(visitor{}, obj);

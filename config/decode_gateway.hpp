@@ -412,12 +412,11 @@ void decode_route_rule(decode_ctx& c, const N& r, const std::string& path, http_
   if (auto t = child_map(c, r, "timeouts", path)) decode_timeouts(c, *t, path + ".timeouts", out);
 }
 
+// CommonRouteSpec.parentRefs and the hostnames of an HTTPRoute or GRPCRoute spec.
 template <class N>
-void decode_http_route(decode_ctx& c, const N& doc, http_route& out) {
-  auto spec = child_map(c, doc, "spec", "", true);
-  if (!spec) return;
-  check_fields(c, *spec, "spec", {"parentRefs", "hostnames", "rules"});
-  for_each_item(c, *spec, "parentRefs", "spec", [&](const N& p, const std::string& pp) {
+void decode_route_common(decode_ctx& c, const N& spec, std::vector<parent_reference>& parents,
+                         std::vector<std::string>& hostnames) {
+  for_each_item(c, spec, "parentRefs", "spec", [&](const N& p, const std::string& pp) {
     if (!item_is_map(c, p, pp)) return;
     check_fields(c, p, pp, {"group", "kind", "namespace", "name", "sectionName", "port"});
     parent_reference ref;
@@ -427,20 +426,115 @@ void decode_http_route(decode_ctx& c, const N& doc, http_route& out) {
     if (auto n = get_string(c, p, "name", pp, true)) ref.name = *n;
     ref.section_name = get_string(c, p, "sectionName", pp);
     ref.port = get_int32(c, p, "port", pp);
-    out.parent_refs.push_back(std::move(ref));
+    parents.push_back(std::move(ref));
   });
-  for_each_item(c, *spec, "hostnames", "spec", [&](const N& h, const std::string& hp) {
+  for_each_item(c, spec, "hostnames", "spec", [&](const N& h, const std::string& hp) {
     if (auto s = h.as_string()) {
       check_hostname(c, h, hp, *s);
-      out.hostnames.push_back(*s);
+      hostnames.push_back(*s);
     } else {
       c.fail(h.line(), hp, "must be a string, got " + h.type_name());
     }
   });
+}
+
+template <class N>
+void decode_http_route(decode_ctx& c, const N& doc, http_route& out) {
+  auto spec = child_map(c, doc, "spec", "", true);
+  if (!spec) return;
+  check_fields(c, *spec, "spec", {"parentRefs", "hostnames", "rules"});
+  decode_route_common(c, *spec, out.parent_refs, out.hostnames);
   for_each_item(c, *spec, "rules", "spec", [&](const N& r, const std::string& rp) {
     if (item_is_map(c, r, rp)) decode_route_rule(c, r, rp, out.rules.emplace_back());
   });
   if (out.rules.empty()) out.rules.emplace_back();  // spec default: one rule, PathPrefix "/"
+}
+
+// GRPCMethodMatch: Exact names must be valid proto names (the CRD's CEL rules: service
+// ^(?i)\.?[a-z_][a-z_0-9]*(\.[a-z_][a-z_0-9]*)*$, method ^[A-Za-z_][A-Za-z_0-9]*$), and at
+// least one of service and method is required (the CRD's rule applies when type is set, and
+// type defaults to Exact).
+inline bool grpc_ident_char(char ch, bool first) {
+  const bool alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+  return first ? alpha : alpha || (ch >= '0' && ch <= '9');
+}
+
+inline bool valid_grpc_service(std::string_view s) {
+  if (s.starts_with('.')) s.remove_prefix(1);
+  bool first = true;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '.' && !first) {
+      first = true;
+      continue;
+    }
+    if (!grpc_ident_char(s[i], first)) return false;
+    first = false;
+  }
+  return !s.empty() && !first;
+}
+
+inline bool valid_grpc_method(std::string_view m) {
+  for (std::size_t i = 0; i < m.size(); ++i)
+    if (!grpc_ident_char(m[i], i == 0)) return false;
+  return !m.empty();
+}
+
+template <class N>
+void decode_grpc_method_match(decode_ctx& c, const N& m, const std::string& path, grpc_method_match& out) {
+  check_fields(c, m, path, {"type", "service", "method"});
+  const int t = get_enum(c, m, "type", path, {"Exact", "RegularExpression"});
+  if (t == 1) out.type = gw_value_type::regular_expression;
+  out.service = get_string(c, m, "service", path);
+  out.method = get_string(c, m, "method", path);
+  for (auto [key, value] : {std::pair{"service", &out.service}, std::pair{"method", &out.method}}) {
+    if (!*value) continue;
+    if ((*value)->size() > 1024) c.fail(m.get(key).line(), join(path, key), "must be at most 1024 characters");
+    if (out.type != gw_value_type::exact) continue;
+    const bool ok = std::string_view(key) == "service" ? valid_grpc_service(**value) : valid_grpc_method(**value);
+    if (!ok)
+      c.fail(m.get(key).line(), join(path, key),
+             "\"" + **value + "\" is not a valid gRPC " + key +
+                 (std::string_view(key) == "service" ? " name (e.g. \"helloworld.Greeter\")" : " name (e.g. \"SayHello\")"));
+  }
+  if (!out.service && !out.method)
+    c.fail(m.line(), path, "one or both of service and method must be specified");
+}
+
+template <class N>
+void decode_grpc_route_rule(decode_ctx& c, const N& r, const std::string& path, grpc_route_rule& out) {
+  check_fields(c, r, path, {"name", "matches", "filters", "backendRefs", "sessionPersistence"});
+  for_each_item(c, r, "matches", path, [&](const N& m, const std::string& mp) {
+    if (!item_is_map(c, m, mp)) return;
+    check_fields(c, m, mp, {"method", "headers"});
+    auto& match = out.matches.emplace_back();
+    if (auto mm = child_map(c, m, "method", mp)) decode_grpc_method_match(c, *mm, mp + ".method", match.method.emplace());
+    decode_value_matches(c, m, "headers", mp, match.headers);
+  });
+  for_each_item(c, r, "filters", path, [&](const N& f, const std::string& fp) {
+    if (!item_is_map(c, f, fp)) return;
+    // GRPCRouteFilter: the HTTPRoute filter types without RequestRedirect, URLRewrite, CORS.
+    auto type = f.get("type").as_string();
+    if (type && (*type == "RequestRedirect" || *type == "URLRewrite" || *type == "CORS")) {
+      c.fail(f.get("type").line(), fp + ".type",
+             "must be one of RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, ExtensionRef, got \"" + *type + "\"");
+      return;
+    }
+    decode_filter(c, f, fp, out.filters.emplace_back());
+  });
+  for_each_item(c, r, "backendRefs", path, [&](const N& b, const std::string& bp) {
+    if (item_is_map(c, b, bp)) decode_backend_ref(c, b, bp, out.backend_refs.emplace_back());
+  });
+}
+
+template <class N>
+void decode_grpc_route(decode_ctx& c, const N& doc, grpc_route& out) {
+  auto spec = child_map(c, doc, "spec", "", true);
+  if (!spec) return;
+  check_fields(c, *spec, "spec", {"parentRefs", "hostnames", "rules"});
+  decode_route_common(c, *spec, out.parent_refs, out.hostnames);
+  for_each_item(c, *spec, "rules", "spec", [&](const N& r, const std::string& rp) {
+    if (item_is_map(c, r, rp)) decode_grpc_route_rule(c, r, rp, out.rules.emplace_back());
+  });
 }
 
 template <class N>

@@ -300,6 +300,9 @@ void decode_kind(decode_ctx& c, const N& doc, object_kind k, decode_result& out)
     case object_kind::http_route:
       if (!gateway_api_version(c, doc)) return;
       return decode_one<http_route>(c, doc, k, [](auto& c, auto& d, auto& o) { decode_http_route(c, d, o); }, out);
+    case object_kind::grpc_route:
+      if (!gateway_api_version(c, doc)) return;
+      return decode_one<grpc_route>(c, doc, k, [](auto& c, auto& d, auto& o) { decode_grpc_route(c, d, o); }, out);
     case object_kind::reference_grant:
       if (!gateway_api_version(c, doc)) return;
       return decode_one<reference_grant>(c, doc, k, [](auto& c, auto& d, auto& o) { decode_reference_grant(c, d, o); }, out);

@@ -18,6 +18,11 @@
 //   or crosses namespaces without a ReferenceGrant is invalid: its share of the weight
 //   answers 500 (apis/v1/httproute_types.go, HTTPRouteRule.BackendRefs). All weights 0 with
 //   no filter: 500.
+// - GRPCRoute (config/gateway_grpc.hpp) is built by the same code: its backends speak gRPC over
+//   h2c, an unusable backendRef or rule answers 503 (UNAVAILABLE) instead of 500, and
+//   RequestMirror is dropped with an error. Routes of both kinds are attached oldest first; an
+//   HTTPRoute and a GRPCRoute whose hostnames intersect on a listener: the newer is not
+//   accepted there (GRPCRouteSpec.Hostnames; reason NotAllowedByListeners, Portico's choice).
 #include "config/gateway_build.hpp"
 
 #include <algorithm>
@@ -28,6 +33,7 @@
 #include <re2/re2.h>
 
 #include "config/fnv.hpp"
+#include "config/gateway_grpc.hpp"
 #include "config/tls_certificate.hpp"
 
 namespace portico::config {
@@ -56,6 +62,14 @@ std::vector<const T*> oldest_first(const object_map<T>& m) {
   return out;
 }
 
+// A Route attached to a listener: its kind and the hostnames it serves there.
+struct attached_route {
+  bool grpc = false;
+  bool any = false;  // every host of the listener
+  std::vector<std::string> hosts;
+  std::string key;  // "namespace/name"
+};
+
 // A listener as served (or not), with what routes need to attach to it.
 struct listener_info {
   const gateway* gw = nullptr;
@@ -64,6 +78,16 @@ struct listener_info {
   bool served = false;
   bool tls = false;
   bool accepts_http_route = true;  // allowedRoutes.kinds
+  bool accepts_grpc_route = true;
+  std::vector<attached_route> attached;  // in attachment order (oldest Route first)
+};
+
+// A Route of either kind, for processing all of them oldest first (the HTTPRoute/GRPCRoute
+// hostname conflict is decided by age: GRPCRouteSpec.Hostnames).
+struct any_route {
+  const object_meta* meta = nullptr;
+  const http_route* http = nullptr;
+  const grpc_route* grpc = nullptr;
 };
 
 class gateway_builder {
@@ -80,10 +104,15 @@ class gateway_builder {
   void add_gateway(const gateway& gw);
   void add_listener(const gateway& gw, std::size_t i, gw_gateway_status& gs);
   void check_certificates(const gateway& gw, std::size_t i, listener_info& li);
-  void add_route(const http_route& rt);
+  void add_route(const http_route& rt, const grpc_route* grpc);
+  const attached_route* conflict(const listener_info& li, bool grpc, bool any,
+                                 const std::vector<std::string>& hosts) const;
   bool namespace_allowed(const listener_info& li, const std::string& route_ns) const;
   gw_condition resolved_refs(const http_route& rt) const;
-  void attach(const http_route& rt, const std::set<std::pair<bool, std::string>>& keys);
+  void attach(const http_route& rt, const grpc_route* grpc,
+              const std::set<std::pair<bool, std::string>>& keys);
+  void add_entry(const http_route& rt, const route& proto, gateway_match& gm, std::uint32_t rule,
+                 std::uint32_t match, const std::set<std::pair<bool, std::string>>& keys);
   std::shared_ptr<route> rule_route(const http_route& rt, std::size_t i);
   bool make_match(const http_route& rt, const http_route_match& m, const std::string& field,
                   gateway_match& gm);
@@ -105,6 +134,7 @@ class gateway_builder {
   gateway_routes out_;
   gateway_status status_;
   std::map<std::string, std::vector<listener_info>> listeners_;  // by Gateway "ns/name"
+  const char* kind_ = "HTTPRoute";  // of the Route being added
 };
 
 void gateway_builder::check_certificates(const gateway& gw, std::size_t i, listener_info& li) {
@@ -153,7 +183,7 @@ void gateway_builder::check_certificates(const gateway& gw, std::size_t i, liste
 
 void gateway_builder::add_listener(const gateway& gw, std::size_t i, gw_gateway_status& gs) {
   const auto& l = gw.listeners[i];
-  listener_info li{&gw, &l, &gs.listeners.emplace_back(), false, false, true};
+  listener_info li{&gw, &l, &gs.listeners.emplace_back(), false, false, true, true, {}};
   li.status->name = l.name;
   std::string reason = "Accepted", message;
   if (l.protocol == "HTTP" && l.port == 80) {
@@ -168,12 +198,16 @@ void gateway_builder::add_listener(const gateway& gw, std::size_t i, gw_gateway_
     message = "protocol " + l.protocol + (l.tls_mode != "Terminate" ? " with tls.mode " + l.tls_mode : "") +
               " is not served by Portico";
   }
-  for (const auto& k : l.routes.kinds)
-    if (k.group != gateway_group || k.kind != "HTTPRoute") li.accepts_http_route = false;
+  // allowedRoutes.kinds: absent, every kind the protocol takes (HTTP and HTTPS: HTTPRoute and
+  // GRPCRoute, served with HTTP/2 by ALPN and by prior knowledge).
   if (!l.routes.kinds.empty()) {
-    li.accepts_http_route = std::any_of(l.routes.kinds.begin(), l.routes.kinds.end(), [](const auto& k) {
-      return k.group == gateway_group && k.kind == "HTTPRoute";
-    });
+    auto allows = [&](std::string_view kind) {
+      return std::any_of(l.routes.kinds.begin(), l.routes.kinds.end(), [&](const auto& k) {
+        return k.group == gateway_group && k.kind == kind;
+      });
+    };
+    li.accepts_http_route = allows("HTTPRoute");
+    li.accepts_grpc_route = allows("GRPCRoute");
   }
   li.status->conditions.push_back(cond("Accepted", li.served, reason, message));
   if (li.served && li.tls) check_certificates(gw, i, li);
@@ -226,7 +260,7 @@ gw_condition gateway_builder::resolved_refs(const http_route& rt) const {
     const std::string ns = b.namespace_name.value_or(rt.meta.namespace_name);
     if (b.group != core_group || b.kind != "Service")
       return cond("ResolvedRefs", false, "InvalidKind", b.kind + " is not a core Service");
-    if (!reference_permitted(state_, gateway_group, "HTTPRoute", rt.meta.namespace_name,
+    if (!reference_permitted(state_, gateway_group, kind_, rt.meta.namespace_name,
                              core_group, "Service", ns, b.name))
       return cond("ResolvedRefs", false, "RefNotPermitted",
                   "Service " + ns + "/" + b.name + " is in another namespace and no ReferenceGrant allows it");
@@ -236,12 +270,24 @@ gw_condition gateway_builder::resolved_refs(const http_route& rt) const {
   return cond("ResolvedRefs", true, "ResolvedRefs");
 }
 
-void gateway_builder::add_route(const http_route& rt) {
+// The Route of the other kind, already attached to `li`, whose hostnames there intersect
+// these: then this (newer) Route is not accepted on the listener (GRPCRouteSpec.Hostnames:
+// exactly one of the two, the oldest, then the first by "namespace/name").
+const attached_route* gateway_builder::conflict(const listener_info& li, bool grpc, bool any,
+                                                const std::vector<std::string>& hosts) const {
+  for (const auto& a : li.attached)
+    if (a.grpc != grpc && route_hostnames_overlap(any, hosts, a.any, a.hosts)) return &a;
+  return nullptr;
+}
+
+void gateway_builder::add_route(const http_route& rt, const grpc_route* grpc) {
   auto& rs = status_.routes.emplace_back();
+  rs.kind = kind_;
   rs.namespace_name = rt.meta.namespace_name;
   rs.name = rt.meta.name;
   const gw_condition refs = resolved_refs(rt);
   std::set<std::pair<bool, std::string>> keys;  // (tls, host key) the route serves
+  const std::string route_key = rt.meta.namespace_name + "/" + rt.meta.name;
   for (const auto& p : rt.parent_refs) {
     if (p.group != gateway_group || p.kind != "Gateway") continue;
     const std::string gw_key = p.namespace_name.value_or(rt.meta.namespace_name) + "/" + p.name;
@@ -251,26 +297,40 @@ void gateway_builder::add_route(const http_route& rt) {
     ps.gateway = gw_key;
     ps.section_name = p.section_name;
     bool named = false, allowed = false, attached = false;
+    std::string conflict_with;
     for (auto& li : it->second) {
       if ((p.section_name && *p.section_name != li.l->name) || (p.port && *p.port != li.l->port)) continue;
       named = true;
-      if (!li.served || !li.accepts_http_route || !namespace_allowed(li, rt.meta.namespace_name)) continue;
+      const bool kind_ok = grpc ? li.accepts_grpc_route : li.accepts_http_route;
+      if (!li.served || !kind_ok || !namespace_allowed(li, rt.meta.namespace_name)) continue;
       allowed = true;
       bool any = false;
       std::vector<std::string> hosts = intersect_hostnames(li.l->hostname, rt.hostnames, any);
       if (hosts.empty() && !any) continue;
+      if (const attached_route* other = conflict(li, grpc != nullptr, any, hosts)) {
+        conflict_with = std::string(other->grpc ? "GRPCRoute " : "HTTPRoute ") + other->key;
+        error(kind_, rt.meta, "spec.hostnames",
+              "on listener " + gw_key + "/" + li.l->name + " its hostnames intersect those of the older " +
+                  conflict_with + "; not attached there");
+        continue;
+      }
       attached = true;
       ++li.status->attached_routes;
+      li.attached.push_back({grpc != nullptr, any, hosts, route_key});
       if (any) keys.emplace(li.tls, "");
       for (auto& h : hosts) keys.emplace(li.tls, lower(h));
     }
     if (attached) ps.conditions.push_back(cond("Accepted", true, "Accepted"));
     else if (!named) ps.conditions.push_back(cond("Accepted", false, "NoMatchingParent", "no listener matches sectionName/port"));
     else if (!allowed) ps.conditions.push_back(cond("Accepted", false, "NotAllowedByListeners"));
+    else if (!conflict_with.empty())
+      ps.conditions.push_back(cond("Accepted", false, "NotAllowedByListeners",
+                                   "its hostnames intersect those of the older " + conflict_with +
+                                       " on the listener; only one of an HTTPRoute and a GRPCRoute may serve them"));
     else ps.conditions.push_back(cond("Accepted", false, "NoMatchingListenerHostname"));
     ps.conditions.push_back(refs);
   }
-  if (!keys.empty()) attach(rt, keys);
+  if (!keys.empty()) attach(rt, grpc, keys);
 }
 
 path_edit to_edit(const path_modifier& m) {
@@ -355,7 +415,7 @@ std::shared_ptr<const route_policy> gateway_builder::rule_policy(const http_rout
   pol.ext_auth = nullptr;  // global authentication is an Ingress (ConfigMap) setting
   const std::string base = "spec.rules[" + std::to_string(i) + "]";
   auto bad = [&](const std::string& field, const std::string& message) {
-    error("HTTPRoute", rt.meta, base + field, message + "; the rule answers 500");
+    error(kind_, rt.meta, base + field, message + "; the rule answers 500");
     valid = false;
   };
   std::set<http_filter_type> seen;
@@ -388,7 +448,7 @@ std::string gateway_builder::backend_problem(const http_route& rt, const object_
                                              const std::optional<std::int32_t>& port) const {
   const std::string ns = ref.namespace_name.value_or(rt.meta.namespace_name);
   if (ref.group != core_group || ref.kind != "Service") return "not a core Service";
-  if (!reference_permitted(state_, gateway_group, "HTTPRoute", rt.meta.namespace_name, core_group, "Service", ns, ref.name))
+  if (!reference_permitted(state_, gateway_group, kind_, rt.meta.namespace_name, core_group, "Service", ns, ref.name))
     return "Service " + ns + "/" + ref.name + " is in another namespace and no ReferenceGrant allows it";
   if (!port) return "port is required for a Service";
   return {};
@@ -400,6 +460,12 @@ void gateway_builder::rule_mirrors(const http_route& rt, std::size_t i, route& r
   const auto& rule = rt.rules[i];
   for (std::size_t f = 0; f < rule.filters.size(); ++f) {
     if (rule.filters[f].type != http_filter_type::request_mirror) continue;
+    if (std::string_view(kind_) == "GRPCRoute") {
+      // Copies go out as HTTP/1.1 with the whole body in memory: nothing a gRPC server takes.
+      error(kind_, rt.meta, "spec.rules[" + std::to_string(i) + "].filters[" + std::to_string(f) + "]",
+            "RequestMirror is not supported for GRPCRoute by Portico yet; requests are not mirrored");
+      continue;
+    }
     const auto& m = rule.filters[f].mirror;
     const std::string field = "spec.rules[" + std::to_string(i) + "].filters[" + std::to_string(f) + "].requestMirror.backendRef";
     const std::string ns = m.ref.namespace_name.value_or(rt.meta.namespace_name);
@@ -415,7 +481,7 @@ void gateway_builder::rule_mirrors(const http_route& rt, std::size_t i, route& r
       else mb.backend = std::move(res.backend);
     }
     if (!why.empty()) {
-      error("HTTPRoute", rt.meta, field, why + "; requests are not mirrored there");
+      error(kind_, rt.meta, field, why + "; requests are not mirrored there");
       continue;
     }
     if (m.percent) mb.numerator = static_cast<std::uint32_t>(*m.percent), mb.denominator = 100;
@@ -446,7 +512,7 @@ void gateway_builder::rule_backends(const http_route& rt, std::size_t i, route& 
       if (!res.error.empty()) why = res.error;
       else wb.backend = std::move(res.backend);
     }
-    if (!why.empty()) error("HTTPRoute", rt.meta, field, why + "; its share of the requests answers 500");
+    if (!why.empty()) error(kind_, rt.meta, field, why + "; its share of the requests answers 500");
     if (b == 0) {
       r.service_name = ref.ref.name;
       r.service_port = ref.port ? std::to_string(*ref.port) : "";
@@ -468,7 +534,7 @@ bool gateway_builder::make_match(const http_route& rt, const http_route_match& m
   auto compile = [&](const std::string& pattern, const std::string& f) -> std::shared_ptr<const re2::RE2> {
     auto re = std::make_shared<const re2::RE2>(pattern, re2::RE2::Quiet);
     if (re->ok()) return re;
-    error("HTTPRoute", rt.meta, f, "invalid regular expression: " + re->error() + "; this match is not served");
+    error(kind_, rt.meta, f, "invalid regular expression: " + re->error() + "; this match is not served");
     ok = false;
     return nullptr;
   };
@@ -513,10 +579,46 @@ std::shared_ptr<route> gateway_builder::rule_route(const http_route& rt, std::si
   return proto;
 }
 
-void gateway_builder::attach(const http_route& rt, const std::set<std::pair<bool, std::string>>& keys) {
-  const std::string route_key = rt.meta.namespace_name + "/" + rt.meta.name;
+// One match of rule `rule` into the table under every key, with its own copy of the rule's route.
+void gateway_builder::add_entry(const http_route& rt, const route& proto, gateway_match& gm,
+                                std::uint32_t rule, std::uint32_t match,
+                                const std::set<std::pair<bool, std::string>>& keys) {
+  auto r = std::make_shared<route>(proto);
+  r->host = keys.begin()->second;
+  gm.creation_timestamp = rt.meta.creation_timestamp;
+  gm.route_key = rt.meta.namespace_name + "/" + rt.meta.name;
+  gm.rule = rule;
+  gm.match = match;
+  gm.owner = r.get();
+  for (const auto& [tls, key] : keys) out_.table->list(tls, key).push_back(gm);
+  out_.routes.push_back(std::move(r));
+}
+
+void gateway_builder::attach(const http_route& rt, const grpc_route* grpc,
+                             const std::set<std::pair<bool, std::string>>& keys) {
   for (std::size_t i = 0; i < rt.rules.size(); ++i) {
-    const auto proto = rule_route(rt, i);
+    auto proto = rule_route(rt, i);
+    const auto rule = static_cast<std::uint32_t>(i);
+    if (grpc) {
+      // GRPCRoute: the backends speak gRPC over cleartext HTTP/2 (backend-protocol GRPC).
+      proto->grpc = proto->upstream_h2 = true;
+      std::vector<grpc_route_match> matches = grpc->rules[i].matches;
+      if (matches.empty()) matches.emplace_back();  // every gRPC call
+      for (std::size_t j = 0; j < matches.size(); ++j) {
+        gateway_match gm;
+        std::string field, message;
+        const std::string base = "spec.rules[" + std::to_string(i) + "].matches[" + std::to_string(j) + "]";
+        if (!make_grpc_match(matches[j], gm, field, message)) {
+          error(kind_, rt.meta, base + field, message + "; this match is not served");
+          continue;
+        }
+        proto->path = grpc_match_path_text(matches[j]);
+        proto->path_type = grpc_match_type_text(matches[j]);
+        proto->kind = gm.path_type == gw_path_type::exact ? match_kind::exact : match_kind::prefix;
+        add_entry(rt, *proto, gm, rule, static_cast<std::uint32_t>(j), keys);
+      }
+      continue;
+    }
     std::vector<http_route_match> matches = rt.rules[i].matches;
     if (matches.empty()) matches.emplace_back();  // PathPrefix "/"
     for (std::size_t j = 0; j < matches.size(); ++j) {
@@ -524,20 +626,12 @@ void gateway_builder::attach(const http_route& rt, const std::set<std::pair<bool
       gateway_match gm;
       const std::string field = "spec.rules[" + std::to_string(i) + "].matches[" + std::to_string(j) + "]";
       if (!make_match(rt, m, field, gm)) continue;
-      auto r = std::make_shared<route>(*proto);
-      r->host = keys.begin()->second;
-      r->path = m.path.value;
-      r->kind = m.path.type == gw_path_type::exact ? match_kind::exact : match_kind::prefix;
-      r->path_type = m.path.type == gw_path_type::exact         ? "Exact"
-                     : m.path.type == gw_path_type::path_prefix ? "PathPrefix"
-                                                                : "RegularExpression";
-      gm.creation_timestamp = rt.meta.creation_timestamp;
-      gm.route_key = route_key;
-      gm.rule = static_cast<std::uint32_t>(i);
-      gm.match = static_cast<std::uint32_t>(j);
-      gm.owner = r.get();
-      for (const auto& [tls, key] : keys) out_.table->list(tls, key).push_back(gm);
-      out_.routes.push_back(std::move(r));
+      proto->path = m.path.value;
+      proto->kind = m.path.type == gw_path_type::exact ? match_kind::exact : match_kind::prefix;
+      proto->path_type = m.path.type == gw_path_type::exact         ? "Exact"
+                         : m.path.type == gw_path_type::path_prefix ? "PathPrefix"
+                                                                    : "RegularExpression";
+      add_entry(rt, *proto, gm, rule, static_cast<std::uint32_t>(j), keys);
     }
   }
 }
@@ -552,7 +646,18 @@ gateway_routes gateway_builder::run() {
   status_.gateways.reserve(gws.size());  // listener_info points into it
   for (const gateway* gw : gws) add_gateway(*gw);
   if (!gws.empty()) out_.table = std::make_shared<gateway_table>();
-  for (const http_route* rt : oldest_first(state_.http_routes)) add_route(*rt);
+  std::vector<any_route> routes;
+  for (const auto& [k, rt] : state_.http_routes) routes.push_back({&rt.meta, &rt, nullptr});
+  for (const auto& [k, rt] : state_.grpc_routes) routes.push_back({&rt.meta, nullptr, &rt});
+  std::sort(routes.begin(), routes.end(), [](const any_route& a, const any_route& b) {
+    return std::tie(a.meta->creation_timestamp, a.meta->namespace_name, a.meta->name, a.grpc) <
+           std::tie(b.meta->creation_timestamp, b.meta->namespace_name, b.meta->name, b.grpc);
+  });
+  for (const any_route& r : routes) {
+    kind_ = r.grpc ? "GRPCRoute" : "HTTPRoute";
+    if (r.http) add_route(*r.http, nullptr);
+    else add_route(grpc_route_as_http(*r.grpc), r.grpc);
+  }
   status_.routes.erase(std::remove_if(status_.routes.begin(), status_.routes.end(),
                                       [](const auto& r) { return r.parents.empty(); }),
                        status_.routes.end());
@@ -560,7 +665,9 @@ gateway_routes gateway_builder::run() {
     return std::tie(a.namespace_name, a.name) < std::tie(b.namespace_name, b.name);
   };
   std::sort(status_.gateways.begin(), status_.gateways.end(), by_name);
-  std::sort(status_.routes.begin(), status_.routes.end(), by_name);
+  std::sort(status_.routes.begin(), status_.routes.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.kind, a.namespace_name, a.name) < std::tie(b.kind, b.namespace_name, b.name);
+  });
   out_.status = std::make_shared<const gateway_status>(std::move(status_));
   return std::move(out_);
 }

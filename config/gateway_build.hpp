@@ -1,7 +1,8 @@
 // Gateway API -> routes: the Gateways of Portico's GatewayClasses, their listeners (HTTP on
-// port 80, HTTPS on 443), the HTTPRoutes attached to them and the status of each. The routes
-// join the Ingress routes in one Snapshot (config/build.cpp); their matches go to the
-// gateway_table, their filters into the same route_policy the annotations decode into.
+// port 80, HTTPS on 443), the HTTPRoutes and GRPCRoutes attached to them and the status of
+// each. The routes join the Ingress routes in one Snapshot (config/build.cpp); their matches
+// go to the gateway_table, their filters into the same route_policy the annotations decode
+// into.
 #pragma once
 
 #include <memory>

@@ -1,5 +1,5 @@
 // Typed structs for the Gateway API v1 kinds Portico reads (gateway.networking.k8s.io:
-// GatewayClass, Gateway, HTTPRoute, ReferenceGrant). Field names and defaults follow
+// GatewayClass, Gateway, HTTPRoute, GRPCRoute, ReferenceGrant). Field names and defaults follow
 // apis/v1/*_types.go of kubernetes-sigs/gateway-api; decoded by config/decode_gateway.hpp.
 #pragma once
 
@@ -201,6 +201,38 @@ struct http_route {
   std::vector<std::string> hostnames;
   std::vector<http_route_rule> rules;
   bool operator==(const http_route&) const = default;
+};
+
+// GRPCMethodMatch (apis/v1/grpcroute_types.go): service and/or method, Exact (default) or
+// RegularExpression; an absent one matches any.
+struct grpc_method_match {
+  gw_value_type type = gw_value_type::exact;
+  std::optional<std::string> service;
+  std::optional<std::string> method;
+  bool operator==(const grpc_method_match&) const = default;
+};
+
+struct grpc_route_match {
+  std::optional<grpc_method_match> method;  // absent: every service and method
+  std::vector<http_value_match> headers;
+  bool operator==(const grpc_route_match&) const = default;
+};
+
+// A GRPCRouteRule: its filters (RequestHeaderModifier, ResponseHeaderModifier, RequestMirror,
+// ExtensionRef) and backendRefs have the HTTPRoute types they are written as.
+struct grpc_route_rule {
+  std::vector<grpc_route_match> matches;  // empty: every gRPC request
+  std::vector<http_route_filter> filters;
+  std::vector<http_backend_ref> backend_refs;
+  bool operator==(const grpc_route_rule&) const = default;
+};
+
+struct grpc_route {
+  object_meta meta;
+  std::vector<parent_reference> parent_refs;
+  std::vector<std::string> hostnames;
+  std::vector<grpc_route_rule> rules;
+  bool operator==(const grpc_route&) const = default;
 };
 
 struct reference_grant_from {

@@ -31,6 +31,14 @@ bool value_accepts(const gateway_value_matcher& m, std::string_view v) {
 }  // namespace
 
 bool gateway_match_before(const gateway_match& a, const gateway_match& b) {
+  if (a.grpc != b.grpc) return a.grpc;
+  if (a.grpc) {
+    if (a.grpc_service_chars != b.grpc_service_chars) return a.grpc_service_chars > b.grpc_service_chars;
+    if (a.grpc_method_chars != b.grpc_method_chars) return a.grpc_method_chars > b.grpc_method_chars;
+    if (a.headers.size() != b.headers.size()) return a.headers.size() > b.headers.size();
+    return std::tie(a.creation_timestamp, a.route_key, a.rule, a.match) <
+           std::tie(b.creation_timestamp, b.route_key, b.rule, b.match);
+  }
   const int ra = path_rank(a.path_type), rb = path_rank(b.path_type);
   if (ra != rb) return ra < rb;
   if (a.path_type != gw_path_type::exact && a.path.size() != b.path.size())
@@ -55,7 +63,29 @@ std::optional<std::string_view> query_param(std::string_view query, std::string_
   return std::nullopt;
 }
 
+bool is_grpc_call(const request_attrs& req) {
+  if (req.method != "POST" || req.has_header == nullptr || !req.has_header(req.ctx, "content-type")) return false;
+  const std::string_view ct = req.header(req.ctx, "content-type");
+  constexpr std::string_view grpc = "application/grpc";
+  if (ct.size() < grpc.size()) return false;
+  for (std::size_t i = 0; i < grpc.size(); ++i) {
+    char c = ct[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != grpc[i]) return false;
+  }
+  return true;
+}
+
+// "/<service>/<method>": two non-empty segments (a regex of either is matched within its own).
+static bool is_grpc_path(std::string_view path) {
+  if (!path.starts_with('/')) return false;
+  const auto slash = path.find('/', 1);
+  return slash != std::string_view::npos && slash > 1 && slash + 1 < path.size() &&
+         path.find('/', slash + 1) == std::string_view::npos;
+}
+
 bool gateway_match_accepts(const gateway_match& m, std::string_view path, const request_attrs& req) {
+  if (m.grpc && (!is_grpc_call(req) || !is_grpc_path(path))) return false;
   switch (m.path_type) {
     case gw_path_type::exact:
       if (path != m.path) return false;

@@ -35,7 +35,8 @@ struct gateway_value_matcher {
   std::shared_ptr<const re2::RE2> regex;  // RegularExpression: a full match of the value
 };
 
-// One HTTPRouteMatch of one rule of one HTTPRoute, ready to test.
+// One HTTPRouteMatch of one rule of one HTTPRoute (or one GRPCRouteMatch of a GRPCRoute,
+// config/gateway_grpc.hpp), ready to test.
 struct gateway_match {
   gw_path_type path_type = gw_path_type::path_prefix;
   std::string path;
@@ -43,6 +44,11 @@ struct gateway_match {
   std::string method;  // "" any
   std::vector<gateway_value_matcher> headers;
   std::vector<gateway_value_matcher> query;
+  // From a GRPCRoute: the request must also be a gRPC call (POST, content-type
+  // application/grpc*); `path` tests "/<service>/<method>". Its precedence keys are the
+  // characters of the service and of the method as written (GRPCRouteRule.Matches).
+  bool grpc = false;
+  std::uint32_t grpc_service_chars = 0, grpc_method_chars = 0;
   std::uint32_t route = 0xffffffffu;  // index in snapshot::routes()
   // Ordering keys beyond the match itself (apis/v1/httproute_types.go, HTTPRouteRule.Matches).
   std::string creation_timestamp;
@@ -56,10 +62,16 @@ struct gateway_match {
 // pattern first; then PathPrefix, more characters first; then a method match; more header
 // matches; more query parameter matches; the older Route; "namespace/name" alphabetically;
 // the earlier rule and match of one Route.
+// GRPCRoute matches come before HTTPRoute matches of the same host list (they accept only gRPC
+// calls, and the two kinds are never merged: GRPCRouteRule.Matches); among themselves: more
+// characters of service, then of method, more header matches, then the same Route ties.
 bool gateway_match_before(const gateway_match& a, const gateway_match& b);
 
 // Whether one match accepts a request (path normalized, without query).
 bool gateway_match_accepts(const gateway_match& m, std::string_view path, const request_attrs& req);
+
+// Whether a request is a gRPC call: POST with content-type application/grpc (or a subtype).
+bool is_grpc_call(const request_attrs& req);
 
 // The first value of query parameter `name` in `query` ("a=1&b=2"), compared as sent.
 std::optional<std::string_view> query_param(std::string_view query, std::string_view name);

@@ -157,6 +157,8 @@ void change_tracker::before_upsert(const cluster_state& state, const any_object&
     if (!same_in(state.gateways, key, *o)) full_ = true;
   } else if (const auto* o = std::get_if<http_route>(&obj)) {
     if (!same_in(state.http_routes, key, *o)) full_ = true;
+  } else if (const auto* o = std::get_if<grpc_route>(&obj)) {
+    if (!same_in(state.grpc_routes, key, *o)) full_ = true;
   } else if (const auto* o = std::get_if<reference_grant>(&obj)) {
     if (!same_in(state.reference_grants, key, *o)) full_ = true;
   } else if (const auto* o = std::get_if<config_map>(&obj)) {
@@ -189,6 +191,7 @@ void change_tracker::before_erase(const cluster_state& state, object_kind kind,
     case object_kind::gateway_class:
     case object_kind::gateway:
     case object_kind::http_route:
+    case object_kind::grpc_route:
     case object_kind::reference_grant: full_ = true; break;
     case object_kind::service:
       if (state.services.count(key)) services_.insert(key);

@@ -15,6 +15,7 @@ const char* kind_name(object_kind k) {
     case object_kind::gateway_class: return "GatewayClass";
     case object_kind::gateway: return "Gateway";
     case object_kind::http_route: return "HTTPRoute";
+    case object_kind::grpc_route: return "GRPCRoute";
     case object_kind::reference_grant: return "ReferenceGrant";
   }
   return "Unknown";

@@ -24,6 +24,7 @@ enum class object_kind : std::uint8_t {
   gateway,
   http_route,
   reference_grant,
+  grpc_route,
 };
 
 // "Ingress", "EndpointSlice", ... as Kubernetes spells the kind.

@@ -150,6 +150,9 @@ struct route {
   std::shared_ptr<const cluster> error_backend;
   // From an HTTPRoute rule (ingress_name names the HTTPRoute, path_type its match type).
   bool gateway = false;
+  // From a GRPCRoute rule (with `gateway`; upstream_h2 set): a backendRef that cannot be used
+  // answers 503, which a gRPC client hears as UNAVAILABLE (GRPCRouteRule.BackendRefs).
+  bool grpc = false;
   // HTTPRoute backendRefs when there is more than one or one cannot be used: each request
   // draws one by weight out of weight_total; a null backend answers 500. Empty: `backend`.
   std::vector<weighted_backend> weighted;

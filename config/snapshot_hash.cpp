@@ -32,7 +32,7 @@ std::uint64_t snapshot_hash(const std::vector<std::shared_ptr<const route>>& rou
     h.add(r->host).add(r->path).add(static_cast<std::uint64_t>(r->kind)).add(r->path_type);
     h.add(r->namespace_name).add(r->ingress_name).add(r->service_name).add(r->service_port);
     h.add(r->is_default_backend ? 1 : 0).add(r->backend->id).add(r->backend->version);
-    h.add(r->ssl_redirect ? 1 : 0).add(r->upstream_h2 ? 1 : 0).add(r->policy ? r->policy->hash : 0);
+    h.add(r->ssl_redirect ? 1 : 0).add(r->upstream_h2 ? 1 : 0).add(r->grpc ? 1 : 0).add(r->policy ? r->policy->hash : 0);
     if (const cluster* e = r->error_backend.get()) h.add(e->id).add(e->version);
     for (const auto& w : r->weighted)
       h.add(w.backend ? w.backend->id : std::string_view("-")).add(w.backend ? w.backend->version : 0).add(std::uint64_t{w.weight});

@@ -51,8 +51,15 @@ json::object base_of(const json::value& current) {
 
 json::array supported_kinds(const config::gateway_listener* l) {
   json::array out;
-  if (l && (l->protocol == "HTTP" || l->protocol == "HTTPS"))
-    out.push_back(json::object{{"group", config::gateway_group}, {"kind", "HTTPRoute"}});
+  if (!l || (l->protocol != "HTTP" && l->protocol != "HTTPS")) return out;
+  // The kinds Portico serves on HTTP and HTTPS listeners, as far as allowedRoutes.kinds lets them.
+  for (const char* kind : {"HTTPRoute", "GRPCRoute"}) {
+    const bool allowed = l->routes.kinds.empty() ||
+        std::any_of(l->routes.kinds.begin(), l->routes.kinds.end(), [&](const auto& k) {
+          return k.group == config::gateway_group && k.kind == kind;
+        });
+    if (allowed) out.push_back(json::object{{"group", config::gateway_group}, {"kind", kind}});
+  }
   return out;
 }
 

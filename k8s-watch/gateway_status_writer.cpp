@@ -124,15 +124,26 @@ awaitable<void> gateway_status_writer::sync(const std::vector<std::string>& addr
                        return gateway_object_status(cur, g, spec, addresses, gen, now);
                      }});
   }
+  // A Route's metadata by kind ("HTTPRoute", "GRPCRoute") and "ns/name"; null when gone.
+  auto route_meta = [this](const std::string& kind, const std::string& key) -> const config::object_meta* {
+    if (kind == "GRPCRoute") {
+      auto it = state_.grpc_routes.find(key);
+      return it == state_.grpc_routes.end() ? nullptr : &it->second.meta;
+    }
+    auto it = state_.http_routes.find(key);
+    return it == state_.http_routes.end() ? nullptr : &it->second.meta;
+  };
+  auto resource = [](const std::string& kind) { return kind == "GRPCRoute" ? "/grpcroutes/" : "/httproutes/"; };
   for (const auto& r : status ? status->routes : std::vector<config::gw_route_status>{}) {
     const std::string key = r.namespace_name + "/" + r.name;
-    auto it = state_.http_routes.find(key);
-    if (it == state_.http_routes.end()) continue;
-    attached.insert(key);
-    routes_written_.insert(key);
-    tasks.push_back({"HTTPRoute " + key, fingerprint(r),
-                     api + "/namespaces/" + r.namespace_name + "/httproutes/" + r.name,
-                     it->second.meta.resource_version,
+    const config::object_meta* meta = route_meta(r.kind, key);
+    if (meta == nullptr) continue;
+    const std::string id = r.kind + " " + key;
+    attached.insert(id);
+    routes_written_.insert(id);
+    tasks.push_back({id, fingerprint(r),
+                     api + "/namespaces/" + r.namespace_name + resource(r.kind) + r.name,
+                     meta->resource_version,
                      [r, ours, now](const json::value& cur, std::int64_t gen) {
                        return route_object_status(cur, &r, ours, gen, now);
                      }});
@@ -143,17 +154,17 @@ awaitable<void> gateway_status_writer::sync(const std::vector<std::string>& addr
       ++it;
       continue;
     }
-    const std::string key = *it;
+    const std::string id = *it;  // "Kind ns/name"
     it = routes_written_.erase(it);
-    auto rt = state_.http_routes.find(key);
-    if (rt == state_.http_routes.end()) {
-      known_.erase("HTTPRoute " + key);
+    const std::string kind = id.substr(0, id.find(' '));
+    const config::object_meta* meta = route_meta(kind, id.substr(id.find(' ') + 1));
+    if (meta == nullptr) {
+      known_.erase(id);
       continue;
     }
-    tasks.push_back({"HTTPRoute " + key, "detached",
-                     api + "/namespaces/" + rt->second.meta.namespace_name + "/httproutes/" +
-                         rt->second.meta.name,
-                     rt->second.meta.resource_version,
+    tasks.push_back({id, "detached",
+                     api + "/namespaces/" + meta->namespace_name + resource(kind) + meta->name,
+                     meta->resource_version,
                      [ours, now](const json::value& cur, std::int64_t gen) {
                        return route_object_status(cur, nullptr, ours, gen, now);
                      }});

@@ -1,7 +1,7 @@
 // Writes the Gateway API status of what Portico serves through the API server, for the
 // status_writer (leader only, same addresses as the Ingress status): GatewayClasses with
 // our controllerName get Accepted; their Gateways get addresses, conditions and per-listener
-// conditions with attachedRoutes; HTTPRoutes attached to them get our status.parents entries.
+// conditions with attachedRoutes; HTTPRoutes and GRPCRoutes attached to them get our status.parents entries.
 // The content is the Snapshot's config::gateway_status (what file mode serves at
 // /debug/gateway-status), rendered by gateway_status_json.hpp.
 //
@@ -71,7 +71,7 @@ class gateway_status_writer {
   log_fn log_;
   std::shared_ptr<const config::gateway_status> status_;
   std::map<std::string, std::string> known_;  // "Kind ns/name" -> fingerprint@resourceVersion
-  std::set<std::string> routes_written_;      // HTTPRoutes ("ns/name") with our entries
+  std::set<std::string> routes_written_;      // Routes ("Kind ns/name") with our entries
   std::uint64_t writes_ = 0;
 };
 

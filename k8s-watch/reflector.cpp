@@ -53,6 +53,7 @@ std::vector<resource_spec> gateway_api_resources(const std::string& ns) {
       {object_kind::gateway_class, gw, "gatewayclasses", false, "", ""},
       {object_kind::gateway, gw, "gateways", true, ns, ""},
       {object_kind::http_route, gw, "httproutes", true, ns, ""},
+      {object_kind::grpc_route, gw, "grpcroutes", true, ns, ""},
       {object_kind::reference_grant, "/apis/gateway.networking.k8s.io/v1beta1", "referencegrants",
        true, ns, ""},
       {object_kind::namespace_, "/api/v1", "namespaces", false, "", ""},
@@ -197,6 +198,7 @@ void replace_kind(config::cluster_state& state, const resource_spec& spec,
     case object_kind::gateway_class: erase_covered(state.gateway_classes, spec); break;
     case object_kind::gateway: erase_covered(state.gateways, spec); break;
     case object_kind::http_route: erase_covered(state.http_routes, spec); break;
+    case object_kind::grpc_route: erase_covered(state.grpc_routes, spec); break;
     case object_kind::reference_grant: erase_covered(state.reference_grants, spec); break;
   }
   for (auto& o : objects) {

@@ -142,7 +142,8 @@ std::string endpoints_text(const config::cluster* c) {
 }
 
 // HOST PATH TYPE KIND NAME SERVICE ENDPOINTS, columns padded to their widest cell. KIND and
-// NAME say where the route comes from: an Ingress, an HTTPRoute, or the
+// NAME say where the route comes from: an Ingress, an HTTPRoute, a GRPCRoute (PATH
+// "/service/method", "*" for any), or the
 // --default-backend-service flag.
 std::string format_routes(const config::snapshot& snap) {
   std::vector<std::array<std::string, 7>> rows;
@@ -152,7 +153,8 @@ std::string format_routes(const config::snapshot& snap) {
     std::string path = r->is_default_backend ? "*" : r->path;
     std::string type = r->is_default_backend ? "defaultBackend" : r->path_type;
     const bool flag = r->ingress_name.empty();
-    rows.push_back({host, path, type, flag ? "flag" : r->gateway ? "HTTPRoute" : "Ingress",
+    const char* kind = flag ? "flag" : r->grpc ? "GRPCRoute" : r->gateway ? "HTTPRoute" : "Ingress";
+    rows.push_back({host, path, type, kind,
                     flag ? std::string("--default-backend-service")
                          : r->namespace_name + "/" + r->ingress_name,
                     r->service_name + ":" + r->service_port, endpoints_text(r->backend.get())});

@@ -79,7 +79,8 @@ TEST(gateway_status_json, gateway_addresses_listeners_and_supported_kinds) {
   ASSERT_EQ(ls.size(), 2u);
   EXPECT_EQ(ls[0].at("attachedRoutes").as_int64(), 2);
   EXPECT_EQ(json::serialize(ls[0].at("supportedKinds")),
-            R"([{"group":"gateway.networking.k8s.io","kind":"HTTPRoute"}])");
+            R"([{"group":"gateway.networking.k8s.io","kind":"HTTPRoute"},)"
+            R"({"group":"gateway.networking.k8s.io","kind":"GRPCRoute"}])");
   EXPECT_TRUE(ls[1].at("supportedKinds").as_array().empty());
   EXPECT_EQ(ls[1].at("conditions").as_array()[0].at("reason").as_string(), "UnsupportedProtocol");
   EXPECT_EQ(next->at("conditions").as_array()[1].at("type").as_string(), "Programmed");

@@ -178,7 +178,7 @@ TEST_F(gateway_watch_test, forbidden_gateway_kinds_count_as_absent) {
   start_source();
   create_ingress_objects();
   ASSERT_TRUE(run_until(io_, [&] { return routes("ing.test"); }));
-  EXPECT_EQ(source_->absent().size(), 4u);
+  EXPECT_EQ(source_->absent().size(), 5u);  // GatewayClass, Gateway, HTTPRoute, GRPCRoute, ReferenceGrant
   EXPECT_EQ(log_lines("HTTP 403"), 1);
   ASSERT_EQ(admin("POST", "/_test/clear-faults").status, 200u);
   create_gateway_objects();

@@ -345,12 +345,13 @@ class RenderedManifestsTest(unittest.TestCase):
             self.assertTrue(allow("networking.k8s.io", "ingresses/status", verb,
                                   namespace="team-a", name="web"))
         gw = "gateway.networking.k8s.io"
-        for resource in ("gatewayclasses", "gateways", "httproutes", "referencegrants"):
+        for resource in ("gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"):
             for verb in ("list", "watch"):
                 self.assertTrue(allow(gw, resource, verb), f"{verb} {resource}")
         for verb in ("list", "watch"):
             self.assertTrue(allow("", "namespaces", verb), f"{verb} namespaces")
-        for resource in ("gatewayclasses/status", "gateways/status", "httproutes/status"):
+        for resource in ("gatewayclasses/status", "gateways/status", "httproutes/status",
+                         "grpcroutes/status"):
             self.assertTrue(allow(gw, resource, "update", namespace="team-a", name="x"), resource)
         self.assertTrue(allow("", "nodes", "get", name="node-1"))
         for verb in ("list", "watch", "get"):

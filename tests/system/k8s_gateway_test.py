@@ -3,10 +3,14 @@
 applied with kubectl to the test API server route real requests through `portico serve`; an
 HTTPRoute change moves traffic without a restart; a cross-namespace backend works while a
 ReferenceGrant allows it and stops when it is deleted; the leader's status is read back with
-kubectl. Without the CRDs, Ingress keeps routing."""
+kubectl. A GRPCRoute routes gRPC calls (h2c) to a python3-grpcio server and gets its status
+through the API server too. Without the CRDs, Ingress keeps routing."""
 
 import json
+import os
+import subprocess
 import tempfile
+import types
 import unittest
 
 import harness
@@ -35,6 +39,25 @@ def route(backend, backend_ns=None, generation_note=""):
             "annotations": {"note": generation_note}},
             "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["gw.test"],
                      "rules": [{"backendRefs": [ref]}]}}
+
+
+# gRPC server and client run in processes of their own: this process forks kubectl and portico,
+# which grpcio's fork handlers do not survive once gRPC has run in it.
+ECHO_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "grpc_echo_server.py")
+CALL = """import sys, grpc
+ch = grpc.insecure_channel(sys.argv[1], options=[("grpc.default_authority", sys.argv[2])])
+try:
+    print("ok " + ch.unary_unary(sys.argv[3])(b"via-grpcroute", timeout=5).decode())
+except grpc.RpcError as e:
+    print(e.code().name)
+"""
+
+
+def grpc_call(port, authority, path):
+    """'ok <answer>' or the status code's name (UNIMPLEMENTED, ...) of one unary call."""
+    r = subprocess.run(["/usr/bin/python3", "-c", CALL, f"127.0.0.1:{port}", authority, path],
+                       capture_output=True, text=True, timeout=30)
+    return r.stdout.strip()
 
 
 GRANT = {"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
@@ -127,6 +150,39 @@ class K8sGatewayTest(unittest.TestCase):
         self.assertEqual(condition(gw["conditions"], "Programmed")["status"], "True")
         self.assertEqual(gw["addresses"], [{"type": "IPAddress", "value": "192.0.2.10"}])
         self.assertEqual(gw["listeners"][0]["attachedRoutes"], 1)
+
+    def test_grpcroute_routes_calls_and_gets_status(self):
+        server = harness.Process(["/usr/bin/python3", ECHO_SERVER, "0"])
+        self.addCleanup(server.stop)
+        port = int(server.wait_line(r"^port (\d+)$", stream="stdout", timeout=30).group(1))
+        self.start()
+        grpc_route = {"apiVersion": GW, "kind": "GRPCRoute", "metadata": {"name": "rpc", "namespace": "default"},
+                      "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["grpc.test"],
+                               "rules": [{"matches": [{"method": {"service": "test.Echo"}}],
+                                          "backendRefs": [{"name": "g", "port": 80}]}]}}
+        self.kubectl.apply_docs(*gateway_objects(), service("g"),
+                                endpoint_slice("g-1", "g", [types.SimpleNamespace(port=port)]), grpc_route)
+        p = self.portico()
+        harness.wait_until(lambda: grpc_call(p.http_port, "grpc.test", "/test.Echo/Unary") == "ok via-grpcroute", 30)
+        self.assertEqual(grpc_call(p.http_port, "grpc.test", "/other.Svc/Unary"), "UNIMPLEMENTED")
+
+        def parent():
+            st = self.get("grpcroute", "rpc").get("status", {})
+            ours = [x for x in st.get("parents", [])
+                    if x.get("controllerName") == "portico.dev/gateway-controller"]
+            return ours[0] if ours else None
+        harness.wait_until(lambda: parent() is not None, 20)
+        conds = {c["type"]: c for c in parent()["conditions"]}
+        self.assertEqual((conds["Accepted"]["status"], conds["Accepted"]["reason"]), ("True", "Accepted"))
+        self.assertEqual(conds["ResolvedRefs"]["status"], "True")
+        self.assertEqual(conds["Accepted"]["observedGeneration"],
+                         self.get("grpcroute", "rpc")["metadata"]["generation"])
+
+        def listener():
+            ls = self.get("gateway", "gw").get("status", {}).get("listeners", [])
+            return ls[0] if ls else None
+        harness.wait_until(lambda: listener() is not None and listener()["attachedRoutes"] == 1, 20)
+        self.assertIn({"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"}, listener()["supportedKinds"])
 
     def test_without_the_crds_ingress_keeps_routing(self):
         self.start(["--no-gateway-api"])

@@ -117,6 +117,8 @@ def gateway_api_types():
                      empty_status=_pending("Accepted", "Programmed")),
         ResourceType(g, "v1", "httproutes", "HTTPRoute", True, status=True, generation=True,
                      categories=["gateway-api"]),
+        ResourceType(g, "v1", "grpcroutes", "GRPCRoute", True, status=True, generation=True,
+                     categories=["gateway-api"]),
         ResourceType(g, "v1beta1", "referencegrants", "ReferenceGrant", True, ["refgrant"],
                      generation=True, categories=["gateway-api"]),
     ]
