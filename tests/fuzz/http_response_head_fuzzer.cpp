@@ -80,10 +80,15 @@ std::string_view trim(std::string_view v) {
 
 // transfer-coding = token *( OWS ";" OWS transfer-parameter ), in a comma-separated list;
 // checked here: a list of bare codings (with parameters, the parser's reading is not checked).
+// "chunked" twice is not one either: RFC 9112 7.1 forbids applying it more than once, so
+// such a response may be read either way (Portico answers it 502: not one plain "chunked").
 bool well_formed_codings(std::string_view v) {
+  int chunked = 0;
   while (true) {
     const auto comma = v.find(',');
-    if (!is_token(trim(v.substr(0, comma)))) return false;
+    const auto coding = trim(v.substr(0, comma));
+    if (!is_token(coding)) return false;
+    if (ascii::iequals(coding, "chunked") && ++chunked > 1) return false;
     if (comma == std::string_view::npos) return true;
     v.remove_prefix(comma + 1);
   }
