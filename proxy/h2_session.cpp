@@ -728,4 +728,28 @@ void h2_connection::on_timer() {
   arm_idle(std::chrono::milliseconds(1000));
 }
 
+// ---------------------------------------------------------------- h2c from an HTTP/1.1 session
+
+// RFC 9113 3.4: a connection that starts with the HTTP/2 preface on the plain port. Its first
+// line ("PRI * HTTP/2.0") is refused by the HTTP/1.1 parser, so the check is made only on
+// that error path and costs nothing to HTTP/1.1 requests.
+bool http_session::h2c_preface() const {
+  constexpr std::string_view line = "PRI * HTTP/2.0\r\n\r\n";
+  return requests_ == 1 && cbuf_.size() >= line.size() && !client_.is_tls() && !h2_stream_ &&
+         w_.options().h2c &&
+         std::memcmp(cbuf_.data().data(), line.data(), line.size()) == 0;
+}
+
+// The connection goes on as HTTP/2 with what was read of it; this session ends unlogged.
+bool http_session::start_h2c() {
+  std::string initial(static_cast<const char*>(cbuf_.data().data()), cbuf_.size());
+  cbuf_.consume(cbuf_.size());
+  watch_.cancel();
+  closed_ = true;
+  snap_.reset();
+  rp_.reset();
+  std::make_shared<h2_connection>(w_, std::move(client_), peer_ip_)->start(initial);
+  return false;
+}
+
 }  // namespace portico::proxy
