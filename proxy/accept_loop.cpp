@@ -250,7 +250,7 @@ void accept_loop::on_accept(const boost::system::error_code& ec, int fd) {
     const tcp::endpoint peer = endpoint_of(op_->addr_);
     tcp::socket sock(listener_.get_executor());
     boost::system::error_code aec;
-    net::adopt_accepted(sock, peer.protocol(), fd, aec);
+    net::adopt_own(sock, peer.protocol(), fd, aec);
     if (aec) {  // no room in the epoll set: as if accept had failed
       ::close(fd);
       return failed(aec);

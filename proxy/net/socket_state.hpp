@@ -1,16 +1,21 @@
 // What Asio's epoll backend knows of a socket, for the few places that save system calls by
-// telling it what Portico already knows: an accepted descriptor that accept4() made
+// telling it what Portico already knows: a descriptor that accept4() or socket() made
 // non-blocking, and that no other descriptor shares. Asio 1.81 would otherwise make every
-// accepted socket non-blocking with ioctl(FIONBIO) at its first operation, and take it out of
-// the epoll set with epoll_ctl(DEL) before close() (a descriptor it did not open itself might
-// be a dup() of one that stays open; close() of the only one leaves the set by itself).
+// such socket non-blocking with ioctl(FIONBIO) at its first operation, and take an assigned
+// one out of the epoll set with epoll_ctl(DEL) before close() (a descriptor it did not open
+// itself might be a dup() of one that stays open; close() of the only one leaves the set by
+// itself).
 //
 // Only with the epoll reactor (the default build); PORTICO_EPOLL_REACTOR says which.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <boost/asio/recycling_allocator.hpp>
+#include <cerrno>
 #include <utility>
 
 #if defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
@@ -34,9 +39,10 @@ struct socket_access : boost::asio::ip::tcp::socket {
 };
 #endif
 
-// `s` takes `fd`, a stream socket made by accept4(SOCK_NONBLOCK | SOCK_CLOEXEC) and held by
-// nothing else. Registers it with the reactor (epoll_ctl ADD); nothing more.
-inline void adopt_accepted(boost::asio::ip::tcp::socket& s, const boost::asio::ip::tcp& proto,
+// `s` takes `fd`, a stream socket made by accept4() or socket() with SOCK_NONBLOCK |
+// SOCK_CLOEXEC and held by nothing else. Registers it with the reactor (epoll_ctl ADD);
+// nothing more.
+inline void adopt_own(boost::asio::ip::tcp::socket& s, const boost::asio::ip::tcp& proto,
                            int fd, boost::system::error_code& ec) {
   s.assign(proto, fd, ec);
   if (ec) return;
@@ -46,6 +52,19 @@ inline void adopt_accepted(boost::asio::ip::tcp::socket& s, const boost::asio::i
   impl.state_ |= ops::internal_non_blocking;  // as Asio would mark it after its own ioctl
   impl.state_ &= static_cast<ops::state_type>(~ops::possible_dup);
 #endif
+}
+
+// Opens `s` (closed) for `proto` with socket(SOCK_NONBLOCK | SOCK_CLOEXEC), ready for
+// async_connect without an ioctl. On an error `s` stays closed (async_connect would open it).
+inline void open_nonblocking(boost::asio::ip::tcp::socket& s, const boost::asio::ip::tcp& proto,
+                             boost::system::error_code& ec) {
+  const int fd = ::socket(proto.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    ec = boost::system::error_code(errno, boost::system::system_category());
+    return;
+  }
+  adopt_own(s, proto, fd, ec);
+  if (ec) ::close(fd);
 }
 
 #if PORTICO_EPOLL_REACTOR
