@@ -8,6 +8,11 @@
 // Failures are counted in worker_gauges::accept_errors. They are logged once per episode:
 // a failure is logged only when no accept has failed anywhere in the process for 10 s.
 // Everything but the episode bookkeeping runs on the acceptor's executor.
+//
+// Connections are taken with accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), which also gives the
+// peer's address: with the epoll backend an accepted connection costs accept4 and the
+// epoll_ctl(ADD) of its registration, no ioctl(FIONBIO), getpeername or setsockopt, and its
+// close() needs no epoll_ctl(DEL) (proxy/net/socket_state.hpp).
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -28,7 +33,7 @@ std::string address_text(const boost::asio::ip::address& a);
 
 class accept_loop : public std::enable_shared_from_this<accept_loop> {
  public:
-  // The accepted socket and its peer's address, as accept() returned it (no getpeername).
+  // The accepted socket and its peer's address, as accept4() returned it (no getpeername).
   using handler =
       std::function<void(boost::asio::ip::tcp::socket, const boost::asio::ip::tcp::endpoint&)>;
 
@@ -36,6 +41,7 @@ class accept_loop : public std::enable_shared_from_this<accept_loop> {
   // null) receives accept_errors and accept_paused; it must outlive the loop.
   accept_loop(boost::asio::ip::tcp::acceptor acceptor, std::string name, worker_gauges* gauges,
               log_fn log, handler on_accept);
+  ~accept_loop();
   accept_loop(const accept_loop&) = delete;
   accept_loop& operator=(const accept_loop&) = delete;
 
@@ -58,13 +64,18 @@ class accept_loop : public std::enable_shared_from_this<accept_loop> {
   void stop();
 
  private:
+  struct accept_op;  // the pending accept4 (proxy/accept_loop.cpp)
+
   void arm();
-  void on_accept(const boost::system::error_code& ec, boost::asio::ip::tcp::socket sock);
+  // `fd`: the accepted descriptor (its peer's address in op_), -1 with an error.
+  void on_accept(const boost::system::error_code& ec, int fd);
   void failed(const boost::system::error_code& ec);
   void set_paused(bool paused);
 
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::ip::tcp::endpoint peer_;  // filled by the pending accept
+  // The listening socket, held as a stream socket: Asio's acceptor would accept() and then
+  // make the connection non-blocking with a second system call.
+  boost::asio::ip::tcp::socket listener_;
+  std::unique_ptr<accept_op> op_;
   boost::asio::steady_timer retry_;
   std::string name_;
   worker_gauges* gauges_;

@@ -18,6 +18,7 @@
 #include "proxy/http_session.hpp"
 #include "proxy/https_policy.hpp"
 #include "proxy/mirror.hpp"
+#include "proxy/net/socket_state.hpp"
 #include "proxy/phases.hpp"
 #include "proxy/request_target.hpp"
 #include "proxy/response_head.hpp"
@@ -409,6 +410,8 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
     up_uses_ = 0;
     arm(session_phase::upstream_connect, policy()->connect_timeout);
     const auto t0 = clock_type::now();
+    boost::system::error_code oec;  // on an error async_connect opens it (and fails alike)
+    net::open_nonblocking(up_.socket(), ep_->address.protocol(), oec);
     auto [ec] = co_await up_.socket().async_connect(ep_->address, tok);
     if (ec) {
       const bool t = timed_out_;

@@ -15,6 +15,7 @@
 #include "proxy/ascii.hpp"
 #include "proxy/default_backend.hpp"
 #include "proxy/h2_session.hpp"
+#include "proxy/net/socket_state.hpp"
 #include "proxy/https_policy.hpp"
 #include "proxy/phases.hpp"
 #include "proxy/rate_limit.hpp"
@@ -98,7 +99,7 @@ http_session::~http_session() {
   w_.withdraw(enrolled_, h2_stream_);
 }
 
-void http_session::start() { wait_idle(); }
+void http_session::start(bool just_accepted) { wait_idle(just_accepted); }
 
 const config::controller_config& http_session::cfg() const {
   return snap_ ? snap_->settings() : w_.settings();
@@ -123,7 +124,7 @@ void http_session::force_close() {
 // Between requests no coroutine exists: the wait is a plain completion handler holding the
 // session (measured: the suspended frames cost ~1 KB per idle connection), and the request
 // coroutine is started when the next request's first byte is there.
-void http_session::wait_idle() {
+void http_session::wait_idle(bool just_accepted) {
   if (closed_ || w_.draining()) return close_connection();
   release_idle_memory();
   // A new connection gets client_header_timeout to send its first byte (nginx closes a silent
@@ -144,11 +145,11 @@ void http_session::wait_idle() {
         });
   } else {
     // Wait for readability without a buffer: an idle connection holds none.
-    client_.socket().async_wait(tcp::socket::wait_read,
-                                [self = shared_from_this()](const boost::system::error_code& ec) {
-                                  if (ec || self->closed_) return self->close_connection();
-                                  self->resume();
-                                });
+    net::async_wait_readable(client_.socket(), just_accepted,
+                             [self = shared_from_this()](const boost::system::error_code& ec) {
+                               if (ec || self->closed_) return self->close_connection();
+                               self->resume();
+                             });
   }
 }
 

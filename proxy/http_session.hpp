@@ -92,7 +92,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   http_session(worker& w, byte_stream conn, std::string peer = {});
   ~http_session();
 
-  void start();
+  // `just_accepted`: the socket was accepted in this same run of handlers and nothing has
+  // waited on it yet (its first wait needs no epoll_ctl, net::async_wait_readable).
+  void start(bool just_accepted = false);
   void drain();        // worker is shutting down: close now if idle
   void force_close();  // grace period over
 
@@ -101,7 +103,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   template <class T>
   using task = boost::asio::awaitable<T, session_executor>;
 
-  void wait_idle();
+  void wait_idle(bool just_accepted = false);
   void resume();
   void close_connection();
   task<bool> serve();

@@ -111,12 +111,13 @@ void worker::on_accept(tcp::socket sock, bool https, const tcp::endpoint& peer) 
   // With use-proxy-protocol the connection counts once its header is read (accept_proxied);
   // until then the header timeout bounds it.
   if (settings().use_proxy_protocol) return accept_with_proxy_header(*this, std::move(sock), https);
-  accept_proxied(std::move(sock), https, address_text(peer.address()));
+  accept_proxied(std::move(sock), https, address_text(peer.address()), true);
 }
 
-void worker::accept_proxied(tcp::socket sock, bool https, std::string peer) {
+void worker::accept_proxied(tcp::socket sock, bool https, std::string peer, bool just_accepted) {
   if (https) std::make_shared<tls_handshake>(*this, std::move(sock), std::move(peer))->start();
-  else std::make_shared<http_session>(*this, std::move(sock), std::move(peer))->start();
+  else
+    std::make_shared<http_session>(*this, std::move(sock), std::move(peer))->start(just_accepted);
   if (opts_.max_connections == 0 || at_limit_ || connections() < opts_.max_connections) return;
   // Full: both listeners wait until a connection closes (withdraw()).
   at_limit_ = true;

@@ -113,7 +113,9 @@ class worker {
  public:
   // After a PROXY protocol header (proxy/proxy_protocol.hpp): the connection goes on as an
   // accepted one, with `peer` ("" = the socket's) as the client address.
-  void accept_proxied(boost::asio::ip::tcp::socket sock, bool https, std::string peer);
+  // `just_accepted`: straight from the accept loop (nothing has read or waited on it).
+  void accept_proxied(boost::asio::ip::tcp::socket sock, bool https, std::string peer,
+                      bool just_accepted = false);
   // Whether a connecting address may give the client address in a PROXY header
   // (proxy-real-ip-cidr).
   bool proxy_protocol_trusted(const std::string& ip) const { return proxy_trusted_.contains(ip); }

@@ -13,6 +13,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -95,6 +97,58 @@ TEST_F(accept_loop_test, accepted_sockets_carry_the_peer_address_and_tcp_nodelay
   EXPECT_TRUE(nd.value());
   EXPECT_EQ(address_text(asio::ip::make_address("::ffff:10.1.2.3")), "10.1.2.3");
   EXPECT_EQ(address_text(asio::ip::make_address("2001:db8::1")), "2001:db8::1");
+  loop->stop();
+}
+
+// accept4 makes them non-blocking and close-on-exec; Asio is told so and that the descriptor
+// is its own (no ioctl, no epoll_ctl DEL at close). Descriptors closed that way are reused by
+// the next accepts, and those sockets still read through the reactor: a registration left
+// behind would make their epoll_ctl(ADD) fail or their reads never complete.
+TEST_F(accept_loop_test, many_accepted_sockets_read_and_their_reused_descriptors_work_again) {
+  auto loop = make();
+  boost::system::error_code ec;
+  loop->listen(ec);
+  ASSERT_FALSE(ec);
+  constexpr std::size_t per_round = 40;
+  std::vector<int> first_round_fds;
+  bool reused = false;
+  for (int round = 0; round < 3; ++round) {
+    accepted.clear();
+    peers.clear();
+    std::vector<tcp::socket> clients;
+    for (std::size_t i = 0; i < per_round; ++i) {
+      clients.push_back(connect(ec));
+      ASSERT_FALSE(ec);
+    }
+    run_until_accepted(per_round);
+    ASSERT_EQ(accepted.size(), per_round);
+    std::size_t reads = 0;
+    std::vector<char> bytes(per_round);
+    for (std::size_t i = 0; i < per_round; ++i) {
+      const int fd = accepted[i].native_handle();
+      EXPECT_NE(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+      EXPECT_NE(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+      const auto& seen = first_round_fds;
+      if (round == 0) first_round_fds.push_back(fd);
+      else if (std::find(seen.begin(), seen.end(), fd) != seen.end()) reused = true;
+      accepted[i].async_read_some(asio::buffer(&bytes[i], 1),
+                                  [&reads](const boost::system::error_code& e, std::size_t n) {
+                                    if (!e && n == 1) ++reads;
+                                  });
+    }
+    for (std::size_t i = 0; i < per_round; ++i) {
+      EXPECT_EQ(peers[i].address(), asio::ip::make_address("127.0.0.1"));
+      asio::write(clients[i], asio::buffer("x", 1), ec);
+      ASSERT_FALSE(ec);
+    }
+    for (int i = 0; i < 100 && reads < per_round; ++i) {
+      io.restart();
+      io.run_for(100ms);
+    }
+    EXPECT_EQ(reads, per_round) << "round " << round;
+    for (auto& a : accepted) a.close();
+  }
+  EXPECT_TRUE(reused);  // the later rounds did get descriptors of closed sockets again
   loop->stop();
 }
 

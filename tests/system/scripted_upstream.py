@@ -7,10 +7,13 @@ import threading
 
 
 class ScriptedUpstream:
-    def __init__(self, responses):
+    def __init__(self, responses, idle_close=None):
         """`responses`: {path: bytes or callable(raw_request) -> bytes}; a response ending
-        the connection is written and the socket closed when the value is (bytes, "close")."""
+        the connection is written and the socket closed when the value is (bytes, "close").
+        `idle_close`: seconds a connection may wait for its next request before this side
+        closes it (as servers close idle keep-alive connections); None: 30."""
         self.responses = responses
+        self.idle_close = idle_close
         self.requests = []        # raw requests, in arrival order
         self.connections = 0      # accepted so far
         self.open_connections = 0
@@ -42,7 +45,7 @@ class ScriptedUpstream:
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
-        c.settimeout(30)
+        c.settimeout(self.idle_close or 30)
         buf = b""
         try:
             while True:
