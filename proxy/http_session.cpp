@@ -131,10 +131,8 @@ void http_session::wait_idle() {
   // Both end quietly.
   const auto& cfg = w_.settings();
   arm(session_phase::idle, first_request_ ? cfg.client_header_timeout : cfg.keep_alive);
-  if (client_.is_tls() || h2_stream_) {
+  if (h2_stream_) {
     // An HTTP/2 stream has no socket of its own to wait on.
-    // The TLS layer may already hold bytes of a pipelined request (decrypted, or records read
-    // from the socket but not processed yet) that socket readiness never announces.
     client_.async_read_some(
         cbuf_.prepare(read_chunk),
         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
@@ -143,12 +141,12 @@ void http_session::wait_idle() {
           self->resume();
         });
   } else {
-    // Wait for readability without a buffer: an idle connection holds none.
-    client_.socket().async_wait(tcp::socket::wait_read,
-                                [self = shared_from_this()](const boost::system::error_code& ec) {
-                                  if (ec || self->closed_) return self->close_connection();
-                                  self->resume();
-                                });
+    // Wait for readability without a buffer: an idle connection holds none. Under TLS the
+    // bytes OpenSSL already holds (a pipelined request) count as readable.
+    client_.async_wait_readable([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->closed_) return self->close_connection();
+      self->resume();
+    });
   }
 }
 
@@ -548,7 +546,7 @@ bool http_session::client_certificate_checks(const config::route& r, bool has_bo
     }
     return false;
   }
-  SSL* ssl = client_.tls()->native_handle();
+  SSL* ssl = client_.ssl();
   const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   const config::client_auth* negotiated =
       sni != nullptr ? snap_->find_client_auth(sni) : nullptr;

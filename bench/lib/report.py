@@ -139,10 +139,13 @@ def bodies_table(by_proxy, names, args):
     return lines + extra + [""], [("bodies-1MiB",) + h for h in heads]
 
 
-def idle_table(by_proxy, names, idle):
-    lines = ["### idle keep-alive connections (scenario 5)", "",
-             f"RSS of the proxy before and while holding {idle} idle keep-alive connections "
-             "(one request answered on each). nginx allocates its connection table "
+def idle_table(by_proxy, names, idle, case="idle"):
+    what = ("TLS keep-alive connections (full handshake, one request answered on each)"
+            if case == "idle-tls" else "keep-alive connections (one request answered on each)")
+    title = ("idle TLS keep-alive connections (scenario 11)" if case == "idle-tls" else
+             "idle keep-alive connections (scenario 5)")
+    lines = [f"### {title}", "",
+             f"RSS of the proxy before and while holding {idle} idle {what}. nginx allocates its connection table "
              "(worker_connections 30,000) and HAProxy its pools up front, so their growth per "
              "connection understates their cost: the ratio compares the RSS held.", "",
              f"| proxy | RSS idle KiB | RSS with {idle} idle conns KiB | bytes per conn | "
@@ -154,7 +157,7 @@ def idle_table(by_proxy, names, idle):
                      f"{fmt_range(rs, 'bytes_per_conn')} | {rs[-1]['answered']} |")
     extra, heads = ratio_line(by_proxy, names, [("RSS with idle connections", "rss_held_kib",
                                                  "lower")])
-    return lines + extra + [""], [("idle",) + h for h in heads]
+    return lines + extra + [""], [(case,) + h for h in heads]
 
 
 def hosts_table(case, by_proxy, base, names, ready):
