@@ -164,7 +164,7 @@ def run_idle(name, p, port, ctx, case="idle", holder=load.idle_connections):
 
 def base_group(name, ctx):
     """Scenarios 1, 2, 3 and 5 on one proxy instance with the plain configuration."""
-    scen = ctx.args.scenarios
+    scen = ctx.args.scenarios.split(",")
     if not any(s in scen for s in ("keepalive", "newconn", "rate", "idle")):
         return
     p, port, sp = start_proxy(name, ctx, ctx.ups[:2])
