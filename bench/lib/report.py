@@ -145,7 +145,8 @@ def idle_table(by_proxy, names, idle, case="idle"):
     title = ("idle TLS keep-alive connections (scenario 11)" if case == "idle-tls" else
              "idle keep-alive connections (scenario 5)")
     lines = [f"### {title}", "",
-             f"RSS of the proxy before and while holding {idle} idle {what}. nginx allocates its connection table "
+             f"RSS of the proxy before and while holding {idle} idle {what}; bytes per "
+             "connection count the connections still open when RSS was read. nginx allocates its connection table "
              "(worker_connections 30,000) and HAProxy its pools up front, so their growth per "
              "connection understates their cost: the ratio compares the RSS held.", "",
              f"| proxy | RSS idle KiB | RSS with {idle} idle conns KiB | bytes per conn | "
@@ -154,7 +155,8 @@ def idle_table(by_proxy, names, idle, case="idle"):
         rs = by_proxy[n]
         lines.append(f"| {n} | {fmt(med(rs, 'rss_idle_kib')[0])} | "
                      f"{fmt(med(rs, 'rss_held_kib')[0])} | "
-                     f"{fmt_range(rs, 'bytes_per_conn')} | {rs[-1]['answered']} |")
+                     f"{fmt_range(rs, 'bytes_per_conn')} | {rs[-1]['answered']} "
+                     f"({rs[-1].get('held', rs[-1]['answered'])} held) |")
     extra, heads = ratio_line(by_proxy, names, [("RSS with idle connections", "rss_held_kib",
                                                  "lower")])
     return lines + extra + [""], [(case,) + h for h in heads]

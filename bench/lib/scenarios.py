@@ -154,12 +154,13 @@ def run_idle(name, p, port, ctx, case="idle", holder=load.idle_connections):
     held = holder(port, proxies.HOST, ctx.args.idle)
     time.sleep(1.0)
     rss1 = p.rss_kib()
+    n = held.held()  # per connection still open when RSS was read
     held.close()
-    r = {"rss_idle_kib": rss0, "rss_held_kib": rss1, "answered": held.answered,
-         "bytes_per_conn": (rss1 - rss0) * 1024 / max(1, ctx.args.idle)}
+    r = {"rss_idle_kib": rss0, "rss_held_kib": rss1, "answered": held.answered, "held": n,
+         "bytes_per_conn": (rss1 - rss0) * 1024 / max(1, n)}
     ctx.add(case, name, r)
     print(f"  {case:15} {name:8} {r['rss_idle_kib']} KiB idle, "
-          f"{r['bytes_per_conn']:.0f} B/conn ({r['answered']} answered)", flush=True)
+          f"{r['bytes_per_conn']:.0f} B/conn ({r['answered']} answered, {n} held)", flush=True)
 
 
 def base_group(name, ctx):
