@@ -3,10 +3,11 @@
 idle: proxy/tls_socket.hpp) and are then used again, over ECDSA and RSA certificates: many
 requests in sequence with pauses, requests pipelined as separate TLS records in one TCP write
 (so OpenSSL holds records socket readiness never announces), large bodies both ways, HTTP/2
-over TLS, mutual TLS, and session resumption (TLS 1.2 and 1.3). An idle TLS connection costs
-well under the 85 KB it cost over Asio's ssl::stream (checked on 200 connections, except in
-sanitizer builds)."""
+over TLS, WebSocket over TLS, mutual TLS, and session resumption (TLS 1.2 and 1.3). An idle
+TLS connection costs well under the 85 KB it cost over Asio's ssl::stream (checked on 200
+connections, except in sanitizer builds)."""
 
+import asyncio
 import json
 import os
 import socket
@@ -21,6 +22,7 @@ import h2.events
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+import websockets  # noqa: E402  (Debian python3-websockets)
 import tls_support as t  # noqa: E402
 from client_cert_test import ClientCA, opaque  # noqa: E402
 
@@ -215,6 +217,23 @@ class reuse(unittest.TestCase):
                 time.sleep(PAUSE)
         finally:
             c.close()
+
+    def test_websocket_over_tls_both_ways_at_once(self):
+        # The tunnel reads and writes the TLS stream at the same time.
+        async def run():
+            async with websockets.connect(
+                    f"wss://ec.test:{P.https_port}/ws", host="127.0.0.1", port=P.https_port,
+                    ssl=t.client_context(CA), server_hostname="ec.test", max_size=None,
+                    open_timeout=10) as ws:
+                big = os.urandom(3 << 20)
+                await ws.send(big)
+                await ws.send("after")
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 60), big)
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 10), "after")
+                await asyncio.sleep(PAUSE)
+                await ws.send("again")
+                self.assertEqual(await asyncio.wait_for(ws.recv(), 10), "again")
+        asyncio.run(run())
 
     def test_session_resumption(self):
         for flags in (("-tls1_3",), ("-tls1_2",), ("-tls1_2", "-no_ticket")):
