@@ -123,8 +123,10 @@ tls_socket::step tls_socket::classify(int ret, boost::system::error_code& ec) {
       const unsigned long err = ERR_peek_last_error();  // NOLINT(google-runtime-int)
       if (ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
         ec = asio::ssl::error::stream_truncated;  // the peer closed TCP without close_notify
-      else
+      else if (err != 0)
         ec.assign(static_cast<int>(err), asio::error::get_ssl_category());
+      else  // nothing queued: still a failure, never a success with no bytes
+        ec = asio::ssl::error::unspecified_system_error;
       break;
     }
   }
