@@ -14,6 +14,7 @@ compared even where the load generator saturates first. Scenarios (--scenarios):
   tls        8: TLS handshakes per second and keep-alive HTTPS
   h2         9: HTTP/2 over TLS (ALPN h2), 1 connection x 100 streams and 64 x 10
   grpc      10: unary gRPC calls over h2c to an h2c gRPC upstream, the same two shapes
+  idle-tls  11: RSS with --idle idle TLS keep-alive connections (not in the default set)
 """
 import argparse
 import datetime
@@ -124,7 +125,7 @@ def main():
     ctx.portico_https = tls.portico_has_https_port(
         os.path.join(args.build_dir, "proxy", "portico"))
     scen = args.scenarios.split(",")
-    if "tls" in scen or "h2" in scen:
+    if "tls" in scen or "h2" in scen or "idle-tls" in scen:
         ctx.tls = tls.make_cert(work)
     grpc_up = None
     callgrind_res = None

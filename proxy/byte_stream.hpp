@@ -13,6 +13,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "proxy/tls_socket.hpp"
+
 namespace portico::proxy {
 
 // A move-only completion handler of a read or write, type-erased: an HTTP/2 stream keeps it
@@ -65,37 +67,55 @@ class byte_stream {
   byte_stream(tcp::socket sock) : sock_(std::move(sock)) {}  // NOLINT: implicit on purpose
   template <class Context>
   explicit byte_stream(Context& ctx) : sock_(ctx) {}
-  // One HTTP/2 stream; `tls`: the connection's TLS stream (null for h2c), which outlives it.
+  // One HTTP/2 stream; `tls`: the connection's SSL object (null for h2c), which outlives it.
   template <class Context>
-  byte_stream(Context& ctx, std::shared_ptr<stream_channel> s, boost::asio::ssl::stream<tcp::socket>* tls)
-      : sock_(ctx), h2_(std::move(s)), tls_view_(tls) {}
+  byte_stream(Context& ctx, std::shared_ptr<stream_channel> s, SSL* tls)
+      : sock_(ctx), h2_(std::move(s)), ssl_view_(tls) {}
+  template <class Context>
+  byte_stream(Context& ctx, std::shared_ptr<stream_channel> s, tls_stream* tls)
+      : byte_stream(ctx, std::move(s), tls != nullptr ? tls->native_handle() : nullptr) {}
   byte_stream(byte_stream&& o) noexcept
-      : sock_(std::move(o.sock_)), tls_(std::move(o.tls_)), h2_(std::move(o.h2_)),
-        tls_view_(std::exchange(o.tls_view_, nullptr)) {}
+      : sock_(std::move(o.sock_)), tls_(std::move(o.tls_)), stls_(std::move(o.stls_)),
+        h2_(std::move(o.h2_)), ssl_view_(std::exchange(o.ssl_view_, nullptr)) {}
   byte_stream& operator=(byte_stream&& o) noexcept {
     sock_ = std::move(o.sock_);
     tls_ = std::move(o.tls_);
+    stls_ = std::move(o.stls_);
     h2_ = std::move(o.h2_);
-    tls_view_ = std::exchange(o.tls_view_, nullptr);
+    ssl_view_ = std::exchange(o.ssl_view_, nullptr);
     return *this;
   }
 
-  // Wraps the (connected) socket in TLS; the handshake is the caller's. Replaces a previous
-  // TLS layer.
+  // Client side (upstream connections): wraps the (connected) socket in Asio's TLS stream;
+  // the handshake is the caller's (tls()->async_handshake). Replaces a previous TLS layer.
   void start_tls(boost::asio::ssl::context& ctx) {
     auto exec = socket().get_executor();
     tcp::socket raw = std::move(socket());
     tls_ = std::make_unique<tls_stream>(std::move(raw), ctx);
-    tls_view_ = tls_.get();
+    ssl_view_ = tls_->native_handle();
     sock_ = tcp::socket(exec);
   }
-  bool is_tls() const { return tls_view_ != nullptr; }
-  tls_stream* tls() { return tls_view_; }
+  // Server side (accepted connections): TLS on the socket without staging buffers
+  // (proxy/tls_socket.hpp); the handshake is the caller's (server_tls()->async_handshake).
+  void start_server_tls(SSL_CTX* ctx) {
+    auto exec = socket().get_executor();
+    tcp::socket raw = std::move(socket());
+    stls_ = std::make_unique<tls_socket>(std::move(raw), ctx);
+    ssl_view_ = stls_->native_handle();
+    sock_ = tcp::socket(exec);
+  }
+  bool is_tls() const { return ssl_view_ != nullptr; }
+  // The connection's SSL object (an HTTP/2 stream: its connection's), or null.
+  SSL* ssl() const { return ssl_view_; }
+  tls_stream* tls() { return tls_.get(); }          // start_tls()'s stream
+  tls_socket* server_tls() { return stls_.get(); }  // start_server_tls()'s
   bool is_h2() const { return h2_ != nullptr; }
 
   // The TCP socket underneath (the TLS stream's next layer when TLS is on).
-  tcp::socket& socket() { return tls_ ? tls_->next_layer() : sock_; }
-  const tcp::socket& socket() const { return tls_ ? tls_->next_layer() : sock_; }
+  tcp::socket& socket() { return tls_ ? tls_->next_layer() : stls_ ? stls_->next_layer() : sock_; }
+  const tcp::socket& socket() const {
+    return tls_ ? tls_->next_layer() : stls_ ? stls_->next_layer() : sock_;
+  }
   executor_type get_executor() { return socket().get_executor(); }
   bool is_open() const { return h2_ ? h2_->open() : socket().is_open(); }
 
@@ -109,14 +129,15 @@ class byte_stream {
     if (h2_) {
       h2_->close();
       h2_.reset();
-      tls_view_ = nullptr;
+      ssl_view_ = nullptr;
       return;
     }
     socket().close(ec);
-    tls_view_ = nullptr;
-    if (tls_) {
-      auto exec = tls_->next_layer().get_executor();
+    ssl_view_ = nullptr;
+    if (tls_ || stls_) {
+      auto exec = socket().get_executor();
       tls_.reset();
+      stls_.reset();
       sock_ = tcp::socket(exec);
     }
   }
@@ -130,7 +151,9 @@ class byte_stream {
   auto async_read_some(const MutableBuffers& b, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const MutableBuffers& bufs) {
-          if (tls_)
+          if (stls_)
+            stls_->async_read_some(bufs, std::move(handler));
+          else if (tls_)
             tls_->async_read_some(bufs, std::move(handler));
           else if (h2_) [[unlikely]]
             h2_->read(*boost::asio::buffer_sequence_begin(bufs), io_handler(std::move(handler)));
@@ -144,7 +167,9 @@ class byte_stream {
   auto async_write_some(const ConstBuffers& b, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const ConstBuffers& bufs) {
-          if (tls_)
+          if (stls_)
+            stls_->async_write_some(bufs, std::move(handler));
+          else if (tls_)
             tls_->async_write_some(bufs, std::move(handler));
           else if (h2_) [[unlikely]]
             h2_->write(*boost::asio::buffer_sequence_begin(bufs), io_handler(std::move(handler)));
@@ -154,11 +179,21 @@ class byte_stream {
         token, b);
   }
 
+  // void(error_code): the connection has something to read (or its end), without a buffer
+  // while it waits. Plain TCP and server-side TLS (bytes OpenSSL holds count); not for an
+  // HTTP/2 stream or Asio's TLS stream, whose staging buffers readiness does not see.
+  template <class Token>
+  auto async_wait_readable(Token&& token) {
+    if (stls_) return stls_->async_wait_readable(std::forward<Token>(token));
+    return sock_.async_wait(tcp::socket::wait_read, std::forward<Token>(token));
+  }
+
  private:
   tcp::socket sock_;  // the connection when plain; a closed placeholder under TLS
-  std::unique_ptr<tls_stream> tls_;
+  std::unique_ptr<tls_stream> tls_;   // client side TLS
+  std::unique_ptr<tls_socket> stls_;  // server side TLS
   std::shared_ptr<stream_channel> h2_;
-  tls_stream* tls_view_ = nullptr;  // tls_, or an HTTP/2 stream's connection's TLS stream
+  SSL* ssl_view_ = nullptr;  // of tls_ or stls_, or an HTTP/2 stream's connection's
 };
 
 }  // namespace portico::proxy

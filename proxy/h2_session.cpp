@@ -280,7 +280,7 @@ struct h2_connection::impl {
     ++c.active_;
     gauge_add(c.w_.gauges().http2_streams, 1);
     auto it = c.streams_.find(s.id);
-    byte_stream bs(c.w_.context(), it->second, c.conn_.tls());
+    byte_stream bs(c.w_.context(), it->second, c.conn_.ssl());
     std::make_shared<http_session>(c.w_, std::move(bs), c.peer_)->start();
     // keep-alive-requests (or http2-max-requests): this stream is the last one; the client
     // is told so now and opens a new connection for the next request.

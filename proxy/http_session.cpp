@@ -132,10 +132,8 @@ void http_session::wait_idle(bool just_accepted) {
   // Both end quietly.
   const auto& cfg = w_.settings();
   arm(session_phase::idle, first_request_ ? cfg.client_header_timeout : cfg.keep_alive);
-  if (client_.is_tls() || h2_stream_) {
+  if (h2_stream_) {
     // An HTTP/2 stream has no socket of its own to wait on.
-    // The TLS layer may already hold bytes of a pipelined request (decrypted, or records read
-    // from the socket but not processed yet) that socket readiness never announces.
     client_.async_read_some(
         cbuf_.prepare(read_chunk),
         [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
@@ -144,12 +142,14 @@ void http_session::wait_idle(bool just_accepted) {
           self->resume();
         });
   } else {
-    // Wait for readability without a buffer: an idle connection holds none.
-    net::async_wait_readable(client_.socket(), just_accepted,
-                             [self = shared_from_this()](const boost::system::error_code& ec) {
-                               if (ec || self->closed_) return self->close_connection();
-                               self->resume();
-                             });
+    // Wait for readability without a buffer: an idle connection holds none. Under TLS the
+    // bytes OpenSSL already holds (a pipelined request) count as readable.
+    auto on_ready = [self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->closed_) return self->close_connection();
+      self->resume();
+    };
+    if (client_.is_tls()) client_.async_wait_readable(std::move(on_ready));
+    else net::async_wait_readable(client_.socket(), just_accepted, std::move(on_ready));
   }
 }
 
@@ -549,7 +549,7 @@ bool http_session::client_certificate_checks(const config::route& r, bool has_bo
     }
     return false;
   }
-  SSL* ssl = client_.tls()->native_handle();
+  SSL* ssl = client_.ssl();
   const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   const config::client_auth* negotiated =
       sni != nullptr ? snap_->find_client_auth(sni) : nullptr;

@@ -1,6 +1,6 @@
 #include "proxy/tls_handshake.hpp"
 
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <cstring>
 
@@ -24,14 +24,18 @@ tls_handshake::~tls_handshake() { w_.withdraw(enrolled_); }
 void tls_handshake::start() {
   boost::system::error_code ec;
   conn_.socket().set_option(tcp::no_delay(true), ec);
-  conn_.start_tls(w_.tls_context());
-  tls_server_context::attach(conn_.tls()->native_handle(), &w_.tls());
+  try {
+    conn_.start_server_tls(w_.tls_context().native_handle());
+  } catch (const boost::system::system_error&) {
+    conn_.close(ec);  // no SSL object (out of memory): the connection ends quietly
+    return;
+  }
+  tls_server_context::attach(conn_.ssl(), &w_.tls());
   timer_.expires_after(w_.settings().client_header_timeout);
   timer_.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
     if (!e && !self->done_) self->cancel();
   });
-  conn_.tls()->async_handshake(
-      asio::ssl::stream_base::server,
+  conn_.server_tls()->async_handshake(
       [self = shared_from_this()](const boost::system::error_code& e) { self->on_handshake(e); });
 }
 
@@ -50,7 +54,7 @@ void tls_handshake::on_handshake(const boost::system::error_code& ec) {
   }
   const unsigned char* proto = nullptr;
   unsigned int len = 0;
-  SSL_get0_alpn_selected(conn_.tls()->native_handle(), &proto, &len);
+  SSL_get0_alpn_selected(conn_.ssl(), &proto, &len);
   if (len == 2 && std::memcmp(proto, "h2", 2) == 0) {
     std::make_shared<h2_connection>(w_, std::move(conn_), std::move(peer_))->start();
     return;

@@ -193,7 +193,51 @@ class idle_connections:
                     sel.modify(key.fileobj, selectors.EVENT_READ, got)
         return done
 
+    def held(self):
+        """How many of the connections are still open (the proxy has not closed them)."""
+        import select
+        gone = select.POLLRDHUP | select.POLLHUP | select.POLLERR
+        n = 0
+        for s in self.socks:
+            p = select.poll()
+            p.register(s.fileno(), select.POLLRDHUP)
+            n += not any(ev & gone for _, ev in p.poll(0))
+        return n
+
     def close(self):
         for s in self.socks:
             s.close()
         self.socks = []
+
+
+class idle_tls_connections(idle_connections):
+    """Opens `count` TLS connections (full handshakes, ALPN http/1.1, no resumption), makes one
+    request on each and reads its answer, and holds them open."""
+
+    # Opening stops after deadline_s (below the proxies' 75 s keep-alive timeout: the first
+    # connections must still be open when RSS is read); `held` says how many were opened.
+    def __init__(self, port, host, count, path="/small", deadline_s=60):  # noqa: W0231
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["http/1.1"])
+        req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+        self.socks = []
+        self.answered = 0
+        end = time.monotonic() + deadline_s
+        for _ in range(count):
+            if time.monotonic() > end:
+                break
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                                server_hostname=host)
+            self.socks.append(s)
+            s.sendall(req)
+            got = b""
+            while b"\r\n\r\n" not in got:
+                data = s.recv(65536)
+                if not data:
+                    break
+                got += data
+            if got.startswith(b"HTTP/1.1 200"):
+                self.answered += 1

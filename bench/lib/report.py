@@ -139,10 +139,14 @@ def bodies_table(by_proxy, names, args):
     return lines + extra + [""], [("bodies-1MiB",) + h for h in heads]
 
 
-def idle_table(by_proxy, names, idle):
-    lines = ["### idle keep-alive connections (scenario 5)", "",
-             f"RSS of the proxy before and while holding {idle} idle keep-alive connections "
-             "(one request answered on each). nginx allocates its connection table "
+def idle_table(by_proxy, names, idle, case="idle"):
+    what = ("TLS keep-alive connections (full handshake, one request answered on each)"
+            if case == "idle-tls" else "keep-alive connections (one request answered on each)")
+    title = ("idle TLS keep-alive connections (scenario 11)" if case == "idle-tls" else
+             "idle keep-alive connections (scenario 5)")
+    lines = [f"### {title}", "",
+             f"RSS of the proxy before and while holding {idle} idle {what}; bytes per "
+             "connection count the connections still open when RSS was read. nginx allocates its connection table "
              "(worker_connections 30,000) and HAProxy its pools up front, so their growth per "
              "connection understates their cost: the ratio compares the RSS held.", "",
              f"| proxy | RSS idle KiB | RSS with {idle} idle conns KiB | bytes per conn | "
@@ -151,10 +155,11 @@ def idle_table(by_proxy, names, idle):
         rs = by_proxy[n]
         lines.append(f"| {n} | {fmt(med(rs, 'rss_idle_kib')[0])} | "
                      f"{fmt(med(rs, 'rss_held_kib')[0])} | "
-                     f"{fmt_range(rs, 'bytes_per_conn')} | {rs[-1]['answered']} |")
+                     f"{fmt_range(rs, 'bytes_per_conn')} | {rs[-1]['answered']} "
+                     f"({rs[-1].get('held', rs[-1]['answered'])} held) |")
     extra, heads = ratio_line(by_proxy, names, [("RSS with idle connections", "rss_held_kib",
                                                  "lower")])
-    return lines + extra + [""], [("idle",) + h for h in heads]
+    return lines + extra + [""], [(case,) + h for h in heads]
 
 
 def hosts_table(case, by_proxy, base, names, ready):

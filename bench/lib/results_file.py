@@ -64,8 +64,9 @@ def tables(args, names, ctx):
         add(report.fixed_rate_table(res["fixed-rate"], names, args, ctx.rate_note))
     if "bodies-1MiB" in res:
         add(report.bodies_table(res["bodies-1MiB"], names, args))
-    if "idle" in res:
-        add(report.idle_table(res["idle"], names, args.idle))
+    for case in ("idle", "idle-tls"):
+        if case in res:
+            add(report.idle_table(res[case], names, args.idle, case))
     for case in sorted(c for c in res if c.startswith("hosts-")):
         t = report.hosts_table(case, res[case], res.get("keepalive-64", {}), names,
                                ctx.ready_s)

@@ -149,22 +149,23 @@ def calibrate_rate(ctx, names):
 
 # --- scenario 5: idle keep-alive connections --------------------------------------------------
 
-def run_idle(name, p, port, ctx):
+def run_idle(name, p, port, ctx, case="idle", holder=load.idle_connections):
     rss0 = p.rss_kib()
-    held = load.idle_connections(port, proxies.HOST, ctx.args.idle)
+    held = holder(port, proxies.HOST, ctx.args.idle)
     time.sleep(1.0)
     rss1 = p.rss_kib()
+    n = held.held()  # per connection still open when RSS was read
     held.close()
-    r = {"rss_idle_kib": rss0, "rss_held_kib": rss1, "answered": held.answered,
-         "bytes_per_conn": (rss1 - rss0) * 1024 / max(1, ctx.args.idle)}
-    ctx.add("idle", name, r)
-    print(f"  {'idle':15} {name:8} {r['rss_idle_kib']} KiB idle, "
-          f"{r['bytes_per_conn']:.0f} B/conn ({r['answered']} answered)", flush=True)
+    r = {"rss_idle_kib": rss0, "rss_held_kib": rss1, "answered": held.answered, "held": n,
+         "bytes_per_conn": (rss1 - rss0) * 1024 / max(1, n)}
+    ctx.add(case, name, r)
+    print(f"  {case:15} {name:8} {r['rss_idle_kib']} KiB idle, "
+          f"{r['bytes_per_conn']:.0f} B/conn ({r['answered']} answered, {n} held)", flush=True)
 
 
 def base_group(name, ctx):
     """Scenarios 1, 2, 3 and 5 on one proxy instance with the plain configuration."""
-    scen = ctx.args.scenarios
+    scen = ctx.args.scenarios.split(",")
     if not any(s in scen for s in ("keepalive", "newconn", "rate", "idle")):
         return
     p, port, sp = start_proxy(name, ctx, ctx.ups[:2])
@@ -256,6 +257,9 @@ def churn_group(name, ctx):
 # --- scenario 8: TLS -------------------------------------------------------------------------
 
 def tls_group(name, ctx):
+    """Scenario 8 (tls) and scenario 11 (idle-tls: RSS per idle TLS keep-alive connection,
+    measured last on the same instance)."""
+    scen = ctx.args.scenarios.split(",")
     if name == "portico" and not ctx.portico_https:
         why = "Portico has no --https-port (portico serve --help): TLS not built yet"
         ctx.skip("tls-handshake", name, why)
@@ -268,17 +272,24 @@ def tls_group(name, ctx):
     target = url(tls["port"], scheme="https")
     try:
         load.run_wrk(target, proxies.HOST, 16, 1, LOAD_CPU)  # warm-up
-        cpu0 = p.cpu_seconds()
-        r = load.run_h2load_handshakes(target, proxies.HOST, 64, ctx.args.seconds, LOAD_CPU)
-        r["proxy_cpu"] = p.cpu_seconds() - cpu0
-        r["cpu_us_per_req"] = (r["proxy_cpu"] / r["requests"] * 1e6) if r["requests"] else None
-        ctx.add("tls-handshake", name, r)
-        say("tls-handshake", name, r, "(full handshakes: a new TLS connection per request)")
-        r = measured(p, target, ctx, 64)
-        ctx.add("tls-keepalive-64", name, r)
-        say("tls-keepalive-64", name, r)
+        if "tls" in scen:
+            tls_rates(name, p, target, ctx)
+        if "idle-tls" in scen:
+            run_idle(name, p, tls["port"], ctx, "idle-tls", load.idle_tls_connections)
     finally:
         p.stop()
+
+
+def tls_rates(name, p, target, ctx):
+    cpu0 = p.cpu_seconds()
+    r = load.run_h2load_handshakes(target, proxies.HOST, 64, ctx.args.seconds, LOAD_CPU)
+    r["proxy_cpu"] = p.cpu_seconds() - cpu0
+    r["cpu_us_per_req"] = (r["proxy_cpu"] / r["requests"] * 1e6) if r["requests"] else None
+    ctx.add("tls-handshake", name, r)
+    say("tls-handshake", name, r, "(full handshakes: a new TLS connection per request)")
+    r = measured(p, target, ctx, 64)
+    ctx.add("tls-keepalive-64", name, r)
+    say("tls-keepalive-64", name, r)
 
 
 # --- scenarios 9 and 10: HTTP/2 over TLS, and gRPC ------------------------------------------
@@ -392,6 +403,6 @@ GROUPS = [("base", base_group, ("keepalive", "newconn", "rate", "idle")),
           ("bodies", bodies_group, ("bodies",)),
           ("hosts", hosts_group, ("hosts",)),
           ("churn", churn_group, ("churn",)),
-          ("tls", tls_group, ("tls",)),
+          ("tls", tls_group, ("tls", "idle-tls")),
           ("h2", h2_group, ("h2",)),
           ("grpc", grpc_group, ("grpc",))]
