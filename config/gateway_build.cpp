@@ -211,7 +211,7 @@ void gateway_builder::check_route_kinds(const gateway& gw, std::size_t i, listen
 
 void gateway_builder::add_listener(const gateway& gw, std::size_t i, gw_gateway_status& gs) {
   const auto& l = gw.listeners[i];
-  listener_info li{&gw, &l, &gs.listeners.emplace_back(), false, false, true, true, {}};
+  listener_info li{&gw, &l, &gs.listeners.emplace_back(), false, false, true, true, {}, false};
   li.status->name = l.name;
   std::string reason = "Accepted", message;
   li.attachable = (l.protocol == "HTTP" || l.protocol == "HTTPS") && l.tls_mode == "Terminate";
