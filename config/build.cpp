@@ -464,6 +464,7 @@ std::shared_ptr<const tls_table> with_gateway_certificates(
   for (auto& [host, set] : by_host) {
     std::sort(set.begin(), set.end(), [](const auto& a, const auto& b) { return a->key_type < b->key_type; });
     t->certificates.insert(t->certificates.end(), set.begin(), set.end());
+    if (host.starts_with("*.")) t->multi_label_wildcards.insert(host);  // Gateway wildcard semantics
     t->by_host.insert_or_assign(host, std::move(set));
   }
   auto& cs = t->certificates;

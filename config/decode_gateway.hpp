@@ -394,7 +394,9 @@ void decode_backend_ref(decode_ctx& c, const N& b, const std::string& path, http
     if (*w < 0 || *w > 1000000) c.fail(b.get("weight").line(), path + ".weight", "must be 0-1000000");
     out.weight = *w;
   }
-  out.has_filters = b.get("filters").is_seq() && b.get("filters").size() > 0;
+  for_each_item(c, b, "filters", path, [&](const N& f, const std::string& fp) {
+    if (item_is_map(c, f, fp)) decode_filter(c, f, fp, out.filters.emplace_back());
+  });
 }
 
 template <class N>

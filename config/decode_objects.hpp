@@ -152,6 +152,7 @@ void decode_service(decode_ctx& c, const N& doc, service& out) {
     service_port port;
     read_string(c, p, "name", pp, port.name);
     read_string(c, p, "protocol", pp, port.protocol);
+    read_string(c, p, "appProtocol", pp, port.app_protocol);
     if (auto n = get_int32(c, p, "port", pp, true)) port.port = *n;
     N tp = p.get("targetPort");  // IntOrString
     if (!tp.absent()) {

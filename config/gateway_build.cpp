@@ -4,6 +4,12 @@
 // - Listeners: protocol HTTP on port 80 is served on --http-port, HTTPS (tls.mode Terminate)
 //   on 443 on --https-port. Any other port or protocol is not served; its listener status
 //   says why (Accepted False: PortUnavailable, UnsupportedProtocol) and the rest still serve.
+//   Routes attach to (and are counted on) HTTP and HTTPS listeners that are not served too;
+//   only served ones route. allowedRoutes.kinds naming a kind Portico does not serve:
+//   ResolvedRefs False, InvalidRouteKinds.
+// - Backends speak what their Service port's appProtocol says (config/gateway_backends.hpp);
+//   a backendRef with its own filters or another protocol than its rule's first is served
+//   by a copy of the route (weighted_backend::variant).
 // - A rule Portico cannot serve as written (a filter it does not implement, RequestRedirect
 //   with URLRewrite, ReplacePrefixMatch on a match that is not a PathPrefix) answers 500 for
 //   the requests it matches, with a build_error naming the field: its requests are never
@@ -33,6 +39,7 @@
 #include <re2/re2.h>
 
 #include "config/fnv.hpp"
+#include "config/gateway_backends.hpp"
 #include "config/gateway_grpc.hpp"
 #include "config/tls_certificate.hpp"
 
@@ -80,6 +87,10 @@ struct listener_info {
   bool accepts_http_route = true;  // allowedRoutes.kinds
   bool accepts_grpc_route = true;
   std::vector<attached_route> attached;  // in attachment order (oldest Route first)
+  // HTTP or HTTPS (Terminate) on any port: Routes attach and are counted even when the
+  // listener is not served (a port Portico does not listen on, no usable certificate), as
+  // ListenerStatus.AttachedRoutes asks; only a served listener routes their requests.
+  bool attachable = false;
 };
 
 // A Route of either kind, for processing all of them oldest first (the HTTPRoute/GRPCRoute
@@ -104,6 +115,7 @@ class gateway_builder {
   void add_gateway(const gateway& gw);
   void add_listener(const gateway& gw, std::size_t i, gw_gateway_status& gs);
   void check_certificates(const gateway& gw, std::size_t i, listener_info& li);
+  void check_route_kinds(const gateway& gw, std::size_t i, listener_info& li);
   void add_route(const http_route& rt, const grpc_route* grpc);
   const attached_route* conflict(const listener_info& li, bool grpc, bool any,
                                  const std::vector<std::string>& hosts) const;
@@ -181,11 +193,28 @@ void gateway_builder::check_certificates(const gateway& gw, std::size_t i, liste
   if (good == 0) li.served = false;
 }
 
+// allowedRoutes.kinds naming a kind Portico does not serve on the listener: ResolvedRefs False,
+// reason InvalidRouteKinds (unless a certificate reference already failed it); the listener
+// still serves the kinds it can (supportedKinds lists them).
+void gateway_builder::check_route_kinds(const gateway& gw, std::size_t i, listener_info& li) {
+  std::string invalid;
+  for (const auto& k : li.l->routes.kinds)
+    if (k.group != gateway_group || (k.kind != "HTTPRoute" && k.kind != "GRPCRoute"))
+      invalid += (invalid.empty() ? "" : ", ") + (k.group.empty() ? "core" : k.group) + "/" + k.kind;
+  if (invalid.empty()) return;
+  const std::string message = "allowedRoutes.kinds names kinds Portico does not serve on " + li.l->protocol +
+                              " listeners: " + invalid;
+  error("Gateway", gw.meta, "spec.listeners[" + std::to_string(i) + "].allowedRoutes.kinds", message);
+  for (auto& c : li.status->conditions)
+    if (c.type == "ResolvedRefs" && c.status == "True") c = cond("ResolvedRefs", false, "InvalidRouteKinds", message);
+}
+
 void gateway_builder::add_listener(const gateway& gw, std::size_t i, gw_gateway_status& gs) {
   const auto& l = gw.listeners[i];
-  listener_info li{&gw, &l, &gs.listeners.emplace_back(), false, false, true, true, {}};
+  listener_info li{&gw, &l, &gs.listeners.emplace_back(), false, false, true, true, {}, false};
   li.status->name = l.name;
   std::string reason = "Accepted", message;
+  li.attachable = (l.protocol == "HTTP" || l.protocol == "HTTPS") && l.tls_mode == "Terminate";
   if (l.protocol == "HTTP" && l.port == 80) {
     li.served = true;
   } else if (l.protocol == "HTTPS" && l.port == 443 && l.tls_mode == "Terminate") {
@@ -212,6 +241,7 @@ void gateway_builder::add_listener(const gateway& gw, std::size_t i, gw_gateway_
   li.status->conditions.push_back(cond("Accepted", li.served, reason, message));
   if (li.served && li.tls) check_certificates(gw, i, li);
   else if (li.served) li.status->conditions.push_back(cond("ResolvedRefs", true, "ResolvedRefs"));
+  if (li.served) check_route_kinds(gw, i, li);
   li.status->conditions.push_back(cond("Programmed", li.served, li.served ? "Programmed" : "Invalid"));
   if (!li.served) error("Gateway", gw.meta, "spec.listeners[" + std::to_string(i) + "]",
                         message.empty() ? "listener not served: " + li.status->conditions.back().reason : message);
@@ -249,14 +279,20 @@ bool gateway_builder::namespace_allowed(const listener_info& li, const std::stri
 // (apis/v1/shared_types.go, RouteConditionReason).
 // (The backendRefs of RequestMirror filters count too.)
 gw_condition gateway_builder::resolved_refs(const http_route& rt) const {
-  std::vector<const object_reference*> refs;
+  struct ref_use {
+    const object_reference* ref;
+    std::optional<std::int32_t> port;
+    bool mirror;
+  };
+  std::vector<ref_use> refs;
   for (const auto& rule : rt.rules) {
-    for (const auto& b : rule.backend_refs) refs.push_back(&b.ref);
+    for (const auto& b : rule.backend_refs) refs.push_back({&b.ref, b.port, false});
     for (const auto& f : rule.filters)
-      if (f.type == http_filter_type::request_mirror) refs.push_back(&f.mirror.ref);
+      if (f.type == http_filter_type::request_mirror) refs.push_back({&f.mirror.ref, f.mirror.port, true});
   }
-  for (const object_reference* r : refs) {
-    const object_reference& b = *r;
+  const bool grpc = std::string_view(kind_) == "GRPCRoute";
+  for (const ref_use& use : refs) {
+    const object_reference& b = *use.ref;
     const std::string ns = b.namespace_name.value_or(rt.meta.namespace_name);
     if (b.group != core_group || b.kind != "Service")
       return cond("ResolvedRefs", false, "InvalidKind", b.kind + " is not a core Service");
@@ -266,6 +302,14 @@ gw_condition gateway_builder::resolved_refs(const http_route& rt) const {
                   "Service " + ns + "/" + b.name + " is in another namespace and no ReferenceGrant allows it");
     if (!state_.services.count(ns + "/" + b.name))
       return cond("ResolvedRefs", false, "BackendNotFound", "Service " + ns + "/" + b.name + " not found");
+    // The Service port's appProtocol (KEP-3726): one the route cannot speak makes the ref
+    // invalid; mirror copies go out as HTTP/1.1 in cleartext.
+    const auto app = use.port ? service_app_protocol(state_, ns, b.name, *use.port) : std::nullopt;
+    const auto proto = app ? backend_protocol_for(*app, grpc) : backend_protocol::http1;
+    if (proto == backend_protocol::unsupported || (use.mirror && !grpc && proto != backend_protocol::http1))
+      return cond("ResolvedRefs", false, "UnsupportedProtocol",
+                  unsupported_protocol_message(ns + "/" + b.name, *use.port, *app, grpc) +
+                      (use.mirror ? " (mirror copies go out as HTTP/1.1 in cleartext)" : ""));
   }
   return cond("ResolvedRefs", true, "ResolvedRefs");
 }
@@ -302,7 +346,7 @@ void gateway_builder::add_route(const http_route& rt, const grpc_route* grpc) {
       if ((p.section_name && *p.section_name != li.l->name) || (p.port && *p.port != li.l->port)) continue;
       named = true;
       const bool kind_ok = grpc ? li.accepts_grpc_route : li.accepts_http_route;
-      if (!li.served || !kind_ok || !namespace_allowed(li, rt.meta.namespace_name)) continue;
+      if (!li.attachable || !kind_ok || !namespace_allowed(li, rt.meta.namespace_name)) continue;
       allowed = true;
       bool any = false;
       std::vector<std::string> hosts = intersect_hostnames(li.l->hostname, rt.hostnames, any);
@@ -317,6 +361,7 @@ void gateway_builder::add_route(const http_route& rt, const grpc_route* grpc) {
       attached = true;
       ++li.status->attached_routes;
       li.attached.push_back({grpc != nullptr, any, hosts, route_key});
+      if (!li.served) continue;  // counted, not routed
       if (any) keys.emplace(li.tls, "");
       for (auto& h : hosts) keys.emplace(li.tls, lower(h));
     }
@@ -470,6 +515,11 @@ void gateway_builder::rule_mirrors(const http_route& rt, std::size_t i, route& r
     const std::string field = "spec.rules[" + std::to_string(i) + "].filters[" + std::to_string(f) + "].requestMirror.backendRef";
     const std::string ns = m.ref.namespace_name.value_or(rt.meta.namespace_name);
     std::string why = backend_problem(rt, m.ref, m.port);
+    if (why.empty())
+      if (auto app = service_app_protocol(state_, ns, m.ref.name, *m.port);
+          app && backend_protocol_for(*app, false) != backend_protocol::http1)
+        why = unsupported_protocol_message(ns + "/" + m.ref.name, *m.port, *app, false) +
+              " (mirror copies go out as HTTP/1.1 in cleartext)";
     mirror_backend mb;
     if (why.empty()) {
       ingress_backend ib;
@@ -501,18 +551,29 @@ void gateway_builder::rule_backends(const http_route& rt, std::size_t i, route& 
     const std::string ns = ref.ref.namespace_name.value_or(rt.meta.namespace_name);
     weighted_backend wb;
     wb.weight = static_cast<std::uint32_t>(ref.weight);
-    std::string why = backend_problem(rt, ref.ref, ref.port);
-    if (why.empty() && ref.has_filters) why = "per-backend filters are not supported by Portico yet";
+    std::string why = backend_problem(rt, ref.ref, ref.port), sub;
+    backend_choice choice;
+    if (why.empty()) why = choose_backend(state_, ns, ref, r.grpc, *r.policy, choice, sub);
     if (why.empty()) {
       ingress_backend ib;
       ib.has_service = true;
       ib.service_name = ref.ref.name;
       ib.port.number = *ref.port;
-      auto res = clusters_.resolve(ns, ib);
+      const bool tls = choice.protocol == backend_protocol::http1_tls || choice.protocol == backend_protocol::h2_tls;
+      auto res = clusters_.resolve(ns, ib, tls ? app_protocol_tls() : nullptr);
       if (!res.error.empty()) why = res.error;
       else wb.backend = std::move(res.backend);
     }
-    if (!why.empty()) error(kind_, rt.meta, field, why + "; its share of the requests answers 500");
+    if (!why.empty()) {
+      error(kind_, rt.meta, field + sub, why + (r.grpc ? "; its share of the requests answers 503" : "; its share of the requests answers 500"));
+    } else if (const bool h2 = choice.protocol == backend_protocol::h2c || choice.protocol == backend_protocol::h2_tls;
+               h2 != r.upstream_h2 || choice.policy) {
+      // Served by its own copy of the route (made per match in add_entry()).
+      auto v = std::make_shared<route>();
+      v->upstream_h2 = h2;
+      v->policy = choice.policy ? choice.policy : r.policy;
+      wb.variant = std::move(v);
+    }
     if (b == 0) {
       r.service_name = ref.ref.name;
       r.service_port = ref.port ? std::to_string(*ref.port) : "";
@@ -523,7 +584,10 @@ void gateway_builder::rule_backends(const http_route& rt, std::size_t i, route& 
   for (const auto& wb : r.weighted)
     if (wb.backend && wb.weight > 0 && !r.backend) r.backend = wb.backend;
   // One usable backend: the plain route (no draw per request).
-  if (r.weighted.size() == 1 && r.weighted[0].backend && r.weight_total > 0) r.weighted.clear();
+  if (r.weighted.size() == 1 && r.weighted[0].backend && r.weight_total > 0) {
+    if (const auto& v = r.weighted[0].variant) r.upstream_h2 = v->upstream_h2, r.policy = v->policy;
+    r.weighted.clear();
+  }
 }
 
 // One HTTPRouteMatch ready to test; false (with an error) when a regex does not compile:
@@ -567,6 +631,8 @@ std::shared_ptr<route> gateway_builder::rule_route(const http_route& rt, std::si
   proto->namespace_name = rt.meta.namespace_name;
   proto->ingress_name = rt.meta.name;
   proto->policy = pol;
+  // GRPCRoute: the backends speak gRPC over HTTP/2 (cleartext unless appProtocol says TLS).
+  proto->grpc = proto->upstream_h2 = std::string_view(kind_) == "GRPCRoute";
   if (!pol->redirect.gateway.enabled) rule_backends(rt, i, *proto);
   if (valid && !pol->redirect.gateway.enabled) rule_mirrors(rt, i, *proto);
   // An invalid rule, or one without a backend that may get requests and without a
@@ -590,6 +656,18 @@ void gateway_builder::add_entry(const http_route& rt, const route& proto, gatewa
   gm.rule = rule;
   gm.match = match;
   gm.owner = r.get();
+  for (auto& wb : r->weighted) {
+    if (!wb.variant) continue;
+    // This match's copy of the route, with the backendRef's policy and protocol.
+    auto v = std::make_shared<route>(*r);
+    v->weighted.clear();
+    v->weight_total = 0;
+    v->backend = wb.backend;
+    v->policy = wb.variant->policy;
+    v->upstream_h2 = wb.variant->upstream_h2;
+    out_.table->add_variant(r.get(), v.get());
+    wb.variant = std::move(v);
+  }
   for (const auto& [tls, key] : keys) out_.table->list(tls, key).push_back(gm);
   out_.routes.push_back(std::move(r));
 }
@@ -600,8 +678,6 @@ void gateway_builder::attach(const http_route& rt, const grpc_route* grpc,
     auto proto = rule_route(rt, i);
     const auto rule = static_cast<std::uint32_t>(i);
     if (grpc) {
-      // GRPCRoute: the backends speak gRPC over cleartext HTTP/2 (backend-protocol GRPC).
-      proto->grpc = proto->upstream_h2 = true;
       std::vector<grpc_route_match> matches = grpc->rules[i].matches;
       if (matches.empty()) matches.emplace_back();  // every gRPC call
       for (std::size_t j = 0; j < matches.size(); ++j) {

@@ -181,7 +181,9 @@ struct http_backend_ref {
   object_reference ref;  // group "" kind "Service" by default
   std::optional<std::int32_t> port;
   std::int32_t weight = 1;
-  bool has_filters = false;  // per-backend filters: not served yet
+  // Filters applied when this backend is picked (HTTPBackendRef.Filters): RequestHeaderModifier
+  // and ResponseHeaderModifier are served, after the rule's.
+  std::vector<http_route_filter> filters;
   bool operator==(const http_backend_ref&) const = default;
 };
 

@@ -214,6 +214,8 @@ bool gateway_table::claims(std::string_view host) const {
 void gateway_table::assign_indices() {
   for (auto& l : lists_)
     for (auto& m : l) m.route = m.owner != nullptr ? m.owner->index : no_route;
+  for (auto& [owner, variant] : variants_) variant->index = owner->index;
+  variants_.clear();
 }
 
 bool gateway_table::has_any_host() const {

@@ -93,6 +93,9 @@ class gateway_table {
   // listener kind (tls: HTTPS). Sort with finish().
   std::vector<gateway_match>& list(bool tls, const std::string& host_key);
   void finish();
+  // A backendRef's copy of route `owner` (config::weighted_backend::variant): it gets the
+  // owner's index in assign_indices().
+  void add_variant(const route* owner, route* variant) { variants_.emplace_back(owner, variant); }
   void assign_indices();  // every entry's route = owner->index  // sorts every list; copies wildcard and any-host entries into the more
                   // specific hosts they cover, after theirs (hostname precedence)
 
@@ -110,6 +113,7 @@ class gateway_table {
   using index_map = std::unordered_map<std::string, std::uint32_t, tls_host_hash, std::equal_to<>>;
   index_map keys_[2];  // by listener kind: host key -> index in lists_
   std::vector<std::vector<gateway_match>> lists_;
+  std::vector<std::pair<const route*, route*>> variants_;  // build time only
 };
 
 }  // namespace portico::config

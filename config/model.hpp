@@ -104,6 +104,9 @@ struct service_port {
   // targetPort: a number or a named container port.
   std::optional<std::int32_t> target_port_number;
   std::string target_port_name;
+  // appProtocol (KEP-3726): "kubernetes.io/h2c", "kubernetes.io/ws", "kubernetes.io/wss" or
+  // an IANA service name; "" absent. Gateway API backends honour it (config/gateway_backends.hpp).
+  std::string app_protocol;
   bool operator==(const service_port&) const = default;
 };
 

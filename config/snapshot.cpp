@@ -147,8 +147,30 @@ const typename Map::mapped_type* find_tls_host(const Map& hosts, std::string_vie
 
 }  // namespace
 
+// A Gateway listener wildcard covering more than one label of `name`: "a.b.example.com" tries
+// "*.example.com", then "*.com" (the one-label "*.b.example.com" was tried before). No
+// allocation.
+static const tls_certificates* find_multi_label(const tls_table& t, std::string_view name) {
+  if (t.multi_label_wildcards.empty() || name.empty() || name.size() > 253) return nullptr;
+  char buf[254];
+  std::size_t n = 0;
+  for (char c : name) buf[n++] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  if (buf[n - 1] == '.') --n;
+  const std::string_view key(buf, n);
+  const auto first = key.find('.');
+  if (first == std::string_view::npos || first == 0) return nullptr;
+  for (auto dot = key.find('.', first + 1); dot != std::string_view::npos; dot = key.find('.', dot + 1)) {
+    buf[dot - 1] = '*';  // over the last character of the label before: "*.<rest>"
+    const std::string_view w(buf + dot - 1, n - dot + 1);
+    if (!t.multi_label_wildcards.count(w)) continue;
+    if (auto it = t.by_host.find(w); it != t.by_host.end()) return &it->second;
+  }
+  return nullptr;
+}
+
 const tls_certificates* snapshot::find_certificates(std::string_view server_name) const {
   const tls_certificates* c = find_tls_host(tls_->by_host, server_name);
+  if (c == nullptr) c = find_multi_label(*tls_, server_name);
   return c == nullptr || c->empty() ? nullptr : c;
 }
 

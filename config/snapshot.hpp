@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -96,9 +97,15 @@ std::string upstream_name(std::string_view namespace_name, std::string_view serv
 
 // A Gateway API backendRef of a route: its cluster (null: the ref is invalid, requests
 // drawn for it answer 500) and weight.
+struct route;
+
 struct weighted_backend {
   std::shared_ptr<const cluster> backend;
   std::uint32_t weight = 0;
+  // Non-null: when this backend is drawn, this copy of the route serves the request (same
+  // index and names): the backendRef's own filters (HTTPBackendRef.Filters) in its policy,
+  // or a protocol other than the route's (the Service port's appProtocol) in upstream_h2.
+  std::shared_ptr<const route> variant;
 };
 
 // A Gateway API RequestMirror of a route: a copy of numerator out of denominator requests
@@ -232,6 +239,10 @@ using client_auth_map = std::unordered_map<std::string, std::shared_ptr<const cl
 
 struct tls_table {
   tls_host_map by_host;
+  // Wildcard keys of by_host from Gateway HTTPS listener hostnames: "*.example.com" there
+  // covers one or more labels ("a.b.example.com"), as Gateway API hostnames do; Ingress
+  // spec.tls wildcards cover one label.
+  std::set<std::string, std::less<>> multi_label_wildcards;
   // auth-tls-*: the hosts (and their aliases) that ask for client certificates.
   client_auth_map client_auth_by_host;
   // --default-ssl-certificate when it names a good Secret; null: the proxy's own self-signed.
@@ -279,7 +290,8 @@ class snapshot {
   std::uint64_t hash() const { return hash_; }  // config hash, as in nginx_ingress_controller_config_hash
 
   // TLS: the certificates for a ClientHello server name (any case, one trailing dot
-  // ignored): exact host, then the single-label wildcard; nullptr when neither is listed or
+  // ignored): exact host, then the single-label wildcard, then the longer suffix wildcards of
+  // tls_table::multi_label_wildcards, longest first; nullptr when neither is listed or
   // its Secrets are unusable (then the default certificate, tls().default_cert or the
   // self-signed one, answers). Never empty. Allocates nothing.
   const tls_certificates* find_certificates(std::string_view server_name) const;

@@ -34,8 +34,10 @@ std::uint64_t snapshot_hash(const std::vector<std::shared_ptr<const route>>& rou
     h.add(r->is_default_backend ? 1 : 0).add(r->backend->id).add(r->backend->version);
     h.add(r->ssl_redirect ? 1 : 0).add(r->upstream_h2 ? 1 : 0).add(r->grpc ? 1 : 0).add(r->policy ? r->policy->hash : 0);
     if (const cluster* e = r->error_backend.get()) h.add(e->id).add(e->version);
-    for (const auto& w : r->weighted)
+    for (const auto& w : r->weighted) {
       h.add(w.backend ? w.backend->id : std::string_view("-")).add(w.backend ? w.backend->version : 0).add(std::uint64_t{w.weight});
+      if (const route* v = w.variant.get()) h.add("v").add(v->upstream_h2 ? 1 : 0).add(v->policy->hash);
+    }
     for (const auto& m : r->mirrors)
       h.add("m").add(m.backend->id).add(m.backend->version).add(std::uint64_t{m.numerator}).add(std::uint64_t{m.denominator});
     if (const canary_route* c = r->canary.get()) {

@@ -162,17 +162,37 @@ awaitable<void> gateway_status_writer::sync(const std::vector<std::string>& addr
       known_.erase(id);
       continue;
     }
-    tasks.push_back({id, "detached",
-                     api + "/namespaces/" + meta->namespace_name + resource(kind) + meta->name,
-                     meta->resource_version,
-                     [ours, now](const json::value& cur, std::int64_t gen) {
-                       return route_object_status(cur, nullptr, ours, gen, now);
-                     }});
+    tasks.push_back(detach_task(id, kind, *meta, now));
   }
+  // A new term: entries an earlier leader (or this process before) left on Routes that no
+  // longer attach are found by reading each such Route once.
+  const bool sweep = sweep_;
+  if (sweep) plan_sweep(attached, now, tasks);
   for (const auto& t : tasks) {
     if (!active()) co_return;
     co_await write_known(t);
   }
+  if (sweep) sweep_ = false;  // every Route was read (a failed one logged)
+}
+
+gateway_status_writer::task gateway_status_writer::detach_task(const std::string& id, const std::string& kind,
+                                                               const config::object_meta& meta,
+                                                               const std::string& now) const {
+  const std::string ours = build_.gateway_controller_name;
+  return {id, "detached",
+          api + "/namespaces/" + meta.namespace_name + (kind == "GRPCRoute" ? "/grpcroutes/" : "/httproutes/") +
+              meta.name,
+          meta.resource_version, [ours, now](const json::value& cur, std::int64_t gen) {
+            return route_object_status(cur, nullptr, ours, gen, now);
+          }};
+}
+
+void gateway_status_writer::plan_sweep(const std::set<std::string>& attached, const std::string& now,
+                                       std::vector<task>& tasks) const {
+  for (const auto& [key, rt] : state_.http_routes)
+    if (!attached.count("HTTPRoute " + key)) tasks.push_back(detach_task("HTTPRoute " + key, "HTTPRoute", rt.meta, now));
+  for (const auto& [key, rt] : state_.grpc_routes)
+    if (!attached.count("GRPCRoute " + key)) tasks.push_back(detach_task("GRPCRoute " + key, "GRPCRoute", rt.meta, now));
 }
 
 }  // namespace portico::watch

@@ -8,8 +8,10 @@
 // Read-modify-write: GET the object, compute its new status, PUT .../status with the read
 // resourceVersion only when it differs, again on 409. observedGeneration is the read
 // metadata.generation; an object read at another resourceVersion than the watched copy the
-// status was computed from is left for the next sync (the watch catches up first). HTTPRoutes whose parents
-// entries this leader wrote and that are no longer attached get ours removed.
+// status was computed from is left for the next sync (the watch catches up first). Routes whose parents
+// entries this leader wrote and that are no longer attached get ours removed; the first pass
+// of a term also reads every other Route not attached (one GET each) and removes entries an
+// earlier leader left there.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -40,6 +42,7 @@ class gateway_status_writer {
   void reset() {
     known_.clear();
     routes_written_.clear();
+    sweep_ = true;
   }
   // One pass over every object; `active` is asked between writes (leadership, stop).
   boost::asio::awaitable<void> sync(const std::vector<std::string>& addresses,
@@ -64,6 +67,11 @@ class gateway_status_writer {
   };
   boost::asio::awaitable<result> write(const task& t);
   boost::asio::awaitable<void> write_known(const task& t);
+  // Removes our parents entries from Route `id` ("Kind ns/name").
+  task detach_task(const std::string& id, const std::string& kind, const config::object_meta& meta,
+                   const std::string& now) const;
+  // Every Route of the state not in `attached`, once per term (sweep_).
+  void plan_sweep(const std::set<std::string>& attached, const std::string& now, std::vector<task>& tasks) const;
 
   api_client& client_;
   const config::cluster_state& state_;
@@ -72,6 +80,7 @@ class gateway_status_writer {
   std::shared_ptr<const config::gateway_status> status_;
   std::map<std::string, std::string> known_;  // "Kind ns/name" -> fingerprint@resourceVersion
   std::set<std::string> routes_written_;      // Routes ("Kind ns/name") with our entries
+  bool sweep_ = true;  // the next sync reads every unattached Route once (a new term)
   std::uint64_t writes_ = 0;
 };
 

@@ -496,6 +496,7 @@ const config::route* http_session::route_request() {
   pick_backend_phase(*r, *req_head_, w_.lb().random(), pick_);
   // An HTTPRoute backendRef that cannot be used: 500; a GRPCRoute's: 503 (gRPC UNAVAILABLE).
   if (pick_.cluster == nullptr) return prepare_local(r->grpc ? 503 : 500, has_body || !keep_alive_);
+  if (pick_.variant != nullptr) rec_->route = r = pick_.variant;  // the backendRef's filters, protocol
   if (pick_.canary != nullptr) rec_->canary = pick_.canary->upstream_name;
   if (pick_.cluster->endpoints.empty()) {
     const config::cluster* eb = r->error_backend.get();

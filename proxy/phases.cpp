@@ -410,6 +410,7 @@ void pick_backend_phase(const config::route& r, const message_head& h, std::uint
     for (const auto& w : r.weighted) {
       if (draw < w.weight) {
         out.cluster = w.backend.get();
+        out.variant = w.variant.get();
         return;
       }
       draw -= w.weight;

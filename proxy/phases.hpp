@@ -108,6 +108,9 @@ struct backend_pick {
   // The policy whose load-balance and upstream-hash-by choose the endpoint: the canary
   // Ingress's when the canary serves (as in ingress-nginx), else the route's.
   const config::route_policy* balance = nullptr;
+  // Non-null: the drawn HTTPRoute backendRef's own route (config::weighted_backend::variant)
+  // serves the request in place of the matched one.
+  const config::route* variant = nullptr;
 };
 // `random` is a uniformly distributed number (the weight draw).
 void pick_backend_phase(const config::route& r, const message_head& h, std::uint64_t random,

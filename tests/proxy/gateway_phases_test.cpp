@@ -100,7 +100,7 @@ TEST(gateway_phases, weighted_draw_follows_the_weights_and_null_backends_answer_
   a->id = "a";
   auto b = std::make_shared<config::cluster>();
   b->id = "b";
-  r.weighted = {{a, 1}, {b, 0}, {nullptr, 2}};
+  r.weighted = {{a, 1, nullptr}, {b, 0, nullptr}, {nullptr, 2, nullptr}};
   r.weight_total = 3;
   message_head h;
   backend_pick pick;
@@ -113,10 +113,30 @@ TEST(gateway_phases, weighted_draw_follows_the_weights_and_null_backends_answer_
   }
   EXPECT_EQ(got_a, 100);     // draw % 3 == 0
   EXPECT_EQ(got_null, 200);  // the invalid ref's share
-  r.weighted = {{a, 0}};
+  r.weighted = {{a, 0, nullptr}};
   r.weight_total = 0;
   pick_backend_phase(r, h, 7, pick);
   EXPECT_EQ(pick.cluster, nullptr);  // every weight 0
+}
+
+// A backendRef with its own filters or protocol (config::weighted_backend::variant): the pick
+// names the route copy that serves it; the others serve with the matched route.
+TEST(gateway_phases, weighted_draw_names_the_backends_own_route) {
+  config::route r = route_with({});
+  auto a = std::make_shared<config::cluster>();
+  auto b = std::make_shared<config::cluster>();
+  auto own = std::make_shared<config::route>(r);
+  own->upstream_h2 = true;
+  r.weighted = {{a, 1, nullptr}, {b, 1, own}};
+  r.weight_total = 2;
+  message_head h;
+  backend_pick pick;
+  pick_backend_phase(r, h, 0, pick);
+  EXPECT_EQ(pick.cluster, a.get());
+  EXPECT_EQ(pick.variant, nullptr);
+  pick_backend_phase(r, h, 1, pick);
+  EXPECT_EQ(pick.cluster, b.get());
+  EXPECT_EQ(pick.variant, own.get());
 }
 
 }  // namespace

@@ -189,6 +189,40 @@ class K8sGatewayTest(unittest.TestCase):
         harness.wait_until(lambda: listener() is not None and listener()["attachedRoutes"] == 1, 60)
         self.assertIn({"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"}, listener()["supportedKinds"])
 
+    def test_new_leader_removes_stale_parent_entries(self):
+        # Entries an earlier leader wrote on a Route that no longer attaches (its parentRef now
+        # names a Gateway of another class): the new leader's first pass removes ours and
+        # keeps the other controller's.
+        self.start()
+        stale = {"apiVersion": GW, "kind": "HTTPRoute", "metadata": {"name": "stale", "namespace": "default"},
+                 "spec": {"parentRefs": [{"name": "elsewhere"}], "rules": [{"backendRefs": [{"name": "a", "port": 80}]}]}}
+        self.kubectl.apply_docs(*gateway_objects(), route("a"), stale)
+
+        def entry(controller, gateway):
+            return {"parentRef": {"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                  "namespace": "default", "name": gateway},
+                    "controllerName": controller,
+                    "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
+                                    "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}
+        parents = [entry("portico.dev/gateway-controller", "gw"), entry("example.com/other", "elsewhere")]
+        self.kubectl("patch", "httproute", "stale", "-n", "default", "--subresource=status", "--type=merge",
+                     "-p", json.dumps({"status": {"parents": parents}}))
+
+        def controllers():
+            st = self.get("httproute", "stale").get("status", {})
+            return sorted(x.get("controllerName") for x in st.get("parents", []))
+        self.assertEqual(controllers(), ["example.com/other", "portico.dev/gateway-controller"])
+        p = self.portico()
+        harness.wait_until(lambda: p.backend_name("gw.test") == "a", 20)
+        try:
+            harness.wait_until(lambda: controllers() == ["example.com/other"], 60)
+        except TimeoutError:
+            self.fail(f"stale entry kept: {controllers()}; Portico's log:\n" + p.stderr_text()[-6000:])
+        # The attached route got its entry as before.
+        def web_controllers():
+            return [x["controllerName"] for x in self.get("httproute", "web").get("status", {}).get("parents", [])]
+        harness.wait_until(lambda: web_controllers() == ["portico.dev/gateway-controller"], 60)
+
     def test_without_the_crds_ingress_keeps_routing(self):
         self.start(["--no-gateway-api"])
         self.kubectl.apply_docs(ingress_class(), ingress("ing", "ing.test", "a"))
