@@ -1,6 +1,7 @@
 #include "proxy/body_splice.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,6 +35,12 @@ pipe_set& thread_pipes() {
 }
 
 }  // namespace
+
+bool socket_quiet(int fd) {
+  char c;
+  const ssize_t r = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
 
 splice_pipe::splice_pipe() {
   auto& set = thread_pipes();

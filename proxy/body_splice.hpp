@@ -14,6 +14,10 @@ namespace portico::proxy {
 // piece than a read and a write.
 inline constexpr std::uint64_t splice_min_bytes = 64 * 1024;
 
+// Whether nothing waits to be read on socket `fd` (no byte, no end of stream): a spliced
+// body leaves what came after it in the socket, and such a connection is not reused.
+bool socket_quiet(int fd);
+
 // One pipe of the worker thread's set, held for one transfer.
 class splice_pipe {
  public:

@@ -404,8 +404,13 @@ http_session::task<bool> http_session::relay_length_body(std::uint64_t length) {
     // A failure either way ends the response: the client sees the connection close (what
     // reached the pipe but not the client goes with the pipe).
     const splice_end e = co_await splice_body(up_, client_, remaining, false);
-    if (e == splice_end::done) remaining = 0;
-    else if (e != splice_end::unavailable) ok = false;
+    if (e == splice_end::done) {
+      remaining = 0;
+      // Bytes after the body stayed in the socket: that connection is not pooled.
+      if (!socket_quiet(up_.socket().native_handle())) close_upstream();
+    } else if (e != splice_end::unavailable) {
+      ok = false;
+    }
   }
   while (ok && remaining > 0) {
     arm(session_phase::upstream_wait, pol.read_timeout);
