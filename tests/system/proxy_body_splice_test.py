@@ -7,7 +7,8 @@ chunked, and reports its length and SHA-256; it answers generated bodies with ei
 Peers that close mid-body: a client that stops halfway through its request body leaves the
 upstream with a truncated request and never a complete one; an upstream that stops halfway
 through its response leaves the client with the head, the bytes sent and a closed connection;
-an upstream that stops reading a request body gets the client a 502 or a closed connection.
+an upstream that stops reading a request body gets the client a 502 or a closed connection;
+a client that stalls mid-body past --client-body-timeout is answered 408.
 Each time the worker (one) serves the next request, and the same cases give the same answers
 and log lines with --body-splice=false."""
 
@@ -313,10 +314,10 @@ class exact_bodies(unittest.TestCase):
 class peers_closing_mid_body(unittest.TestCase):
     """The same answers with and without splice; the worker serves on afterwards."""
 
-    def start(self, splice):
+    def start(self, splice, *flags):
         up = BodyUpstream()
         p = t.start_portico(config(up), "--workers", "1", "--access-log=true", *STREAM,
-                            "--body-splice=" + ("true" if splice else "false"))
+                            "--body-splice=" + ("true" if splice else "false"), *flags)
         return up, p
 
     def next_request_works(self, p):
@@ -347,6 +348,32 @@ class peers_closing_mid_body(unittest.TestCase):
         on = self.client_stops(True)
         off = self.client_stops(False)
         self.assertEqual(on, off)
+
+    def client_stalls(self, splice):
+        up, p = self.start(splice, "--client-body-timeout", "1s")
+        try:
+            data = body(4 * MIB, 6)
+            with socket.create_connection(("127.0.0.1", p.http_port), timeout=30) as s:
+                s.sendall(b"POST /sink HTTP/1.1\r\nHost: app.test\r\nContent-Length: %d\r\n\r\n"
+                          % len(data) + data[:MIB])
+                c = h.Conn.__new__(h.Conn)
+                c.sock, c.buf = s, b""
+                status = c.read_response().status  # no more bytes: the body deadline passes
+            h.wait_until(lambda: up.records("/sink") or None, timeout=30)
+            (path, got, _, complete), = up.records("/sink")
+            self.assertFalse(complete)
+            rec, = access_records(p, "/sink")
+            self.next_request_works(p)
+            return status, rec["status"], rec["bytes_in"] > MIB
+        finally:
+            p.stop()
+            up.stop()
+
+    def test_client_stalling_mid_request_body_is_answered_408(self):
+        on = self.client_stalls(True)
+        off = self.client_stalls(False)
+        self.assertEqual(on, off)
+        self.assertEqual(on, (408, 408, True))
 
     def upstream_cuts(self, splice):
         up, p = self.start(splice)
