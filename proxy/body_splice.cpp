@@ -14,6 +14,8 @@ namespace {
 // Idle pipes kept per worker thread: as many as transfers that ran at once there lately, up
 // to this; more are closed when given back.
 constexpr std::size_t max_idle_pipes = 16;
+// Pipe capacity asked for (the kernel's default is 64 KiB): fewer splice calls per body.
+constexpr int pipe_bytes = 256 * 1024;
 
 struct pipe_set {
   struct ends {
@@ -54,6 +56,7 @@ splice_pipe::splice_pipe() {
   if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return;
   rd_ = fds[0];
   wr_ = fds[1];
+  ::fcntl(wr_, F_SETPIPE_SZ, pipe_bytes);  // best effort: the default size works too
 }
 
 splice_pipe::~splice_pipe() {
