@@ -3,6 +3,7 @@
 // (re-framed, relayed straight from the upstream receive buffer, or paced by limit-rate).
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -212,6 +213,9 @@ http_session::task<http_session::splice_end> http_session::splice_body(byte_stre
   const auto& pol = *policy();
   // Asked of one splice into the pipe: the kernel stops earlier when the pipe is full.
   constexpr std::uint64_t fill_max = 1 << 20;
+  // Bytes moved without a wait before the other connections of the worker get a turn.
+  constexpr std::size_t turn_bytes = 1 << 20;
+  std::size_t since_wait = 0;
   for (;;) {
     if (n == 0 && pipe.held() == 0) co_return splice_end::done;
     bool moved = false;
@@ -235,7 +239,17 @@ http_session::task<http_session::splice_end> http_session::splice_body(byte_stre
         co_return splice_end::sink_failed;
       }
     }
-    if (moved) continue;
+    if (moved) {
+      since_wait += k;
+      if (since_wait >= turn_bytes) {
+        since_wait = 0;
+        if (request) arm_body_read();
+        else arm(session_phase::upstream_wait, pol.read_timeout);
+        co_await asio::post(w_.context().get_executor(), tok);
+      }
+      continue;
+    }
+    since_wait = 0;
     if (pipe.held() > 0) {
       arm(request ? session_phase::upstream_send : session_phase::client_send, pol.send_timeout);
       auto [ec] = co_await to.socket().async_wait(asio::socket_base::wait_write, tok);
