@@ -116,7 +116,8 @@ TEST(BodySplice, APipeLeftHoldingBytesIsNotReused) {
     ASSERT_EQ(pipe.fill(b, 1000, k), splice_pipe::io::moved);
     EXPECT_EQ(pipe.held(), k);  // the transfer ends here (say, its sink failed)
   }
-  EXPECT_EQ(splice_pipe::idle_count(), before);  // closed, not given back
+  // Closed, not given back (it was taken from the idle ones when there were some).
+  EXPECT_EQ(splice_pipe::idle_count(), before > 0 ? before - 1 : 0);
   {
     splice_pipe fresh;
     EXPECT_EQ(fresh.held(), 0u);
