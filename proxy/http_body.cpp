@@ -193,16 +193,18 @@ http_session::task<attempt_result> http_session::stream_length_body() {
   co_return attempt_result::ok;
 }
 
+// splice(2) needs both sockets non-blocking at the file level (SPLICE_F_NONBLOCK covers only
+// the pipe): the epoll backend of Asio has made them so at their first asynchronous operation
+// (it says so without a system call); where it has not, the body goes through user space.
 bool http_session::can_splice(std::uint64_t n) const {
   return n >= splice_min_bytes && w_.options().body_splice && !client_.is_tls() &&
-         !client_.is_h2() && !up_.is_tls() && !up_.is_h2();
+         !client_.is_h2() && !up_.is_tls() && !up_.is_h2() &&
+         client_.socket().native_non_blocking() && up_.socket().native_non_blocking();
 }
 
-// Both sockets are non-blocking at the file level by now (Asio sets O_NONBLOCK on a socket's
-// first asynchronous operation: the accept, the connect, the head's reads and writes), which
-// splice(2) needs on the socket side; SPLICE_F_NONBLOCK covers the pipe. A wait restarts the
-// deadline of what is waited for: the client body's (or the upstream read's) when the pipe
-// is empty and the source has nothing, the send's when the sink cannot take more.
+// A wait restarts the deadline of what is waited for: the client body's (or the upstream
+// read's) when the pipe is empty and the source has nothing, the send's when the sink cannot
+// take more.
 http_session::task<http_session::splice_end> http_session::splice_body(byte_stream& from, byte_stream& to,
                                                                        std::uint64_t n, bool request) {
   using io = splice_pipe::io;
