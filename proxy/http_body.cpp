@@ -1,6 +1,7 @@
 // Bodies through a session: the request body to the upstream (streamed, buffered or spooled,
 // or relayed straight from the client receive buffer) and the response body to the client
 // (re-framed, relayed straight from the upstream receive buffer, or paced by limit-rate).
+// Content-Length bodies between plain TCP sockets move through a pipe with splice(2).
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/post.hpp>
