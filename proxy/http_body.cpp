@@ -1,14 +1,17 @@
 // Bodies through a session: the request body to the upstream (streamed, buffered or spooled,
 // or relayed straight from the client receive buffer) and the response body to the client
 // (re-framed, relayed straight from the upstream receive buffer, or paced by limit-rate).
+// Content-Length bodies between plain TCP sockets move through a pipe with splice(2).
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
 #include <cstring>
 
+#include "proxy/body_splice.hpp"
 #include "proxy/h2_upstream.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/tls_client.hpp"
@@ -151,7 +154,28 @@ http_session::task<attempt_result> http_session::stream_request_body() {
 // Content-Length before). Bytes after the body (a pipelined request) stay in cbuf_.
 http_session::task<attempt_result> http_session::stream_length_body() {
   std::uint64_t remaining = req_length_ - std::min<std::uint64_t>(req_length_, req_sink_.total);
+  bool splice = true;  // until no pipe could be had
   while (remaining > 0) {
+    if (splice && cbuf_.size() == 0 && can_splice(remaining)) {
+      // The rest never enters user space (the bytes already received were written first).
+      const std::uint64_t before = req_sink_.total;
+      body_started_ = true;
+      const splice_end e = co_await splice_body(client_, up_, remaining, true);
+      remaining -= req_sink_.total - before;
+      switch (e) {
+        case splice_end::done: continue;
+        case splice_end::unavailable: splice = false; break;
+        case splice_end::source_closed:
+          keep_alive_ = false;
+          co_return attempt_result::client_gone;
+        case splice_end::source_timeout:
+          keep_alive_ = false;
+          status_ = 408;
+          co_return attempt_result::client_error;
+        case splice_end::sink_failed: co_return attempt_result::failed;
+        case splice_end::sink_timeout: co_return attempt_result::timed_out;
+      }
+    }
     if (cbuf_.size() == 0) {
       const auto r = co_await read_client_body_bytes(direct_chunk);
       if (r != attempt_result::ok) co_return r;
@@ -168,6 +192,78 @@ http_session::task<attempt_result> http_session::stream_length_body() {
   body_complete_ = true;
   length_body_sent_ = true;  // rp_ never saw these bytes: it does not know the body ended
   co_return attempt_result::ok;
+}
+
+// splice(2) needs both sockets non-blocking at the file level (SPLICE_F_NONBLOCK covers only
+// the pipe): the epoll backend of Asio has made them so at their first asynchronous operation
+// (it says so without a system call); where it has not, the body goes through user space.
+bool http_session::can_splice(std::uint64_t n) const {
+  return n >= splice_min_bytes && w_.options().body_splice && !client_.is_tls() &&
+         !client_.is_h2() && !up_.is_tls() && !up_.is_h2() &&
+         client_.socket().native_non_blocking() && up_.socket().native_non_blocking();
+}
+
+// A wait restarts the deadline of what is waited for: the client body's (or the upstream
+// read's) when the pipe is empty and the source has nothing, the send's when the sink cannot
+// take more.
+http_session::task<http_session::splice_end> http_session::splice_body(byte_stream& from, byte_stream& to,
+                                                                       std::uint64_t n, bool request) {
+  using io = splice_pipe::io;
+  splice_pipe pipe;
+  if (!pipe.valid()) co_return splice_end::unavailable;
+  const int in = from.socket().native_handle();
+  const int out = to.socket().native_handle();
+  const auto& pol = *policy();
+  // Asked of one splice into the pipe: the kernel stops earlier when the pipe is full.
+  constexpr std::uint64_t fill_max = 1 << 20;
+  // Bytes moved without a wait before the other connections of the worker get a turn.
+  constexpr std::size_t turn_bytes = 1 << 20;
+  std::size_t since_wait = 0;
+  for (;;) {
+    if (n == 0 && pipe.held() == 0) co_return splice_end::done;
+    bool moved = false;
+    std::size_t k = 0;
+    if (n > 0) {
+      const io r = pipe.fill(in, static_cast<std::size_t>(std::min(n, fill_max)), k);
+      if (r == io::moved) {
+        n -= k;
+        moved = true;
+        if (request) req_sink_.total += k;
+      } else if (r != io::would_block) {
+        co_return splice_end::source_closed;  // FIN or reset before the body's end
+      }
+    }
+    if (pipe.held() > 0) {
+      const io r = pipe.drain(out, k);
+      if (r == io::moved) {
+        moved = true;
+        if (!request) rec_->response_bytes += k;
+      } else if (r != io::would_block) {
+        co_return splice_end::sink_failed;
+      }
+    }
+    if (moved) {
+      since_wait += k;
+      if (since_wait >= turn_bytes) {
+        since_wait = 0;
+        if (request) arm_body_read();
+        else arm(session_phase::upstream_wait, pol.read_timeout);
+        co_await asio::post(w_.context().get_executor(), tok);
+      }
+      continue;
+    }
+    since_wait = 0;
+    if (pipe.held() > 0) {
+      arm(request ? session_phase::upstream_send : session_phase::client_send, pol.send_timeout);
+      auto [ec] = co_await to.socket().async_wait(asio::socket_base::wait_write, tok);
+      if (ec) co_return timed_out_ ? splice_end::sink_timeout : splice_end::sink_failed;
+    } else {
+      if (request) arm_body_read();
+      else arm(session_phase::upstream_wait, pol.read_timeout);
+      auto [ec] = co_await from.socket().async_wait(asio::socket_base::wait_read, tok);
+      if (ec) co_return timed_out_ ? splice_end::source_timeout : splice_end::source_closed;
+    }
+  }
 }
 
 bool http_session::adopt_h2_upstream() {
@@ -321,6 +417,18 @@ http_session::task<bool> http_session::relay_length_body(std::uint64_t length) {
   arm(session_phase::client_send, pol.send_timeout);
   bool ok = co_await write_client(cout_);
   cout_.clear();
+  if (ok && can_splice(remaining)) {
+    // A failure either way ends the response: the client sees the connection close (what
+    // reached the pipe but not the client goes with the pipe).
+    const splice_end e = co_await splice_body(up_, client_, remaining, false);
+    if (e == splice_end::done) {
+      remaining = 0;
+      // Bytes after the body stayed in the socket: that connection is not pooled.
+      if (!socket_quiet(up_.socket().native_handle())) close_upstream();
+    } else if (e != splice_end::unavailable) {
+      ok = false;
+    }
+  }
   while (ok && remaining > 0) {
     arm(session_phase::upstream_wait, pol.read_timeout);
     // A whole chunk even near the end: bytes after the body stay in ubuf_, and a connection

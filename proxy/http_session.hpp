@@ -180,6 +180,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // HTTP/2 pool and up_ becomes its first stream.
   bool adopt_h2_upstream();
   task<attempt_result> stream_length_body();
+  // splice(2) relay of the next `n` body bytes from `from` to `to` (both plain TCP), with
+  // the request's (`request`) or the response's deadlines and byte counts.
+  enum class splice_end : std::uint8_t { done, unavailable, source_closed, source_timeout, sink_failed, sink_timeout };
+  bool can_splice(std::uint64_t n) const;
+  task<splice_end> splice_body(byte_stream& from, byte_stream& to, std::uint64_t n, bool request);
   task<attempt_result> read_response_head();
   task<bool> relay_response();
   task<bool> relay_body(bool chunked_out);

@@ -1,5 +1,6 @@
 // The `portico` executable: `serve`, `routes`, `version`.
 #include <sys/resource.h>
+#include <csignal>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/program_options.hpp>
@@ -336,6 +337,8 @@ void add_server_options(po::options_description& d, proxy::server_options& o, se
      "directory of the (unnamed) temporary files of buffered request bodies")
     ("client-body-min-rate", po::value(&o.client_body_min_rate)->default_value(o.client_body_min_rate),
      "bytes/s a request body must average after its first client-body-timeout (0: no floor)")
+    ("body-splice", po::value(&o.body_splice)->default_value(true)->implicit_value(true),
+     "relay Content-Length bodies between plain TCP sockets with splice(2) (=false: through user space)")
     ("enable-underscores-in-headers",
      po::value(&o.enable_underscores_in_headers)->default_value(false)->implicit_value(true),
      "forward header names containing '_' (default: drop them, as nginx does)")
@@ -569,6 +572,9 @@ int run_serve(const std::vector<std::string>& args) {
   if (!parse("serve", args, d, vm, "Runs the proxy on the objects of --config-dir, reloading on change."))
     return 0;
   apply_serve_flags(opts, f, fo);
+  // A body spliced into a socket the peer has closed must fail with EPIPE, not kill the
+  // process (splice(2) has no MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> ignored_metrics;
   try {
     proxy::resolve_metric_options(opts, &ignored_metrics);

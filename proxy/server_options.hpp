@@ -66,6 +66,9 @@ struct server_options {
   // passed since it started: its deadline is start + client_body_timeout + received / rate
   // (besides client_body_timeout between two reads). 0: no rate floor.
   std::uint64_t client_body_min_rate = 500;
+  // Content-Length bodies with 64 KiB or more left are moved socket -> pipe -> socket with
+  // splice(2) when both sides are plain TCP (proxy/body_splice.hpp). Off: read and written.
+  bool body_splice = true;
 
   // Header names with '_' are dropped unless this is on (ingress-nginx
   // enable-underscores-in-headers; nginx underscores_in_headers).
