@@ -29,7 +29,7 @@ constexpr std::int32_t connection_window = 4 * 1024 * 1024;
 // least 100).
 constexpr std::uint32_t assumed_streams = 100;
 
-nghttp2_nv make_nv(const std::string& n, const std::string& v) {
+nghttp2_nv make_nv(std::string_view n, std::string_view v) {
   return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
           reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
           NGHTTP2_NV_FLAG_NONE};
