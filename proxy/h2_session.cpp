@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/default_backend.hpp"
+#include "proxy/h2_mem.hpp"
 #include "proxy/h2_translate.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/observe.hpp"
@@ -303,8 +304,8 @@ struct h2_connection::impl {
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* f, void* user) {
     auto& c = self(user);
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    auto s = std::make_shared<h2_stream>(c.shared_from_this(), f->hd.stream_id,
-                                         c.limits_.max_header_list);
+    auto s = std::allocate_shared<h2_stream>(h2_block_allocator<h2_stream>(), c.shared_from_this(),
+                                             f->hd.stream_id, c.limits_.max_header_list);
     nghttp2_session_set_stream_user_data(c.session_, f->hd.stream_id, s.get());
     c.streams_.emplace(f->hd.stream_id, std::move(s));
     return 0;
@@ -559,7 +560,7 @@ void h2_connection::start(std::string_view initial) {
   nghttp2_option_set_max_settings(opt, 32);
   nghttp2_option_set_max_continuations(opt, 8);      // CVE-2024-28182
   nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
-  const int rv = nghttp2_session_server_new2(&session_, cb, this, opt);
+  const int rv = nghttp2_session_server_new3(&session_, cb, this, opt, h2_mem());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
   if (rv != 0) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "proxy/h2_mem.hpp"
 #include "proxy/h2_upstream_translate.hpp"
 
 namespace portico::proxy {
@@ -92,7 +93,8 @@ class h2_upstream_conn : public std::enable_shared_from_this<h2_upstream_conn> {
   std::shared_ptr<h2_up_stream> new_stream() {
     ++open_;
     last_active_ = clock_type::now();
-    return std::make_shared<h2_up_stream>(shared_from_this(), scheme_);
+    return std::allocate_shared<h2_up_stream>(h2_block_allocator<h2_up_stream>(), shared_from_this(),
+                                              scheme_);
   }
   byte_stream::tls_stream* tls() { return conn_.tls(); }
   void close();
@@ -399,7 +401,7 @@ bool h2_upstream_conn::start() {
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_settings(opt, 32);
   nghttp2_option_set_max_continuations(opt, 8);
-  const int rv = nghttp2_session_client_new2(&session_, cbs, this, opt);
+  const int rv = nghttp2_session_client_new3(&session_, cbs, this, opt, h2_mem());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   if (rv != 0) {
