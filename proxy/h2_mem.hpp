@@ -1,10 +1,10 @@
 // The allocator nghttp2 uses in Portico's HTTP/2 sessions (both sides): per-thread free lists
-// by size class for its small per-stream blocks (stream state, outbound frames, copied
-// header fields, HPACK buffers), plain malloc for larger ones. glibc's per-thread cache keeps
-// 7 blocks per size, too few for hundreds of streams in flight, so most of nghttp2's 27
-// allocations per gRPC call took malloc's slow path (bench/callgrind.sh --grpc, 64 x 10).
-// Each list holds at most 128 KiB of free blocks (1 MiB per thread in all). Under
-// AddressSanitizer nothing is cached, so every block is checked.
+// by size class (32 bytes to 1 KiB) for its small per-stream blocks (stream state, outbound
+// frames, copied header fields, HPACK entries), plain malloc for larger ones. glibc's
+// per-thread cache keeps 7 blocks per size, too few for hundreds of streams in flight, so
+// most of nghttp2's 27 allocations per gRPC call took malloc's slow path (bench/callgrind.sh
+// --grpc, 64 x 10). Each list holds at most 96 KiB of free blocks (about 1 MiB per thread in
+// all). Under AddressSanitizer nothing is cached, so every block is checked.
 #pragma once
 
 #include <nghttp2/nghttp2.h>
