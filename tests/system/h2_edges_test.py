@@ -2,7 +2,8 @@
 """HTTP/2 edges: an upstream that fails after the answer has begun (HTTP/1.1 and gRPC
 upstreams, seen by a raw HTTP/2 client and by python3-grpcio), the protections of RFC 9113
 section 10 not covered by h2_downstream_test.py (SETTINGS flood, empty DATA flood, window
-overflow, malformed pseudo-header fields and upper-case names, HPACK bomb), each followed by a
+overflow, malformed pseudo-header fields and upper-case names, content-length against DATA,
+HPACK bomb), each followed by a
 normal client being served, HEAD over HTTP/2, the upstream protocol in the access log and in
 /metrics, and a graceful drain on SIGTERM (two GOAWAYs, streams in flight finish)."""
 
@@ -298,6 +299,28 @@ class protections(unittest.TestCase):
                 sid += 2
             c.headers(sid, get_fields("app.test"))
             self.assertEqual(c.response(sid)[0], 200)  # the connection goes on
+        finally:
+            c.close()
+        self.assert_served()
+
+    def test_content_length_against_data(self):
+        # RFC 9113 8.1.1: DATA that adds up to less or more than content-length is malformed.
+        c = raw_h2(P.http_port)
+        try:
+            c.headers(1, get_fields("app.test", "/short", "POST", [("content-length", "5")]),
+                      end_stream=False)
+            c.send(frame(DATA, END_STREAM, 1, b"abc"))
+            self.assertEqual(c.response(1), ("reset", PROTOCOL_ERROR, b""))
+            c.headers(3, get_fields("app.test", "/long", "POST", [("content-length", "2")]),
+                      end_stream=False)
+            c.send(frame(DATA, 0, 3, b"abc"))
+            self.assertEqual(c.response(3), ("reset", PROTOCOL_ERROR, b""))
+            c.headers(5, get_fields("app.test", "/exact", "POST", [("content-length", "3")]),
+                      end_stream=False)
+            c.send(frame(DATA, END_STREAM, 5, b"abc"))
+            status, _, body = c.response(5)
+            self.assertEqual(status, 200)
+            self.assertIn(b'"length": 3', body)
         finally:
             c.close()
         self.assert_served()
