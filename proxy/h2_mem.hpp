@@ -10,7 +10,10 @@
 #include <nghttp2/nghttp2.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
+#include <string_view>
+#include <vector>
 
 namespace portico::proxy {
 
@@ -35,6 +38,36 @@ struct h2_block_allocator {
   void deallocate(T* p, std::size_t) noexcept { h2_block_give(p); }
   template <class U>
   bool operator==(const h2_block_allocator<U>&) const noexcept { return true; }
+};
+
+// The name/value array of one HEADERS frame to submit: on the stack for up to 32 fields
+// (a response head or a gRPC request usually has under 16), past that on the heap. nghttp2
+// copies the fields it is given.
+class h2_nv_list {
+ public:
+  explicit h2_nv_list(std::size_t n) {
+    if (n > inline_size) heap_.reserve(n);
+  }
+  void add(std::string_view n, std::string_view v) {
+    const nghttp2_nv nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
+                        reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(),
+                        v.size(), NGHTTP2_NV_FLAG_NONE};
+    if (heap_.capacity() == 0 && size_ < inline_size) {
+      inline_[size_++] = nv;
+      return;
+    }
+    if (heap_.empty()) heap_.assign(inline_, inline_ + size_);
+    heap_.push_back(nv);
+    size_ = heap_.size();
+  }
+  const nghttp2_nv* data() const { return heap_.empty() ? inline_ : heap_.data(); }
+  std::size_t size() const { return size_; }
+
+ private:
+  static constexpr std::size_t inline_size = 32;
+  nghttp2_nv inline_[inline_size];
+  std::vector<nghttp2_nv> heap_;
+  std::size_t size_ = 0;
 };
 
 }  // namespace portico::proxy

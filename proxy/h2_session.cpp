@@ -130,15 +130,9 @@ struct h2_connection::impl {
   static void submit_head(h2_connection& c, h2_stream& s) {
     char status[4];
     std::snprintf(status, sizeof status, "%03u", s.resp->status());
-    std::vector<nghttp2_nv> nv;
-    nv.reserve(s.resp->fields().size() + 1);
-    auto add = [&nv](std::string_view n, std::string_view v) {
-      nv.push_back({reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
-                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                    NGHTTP2_NV_FLAG_NONE});
-    };
-    add(":status", std::string_view(status, 3));
-    for (const auto& [n, v] : s.resp->fields()) add(n, v);
+    h2_nv_list nv(s.resp->fields().size() + 1);
+    nv.add(":status", std::string_view(status, 3));
+    for (const auto& [n, v] : s.resp->fields()) nv.add(n, v);
     s.submitted = true;
     if (s.resp_done && s.out.size() == s.out_off && !sends_trailers(s)) {
       nghttp2_submit_response(c.session_, s.id, nv.data(), nv.size(), nullptr);

@@ -341,9 +341,8 @@ void h2_upstream_conn::stream_write(h2_up_stream& s, asio::const_buffer b, io_ha
 }
 
 bool h2_upstream_conn::submit(h2_up_stream& s) {
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(s.req.fields().size());
-  for (const auto& [n, v] : s.req.fields()) nv.push_back(make_nv(n, v));
+  h2_nv_list nv(s.req.fields().size());
+  for (const auto& [n, v] : s.req.fields()) nv.add(n, v);
   nghttp2_data_provider dp{};
   dp.source.ptr = &s;
   dp.read_callback = &cb::read_body;
