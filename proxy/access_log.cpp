@@ -138,7 +138,7 @@ char* put_seconds(char* p, double v) {
 }
 
 // Every fixed part of a line: keys, punctuation, numbers, the time and "null"s.
-constexpr std::size_t fixed_bound = 544;
+constexpr std::size_t fixed_bound = 576;
 
 }  // namespace
 
@@ -215,6 +215,9 @@ void access_log::append(const request_record& rec) {
   p = put_seconds(put(p, ",\"request_time\":"), rec.request_seconds);
   p = put(p, ",\"upstream_addr\":");
   p = rec.upstream_addr.empty() ? put(p, "null") : put_json(p, rec.upstream_addr);
+  // The protocol spoken to that upstream: HTTP/1.1 (or 1.0), h2c (GRPC) or h2 (GRPCS).
+  if (!rec.upstream_addr.empty() && !rec.upstream_protocol.empty())
+    p = put(put(put(p, ",\"upstream_protocol\":\""), rec.upstream_protocol), "\"");
   p = put(p, ",\"upstream_status\":");
   p = rec.upstream_status == 0 ? put(p, "null") : put_uint(p, rec.upstream_status);
   p = put(p, ",\"upstream_response_time\":");

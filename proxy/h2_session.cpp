@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "proxy/default_backend.hpp"
+#include "proxy/h2_mem.hpp"
 #include "proxy/h2_translate.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/observe.hpp"
@@ -30,6 +31,8 @@ constexpr std::size_t stream_out_limit = 64 * 1024;
 // that several uploads move at once.
 constexpr std::int32_t stream_window = 65535;
 constexpr std::int32_t connection_window = 1024 * 1024;
+// The opaque data of the PING sent with drain's first GOAWAY.
+constexpr std::uint8_t drain_ping[8] = {'d', 'r', 'a', 'i', 'n', 'i', 'n', 'g'};
 }  // namespace
 
 // One request stream. The connection's map holds it until the stream closes; the session
@@ -127,15 +130,9 @@ struct h2_connection::impl {
   static void submit_head(h2_connection& c, h2_stream& s) {
     char status[4];
     std::snprintf(status, sizeof status, "%03u", s.resp->status());
-    std::vector<nghttp2_nv> nv;
-    nv.reserve(s.resp->fields().size() + 1);
-    auto add = [&nv](std::string_view n, std::string_view v) {
-      nv.push_back({reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
-                    reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                    NGHTTP2_NV_FLAG_NONE});
-    };
-    add(":status", std::string_view(status, 3));
-    for (const auto& [n, v] : s.resp->fields()) add(n, v);
+    h2_nv_list nv(s.resp->fields().size() + 1);
+    nv.add(":status", std::string_view(status, 3));
+    for (const auto& [n, v] : s.resp->fields()) nv.add(n, v);
     s.submitted = true;
     if (s.resp_done && s.out.size() == s.out_off && !sends_trailers(s)) {
       nghttp2_submit_response(c.session_, s.id, nv.data(), nv.size(), nullptr);
@@ -284,7 +281,7 @@ struct h2_connection::impl {
     std::make_shared<http_session>(c.w_, std::move(bs), c.peer_)->start();
     // keep-alive-requests (or http2-max-requests): this stream is the last one; the client
     // is told so now and opens a new connection for the next request.
-    if (c.limits_.max_requests != 0 && ++c.started_ >= c.limits_.max_requests) c.drain();
+    if (c.limits_.max_requests != 0 && ++c.started_ >= c.limits_.max_requests) c.goaway_now();
   }
 
   static void end_input(h2_stream& s) {
@@ -301,8 +298,8 @@ struct h2_connection::impl {
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* f, void* user) {
     auto& c = self(user);
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    auto s = std::make_shared<h2_stream>(c.shared_from_this(), f->hd.stream_id,
-                                         c.limits_.max_header_list);
+    auto s = std::allocate_shared<h2_stream>(h2_block_allocator<h2_stream>(), c.shared_from_this(),
+                                             f->hd.stream_id, c.limits_.max_header_list);
     nghttp2_session_set_stream_user_data(c.session_, f->hd.stream_id, s.get());
     c.streams_.emplace(f->hd.stream_id, std::move(s));
     return 0;
@@ -394,6 +391,10 @@ struct h2_connection::impl {
         }
         return 0;
       }
+      case NGHTTP2_PING:  // the acknowledgement of drain's PING: the client saw the notice
+        if ((f->hd.flags & NGHTTP2_FLAG_ACK) != 0 && std::memcmp(f->ping.opaque_data, drain_ping, 8) == 0)
+          c.final_goaway();
+        return 0;
       case NGHTTP2_RST_STREAM: {
         // CVE-2023-44487: streams opened and cancelled before their answer cost work
         // upstream; past the bound, and while they outnumber answered streams, the
@@ -553,7 +554,7 @@ void h2_connection::start(std::string_view initial) {
   nghttp2_option_set_max_settings(opt, 32);
   nghttp2_option_set_max_continuations(opt, 8);      // CVE-2024-28182
   nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
-  const int rv = nghttp2_session_server_new2(&session_, cb, this, opt);
+  const int rv = nghttp2_session_server_new3(&session_, cb, this, opt, h2_mem());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cb);
   if (rv != 0) {
@@ -574,10 +575,32 @@ void h2_connection::start(std::string_view initial) {
   read_more();
 }
 
+// RFC 9113 6.8: a GOAWAY with the largest stream id and a PING first, so that requests the
+// client sent before it saw the GOAWAY are still served; the final GOAWAY names the last
+// stream taken once the PING comes back (or after a second). Streams begun finish.
 void h2_connection::drain() {
   if (closed_ || going_away_ || session_ == nullptr) return;
   going_away_ = true;
-  // Streams already begun finish; no new one is accepted (RFC 9113 6.8).
+  nghttp2_submit_shutdown_notice(session_);
+  nghttp2_submit_ping(session_, NGHTTP2_FLAG_NONE, drain_ping);
+  drain_at_ = clock_type::now() + std::chrono::seconds(1);
+  watch_.set(drain_at_, *this);
+  schedule_flush();
+}
+
+void h2_connection::final_goaway() {
+  if (drain_at_ == clock_type::time_point{} || closed_) return;
+  drain_at_ = {};
+  nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                        nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+  schedule_flush();
+}
+
+// No stream after the last one taken is accepted (keep-alive-requests reached).
+void h2_connection::goaway_now() {
+  if (closed_ || going_away_ || session_ == nullptr) return;
+  going_away_ = true;
   nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
                         nullptr, 0);
@@ -671,7 +694,9 @@ void h2_connection::flush() {
   if (wbuf_.empty()) {
     if (failed_) return close();
     if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) close();
-    else if (going_away_ && active_ == 0 && !nghttp2_session_want_write(session_)) close();
+    else if (going_away_ && active_ == 0 && drain_at_ == clock_type::time_point{} &&
+             !nghttp2_session_want_write(session_))
+      close();
     return;
   }
   writing_ = true;
@@ -719,6 +744,11 @@ void h2_connection::on_timer() {
   if (closed_) return;
   const auto now = clock_type::now();
   if (failed_ && now >= watch_.deadline()) return close();
+  if (drain_at_ != clock_type::time_point{}) {  // draining, the final GOAWAY not yet sent
+    if (now < drain_at_) return watch_.set(drain_at_, *this);
+    final_goaway();
+    return arm_idle(std::chrono::milliseconds(1000));
+  }
   if (active_ > 0 && !failed_) return;  // re-armed when the last stream ends
   if (now < watch_.deadline()) return watch_.wait(*this);
   if (going_away_) return close();  // a GOAWAY already went and the client did not leave

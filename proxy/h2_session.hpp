@@ -55,7 +55,8 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
   // `initial`: bytes already read from the connection (h2c: the preface an HTTP/1.1 session
   // read before it knew).
   void start(std::string_view initial = {});
-  void drain();        // worker shutting down: GOAWAY, open streams finish
+  // Worker shutting down: GOAWAY in two steps (RFC 9113 6.8), open streams finish.
+  void drain();
   void force_close();  // grace period over
 
   // For the streams (proxy/h2_session.cpp).
@@ -73,6 +74,8 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
   void arm_idle(std::chrono::milliseconds d);
   friend class deadline_watch;
   void on_timer();
+  void goaway_now();    // the GOAWAY naming the last stream taken
+  void final_goaway();  // drain's second step: the client's PING acknowledgement, or 1 s
 
   worker& w_;
   byte_stream conn_;
@@ -88,6 +91,8 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
   bool closed_ = false;
   bool going_away_ = false;
   bool failed_ = false;  // nghttp2 refused the input: what is queued goes out, then close
+  // Draining: the first GOAWAY (the largest stream id) went out; the final one is due then.
+  std::chrono::steady_clock::time_point drain_at_{};
   std::uint32_t active_ = 0;   // streams an http_session serves
   std::uint64_t answered_ = 0;
   std::uint64_t started_ = 0;  // streams handed to an http_session

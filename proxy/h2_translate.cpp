@@ -79,6 +79,7 @@ void h2_request_builder::add(std::string_view name, std::string_view value) {
   }
   if (name == "content-type") grpc_ = ascii::istarts_with(value, "application/grpc");
   if (name == "content-length") has_length_ = true;
+  if (lines_.capacity() < 256) lines_.reserve(256);  // one allocation for a usual head
   lines_.append(name).append(": ").append(value).append("\r\n");
 }
 
@@ -100,6 +101,7 @@ h2_head_status h2_request_builder::finish(bool end_stream, std::string& out, boo
   for (char c : path_)
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return h2_head_status::malformed;
   out.clear();
+  out.reserve(method_.size() + path_.size() + authority.size() + lines_.size() + cookie_.size() + 80);
   out.append(method_).append(" ").append(path_).append(" HTTP/1.1\r\nhost: ").append(authority);
   out.append("\r\n").append(lines_);
   if (!cookie_.empty()) out.append("cookie: ").append(cookie_).append("\r\n");
@@ -111,8 +113,11 @@ h2_head_status h2_request_builder::finish(bool end_stream, std::string& out, boo
 
 // ---------------------------------------------------------------- response
 
-bool h1_response_reader::parse_head(std::string_view head) {
+// The fields are views into head_, kept while the reader lives (bench/callgrind.sh --grpc:
+// four allocations per call fewer).
+bool h1_response_reader::parse_head(std::size_t end) {
   // "HTTP/1.1 NNN reason\r\n" then fields; `head` ends before the blank line's CRLF.
+  std::string_view head(head_.data(), end);
   auto eol = head.find("\r\n");
   std::string_view line = head.substr(0, eol);
   if (line.size() < 12 || !line.starts_with("HTTP/1.")) return false;
@@ -121,6 +126,7 @@ bool h1_response_reader::parse_head(std::string_view head) {
   if (ec != std::errc{} || p != line.data() + 12 || code < 100 || code > 599) return false;
   status_ = code;
   fields_.clear();
+  fields_.reserve(16);
   bool chunked = false;
   bool has_length = false;
   std::uint64_t length = 0;
@@ -131,8 +137,9 @@ bool h1_response_reader::parse_head(std::string_view head) {
     head = eol == std::string_view::npos ? std::string_view{} : head.substr(eol + 2);
     const auto colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return false;
-    std::string name(line.substr(0, colon));
-    for (char& c : name) c = ascii::lower(c);
+    char* const at = head_.data() + (line.data() - head_.data());  // lower-cased in place
+    for (std::size_t i = 0; i < colon; ++i) at[i] = ascii::lower(at[i]);
+    const std::string_view name = line.substr(0, colon);
     const std::string_view value = trim(line.substr(colon + 1));
     if (name == "transfer-encoding") {
       chunked = ascii::iequals(value, "chunked");
@@ -145,7 +152,7 @@ bool h1_response_reader::parse_head(std::string_view head) {
       if (e != std::errc{} || q != value.data() + value.size()) return false;
       has_length = true;
     }
-    fields_.emplace_back(std::move(name), std::string(value));
+    fields_.emplace_back(name, value);
   }
   if (status_ < 200) return true;
   if (head_request_ || status_ == 204 || status_ == 304) mode_ = body_mode::none;
@@ -172,16 +179,21 @@ void h1_response_reader::feed(std::string_view in, std::string& body) {
       }
       const std::size_t used = end + 4 - before;
       in.remove_prefix(used);
-      if (!parse_head(std::string_view(head_).substr(0, end))) {
+      head_.resize(end);  // fields_ view it from here on
+      if (head_.capacity() > 4096 && head_.capacity() > 2 * end) head_.shrink_to_fit();  // a body came along
+      if (!parse_head(end)) {
         st_ = state::error;
         return;
       }
-      head_.clear();
       if (status_ == 101) {
         st_ = state::error;  // no tunnel on an HTTP/2 stream
         return;
       }
-      if (status_ < 200) continue;  // 100 Continue and the like: the final head follows
+      if (status_ < 200) {  // 100 Continue and the like: the final head follows
+        fields_.clear();
+        head_.clear();
+        continue;
+      }
       st_ = state::body;
       if (mode_ == body_mode::none || (mode_ == body_mode::length && left_ == 0)) st_ = state::done;
       continue;

@@ -70,6 +70,8 @@ class h1_response_reader {
  public:
   enum class state : std::uint8_t { head, body, done, error };
   explicit h1_response_reader(bool head_request) : head_request_(head_request) {}
+  h1_response_reader(const h1_response_reader&) = delete;  // fields() points into it
+  h1_response_reader& operator=(const h1_response_reader&) = delete;
 
   // Consumes `in` (all of it unless an error is found); body bytes are appended to `body`.
   // head_ready() turns true once the final (non-1xx) head has been read.
@@ -80,8 +82,8 @@ class h1_response_reader {
   state current() const { return st_; }
   bool head_ready() const { return st_ == state::body || st_ == state::done; }
   unsigned status() const { return status_; }
-  // Lower-case names; connection-specific fields removed.
-  const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
+  // Lower-case names; connection-specific fields removed. Views into the reader.
+  const std::vector<std::pair<std::string_view, std::string_view>>& fields() const { return fields_; }
   // The chunked body's trailer section, as the session passed it on (it has already dropped
   // the fields not allowed in a trailer), in the same form; complete once current() is done.
   const std::vector<std::pair<std::string, std::string>>& trailers() const { return trailers_; }
@@ -89,15 +91,15 @@ class h1_response_reader {
  private:
   enum class body_mode : std::uint8_t { none, length, chunked, until_close };
   enum class chunk_state : std::uint8_t { size, data, data_crlf, trailer };
-  bool parse_head(std::string_view head);
+  bool parse_head(std::size_t end);
   bool add_trailer(std::string_view line);
   std::size_t feed_chunked(std::string_view in, std::string& body);
 
   bool head_request_;
   state st_ = state::head;
-  std::string head_;  // the head so far
+  std::string head_;  // the head so far; once read, kept (names lower-cased) for fields_
   unsigned status_ = 0;
-  std::vector<std::pair<std::string, std::string>> fields_;
+  std::vector<std::pair<std::string_view, std::string_view>> fields_;
   std::vector<std::pair<std::string, std::string>> trailers_;
   body_mode mode_ = body_mode::none;
   std::uint64_t left_ = 0;  // length: bytes still due; chunked: of the current chunk

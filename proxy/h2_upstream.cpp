@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "proxy/h2_mem.hpp"
 #include "proxy/h2_upstream_translate.hpp"
 
 namespace portico::proxy {
@@ -29,7 +30,7 @@ constexpr std::int32_t connection_window = 4 * 1024 * 1024;
 // least 100).
 constexpr std::uint32_t assumed_streams = 100;
 
-nghttp2_nv make_nv(const std::string& n, const std::string& v) {
+nghttp2_nv make_nv(std::string_view n, std::string_view v) {
   return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(n.data())),
           reinterpret_cast<std::uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
           NGHTTP2_NV_FLAG_NONE};
@@ -92,7 +93,8 @@ class h2_upstream_conn : public std::enable_shared_from_this<h2_upstream_conn> {
   std::shared_ptr<h2_up_stream> new_stream() {
     ++open_;
     last_active_ = clock_type::now();
-    return std::make_shared<h2_up_stream>(shared_from_this(), scheme_);
+    return std::allocate_shared<h2_up_stream>(h2_block_allocator<h2_up_stream>(), shared_from_this(),
+                                              scheme_);
   }
   byte_stream::tls_stream* tls() { return conn_.tls(); }
   void close();
@@ -339,9 +341,8 @@ void h2_upstream_conn::stream_write(h2_up_stream& s, asio::const_buffer b, io_ha
 }
 
 bool h2_upstream_conn::submit(h2_up_stream& s) {
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(s.req.fields().size());
-  for (const auto& [n, v] : s.req.fields()) nv.push_back(make_nv(n, v));
+  h2_nv_list nv(s.req.fields().size());
+  for (const auto& [n, v] : s.req.fields()) nv.add(n, v);
   nghttp2_data_provider dp{};
   dp.source.ptr = &s;
   dp.read_callback = &cb::read_body;
@@ -399,7 +400,7 @@ bool h2_upstream_conn::start() {
   nghttp2_option_set_max_outbound_ack(opt, 1000);
   nghttp2_option_set_max_settings(opt, 32);
   nghttp2_option_set_max_continuations(opt, 8);
-  const int rv = nghttp2_session_client_new2(&session_, cbs, this, opt);
+  const int rv = nghttp2_session_client_new3(&session_, cbs, this, opt, h2_mem());
   nghttp2_option_del(opt);
   nghttp2_session_callbacks_del(cbs);
   if (rv != 0) {

@@ -21,6 +21,7 @@
 namespace portico::proxy {
 
 using h2_field_list = std::vector<std::pair<std::string, std::string>>;
+using h2_field_view = std::pair<std::string_view, std::string_view>;
 
 // Reads the HTTP/1.1 request a session writes for one upstream stream.
 class h1_request_reader {
@@ -28,6 +29,9 @@ class h1_request_reader {
   enum class state : std::uint8_t { head, body, done, error };
   // `scheme`: "http" (h2c) or "https".
   explicit h1_request_reader(std::string_view scheme) : scheme_(scheme) {}
+  // fields() points into the reader.
+  h1_request_reader(const h1_request_reader&) = delete;
+  h1_request_reader& operator=(const h1_request_reader&) = delete;
 
   // Consumes `in`; body bytes (without framing) are appended to `body`. head_ready() turns
   // true once the head has been read.
@@ -36,8 +40,8 @@ class h1_request_reader {
   state current() const { return st_; }
   bool head_ready() const { return st_ == state::body || st_ == state::done; }
   // The request's HEADERS: pseudo-header fields first (:method, :scheme, :authority, :path),
-  // then the other fields with lower-case names.
-  const h2_field_list& fields() const { return fields_; }
+  // then the other fields with lower-case names; views into the reader's copy of the head.
+  const std::vector<h2_field_view>& fields() const { return fields_; }
   // The chunked body's trailer section (fields that may be sent as HTTP/2 trailers); complete
   // once current() is done.
   const h2_field_list& trailers() const { return trailers_; }
@@ -47,13 +51,13 @@ class h1_request_reader {
  private:
   enum class body_mode : std::uint8_t { none, length, chunked };
   enum class chunk_state : std::uint8_t { size, data, data_crlf, trailer };
-  bool parse_head(std::string_view head);
+  bool parse_head(std::size_t end);
   std::size_t feed_chunked(std::string_view in, std::string& body);
 
   std::string scheme_;
   state st_ = state::head;
-  std::string head_;
-  h2_field_list fields_;
+  std::string head_;  // the head, kept (and its names lower-cased) once read: fields_ view it
+  std::vector<h2_field_view> fields_;
   h2_field_list trailers_;
   body_mode mode_ = body_mode::none;
   bool no_body_ = false;
@@ -83,7 +87,7 @@ class h2_response_writer {
   bool grpc() const { return grpc_; }
 
  private:
-  h2_field_list pending_;
+  std::string lines_;  // the HEADERS frame's fields so far, as HTTP/1.1 lines
   unsigned status_ = 0;
   bool head_sent_ = false;
   bool complete_ = false;

@@ -82,6 +82,12 @@ std::uint16_t status_flag(unsigned status) {
 
 bool http_session::grpc_request() const { return grpc_; }
 
+std::string_view http_session::upstream_protocol() const {
+  if (!ep_) return {};
+  if (!up_h2_) return rewrite_.http_version == 10 ? "HTTP/1.0" : "HTTP/1.1";
+  return upstream_tls_of(pick_.cluster) != nullptr ? "h2" : "h2c";
+}
+
 const config::route* http_session::prepare_redirect(unsigned status, std::string_view location,
                                                     std::string_view extra) {
   if (grpc_request()) return prepare_local(status, !keep_alive_);

@@ -125,7 +125,8 @@ void http_session::force_close() {
 // session (measured: the suspended frames cost ~1 KB per idle connection), and the request
 // coroutine is started when the next request's first byte is there.
 void http_session::wait_idle(bool just_accepted) {
-  if (closed_ || w_.draining()) return close_connection();
+  // (An HTTP/2 stream's one request was taken by its connection, whose GOAWAY governs.)
+  if (closed_ || (w_.draining() && !(h2_stream_ && first_request_))) return close_connection();
   release_idle_memory();
   // A new connection gets client_header_timeout to send its first byte (nginx closes a silent
   // connection after it, without an answer); between requests the keep-alive timeout applies.
@@ -756,6 +757,7 @@ void http_session::finish_request() {
     rec_->request_id = request_id_;
     rec_->http2 = h2_stream_;
     rec_->upstream_addr = ep_ ? std::string_view(ep_->key) : std::string_view{};
+    rec_->upstream_protocol = upstream_protocol();
     rec_->request_bytes += req_sink_.total;  // the body as received (the head was counted)
     rec_->status = status_;
     rec_->request_seconds =

@@ -126,6 +126,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // The request's content-type starts with application/grpc: the proxy's own answers are
   // gRPC Trailers-Only responses (proxy/default_backend.hpp).
   bool grpc_request() const;
+  // What the request's upstream was spoken to in, for the access log and /metrics: "HTTP/1.1"
+  // (or "HTTP/1.0"), "h2c" (GRPC) or "h2" (GRPCS); empty when no upstream was tried.
+  std::string_view upstream_protocol() const;
   // The client address (the trusted forwarded-for or PROXY protocol one, else the peer),
   // computed once per request into real_ip_.
   std::string_view client_ip();

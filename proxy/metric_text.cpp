@@ -125,6 +125,7 @@ struct shard_set::totals {
   std::size_t stride = 0;                     // counts per series
   std::int64_t client_connections = 0, tunnels = 0, pooled = 0, ejected = 0;
   std::int64_t http2_connections = 0, http2_streams = 0, http2_requests = 0;
+  std::int64_t upstream_http1 = 0, upstream_h2c = 0, upstream_h2 = 0;
   std::int64_t accept_errors = 0, accept_paused = 0;
   std::int64_t mirror_answered = 0, mirror_failed = 0, mirror_skipped = 0;
   std::uint64_t all_requests = 0;  // also of routes no longer exported
@@ -148,6 +149,9 @@ void shard_set::sum_into(totals& t) const {
     t.http2_connections += g.http2_connections.load(relaxed);
     t.http2_streams += g.http2_streams.load(relaxed);
     t.http2_requests += g.http2_requests.load(relaxed);
+    t.upstream_http1 += g.upstream_http1_requests.load(relaxed);
+    t.upstream_h2c += g.upstream_h2c_requests.load(relaxed);
+    t.upstream_h2 += g.upstream_h2_requests.load(relaxed);
     t.pooled += g.pooled_upstream_connections.load(relaxed);
     t.ejected += g.ejected_endpoints.load(relaxed);
     t.accept_errors += g.accept_errors.load(relaxed);
@@ -314,6 +318,21 @@ void shard_set::gauge_families(const totals& t, std::vector<prometheus::MetricFa
                                         MetricType::Counter);
     const std::uint64_t h2 = std::min(t.all_requests, static_cast<std::uint64_t>(t.http2_requests));
     for (const auto& [protocol, n] : {std::pair{"HTTP/1.x", t.all_requests - h2}, std::pair{"HTTP/2", h2}}) {
+      prometheus::ClientMetric m;
+      m.label = controller;
+      m.label.push_back({"protocol", protocol});
+      m.counter.value = static_cast<double>(n);
+      f.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(f));
+  }
+  {
+    prometheus::MetricFamily f = family("portico_upstream_requests_by_protocol_total",
+                                        "Requests sent to upstreams by the protocol spoken: HTTP/1.x, "
+                                        ", h2c (backend-protocol GRPC), h2 (GRPCS)",
+                                        MetricType::Counter);
+    for (const auto& [protocol, n] : {std::pair{"HTTP/1.x", t.upstream_http1}, std::pair{"h2c", t.upstream_h2c},
+                                      std::pair{"h2", t.upstream_h2}}) {
       prometheus::ClientMetric m;
       m.label = controller;
       m.label.push_back({"protocol", protocol});

@@ -24,6 +24,8 @@ struct request_record {
   std::string_view upstream_addr;  // "ip:port" of the last endpoint tried, empty if none
   std::string_view canary;         // the canary's upstream name when the canary served it
   bool http2 = false;              // the request came on an HTTP/2 stream
+  // The protocol spoken to the upstream ("HTTP/1.1", "HTTP/1.0", "h2c", "h2"); empty if none.
+  std::string_view upstream_protocol;
   unsigned status = 0;             // status sent to the client
   unsigned upstream_status = 0;    // 0 when no upstream answered
   std::uint64_t request_bytes = 0;   // request line + headers + body as received
@@ -43,6 +45,10 @@ struct worker_gauges {
   std::atomic<std::int64_t> http2_connections{0};  // also counted in client_connections
   std::atomic<std::int64_t> http2_streams{0};      // HTTP/2 requests being served
   std::atomic<std::int64_t> http2_requests{0};     // a counter: requests that came on HTTP/2
+  // Counters: requests sent to an upstream over HTTP/1.x, h2c (GRPC), h2 over TLS (GRPCS).
+  std::atomic<std::int64_t> upstream_http1_requests{0};
+  std::atomic<std::int64_t> upstream_h2c_requests{0};
+  std::atomic<std::int64_t> upstream_h2_requests{0};
   std::atomic<std::int64_t> pooled_upstream_connections{0};
   std::atomic<std::int64_t> ejected_endpoints{0};
   std::atomic<std::int64_t> accept_errors{0};  // a counter: failed accept() calls

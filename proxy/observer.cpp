@@ -109,6 +109,13 @@ void worker_observer::on_request(const request_record& rec) {
   const bucket_bounds& length = impl_->options.length_buckets;
   bump(c->requests);
   if (rec.http2) gauge_add(impl_->shard.gauges.http2_requests, 1);
+  if (!rec.upstream_protocol.empty()) {
+    auto& g = impl_->shard.gauges;
+    gauge_add(rec.upstream_protocol == "h2c"  ? g.upstream_h2c_requests
+              : rec.upstream_protocol == "h2" ? g.upstream_h2_requests
+                                              : g.upstream_http1_requests,
+              1);
+  }
   c->request_duration.observe(rec.request_seconds < 0 ? 0 : rec.request_seconds, time);
   if (rec.upstream_connect_seconds >= 0)
     c->connect_duration.observe(rec.upstream_connect_seconds, time);

@@ -74,6 +74,24 @@ TEST(access_log, line_is_valid_json_with_every_field) {
   EXPECT_EQ(o.at("namespace").as_string(), "default");
   EXPECT_EQ(o.at("ingress").as_string(), "web");
   EXPECT_EQ(o.at("service").as_string(), "web-svc");
+  EXPECT_FALSE(o.contains("upstream_protocol"));  // not set by the record
+}
+
+TEST(access_log, upstream_protocol_written_with_an_upstream) {
+  mem_file f;
+  auto web = test::make_route(0, "default", "web", "web-svc", "a.example", "/");
+  access_log log(f.fd());
+  auto rec = test::upstream_record(web.get(), 200, 0.001);
+  rec.upstream_protocol = "h2c";
+  log.append(rec);
+  auto none = test::local_record(nullptr, 404);
+  none.upstream_protocol = "HTTP/1.1";  // no upstream address: not written
+  log.append(none);
+  log.flush();
+  auto lines = parse_lines(f.contents());
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].at("upstream_protocol").as_string(), "h2c");
+  EXPECT_FALSE(lines[1].contains("upstream_protocol"));
 }
 
 TEST(access_log, no_upstream_gives_nulls_and_empty_route_names) {

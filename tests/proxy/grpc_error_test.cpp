@@ -27,7 +27,7 @@ TEST(GrpcError, TrailersOnlyResponse) {
   ASSERT_EQ(r.current(), h1_response_reader::state::done);
   EXPECT_EQ(r.status(), 200u);
   EXPECT_TRUE(body.empty());
-  std::vector<std::pair<std::string, std::string>> want{
+  std::vector<std::pair<std::string_view, std::string_view>> want{
       {"server", "portico"},
       {"content-type", "application/grpc"},
       {"grpc-status", "14"},

@@ -130,7 +130,7 @@ TEST(H2Translate, ResponseWithLength) {
          body);
   ASSERT_TRUE(r.head_ready());
   EXPECT_EQ(r.status(), 200u);
-  std::vector<std::pair<std::string, std::string>> want{
+  std::vector<std::pair<std::string_view, std::string_view>> want{
       {"server", "portico"}, {"content-length", "5"}, {"x-a", "b"}};
   EXPECT_EQ(r.fields(), want);
   EXPECT_EQ(r.current(), h1_response_reader::state::body);

@@ -7,6 +7,7 @@ namespace portico::proxy {
 namespace {
 
 using fields = h2_field_list;
+using views = std::vector<h2_field_view>;
 
 TEST(H2UpstreamRequest, HeadBecomesPseudoHeadersAndTeTrailers) {
   h1_request_reader r("http");
@@ -16,7 +17,7 @@ TEST(H2UpstreamRequest, HeadBecomesPseudoHeadersAndTeTrailers) {
          "Content-Length: 3\r\n\r\nabc",
          body);
   ASSERT_EQ(r.current(), h1_request_reader::state::done);
-  EXPECT_EQ(r.fields(), (fields{{":method", "POST"},
+  EXPECT_EQ(r.fields(), (views{{":method", "POST"},
                                 {":scheme", "http"},
                                 {":authority", "api.test"},
                                 {":path", "/pkg.Svc/Call"},
@@ -35,7 +36,7 @@ TEST(H2UpstreamRequest, HeadArrivesInPieces) {
   for (char c : text) r.feed(std::string_view(&c, 1), body);
   ASSERT_EQ(r.current(), h1_request_reader::state::done);
   EXPECT_TRUE(r.no_body());
-  EXPECT_EQ(r.fields()[1], (std::pair<std::string, std::string>{":scheme", "https"}));
+  EXPECT_EQ(r.fields()[1], (h2_field_view{":scheme", "https"}));
 }
 
 // RFC 9110 7.6.1: a field the Connection header names is hop-by-hop too.
@@ -46,7 +47,7 @@ TEST(H2UpstreamRequest, FieldsNamedByConnectionAreDropped) {
          "Upgrade: websocket\r\nKeep-Alive: 5\r\n\r\n",
          body);
   ASSERT_EQ(r.current(), h1_request_reader::state::done);
-  EXPECT_EQ(r.fields(), (fields{{":method", "GET"},
+  EXPECT_EQ(r.fields(), (views{{":method", "GET"},
                                 {":scheme", "http"},
                                 {":authority", "a"},
                                 {":path", "/"},

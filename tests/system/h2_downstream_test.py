@@ -585,6 +585,18 @@ class protections(unittest.TestCase):
         finally:
             c.close()
 
+    def test_unfinished_header_block_is_timed_out(self):
+        # A HEADERS frame without END_HEADERS and no CONTINUATION after it: no stream is
+        # served, so the client header timeout (2 s here) ends the connection.
+        c = raw_h2(P.http_port)
+        try:
+            c.send(frame(HEADERS, END_STREAM, 1, c.enc.encode(get_fields("app.test"))))
+            self.assertIsNone(c.until(lambda f: False))  # the server closes the connection
+            self.assertIsNone(c.streams.get(1, {}).get("end"))
+        finally:
+            c.close()
+        self.assert_served()
+
     def test_ping_flood_is_bounded(self):
         # A client that sends PINGs and never reads the ACKs: the ACKs waiting to be written
         # are bounded (nghttp2's max outbound ACKs), then the connection is closed.
