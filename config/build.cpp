@@ -39,6 +39,7 @@
 #include "config/regex_paths.hpp"
 #include "config/route_table.hpp"
 #include "config/snapshot_hash.hpp"
+#include "config/snapshot_index.hpp"
 #include "config/tls_annotations.hpp"
 #include "config/tls_table_builder.hpp"
 
@@ -526,6 +527,7 @@ build_result route_collector::finish(std::shared_ptr<const tls_table> tls,
   tls = with_gateway_certificates(std::move(tls), gw.certificates);
   for (auto& r : routes_) routes.push_back(std::move(r));
   auto clusters = clusters_.clusters();
+  table->index = index_of(routes, clusters);
   std::uint64_t hash = snapshot_hash(routes, clusters, *tls, *settings);  // as build_incremental()
   build_result out;
   out.snap = std::make_shared<const snapshot>(std::move(routes), std::move(clusters),

@@ -1,11 +1,13 @@
 #include "config/incremental.hpp"
 
+#include <algorithm>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "config/backends.hpp"
+#include "config/route_table.hpp"
 #include "config/snapshot_hash.hpp"
+#include "config/snapshot_index.hpp"
 #include "config/tls_certificate.hpp"
 
 namespace portico::config {
@@ -43,12 +45,6 @@ template <class T>
 bool same_in(const object_map<T>& map, const std::string& key, const T& after) {
   const T* old = find_in(map, key);
   return old && same_content(*old, after);
-}
-
-// "ns/name" of the Service a cluster id names ("ns/service:port..."); names never hold ':'.
-std::string_view service_of(const cluster& c) {
-  std::string_view id = c.id;
-  return id.substr(0, id.find(':'));
 }
 
 bool all_digits(std::string_view s) {
@@ -211,62 +207,86 @@ void change_tracker::clear() {
   services_.clear();
 }
 
+namespace {
+
+// A copy of `r` with its replaced clusters swapped in (same index, host, path, policy, ...).
+std::shared_ptr<const route> patched(
+    const route& r,
+    const std::unordered_map<const cluster*, std::shared_ptr<const cluster>>& replaced) {
+  auto copy = std::make_shared<route>(r);
+  if (auto it = replaced.find(r.backend.get()); it != replaced.end()) copy->backend = it->second;
+  if (auto it = replaced.find(r.error_backend.get()); r.error_backend && it != replaced.end())
+    copy->error_backend = it->second;
+  if (r.canary) {
+    if (auto it = replaced.find(r.canary->backend.get()); it != replaced.end()) {
+      auto c = std::make_shared<canary_route>(*r.canary);
+      c->backend = it->second;
+      copy->canary = std::move(c);
+    }
+  }
+  return copy;
+}
+
+}  // namespace
+
 std::optional<build_result> build_incremental(const cluster_state& state,
                                               const build_options& opts,
                                               const snapshot_ptr& previous,
                                               const std::vector<build_error>& previous_errors,
                                               const change_tracker& changes) {
   if (changes.full() || !previous) return std::nullopt;
+  const snapshot& prev = *previous;
   // HTTPRoute backends (weighted lists) are not patched here: a full build.
-  if (previous->gateway_ptr()) return std::nullopt;
-  if (time_sensitive(*previous, previous_errors, opts.now)) return std::nullopt;
+  if (prev.gateway_ptr()) return std::nullopt;
+  // Only a Snapshot from build() carries the index (hand-made ones in tests do not).
+  if (!prev.hosts_ptr() || !prev.hosts_ptr()->index) return std::nullopt;
+  if (time_sensitive(prev, previous_errors, opts.now)) return std::nullopt;
+  const snapshot_index& ix = *prev.hosts_ptr()->index;
   // A changed Service that a route uses may change a build error: the full build decides.
-  std::unordered_set<std::string_view> changed(changes.services().begin(), changes.services().end());
-  std::unordered_set<std::string_view> touched(changes.endpoint_services().begin(),
-                                               changes.endpoint_services().end());
-  std::unordered_map<std::string_view, cluster_state> minis;  // by touched Service
-  std::unordered_map<const cluster*, std::shared_ptr<const cluster>> replaced;
-  std::vector<std::shared_ptr<const cluster>> clusters = previous->clusters();
-  for (auto& c : clusters) {
-    std::string_view svc = service_of(*c);
-    if (!changed.empty() && changed.count(svc)) return std::nullopt;
-    if (touched.empty() || !touched.count(svc)) continue;
-    auto mini = minis.find(svc);
-    if (mini == minis.end()) {
-      mini = minis.emplace(svc, objects_of_service(state, std::string(svc))).first;
+  for (const auto& svc : changes.services()) {
+    if (ix.clusters_by_service.count(svc)) return std::nullopt;
+  }
+  // The clusters of the touched Services, resolved again: (position, new cluster).
+  std::vector<std::pair<std::uint32_t, std::shared_ptr<const cluster>>> fresh;
+  for (const auto& svc : changes.endpoint_services()) {
+    auto it = ix.clusters_by_service.find(svc);
+    if (it == ix.clusters_by_service.end()) continue;
+    const cluster_state mini = objects_of_service(state, svc);
+    for (std::uint32_t pos : it->second) {
+      resolved r = resolve_again(mini, *prev.clusters()[pos]);
+      if (!r.ok) return std::nullopt;
+      if (r.fresh) fresh.emplace_back(pos, std::move(r.fresh));
     }
-    resolved r = resolve_again(mini->second, *c);
-    if (!r.ok) return std::nullopt;
-    if (!r.fresh) continue;
-    replaced.emplace(c.get(), r.fresh);
-    c = std::move(r.fresh);
   }
   build_result out;
   out.errors = previous_errors;
-  if (replaced.empty()) {
+  if (fresh.empty()) {
     out.snap = previous;
     return out;
   }
-  std::vector<std::shared_ptr<const route>> routes = previous->routes();
-  for (auto& r : routes) {
-    auto it = replaced.find(r->backend.get());
-    auto cit = r->canary ? replaced.find(r->canary->backend.get()) : replaced.end();
-    auto eit = r->error_backend ? replaced.find(r->error_backend.get()) : replaced.end();
-    if (it == replaced.end() && cit == replaced.end() && eit == replaced.end()) continue;
-    auto copy = std::make_shared<route>(*r);  // same index, host, path, ssl_redirect, ...
-    if (it != replaced.end()) copy->backend = it->second;
-    if (eit != replaced.end()) copy->error_backend = eit->second;
-    if (cit != replaced.end()) {
-      auto c = std::make_shared<canary_route>(*r->canary);
-      c->backend = cit->second;
-      copy->canary = std::move(c);
-    }
-    r = std::move(copy);
+  // The hash is a sum of digests (config/snapshot_hash.hpp): swap the replaced ones.
+  std::uint64_t hash = prev.hash();
+  std::vector<std::shared_ptr<const cluster>> clusters = prev.clusters();
+  std::unordered_map<const cluster*, std::shared_ptr<const cluster>> replaced;
+  std::vector<std::uint32_t> using_routes;
+  for (auto& [pos, c] : fresh) {
+    hash += cluster_digest(*c) - cluster_digest(*clusters[pos]);
+    for (std::uint32_t k = ix.route_begin[pos]; k < ix.route_begin[pos + 1]; ++k)
+      using_routes.push_back(ix.route_refs[k]);
+    replaced.emplace(clusters[pos].get(), c);
+    clusters[pos] = std::move(c);
   }
-  std::uint64_t hash = snapshot_hash(routes, clusters, previous->tls(), previous->settings());
+  std::sort(using_routes.begin(), using_routes.end());
+  using_routes.erase(std::unique(using_routes.begin(), using_routes.end()), using_routes.end());
+  std::vector<std::shared_ptr<const route>> routes = prev.routes();
+  for (std::uint32_t pos : using_routes) {
+    std::shared_ptr<const route> copy = patched(*routes[pos], replaced);
+    hash += route_digest(*copy, pos) - route_digest(*routes[pos], pos);
+    routes[pos] = std::move(copy);
+  }
   out.snap = std::make_shared<const snapshot>(std::move(routes), std::move(clusters),
-                                              previous->hosts_ptr(), hash, previous->tls_ptr(),
-                                              previous->settings_ptr());
+                                              prev.hosts_ptr(), hash, prev.tls_ptr(),
+                                              prev.settings_ptr());
   return out;
 }
 

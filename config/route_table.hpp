@@ -33,6 +33,8 @@
 
 namespace portico::config {
 
+struct snapshot_index;
+
 // "No route": what the find functions return on a miss.
 inline constexpr std::uint32_t no_route = 0xffffffffu;
 
@@ -119,6 +121,11 @@ struct host_table {
   std::unordered_map<std::string, std::string, tls_host_hash, std::equal_to<>> www_redirects;
 
   route_ref default_route_;  // an Ingress spec.defaultBackend, or none (404)
+
+  // The clusters by id and by Service and the routes using each (config/snapshot_index.hpp),
+  // by position: like the host entries, valid for every Snapshot sharing this table. Null in
+  // hand-made Snapshots.
+  std::shared_ptr<const snapshot_index> index;
 
  private:
   path_table& table_at(flat_string_map<std::uint32_t>& map, std::string_view key);

@@ -4,6 +4,7 @@
 #include "config/gateway_table.hpp"
 
 #include "config/route_table.hpp"
+#include "config/snapshot_index.hpp"
 
 #include <openssl/evp.h>
 
@@ -73,6 +74,9 @@ snapshot::snapshot(std::vector<std::shared_ptr<const route>> routes,
       gateway_status_(gateway_status ? std::move(gateway_status)
                                      : std::make_shared<const config::gateway_status>()),
       hash_(hash) {
+  // A Snapshot from build() finds clusters through the index its host table carries (shared
+  // with its endpoint-only successors); a hand-made one gets its own map.
+  if (hosts_ && hosts_->index) return;
   cluster_by_id_.reserve(clusters_.size());
   for (const auto& c : clusters_) cluster_by_id_.emplace(c->id, c.get());
 }
@@ -186,6 +190,11 @@ const client_auth* snapshot::find_client_auth(std::string_view host) const {
 }
 
 const cluster* snapshot::find_cluster(std::string_view id) const {
+  if (hosts_ && hosts_->index) {
+    const auto& by_id = hosts_->index->cluster_by_id;
+    auto it = by_id.find(id);
+    return it == by_id.end() ? nullptr : clusters_[it->second].get();
+  }
   auto it = cluster_by_id_.find(id);
   return it == cluster_by_id_.end() ? nullptr : it->second;
 }

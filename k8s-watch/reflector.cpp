@@ -5,6 +5,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <algorithm>
 #include <iostream>
 #include <set>
 
@@ -302,6 +303,7 @@ awaitable<void> reflector::list() {
   int restarts = 0;
   int pages = 0;
   auto started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::duration decoding{};  // JSON parse and object decode
   for (;;) {
     ++pages;
     std::string target = spec_.collection_path() + "?limit=" + std::to_string(opts_.page_size) +
@@ -317,25 +319,36 @@ awaitable<void> reflector::list() {
     if (resp.status != 200) {
       throw api_error("list: HTTP " + std::to_string(resp.status) + ": " + resp.body.substr(0, 200));
     }
+    const auto decode_start = std::chrono::steady_clock::now();
     json::value v = json::parse(resp.body);
     resp.body.clear();
     const json::object& root = v.as_object();
+    const json::object* md = root.if_contains("metadata") ? root.at("metadata").if_object() : nullptr;
     if (auto* items = root.if_contains("items"); items && items->is_array()) {
-      all.reserve(all.size() + items->get_array().size());
+      // Room for the whole list when the server says how much remains (remainingItemCount),
+      // else geometric growth: reserving exactly one page more moved every object listed so
+      // far on each page (at 50,000 objects, 100 pages: most of the list's decode CPU).
+      std::size_t need = all.size() + items->get_array().size();
+      if (const json::value* rest = md ? md->if_contains("remainingItemCount") : nullptr;
+          rest && rest->is_int64() && rest->get_int64() > 0 && rest->get_int64() < 10'000'000)
+        need += static_cast<std::size_t>(rest->get_int64());
+      if (need > all.capacity()) all.reserve(std::max(need, 2 * all.capacity()));
       for (const auto& item : items->get_array()) {
         auto res = config::decode_json_value(item, spec_.kind, "list");
         for (auto& e : res.errors) sink_.decode_failed(e);
         for (auto& o : res.objects) all.push_back(std::move(o));
       }
     }
-    const json::object* md = root.if_contains("metadata") ? root.at("metadata").if_object() : nullptr;
     rv = md ? json_string(md->if_contains("resourceVersion")) : std::string();
     cont = md ? json_string(md->if_contains("continue")) : std::string();
+    decoding += std::chrono::steady_clock::now() - decode_start;
     if (cont.empty()) break;
   }
   auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const auto decode_ms = std::chrono::duration_cast<std::chrono::milliseconds>(decoding).count();
   log("listed " + std::to_string(all.size()) + " objects in " + std::to_string(pages) +
-      " page(s), " + std::to_string(static_cast<int>(took * 1000)) + " ms, resourceVersion " + rv);
+      " page(s), " + std::to_string(static_cast<int>(took * 1000)) + " ms (" +
+      std::to_string(decode_ms) + " ms of it decoding), resourceVersion " + rv);
   sink_.replace_all(spec_, std::move(all));
   rv_ = rv;
   if (absent_) {

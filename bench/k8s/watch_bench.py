@@ -11,11 +11,15 @@ PUT on the API server and from the moment the test API server wrote the watch ev
 (/_test/watch-sent; time.monotonic() is one clock for every process on Linux), which leaves
 out the Python server's own handling of the PUT.
 
+WATCH_BENCH_PERF_START=file and WATCH_BENCH_PERF=file record `perf` profiles of Portico up to
+the first Snapshot and during the changes.
+
 Before Portico starts, each resource is listed once so the test API server has encoded
 every object (it caches the JSON of stored objects; a cold Python server spends ~1 s of
 CPU encoding 30,000 objects during Portico's first lists). --cold-server skips that.
 
     bench/k8s/watch_bench.py --portico build/proxy/portico [--ingresses 10000] [--changes 20]
+        [--state-cache DIR]
 """
 
 import argparse
@@ -23,6 +27,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,8 +67,11 @@ def objects(n, per_slice):
 
 def summary(values):
     values = sorted(values)
-    return (f"median {statistics.median(values):.1f} ms, p90 {values[max(0, int(len(values) * 0.9) - 1)]:.1f} ms, "
-            f"max {values[-1]:.1f} ms")
+
+    def pct(p):  # nearest rank
+        return values[max(0, -(-len(values) * p // 100) - 1)]
+    return (f"median {statistics.median(values):.1f} ms, p90 {pct(90):.1f} ms, "
+            f"p99 {pct(99):.1f} ms, max {values[-1]:.1f} ms")
 
 
 def watch_sent(api, rv):
@@ -203,24 +211,50 @@ def main():
     ap.add_argument("--ingresses", type=int, default=10000)
     ap.add_argument("--endpoints-per-slice", type=int, default=10)
     ap.add_argument("--changes", type=int, default=20)
+    ap.add_argument("--state-cache", metavar="DIR",
+                    help="keep the test API server's loaded state in DIR (one file per size) "
+                         "and restore it on later runs: loading object by object takes "
+                         "minutes at 50,000 Ingresses")
     ap.add_argument("--cold-server", action="store_true",
                     help="do not list every resource once before Portico starts")
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="watch-bench-")
-    data = os.path.join(tmp, "objects.jsonl")
-    with open(data, "w") as f:
-        for o in objects(args.ingresses, args.endpoints_per_slice):
-            f.write(json.dumps(o) + "\n")
+    cache = None
+    if args.state_cache:
+        os.makedirs(args.state_cache, exist_ok=True)
+        cache = os.path.join(args.state_cache,
+                             f"state-{args.ingresses}x{args.endpoints_per_slice}.json")
+    if cache and os.path.exists(cache):
+        # A copy: the server writes its state file back when it stops.
+        server_args = ["--state-file", os.path.join(tmp, "state.json")]
+        shutil.copyfile(cache, server_args[1])
+    else:
+        data = os.path.join(tmp, "objects.jsonl")
+        with open(data, "w") as f:
+            for o in objects(args.ingresses, args.endpoints_per_slice):
+                f.write(json.dumps(o) + "\n")
+        server_args = ["--load", data]
     t = time.monotonic()
-    api = ApiServer(tmp, args=["--load", data, "--no-namespace-check"]).start()
-    print(f"test API server loaded {3 * args.ingresses + 1} objects in {time.monotonic() - t:.1f}s")
+    api = ApiServer(tmp, args=server_args + ["--no-namespace-check"]).start(timeout=1800)
+    how = "restored" if "--state-file" in server_args else "loaded"
+    print(f"test API server {how} {3 * args.ingresses + 1} objects in {time.monotonic() - t:.1f}s")
+    if cache and not os.path.exists(cache):
+        api.request("GET", f"/_test/snapshot?path={cache}.tmp", admin=True, timeout=1800)
+        os.replace(cache + ".tmp", cache)
     try:
         if not args.cold_server:
             warm_up(api)
         p = Portico(args.portico, api.kubeconfig)
+        if os.environ.get("WATCH_BENCH_PERF_START"):  # a profile of the way to the first Snapshot
+            start_perf = subprocess.Popen(["perf", "record", "-g", "-o", os.environ["WATCH_BENCH_PERF_START"],
+                                           "-p", str(p.proc.pid)], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL)
         if not p.wait_loads(1, 300):
             raise SystemExit("no Snapshot within 300 s")
+        if os.environ.get("WATCH_BENCH_PERF_START"):
+            start_perf.send_signal(2)
+            start_perf.wait(60)
         first_at, build = p.loaded[0]
         print(f"start -> first Snapshot: {first_at - p.t0:.3f} s (build {build * 1000:.1f} ms, "
               f"Portico CPU {cpu_seconds(p.proc.pid):.2f} s)")
@@ -232,6 +266,7 @@ def main():
                                      "-p", str(p.proc.pid)], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
         delays, from_sent, builds = [], [], []
+        cpu_before = cpu_seconds(p.proc.pid)
         for k in range(args.changes):
             i = (k * 7919) % args.ingresses
             ns, name = f"ns{i % 100}", f"svc{i}-1"
@@ -250,8 +285,10 @@ def main():
             if sent is not None:
                 from_sent.append((at - sent) * 1000)
             time.sleep(0.3)
+        cpu = cpu_seconds(p.proc.pid) - cpu_before
         print(f"EndpointSlice PUT -> new Snapshot ({args.changes} changes): {summary(delays)}; "
-              f"build median {statistics.median(builds):.1f} ms")
+              f"build median {statistics.median(builds):.1f} ms, p99 {sorted(builds)[-(-len(builds) * 99 // 100) - 1]:.1f} ms; "
+              f"Portico CPU {cpu * 1000 / args.changes:.1f} ms per change (idle ticks included)")
         if from_sent:
             print(f"watch event sent -> new Snapshot: {summary(from_sent)}")
         if os.environ.get("WATCH_BENCH_PERF"):

@@ -13,6 +13,7 @@
 
 #include "config/backends.hpp"
 #include "config/route_table.hpp"
+#include "config/snapshot_index.hpp"
 #include "tests/config/state_fixture.hpp"
 #include "tests/config/tls_test_certs.hpp"
 
@@ -63,13 +64,31 @@ std::string describe(const snapshot& s) {
   return out + "\n";
 }
 
-// Every route's backend is the very cluster object the Snapshot lists under that id.
+// Every route's backend (and canary and error backend) is the very cluster object the
+// Snapshot lists under that id.
 void expect_routes_share_clusters(const snapshot& s) {
-  for (const auto& r : s.routes()) {
-    const cluster* c = s.find_cluster(r->backend->id);
+  auto same = [&](const std::shared_ptr<const cluster>& used) {
+    const cluster* c = s.find_cluster(used->id);
     ASSERT_NE(c, nullptr);
-    EXPECT_EQ(c, r->backend.get()) << r->backend->id;
+    EXPECT_EQ(c, used.get()) << used->id;
+  };
+  for (const auto& r : s.routes()) {
+    same(r->backend);
+    if (r->canary) same(r->canary->backend);
+    if (r->error_backend) same(r->error_backend);
   }
+  for (const auto& c : s.clusters()) EXPECT_EQ(s.find_cluster(c->id), c.get());
+}
+
+// The index a Snapshot shares with the one it was derived from says what a fresh one says.
+void expect_index_fits(const snapshot& s) {
+  ASSERT_TRUE(s.hosts_ptr() && s.hosts_ptr()->index);
+  const snapshot_index& shared = *s.hosts_ptr()->index;
+  auto fresh = index_of(s.routes(), s.clusters());
+  EXPECT_EQ(shared.cluster_by_id, fresh->cluster_by_id);
+  EXPECT_EQ(shared.clusters_by_service, fresh->clusters_by_service);
+  EXPECT_EQ(shared.route_begin, fresh->route_begin);
+  EXPECT_EQ(shared.route_refs, fresh->route_refs);
 }
 
 object_meta named(std::string name, std::string ns = "") {
@@ -182,6 +201,14 @@ class world {
     if (i % 10 == 1) ing.meta.annotations[pre + "proxy-ssl-verify"] = "on";  // no CA: unusable
     if (i % 7 == 2) ing.meta.annotations[pre + "force-ssl-redirect"] = "true";
     if (i % 4 == 3) ing.meta.annotations[pre + "proxy-ssl-name"] = "up.internal";
+    if (i % 6 == 5) {  // shares a host and path with another Ingress now and then
+      ing.meta.annotations[pre + "canary"] = "true";
+      ing.meta.annotations[pre + "canary-weight"] = "30";
+    }
+    if (i % 8 == 6) {  // an error backend the endpoint changes reach too
+      ing.meta.annotations[pre + "default-backend"] = "svc" + std::to_string(pick(8));
+      ing.meta.annotations[pre + "custom-http-errors"] = "503";
+    }
     return ing;
   }
 
@@ -281,6 +308,7 @@ void run_random_sequence(unsigned seed, int steps) {
   build_result last = build(w.state_, w.opts_);
   ASSERT_FALSE(last.snap->routes().empty());
   int incremental = 0, shared = 0;
+  long canaries = 0, error_backends = 0;
   for (int step = 0; step < steps; ++step) {
     SCOPED_TRACE("seed " + std::to_string(seed) + " step " + std::to_string(step));
     bool expect_incremental = w.random_change();
@@ -299,6 +327,14 @@ void run_random_sequence(unsigned seed, int steps) {
       EXPECT_EQ(inc->snap->hash(), full.snap->hash());
       EXPECT_EQ(errors_text(inc->errors), errors_text(full.errors));
       expect_routes_share_clusters(*inc->snap);
+      expect_index_fits(*inc->snap);
+      if (inc->snap != last.snap) {  // derived: the host table and its index are shared
+        EXPECT_EQ(inc->snap->hosts_ptr(), last.snap->hosts_ptr());
+        canaries += std::count_if(inc->snap->routes().begin(), inc->snap->routes().end(),
+                                  [](const auto& r) { return r->canary != nullptr; });
+        error_backends += std::count_if(inc->snap->routes().begin(), inc->snap->routes().end(),
+                                        [](const auto& r) { return r->error_backend != nullptr; });
+      }
       last = std::move(*inc);
     } else {
       last = std::move(full);
@@ -309,6 +345,9 @@ void run_random_sequence(unsigned seed, int steps) {
   // The sequence really exercised the incremental path (and its no-change shortcut).
   EXPECT_GT(incremental, steps / 3);
   EXPECT_GT(shared, 0);
+  // ... on Snapshots with canary routes and error backends.
+  EXPECT_GT(canaries, 0);
+  EXPECT_GT(error_backends, 0);
 }
 
 TEST(incremental, random_endpoint_changes_equal_the_full_build) {

@@ -75,6 +75,44 @@ TEST(observer, a_request_that_started_on_the_old_snapshot_counts_under_its_own_r
   EXPECT_EQ(requests_of(reg, "api"), std::nullopt);
 }
 
+TEST(observer, an_endpoint_only_successor_counts_its_new_route_objects_under_the_same_labels) {
+  server_options opts = quiet();
+  metrics_registry reg(opts);
+  worker_observer w(reg, opts, 0);
+  auto web = test::make_route(0, "default", "web", "web-svc", "a.example", "/");
+  auto api = test::make_route(1, "default", "api", "api-svc", "a.example", "/api");
+  auto snap_a = test::make_snapshot({web, api});
+  reg.on_publish(*snap_a, 0.001, true);
+  w.on_snapshot(*snap_a);
+  w.on_request(test::upstream_record(web.get()));
+
+  // What config::build_incremental() makes of an endpoint change: the same host table, the
+  // web route a new object with a new backend.
+  auto backend = std::make_shared<config::cluster>(*web->backend);
+  backend->endpoints[0].ip = "10.0.0.2";
+  auto web2 = std::make_shared<config::route>(*web);
+  web2->backend = backend;
+  auto snap_b = std::make_shared<const config::snapshot>(
+      std::vector<std::shared_ptr<const config::route>>{web2, api},
+      std::vector<std::shared_ptr<const config::cluster>>{}, snap_a->hosts_ptr(), 2);
+  reg.on_publish(*snap_b, 0.001, true);
+  w.on_snapshot(*snap_b);
+  w.on_request(test::upstream_record(web2.get()));
+  w.on_request(test::upstream_record(web.get()));  // a request pinned to snap_a
+  w.on_request(test::upstream_record(api.get()));
+
+  EXPECT_EQ(requests_of(reg, "web"), 3.0);
+  EXPECT_EQ(requests_of(reg, "api"), 1.0);
+
+  // A full build after it (a new host table) without the api route: its series go.
+  auto web3 = test::make_route(0, "default", "web", "web-svc", "a.example", "/");
+  auto snap_c = test::make_snapshot({web3});
+  reg.on_publish(*snap_c, 0.001, true);
+  w.on_snapshot(*snap_c);
+  w.on_request(test::upstream_record(web3.get()));
+  EXPECT_EQ(requests_of(reg, "web"), 4.0);
+}
+
 TEST(observer, counters_outlive_the_observer_that_wrote_them) {
   server_options opts = quiet();
   metrics_registry reg(opts);

@@ -2,6 +2,7 @@
 resource paths of every registered type."""
 
 import base64
+import bisect
 import json
 
 from . import errors, objects, openapi, patches, protobuf, table, watch
@@ -357,21 +358,27 @@ def list_objects(store, rt, flt, params, paginate_rv0=False):
                 raise errors.expired(f"too old resource version: {read_rv} "
                                      f"({store.compacted_rv + 1})")
         prefix = f"{flt.namespace}/" if flt.namespace is not None and rt.namespaced else ""
-        keys = sorted(k for k in state if k > start and k.startswith(prefix))
+        keys = store.sorted_keys(rt) if state is store.table(rt) else sorted(state)
+        # The keys after `start` with `prefix` ("ns/": the next one past it is "ns0").
+        lo, hi = bisect.bisect_right(keys, start), len(keys)
+        if prefix:
+            lo = max(lo, bisect.bisect_left(keys, prefix))
+            hi = bisect.bisect_left(keys, prefix[:-1] + "0")
+        total = max(0, hi - lo)
         items, last, n = [], None, 0
-        for n, key in enumerate(keys, 1):
-            obj = state[key]
+        for n, i in enumerate(range(lo, hi), 1):
+            obj = state[keys[i]]
             if flt.matches(obj):
                 items.append(obj)
-                last = key
+                last = keys[i]
                 if limit and len(items) >= limit:
                     break
         else:
-            n = len(keys)
+            n = total
         meta = {"resourceVersion": str(read_rv)}
-        if limit and n < len(keys):
+        if limit and n < total:
             meta["continue"] = encode_continue(read_rv, last + "\x00")
             if not flt.selective:
-                meta["remainingItemCount"] = len(keys) - n
+                meta["remainingItemCount"] = total - n
         return {"kind": f"{rt.kind}List", "apiVersion": rt.group_version, "metadata": meta,
                 "items": items}

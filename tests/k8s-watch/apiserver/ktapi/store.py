@@ -43,6 +43,7 @@ class Store:
         self.ips = objects.ClusterIPs()
         self.epoch = 0   # bumped to wake watchers for control actions (drop, bookmark)
         self.encoded = {}  # id(stored object) -> (object, its JSON bytes); objects are immutable
+        self.key_cache = {}  # table name -> (rv, its keys sorted); every write bumps rv
 
     def table(self, rt):
         return self.objects[rt.plural + "." + rt.group]
@@ -110,14 +111,28 @@ class Store:
             raise errors.not_found(rt, name)
         return obj
 
+    def sorted_keys(self, rt):
+        """The keys of a type's table in order (a list the caller must not change), cached
+        until the next write: a paginated list of N objects sorts once, not once a page.
+        Lock held."""
+        name = rt.plural + "." + rt.group
+        hit = self.key_cache.get(name)
+        if hit is not None and hit[0] == self.rv:
+            return hit[1]
+        keys = sorted(self.table(rt))
+        self.key_cache[name] = (self.rv, keys)
+        return keys
+
     def state_at(self, rt, rv):
-        """The objects of a type as they were at rv (a dict key -> obj). Lock held."""
+        """The objects of a type as they were at rv (a dict key -> obj, to read only: the
+        table itself when nothing of that type changed since). Lock held."""
         if rv < self.compacted_rv:
             return None
+        changed = [ev for ev in self.events_after(rv) if ev.rt is rt]
+        if not changed:
+            return self.table(rt)
         current = dict(self.table(rt))
-        for ev in reversed(self.events_after(rv)):
-            if ev.rt is not rt:
-                continue
+        for ev in reversed(changed):
             meta = ev.obj["metadata"]
             key = key_of(rt, meta.get("namespace"), meta["name"])
             if ev.prev is None:

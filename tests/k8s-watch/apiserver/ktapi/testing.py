@@ -54,14 +54,14 @@ class ApiServer:
         self.admin_url = None
         self.stderr_lines = []
 
-    def start(self):
+    def start(self, timeout=120):
         python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
         cmd = [python, SCRIPT, "--port", str(self.port), "--kubeconfig-out", self.kubeconfig,
                "--pki-dir", self.pki, "--token", self.token, "--admin-port", "0"] + self.args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, preexec_fn=_die_with_parent)
         threading.Thread(target=self._drain_stderr, daemon=True).start()
-        deadline = time.monotonic() + 120  # a large --load on a busy machine takes a while
+        deadline = time.monotonic() + timeout  # a large --load on a busy machine takes a while
         while time.monotonic() < deadline and (self.url is None or self.admin_url is None):
             line = self.proc.stdout.readline()
             if not line:
