@@ -122,9 +122,9 @@ class gateway_builder {
   bool namespace_allowed(const listener_info& li, const std::string& route_ns) const;
   gw_condition resolved_refs(const http_route& rt) const;
   void attach(const http_route& rt, const grpc_route* grpc,
-              const std::set<std::pair<bool, std::string>>& keys);
+              const gateway_table_keys& keys);
   void add_entry(const http_route& rt, const route& proto, gateway_match& gm, std::uint32_t rule,
-                 std::uint32_t match, const std::set<std::pair<bool, std::string>>& keys);
+                 std::uint32_t match, const gateway_table_keys& keys);
   std::shared_ptr<route> rule_route(const http_route& rt, std::size_t i);
   bool make_match(const http_route& rt, const http_route_match& m, const std::string& field,
                   gateway_match& gm);
@@ -330,7 +330,7 @@ void gateway_builder::add_route(const http_route& rt, const grpc_route* grpc) {
   rs.namespace_name = rt.meta.namespace_name;
   rs.name = rt.meta.name;
   const gw_condition refs = resolved_refs(rt);
-  std::set<std::pair<bool, std::string>> keys;  // (tls, host key) the route serves
+  gateway_table_keys keys;  // the host keys the route serves, and through which listener
   const std::string route_key = rt.meta.namespace_name + "/" + rt.meta.name;
   for (const auto& p : rt.parent_refs) {
     if (p.group != gateway_group || p.kind != "Gateway") continue;
@@ -362,8 +362,9 @@ void gateway_builder::add_route(const http_route& rt, const grpc_route* grpc) {
       ++li.status->attached_routes;
       li.attached.push_back({grpc != nullptr, any, hosts, route_key});
       if (!li.served) continue;  // counted, not routed
-      if (any) keys.emplace(li.tls, "");
-      for (auto& h : hosts) keys.emplace(li.tls, lower(h));
+      const std::string lh = li.l->hostname ? lower(*li.l->hostname) : "";
+      if (any) keys.insert({li.tls, "", lh, gw_key});
+      for (auto& h : hosts) keys.insert({li.tls, lower(h), lh, gw_key});
     }
     if (attached) ps.conditions.push_back(cond("Accepted", true, "Accepted"));
     else if (!named) ps.conditions.push_back(cond("Accepted", false, "NoMatchingParent", "no listener matches sectionName/port"));
@@ -648,9 +649,9 @@ std::shared_ptr<route> gateway_builder::rule_route(const http_route& rt, std::si
 // One match of rule `rule` into the table under every key, with its own copy of the rule's route.
 void gateway_builder::add_entry(const http_route& rt, const route& proto, gateway_match& gm,
                                 std::uint32_t rule, std::uint32_t match,
-                                const std::set<std::pair<bool, std::string>>& keys) {
+                                const gateway_table_keys& keys) {
   auto r = std::make_shared<route>(proto);
-  r->host = keys.begin()->second;
+  r->host = keys.begin()->host;
   gm.creation_timestamp = rt.meta.creation_timestamp;
   gm.route_key = rt.meta.namespace_name + "/" + rt.meta.name;
   gm.rule = rule;
@@ -668,12 +669,16 @@ void gateway_builder::add_entry(const http_route& rt, const route& proto, gatewa
     out_.table->add_variant(r.get(), v.get());
     wb.variant = std::move(v);
   }
-  for (const auto& [tls, key] : keys) out_.table->list(tls, key).push_back(gm);
+  for (const auto& k : keys) {
+    gm.listener = k.listener;
+    gm.gateway = k.gateway;
+    out_.table->list(k.tls, k.host).push_back(gm);
+  }
   out_.routes.push_back(std::move(r));
 }
 
 void gateway_builder::attach(const http_route& rt, const grpc_route* grpc,
-                             const std::set<std::pair<bool, std::string>>& keys) {
+                             const gateway_table_keys& keys) {
   for (std::size_t i = 0; i < rt.rules.size(); ++i) {
     auto proto = rule_route(rt, i);
     const auto rule = static_cast<std::uint32_t>(i);
@@ -722,6 +727,9 @@ gateway_routes gateway_builder::run() {
   status_.gateways.reserve(gws.size());  // listener_info points into it
   for (const gateway* gw : gws) add_gateway(*gw);
   if (!gws.empty()) out_.table = std::make_shared<gateway_table>();
+  for (const auto& [gw_key, ls] : listeners_)
+    for (const auto& li : ls)
+      if (li.served) out_.table->add_listener(li.tls, gw_key, li.l->hostname ? lower(*li.l->hostname) : "");
   std::vector<any_route> routes;
   for (const auto& [k, rt] : state_.http_routes) routes.push_back({&rt.meta, &rt, nullptr});
   for (const auto& [k, rt] : state_.grpc_routes) routes.push_back({&rt.meta, nullptr, &rt});
@@ -749,41 +757,6 @@ gateway_routes gateway_builder::run() {
 }
 
 }  // namespace
-
-bool selector_matches(const label_selector& s, const std::map<std::string, std::string>& labels) {
-  for (const auto& [k, v] : s.match_labels) {
-    auto it = labels.find(k);
-    if (it == labels.end() || it->second != v) return false;
-  }
-  for (const auto& e : s.match_expressions) {
-    auto it = labels.find(e.key);
-    const bool has = it != labels.end();
-    const bool in = has && std::find(e.values.begin(), e.values.end(), it->second) != e.values.end();
-    if (e.op == "In" && !in) return false;
-    if (e.op == "NotIn" && in) return false;
-    if (e.op == "Exists" && !has) return false;
-    if (e.op == "DoesNotExist" && has) return false;
-  }
-  return true;
-}
-
-bool reference_permitted(const cluster_state& state, std::string_view from_group,
-                         std::string_view from_kind, std::string_view from_ns,
-                         std::string_view to_group, std::string_view to_kind,
-                         std::string_view to_ns, std::string_view to_name) {
-  if (from_ns == to_ns) return true;
-  for (const auto& [key, g] : state.reference_grants) {
-    if (g.meta.namespace_name != to_ns) continue;
-    const bool from = std::any_of(g.from.begin(), g.from.end(), [&](const auto& f) {
-      return f.group == from_group && f.kind == from_kind && f.namespace_name == from_ns;
-    });
-    const bool to = std::any_of(g.to.begin(), g.to.end(), [&](const auto& t) {
-      return t.group == to_group && t.kind == to_kind && (!t.name || *t.name == to_name);
-    });
-    if (from && to) return true;
-  }
-  return false;
-}
 
 gateway_routes build_gateway_routes(const cluster_state& state, const build_options& opts,
                                     const controller_config& settings, cluster_builder& clusters,

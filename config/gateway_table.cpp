@@ -142,6 +142,43 @@ std::vector<gateway_match>& gateway_table::list(bool tls, const std::string& hos
   return lists_[it->second];
 }
 
+void gateway_table::add_listener(bool tls, const std::string& gateway, const std::string& host) {
+  listeners_.insert({tls, "", host, gateway});
+  if (!host.empty()) list(tls, host);
+}
+
+namespace {
+
+// How specific a listener hostname is for a key it covers: none < wildcards by length < exact.
+std::size_t listener_rank(const std::string& l) {
+  if (l.empty()) return 0;
+  return l.front() == '*' ? l.size() : static_cast<std::size_t>(-1);
+}
+
+}  // namespace
+
+// Drops from `out` (the list of host key `key`) the entries of a listener that is not the
+// most specific of its Gateway covering `key`.
+void gateway_table::isolate(bool tls, const std::string& key, std::vector<gateway_match>& out) const {
+  std::vector<std::pair<const std::string*, const std::string*>> best;  // gateway -> listener
+  auto best_of = [&](const std::string& gw) -> const std::string* {
+    for (const auto& [g, l] : best)
+      if (*g == gw) return l;
+    const std::string* b = nullptr;
+    for (const auto& l : listeners_) {
+      if (l.tls != tls || l.gateway != gw) continue;
+      if (!l.listener.empty() && l.listener != key && !hostname_covers(l.listener, key)) continue;
+      if (b == nullptr || listener_rank(l.listener) > listener_rank(*b)) b = &l.listener;
+    }
+    best.emplace_back(&gw, b);
+    return b;
+  };
+  std::erase_if(out, [&](const gateway_match& m) {
+    const std::string* b = best_of(m.gateway);
+    return b != nullptr && *b != m.listener;
+  });
+}
+
 void gateway_table::finish() {
   for (int t = 0; t < 2; ++t) {
     // Own entries first, sorted; then those of covering wildcards (longer first), then the
@@ -166,6 +203,7 @@ void gateway_table::finish() {
       for (const auto& o : own)
         if (o.first == key) out = o.second;
       for (auto* c : covering) out.insert(out.end(), c->second.begin(), c->second.end());
+      isolate(t == 1, key, out);
     }
   }
 }

@@ -5,7 +5,9 @@
 // Lookup (per listener port, plain HTTP or HTTPS): the request host exactly, else its
 // wildcard suffixes longest first ("a.b.example.com" tries "*.b.example.com", then
 // "*.example.com": Gateway API wildcards cover one or more labels), else the routes without
-// any hostname. A claimed host whose matches all fail answers 404; it never falls back to
+// any hostname; entries of a listener that is not the most specific listener of its Gateway
+// for that host are left out (listener isolation, finish()). Every served listener hostname
+// is a host key, with or without routes. A claimed host whose matches all fail answers 404; it never falls back to
 // the Ingress rules (README "Ingress and Gateway API for one host").
 // Within a host the list is sorted once at build time (gateway_match_before()); a request
 // walks it and takes the first entry that matches: O(entries of the host).
@@ -15,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -55,7 +58,18 @@ struct gateway_match {
   std::string route_key;  // "namespace/name"
   std::uint32_t rule = 0, match = 0;
   const config::route* owner = nullptr;  // build time only: assign_indices() turns it into `route`
+  // Build time only: the listener the Route attached through (its hostname, lower-case, ""
+  // for none) and that listener's Gateway ("namespace/name"), for listener isolation.
+  std::string listener, gateway;
 };
+
+// Where one match goes: a host key of one listener kind, and the listener it came through.
+struct gateway_table_key {
+  bool tls = false;
+  std::string host, listener, gateway;
+  auto operator<=>(const gateway_table_key&) const = default;
+};
+using gateway_table_keys = std::set<gateway_table_key>;
 
 // Whether `a` takes precedence over `b` (both of one host list). The spec's order:
 // Exact path; then (implementation-specific, Portico's choice) RegularExpression, longer
@@ -92,6 +106,12 @@ class gateway_table {
   // Builder side: the list of a host key ("foo.com", "*.foo.com" or "" for every host) of one
   // listener kind (tls: HTTPS). Sort with finish().
   std::vector<gateway_match>& list(bool tls, const std::string& host_key);
+  // A served listener of Gateway `gateway` ("namespace/name") with hostname `host` (lower-case,
+  // "" for none). Its hostname is a host key even without routes.
+  void add_listener(bool tls, const std::string& gateway, const std::string& host);
+  // Listener isolation (GatewaySpec.Listeners: a request goes to the most specific listener
+  // of a Gateway that matches it): an entry serves a host key only when its listener is the
+  // most specific listener of its Gateway covering that key.
   void finish();
   // A backendRef's copy of route `owner` (config::weighted_backend::variant): it gets the
   // owner's index in assign_indices().
@@ -110,10 +130,12 @@ class gateway_table {
   const std::vector<gateway_match>* list_of(bool tls, std::string_view host_key) const;
 
  private:
+  void isolate(bool tls, const std::string& key, std::vector<gateway_match>& out) const;
   using index_map = std::unordered_map<std::string, std::uint32_t, tls_host_hash, std::equal_to<>>;
   index_map keys_[2];  // by listener kind: host key -> index in lists_
   std::vector<std::vector<gateway_match>> lists_;
   std::vector<std::pair<const route*, route*>> variants_;  // build time only
+  std::set<gateway_table_key> listeners_;                   // build time only (host "" unused)
 };
 
 }  // namespace portico::config
