@@ -198,7 +198,7 @@ void access_log::append(const request_record& rec) {
   std::string_view svc = r ? std::string_view(r->service_name) : std::string_view();
   std::size_t bound = fixed_bound;
   for (std::string_view s : {rec.remote_addr, rec.request_id, rec.host, rec.method, rec.target,
-                             rec.upstream_addr, ns, ing, svc, rec.canary})
+                             rec.upstream_addr, rec.upstream_protocol, ns, ing, svc, rec.canary})
     bound += json_bound(s);
 
   char* const start = reserve(bound);
@@ -216,8 +216,10 @@ void access_log::append(const request_record& rec) {
   p = put(p, ",\"upstream_addr\":");
   p = rec.upstream_addr.empty() ? put(p, "null") : put_json(p, rec.upstream_addr);
   // The protocol spoken to that upstream: HTTP/1.1 (or 1.0), h2c (GRPC) or h2 (GRPCS).
-  if (!rec.upstream_addr.empty() && !rec.upstream_protocol.empty())
-    p = put(put(put(p, ",\"upstream_protocol\":\""), rec.upstream_protocol), "\"");
+  // Every line has every field (deploy/logging/README.md): null without an upstream.
+  p = put(p, ",\"upstream_protocol\":");
+  p = rec.upstream_addr.empty() || rec.upstream_protocol.empty() ? put(p, "null")
+                                                                 : put_json(p, rec.upstream_protocol);
   p = put(p, ",\"upstream_status\":");
   p = rec.upstream_status == 0 ? put(p, "null") : put_uint(p, rec.upstream_status);
   p = put(p, ",\"upstream_response_time\":");
