@@ -24,12 +24,13 @@ import h2.events
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import tls_support as t  # noqa: E402
+from loopback_server import LoopbackServer  # noqa: E402
 import websockets  # noqa: E402  (Debian python3-websockets)
 
 GW = "gateway.networking.k8s.io/v1"
 
 
-class H2cEcho:
+class H2cEcho(LoopbackServer):
     """An HTTP/2 server with prior knowledge on a loopback port (python3-h2): every request is
     answered 200 with JSON {"name", "protocol": "h2c", "target", "headers"}; counts requests."""
 
@@ -37,24 +38,9 @@ class H2cEcho:
         self.name = name
         self.requests = 0
         self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(32)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(32)
+        self.start()
 
-    def stop(self):
-        self.stopped = True
-        self.sock.close()
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))

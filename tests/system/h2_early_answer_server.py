@@ -12,35 +12,18 @@ import h2.errors
 import h2.events
 import h2.exceptions
 
+from loopback_server import LoopbackServer
+
 ANSWER = b"early"
 
 
-class EarlyAnswerServer:
+class EarlyAnswerServer(LoopbackServer):
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        super().__init__(64)
         self.lock = threading.Lock()
         self.answered = 0  # calls answered early
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.start()
 
-    def stop(self):
-        self.stopped = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))

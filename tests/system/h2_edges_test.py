@@ -21,6 +21,7 @@ import grpc
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import tls_support as t  # noqa: E402
+from loopback_server import LoopbackServer  # noqa: E402
 from h2_downstream_test import (  # noqa: E402
     ACK, DATA, END_HEADERS, END_STREAM, ENHANCE_YOUR_CALM, GOAWAY, HEADERS, PING, PROTOCOL_ERROR,
     RST_STREAM, SETTINGS, WINDOW_UPDATE, body_upstream, configmap, frame, get_fields, raw_h2)
@@ -35,31 +36,15 @@ UPS = []
 GRPC_UP = None
 
 
-class dying_upstream:
+class dying_upstream(LoopbackServer):
     """HTTP/1.1 upstream that reads a whole request, sends the head of its answer and part of
     the body, then closes the connection. /grpc...: a chunked gRPC answer with one message
     and no end; any other path: 1000 of the 100000 bytes its Content-Length announces."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(64)
+        self.start()
 
-    def stop(self):
-        self.stopped = True
-        self.sock.close()
-
-    def _accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     @staticmethod
     def _read_request(c):

@@ -18,6 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
+from loopback_server import LoopbackServer  # noqa: E402
 from scripted_upstream import ScriptedUpstream  # noqa: E402
 
 SIZE = 300 * 1024  # above the 64 KiB the direct relay starts at
@@ -32,27 +33,15 @@ def response(body, extra=b""):
     return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s%s" % (len(body), body, extra)
 
 
-class DripUpstream:
+class DripUpstream(LoopbackServer):
     """Answers every request with `head` and then `body` in `piece`-byte writes; after
     `cut` bytes of the body (when given) it closes the connection."""
 
     def __init__(self, body, piece=1000, cut=None):
         self.body, self.piece, self.cut = body, piece, cut
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(16)
+        self.start()
 
-    def _accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
         try:
@@ -73,10 +62,6 @@ class DripUpstream:
             pass
         finally:
             c.close()
-
-    def stop(self):
-        self.stopped = True
-        self.sock.close()
 
 
 def start(port, *flags):

@@ -25,6 +25,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import tls_support as t  # noqa: E402
+from loopback_server import LoopbackServer  # noqa: E402
 
 MIB = 1 << 20
 SIZES = (0, 1, 64 * 1024 - 1, 64 * 1024, MIB, 16 * MIB + 3)
@@ -57,7 +58,7 @@ def chunked(data, seed):
     return b"".join(out)
 
 
-class BodyUpstream:
+class BodyUpstream(LoopbackServer):
     """HTTP/1.1 keep-alive upstream. Every request's body is read (Content-Length or chunked)
     and recorded as (path, bytes received, sha256, complete). Paths:
       /sink                    200, JSON {"len", "sha"} of the body received
@@ -68,29 +69,14 @@ class BodyUpstream:
     def __init__(self):
         self.log = []
         self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(64)
+        self.start()
 
-    def stop(self):
-        self.stopped = True
-        self.sock.close()
 
     def records(self, path):
         with self.lock:
             return [r for r in self.log if r[0] == path]
 
-    def _accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, c):
         c.settimeout(60)

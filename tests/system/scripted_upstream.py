@@ -5,8 +5,10 @@ request it received, and counts connections. Standard library only; threads; loo
 import socket
 import threading
 
+from loopback_server import LoopbackServer
 
-class ScriptedUpstream:
+
+class ScriptedUpstream(LoopbackServer):
     def __init__(self, responses, idle_close=None):
         """`responses`: {path: bytes or callable(raw_request) -> bytes}; a response ending
         the connection is written and the socket closed when the value is (bytes, "close").
@@ -18,31 +20,14 @@ class ScriptedUpstream:
         self.connections = 0      # accepted so far
         self.open_connections = 0
         self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(256)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(256)
+        self.start()
 
-    def stop(self):
-        self.stopped = True
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
-    def _accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.connections += 1
-                self.open_connections += 1
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+    def _accepted(self, c):
+        with self.lock:
+            self.connections += 1
+            self.open_connections += 1
 
     def _serve(self, c):
         c.settimeout(self.idle_close or 30)
