@@ -96,6 +96,9 @@ awaitable<void> status_writer::run() {
       }
     }
     if (stopped_) break;
+    // A rebuild (or a new term) during that pass: its cancel() found no wait to end, so the
+    // next pass starts now, not at the next resync.
+    if (leader_ && dirty_) continue;
     wake_.expires_after(opts_.resync);
     boost::system::error_code ec;
     co_await wake_.async_wait(asio::redirect_error(use_awaitable, ec));

@@ -12,6 +12,7 @@
 #include "config/snapshot.hpp"
 #include "k8s-watch/api_source.hpp"
 #include "k8s-watch/gateway_status_writer.hpp"
+#include "k8s-watch/status_writer.hpp"
 #include "tests/k8s-watch/test_apiserver.hpp"
 
 namespace portico::watch {
@@ -241,6 +242,51 @@ TEST_F(gateway_watch_test, the_writer_puts_our_status_in_place_once_and_leaves_o
   // A new address: the Gateway alone is written again.
   run_sync(io_, w, {"192.0.2.8"});
   EXPECT_EQ(w.writes(), 4u);
+}
+
+const char* kRoute2 =
+    R"({"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{"name":"r2","namespace":"web"},"spec":{"parentRefs":[{"name":"gw"}],"hostnames":["r2.test"],"rules":[{"backendRefs":[{"name":"app","port":80}]}]}})";
+
+// status_writer's loop, as the controller drives it: a rebuild that lands while a status pass
+// is still out gets a pass of its own, not one at the next resync (an hour here).
+TEST_F(gateway_watch_test, a_rebuild_during_a_status_pass_gets_a_pass_of_its_own) {
+  start_source();
+  create_ingress_objects();
+  create_gateway_objects();
+  ASSERT_TRUE(run_until(io_, [&] { return routes("gw.test"); }));
+  settle();
+  status_writer_options o;
+  o.publish_addresses = {"192.0.2.7"};
+  o.resync = std::chrono::hours(1);
+  o.log = [this](const std::string& l) { log_.push_back(l); };
+  auto sw = std::make_shared<status_writer>(io_.get_executor(), *client_, source_->state(),
+                                            source_->build_options(), o);
+  sw->set_gateway_status(last_.snap->gateway_status_ptr());
+  // The pass's read of route r waits until the faults are cleared (1.5 s per attempt).
+  auto f = admin("POST", "/_test/stall", R"({"path":"/httproutes/r$","method":"GET","ms":1500,"count":-1})");
+  ASSERT_EQ(f.status, 200u) << f.body;
+  sw->start();
+  sw->set_leader(true);
+  auto stalled_hits = [&] {
+    auto st = json::parse(admin("GET", "/_test/state").body);
+    return st.at("faults").as_array().at(0).at("hits").as_int64();
+  };
+  ASSERT_TRUE(run_until(io_, [&] { return stalled_hits() >= 1; })) << "the pass reached route r";
+  // Meanwhile: a second route, its rebuild, and the writer told as the controller tells it.
+  create(gw_api + "/namespaces/web/httproutes", kRoute2);
+  ASSERT_TRUE(run_until(io_, [&] { return routes("r2.test"); }));
+  sw->set_gateway_status(last_.snap->gateway_status_ptr());
+  sw->state_changed();
+  ASSERT_EQ(admin("POST", "/_test/clear-faults").status, 200u);
+  auto r2_has_status = [&] {
+    auto obj = json::parse(admin("GET", gw_api + "/namespaces/web/httproutes/r2").body);
+    const auto* st = obj.as_object().if_contains("status");
+    return st != nullptr && st->is_object() && st->as_object().if_contains("parents") != nullptr &&
+           !st->at("parents").as_array().empty();
+  };
+  EXPECT_TRUE(run_until(io_, r2_has_status, std::chrono::seconds(20)));
+  sw->stop();
+  settle(100);
 }
 
 }  // namespace
