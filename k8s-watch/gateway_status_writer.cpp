@@ -166,7 +166,9 @@ awaitable<void> gateway_status_writer::sync(const std::vector<std::string>& addr
   }
   // A new term: entries an earlier leader (or this process before) left on Routes that no
   // longer attach are found by reading each such Route once.
-  const bool sweep = sweep_;
+  // Only against a state a Snapshot was built from: a term can begin before every kind is
+  // listed, and a sweep of a half-listed state would miss Routes and never come back.
+  const bool sweep = sweep_ && status != nullptr;
   if (sweep) plan_sweep(attached, now, tasks);
   for (const auto& t : tasks) {
     if (!active()) co_return;

@@ -244,6 +244,38 @@ TEST_F(gateway_watch_test, the_writer_puts_our_status_in_place_once_and_leaves_o
   EXPECT_EQ(w.writes(), 4u);
 }
 
+// A term that begins before the first Snapshot (the lease can come before the lists end)
+// sweeps stale entries once a Snapshot's status is there, not against the half-listed state.
+TEST_F(gateway_watch_test, the_new_term_sweep_waits_for_a_snapshot) {
+  start_source();
+  create_ingress_objects();
+  create_gateway_objects();
+  ASSERT_TRUE(run_until(io_, [&] { return routes("gw.test"); }));
+  gateway_status_writer w(*client_, source_->state(), source_->build_options(),
+                          [this](const std::string& l) { log_.push_back(l); });
+  run_sync(io_, w, {"192.0.2.7"});  // no Snapshot status yet: nothing to sweep against
+  // A Route of another class's Gateway with an entry of ours, as an earlier leader left it.
+  create(gw_api + "/namespaces/web/httproutes",
+         R"({"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{"name":"stale","namespace":"web"},"spec":{"parentRefs":[{"name":"elsewhere"}],"rules":[{"backendRefs":[{"name":"app","port":80}]}]}})");
+  const std::string stale = gw_api + "/namespaces/web/httproutes/stale";
+  auto obj = json::parse(admin("GET", stale).body);
+  obj.as_object()["status"] = json::parse(
+      R"({"parents":[{"parentRef":{"name":"gw"},"controllerName":"portico.dev/gateway-controller","conditions":[]}]})");
+  auto put = admin("PUT", stale + "/status", json::serialize(obj));
+  ASSERT_EQ(put.status, 200u) << put.body;
+  const std::string rv(json::parse(put.body).at("metadata").at("resourceVersion").as_string());
+  ASSERT_TRUE(run_until(io_, [&] {
+    auto it = source_->state().http_routes.find("web/stale");
+    return it != source_->state().http_routes.end() && it->second.meta.resource_version == rv;
+  }));
+  w.set_status(last_.snap->gateway_status_ptr());
+  run_sync(io_, w, {"192.0.2.7"});
+  auto got = json::parse(admin("GET", stale).body);
+  const auto* st = got.as_object().if_contains("status");
+  const auto* parents = st && st->is_object() ? st->as_object().if_contains("parents") : nullptr;
+  EXPECT_TRUE(parents == nullptr || parents->as_array().empty()) << json::serialize(got);
+}
+
 const char* kRoute2 =
     R"({"apiVersion":"gateway.networking.k8s.io/v1","kind":"HTTPRoute","metadata":{"name":"r2","namespace":"web"},"spec":{"parentRefs":[{"name":"gw"}],"hostnames":["r2.test"],"rules":[{"backendRefs":[{"name":"app","port":80}]}]}})";
 
