@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <initializer_list>
 #include <sstream>
 #include <utility>
 
@@ -311,51 +312,33 @@ void shard_set::gauge_families(const totals& t, std::vector<prometheus::MetricFa
   gauge("portico_http2_connections", "Open HTTP/2 client connections (also in portico_client_connections)",
         t.http2_connections);
   gauge("portico_http2_streams", "HTTP/2 streams being served, all connections", t.http2_streams);
-  {
-    // Requests by the protocol they came on: nginx_process_requests_total split in two.
-    prometheus::MetricFamily f = family("portico_requests_by_protocol_total",
-                                        "Client requests by the protocol they came on",
-                                        MetricType::Counter);
-    const std::uint64_t h2 = std::min(t.all_requests, static_cast<std::uint64_t>(t.http2_requests));
-    for (const auto& [protocol, n] : {std::pair{"HTTP/1.x", t.all_requests - h2}, std::pair{"HTTP/2", h2}}) {
+  // One counter family with one series per value of label `key`.
+  auto split = [&](const char* name, const char* help, const char* key,
+                   std::initializer_list<std::pair<const char*, std::uint64_t>> values) {
+    prometheus::MetricFamily f = family(name, help, MetricType::Counter);
+    for (const auto& [value, n] : values) {
       prometheus::ClientMetric m;
       m.label = controller;
-      m.label.push_back({"protocol", protocol});
+      m.label.push_back({key, value});
       m.counter.value = static_cast<double>(n);
       f.metric.push_back(std::move(m));
     }
     out.push_back(std::move(f));
-  }
-  {
-    prometheus::MetricFamily f = family("portico_upstream_requests_by_protocol_total",
-                                        "Requests sent to upstreams by the protocol spoken: HTTP/1.x, "
-                                        ", h2c (backend-protocol GRPC), h2 (GRPCS)",
-                                        MetricType::Counter);
-    for (const auto& [protocol, n] : {std::pair{"HTTP/1.x", t.upstream_http1}, std::pair{"h2c", t.upstream_h2c},
-                                      std::pair{"h2", t.upstream_h2}}) {
-      prometheus::ClientMetric m;
-      m.label = controller;
-      m.label.push_back({"protocol", protocol});
-      m.counter.value = static_cast<double>(n);
-      f.metric.push_back(std::move(m));
-    }
-    out.push_back(std::move(f));
-  }
-  {
-    prometheus::MetricFamily f = family("portico_mirror_requests_total",
-                                        "Copies of requests for HTTPRoute RequestMirror backends, by "
-                                        "result: answered, failed, skipped",
-                                        MetricType::Counter);
-    for (const auto& [result, n] : {std::pair{"answered", t.mirror_answered}, std::pair{"failed", t.mirror_failed},
-                                    std::pair{"skipped", t.mirror_skipped}}) {
-      prometheus::ClientMetric m;
-      m.label = controller;
-      m.label.push_back({"result", result});
-      m.counter.value = static_cast<double>(n);
-      f.metric.push_back(std::move(m));
-    }
-    out.push_back(std::move(f));
-  }
+  };
+  // Requests by the protocol they came on: nginx_process_requests_total split in two.
+  const std::uint64_t h2 = std::min(t.all_requests, static_cast<std::uint64_t>(t.http2_requests));
+  split("portico_requests_by_protocol_total", "Client requests by the protocol they came on",
+        "protocol", {{"HTTP/1.x", t.all_requests - h2}, {"HTTP/2", h2}});
+  split("portico_upstream_requests_by_protocol_total",
+        "Requests sent to upstreams by the protocol spoken: HTTP/1.x, h2c (backend-protocol GRPC), "
+        "h2 (GRPCS)",
+        "protocol",
+        {{"HTTP/1.x", t.upstream_http1}, {"h2c", t.upstream_h2c}, {"h2", t.upstream_h2}});
+  split("portico_mirror_requests_total",
+        "Copies of requests for HTTPRoute RequestMirror backends, by result: answered, failed, "
+        "skipped",
+        "result",
+        {{"answered", t.mirror_answered}, {"failed", t.mirror_failed}, {"skipped", t.mirror_skipped}});
   gauge("portico_pooled_upstream_connections", "Idle upstream connections held in the pools",
         t.pooled);
   gauge("portico_ejected_endpoints", "Endpoints currently ejected by passive health checks",
