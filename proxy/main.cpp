@@ -140,6 +140,13 @@ std::vector<std::uint16_t> parse_ports(const std::string& text, const char* flag
   return out;
 }
 
+// "8080,8081" (the inverse of parse_ports).
+std::string ports_text(const std::vector<std::uint16_t>& ports) {
+  std::string out;
+  for (const std::uint16_t p : ports) out += (out.empty() ? "" : ",") + std::to_string(p);
+  return out;
+}
+
 // "dir/x.yaml: Ingress default/web: field: message" when the object's file is known.
 std::string with_file(const watch::source_update& u, const config::build_error& e) {
   std::string file = u.file_of(e.kind, e.namespace_name, e.name);
@@ -663,7 +670,9 @@ int run_serve(const std::vector<std::string>& args) {
                        " admin=" + std::to_string(srv.admin_port()) +
                        " https=" + std::to_string(srv.https_port()),
            field("version", portico_version) + "," + field("config_dir", f.config_dir) + "," +
-               field("workers", double(opts.workers)));
+               field("workers", double(opts.workers)) + "," +
+               field("gateway_http_ports", cli::ports_text(opts.gateway_http_ports)) + "," +
+               field("gateway_https_ports", cli::ports_text(opts.gateway_https_ports)));
   if (f.config_dir.empty())
     return serve_from_api(control, srv, f.classes, kf, f.default_ssl_certificate, proxy::settings_from(opts));
   reloader reload(srv, f.classes, f.default_ssl_certificate, proxy::settings_from(opts));

@@ -67,6 +67,11 @@ class gateway_ports(unittest.TestCase):
                                 "--gateway-https-ports", f" {cls.extra_https} ")
         cls.dir = d
 
+    def test_start_up_line_names_the_extra_ports(self):
+        line = self.p.wait_line(r"listening http=.*", timeout=5).group(0)
+        self.assertIn(f'"gateway_http_ports":"{self.extra_http}"', line)
+        self.assertIn(f'"gateway_https_ports":"{self.extra_https}"', line)
+
     @classmethod
     def tearDownClass(cls):
         cls.p.stop()
