@@ -17,6 +17,7 @@
 // ~0.21 us, wildcard-host hit ~0.17 us CPU per lookup, no allocation.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -131,6 +132,13 @@ class gateway_table {
   bool has_any_host() const;
   bool empty() const { return lists_.empty(); }
   const std::vector<gateway_match>* list_of(std::uint16_t port, std::string_view host_key) const;
+  // The slot is a port, no longer a tls flag: a bool argument is refused, not read as port 0/1.
+  template <typename B> requires std::same_as<B, bool>
+  std::vector<gateway_match>& list(B, const std::string&) = delete;
+  template <typename B> requires std::same_as<B, bool>
+  void add_listener(B, const std::string&, const std::string&) = delete;
+  template <typename B> requires std::same_as<B, bool>
+  const std::vector<gateway_match>* list_of(B, std::string_view) const = delete;
   // The listener slots with a host key, ascending.
   std::vector<std::uint16_t> ports() const;
 
