@@ -16,6 +16,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import tls_support as t  # noqa: E402
+from annotations_test import configmap  # noqa: E402
+from proxy_protocol_test import exchange  # noqa: E402
 
 GW = "gateway.networking.k8s.io/v1"
 HOST = "ports.test"
@@ -148,6 +150,42 @@ class gateway_ports(unittest.TestCase):
             r = h.run_portico(*base, *flags, timeout=30)
             self.assertEqual(r.returncode, 2, (flags, r.stderr))
             self.assertIn(message, r.stderr, flags)
+
+
+class gateway_ports_proxy_protocol(unittest.TestCase):
+    """use-proxy-protocol: a connection to an extra port keeps its slot past the PROXY header."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ups = {n: h.Upstream.start(n) for n in ("plain80", "plainx")}
+        cls.extra_http = h.free_port()
+        d = h.temp_dir()
+        h.write_manifests(d, "gateway.yaml", CLASS, (
+            f"apiVersion: {GW}\nkind: Gateway\nmetadata: {{name: gw, namespace: infra}}\n"
+            "spec:\n  gatewayClassName: portico\n  listeners:\n"
+            "  - {name: main-http, port: 80, protocol: HTTP}\n"
+            f"  - {{name: extra-http, port: {cls.extra_http}, protocol: HTTP}}\n"),
+            route("main-http", "plain80"), route("extra-http", "plainx"))
+        h.write_manifests(d, "services.yaml", *[
+            h.service(n, 80, [("127.0.0.1", u.port)], namespace="infra") for n, u in cls.ups.items()])
+        h.write_manifests(d, "settings.yaml", configmap("portico", {"use-proxy-protocol": "true"},
+                                                        namespace="ingress"))
+        cls.p = h.Portico.start(d, "--configmap", "ingress/portico",
+                                "--gateway-http-ports", str(cls.extra_http))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.p.stop()
+        for u in cls.ups.values():
+            u.stop()
+
+    def test_each_port_keeps_its_routes(self):
+        header = b"PROXY TCP4 203.0.113.7 10.0.0.2 40000 80\r\n"
+        for port, want in ((self.p.http_port, "plain80"), (self.extra_http, "plainx")):
+            r = exchange(port, header, host=HOST)  # (status, echoed JSON) or None
+            self.assertIsNotNone(r, port)
+            status, echo = r
+            self.assertEqual((status, echo and echo["name"]), (200, want), port)
 
 
 if __name__ == "__main__":
