@@ -31,6 +31,9 @@ struct build_options {
   std::string annotations_prefix = "nginx.ingress.kubernetes.io";
   // GatewayClass spec.controllerName values we serve (flag --gateway-controller-name).
   std::string gateway_controller_name = "portico.dev/gateway-controller";
+  // Gateway listener ports besides 80 and 443 that the process listens on (flags
+  // --gateway-http-ports, --gateway-https-ports): a listener of that protocol there is served.
+  std::vector<std::uint16_t> gateway_http_ports, gateway_https_ports;
 };
 
 struct build_result {

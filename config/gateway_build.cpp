@@ -2,8 +2,10 @@
 //
 // Choices, where the Gateway API leaves room (README "Gateway API"):
 // - Listeners: protocol HTTP on port 80 is served on --http-port, HTTPS (tls.mode Terminate)
-//   on 443 on --https-port. Any other port or protocol is not served; its listener status
-//   says why (Accepted False: PortUnavailable, UnsupportedProtocol) and the rest still serve.
+//   on 443 on --https-port, HTTP on a port of --gateway-http-ports and HTTPS on one of
+//   --gateway-https-ports on that port. Any other port or protocol is not served; its
+//   listener status says why (Accepted False: PortUnavailable, UnsupportedProtocol) and the
+//   rest still serve. Requests are matched per port (config/gateway_table.hpp).
 //   Routes attach to (and are counted on) HTTP and HTTPS listeners that are not served too;
 //   only served ones route. allowedRoutes.kinds naming a kind Portico does not serve:
 //   ResolvedRefs False, InvalidRouteKinds.
@@ -84,6 +86,7 @@ struct listener_info {
   gw_listener_status* status = nullptr;
   bool served = false;
   bool tls = false;
+  std::uint16_t port = 0;  // the listener slot when served (request_attrs::slot())
   bool accepts_http_route = true;  // allowedRoutes.kinds
   bool accepts_grpc_route = true;
   std::vector<attached_route> attached;  // in attachment order (oldest Route first)
@@ -211,17 +214,24 @@ void gateway_builder::check_route_kinds(const gateway& gw, std::size_t i, listen
 
 void gateway_builder::add_listener(const gateway& gw, std::size_t i, gw_gateway_status& gs) {
   const auto& l = gw.listeners[i];
-  listener_info li{&gw, &l, &gs.listeners.emplace_back(), false, false, true, true, {}, false};
+  listener_info li{&gw, &l, &gs.listeners.emplace_back(), false, false, 0, true, true, {}, false};
   li.status->name = l.name;
   std::string reason = "Accepted", message;
   li.attachable = (l.protocol == "HTTP" || l.protocol == "HTTPS") && l.tls_mode == "Terminate";
-  if (l.protocol == "HTTP" && l.port == 80) {
+  auto listed = [&](const std::vector<std::uint16_t>& ports) {
+    return std::find(ports.begin(), ports.end(), l.port) != ports.end();
+  };
+  if (l.protocol == "HTTP" && (l.port == 80 || listed(opts_.gateway_http_ports))) {
     li.served = true;
-  } else if (l.protocol == "HTTPS" && l.port == 443 && l.tls_mode == "Terminate") {
+  } else if (l.protocol == "HTTPS" && l.tls_mode == "Terminate" &&
+             (l.port == 443 || listed(opts_.gateway_https_ports))) {
     li.served = li.tls = true;
   } else if ((l.protocol == "HTTP" || l.protocol == "HTTPS") && l.tls_mode == "Terminate") {
     reason = "PortUnavailable";
-    message = "Portico serves HTTP listeners on port 80 (--http-port) and HTTPS on 443 (--https-port)";
+    message = "Portico serves HTTP listeners on port 80 (--http-port) and on the ports of "
+              "--gateway-http-ports, HTTPS on 443 (--https-port) and on the ports of "
+              "--gateway-https-ports; port " + std::to_string(l.port) + " is not among them for " +
+              l.protocol;
   } else {
     reason = "UnsupportedProtocol";
     message = "protocol " + l.protocol + (l.tls_mode != "Terminate" ? " with tls.mode " + l.tls_mode : "") +
@@ -238,6 +248,7 @@ void gateway_builder::add_listener(const gateway& gw, std::size_t i, gw_gateway_
     li.accepts_http_route = allows("HTTPRoute");
     li.accepts_grpc_route = allows("GRPCRoute");
   }
+  if (li.served) li.port = static_cast<std::uint16_t>(l.port);
   li.status->conditions.push_back(cond("Accepted", li.served, reason, message));
   if (li.served && li.tls) check_certificates(gw, i, li);
   else if (li.served) li.status->conditions.push_back(cond("ResolvedRefs", true, "ResolvedRefs"));
@@ -363,8 +374,8 @@ void gateway_builder::add_route(const http_route& rt, const grpc_route* grpc) {
       li.attached.push_back({grpc != nullptr, any, hosts, route_key});
       if (!li.served) continue;  // counted, not routed
       const std::string lh = li.l->hostname ? lower(*li.l->hostname) : "";
-      if (any) keys.insert({li.tls, "", lh, gw_key});
-      for (auto& h : hosts) keys.insert({li.tls, lower(h), lh, gw_key});
+      if (any) keys.insert({li.port, "", lh, gw_key});
+      for (auto& h : hosts) keys.insert({li.port, lower(h), lh, gw_key});
     }
     if (attached) ps.conditions.push_back(cond("Accepted", true, "Accepted"));
     else if (!named) ps.conditions.push_back(cond("Accepted", false, "NoMatchingParent", "no listener matches sectionName/port"));
@@ -672,7 +683,7 @@ void gateway_builder::add_entry(const http_route& rt, const route& proto, gatewa
   for (const auto& k : keys) {
     gm.listener = k.listener;
     gm.gateway = k.gateway;
-    out_.table->list(k.tls, k.host).push_back(gm);
+    out_.table->list(k.port, k.host).push_back(gm);
   }
   out_.routes.push_back(std::move(r));
 }
@@ -729,7 +740,7 @@ gateway_routes gateway_builder::run() {
   if (!gws.empty()) out_.table = std::make_shared<gateway_table>();
   for (const auto& [gw_key, ls] : listeners_)
     for (const auto& li : ls)
-      if (li.served) out_.table->add_listener(li.tls, gw_key, li.l->hostname ? lower(*li.l->hostname) : "");
+      if (li.served) out_.table->add_listener(li.port, gw_key, li.l->hostname ? lower(*li.l->hostname) : "");
   std::vector<any_route> routes;
   for (const auto& [k, rt] : state_.http_routes) routes.push_back({&rt.meta, &rt, nullptr});
   for (const auto& [k, rt] : state_.grpc_routes) routes.push_back({&rt.meta, nullptr, &rt});

@@ -136,15 +136,26 @@ std::vector<std::string> intersect_hostnames(const std::optional<std::string>& l
   return out;
 }
 
-std::vector<gateway_match>& gateway_table::list(bool tls, const std::string& host_key) {
-  auto [it, inserted] = keys_[tls ? 1 : 0].try_emplace(host_key, static_cast<std::uint32_t>(lists_.size()));
+const gateway_table::index_map* gateway_table::keys_of(std::uint16_t port) const {
+  for (const auto& [p, keys] : keys_)
+    if (p == port) return &keys;
+  return nullptr;
+}
+
+std::vector<gateway_match>& gateway_table::list(std::uint16_t port, const std::string& host_key) {
+  auto slot = std::find_if(keys_.begin(), keys_.end(), [&](const auto& k) { return k.first == port; });
+  if (slot == keys_.end()) {
+    keys_.emplace_back(port, index_map{});
+    slot = std::prev(keys_.end());
+  }
+  auto [it, inserted] = slot->second.try_emplace(host_key, static_cast<std::uint32_t>(lists_.size()));
   if (inserted) lists_.emplace_back();
   return lists_[it->second];
 }
 
-void gateway_table::add_listener(bool tls, const std::string& gateway, const std::string& host) {
-  listeners_.insert({tls, "", host, gateway});
-  if (!host.empty()) list(tls, host);
+void gateway_table::add_listener(std::uint16_t port, const std::string& gateway, const std::string& host) {
+  listeners_.insert({port, "", host, gateway});
+  if (!host.empty()) list(port, host);
 }
 
 namespace {
@@ -159,14 +170,14 @@ std::size_t listener_rank(const std::string& l) {
 
 // Drops from `out` (the list of host key `key`) the entries of a listener that is not the
 // most specific of its Gateway covering `key`.
-void gateway_table::isolate(bool tls, const std::string& key, std::vector<gateway_match>& out) const {
+void gateway_table::isolate(std::uint16_t port, const std::string& key, std::vector<gateway_match>& out) const {
   std::vector<std::pair<const std::string*, const std::string*>> best;  // gateway -> listener
   auto best_of = [&](const std::string& gw) -> const std::string* {
     for (const auto& [g, l] : best)
       if (*g == gw) return l;
     const std::string* b = nullptr;
     for (const auto& l : listeners_) {
-      if (l.tls != tls || l.gateway != gw) continue;
+      if (l.port != port || l.gateway != gw) continue;
       if (!l.listener.empty() && l.listener != key && !hostname_covers(l.listener, key)) continue;
       if (b == nullptr || listener_rank(l.listener) > listener_rank(*b)) b = &l.listener;
     }
@@ -180,46 +191,58 @@ void gateway_table::isolate(bool tls, const std::string& key, std::vector<gatewa
 }
 
 void gateway_table::finish() {
-  for (int t = 0; t < 2; ++t) {
-    // Own entries first, sorted; then those of covering wildcards (longer first), then the
-    // routes without hostnames: "precedence must be given to rules from the HTTPRoute with
-    // the largest number of characters in a matching non-wildcard hostname; characters in
-    // a matching hostname" (apis/v1/httproute_types.go, HTTPRouteSpec.Hostnames).
-    std::vector<std::pair<std::string, std::vector<gateway_match>>> own;
-    for (const auto& [key, i] : keys_[t]) {
-      auto l = lists_[i];
-      std::stable_sort(l.begin(), l.end(), gateway_match_before);
-      own.emplace_back(key, std::move(l));
-    }
-    for (const auto& [key, i] : keys_[t]) {
-      auto& out = lists_[i];
-      std::vector<const std::pair<std::string, std::vector<gateway_match>>*> covering;
-      for (const auto& o : own)
-        if (o.first != key && (o.first.empty() || hostname_covers(o.first, key))) covering.push_back(&o);
-      std::sort(covering.begin(), covering.end(), [](auto* a, auto* b) {
-        if (a->first.empty() != b->first.empty()) return b->first.empty();
-        return a->first.size() > b->first.size();
-      });
-      for (const auto& o : own)
-        if (o.first == key) out = o.second;
-      for (auto* c : covering) out.insert(out.end(), c->second.begin(), c->second.end());
-      isolate(t == 1, key, out);
-    }
+  std::sort(keys_.begin(), keys_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [port, keys] : keys_) finish_slot(port, keys);
+}
+
+// One slot's lists: own entries first, sorted; then those of covering wildcards (longer
+// first), then the routes without hostnames: "precedence must be given to rules from the
+// HTTPRoute with the largest number of characters in a matching non-wildcard hostname;
+// characters in a matching hostname" (apis/v1/httproute_types.go, HTTPRouteSpec.Hostnames).
+void gateway_table::finish_slot(std::uint16_t port, index_map& keys) {
+  std::vector<std::pair<std::string, std::vector<gateway_match>>> own;
+  for (const auto& [key, i] : keys) {
+    auto l = lists_[i];
+    std::stable_sort(l.begin(), l.end(), gateway_match_before);
+    own.emplace_back(key, std::move(l));
+  }
+  for (const auto& [key, i] : keys) {
+    auto& out = lists_[i];
+    std::vector<const std::pair<std::string, std::vector<gateway_match>>*> covering;
+    for (const auto& o : own)
+      if (o.first != key && (o.first.empty() || hostname_covers(o.first, key))) covering.push_back(&o);
+    std::sort(covering.begin(), covering.end(), [](auto* a, auto* b) {
+      if (a->first.empty() != b->first.empty()) return b->first.empty();
+      return a->first.size() > b->first.size();
+    });
+    for (const auto& o : own)
+      if (o.first == key) out = o.second;
+    for (auto* c : covering) out.insert(out.end(), c->second.begin(), c->second.end());
+    isolate(port, key, out);
   }
 }
 
-const std::vector<gateway_match>* gateway_table::list_of(bool tls, std::string_view host_key) const {
-  const auto& keys = keys_[tls ? 1 : 0];
-  auto it = keys.find(host_key);
-  return it == keys.end() ? nullptr : &lists_[it->second];
+std::vector<std::uint16_t> gateway_table::ports() const {
+  std::vector<std::uint16_t> out;
+  for (const auto& [p, keys] : keys_) out.push_back(p);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+const std::vector<gateway_match>* gateway_table::list_of(std::uint16_t port, std::string_view host_key) const {
+  const index_map* keys = keys_of(port);
+  if (keys == nullptr) return nullptr;
+  auto it = keys->find(host_key);
+  return it == keys->end() ? nullptr : &lists_[it->second];
 }
 
 std::uint32_t gateway_table::find(std::string_view host, std::string_view path,
                                   const request_attrs& req, bool& claimed) const {
   claimed = false;
+  const std::uint16_t port = req.slot();
   const std::vector<gateway_match>* l = nullptr;
   if (!host.empty()) {
-    l = list_of(req.tls, host);
+    l = list_of(port, host);
     // "*.b.example.com", then "*.example.com", ... written over a scratch buffer.
     char buf[256];
     for (auto dot = host.find('.'); l == nullptr && dot != std::string_view::npos;
@@ -228,11 +251,11 @@ std::uint32_t gateway_table::find(std::string_view host, std::string_view path,
       if (suffix.size() + 1 > sizeof buf) continue;
       buf[0] = '*';
       suffix.copy(buf + 1, suffix.size());
-      l = list_of(req.tls, std::string_view(buf, suffix.size() + 1));
+      l = list_of(port, std::string_view(buf, suffix.size() + 1));
     }
     claimed = l != nullptr;
   }
-  if (l == nullptr) l = list_of(req.tls, "");
+  if (l == nullptr) l = list_of(port, "");
   if (l == nullptr) return no_route;
   for (const auto& m : *l)
     if (gateway_match_accepts(m, path, req)) return m.route;
@@ -240,8 +263,8 @@ std::uint32_t gateway_table::find(std::string_view host, std::string_view path,
 }
 
 bool gateway_table::claims(std::string_view host) const {
-  for (int t = 0; t < 2; ++t) {
-    for (const auto& [key, i] : keys_[t]) {
+  for (const auto& [port, keys] : keys_) {
+    for (const auto& [key, i] : keys) {
       if (key.empty()) continue;
       if (key == host || hostname_covers(key, host)) return true;
     }
@@ -257,7 +280,9 @@ void gateway_table::assign_indices() {
 }
 
 bool gateway_table::has_any_host() const {
-  return list_of(false, "") != nullptr || list_of(true, "") != nullptr;
+  for (const auto& [port, keys] : keys_)
+    if (keys.contains(std::string_view{})) return true;
+  return false;
 }
 
 }  // namespace portico::config

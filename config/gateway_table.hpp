@@ -2,7 +2,9 @@
 // HTTPRoutes claim, and for each claimed host the HTTPRoute matches in the order the spec
 // gives them precedence. Built by config/gateway_build.cpp; read by snapshot::find().
 //
-// Lookup (per listener port, plain HTTP or HTTPS): the request host exactly, else its
+// Lookup (per listener slot: the Gateway listener port the request arrived on, 80 for
+// --http-port, 443 for --https-port, or a port of --gateway-http-ports/--gateway-https-ports;
+// a request is matched only against the routes of listeners on its own port): the request host exactly, else its
 // wildcard suffixes longest first ("a.b.example.com" tries "*.b.example.com", then
 // "*.example.com": Gateway API wildcards cover one or more labels), else the routes without
 // any hostname; entries of a listener that is not the most specific listener of its Gateway
@@ -15,6 +17,7 @@
 // ~0.21 us, wildcard-host hit ~0.17 us CPU per lookup, no allocation.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -63,9 +66,10 @@ struct gateway_match {
   std::string listener, gateway;
 };
 
-// Where one match goes: a host key of one listener kind, and the listener it came through.
+// Where one match goes: a host key of one listener slot (Gateway listener port), and the
+// listener it came through.
 struct gateway_table_key {
-  bool tls = false;
+  std::uint16_t port = 80;
   std::string host, listener, gateway;
   auto operator<=>(const gateway_table_key&) const = default;
 };
@@ -104,14 +108,14 @@ std::vector<std::string> intersect_hostnames(const std::optional<std::string>& l
 class gateway_table {
  public:
   // Builder side: the list of a host key ("foo.com", "*.foo.com" or "" for every host) of one
-  // listener kind (tls: HTTPS). Sort with finish().
-  std::vector<gateway_match>& list(bool tls, const std::string& host_key);
-  // A served listener of Gateway `gateway` ("namespace/name") with hostname `host` (lower-case,
-  // "" for none). Its hostname is a host key even without routes.
-  void add_listener(bool tls, const std::string& gateway, const std::string& host);
+  // listener slot (`port`: the Gateway listener port, request_attrs::slot()). Sort with finish().
+  std::vector<gateway_match>& list(std::uint16_t port, const std::string& host_key);
+  // A served listener on `port` of Gateway `gateway` ("namespace/name") with hostname `host`
+  // (lower-case, "" for none). Its hostname is a host key even without routes.
+  void add_listener(std::uint16_t port, const std::string& gateway, const std::string& host);
   // Listener isolation (GatewaySpec.Listeners: a request goes to the most specific listener
   // of a Gateway that matches it): an entry serves a host key only when its listener is the
-  // most specific listener of its Gateway covering that key.
+  // most specific listener of its Gateway on the same port covering that key.
   void finish();
   // A backendRef's copy of route `owner` (config::weighted_backend::variant): it gets the
   // owner's index in assign_indices().
@@ -122,17 +126,30 @@ class gateway_table {
   // no_route when the host is claimed but nothing matches; `claimed` says whether it is.
   std::uint32_t find(std::string_view lower_host, std::string_view path, const request_attrs& req,
                      bool& claimed) const;
-  // Whether a host (lower-case; exact or "*.x") is served by Gateway API routes on either
-  // listener: Ingress rules for it are then conflicts.
+  // Whether a host (lower-case; exact or "*.x") is served by Gateway API routes on any
+  // listener slot: Ingress rules for it are then conflicts.
   bool claims(std::string_view lower_host) const;
   bool has_any_host() const;
   bool empty() const { return lists_.empty(); }
-  const std::vector<gateway_match>* list_of(bool tls, std::string_view host_key) const;
+  const std::vector<gateway_match>* list_of(std::uint16_t port, std::string_view host_key) const;
+  // The slot is a port, no longer a tls flag: a bool argument is refused, not read as port 0/1.
+  template <typename B> requires std::same_as<B, bool>
+  std::vector<gateway_match>& list(B, const std::string&) = delete;
+  template <typename B> requires std::same_as<B, bool>
+  void add_listener(B, const std::string&, const std::string&) = delete;
+  template <typename B> requires std::same_as<B, bool>
+  const std::vector<gateway_match>* list_of(B, std::string_view) const = delete;
+  // The listener slots with a host key, ascending.
+  std::vector<std::uint16_t> ports() const;
 
  private:
-  void isolate(bool tls, const std::string& key, std::vector<gateway_match>& out) const;
   using index_map = std::unordered_map<std::string, std::uint32_t, tls_host_hash, std::equal_to<>>;
-  index_map keys_[2];  // by listener kind: host key -> index in lists_
+  void isolate(std::uint16_t port, const std::string& key, std::vector<gateway_match>& out) const;
+  void finish_slot(std::uint16_t port, index_map& keys);
+  const index_map* keys_of(std::uint16_t port) const;
+  // By listener slot: host key -> index in lists_. A handful of slots (80, 443 and the extra
+  // ports): a linear walk finds one faster than hashing the port.
+  std::vector<std::pair<std::uint16_t, index_map>> keys_;
   std::vector<std::vector<gateway_match>> lists_;
   std::vector<std::pair<const route*, route*>> variants_;  // build time only
   std::set<gateway_table_key> listeners_;                   // build time only (host "" unused)

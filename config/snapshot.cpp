@@ -98,7 +98,9 @@ const route* snapshot::find(std::string_view host, std::string_view path,
   if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
   bool claimed = false;
   const std::uint32_t g = gateway_->find(h, path, req, claimed);
-  if (claimed) return g < routes_.size() ? routes_[g].get() : nullptr;
+  // Ingress rules are served on the main listeners only: a request on an extra Gateway port
+  // (--gateway-http-ports, --gateway-https-ports) has its listeners' routes or none.
+  if (claimed || req.listener_port != 0) return g < routes_.size() ? routes_[g].get() : nullptr;
   const host_match how = hosts_->match_host(host);
   if (how == host_match::exact || how == host_match::wildcard || g >= routes_.size())
     return find(host, path);

@@ -177,6 +177,11 @@ struct request_attrs {
   const void* ctx = nullptr;
   std::string_view (*header)(const void* ctx, std::string_view name) = nullptr;
   bool (*has_header)(const void* ctx, std::string_view name) = nullptr;
+  // The listener slot the connection was accepted on, as a Gateway listener port: 0 for the
+  // main listeners (--http-port is 80, --https-port 443, by `tls`), else the port of
+  // --gateway-http-ports or --gateway-https-ports it came in on.
+  std::uint16_t listener_port = 0;
+  std::uint16_t slot() const { return listener_port != 0 ? listener_port : (tls ? 443 : 80); }
 };
 
 class gateway_table;

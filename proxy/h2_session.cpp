@@ -278,7 +278,7 @@ struct h2_connection::impl {
     gauge_add(c.w_.gauges().http2_streams, 1);
     auto it = c.streams_.find(s.id);
     byte_stream bs(c.w_.context(), it->second, c.conn_.ssl());
-    std::make_shared<http_session>(c.w_, std::move(bs), c.peer_)->start();
+    std::make_shared<http_session>(c.w_, std::move(bs), c.peer_, c.listener_port_)->start();
     // keep-alive-requests (or http2-max-requests): this stream is the last one; the client
     // is told so now and opens a new connection for the next request.
     if (c.limits_.max_requests != 0 && ++c.started_ >= c.limits_.max_requests) c.goaway_now();
@@ -519,8 +519,8 @@ void h2_connection::impl::close_stream(h2_connection& c, h2_stream& s) {
 
 // ---------------------------------------------------------------- the connection
 
-h2_connection::h2_connection(worker& w, byte_stream conn, std::string peer)
-    : w_(w), conn_(std::move(conn)), peer_(std::move(peer)), watch_(w.context()) {
+h2_connection::h2_connection(worker& w, byte_stream conn, std::string peer, std::uint16_t listener_port)
+    : w_(w), conn_(std::move(conn)), peer_(std::move(peer)), listener_port_(listener_port), watch_(w.context()) {
   enrolled_ = w_.enroll(this);
   gauge_add(w_.gauges().client_connections, 1);
   const auto& o = w_.options();
@@ -778,7 +778,7 @@ bool http_session::start_h2c() {
   closed_ = true;
   snap_.reset();
   rp_.reset();
-  std::make_shared<h2_connection>(w_, std::move(client_), peer_ip_)->start(initial);
+  std::make_shared<h2_connection>(w_, std::move(client_), peer_ip_, listener_port_)->start(initial);
   return false;
 }
 

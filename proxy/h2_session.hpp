@@ -46,8 +46,9 @@ struct h2_limits {
 
 class h2_connection : public std::enable_shared_from_this<h2_connection> {
  public:
-  // `conn`: TCP, or TLS after a handshake that chose "h2". `peer` as http_session's.
-  h2_connection(worker& w, byte_stream conn, std::string peer);
+  // `conn`: TCP, or TLS after a handshake that chose "h2". `peer`, `listener_port` as
+  // http_session's.
+  h2_connection(worker& w, byte_stream conn, std::string peer, std::uint16_t listener_port = 0);
   ~h2_connection();
   h2_connection(const h2_connection&) = delete;
   h2_connection& operator=(const h2_connection&) = delete;
@@ -80,6 +81,7 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
   worker& w_;
   byte_stream conn_;
   std::string peer_;
+  std::uint16_t listener_port_ = 0;
   h2_limits limits_;
   nghttp2_session* session_ = nullptr;
   deadline_watch watch_;

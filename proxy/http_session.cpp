@@ -71,8 +71,8 @@ bool usable_request_id(std::string_view id) {
 }
 }  // namespace
 
-http_session::http_session(worker& w, byte_stream sock, std::string peer)
-    : w_(w), client_(std::move(sock)), up_(w.context()), watch_(w.context()) {
+http_session::http_session(worker& w, byte_stream sock, std::string peer, std::uint16_t listener_port)
+    : w_(w), client_(std::move(sock)), up_(w.context()), watch_(w.context()), listener_port_(listener_port) {
   enrolled_ = w_.enroll(this, h2_stream_);
   if (h2_stream_) {  // one stream: the HTTP/2 connection counts itself and knows the peer
     peer_ip_ = std::move(peer);
@@ -446,7 +446,8 @@ const config::route* http_session::route_request() {
   const config::route* r = nullptr;
   if (snap_ && !asterisk) {
     r = snap_->gateway_ptr()
-            ? snap_->find(host_, path, gateway_request_attrs(*req_head_, method_, target_, client_.is_tls()))
+            ? snap_->find(host_, path,
+                          gateway_request_attrs(*req_head_, method_, target_, client_.is_tls(), listener_port_))
             : snap_->find(host_, path);
   }
   rec_->route = r;

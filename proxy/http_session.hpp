@@ -89,7 +89,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
  public:
   // `conn` is plain TCP, or TLS after a completed handshake (then the session is HTTPS).
   // `peer`: the client address from a PROXY protocol header ("" = the socket's peer).
-  http_session(worker& w, byte_stream conn, std::string peer = {});
+  // `listener_port`: the Gateway listener port of the listener it was accepted on
+  // (config::request_attrs::listener_port; 0: --http-port or --https-port).
+  http_session(worker& w, byte_stream conn, std::string peer = {}, std::uint16_t listener_port = 0);
   ~http_session();
 
   // `just_accepted`: the socket was accepted in this same run of handlers and nothing has
@@ -286,6 +288,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   client_cert_info client_cert_;  // auth-tls-*: what the upstream is told
   bool client_cert_headers_ = false;  // this request sends client_cert_ upstream
   std::string peer_ip_;
+  std::uint16_t listener_port_ = 0;
   bool peer_trusted_ = false;
   unsigned version_ = 11;
   bool keep_alive_ = true;

@@ -125,6 +125,28 @@ std::vector<std::string> parse_list(const std::string& text) {
   return out;
 }
 
+// A comma-separated list of TCP ports ("8080,9443"); anything else is an error naming `flag`.
+std::vector<std::uint16_t> parse_ports(const std::string& text, const char* flag) {
+  std::vector<std::uint16_t> out;
+  for (const auto& item : parse_list(text)) {
+    unsigned v = 0;
+    const char* end = item.data() + item.size();
+    auto [p, ec] = std::from_chars(item.data(), end, v);
+    if (ec != std::errc{} || p != end || v == 0 || v > 65535)
+      throw po::error(std::string(flag) + ": '" + item + "' is not a port (1-65535) in '" + text +
+                      "' (a comma-separated list of ports)");
+    out.push_back(static_cast<std::uint16_t>(v));
+  }
+  return out;
+}
+
+// "8080,8081" (the inverse of parse_ports).
+std::string ports_text(const std::vector<std::uint16_t>& ports) {
+  std::string out;
+  for (const std::uint16_t p : ports) out += (out.empty() ? "" : ",") + std::to_string(p);
+  return out;
+}
+
 // "dir/x.yaml: Ingress default/web: field: message" when the object's file is known.
 std::string with_file(const watch::source_update& u, const config::build_error& e) {
   std::string file = u.file_of(e.kind, e.namespace_name, e.name);
@@ -210,6 +232,8 @@ struct class_flags {
   std::string annotations_prefix = "nginx.ingress.kubernetes.io";
   std::string configmap;  // "ns/name" of the controller's ConfigMap
   std::string gateway_controller_name = "portico.dev/gateway-controller";
+  std::string gateway_http_ports_text, gateway_https_ports_text;  // as given
+  std::vector<std::uint16_t> gateway_http_ports, gateway_https_ports;  // resolve_gateway_ports()
 };
 
 void add_class_options(po::options_description& d, class_flags& c) {
@@ -224,7 +248,33 @@ void add_class_options(po::options_description& d, class_flags& c) {
       "ConfigMap ns/name with the controller configuration (ingress-nginx keys; it wins over flags)")(
       "gateway-controller-name",
       po::value(&c.gateway_controller_name)->default_value(c.gateway_controller_name),
-      "serve Gateways whose GatewayClass has this spec.controllerName");
+      "serve Gateways whose GatewayClass has this spec.controllerName")(
+      "gateway-http-ports", po::value(&c.gateway_http_ports_text),
+      "comma-separated ports besides 80 that Portico listens on for Gateway HTTP listeners of that "
+      "port (the Pod must expose them; default none)")(
+      "gateway-https-ports", po::value(&c.gateway_https_ports_text),
+      "comma-separated ports besides 443 that Portico listens on for Gateway HTTPS listeners of that "
+      "port, with the certificates of --https-port (default none)");
+}
+
+// Parses --gateway-http-ports and --gateway-https-ports: ports, none twice, never 80 or 443
+// (Gateway listeners there are served on --http-port and --https-port).
+void resolve_gateway_ports(class_flags& c) {
+  c.gateway_http_ports = cli::parse_ports(c.gateway_http_ports_text, "--gateway-http-ports");
+  c.gateway_https_ports = cli::parse_ports(c.gateway_https_ports_text, "--gateway-https-ports");
+  std::vector<std::uint16_t> seen;
+  auto check = [&seen](const std::vector<std::uint16_t>& ports, const char* flag) {
+    for (const std::uint16_t p : ports) {
+      if (p == 80 || p == 443)
+        throw po::error(std::string(flag) + ": port " + std::to_string(p) +
+                        ": Gateway listeners on 80 and 443 are served on --http-port and --https-port");
+      if (std::find(seen.begin(), seen.end(), p) != seen.end())
+        throw po::error(std::string(flag) + ": port " + std::to_string(p) + " is listed twice");
+      seen.push_back(p);
+    }
+  };
+  check(c.gateway_http_ports, "--gateway-http-ports");
+  check(c.gateway_https_ports, "--gateway-https-ports");
 }
 
 // The build options every command uses: classes, prefix, ConfigMap, flag defaults.
@@ -235,6 +285,8 @@ config::build_options build_options_from(const class_flags& c, const config::con
   bo.annotations_prefix = c.annotations_prefix;
   bo.configmap = c.configmap;
   bo.gateway_controller_name = c.gateway_controller_name;
+  bo.gateway_http_ports = c.gateway_http_ports;
+  bo.gateway_https_ports = c.gateway_https_ports;
   bo.defaults = defaults;
   return bo;
 }
@@ -431,6 +483,22 @@ void apply_serve_flags(proxy::server_options& o, const serve_flags& f,
 
 // ---------------------------------------------------------------------------- serve
 
+// The extra Gateway ports beside the main listeners: none is --http-port or --https-port
+// (SO_REUSEPORT would let both bind and split the connections), HTTPS ones need HTTPS on.
+void check_gateway_ports(class_flags& c, proxy::server_options& o) {
+  auto check = [&o](const std::vector<std::uint16_t>& ports, const char* flag) {
+    for (const std::uint16_t p : ports)
+      if (p == o.http_port || p == o.https_port)
+        throw po::error(std::string(flag) + ": port " + std::to_string(p) + " is --http-port or --https-port");
+  };
+  check(c.gateway_http_ports, "--gateway-http-ports");
+  check(c.gateway_https_ports, "--gateway-https-ports");
+  if (!c.gateway_https_ports.empty() && o.https_port == 0)
+    throw po::error("--gateway-https-ports: HTTPS is off (--https-port=0)");
+  o.gateway_http_ports = c.gateway_http_ports;
+  o.gateway_https_ports = c.gateway_https_ports;
+}
+
 // As ingress-nginx does (nginx's worker_rlimit_nofile from the hard limit), the soft
 // open-file limit is raised to the hard one. A limit below what --max-connections allows is
 // reported: past it, accepting pauses until descriptors are free.
@@ -572,6 +640,7 @@ int run_serve(const std::vector<std::string>& args) {
   if (!parse("serve", args, d, vm, "Runs the proxy on the objects of --config-dir, reloading on change."))
     return 0;
   apply_serve_flags(opts, f, fo);
+  resolve_gateway_ports(f.classes);
   // A body spliced into a socket the peer has closed must fail with EPIPE, not kill the
   // process (splice(2) has no MSG_NOSIGNAL).
   std::signal(SIGPIPE, SIG_IGN);
@@ -584,6 +653,7 @@ int run_serve(const std::vector<std::string>& args) {
   for (const auto& name : ignored_metrics)
     log_line("warn", "--exclude-socket-metrics: not a request metric, ignored", field("metric", name));
   if (!vm.count("https-port")) opts.https_port = f.config_dir.empty() ? cluster_https_port : file_https_port;
+  check_gateway_ports(f.classes, opts);
   if (!f.default_ssl_certificate.empty() && f.default_ssl_certificate.find('/') == std::string::npos)
     throw po::error("--default-ssl-certificate: '" + f.default_ssl_certificate + "' is not namespace/name");
   std::error_code ec;
@@ -600,7 +670,9 @@ int run_serve(const std::vector<std::string>& args) {
                        " admin=" + std::to_string(srv.admin_port()) +
                        " https=" + std::to_string(srv.https_port()),
            field("version", portico_version) + "," + field("config_dir", f.config_dir) + "," +
-               field("workers", double(opts.workers)));
+               field("workers", double(opts.workers)) + "," +
+               field("gateway_http_ports", cli::ports_text(opts.gateway_http_ports)) + "," +
+               field("gateway_https_ports", cli::ports_text(opts.gateway_https_ports)));
   if (f.config_dir.empty())
     return serve_from_api(control, srv, f.classes, kf, f.default_ssl_certificate, proxy::settings_from(opts));
   reloader reload(srv, f.classes, f.default_ssl_certificate, proxy::settings_from(opts));
@@ -632,6 +704,7 @@ int run_routes(const std::vector<std::string>& args) {
              "Prints the route table Portico would serve for --config-dir, then every error.\n"
              "Exits 1 when there were errors (the good routes are still printed)."))
     return 0;
+  resolve_gateway_ports(classes);
   auto u = watch::load_dir(dir);
   auto r = config::build(u.state, build_options_from(classes, defaults));
   std::vector<std::string> errors = u.errors;

@@ -171,12 +171,14 @@ bool head_has_field(const void* ctx, std::string_view name) {
 }  // namespace
 
 config::request_attrs gateway_request_attrs(const message_head& h, std::string_view method,
-                                            std::string_view target, bool tls) {
+                                            std::string_view target, bool tls,
+                                            std::uint16_t listener_port) {
   config::request_attrs a;
   a.method = method;
   const auto q = target.find('?');
   if (q != std::string_view::npos) a.query = target.substr(q + 1);
   a.tls = tls;
+  a.listener_port = listener_port;
   a.ctx = &h;
   a.header = head_field;
   a.has_header = head_has_field;

@@ -91,8 +91,10 @@ bool gateway_rewrite_uri(const config::route& r, std::string_view path, std::str
 std::string gateway_edit_path(const config::path_edit& e, std::string_view route_path,
                               std::string_view path);
 // What an HTTPRoute match may test beyond host and path, from a parsed request.
+// `listener_port`: the Gateway listener port it arrived on (0: a main listener).
 config::request_attrs gateway_request_attrs(const message_head& h, std::string_view method,
-                                            std::string_view target, bool tls);
+                                            std::string_view target, bool tls,
+                                            std::uint16_t listener_port = 0);
 
 // pick backend: the route's backend or its canary's, in ingress-nginx's order: a client whose
 // affinity cookie names one of the two backends stays on it; then canary-by-header (its value

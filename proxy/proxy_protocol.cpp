@@ -22,8 +22,8 @@ namespace {
 // Waits for the header: peeks, consumes exactly what belongs to it, hands the connection on.
 class proxy_header_reader : public std::enable_shared_from_this<proxy_header_reader> {
  public:
-  proxy_header_reader(worker& w, tcp::socket sock, bool https)
-      : w_(w), sock_(std::move(sock)), timer_(w.context()), https_(https) {}
+  proxy_header_reader(worker& w, tcp::socket sock, bool https, std::uint16_t listener_port)
+      : w_(w), sock_(std::move(sock)), timer_(w.context()), https_(https), listener_port_(listener_port) {}
 
   void start() {
     timer_.expires_after(w_.settings().proxy_protocol_header_timeout);
@@ -70,7 +70,7 @@ class proxy_header_reader : public std::enable_shared_from_this<proxy_header_rea
     if (h.state == proxy_header_state::incomplete) return wait();
     done_ = true;
     timer_.cancel();
-    w_.accept_proxied(std::move(sock_), https_, trusted_source(h.source));
+    w_.accept_proxied(std::move(sock_), https_, listener_port_, trusted_source(h.source));
   }
 
   // The header's address when the connecting peer may speak for clients (proxy-real-ip-cidr).
@@ -89,14 +89,15 @@ class proxy_header_reader : public std::enable_shared_from_this<proxy_header_rea
   tcp::socket sock_;
   asio::steady_timer timer_;
   bool https_;
+  std::uint16_t listener_port_;
   bool done_ = false;
   std::string buf_;
 };
 
 }  // namespace
 
-void accept_with_proxy_header(worker& w, tcp::socket sock, bool https) {
-  std::make_shared<proxy_header_reader>(w, std::move(sock), https)->start();
+void accept_with_proxy_header(worker& w, tcp::socket sock, bool https, std::uint16_t listener_port) {
+  std::make_shared<proxy_header_reader>(w, std::move(sock), https, listener_port)->start();
 }
 
 }  // namespace portico::proxy

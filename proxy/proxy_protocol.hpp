@@ -38,6 +38,8 @@ class worker;
 
 // Reads the header of an accepted connection, then hands it on as worker::on_accept would
 // (TLS handshake or HTTP session) with the client address; closes it on a bad header.
-void accept_with_proxy_header(worker& w, boost::asio::ip::tcp::socket sock, bool https);
+// `listener_port`: as worker::accept_proxied's.
+void accept_with_proxy_header(worker& w, boost::asio::ip::tcp::socket sock, bool https,
+                              std::uint16_t listener_port);
 
 }  // namespace portico::proxy

@@ -140,6 +140,9 @@ void server::start() {
     auto w = std::make_unique<worker>(i, d.opts, &d.metrics);
     port = w->bind(tcp::endpoint(addr, port));  // port 0: the first bind picks, others follow
     if (d.tls) tls_port = w->bind_https(tcp::endpoint(addr, tls_port), *d.tls);
+    for (const std::uint16_t p : d.opts.gateway_http_ports) w->bind_gateway(tcp::endpoint(addr, p), false);
+    if (d.tls)
+      for (const std::uint16_t p : d.opts.gateway_https_ports) w->bind_gateway(tcp::endpoint(addr, p), true);
     d.workers.push_back(std::move(w));
   }
   d.http_port = port;

@@ -32,6 +32,10 @@ struct server_options {
   std::string listen_address = "0.0.0.0";
   std::uint16_t http_port = 8080;
   std::uint16_t https_port = 8443;  // --https-port; 0: no HTTPS listener
+  // --gateway-http-ports, --gateway-https-ports: extra listeners, each on its own port, that
+  // serve the Gateway listeners with that port number (HTTP, HTTPS with the same certificates
+  // as --https-port). Never 80 or 443 (Gateway listeners there use the main ports).
+  std::vector<std::uint16_t> gateway_http_ports, gateway_https_ports;
   std::string admin_address = "0.0.0.0";
   std::uint16_t admin_port = 10254;
   unsigned workers = 0;  // 0: one per core

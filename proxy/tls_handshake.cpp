@@ -14,8 +14,8 @@ namespace portico::proxy {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-tls_handshake::tls_handshake(worker& w, tcp::socket sock, std::string peer)
-    : w_(w), conn_(std::move(sock)), timer_(w.context()), peer_(std::move(peer)) {
+tls_handshake::tls_handshake(worker& w, tcp::socket sock, std::string peer, std::uint16_t listener_port)
+    : w_(w), conn_(std::move(sock)), timer_(w.context()), peer_(std::move(peer)), listener_port_(listener_port) {
   enrolled_ = w_.enroll(this);
 }
 
@@ -56,10 +56,10 @@ void tls_handshake::on_handshake(const boost::system::error_code& ec) {
   unsigned int len = 0;
   SSL_get0_alpn_selected(conn_.ssl(), &proto, &len);
   if (len == 2 && std::memcmp(proto, "h2", 2) == 0) {
-    std::make_shared<h2_connection>(w_, std::move(conn_), std::move(peer_))->start();
+    std::make_shared<h2_connection>(w_, std::move(conn_), std::move(peer_), listener_port_)->start();
     return;
   }
-  auto s = std::make_shared<http_session>(w_, std::move(conn_), std::move(peer_));
+  auto s = std::make_shared<http_session>(w_, std::move(conn_), std::move(peer_), listener_port_);
   s->start();
 }
 

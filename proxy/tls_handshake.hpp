@@ -19,7 +19,9 @@ class worker;
 class tls_handshake : public std::enable_shared_from_this<tls_handshake> {
  public:
   // `peer`: the client address from a PROXY protocol header ("" = the socket's peer).
-  tls_handshake(worker& w, boost::asio::ip::tcp::socket sock, std::string peer = {});
+  // `listener_port`: the Gateway listener port of the listener (0: --https-port).
+  tls_handshake(worker& w, boost::asio::ip::tcp::socket sock, std::string peer = {},
+                std::uint16_t listener_port = 0);
   ~tls_handshake();
   tls_handshake(const tls_handshake&) = delete;
   tls_handshake& operator=(const tls_handshake&) = delete;
@@ -37,6 +39,7 @@ class tls_handshake : public std::enable_shared_from_this<tls_handshake> {
   std::list<tls_handshake*>::iterator enrolled_;
   bool done_ = false;
   std::string peer_;
+  std::uint16_t listener_port_ = 0;
 };
 
 }  // namespace portico::proxy

@@ -57,7 +57,7 @@ worker::~worker() {
 std::uint16_t worker::bind(const tcp::endpoint& ep) {
   http_accept_ = std::make_shared<accept_loop>(
       accept_loop::bind(ioc_.get_executor(), ep, true), "http", gauges_, opts_.log,
-      [this](tcp::socket sock, const tcp::endpoint& peer) { on_accept(std::move(sock), false, peer); });
+      [this](tcp::socket sock, const tcp::endpoint& peer) { on_accept(std::move(sock), false, 0, peer); });
   const auto port = http_accept_->port();
   port_text_ = std::to_string(port);
   return port;
@@ -66,13 +66,29 @@ std::uint16_t worker::bind(const tcp::endpoint& ep) {
 std::uint16_t worker::bind_https(const tcp::endpoint& ep, tls_server_context& tls) {
   https_accept_ = std::make_shared<accept_loop>(
       accept_loop::bind(ioc_.get_executor(), ep, true), "https", gauges_, opts_.log,
-      [this](tcp::socket sock, const tcp::endpoint& peer) { on_accept(std::move(sock), true, peer); });
+      [this](tcp::socket sock, const tcp::endpoint& peer) { on_accept(std::move(sock), true, 0, peer); });
   const auto port = https_accept_->port();
   https_port_text_ = std::to_string(port);
   tls_shared_ = &tls;
   tls_ = std::make_unique<tls_worker>(tls);
   tls_->allow_h2(opts_.http2 && flag_settings_.use_http2);
   return port;
+}
+
+void worker::bind_gateway(const tcp::endpoint& ep, bool https) {
+  const std::uint16_t port = ep.port();
+  gateway_accept_.push_back(std::make_shared<accept_loop>(
+      accept_loop::bind(ioc_.get_executor(), ep, true), (https ? "https:" : "http:") + std::to_string(port),
+      gauges_, opts_.log, [this, https, port](tcp::socket sock, const tcp::endpoint& peer) {
+        on_accept(std::move(sock), https, port, peer);
+      }));
+}
+
+template <typename Fn>
+void worker::each_loop(Fn fn) {
+  if (http_accept_) fn(*http_accept_);
+  if (https_accept_) fn(*https_accept_);
+  for (auto& l : gateway_accept_) fn(*l);
 }
 
 void worker::run(std::function<void()> on_exit,
@@ -96,40 +112,40 @@ void worker::start_listening() {
   if (listening_ || stopped_accepting_ || draining_) return;
   listening_ = true;
   boost::system::error_code ec;
-  if (http_accept_) http_accept_->listen(ec);
-  if (!ec && https_accept_) https_accept_->listen(ec);
+  each_loop([&ec](accept_loop& l) {
+    if (!ec) l.listen(ec);
+  });
   if (on_listening_) on_listening_(ec);
 }
 
 void worker::stop_listening() {
   stopped_accepting_ = true;
-  if (http_accept_) http_accept_->stop();
-  if (https_accept_) https_accept_->stop();
+  each_loop([](accept_loop& l) { l.stop(); });
 }
 
-void worker::on_accept(tcp::socket sock, bool https, const tcp::endpoint& peer) {
+void worker::on_accept(tcp::socket sock, bool https, std::uint16_t listener_port, const tcp::endpoint& peer) {
   // With use-proxy-protocol the connection counts once its header is read (accept_proxied);
   // until then the header timeout bounds it.
-  if (settings().use_proxy_protocol) return accept_with_proxy_header(*this, std::move(sock), https);
-  accept_proxied(std::move(sock), https, address_text(peer.address()), true);
+  if (settings().use_proxy_protocol)
+    return accept_with_proxy_header(*this, std::move(sock), https, listener_port);
+  accept_proxied(std::move(sock), https, listener_port, address_text(peer.address()), true);
 }
 
-void worker::accept_proxied(tcp::socket sock, bool https, std::string peer, bool just_accepted) {
-  if (https) std::make_shared<tls_handshake>(*this, std::move(sock), std::move(peer))->start();
+void worker::accept_proxied(tcp::socket sock, bool https, std::uint16_t listener_port, std::string peer,
+                            bool just_accepted) {
+  if (https) std::make_shared<tls_handshake>(*this, std::move(sock), std::move(peer), listener_port)->start();
   else
-    std::make_shared<http_session>(*this, std::move(sock), std::move(peer))->start(just_accepted);
+    std::make_shared<http_session>(*this, std::move(sock), std::move(peer), listener_port)->start(just_accepted);
   if (opts_.max_connections == 0 || at_limit_ || connections() < opts_.max_connections) return;
-  // Full: both listeners wait until a connection closes (withdraw()).
+  // Full: every listener waits until a connection closes (withdraw()).
   at_limit_ = true;
-  if (http_accept_) http_accept_->hold();
-  if (https_accept_) https_accept_->hold();
+  each_loop([](accept_loop& l) { l.hold(); });
 }
 
 void worker::below_limit() {
   if (!at_limit_ || destroying_ || connections() >= opts_.max_connections) return;
   at_limit_ = false;
-  if (http_accept_) http_accept_->release();
-  if (https_accept_) https_accept_->release();
+  each_loop([](accept_loop& l) { l.release(); });
 }
 
 void worker::set_ticket_keys(const ticket_keys& keys) {

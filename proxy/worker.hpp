@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "config/snapshot.hpp"
 #include "proxy/balancer.hpp"
@@ -52,6 +53,9 @@ class worker {
   // Binds the HTTPS listener the same way; connections are handshaken with `tls` (shared by
   // every worker, outlives them) before a session starts. Call before run().
   std::uint16_t bind_https(const boost::asio::ip::tcp::endpoint& ep, tls_server_context& tls);
+  // Binds an extra Gateway listener (--gateway-http-ports / --gateway-https-ports) on `ep`;
+  // its connections carry `ep.port()` as their listener slot. HTTPS needs bind_https() first.
+  void bind_gateway(const boost::asio::ip::tcp::endpoint& ep, bool https);
   // Starts the thread. `on_exit` runs on the worker thread when it has finished;
   // `on_listening` runs on the worker thread when the first Snapshot has made the listeners
   // listen (with the error if listen() failed).
@@ -108,14 +112,17 @@ class worker {
  private:
   void start_listening();
   void stop_listening();
-  void on_accept(boost::asio::ip::tcp::socket sock, bool https,
+  void on_accept(boost::asio::ip::tcp::socket sock, bool https, std::uint16_t listener_port,
                  const boost::asio::ip::tcp::endpoint& peer);
+  // Every accept loop bound: the main ones and the extra Gateway ones.
+  template <typename Fn> void each_loop(Fn fn);
  public:
   // After a PROXY protocol header (proxy/proxy_protocol.hpp): the connection goes on as an
   // accepted one, with `peer` ("" = the socket's) as the client address.
   // `just_accepted`: straight from the accept loop (nothing has read or waited on it).
-  void accept_proxied(boost::asio::ip::tcp::socket sock, bool https, std::string peer,
-                      bool just_accepted = false);
+  // `listener_port`: the Gateway listener port of the listener (0: --http-port/--https-port).
+  void accept_proxied(boost::asio::ip::tcp::socket sock, bool https, std::uint16_t listener_port,
+                      std::string peer, bool just_accepted = false);
   // Whether a connecting address may give the client address in a PROXY header
   // (proxy-real-ip-cidr).
   bool proxy_protocol_trusted(const std::string& ip) const { return proxy_trusted_.contains(ip); }
@@ -174,6 +181,7 @@ class worker {
   h2_upstream_pool h2_pool_{ioc_};  // backend-protocol GRPC, GRPCS
   std::shared_ptr<accept_loop> http_accept_;   // null when not bound
   std::shared_ptr<accept_loop> https_accept_;  // null when HTTPS is off
+  std::vector<std::shared_ptr<accept_loop>> gateway_accept_;  // --gateway-http(s)-ports
   boost::asio::steady_timer ticker_{ioc_};
 };
 

@@ -39,7 +39,7 @@ struct world {
         if (k == 3) m.headers.push_back({"x-version", "v2", nullptr});
         if (k == 4) m.method = "POST";
         m.owner = r.get();
-        table->list(false, host).push_back(std::move(m));
+        table->list(80, host).push_back(std::move(m));  // port 80: --http-port
         routes.push_back(std::move(r));
       }
     };
