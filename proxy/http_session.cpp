@@ -473,7 +473,7 @@ const config::route* http_session::route_request() {
     if (access_checks(*r, path, has_body)) return nullptr;
   }
   const request_view req{method_, host_, target_, path, client_.is_tls(), w_.options().https_port,
-                         std::string_view{}};  // the client address is not needed from here
+                         std::string_view{}, listener_port_};  // no client address needed from here
   local_answer answer;
   if (redirect_phase(*r, req, settings, answer) == phase_result::answered) {
     if (has_body) keep_alive_ = false;  // the body is not read
@@ -628,7 +628,7 @@ bool http_session::access_checks(const config::route& r, std::string_view path, 
     }
   }
   const request_view req{method_, host_, target_, path, client_.is_tls(), w_.options().https_port,
-                         client_ip()};
+                         client_ip(), listener_port_};
   local_answer answer;
   if (access_phase(r, req, answer) == phase_result::answered) {
     prepare_local(answer.status, has_body || !keep_alive_, extra);

@@ -80,8 +80,9 @@ namespace {
 // HTTPRoute RequestRedirect's Location (apis/v1/httproute_types.go, HTTPRequestRedirectFilter):
 // scheme, hostname and path from the filter or the request; the port from the filter, left
 // out when it is the scheme's well-known one (80 for http, 443 for https). Without a port in
-// the filter the port is the scheme's (a scheme is set) or the listener's (80 or 443, the
-// request's scheme): well-known either way. The query is kept.
+// the filter the port is the scheme's when a scheme is set (well-known, left out), else the
+// Gateway listener's: 80 or 443 on the main listeners (left out), the listener's own port on
+// a --gateway-*-ports one (kept). The query is kept.
 void gateway_location(const config::route& r, const request_view& req, std::string& out) {
   const auto& g = r.policy->redirect.gateway;
   const std::string_view scheme = !g.scheme.empty() ? std::string_view(g.scheme)
@@ -96,7 +97,8 @@ void gateway_location(const config::route& r, const request_view& req, std::stri
   const auto q = req.target.find('?');
   const std::string_view target_path = req.target.substr(0, q);
   out.assign(scheme).append("://").append(host);
-  if (g.port != 0 && g.port != well_known) out.append(":").append(std::to_string(g.port));
+  const std::uint16_t port = g.port != 0 ? g.port : g.scheme.empty() ? req.listener_port : 0;
+  if (port != 0 && port != well_known) out.append(":").append(std::to_string(port));
   if (g.path.k == config::path_edit::kind::none) out.append(target_path);
   else out.append(gateway_edit_path(g.path, r.path, req.path));
   if (q != std::string_view::npos) out.append(req.target.substr(q));

@@ -33,6 +33,9 @@ struct request_view {
   std::uint16_t https_port = 443;  // of the listener clients reach for HTTPS
   // The client address: the socket peer, or the trusted forwarded-for / PROXY protocol one.
   std::string_view client_ip;
+  // The Gateway listener port of a connection accepted on a --gateway-http-ports or
+  // --gateway-https-ports port; 0 on the main listeners (a Gateway's 80 and 443).
+  std::uint16_t listener_port = 0;
 };
 
 // An answer a phase gives instead of forwarding: a status and, for redirects, a Location.

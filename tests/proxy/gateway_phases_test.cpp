@@ -59,12 +59,12 @@ TEST(gateway_phases, url_rewrite_keeps_the_query) {
 }
 
 std::string location(const config::gateway_redirect& g, std::string_view host, std::string_view target,
-                     bool tls, std::string route_path = "/old") {
+                     bool tls, std::string route_path = "/old", std::uint16_t listener_port = 0) {
   config::route_policy p;
   p.redirect.gateway = g;
   const auto r = route_with(p, std::move(route_path));
   const auto q = target.find('?');
-  const request_view req{"GET", host, target, target.substr(0, q), tls, 443, {}};
+  const request_view req{"GET", host, target, target.substr(0, q), tls, 443, {}, listener_port};
   local_answer out;
   EXPECT_EQ(redirect_phase(r, req, config::controller_config{}, out), phase_result::answered);
   EXPECT_EQ(out.status, g.status);
@@ -92,6 +92,24 @@ TEST(gateway_phases, request_redirect_location) {
   EXPECT_EQ(location(h, "[::1]:8080", "/old/deep?x", false), "http://other.example/new/deep?x");
   h.hostname.clear();
   EXPECT_EQ(location(h, "[::1]:8080", "/old/deep", false), "http://[::1]/new/deep");
+}
+
+// The conformance case HTTPRouteRedirectPortAndScheme on a listener on 8080: without a scheme
+// nor a port the Location names the listener's port; with a scheme, the scheme's well-known
+// port (left out); with a port, that port.
+TEST(gateway_phases, redirect_on_an_extra_listener_port_names_that_port) {
+  config::gateway_redirect g;
+  g.enabled = true;
+  EXPECT_EQ(location(g, "example.org:8080", "/old/a?x", false, "/old", 8080), "http://example.org:8080/old/a?x");
+  EXPECT_EQ(location(g, "example.org:8443", "/old/a", true, "/old", 8443), "https://example.org:8443/old/a");
+  EXPECT_EQ(location(g, "example.org", "/old/a", false), "http://example.org/old/a");  // main listener
+  g.scheme = "https";
+  EXPECT_EQ(location(g, "example.org:8080", "/old/a", false, "/old", 8080), "https://example.org/old/a");
+  g.scheme.clear();
+  g.port = 80;
+  EXPECT_EQ(location(g, "example.org:8080", "/old/a", false, "/old", 8080), "http://example.org/old/a");
+  g.port = 9090;
+  EXPECT_EQ(location(g, "example.org:8080", "/old/a", false, "/old", 8080), "http://example.org:9090/old/a");
 }
 
 TEST(gateway_phases, weighted_draw_follows_the_weights_and_null_backends_answer_500) {

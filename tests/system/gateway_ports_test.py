@@ -6,7 +6,8 @@ extra HTTPS port and a port in neither flag; one HTTPRoute attaches to each by s
 all for the same hostname, each to its own backend. Each route answers only on its own port
 (HTTP/1.1, HTTP/2 over TLS and h2c), an Ingress rule answers on the main port only, the
 unlisted listener reports PortUnavailable in /debug/gateway-status while the others are
-Accepted and Programmed, and a bad flag value stops start-up with an error naming the flag."""
+Accepted and Programmed, a RequestRedirect without scheme nor port names the extra
+listener's port, and a bad flag value stops start-up with an error naming the flag."""
 
 import json
 import os
@@ -45,6 +46,20 @@ def route(section, backend):
             f"  rules:\n  - backendRefs: [{{name: {backend}, port: 80}}]\n")
 
 
+def redirect_route(section):
+    # HTTPRouteRedirectPortAndScheme's cases: no scheme nor port (the listener's port), a scheme
+    # (its well-known port, left out), a port.
+    rules = "".join(
+        f"  - matches: [{{path: {{type: PathPrefix, value: /redir-{name}}}}}]\n"
+        f"    filters: [{{type: RequestRedirect, requestRedirect: {{hostname: example.org{extra}}}}}]\n"
+        for name, extra in (("nil", ""), ("https", ", scheme: https"), ("port", ", port: 9090")))
+    return (f"apiVersion: {GW}\nkind: HTTPRoute\nmetadata: {{name: redirect-{section}, namespace: infra}}\n"
+            f"spec:\n  parentRefs: [{{name: gw, sectionName: {section}}}]\n  hostnames: [{HOST}]\n"
+            f"  rules:\n{rules}")
+
+
+REDIRECTS = ("main-http", "extra-http", "extra-https")
+
 BACKENDS = {"main-http": "plain80", "main-https": "tls443", "extra-http": "plainx",
             "extra-https": "tlsx", "unlisted": "never"}
 
@@ -60,7 +75,8 @@ class gateway_ports(unittest.TestCase):
         h.write_manifests(d, "class.yaml", h.ingress_class(), CLASS)
         h.write_manifests(d, "gateway.yaml", gateway(cls.extra_http, cls.extra_https, cls.unlisted),
                           t.tls_secret("ports-cert", cls.cert, namespace="infra"),
-                          *[route(s, b) for s, b in BACKENDS.items()])
+                          *[route(s, b) for s, b in BACKENDS.items()],
+                          *[redirect_route(s) for s in REDIRECTS])
         h.write_manifests(d, "services.yaml", *[
             h.service(n, 80, [("127.0.0.1", u.port)], namespace="infra") for n, u in cls.ups.items()])
         h.write_manifests(d, "ingress.yaml", h.ingress("ing", [("ing.test", "/", "Prefix", "ing", 80)],
@@ -104,6 +120,19 @@ class gateway_ports(unittest.TestCase):
                                  extra=("--http2-prior-knowledge",))
         self.assertEqual((status, json.loads(body)["name"]), (200, "plainx"))
 
+    def test_redirects_name_the_listener_port(self):
+        def location(r):
+            self.assertEqual(r.status, 302, r.body[:200])
+            return r.header("location")
+        for port, scheme, nil in ((self.p.http_port, "http", "http://example.org/redir-nil/a"),
+                                  (self.extra_http, "http", f"http://example.org:{self.extra_http}/redir-nil/a"),
+                                  (self.extra_https, "https", f"https://example.org:{self.extra_https}/redir-nil/a")):
+            get = ((lambda path, port=port: h.request(port, "GET", path, host=HOST)) if scheme == "http" else
+                   (lambda path, port=port: t.https_request(port, HOST, path, ca=self.ca)))
+            self.assertEqual(location(get("/redir-nil/a?q=1")), nil + "?q=1", port)
+            self.assertEqual(location(get("/redir-https/a")), "https://example.org/redir-https/a", port)
+            self.assertEqual(location(get("/redir-port/a")), f"{scheme}://example.org:9090/redir-port/a", port)
+
     def test_extra_https_port_selects_the_certificate_by_sni(self):
         der = t.peer_certificate(self.extra_https, HOST)
         self.assertEqual(t.subject_cn(der), t.subject_cn(t.peer_certificate(self.p.https_port, HOST)))
@@ -119,7 +148,7 @@ class gateway_ports(unittest.TestCase):
         (gw,) = st["gateways"]
         listeners = {l["name"]: l for l in gw["listeners"]}
         for name in BACKENDS:
-            self.assertEqual(listeners[name]["attachedRoutes"], 1, name)
+            self.assertEqual(listeners[name]["attachedRoutes"], 1 + (name in REDIRECTS), name)
             conds = {c["type"]: c for c in listeners[name]["conditions"]}
             served = name != "unlisted"
             self.assertEqual(conds["Accepted"]["status"], "True" if served else "False", name)
