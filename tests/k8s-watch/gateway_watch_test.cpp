@@ -105,8 +105,7 @@ class gateway_watch_test : public ::testing::Test {
     }
     if (source_) source_->stop();
     if (client_) client_->shutdown();
-    io_.restart();
-    io_.run_for(std::chrono::milliseconds(100));
+    EXPECT_TRUE(testing::drain(io_)) << "work still pending after stop";
   }
 
   boost::asio::io_context io_;

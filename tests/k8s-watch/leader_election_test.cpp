@@ -38,8 +38,7 @@ class election_test : public ::testing::Test {
   }
   void TearDown() override {
     client_->shutdown();
-    io_.restart();
-    io_.run_for(100ms);
+    EXPECT_TRUE(testing::drain(io_)) << "work still pending after stop";
   }
   std::string holder() {
     auto r = call(io_, *admin_, "GET", "/apis/coordination.k8s.io/v1/namespaces/default/leases/unit-leader");

@@ -121,6 +121,20 @@ inline bool run_until(boost::asio::io_context& io, const std::function<bool()>& 
   return true;
 }
 
+// After a test stopped what it started: runs the io_context until no work is left, so every
+// coroutine has finished before the fixture destroys the objects they use (a frame still
+// pending when ~io_context destroys it would touch an api_client already gone). True when it
+// drained within `limit` (a hang guard, not a timing assertion).
+inline bool drain(boost::asio::io_context& io, std::chrono::seconds limit = std::chrono::seconds(10)) {
+  io.restart();
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    io.run_for(std::chrono::milliseconds(50));
+    if (io.stopped()) return true;
+  }
+  return false;
+}
+
 // One request through `client`, run to completion on `io`.
 inline api_response call(boost::asio::io_context& io, api_client& client, std::string method,
                          std::string target, std::string body = {},
