@@ -42,7 +42,14 @@ nghttp2_nv make_nv(std::string_view n, std::string_view v) {
 class h2_up_stream final : public stream_channel, public std::enable_shared_from_this<h2_up_stream> {
  public:
   h2_up_stream(std::shared_ptr<h2_upstream_conn> c, std::string_view scheme)
-      : conn(std::move(c)), req(scheme) {}
+      : conn(std::move(c)), req(scheme) {
+    h2_spares<std::string>::take(in);
+    h2_spares<std::string>::take(out);
+  }
+  ~h2_up_stream() override {
+    h2_spares<std::string>::give(in);
+    h2_spares<std::string>::give(out);
+  }
 
   void read(asio::mutable_buffer b, io_handler h) override;
   void write(asio::const_buffer b, io_handler h) override;

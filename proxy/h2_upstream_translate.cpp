@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "proxy/ascii.hpp"
+#include "proxy/h2_mem.hpp"
 #include "proxy/h2_translate.hpp"
 
 namespace portico::proxy {
@@ -41,6 +42,18 @@ bool split_field(std::string_view line, std::string& name, std::string_view& val
 }  // namespace
 
 // ---------------------------------------------------------------- request
+
+h1_request_reader::h1_request_reader(std::string_view scheme) : scheme_(scheme) {
+  h2_spares<std::string>::take(head_);
+  h2_spares<decltype(fields_)>::take(fields_);
+}
+
+h1_request_reader::~h1_request_reader() {
+  h2_spares<std::string>::give(head_);
+  h2_spares<decltype(fields_)>::give(fields_);
+  h2_spares<decltype(trailers_)>::give(trailers_);
+  h2_spares<std::string>::give(line_);
+}
 
 // The fields are views into head_, which the reader keeps: names are lower-cased in place, so
 // a request costs no allocation per field (bench/callgrind.sh --grpc at 64 x 10: 11 of a
@@ -195,6 +208,10 @@ std::size_t h1_request_reader::feed_chunked(std::string_view in, std::string& bo
 }
 
 // ---------------------------------------------------------------- response
+
+h2_response_writer::h2_response_writer() { h2_spares<std::string>::take(lines_); }
+
+h2_response_writer::~h2_response_writer() { h2_spares<std::string>::give(lines_); }
 
 // Each field is written as its HTTP/1.1 line at once (HTTP/2 sends pseudo-header fields
 // first, so :status is known before any other field): one buffer per stream instead of two
