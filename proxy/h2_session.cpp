@@ -101,7 +101,7 @@ struct h2_connection::impl {
 
   static void post(h2_connection& c, io_handler h, const boost::system::error_code& ec,
                    std::size_t n) {
-    asio::post(c.w_.context(), [h = std::move(h), ec, n]() mutable { h(ec, n); });
+    c.done_.post(c, std::move(h), ec, n);
   }
 
   // Hands the session what the stream has, or end of input.
@@ -140,7 +140,7 @@ struct h2_connection::impl {
 
   static void submit_head(h2_connection& c, h2_stream& s) {
     char status[4];
-    std::snprintf(status, sizeof status, "%03u", s.resp->status());
+    h2_status_digits(s.resp->status(), status);
     h2_nv_list nv(s.resp->fields().size() + 1);
     nv.add(":status", std::string_view(status, 3));
     for (const auto& [n, v] : s.resp->fields()) nv.add(n, v);
@@ -365,8 +365,7 @@ struct h2_connection::impl {
     }
     if (s->chunked_in) {
       char size[24];
-      const int k = std::snprintf(size, sizeof size, "%zx\r\n", len);
-      s->in.append(size, static_cast<std::size_t>(k));
+      s->in.append(size, h2_chunk_size_line(len, size));
     }
     s->in.append(reinterpret_cast<const char*>(data), len);
     if (s->chunked_in) s->in.append("\r\n");
@@ -531,7 +530,8 @@ void h2_connection::impl::close_stream(h2_connection& c, h2_stream& s) {
 // ---------------------------------------------------------------- the connection
 
 h2_connection::h2_connection(worker& w, byte_stream conn, std::string peer, std::uint16_t listener_port)
-    : w_(w), conn_(std::move(conn)), peer_(std::move(peer)), listener_port_(listener_port), watch_(w.context()) {
+    : w_(w), conn_(std::move(conn)), peer_(std::move(peer)), listener_port_(listener_port), watch_(w.context()),
+      done_(w.context()) {
   enrolled_ = w_.enroll(this);
   gauge_add(w_.gauges().client_connections, 1);
   const auto& o = w_.options();

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 #include "proxy/ascii.hpp"
 #include "proxy/h2_mem.hpp"
@@ -250,8 +251,10 @@ bool h2_response_writer::end_headers(bool end_stream, std::string& out) {
     return true;
   }
   char line[32];
-  const int k = std::snprintf(line, sizeof line, "HTTP/1.1 %03u \r\n", status_);
-  out.append(line, static_cast<std::size_t>(k)).append(lines_);
+  std::memcpy(line, "HTTP/1.1 ", 9);
+  h2_status_digits(status_, line + 9);
+  std::memcpy(line + 12, " \r\n", 3);
+  out.append(line, 15).append(lines_);
   lines_.clear();
   // A body re-framed as chunks (its trailers ride in the chunked trailer section); a HEADERS
   // frame that ends the stream is the whole response.
@@ -264,8 +267,7 @@ bool h2_response_writer::end_headers(bool end_stream, std::string& out) {
 void h2_response_writer::data(std::string_view payload, std::string& out) {
   if (payload.empty() || !head_sent_ || complete_) return;
   char size[24];
-  const int k = std::snprintf(size, sizeof size, "%zx\r\n", payload.size());
-  out.append(size, static_cast<std::size_t>(k)).append(payload).append("\r\n");
+  out.append(size, h2_chunk_size_line(payload.size(), size)).append(payload).append("\r\n");
 }
 
 void h2_response_writer::end_stream(std::string& out) {
