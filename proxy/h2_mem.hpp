@@ -95,13 +95,15 @@ inline void h2_status_digits(unsigned code, char* out) {
 // Per-thread spare containers (strings, field lists) of the streams of both sides: a stream
 // gives its buffers back with their capacity when it ends and the next stream takes them, so
 // its head, body and field buffers cost no malloc (bench/callgrind.sh --grpc, 64 x 10: about
-// a dozen allocations per call came from these). Bounded: at most `max_spares` containers of
-// at most `max_bytes` each per type and thread (256 KiB of strings). Under AddressSanitizer
-// nothing is kept.
+// a dozen allocations per call came from these). Only buffers of `min_bytes` to `max_bytes`
+// are kept, so that a spare taken is large enough for a usual head (a small one would be
+// grown, one malloc and a copy more than none); at most `max_spares` per type and thread
+// (512 KiB of strings). Under AddressSanitizer nothing is kept.
 template <class C>
 class h2_spares {
  public:
-  static constexpr std::size_t max_spares = 256;
+  static constexpr std::size_t max_spares = 512;
+  static constexpr std::size_t min_bytes = 256;
   static constexpr std::size_t max_bytes = 1024;
 
   // Gives `c` a spare's storage (emptied) when it has none of its own.
@@ -116,8 +118,8 @@ class h2_spares {
   static void give(C& c) noexcept {
     if (!enabled || c.capacity() <= inline_capacity()) return;
     list* p = pool();
-    if (p == nullptr || p->n == max_spares ||
-        c.capacity() * sizeof(typename C::value_type) > max_bytes) {
+    const std::size_t bytes = c.capacity() * sizeof(typename C::value_type);
+    if (p == nullptr || p->n == max_spares || bytes < min_bytes || bytes > max_bytes) {
       C().swap(c);
       return;
     }

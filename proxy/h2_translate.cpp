@@ -294,7 +294,10 @@ bool h1_response_reader::add_trailer(std::string_view line) {
   if (!safe_name(name)) return false;
   if (connection_specific(name) || name == "te" || name == "content-length") return true;
   if (trailers_.size() >= 256) return false;
-  if (trailers_.capacity() == 0) h2_spares<decltype(trailers_)>::take(trailers_);
+  if (trailers_.capacity() == 0) {
+    h2_spares<decltype(trailers_)>::take(trailers_);
+    trailers_.reserve(4);  // grpc-status, grpc-message and a little more in one allocation
+  }
   trailers_.emplace_back(std::move(name), std::string(trim(line.substr(colon + 1))));
   return true;
 }

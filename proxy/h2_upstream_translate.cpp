@@ -231,7 +231,7 @@ void h2_response_writer::add_field(std::string_view name, std::string_view value
     if (name == "content-length" || name == "connection" || name == "transfer-encoding") return;
     if (name == "content-type") grpc_ = ascii::istarts_with(value, "application/grpc");
   }
-  if (lines_.capacity() == 0) lines_.reserve(256);
+  if (lines_.capacity() < 256) lines_.reserve(256);  // one allocation for a usual head
   lines_.append(name).append(": ").append(value).append("\r\n");
 }
 
