@@ -35,8 +35,8 @@ class h2_request_builder {
   // SETTINGS_MAX_HEADER_LIST_SIZE (name + value + 32 per field).
   explicit h2_request_builder(std::size_t max_list_size);
   ~h2_request_builder();
-  h2_request_builder(const h2_request_builder&) = delete;
-  h2_request_builder& operator=(const h2_request_builder&) = delete;
+  h2_request_builder(h2_request_builder&&) noexcept = default;
+  h2_request_builder& operator=(h2_request_builder&&) noexcept = default;
 
   // One decoded field, in arrival order. Past the bound the rest is only counted.
   void add(std::string_view name, std::string_view value);

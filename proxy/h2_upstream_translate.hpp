@@ -72,8 +72,8 @@ class h2_response_writer {
  public:
   h2_response_writer();
   ~h2_response_writer();
-  h2_response_writer(const h2_response_writer&) = delete;
-  h2_response_writer& operator=(const h2_response_writer&) = delete;
+  h2_response_writer(h2_response_writer&&) noexcept = default;
+  h2_response_writer& operator=(h2_response_writer&&) noexcept = default;
   // One field of a HEADERS frame (nghttp2 has checked names and values: RFC 9113 8.2.1).
   void add_field(std::string_view name, std::string_view value);
   // The HEADERS frame is complete. `end_stream`: it ended the stream. Appends the head (a final
