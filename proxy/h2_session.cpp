@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "proxy/default_backend.hpp"
@@ -40,7 +41,15 @@ constexpr std::uint8_t drain_ping[8] = {'d', 'r', 'a', 'i', 'n', 'i', 'n', 'g'};
 class h2_stream final : public stream_channel {
  public:
   h2_stream(std::shared_ptr<h2_connection> c, std::int32_t id, std::size_t max_list)
-      : conn(std::move(c)), id(id), req(max_list) {}
+      : conn(std::move(c)), id(id), req(max_list) {
+    h2_spares<std::string>::take(in);
+    h2_spares<std::string>::take(out);
+  }
+  ~h2_stream() override {
+    h2_spares<std::string>::give(in);
+    h2_spares<std::string>::give(out);
+    h2_spares<std::string>::give(trailers_in);
+  }
 
   void read(asio::mutable_buffer b, io_handler h) override;
   void write(asio::const_buffer b, io_handler h) override;
@@ -72,7 +81,7 @@ class h2_stream final : public stream_channel {
   io_handler pending_read;
   asio::mutable_buffer read_buf;
   // The response.
-  std::unique_ptr<h1_response_reader> resp;
+  std::optional<h1_response_reader> resp;  // in place: one allocation per stream fewer
   bool submitted = false;
   bool resp_done = false;  // all of the body is in `out`
   bool deferred = false;   // the data source said "nothing yet"
@@ -82,6 +91,8 @@ class h2_stream final : public stream_channel {
   std::size_t pending_write_n = 0;
 };
 
+static_assert(sizeof(h2_stream) + 32 <= 1024, "h2_stream fits h2_mem's largest class");
+
 struct h2_connection::impl {
   static h2_connection& self(void* user) { return *static_cast<h2_connection*>(user); }
   static h2_stream* stream_of(h2_connection& c, std::int32_t id) {
@@ -90,7 +101,7 @@ struct h2_connection::impl {
 
   static void post(h2_connection& c, io_handler h, const boost::system::error_code& ec,
                    std::size_t n) {
-    asio::post(c.w_.context(), [h = std::move(h), ec, n]() mutable { h(ec, n); });
+    c.done_.post(c, std::move(h), ec, n);
   }
 
   // Hands the session what the stream has, or end of input.
@@ -129,7 +140,7 @@ struct h2_connection::impl {
 
   static void submit_head(h2_connection& c, h2_stream& s) {
     char status[4];
-    std::snprintf(status, sizeof status, "%03u", s.resp->status());
+    h2_status_digits(s.resp->status(), status);
     h2_nv_list nv(s.resp->fields().size() + 1);
     nv.add(":status", std::string_view(status, 3));
     for (const auto& [n, v] : s.resp->fields()) nv.add(n, v);
@@ -192,7 +203,7 @@ struct h2_connection::impl {
   // The session wrote response bytes.
   static void take_output(h2_connection& c, h2_stream& s, asio::const_buffer b, io_handler h) {
     if (s.closed || c.closed_) return post(c, std::move(h), asio::error::connection_reset, 0);
-    if (!s.resp) s.resp = std::make_unique<h1_response_reader>(s.head_request);
+    if (!s.resp) s.resp.emplace(s.head_request);
     s.resp->feed({static_cast<const char*>(b.data()), b.size()}, s.out);
     if (s.resp->current() == h1_response_reader::state::error) {
       nghttp2_submit_rst_stream(c.session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
@@ -354,8 +365,7 @@ struct h2_connection::impl {
     }
     if (s->chunked_in) {
       char size[24];
-      const int k = std::snprintf(size, sizeof size, "%zx\r\n", len);
-      s->in.append(size, static_cast<std::size_t>(k));
+      s->in.append(size, h2_chunk_size_line(len, size));
     }
     s->in.append(reinterpret_cast<const char*>(data), len);
     if (s->chunked_in) s->in.append("\r\n");
@@ -520,7 +530,8 @@ void h2_connection::impl::close_stream(h2_connection& c, h2_stream& s) {
 // ---------------------------------------------------------------- the connection
 
 h2_connection::h2_connection(worker& w, byte_stream conn, std::string peer, std::uint16_t listener_port)
-    : w_(w), conn_(std::move(conn)), peer_(std::move(peer)), listener_port_(listener_port), watch_(w.context()) {
+    : w_(w), conn_(std::move(conn)), peer_(std::move(peer)), listener_port_(listener_port), watch_(w.context()),
+      done_(w.context()) {
   enrolled_ = w_.enroll(this);
   gauge_add(w_.gauges().client_connections, 1);
   const auto& o = w_.options();

@@ -22,6 +22,7 @@
 #include <unordered_map>
 
 #include "proxy/byte_stream.hpp"
+#include "proxy/h2_completions.hpp"
 #include "proxy/deadline_watch.hpp"
 
 struct nghttp2_session;
@@ -85,6 +86,7 @@ class h2_connection : public std::enable_shared_from_this<h2_connection> {
   h2_limits limits_;
   nghttp2_session* session_ = nullptr;
   deadline_watch watch_;
+  h2_completions done_;  // the streams' read and write completions
   std::unique_ptr<char[]> rbuf_;  // TLS only: the receive buffer
   std::string wbuf_;
   bool writing_ = false;

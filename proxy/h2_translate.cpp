@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "proxy/ascii.hpp"
+#include "proxy/h2_mem.hpp"
 
 namespace portico::proxy {
 
@@ -39,6 +40,18 @@ std::string_view trim(std::string_view v) {
 
 bool h2_trailer_field_ok(std::string_view name, std::string_view value) {
   return safe_name(name) && safe_value(value) && !connection_specific(name) && name != "te";
+}
+
+h2_request_builder::h2_request_builder(std::size_t max_list_size) : max_(max_list_size) {
+  h2_spares<std::string>::take(path_);
+  h2_spares<std::string>::take(lines_);
+}
+
+h2_request_builder::~h2_request_builder() {
+  h2_spares<std::string>::give(path_);
+  h2_spares<std::string>::give(lines_);
+  h2_spares<std::string>::give(authority_);
+  h2_spares<std::string>::give(cookie_);
 }
 
 void h2_request_builder::add(std::string_view name, std::string_view value) {
@@ -112,6 +125,18 @@ h2_head_status h2_request_builder::finish(bool end_stream, std::string& out, boo
 }
 
 // ---------------------------------------------------------------- response
+
+h1_response_reader::h1_response_reader(bool head_request) : head_request_(head_request) {
+  h2_spares<std::string>::take(head_);
+  h2_spares<decltype(fields_)>::take(fields_);
+}
+
+h1_response_reader::~h1_response_reader() {
+  h2_spares<std::string>::give(head_);
+  h2_spares<decltype(fields_)>::give(fields_);
+  h2_spares<decltype(trailers_)>::give(trailers_);
+  h2_spares<std::string>::give(line_);
+}
 
 // The fields are views into head_, kept while the reader lives (bench/callgrind.sh --grpc:
 // four allocations per call fewer).
@@ -269,6 +294,10 @@ bool h1_response_reader::add_trailer(std::string_view line) {
   if (!safe_name(name)) return false;
   if (connection_specific(name) || name == "te" || name == "content-length") return true;
   if (trailers_.size() >= 256) return false;
+  if (trailers_.capacity() == 0) {
+    h2_spares<decltype(trailers_)>::take(trailers_);
+    trailers_.reserve(4);  // grpc-status, grpc-message and a little more in one allocation
+  }
   trailers_.emplace_back(std::move(name), std::string(trim(line.substr(colon + 1))));
   return true;
 }

@@ -33,7 +33,10 @@ class h2_request_builder {
  public:
   // `max_list_size`: bound of the header list, counted as RFC 9113 6.5.2 counts
   // SETTINGS_MAX_HEADER_LIST_SIZE (name + value + 32 per field).
-  explicit h2_request_builder(std::size_t max_list_size) : max_(max_list_size) {}
+  explicit h2_request_builder(std::size_t max_list_size);
+  ~h2_request_builder();
+  h2_request_builder(h2_request_builder&&) noexcept = default;
+  h2_request_builder& operator=(h2_request_builder&&) noexcept = default;
 
   // One decoded field, in arrival order. Past the bound the rest is only counted.
   void add(std::string_view name, std::string_view value);
@@ -69,7 +72,8 @@ bool h2_trailer_field_ok(std::string_view name, std::string_view value);
 class h1_response_reader {
  public:
   enum class state : std::uint8_t { head, body, done, error };
-  explicit h1_response_reader(bool head_request) : head_request_(head_request) {}
+  explicit h1_response_reader(bool head_request);
+  ~h1_response_reader();
   h1_response_reader(const h1_response_reader&) = delete;  // fields() points into it
   h1_response_reader& operator=(const h1_response_reader&) = delete;
 

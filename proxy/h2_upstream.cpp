@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "proxy/h2_completions.hpp"
 #include "proxy/h2_mem.hpp"
 #include "proxy/h2_upstream_translate.hpp"
 
@@ -42,7 +43,14 @@ nghttp2_nv make_nv(std::string_view n, std::string_view v) {
 class h2_up_stream final : public stream_channel, public std::enable_shared_from_this<h2_up_stream> {
  public:
   h2_up_stream(std::shared_ptr<h2_upstream_conn> c, std::string_view scheme)
-      : conn(std::move(c)), req(scheme) {}
+      : conn(std::move(c)), req(scheme) {
+    h2_spares<std::string>::take(in);
+    h2_spares<std::string>::take(out);
+  }
+  ~h2_up_stream() override {
+    h2_spares<std::string>::give(in);
+    h2_spares<std::string>::give(out);
+  }
 
   void read(asio::mutable_buffer b, io_handler h) override;
   void write(asio::const_buffer b, io_handler h) override;
@@ -75,7 +83,7 @@ class h2_up_stream final : public stream_channel, public std::enable_shared_from
 class h2_upstream_conn : public std::enable_shared_from_this<h2_upstream_conn> {
  public:
   h2_upstream_conn(asio::io_context& ctx, byte_stream conn)
-      : ctx_(ctx), conn_(std::move(conn)), scheme_(conn_.is_tls() ? "https" : "http") {}
+      : ctx_(ctx), conn_(std::move(conn)), scheme_(conn_.is_tls() ? "https" : "http"), done_(ctx) {}
   ~h2_upstream_conn() {
     if (session_ != nullptr) nghttp2_session_del(session_);
   }
@@ -110,7 +118,7 @@ class h2_upstream_conn : public std::enable_shared_from_this<h2_upstream_conn> {
   struct cb;
   friend struct cb;
   void post(io_handler h, const boost::system::error_code& ec, std::size_t n) {
-    asio::post(ctx_, [h = std::move(h), ec, n]() mutable { h(ec, n); });
+    done_.post(*this, std::move(h), ec, n);
   }
   bool submit(h2_up_stream& s);
   void stream_gone(h2_up_stream& s);
@@ -121,6 +129,7 @@ class h2_upstream_conn : public std::enable_shared_from_this<h2_upstream_conn> {
   asio::io_context& ctx_;
   byte_stream conn_;
   std::string scheme_;
+  h2_completions done_;  // the streams' read and write completions
   nghttp2_session* session_ = nullptr;
   std::unique_ptr<char[]> rbuf_;
   std::string wbuf_;

@@ -2,8 +2,10 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 #include "proxy/ascii.hpp"
+#include "proxy/h2_mem.hpp"
 #include "proxy/h2_translate.hpp"
 
 namespace portico::proxy {
@@ -41,6 +43,18 @@ bool split_field(std::string_view line, std::string& name, std::string_view& val
 }  // namespace
 
 // ---------------------------------------------------------------- request
+
+h1_request_reader::h1_request_reader(std::string_view scheme) : scheme_(scheme) {
+  h2_spares<std::string>::take(head_);
+  h2_spares<decltype(fields_)>::take(fields_);
+}
+
+h1_request_reader::~h1_request_reader() {
+  h2_spares<std::string>::give(head_);
+  h2_spares<decltype(fields_)>::give(fields_);
+  h2_spares<decltype(trailers_)>::give(trailers_);
+  h2_spares<std::string>::give(line_);
+}
 
 // The fields are views into head_, which the reader keeps: names are lower-cased in place, so
 // a request costs no allocation per field (bench/callgrind.sh --grpc at 64 x 10: 11 of a
@@ -196,6 +210,10 @@ std::size_t h1_request_reader::feed_chunked(std::string_view in, std::string& bo
 
 // ---------------------------------------------------------------- response
 
+h2_response_writer::h2_response_writer() { h2_spares<std::string>::take(lines_); }
+
+h2_response_writer::~h2_response_writer() { h2_spares<std::string>::give(lines_); }
+
 // Each field is written as its HTTP/1.1 line at once (HTTP/2 sends pseudo-header fields
 // first, so :status is known before any other field): one buffer per stream instead of two
 // strings per field.
@@ -213,7 +231,7 @@ void h2_response_writer::add_field(std::string_view name, std::string_view value
     if (name == "content-length" || name == "connection" || name == "transfer-encoding") return;
     if (name == "content-type") grpc_ = ascii::istarts_with(value, "application/grpc");
   }
-  if (lines_.capacity() == 0) lines_.reserve(256);
+  if (lines_.capacity() < 256) lines_.reserve(256);  // one allocation for a usual head
   lines_.append(name).append(": ").append(value).append("\r\n");
 }
 
@@ -233,8 +251,10 @@ bool h2_response_writer::end_headers(bool end_stream, std::string& out) {
     return true;
   }
   char line[32];
-  const int k = std::snprintf(line, sizeof line, "HTTP/1.1 %03u \r\n", status_);
-  out.append(line, static_cast<std::size_t>(k)).append(lines_);
+  std::memcpy(line, "HTTP/1.1 ", 9);
+  h2_status_digits(status_, line + 9);
+  std::memcpy(line + 12, " \r\n", 3);
+  out.append(line, 15).append(lines_);
   lines_.clear();
   // A body re-framed as chunks (its trailers ride in the chunked trailer section); a HEADERS
   // frame that ends the stream is the whole response.
@@ -247,8 +267,7 @@ bool h2_response_writer::end_headers(bool end_stream, std::string& out) {
 void h2_response_writer::data(std::string_view payload, std::string& out) {
   if (payload.empty() || !head_sent_ || complete_) return;
   char size[24];
-  const int k = std::snprintf(size, sizeof size, "%zx\r\n", payload.size());
-  out.append(size, static_cast<std::size_t>(k)).append(payload).append("\r\n");
+  out.append(size, h2_chunk_size_line(payload.size(), size)).append(payload).append("\r\n");
 }
 
 void h2_response_writer::end_stream(std::string& out) {

@@ -28,7 +28,8 @@ class h1_request_reader {
  public:
   enum class state : std::uint8_t { head, body, done, error };
   // `scheme`: "http" (h2c) or "https".
-  explicit h1_request_reader(std::string_view scheme) : scheme_(scheme) {}
+  explicit h1_request_reader(std::string_view scheme);
+  ~h1_request_reader();
   // fields() points into the reader.
   h1_request_reader(const h1_request_reader&) = delete;
   h1_request_reader& operator=(const h1_request_reader&) = delete;
@@ -69,6 +70,10 @@ class h1_request_reader {
 // Writes the HTTP/1.1 response text of one upstream stream as its HTTP/2 frames arrive.
 class h2_response_writer {
  public:
+  h2_response_writer();
+  ~h2_response_writer();
+  h2_response_writer(h2_response_writer&&) noexcept = default;
+  h2_response_writer& operator=(h2_response_writer&&) noexcept = default;
   // One field of a HEADERS frame (nghttp2 has checked names and values: RFC 9113 8.2.1).
   void add_field(std::string_view name, std::string_view value);
   // The HEADERS frame is complete. `end_stream`: it ended the stream. Appends the head (a final
