@@ -2,6 +2,7 @@
 // or relayed straight from the client receive buffer) and the response body to the client
 // (re-framed, relayed straight from the upstream receive buffer, or paced by limit-rate).
 // Content-Length bodies between plain TCP sockets move through a pipe with splice(2).
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/post.hpp>
@@ -24,7 +25,8 @@ namespace beast = boost::beast;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-constexpr auto tok = session_tok;
+// As in http_forward.cpp: a deferred operation co_awaited needs no coroutine frame of its own.
+constexpr auto tok = asio::as_tuple(asio::deferred);
 constexpr std::size_t read_chunk = session_read_chunk;
 constexpr std::size_t body_buffer = session_body_buffer;
 // Read size of the direct response relay: the recycled block size of io_buffer.
