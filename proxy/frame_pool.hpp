@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -55,6 +56,7 @@ class frame_pool {
         return b;
       }
       size = class_bytes(c);
+      ++p.heap_blocks_;
     }
     void* m = std::malloc(size);
     if (m == nullptr) throw std::bad_alloc();
@@ -77,8 +79,10 @@ class frame_pool {
     std::free(m);
   }
 
-  // Bytes this thread holds in its free lists (tests).
+  // Bytes this thread holds in its free lists, and how many pooled-size frames it has taken
+  // from the heap (tests).
   static std::size_t kept_bytes() { return gone_ ? 0 : local().kept_; }
+  static std::size_t heap_blocks() { return gone_ ? 0 : local().heap_blocks_; }
 
   frame_pool() = default;
   frame_pool(const frame_pool&) = delete;
@@ -114,6 +118,7 @@ class frame_pool {
 
   block* free_[classes] = {};
   std::size_t kept_ = 0;
+  std::size_t heap_blocks_ = 0;
   static inline thread_local bool gone_ = false;  // trivially destructible: readable to the end
 };
 
@@ -146,16 +151,19 @@ class pooled_frame : public boost::asio::detail::awaitable_frame<T, Executor> {
 
 }  // namespace portico::proxy
 
-// Every coroutine member function of http_session (const or not) returning an awaitable.
-template <class T, class Executor, class... Args>
-struct std::coroutine_traits<boost::asio::awaitable<T, Executor>, portico::proxy::http_session&,
-                             Args...> {
+namespace portico::proxy {
+// The classes whose coroutine member functions (const or not) returning an awaitable get
+// pooled frames.
+template <class C>
+inline constexpr bool uses_frame_pool = false;
+template <>
+inline constexpr bool uses_frame_pool<http_session> = true;
+}  // namespace portico::proxy
+
+template <class T, class Executor, class C, class... Args>
+  requires portico::proxy::uses_frame_pool<std::remove_const_t<C>>
+struct std::coroutine_traits<boost::asio::awaitable<T, Executor>, C&, Args...> {
   using promise_type = portico::proxy::pooled_frame<T, Executor>;
   static_assert(sizeof(promise_type) == sizeof(boost::asio::detail::awaitable_frame<T, Executor>) &&
                 alignof(promise_type) == alignof(boost::asio::detail::awaitable_frame<T, Executor>));
-};
-template <class T, class Executor, class... Args>
-struct std::coroutine_traits<boost::asio::awaitable<T, Executor>,
-                             const portico::proxy::http_session&, Args...> {
-  using promise_type = portico::proxy::pooled_frame<T, Executor>;
 };
