@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "proxy/body_splice.hpp"
 #include "proxy/h2_upstream.hpp"
@@ -374,9 +375,16 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
       pool_upstream_if_reusable();
       if (pol.limit_rate != 0) co_return co_await write_limited(cout_);
       arm(session_phase::client_send, pol.send_timeout);
-      // Written here rather than through write_client(): one coroutine frame less per response.
-      auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(cout_), tok);
-      rec_->response_bytes += wn;
+      // Written here rather than through write_client(): one coroutine frame less per response;
+      // async_write_some until all is sent rather than asio::async_write (as in attempt()).
+      boost::system::error_code wec;
+      for (std::size_t sent = 0; sent < cout_.size() && !wec;) {
+        std::size_t wn = 0;
+        std::tie(wec, wn) = co_await client_.async_write_some(
+            asio::buffer(cout_.data() + sent, cout_.size() - sent), tok);
+        sent += wn;
+        rec_->response_bytes += wn;
+      }
       if (wec) keep_alive_ = false;
       co_return !wec;
     }
