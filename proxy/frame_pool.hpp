@@ -149,9 +149,6 @@ class pooled_frame : public boost::asio::detail::awaitable_frame<T, Executor> {
   }
 };
 
-}  // namespace portico::proxy
-
-namespace portico::proxy {
 // The classes whose coroutine member functions (const or not) returning an awaitable get
 // pooled frames.
 template <class C>
