@@ -48,11 +48,29 @@ def top_functions(dump, requests, n=15):
             continue
         ir = int(m.group(1).replace(",", ""))
         fn = m.group(2).strip()
+        # With --cache-sim each line has more event columns before the function's name.
+        fn = re.sub(r"^(?:(?:[\d,]+|\.)\s+(?:\(\s*[\d.]+%\)\s+)?)+", "", fn)
         fn = re.sub(r"\s+\[.*\]$", "", fn)
         out.append((ir / requests, fn[:160]))
         if len(out) >= n:
             break
     return out
+
+
+# --cache-sim: valgrind's cache simulation too (first-level and last-level misses per request).
+VALGRIND_EXTRA = []
+
+
+def event_totals(dump):
+    """{event: total} from a dump's `events:` and `summary:`/`totals:` lines."""
+    names, values = [], []
+    with open(dump) as f:
+        for line in f:
+            if line.startswith("events:"):
+                names = line.split()[1:]
+            elif line.startswith("summary:") or line.startswith("totals:"):
+                values = [int(x) for x in line.split()[1:]]
+    return dict(zip(names, values))
 
 
 def total_ir(dump):
@@ -126,7 +144,7 @@ def one(name, build_dir, work, addrs, requests, conns, body_bytes=0, tls_materia
     sp = proxies.BUILDERS[name](work, port, addrs, opts)
     out = os.path.join(work, f"callgrind.{name}.{'tls' if tls_material else 'http'}.out")
     argv = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-            *sp.argv]
+            *VALGRIND_EXTRA, *sp.argv]
     env = sp.env
     if name == "caddy":
         # Go's asynchronous preemption signals (SIGURG) trip callgrind's signal bookkeeping.
@@ -156,6 +174,9 @@ def one(name, build_dir, work, addrs, requests, conns, body_bytes=0, tls_materia
             return {"error": f"no dump ({len(dumps)}) or no request succeeded ({ok})"}
         ir = total_ir(dumps[-1])
         res = {"ir_per_req": ir / ok if ir else None, "requests": ok, "dump": dumps[-1]}
+        if VALGRIND_EXTRA:
+            ev = event_totals(dumps[-1])
+            res["misses_per_req"] = {k: v / ok for k, v in ev.items() if k != "Ir"}
         if name == "portico":
             res["top"] = top_functions(dumps[-1], ok)
         return res
@@ -208,7 +229,12 @@ def main():
                     help="GETs of /small over HTTP/2 over TLS (ALPN h2)")
     ap.add_argument("--streams", type=int, default=10,
                     help="with --grpc or --h2: concurrent streams per connection")
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="also simulate the caches: data/instruction misses per request "
+                         "(first level D1/I1, last level LL), from valgrind's model")
     a = ap.parse_args()
+    if a.cache_sim:
+        VALGRIND_EXTRA.append("--cache-sim=yes")
     load.raise_nofile(65536)
     names = [n for n in a.proxies.split(",") if proxies.available(n)]
     res = run_all(a.build_dir, names, a.requests, a.conns, a.body_bytes, a.tls_handshakes,
@@ -219,6 +245,14 @@ def main():
     print(f"\n| proxy | instructions per request ({a.requests} {what}) |\n|---|---|")
     for n, v in res["per_proxy"].items():
         print(f"| {n} | {v['ir_per_req']:,.0f} |" if v.get("ir_per_req") else f"| {n} | {v} |")
+    if a.cache_sim:
+        print("\n| proxy | " + " | ".join(["Dr", "Dw", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw"])
+              + " |\n|---|" + "---|" * 8)
+        for n, v in res["per_proxy"].items():
+            m = v.get("misses_per_req") or {}
+            print(f"| {n} | " + " | ".join(f"{m.get(k, 0):,.1f}" for k in
+                                          ["Dr", "Dw", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr",
+                                           "DLmw"]) + " |")
     top = res["per_proxy"].get("portico", {}).get("top")
     if top:
         print("\nPortico, self instructions per request:")

@@ -52,6 +52,50 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   *p = '\n';
 }
 
+// Fields gathered and written with one resize of the head for all of them: a request head
+// got a resize (a capacity check and a fill of the new bytes) per field, 10 or more each
+// (bench/callgrind.sh: append_field 1,104 of 22,260 instructions per keep-alive request).
+class field_batch {
+ public:
+  explicit field_batch(std::string& out) : out_(out) {}
+  field_batch(const field_batch&) = delete;
+  field_batch& operator=(const field_batch&) = delete;
+  ~field_batch() { flush(); }
+
+  void add(std::string_view name, std::string_view value) {
+    if (n_ == max_fields) flush();
+    fields_[n_++] = {name, value};
+    bytes_ += name.size() + value.size() + 4;
+  }
+
+  void flush() {
+    if (n_ == 0) return;
+    const std::size_t old = out_.size();
+    out_.resize(old + bytes_);
+    char* p = out_.data() + old;
+    for (std::size_t i = 0; i < n_; ++i) {
+      const auto& [name, value] = fields_[i];
+      if (!name.empty()) std::memcpy(p, name.data(), name.size());
+      p += name.size();
+      *p++ = ':';
+      *p++ = ' ';
+      if (!value.empty()) std::memcpy(p, value.data(), value.size());
+      p += value.size();
+      *p++ = '\r';
+      *p++ = '\n';
+    }
+    n_ = 0;
+    bytes_ = 0;
+  }
+
+ private:
+  static constexpr std::size_t max_fields = 24;
+  std::string& out_;
+  std::pair<std::string_view, std::string_view> fields_[max_fields];
+  std::size_t n_ = 0;
+  std::size_t bytes_ = 0;
+};
+
 void append_number(std::string& out, std::uint64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
@@ -240,6 +284,7 @@ void write_upstream_request(std::string& out, std::string_view method, std::stri
   out.append(p.http_version == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
   bool saw_host = false;
   const std::string_view host_value = !p.upstream_host.empty() ? p.upstream_host : p.host_override;
+  field_batch batch(out);
   for (const auto& f : h.fields) {
     if (is_hop_by_hop(f) || is_forwarding(f)) continue;
     if (f.name == F::unknown) {
@@ -250,42 +295,42 @@ void write_upstream_request(std::string& out, std::string_view method, std::stri
     if (f.name == F::host) {
       if (saw_host) continue;
       saw_host = true;
-      append_field(out, f.name_text, host_value.empty() ? f.value : host_value);
+      batch.add(f.name_text, host_value.empty() ? f.value : host_value);
       continue;
     }
-    append_field(out, f.name_text, f.value);
+    batch.add(f.name_text, f.value);
   }
-  if (!saw_host)
-    append_field(out, "Host", host_value.empty() ? p.fallback_host : host_value);
+  if (!saw_host) batch.add("Host", host_value.empty() ? p.fallback_host : host_value);
   const bool trust = p.peer_trusted;
   const std::string_view real_ip = real_client_ip(h, p);
-  out.append("X-Forwarded-For: ", 17);
   if (p.compute_full_forwarded_for) {
+    batch.flush();
+    out.append("X-Forwarded-For: ", 17);
     // ingress-nginx appends to the client's X-Forwarded-For whatever forwarded-for-header is.
     if (trust && !h.x_forwarded_for.empty()) out.append(h.x_forwarded_for).append(", ", 2);
     out.append(p.peer_ip).append("\r\n", 2);
   } else {
-    out.append(real_ip).append("\r\n", 2);
+    batch.add("X-Forwarded-For", real_ip);
   }
-  append_field(out, "X-Real-IP", real_ip);
+  batch.add("X-Real-IP", real_ip);
   const auto proto = trust && !h.x_forwarded_proto.empty() ? h.x_forwarded_proto : p.scheme;
-  append_field(out, "X-Forwarded-Proto", proto);
+  batch.add("X-Forwarded-Proto", proto);
   const auto host = p.host_override.empty() ? h.host : p.host_override;
   // A trusted proxy's X-Forwarded-Host is passed on only when it is a valid host: never a
   // value the session itself would refuse as Host.
-  append_field(out, "X-Forwarded-Host",
-               trust && valid_host_value(trim(h.x_forwarded_host)) ? trim(h.x_forwarded_host)
-                                                                  : host);
-  append_field(out, "X-Forwarded-Port",
-               trust && !h.x_forwarded_port.empty() ? h.x_forwarded_port : p.server_port);
-  append_field(out, "X-Scheme", proto);
-  append_field(out, "X-Request-ID", p.request_id);
+  batch.add("X-Forwarded-Host",
+            trust && valid_host_value(trim(h.x_forwarded_host)) ? trim(h.x_forwarded_host) : host);
+  batch.add("X-Forwarded-Port",
+            trust && !h.x_forwarded_port.empty() ? h.x_forwarded_port : p.server_port);
+  batch.add("X-Scheme", proto);
+  batch.add("X-Request-ID", p.request_id);
   // An empty value removes the field (nginx's proxy_set_header "").
   if (p.set_headers != nullptr)
     for (const auto& [name, value] : *p.set_headers)
-      if (!value.empty()) append_field(out, name, value);
+      if (!value.empty()) batch.add(name, value);
   if (p.add_headers != nullptr)
-    for (const auto& [name, value] : *p.add_headers) append_field(out, name, value);
+    for (const auto& [name, value] : *p.add_headers) batch.add(name, value);
+  batch.flush();
   if (p.framing == body_framing::length) {
     out.append("Content-Length: ", 16);
     append_number(out, p.content_length);
@@ -346,23 +391,28 @@ std::string_view forwarded_for_value(const message_head& h, std::string_view hea
 
 void write_client_response(std::string& out, const message_head& h, const response_params& p) {
   append_status_line(out, p.status, p.reason);
+  field_batch batch(out);
   for (const auto& f : h.fields) {
     if (is_hop_by_hop(f)) continue;
     if (f.name == F::unknown && (h.conn.names(f.name_text) || iequals(f.name_text, "x-request-id")))
       continue;
     if (f.name == F::strict_transport_security && !p.hsts.empty()) continue;
     if (is_set_by(p.set_headers, f.name_text)) continue;
-    append_field(out, f.name_text, f.value);
+    batch.add(f.name_text, f.value);
   }
   if (p.set_headers != nullptr)
     for (const auto& [name, value] : *p.set_headers)
-      if (!value.empty()) append_field(out, name, value);
+      if (!value.empty()) batch.add(name, value);
   if (p.add_headers != nullptr)
-    for (const auto& [name, value] : *p.add_headers) append_field(out, name, value);
-  if (!p.set_cookie.empty()) append_field(out, "Set-Cookie", p.set_cookie);
-  out.append(p.extra_lines);
-  if (!p.request_id.empty()) append_field(out, "X-Request-ID", p.request_id);
-  if (!p.hsts.empty()) append_field(out, "Strict-Transport-Security", p.hsts);
+    for (const auto& [name, value] : *p.add_headers) batch.add(name, value);
+  if (!p.set_cookie.empty()) batch.add("Set-Cookie", p.set_cookie);
+  if (!p.extra_lines.empty()) {
+    batch.flush();
+    out.append(p.extra_lines);
+  }
+  if (!p.request_id.empty()) batch.add("X-Request-ID", p.request_id);
+  if (!p.hsts.empty()) batch.add("Strict-Transport-Security", p.hsts);
+  batch.flush();
   if (p.no_body) {
     append_no_body_framing(out, h, p.status);
   } else if (p.framing == body_framing::length) {

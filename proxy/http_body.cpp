@@ -2,6 +2,7 @@
 // or relayed straight from the client receive buffer) and the response body to the client
 // (re-framed, relayed straight from the upstream receive buffer, or paced by limit-rate).
 // Content-Length bodies between plain TCP sockets move through a pipe with splice(2).
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/post.hpp>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "proxy/body_splice.hpp"
 #include "proxy/h2_upstream.hpp"
@@ -24,7 +26,8 @@ namespace beast = boost::beast;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-constexpr auto tok = session_tok;
+// As in http_forward.cpp: a deferred operation co_awaited needs no coroutine frame of its own.
+constexpr auto tok = asio::as_tuple(asio::deferred);
 constexpr std::size_t read_chunk = session_read_chunk;
 constexpr std::size_t body_buffer = session_body_buffer;
 // Read size of the direct response relay: the recycled block size of io_buffer.
@@ -372,9 +375,16 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
       pool_upstream_if_reusable();
       if (pol.limit_rate != 0) co_return co_await write_limited(cout_);
       arm(session_phase::client_send, pol.send_timeout);
-      // Written here rather than through write_client(): one coroutine frame less per response.
-      auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(cout_), tok);
-      rec_->response_bytes += wn;
+      // Written here rather than through write_client(): one coroutine frame less per response;
+      // async_write_some until all is sent rather than asio::async_write (as in attempt()).
+      boost::system::error_code wec;
+      for (std::size_t sent = 0; sent < cout_.size() && !wec;) {
+        std::size_t wn = 0;
+        std::tie(wec, wn) = co_await client_.async_write_some(
+            asio::buffer(cout_.data() + sent, cout_.size() - sent), tok);
+        sent += wn;
+        rec_->response_bytes += wn;
+      }
       if (wec) keep_alive_ = false;
       co_return !wec;
     }

@@ -5,11 +5,13 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 
 #include <cerrno>
 #include <cstdio>
 #include <algorithm>
+#include <tuple>
 #include <cstring>
 #include <ctime>
 
@@ -34,7 +36,9 @@ using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-constexpr auto tok = session_tok;
+// co_await of a deferred operation runs it inside the awaiting frame (Asio's
+// awaitable_async_op); use_awaitable would make a coroutine frame for each operation.
+constexpr auto tok = asio::as_tuple(asio::deferred);
 constexpr std::size_t read_chunk = session_read_chunk;
 constexpr std::size_t body_buffer = session_body_buffer;
 // A Content-Length body longer than this after its first bytes is relayed from the upstream
@@ -337,7 +341,7 @@ http_session::task<bool> http_session::forward(const config::route& r) {
     if (res != attempt_result::timed_out && pump_failed_) {
       // The client's side of the call failed, not the upstream: the body was refused
       // (status_ answers it) or the client went away.
-      co_await end_pump();
+      if (pump_running_) co_await end_pump();  // (a coroutine frame less when no pump runs)
       if (pump_status_ != 0) status_ = pump_status_;
       res = pump_status_ != 0 ? attempt_result::client_error : attempt_result::client_gone;
       break;
@@ -362,11 +366,11 @@ http_session::task<bool> http_session::forward(const config::route& r) {
     if (res == attempt_result::retry_fresh) res = attempt_result::retry_next;
     break;
   }
-  if (res != attempt_result::ok) co_await end_pump();
+  if (res != attempt_result::ok && pump_running_) co_await end_pump();
   switch (res) {
     case attempt_result::ok:
       if (intercepts(r, sp_->status)) {
-        co_await end_pump();
+        if (pump_running_) co_await end_pump();  // (a coroutine frame less when no pump runs)
         close_upstream();  // its answer is not read
         co_return co_await serve_error_page(r, sp_->status);
       }
@@ -464,7 +468,15 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
   {
     // A spooled body goes between the head and the in-memory rest of the body.
     const std::size_t first = spool_.empty() ? out_.size() : head_len_;
-    auto [ec, n] = co_await asio::async_write(up_, asio::buffer(out_.data(), first), tok);
+    // async_write_some until all is sent: a head is nearly always sent by the first, and
+    // asio::async_write's composed operation cost about 270 instructions per write.
+    boost::system::error_code ec;
+    for (std::size_t sent = 0; sent < first && !ec;) {
+      std::size_t n = 0;
+      std::tie(ec, n) =
+          co_await up_.async_write_some(asio::buffer(out_.data() + sent, first - sent), tok);
+      sent += n;
+    }
     bool ok = !ec;
     if (ok && !spool_.empty()) {
       ok = co_await send_spooled_body();
@@ -546,7 +558,7 @@ http_session::task<bool> http_session::relay_response() {
     // A tunnel only to the protocol the client asked for and we allow.
     if (upgrade_ && ascii::iequals(trim_ows(resp_head_->upgrade), upgrade_protocol_) && !pumped_)
       co_return co_await run_tunnel();
-    co_await end_pump();
+    if (pump_running_) co_await end_pump();  // (a coroutine frame less when no pump runs)
     close_upstream();
     co_return co_await send_local(502, true);
   }
@@ -555,7 +567,7 @@ http_session::task<bool> http_session::relay_response() {
   if (!no_body && resp_head_->other_transfer_coding) {
     // "gzip, chunked" (or "gzip" alone, read to EOF) cannot be re-framed without dropping a
     // coding the client must undo: refuse rather than corrupt the body.
-    co_await end_pump();
+    if (pump_running_) co_await end_pump();  // (a coroutine frame less when no pump runs)
     close_upstream();
     co_return co_await send_local(502, !body_complete_);
   }
@@ -599,7 +611,7 @@ http_session::task<bool> http_session::relay_response() {
                            std::max(0.0, rec_->upstream_connect_seconds) +
                                rec_->upstream_response_seconds,
                            clock_type::now());
-  co_await end_pump();
+  if (pump_running_) co_await end_pump();  // (a coroutine frame less when no pump runs)
   finish_request();
   co_return ok && keep_alive_;
 }

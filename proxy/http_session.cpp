@@ -3,6 +3,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -31,7 +32,7 @@ using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-constexpr auto tok = session_tok;
+constexpr auto tok = asio::as_tuple(asio::deferred);  // no frame per operation (http_forward.cpp)
 constexpr std::size_t read_chunk = 16 * 1024;
 
 std::string_view path_of(std::string_view target) {

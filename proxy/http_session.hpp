@@ -31,6 +31,7 @@
 #include "proxy/observe.hpp"
 #include "proxy/phases.hpp"
 #include "proxy/rate_limit.hpp"
+#include "proxy/frame_pool.hpp"  // the request coroutines' frames (a promise type for http_session)
 #include "proxy/request_check.hpp"
 #include "proxy/request_target.hpp"
 #include "proxy/upstream_pool.hpp"

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 using namespace portico::proxy;
 using F = http_field;
@@ -405,4 +406,55 @@ TEST(trailer_fields, framing_routing_and_auth_fields_are_never_trailers) {
   EXPECT_TRUE(allowed_in_trailer({F::unknown, "grpc-status", "0"}));
   EXPECT_TRUE(allowed_in_trailer({F::unknown, "X-Checksum", "abc"}));
   EXPECT_TRUE(allowed_in_trailer({F::unknown, "Server-Timing", "db;dur=5"}));
+}
+
+// Fields are written in batches (one resize of the head per batch): more fields than a batch
+// holds, an empty value, and the extra lines in between keep their order and bytes.
+TEST(upstream_request, many_fields_keep_their_order_and_bytes) {
+  message_head h;
+  std::vector<std::string> names, values;
+  for (int i = 0; i < 60; ++i) {
+    names.push_back("X-Field-" + std::to_string(i));
+    values.push_back(i % 7 == 0 ? "" : std::string(static_cast<std::size_t>(i), 'v'));
+  }
+  EXPECT_EQ(note_request_field(h, {F::host, "Host", "a.test"}), head_error::none);
+  for (int i = 0; i < 60; ++i)
+    EXPECT_EQ(note_request_field(h, {F::unknown, names[i], values[i]}), head_error::none);
+  const std::vector<std::pair<std::string, std::string>> add = {{"X-Added", "1"}};
+  forward_params p;
+  p.peer_ip = "10.0.0.1";
+  p.server_port = "80";
+  p.request_id = "rid";
+  p.add_headers = &add;
+  std::string out;
+  write_upstream_request(out, "GET", "/x", h, p);
+  std::string want = "GET /x HTTP/1.1\r\nHost: a.test\r\n";
+  for (int i = 0; i < 60; ++i) want += names[i] + ": " + values[i] + "\r\n";
+  want += "X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\nX-Forwarded-Proto: http\r\n"
+          "X-Forwarded-Host: a.test\r\nX-Forwarded-Port: 80\r\nX-Scheme: http\r\n"
+          "X-Request-ID: rid\r\nX-Added: 1\r\n\r\n";
+  EXPECT_EQ(out, want);
+}
+
+TEST(client_response, many_fields_and_extra_lines_keep_their_order) {
+  message_head h;
+  std::string want_fields;
+  std::vector<std::string> names;
+  for (int i = 0; i < 40; ++i) names.push_back("X-R-" + std::to_string(i));
+  for (int i = 0; i < 40; ++i) {
+    note_response_field(h, {F::unknown, names[i], "r"});
+    want_fields += names[i] + ": r\r\n";
+  }
+  response_params p;
+  p.status = 200;
+  p.set_cookie = "a=b";
+  p.extra_lines = "Set-Cookie: auth=1\r\n";
+  p.request_id = "rid";
+  p.framing = body_framing::length;
+  p.content_length = 3;
+  std::string out;
+  write_client_response(out, h, p);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\n" + want_fields +
+                     "Set-Cookie: a=b\r\nSet-Cookie: auth=1\r\nX-Request-ID: rid\r\n"
+                     "Content-Length: 3\r\n\r\n");
 }
