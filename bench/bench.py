@@ -62,8 +62,10 @@ def parse_args(argv=None):
     ap.add_argument("--quick", action="store_true", help="one round, short runs")
     ap.add_argument("--out", default=None, help="results file (default bench/results/<date>.md)")
     ap.add_argument("--no-record", action="store_true",
-                    help="do not update bench/RESULTS.md (it is updated by full runs only)")
+                    help="do not update bench/RESULTS.md (only full runs update it: every default "
+                         "scenario and proxy, no --out)")
     a = ap.parse_args(argv)
+    a.parser_defaults = {"scenarios": ap.get_default("scenarios"), "proxies": ap.get_default("proxies")}
     # --quick changes the defaults; what is given explicitly stays.
     defaults = ({"rounds": 1, "seconds": 2, "idle": 2000, "churn_seconds": 3} if a.quick else
                 {"rounds": 3, "seconds": 4, "idle": 9000, "churn_seconds": 10})

@@ -198,8 +198,20 @@ def write(args, names, ctx, duration, callgrind_res):
         f.write(text + "\n")
     print(text)
     print(f"bench: wrote {out}" + (f" and {png}" if plotted else " (no plot: gnuplot missing)"))
-    if not args.quick and not args.no_record:
+    if full_run(args):
         update_results_md(day, text, heads, os.path.relpath(out, BENCH))
+    elif not args.quick and not args.no_record:
+        print("bench: bench/RESULTS.md left as it is (not a full run: a subset of the scenarios "
+              "or proxies, or --out given)")
+
+
+def full_run(args):
+    """Only a run of every default scenario and proxy, written to the default results file,
+    updates RESULTS.md: a partial run's ratios would stand in its history as a full run's."""
+    defaults = args.parser_defaults
+    return (not args.quick and not args.no_record and args.out is None
+            and set(args.scenarios.split(",")) >= set(defaults["scenarios"].split(","))
+            and set(args.proxies.split(",")) >= set(defaults["proxies"].split(",")))
 
 
 def update_results_md(day, text, heads, rel):
