@@ -59,8 +59,7 @@ std::string build_error::to_string() const {
   return out;
 }
 
-snapshot::snapshot(std::vector<std::shared_ptr<const route>> routes,
-                   std::vector<std::shared_ptr<const cluster>> clusters,
+snapshot::snapshot(route_list routes, cluster_list clusters,
                    std::shared_ptr<const host_table> hosts, std::uint64_t hash,
                    std::shared_ptr<const tls_table> tls, controller_config_ptr settings,
                    std::shared_ptr<const gateway_table> gateway,
