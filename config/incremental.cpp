@@ -266,7 +266,8 @@ std::optional<build_result> build_incremental(const cluster_state& state,
   }
   // The hash is a sum of digests (config/snapshot_hash.hpp): swap the replaced ones.
   std::uint64_t hash = prev.hash();
-  std::vector<std::shared_ptr<const cluster>> clusters = prev.clusters();
+  // Copies share every chunk; set() copies only the chunks it writes (config/chunked_ptrs.hpp).
+  cluster_list clusters = prev.clusters();
   std::unordered_map<const cluster*, std::shared_ptr<const cluster>> replaced;
   std::vector<std::uint32_t> using_routes;
   for (auto& [pos, c] : fresh) {
@@ -274,15 +275,15 @@ std::optional<build_result> build_incremental(const cluster_state& state,
     for (std::uint32_t k = ix.route_begin[pos]; k < ix.route_begin[pos + 1]; ++k)
       using_routes.push_back(ix.route_refs[k]);
     replaced.emplace(clusters[pos].get(), c);
-    clusters[pos] = std::move(c);
+    clusters.set(pos, std::move(c));
   }
   std::sort(using_routes.begin(), using_routes.end());
   using_routes.erase(std::unique(using_routes.begin(), using_routes.end()), using_routes.end());
-  std::vector<std::shared_ptr<const route>> routes = prev.routes();
+  route_list routes = prev.routes();
   for (std::uint32_t pos : using_routes) {
     std::shared_ptr<const route> copy = patched(*routes[pos], replaced);
     hash += route_digest(*copy, pos) - route_digest(*routes[pos], pos);
-    routes[pos] = std::move(copy);
+    routes.set(pos, std::move(copy));
   }
   out.snap = std::make_shared<const snapshot>(std::move(routes), std::move(clusters),
                                               prev.hosts_ptr(), hash, prev.tls_ptr(),

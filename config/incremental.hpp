@@ -8,10 +8,11 @@
 //
 // The work is the touched Services': their clusters and the routes using them are found
 // through the index the host table carries (config/snapshot_index.hpp, shared), the config
-// hash is patched from per-route and per-cluster digests (config/snapshot_hash.hpp). What
-// still grows with the cluster: the copies of the route and cluster pointer vectors (one
-// reference count touched per element, and again when the old Snapshot goes) and a scan of
-// the touched Service's namespace for its EndpointSlices (bench/micro/incremental_bench.cpp).
+// hash is patched from per-route and per-cluster digests (config/snapshot_hash.hpp), and the
+// route and cluster lists share every chunk they do not write with the previous Snapshot's
+// (config/chunked_ptrs.hpp). What still grows with the cluster: one reference count per
+// chunk of 256 routes or clusters, and a scan of the touched Service's namespace for its
+// EndpointSlices (bench/micro/incremental_bench.cpp).
 #pragma once
 
 #include <cstdint>

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "config/chunked_ptrs.hpp"
 #include "config/controller_config.hpp"
 #include "config/route_policy.hpp"
 
@@ -261,10 +262,13 @@ class snapshot;
 // Builder-side host table; defined in config/route_table.hpp.
 struct host_table;
 
+// A Snapshot's routes and clusters: chunks shared with its endpoint-only successors.
+using route_list = chunked_ptrs<route>;
+using cluster_list = chunked_ptrs<cluster>;
+
 class snapshot {
  public:
-  snapshot(std::vector<std::shared_ptr<const route>> routes,
-           std::vector<std::shared_ptr<const cluster>> clusters,
+  snapshot(route_list routes, cluster_list clusters,
            std::shared_ptr<const host_table> hosts, std::uint64_t hash,
            std::shared_ptr<const tls_table> tls = nullptr,
            controller_config_ptr settings = nullptr,
@@ -289,8 +293,8 @@ class snapshot {
   // redirected to, or null. Consulted before find(): no Ingress serves such a name.
   const std::string* www_redirect(std::string_view host) const;
 
-  const std::vector<std::shared_ptr<const route>>& routes() const { return routes_; }
-  const std::vector<std::shared_ptr<const cluster>>& clusters() const { return clusters_; }
+  const route_list& routes() const { return routes_; }
+  const cluster_list& clusters() const { return clusters_; }
   const cluster* find_cluster(std::string_view id) const;
   std::uint64_t hash() const { return hash_; }  // config hash, as in nginx_ingress_controller_config_hash
 
@@ -314,8 +318,8 @@ class snapshot {
   const controller_config_ptr& settings_ptr() const { return settings_; }
 
  private:
-  std::vector<std::shared_ptr<const route>> routes_;
-  std::vector<std::shared_ptr<const cluster>> clusters_;
+  route_list routes_;
+  cluster_list clusters_;
   std::shared_ptr<const host_table> hosts_;
   std::shared_ptr<const tls_table> tls_;
   controller_config_ptr settings_;

@@ -319,9 +319,15 @@ void balancer::diff(const config::snapshot& snap,
                     std::vector<std::pair<std::string_view, const config::cluster*>>& touched) const {
   const auto& now = snap.clusters();
   if (seen_.size() == now.size()) {
-    // The usual swap: the same cluster ids in the same order, a few objects replaced.
+    // The usual swap: the same cluster ids in the same order, a few objects replaced. A chunk
+    // the two lists share holds the same clusters: skipped whole.
     bool aligned = true;
     for (std::size_t i = 0; i < now.size() && aligned; ++i) {
+      const std::size_t k = i >> config::cluster_list::chunk_bits;
+      if ((i & config::cluster_list::chunk_mask) == 0 && seen_.chunks()[k] == now.chunks()[k]) {
+        i += config::cluster_list::chunk_mask;
+        continue;
+      }
       if (seen_[i] == now[i]) continue;
       if (seen_[i]->id != now[i]->id) {
         aligned = false;

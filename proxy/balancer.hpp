@@ -138,7 +138,7 @@ class balancer {
   std::unordered_map<std::string, cluster_lb> clusters_;
   std::unordered_map<std::string, endpoint_entry> endpoints_;
   // The clusters of the last Snapshot retained (held, so pointer identity is meaningful).
-  std::vector<std::shared_ptr<const config::cluster>> seen_;
+  config::cluster_list seen_;  // shares its chunks with the Snapshot's
   // Endpoints no cluster lists that were still held by a request: checked at the next swap.
   std::vector<std::string> orphans_;
   mutable std::vector<std::weak_ptr<endpoint_state>> ejected_;

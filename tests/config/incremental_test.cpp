@@ -84,7 +84,8 @@ void expect_routes_share_clusters(const snapshot& s) {
 void expect_index_fits(const snapshot& s) {
   ASSERT_TRUE(s.hosts_ptr() && s.hosts_ptr()->index);
   const snapshot_index& shared = *s.hosts_ptr()->index;
-  auto fresh = index_of(s.routes(), s.clusters());
+  auto fresh = index_of({s.routes().begin(), s.routes().end()},
+                        {s.clusters().begin(), s.clusters().end()});
   EXPECT_EQ(shared.cluster_by_id, fresh->cluster_by_id);
   EXPECT_EQ(shared.clusters_by_service, fresh->clusters_by_service);
   EXPECT_EQ(shared.route_begin, fresh->route_begin);
@@ -566,6 +567,68 @@ spec:
   ASSERT_TRUE(inc);
   EXPECT_EQ(describe(*inc->snap), describe(*build(st, opts).snap));
   EXPECT_EQ(errors_text(inc->errors), errors_text(build(st, opts).errors));
+}
+
+
+// One EndpointSlice change replaces one chunk of routes and one of clusters; every other
+// chunk is the previous Snapshot's (config/chunked_ptrs.hpp): the work of a change is the
+// Service's, not the cluster's.
+TEST(incremental, a_slice_change_shares_every_untouched_chunk) {
+  cluster_state st;
+  st.upsert(ingress_class{named("portico"), "portico.dev/ingress-controller"});
+  const int count = 3 * static_cast<int>(route_list::chunk_size) + 10;
+  auto slice_of = [](int i, const std::string& ip) {
+    endpoint_slice sl;
+    sl.meta = named("svc" + std::to_string(i) + "-1", "ns");
+    sl.meta.labels[std::string(service_name_label)] = "svc" + std::to_string(i);
+    slice_endpoint ep;
+    ep.addresses.push_back(ip);
+    sl.endpoints.push_back(std::move(ep));
+    sl.ports.push_back({"http", 8080, "TCP"});
+    return sl;
+  };
+  for (int i = 0; i < count; ++i) {
+    service svc;
+    svc.meta = named("svc" + std::to_string(i), "ns");
+    svc.ports.push_back({"http", "TCP", 80, 8080, ""});
+    st.upsert(std::move(svc));
+    st.upsert(slice_of(i, "10.0.0.1"));
+    ingress ing;
+    ing.meta = named("ing" + std::to_string(i), "ns");
+    ing.ingress_class_name = "portico";
+    ingress_backend b;
+    b.has_service = true;
+    b.service_name = "svc" + std::to_string(i);
+    b.port.number = 80;
+    ing.rules.push_back({"h" + std::to_string(i) + ".test", {{"/", path_type::prefix, b}}});
+    st.upsert(std::move(ing));
+  }
+  build_options opts;
+  build_result first = build(st, opts);
+  ASSERT_EQ(first.snap->routes().size(), static_cast<std::size_t>(count));
+  ASSERT_EQ(first.snap->routes().chunks().size(), 4u);
+
+  change_tracker changes;
+  endpoint_slice changed = slice_of(count / 2, "10.0.0.2");
+  changes.before_upsert(st, any_object(changed));
+  st.upsert(std::move(changed));
+  auto inc = build_incremental(st, opts, first.snap, first.errors, changes);
+  ASSERT_TRUE(inc);
+  ASSERT_NE(inc->snap, first.snap);
+  auto differing = [](const auto& a, const auto& b) {
+    std::size_t n = 0;
+    for (std::size_t k = 0; k < a.chunks().size(); ++k) n += a.chunks()[k] != b.chunks()[k];
+    return n;
+  };
+  EXPECT_EQ(differing(first.snap->routes(), inc->snap->routes()), 1u);
+  EXPECT_EQ(differing(first.snap->clusters(), inc->snap->clusters()), 1u);
+  const route* r = inc->snap->find("h" + std::to_string(count / 2) + ".test", "/");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->backend->endpoints.size(), 1u);
+  EXPECT_EQ(r->backend->endpoints[0].ip, "10.0.0.2");
+  EXPECT_EQ(inc->snap->find("h0.test", "/"), first.snap->find("h0.test", "/"));
+  // What the full build makes of the same state.
+  EXPECT_EQ(describe(*inc->snap), describe(*build(st, opts).snap));
 }
 
 }  // namespace

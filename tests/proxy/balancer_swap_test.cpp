@@ -135,3 +135,30 @@ TEST_F(balancer_swap, a_request_on_the_older_snapshot_does_not_lose_endpoints) {
 }
 
 }  // namespace
+
+// A successor that shares every chunk of its cluster list but one (an endpoint-only build,
+// config/chunked_ptrs.hpp): the shared chunks are skipped whole, and the changed cluster in
+// the written chunk is still refreshed by the swap itself (before any request picks it).
+TEST_F(balancer_swap, chunked_successor_refreshes_the_cluster_in_its_written_chunk) {
+  std::vector<std::shared_ptr<const config::cluster>> list;
+  const std::size_t count = 2 * config::cluster_list::chunk_size + 3;
+  for (std::size_t i = 0; i < count; ++i) {
+    list.push_back(make_cluster("ns/c" + std::to_string(1000 + i) + ":80",
+                                {static_cast<std::uint16_t>(1000 + i)}));
+  }
+  const config::cluster_list first(list);
+  b.retain_only(config::snapshot({}, first, nullptr, 0), pool);
+  const std::size_t changed = config::cluster_list::chunk_size + 7;
+  keys_of(b, *list[changed], now);
+  keys_of(b, *list[0], now);
+  EXPECT_EQ(b.endpoint_states(), 2u);
+
+  config::cluster_list next = first;
+  auto fresh = make_cluster(list[changed]->id, {2, 3});
+  next.set(changed, fresh);
+  ASSERT_EQ(next.chunks()[0], first.chunks()[0]);
+  ASSERT_NE(next.chunks()[1], first.chunks()[1]);
+  b.retain_only(config::snapshot({}, next, nullptr, 0), pool);
+  EXPECT_EQ(b.endpoint_states(), 3u) << "the changed cluster's two endpoints and c1000's";
+  EXPECT_EQ(keys_of(b, *fresh, now), (std::set<std::string>{"127.0.0.1:2", "127.0.0.1:3"}));
+}
