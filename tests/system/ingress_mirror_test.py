@@ -9,7 +9,8 @@ cluster DNS name (mapped to its endpoints from the manifests), a name resolved b
 (localhost), or https. A mirror that holds its answer, refuses connections or does not
 resolve changes nothing in the client's answers and counts in
 portico_mirror_requests_total; a bad value is reported with the Ingress and the annotation
-and its route keeps serving."""
+and its route keeps serving; a canary Ingress's mirror-target is reported and not used, and
+the main Ingress's mirror copies the requests the canary serves too."""
 
 import os
 import sys
@@ -53,6 +54,7 @@ class ingress_mirror(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.main = h.Upstream.start("main")
+        cls.canary = h.Upstream.start("canary")
         cls.release = threading.Event()
 
         def held(raw):
@@ -80,9 +82,14 @@ class ingress_mirror(unittest.TestCase):
                           ing("held", "held.test", {A + "mirror-target": f"http://{lo}:{cls.held.port}/held"}),
                           ing("dead", "dead.test", {A + "mirror-target": f"http://{lo}:{dead}$request_uri"}),
                           ing("nxdomain", "nxdomain.test", {A + "mirror-target": "http://mirror.portico-test.invalid$request_uri"}),
-                          ing("bad", "bad.test", {A + "mirror-target": "mirror.example.com$request_uri"}))
+                          ing("bad", "bad.test", {A + "mirror-target": "mirror.example.com$request_uri"}),
+                          ing("cmain", "canary.test", {A + "mirror-target": rec + "/main-mirror$request_uri"}),
+                          h.ingress("cside", [("canary.test", "/", "Prefix", "canary", 80)],
+                                    annotations={A + "canary": "true", A + "canary-by-header": "X-Canary",
+                                                 A + "mirror-target": rec + "/canary-mirror$request_uri"}))
         h.write_manifests(d, "services.yaml",
                           h.service("main", 80, [(lo, cls.main.port)]),
+                          h.service("canary", 80, [(lo, cls.canary.port)]),
                           h.service("shadow", 8080, [(lo, cls.svc_rec.port)]))
         cls.dir = d
         cls.p = t.start_portico(d)  # stop() checks for sanitizer reports
@@ -92,6 +99,7 @@ class ingress_mirror(unittest.TestCase):
         cls.release.set()
         cls.p.stop()
         cls.main.stop()
+        cls.canary.stop()
         for u in (cls.rec, cls.svc_rec, cls.held):
             u.stop()
         cls.tls_up.stop()
@@ -220,8 +228,23 @@ class ingress_mirror(unittest.TestCase):
                       out.stdout)
         self.assertIn("requests are not mirrored", out.stdout)
         # The good ones are no error.
-        for name in ("copy", "nobody", "svc", "dns", "tls", "held", "dead", "nxdomain"):
+        for name in ("copy", "nobody", "svc", "dns", "tls", "held", "dead", "nxdomain", "cmain"):
             self.assertNotIn(f"Ingress default/{name}:", out.stdout)
+
+    def test_the_main_ingress_mirror_copies_what_the_canary_serves(self):
+        r = self.get("canary.test", "/c1", headers={"X-Canary": "always"})
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["name"], "canary")
+        r = self.get("canary.test", "/c2")
+        self.assertEqual(r.json()["name"], "main")
+        for path in ("/c1", "/c2"):
+            line, _, _ = parse(self.mirrored(self.rec, "/main-mirror" + path))
+            self.assertEqual(line, f"GET /main-mirror{path} HTTP/1.1")
+        # The canary's own mirror-target is not used, and is reported.
+        self.assertFalse([r for r in list(self.rec.requests) if b" /canary-mirror" in r.split(b"\r\n", 1)[0]])
+        out = h.run_portico("routes", "--config-dir", str(self.dir))
+        self.assertIn("Ingress default/cside: metadata.annotations[nginx.ingress.kubernetes.io/mirror-target]: "
+                      "not used on a canary Ingress", out.stdout)
 
     def test_answered_copies_are_counted(self):
         answered = self.counted("answered")
