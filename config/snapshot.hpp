@@ -108,8 +108,8 @@ struct weighted_backend {
   std::shared_ptr<const route> variant;
 };
 
-// A Gateway API RequestMirror, or the ingress-nginx mirror-target, of a route: a copy of numerator out of denominator requests
-// goes to one endpoint of `backend` (proxy/mirror.hpp).
+// A Gateway API RequestMirror, or the ingress-nginx mirror-target, of a route: a copy of
+// numerator out of denominator requests goes to one endpoint of `backend` (proxy/mirror.hpp).
 struct mirror_backend {
   std::shared_ptr<const cluster> backend;
   std::uint32_t numerator = 1;

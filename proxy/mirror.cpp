@@ -35,7 +35,8 @@ thread_local std::size_t in_flight = 0;  // per worker thread
 thread_local clock_type::time_point last_log{};
 
 // mirror-target host names looked up by this worker: addresses (empty: the lookup failed)
-// until `until`; `pending` while the first lookup runs (copies meanwhile are skipped).
+// until `until`; `pending` while a lookup runs (copies meanwhile use the addresses known
+// before, or are skipped when there are none).
 struct dns_entry {
   std::vector<tcp::endpoint> eps;
   clock_type::time_point until{};
@@ -205,11 +206,13 @@ bool address_of(worker& w, const config::mirror_backend& m, copy_job& job) {
   job.port = t->port;
   const std::string key = job.host + ":" + std::to_string(job.port);
   auto it = dns_cache.find(key);
-  if (it == dns_cache.end() || it->second.until <= clock_type::now()) {
+  const bool fresh = it != dns_cache.end() && it->second.until > clock_type::now();
+  if (!fresh && (it == dns_cache.end() || !it->second.pending)) {
     if (dns_cache.size() > 1000) dns_cache.clear();  // names come from Snapshots: bounded anyway
     dns_cache[key].pending = true;  // this copy looks it up (run_copy)
     return true;
   }
+  // Fresh, or looked up again right now: the addresses known (a failure if none).
   if (it->second.eps.empty()) {
     note_failure(w, m.name, "could not resolve " + t->host + " (a recent lookup failed)");
     return false;
@@ -218,11 +221,12 @@ bool address_of(worker& w, const config::mirror_backend& m, copy_job& job) {
   return true;
 }
 
+// A name's lookup is under way and no addresses are known yet: its copies are skipped.
 bool resolving(const config::mirror_backend& m) {
   const config::ingress_mirror* t = m.target.get();
   if (t == nullptr || t->fixed_address) return false;
   auto it = dns_cache.find(t->host + ":" + std::to_string(t->port));
-  return it != dns_cache.end() && it->second.pending;
+  return it != dns_cache.end() && it->second.pending && it->second.eps.empty();
 }
 
 }  // namespace
