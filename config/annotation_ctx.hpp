@@ -58,6 +58,8 @@ void basic_auth(ctx& c, const our_annotations& anns, fnv1a& content);
 void limits(ctx& c, const our_annotations& anns);
 void client_certificates(ctx& c, const our_annotations& anns, fnv1a& content);
 void external_authentication(ctx& c, const our_annotations& anns, fnv1a& content);
+// mirror-target, mirror-host, mirror-request-body (config/annotations_mirror.cpp).
+void mirror(ctx& c, const our_annotations& anns);
 
 }  // namespace annotation_detail
 }  // namespace portico::config

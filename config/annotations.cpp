@@ -93,9 +93,9 @@ const std::vector<annotation_spec>& annotation_registry() {
       {"limit-rps", annotation_support::supported, "requests per second per client address (burst: limit-burst-multiplier times it, as nginx's limit_req nodelay); beyond, limit-req-status-code (503); exact across workers"},
       {"limit-whitelist", annotation_support::supported, "the older name of limit-allowlist"},
       {"load-balance", annotation_support::supported, "round_robin or ewma (the lower latency of two random endpoints; per worker); the canary's own applies to it"},
-      {"mirror-host", annotation_support::unsupported, "request mirroring is not implemented"},
-      {"mirror-request-body", annotation_support::unsupported, "request mirroring is not implemented"},
-      {"mirror-target", annotation_support::unsupported, "request mirroring is not implemented"},
+      {"mirror-host", annotation_support::supported, "the Host of the mirror copies (default: mirror-target's host, without port)"},
+      {"mirror-request-body", annotation_support::supported, "\"off\": copies go without the body (default \"on\"; a body over 1 MiB, streamed or spooled is not copied and the request is not mirrored)"},
+      {"mirror-target", annotation_support::supported, "a copy of every request goes to this http(s) URL ($request_uri and the other variables of auth-url after the host; the host: an IP, a Service's <name>.<namespace>.svc name (its endpoints), or DNS); the answer is dropped and never delays or alters the client's; on a canary Ingress not used"},
       {"modsecurity-snippet", annotation_support::refused, "snippets are never applied (the CVE-2021-25742 / CVE-2025-1974 class); the rest of the Ingress is served"},
       {"modsecurity-transaction-id", annotation_support::denies, "no web application firewall: the Ingress's routes answer 503"},
       {"opentelemetry-operation-name", annotation_support::unsupported, "no tracing export"},
@@ -728,6 +728,7 @@ route_policy_ptr annotation_reader::read(const ingress& ing, const our_annotatio
   basic_auth(c, anns, secret_content);
   client_certificates(c, anns, secret_content);
   external_authentication(c, anns, secret_content);
+  mirror(c, anns);
   if (p.hash_by_subset_size != 0) p.hash_by_subset_size = c.subset_size;
   if (c.no_intercept) p.custom_http_errors.clear();
   if (p.hash_by.empty()) p.hash_by_subset_size = 0;

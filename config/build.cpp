@@ -32,6 +32,7 @@
 #include <unordered_map>
 
 #include "config/annotations.hpp"
+#include "config/annotations_mirror.hpp"
 #include "config/backends.hpp"
 #include "config/client_auth.hpp"
 #include "config/gateway_build.hpp"
@@ -91,6 +92,7 @@ class route_collector {
       anns_ = nullptr;
       return false;
     }
+    mirror_ = ingress_mirror_for(ing);
     for (std::size_t i = 0; i < ing.rules.size(); ++i) {
       const auto& rule = ing.rules[i];
       for (std::size_t j = 0; j < rule.paths.size(); ++j) {
@@ -179,6 +181,15 @@ class route_collector {
   std::string prefix_;
   ingress_tls_policy policy_;  // of the Ingress being added
   route_policy_ptr route_policy_;  // of the Ingress being added
+  // mirror-target of the Ingress being added (no backend: none).
+  mirror_backend mirror_;
+  mirror_backend ingress_mirror_for(const ingress& ing) {
+    if (!route_policy_->mirror) return {};
+    std::string why;
+    auto mb = ingress_mirror_backend(route_policy_->mirror, clusters_, state_, why);
+    if (!why.empty()) error(ing, annotation_field("mirror-target"), why);
+    return mb;
+  }
   std::vector<build_error>& errors_;
   std::vector<std::shared_ptr<route>> routes_;
   std::shared_ptr<route> default_;
@@ -216,6 +227,7 @@ std::shared_ptr<route> route_collector::make_route(const ingress& ing, const ing
   if (!res.error.empty()) error(ing, field + ".backend" + res.error_field, res.error);
   r->backend = std::move(res.backend);
   r->upstream_h2 = policy_.upstream_h2;
+  if (mirror_.backend) r->mirrors.push_back(mirror_);
   if (!route_policy_->custom_http_errors.empty() || !route_policy_->default_backend.empty())
     r->error_backend = error_backend(ing, field);
   return r;

@@ -217,6 +217,8 @@ std::shared_ptr<const route> patched(
   if (auto it = replaced.find(r.backend.get()); it != replaced.end()) copy->backend = it->second;
   if (auto it = replaced.find(r.error_backend.get()); r.error_backend && it != replaced.end())
     copy->error_backend = it->second;
+  for (auto& m : copy->mirrors)  // mirror-target to a Service
+    if (auto it = replaced.find(m.backend.get()); it != replaced.end()) m.backend = it->second;
   if (r.canary) {
     if (auto it = replaced.find(r.canary->backend.get()); it != replaced.end()) {
       auto c = std::make_shared<canary_route>(*r.canary);

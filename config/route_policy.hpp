@@ -21,6 +21,7 @@ class ip_set;
 struct htpasswd;
 struct client_auth;
 struct external_auth;
+struct ingress_mirror;
 
 using std::chrono::milliseconds;
 
@@ -247,6 +248,8 @@ struct route_policy {
   // auth-url and its family (config/external_auth.hpp), or the ConfigMap's global-auth-url
   // when the Ingress has none and enable-global-auth is not "false". Null: none.
   std::shared_ptr<const external_auth> ext_auth;
+  // mirror-target and family (config/annotations_mirror.hpp). Null: no mirroring.
+  std::shared_ptr<const ingress_mirror> mirror;
   canary_policy canary;
   affinity_policy affinity;
   // server-alias: more names (lowercased; exact or "*.x") served exactly like each host of the

@@ -109,13 +109,16 @@ struct weighted_backend {
   std::shared_ptr<const route> variant;
 };
 
-// A Gateway API RequestMirror of a route: a copy of numerator out of denominator requests
-// goes to one endpoint of `backend` (proxy/mirror.hpp).
+// A Gateway API RequestMirror, or the ingress-nginx mirror-target, of a route: a copy of
+// numerator out of denominator requests goes to one endpoint of `backend` (proxy/mirror.hpp).
 struct mirror_backend {
   std::shared_ptr<const cluster> backend;
   std::uint32_t numerator = 1;
   std::uint32_t denominator = 1;
   std::string name;  // "ns/service:port", for logs
+  // An ingress-nginx mirror-target (config/annotations_mirror.hpp): the copy is made from the
+  // client's request as that annotation says. Null: a Gateway API RequestMirror.
+  std::shared_ptr<const ingress_mirror> target;
 };
 
 // What a matched request is sent to, and the names metrics and logs report.

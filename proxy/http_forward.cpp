@@ -271,7 +271,13 @@ http_session::task<bool> http_session::forward(const config::route& r) {
            (pol.next_upstream_timeout.count() == 0 || clock_type::now() < retry_deadline) &&
            clock_type::now() < request_deadline;
   };
-  if (!r.mirrors.empty()) mirror_request(w_, r, out_, body_complete_ && spool_.empty());
+  if (!r.mirrors.empty()) {
+    const std::string_view path = std::string_view(target_).substr(0, target_.find('?'));
+    const mirror_source src{&*req_head_, {target_, path, host_, client_ip(), method_, client_.is_tls()},
+                            std::string_view(out_).substr(head_len_), req_sink_.chunked_out,
+                            cfg().enable_underscores_in_headers};
+    mirror_request(w_, r, out_, body_complete_ && spool_.empty(), src);
+  }
 
   tried_set tried;
   unsigned tries = 0;
