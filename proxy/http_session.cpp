@@ -78,6 +78,7 @@ http_session::http_session(worker& w, byte_stream sock, std::string peer, std::u
     peer_ip_ = std::move(peer);
     return;
   }
+  counted_ = true;
   gauge_add(w_.gauges().client_connections, 1);
   // The listener passes the address accept() returned (or the PROXY header's); asking the
   // socket is the fallback. TCP_NODELAY comes from the listening socket (accept_loop::bind).
@@ -90,13 +91,56 @@ http_session::http_session(worker& w, byte_stream sock, std::string peer, std::u
   }
 }
 
+http_session::http_session(worker& w, idle_conn& c)
+    : w_(w), client_(c.take_conn()), up_(w.context()), watch_(w.context()),
+      listener_port_(c.state().listener_port) {
+  enrolled_ = w_.enroll(this, false);
+  counted_ = true;  // take_conn() handed the count over
+  auto& k = c.state();
+  peer_ip_ = std::move(k.peer);
+  requests_ = k.requests;
+  trusted_version_ = k.trusted_version;
+  first_request_ = k.first_request;
+  peer_trusted_ = k.peer_trusted;
+}
+
+namespace {
+// Sessions exist only while a request is in progress; their memory is reused from a
+// per-thread cache of at most 64 blocks (one per concurrent request up to that), so a
+// keep-alive request costs no malloc for its session.
+template <class T>
+struct session_allocator {
+  using value_type = T;
+  using cache = block_cache<(sizeof(T) + 63) / 64 * 64, 64>;
+  session_allocator() noexcept = default;
+  template <class U>
+  session_allocator(const session_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    if (n == 1) return static_cast<T*>(cache::take());
+    return static_cast<T*>(::operator new(n * sizeof(T)));
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n == 1) cache::give(p);
+    else ::operator delete(p);
+  }
+  template <class U>
+  bool operator==(const session_allocator<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const session_allocator<U>&) const noexcept { return false; }
+};
+}  // namespace
+
+void http_session::serve_from(worker& w, idle_conn& c) {
+  std::allocate_shared<http_session>(session_allocator<http_session>{}, w, c)->resume();
+}
+
 http_session::~http_session() {
   if (up_.is_h2() && !w_.context().stopped()) {
     boost::system::error_code ec;
     up_.close(ec);  // the HTTP/2 upstream connection takes the stream back
   }
-  if (!h2_stream_) gauge_add(w_.gauges().client_connections, -1);
-  w_.withdraw(enrolled_, h2_stream_);
+  if (counted_) gauge_add(w_.gauges().client_connections, -1);
+  if (enrolled_in_) w_.withdraw(enrolled_, h2_stream_);
 }
 
 void http_session::start(bool just_accepted) { wait_idle(just_accepted); }
@@ -154,6 +198,23 @@ void http_session::wait_idle(bool just_accepted) {
   }
 }
 
+// Nothing of the next request is buffered here (bytes OpenSSL holds go with the TLS stream):
+// the connection moves to an idle_conn, and this session ends once the deadline watch's
+// cancelled wait has run.
+void http_session::go_idle() {
+  if (closed_ || w_.draining()) return close_connection();
+  release_idle_memory();
+  close_upstream();
+  closed_ = true;  // what may still run here (on_timer) does nothing
+  watch_.cancel();
+  idle_conn::wait(w_, std::move(client_),
+                  {std::move(peer_ip_), requests_, trusted_version_, listener_port_, false,
+                   peer_trusted_});
+  counted_ = false;
+  enrolled_in_ = false;
+  w_.withdraw(enrolled_, h2_stream_);
+}
+
 void http_session::resume() {
   asio::co_spawn(w_.context(), serve(),
                  [self = shared_from_this()](std::exception_ptr e, bool wait_more) {
@@ -166,8 +227,9 @@ void http_session::resume() {
                      }
                      wait_more = false;
                    }
-                   if (wait_more) self->wait_idle();
-                   else self->close_connection();
+                   if (!wait_more) self->close_connection();
+                   else if (self->h2_stream_) self->wait_idle();
+                   else self->go_idle();
                  });
 }
 

@@ -1,0 +1,170 @@
+#include "proxy/idle_conn.hpp"
+
+#include "proxy/accept_loop.hpp"
+#include "proxy/http_session.hpp"
+#include "proxy/net/socket_state.hpp"
+#include "proxy/observe.hpp"
+#include "proxy/worker.hpp"
+
+namespace portico::proxy {
+
+namespace asio = boost::asio;
+
+idle_conn::idle_conn(worker& w, byte_stream conn, carry c)
+    : w_(w), conn_(std::move(conn)), carry_(std::move(c)) {
+  if (!carry_.first_request) return;  // counted when it was accepted
+  gauge_add(w_.gauges().client_connections, 1);
+  // The listener passes the address accept() returned (or the PROXY header's); asking the
+  // socket is the fallback.
+  if (carry_.peer.empty()) {
+    boost::system::error_code ec;
+    auto remote = conn_.socket().remote_endpoint(ec);
+    if (!ec) carry_.peer = address_text(remote.address());
+  }
+}
+
+idle_conn::~idle_conn() {
+  w_.idle().remove(*this);
+  if (counted_) {
+    gauge_add(w_.gauges().client_connections, -1);
+    w_.idle_closed();
+  }
+}
+
+void idle_conn::wait(worker& w, byte_stream conn, carry c, bool just_accepted) {
+  auto self = std::make_unique<idle_conn>(w, std::move(conn), std::move(c));
+  if (w.draining()) return self->close_quietly();
+  // A new connection gets client_header_timeout to send its first byte (nginx closes a silent
+  // connection after it, without an answer); between requests the keep-alive timeout applies.
+  // Both end quietly.
+  const auto& cfg = w.settings();
+  const bool first = self->carry_.first_request;
+  w.idle().add(*self, first,
+               clock::now() + (first ? cfg.client_header_timeout : cfg.keep_alive));
+  start_wait(std::move(self), just_accepted);
+}
+
+// The idle wait: readiness without a buffer. Under TLS the bytes OpenSSL already holds (a
+// pipelined request) count as readable. `just_accepted`: the socket was accepted in this same
+// run of handlers and nothing has waited on it (its first wait needs no epoll_ctl).
+void idle_conn::start_wait(std::unique_ptr<idle_conn> self, bool just_accepted) {
+  idle_conn& c = *self;
+  auto on_ready = [self = std::move(self)](const boost::system::error_code& ec) mutable {
+    idle_conn& c = *self;
+    c.on_ready(std::move(self), ec);
+  };
+  if (c.conn_.is_tls()) c.conn_.async_wait_readable(std::move(on_ready));
+  else net::async_wait_readable(c.conn_.socket(), just_accepted, std::move(on_ready));
+}
+
+void idle_conn::on_ready(std::unique_ptr<idle_conn> self, const boost::system::error_code& ec) {
+  w_.idle().remove(*this);
+  // (While draining, a request already on its way is still served, as before the split.)
+  if (ec || expired_ || !conn_.is_open()) return close_quietly();  // `self` goes with it
+  http_session::serve_from(w_, *this);
+}
+
+// The FIN first, then the close (unread bytes would make close() alone send a reset).
+void idle_conn::close_quietly() {
+  expired_ = true;
+  boost::system::error_code ec;
+  conn_.shutdown_send(ec);
+  conn_.close(ec);
+}
+
+void idle_conn::expire() {
+  w_.idle().remove(*this);
+  expired_ = true;
+  boost::system::error_code ec;
+  if (conn_.is_open()) {
+    conn_.cancel(ec);  // the wait ends with operation_aborted and closes
+  }
+}
+
+void idle_conn::close_now() {
+  w_.idle().remove(*this);
+  expired_ = true;
+  boost::system::error_code ec;
+  conn_.close(ec);
+}
+
+// ---------------------------------------------------------------- idle_set
+
+void idle_set::start(asio::io_context& ctx) {
+  fresh_.timer = std::make_unique<asio::steady_timer>(ctx);
+  kept_.timer = std::make_unique<asio::steady_timer>(ctx);
+}
+
+void idle_set::stop() {
+  fresh_.timer.reset();
+  kept_.timer.reset();
+  fresh_.pending = kept_.pending = false;
+}
+
+void idle_set::add(idle_conn& c, bool first, clock::time_point deadline) {
+  queue& q = first ? fresh_ : kept_;
+  c.deadline_ = deadline;
+  c.in_fresh_ = first;
+  link(q, c);
+  ++size_;
+  if (!q.timer) return;
+  if (!q.pending) arm(q);
+  else if (deadline < q.expiry) q.timer->cancel();  // the handler arms again, earlier
+}
+
+// In deadline order. The deadline is now + a timeout that changes only with the settings, so
+// a new connection almost always goes last; a shortened timeout walks back.
+void idle_set::link(queue& q, idle_conn& c) {
+  idle_conn* after = q.tail;
+  while (after != nullptr && after->deadline_ > c.deadline_) after = after->prev_;
+  c.prev_ = after;
+  c.next_ = after != nullptr ? after->next_ : q.head;
+  if (c.next_ != nullptr) c.next_->prev_ = &c;
+  else q.tail = &c;
+  if (after != nullptr) after->next_ = &c;
+  else q.head = &c;
+  c.linked_ = true;
+}
+
+void idle_set::remove(idle_conn& c) {
+  if (!c.linked_) return;
+  queue& q = queue_of(c);
+  if (c.prev_ != nullptr) c.prev_->next_ = c.next_;
+  else q.head = c.next_;
+  if (c.next_ != nullptr) c.next_->prev_ = c.prev_;
+  else q.tail = c.prev_;
+  c.prev_ = c.next_ = nullptr;
+  c.linked_ = false;
+  --size_;
+}
+
+// One wait for the earliest deadline. A connection leaving the list does not touch the timer:
+// the wait ends at a deadline nobody has any more, and the next one is armed then.
+void idle_set::arm(queue& q) {
+  if (q.head == nullptr) return;
+  q.pending = true;
+  q.expiry = q.head->deadline_;
+  q.timer->expires_at(q.expiry);
+  q.timer->async_wait([this, &q](const boost::system::error_code&) {
+    q.pending = false;
+    if (q.timer) sweep(q);
+  });
+}
+
+void idle_set::sweep(queue& q) {
+  const auto now = clock::now();
+  while (q.head != nullptr && q.head->deadline_ <= now) q.head->expire();  // unlinks it
+  if (!q.pending) arm(q);
+}
+
+void idle_set::expire_all() {
+  for (queue* q : {&fresh_, &kept_})
+    while (q->head != nullptr) q->head->expire();
+}
+
+void idle_set::close_all() {
+  for (queue* q : {&fresh_, &kept_})
+    while (q->head != nullptr) q->head->close_now();
+}
+
+}  // namespace portico::proxy
