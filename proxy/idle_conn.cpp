@@ -1,5 +1,8 @@
 #include "proxy/idle_conn.hpp"
 
+#include <boost/asio/bind_allocator.hpp>
+#include <memory>
+
 #include "proxy/accept_loop.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/net/socket_state.hpp"
@@ -49,10 +52,14 @@ void idle_conn::wait(worker& w, byte_stream conn, carry c, bool just_accepted) {
 // run of handlers and nothing has waited on it (its first wait needs no epoll_ctl).
 void idle_conn::start_wait(std::unique_ptr<idle_conn> self, bool just_accepted) {
   idle_conn& c = *self;
-  auto on_ready = [self = std::move(self)](const boost::system::error_code& ec) mutable {
-    idle_conn& c = *self;
-    c.on_ready(std::move(self), ec);
-  };
+  // The wait's operation comes from malloc at its own size (144 bytes with its chunk header):
+  // Asio's per-thread recycling cache would hand it a larger block freed by a write (256),
+  // held for as long as the connection idles.
+  auto on_ready = asio::bind_allocator(
+      std::allocator<void>{}, [self = std::move(self)](const boost::system::error_code& ec) mutable {
+        idle_conn& c = *self;
+        c.on_ready(std::move(self), ec);
+      });
   if (c.conn_.is_tls()) c.conn_.async_wait_readable(std::move(on_ready));
   else net::async_wait_readable(c.conn_.socket(), just_accepted, std::move(on_ready));
 }

@@ -238,6 +238,7 @@ void worker::maybe_finish() {
       !idle_.empty() || finished_)
     return;
   finished_ = true;
+  idle_.stop();  // its timers' waits would keep the io_context running
   pool_.clear();
   h2_pool_.clear();
   ticker_.cancel();
