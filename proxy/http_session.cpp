@@ -92,9 +92,15 @@ http_session::http_session(worker& w, byte_stream sock, std::string peer, std::u
 }
 
 http_session::http_session(worker& w, idle_conn& c)
-    : w_(w), client_(c.take_conn()), up_(w.context()), watch_(w.context()),
-      listener_port_(c.state().listener_port) {
+    : w_(w), client_(c.take_conn()), up_(w.context()), watch_(w.context()) {
+  enrolled_in_ = false;
+  adopt(c);
+}
+
+void http_session::adopt(idle_conn& c) {
+  if (!client_.is_open()) client_ = c.take_conn();
   enrolled_ = w_.enroll(this, false);
+  enrolled_in_ = true;
   counted_ = true;  // take_conn() handed the count over
   auto& k = c.state();
   peer_ip_ = std::move(k.peer);
@@ -102,6 +108,20 @@ http_session::http_session(worker& w, idle_conn& c)
   trusted_version_ = k.trusted_version;
   first_request_ = k.first_request;
   peer_trusted_ = k.peer_trusted;
+  listener_port_ = k.listener_port;
+  phase_ = session_phase::idle;
+  closed_ = timed_out_ = orderly_end_ = client_closes_ = false;
+}
+
+std::vector<std::shared_ptr<http_session>>& http_session::spares() {
+  thread_local std::vector<std::shared_ptr<http_session>> v;
+  return v;
+}
+
+void http_session::drop_spares() {
+  auto& v = spares();
+  for (auto& s : v) s->watch_.cancel();  // its pending wait holds it
+  v.clear();
 }
 
 namespace {
@@ -130,7 +150,16 @@ struct session_allocator {
 };
 }  // namespace
 
+// A keep-alive request takes a spare session: constructing one per request cost ~3,100
+// instructions more per request (callgrind, bench keepalive).
 void http_session::serve_from(worker& w, idle_conn& c) {
+  auto& v = spares();
+  if (!v.empty() && &v.back()->w_ == &w) {
+    auto s = std::move(v.back());
+    v.pop_back();
+    s->adopt(c);
+    return s->resume();
+  }
   std::allocate_shared<http_session>(session_allocator<http_session>{}, w, c)->resume();
 }
 
@@ -206,13 +235,15 @@ void http_session::go_idle() {
   release_idle_memory();
   close_upstream();
   closed_ = true;  // what may still run here (on_timer) does nothing
-  watch_.cancel();
   idle_conn::wait(w_, std::move(client_),
                   {std::move(peer_ip_), requests_, trusted_version_, listener_port_, false,
                    peer_trusted_});
   counted_ = false;
   enrolled_in_ = false;
   w_.withdraw(enrolled_, h2_stream_);
+  auto& v = spares();
+  if (v.size() < 64 && !w_.draining()) v.push_back(shared_from_this());
+  else watch_.cancel();  // its wait would keep the session until the deadline
 }
 
 void http_session::resume() {

@@ -102,6 +102,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // again it moves to a new idle_conn and the session is freed (its memory kept in a
   // bounded per-thread cache for the next request).
   static void serve_from(worker& w, idle_conn& c);
+  // The worker is finishing: the sessions kept for reuse go.
+  static void drop_spares();
 
   // `just_accepted`: the socket was accepted in this same run of handlers and nothing has
   // waited on it yet (its first wait needs no epoll_ctl, net::async_wait_readable).
@@ -116,6 +118,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   void wait_idle(bool just_accepted = false);  // an HTTP/2 stream's wait for its request
   void go_idle();  // HTTP/1.1: the connection waits in an idle_conn without this session
+  void adopt(idle_conn& c);  // a spare session takes the next connection's request
+  // Sessions whose connection went idle, kept whole (timer, upstream stream, pooled parts)
+  // for the next request of any of this thread's connections; at most 64.
+  static std::vector<std::shared_ptr<http_session>>& spares();
   void resume();
   void close_connection();
   task<bool> serve();

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "proxy/accept_loop.hpp"
+#include "proxy/buffer_cache.hpp"
 #include "proxy/http_session.hpp"
 #include "proxy/net/socket_state.hpp"
 #include "proxy/observe.hpp"
@@ -12,6 +13,42 @@
 namespace portico::proxy {
 
 namespace asio = boost::asio;
+
+namespace {
+// At most 64 spare blocks of each kind per thread: the shells and idle-wait operations of
+// connections that are busy now, for the next ones to go idle.
+using shell_cache = block_cache<(sizeof(idle_conn) + 8 + 15) / 16 * 16 - 8, 64>;
+
+// The idle wait's operation: from a per-thread cache of blocks of its own size rounded to
+// glibc's (144 bytes with the chunk header), where Asio's recycling cache would hand it a
+// larger block freed by a write (256), held for as long as the connection idles.
+template <class T>
+struct wait_allocator {
+  using value_type = T;
+  using cache = block_cache<(sizeof(T) + 8 + 15) / 16 * 16 - 8, 64>;
+  wait_allocator() noexcept = default;
+  template <class U>
+  wait_allocator(const wait_allocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    if (n == 1) return static_cast<T*>(cache::take());
+    return static_cast<T*>(::operator new(n * sizeof(T)));
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n == 1) cache::give(p);
+    else ::operator delete(p);
+  }
+  template <class U>
+  bool operator==(const wait_allocator<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const wait_allocator<U>&) const noexcept { return false; }
+};
+}  // namespace
+
+void* idle_conn::operator new(std::size_t n) {
+  return n <= shell_cache::block_size ? shell_cache::take() : ::operator new(n);
+}
+
+void idle_conn::operator delete(void* p) noexcept { shell_cache::give(p); }
 
 idle_conn::idle_conn(worker& w, byte_stream conn, carry c)
     : w_(w), conn_(std::move(conn)), carry_(std::move(c)) {
@@ -52,11 +89,8 @@ void idle_conn::wait(worker& w, byte_stream conn, carry c, bool just_accepted) {
 // run of handlers and nothing has waited on it (its first wait needs no epoll_ctl).
 void idle_conn::start_wait(std::unique_ptr<idle_conn> self, bool just_accepted) {
   idle_conn& c = *self;
-  // The wait's operation comes from malloc at its own size (144 bytes with its chunk header):
-  // Asio's per-thread recycling cache would hand it a larger block freed by a write (256),
-  // held for as long as the connection idles.
   auto on_ready = asio::bind_allocator(
-      std::allocator<void>{}, [self = std::move(self)](const boost::system::error_code& ec) mutable {
+      wait_allocator<void>{}, [self = std::move(self)](const boost::system::error_code& ec) mutable {
         idle_conn& c = *self;
         c.on_ready(std::move(self), ec);
       });

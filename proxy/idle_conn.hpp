@@ -49,6 +49,10 @@ class idle_conn {
   ~idle_conn();
   idle_conn(const idle_conn&) = delete;
   idle_conn& operator=(const idle_conn&) = delete;
+  // From a per-thread cache of blocks (proxy/buffer_cache.hpp): a keep-alive request costs no
+  // malloc/free pair for the shell it leaves and the one it goes back to.
+  static void* operator new(std::size_t n);
+  static void operator delete(void* p) noexcept;
 
   // The connection leaves the shell (into a session).
   byte_stream take_conn() {

@@ -239,6 +239,7 @@ void worker::maybe_finish() {
     return;
   finished_ = true;
   idle_.stop();  // its timers' waits would keep the io_context running
+  http_session::drop_spares();  // and so would the spare sessions' deadline waits
   pool_.clear();
   h2_pool_.clear();
   ticker_.cancel();
