@@ -1,8 +1,8 @@
 // One downstream HTTP/1.1 connection. When a request's first byte is there a coroutine reads
 // the head, routes it on the Snapshot pinned at request start, forwards it (pool, balancer,
 // retries) and relays the response, repeating while pipelined bytes wait in the receive
-// buffer. One request at a time. Between requests there is no coroutine, no receive buffer
-// and no parser: only this object and a readiness wait.
+// buffer. One request at a time. Between requests the connection waits in an idle_conn
+// (proxy/idle_conn.hpp) without this object, which is kept for another connection's request.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
