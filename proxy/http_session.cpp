@@ -91,8 +91,6 @@ http_session::http_session(worker& w, byte_stream sock, std::string peer, std::u
   }
 }
 
-
-
 http_session::~http_session() {
   if (up_.is_h2() && !w_.context().stopped()) {
     boost::system::error_code ec;
@@ -156,7 +154,6 @@ void http_session::wait_idle(bool just_accepted) {
     else net::async_wait_readable(client_.socket(), just_accepted, std::move(on_ready));
   }
 }
-
 
 void http_session::resume() {
   asio::co_spawn(w_.context(), serve(),

@@ -244,9 +244,8 @@ void http_session::drop_spares() {
 }
 
 namespace {
-// Sessions exist only while a request is in progress; their memory is reused from a
-// per-thread cache of at most 64 blocks (one per concurrent request up to that), so a
-// keep-alive request costs no malloc for its session.
+// Sessions made when no spare was there (more requests in flight than spares): their memory
+// comes from a per-thread cache of at most 64 blocks.
 template <class T>
 struct session_allocator {
   using value_type = T;
@@ -283,8 +282,8 @@ void http_session::serve_from(worker& w, idle_conn& c) {
 }
 
 // Nothing of the next request is buffered here (bytes OpenSSL holds go with the TLS stream):
-// the connection moves to an idle_conn, and this session ends once the deadline watch's
-// cancelled wait has run.
+// the connection moves to an idle_conn, and this session becomes a spare, or ends once its
+// deadline watch's cancelled wait has run.
 void http_session::go_idle() {
   if (closed_ || w_.draining()) return close_connection();
   release_idle_memory();
