@@ -79,6 +79,7 @@ http_session::http_session(worker& w, byte_stream sock, std::string peer, std::u
     peer_ip_ = std::move(peer);
     return;
   }
+  counted_ = true;
   gauge_add(w_.gauges().client_connections, 1);
   // The listener passes the address accept() returned (or the PROXY header's); asking the
   // socket is the fallback. TCP_NODELAY comes from the listening socket (accept_loop::bind).
@@ -96,8 +97,8 @@ http_session::~http_session() {
     boost::system::error_code ec;
     up_.close(ec);  // the HTTP/2 upstream connection takes the stream back
   }
-  if (!h2_stream_) gauge_add(w_.gauges().client_connections, -1);
-  w_.withdraw(enrolled_, h2_stream_);
+  if (counted_) gauge_add(w_.gauges().client_connections, -1);
+  if (enrolled_in_) w_.withdraw(enrolled_, h2_stream_);
 }
 
 void http_session::start(bool just_accepted) { wait_idle(just_accepted); }
@@ -122,9 +123,9 @@ void http_session::force_close() {
   watch_.cancel();
 }
 
-// Between requests no coroutine exists: the wait is a plain completion handler holding the
-// session (measured: the suspended frames cost ~1 KB per idle connection), and the request
-// coroutine is started when the next request's first byte is there.
+// An HTTP/2 stream's wait for its one request (HTTP/1.1 connections wait in an idle_conn): a
+// plain completion handler, no coroutine (measured: suspended frames cost ~1 KB per idle
+// connection); the request coroutine starts when the request's bytes are there.
 void http_session::wait_idle(bool just_accepted) {
   // (An HTTP/2 stream's one request was taken by its connection, whose GOAWAY governs.)
   if (closed_ || (w_.draining() && !(h2_stream_ && first_request_))) return close_connection();
@@ -167,8 +168,9 @@ void http_session::resume() {
                      }
                      wait_more = false;
                    }
-                   if (wait_more) self->wait_idle();
-                   else self->close_connection();
+                   if (!wait_more) self->close_connection();
+                   else if (self->h2_stream_) self->wait_idle();
+                   else self->go_idle();
                  });
 }
 

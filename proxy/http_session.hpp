@@ -1,8 +1,8 @@
 // One downstream HTTP/1.1 connection. When a request's first byte is there a coroutine reads
 // the head, routes it on the Snapshot pinned at request start, forwards it (pool, balancer,
 // retries) and relays the response, repeating while pipelined bytes wait in the receive
-// buffer. One request at a time. Between requests there is no coroutine, no receive buffer
-// and no parser: only this object and a readiness wait.
+// buffer. One request at a time. Between requests the connection waits in an idle_conn
+// (proxy/idle_conn.hpp) without this object, which is kept for another connection's request.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
@@ -27,6 +27,7 @@
 #include "proxy/client_cert.hpp"
 #include "proxy/external_auth.hpp"
 #include "proxy/header_rewrite.hpp"
+#include "proxy/idle_conn.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/observe.hpp"
 #include "proxy/phases.hpp"
@@ -92,8 +93,18 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // `peer`: the client address from a PROXY protocol header ("" = the socket's peer).
   // `listener_port`: the Gateway listener port of the listener it was accepted on
   // (config::request_attrs::listener_port; 0: --http-port or --https-port).
+  // (HTTP/1.1 connections come through idle_conn: serve_from().)
   http_session(worker& w, byte_stream conn, std::string peer = {}, std::uint16_t listener_port = 0);
+  // The connection waiting in `c` (proxy/idle_conn.hpp), whose next request is there.
+  http_session(worker& w, idle_conn& c);
   ~http_session();
+
+  // A session for the connection in `c` serves its requests; when the connection goes idle
+  // again it moves to a new idle_conn and the session is freed (its memory kept in a
+  // bounded per-thread cache for the next request).
+  static void serve_from(worker& w, idle_conn& c);
+  // The worker is finishing: the sessions kept for reuse go.
+  static void drop_spares();
 
   // `just_accepted`: the socket was accepted in this same run of handlers and nothing has
   // waited on it yet (its first wait needs no epoll_ctl, net::async_wait_readable).
@@ -106,7 +117,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
   template <class T>
   using task = boost::asio::awaitable<T, session_executor>;
 
-  void wait_idle(bool just_accepted = false);
+  void wait_idle(bool just_accepted = false);  // an HTTP/2 stream's wait for its request
+  void go_idle();  // HTTP/1.1: the connection waits in an idle_conn without this session
+  void adopt(idle_conn& c);  // a spare session takes the next connection's request
+  // Sessions whose connection went idle, kept whole (timer, upstream stream, pooled parts)
+  // for the next request of any of this thread's connections; at most 64.
+  static std::vector<std::shared_ptr<http_session>>& spares();
   void resume();
   void close_connection();
   task<bool> serve();
@@ -232,6 +248,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   bool first_request_ = true;     // nothing received yet: the first wait is client_header_timeout
   std::uint32_t requests_ = 0;    // on this connection (keep-alive-requests)
   std::uint32_t trusted_version_ = 0;  // of the worker's trusted networks peer_trusted_ was taken from
+  bool counted_ = false;  // owns the connection's place in client_connections
+  bool enrolled_in_ = true;  // in the worker's sessions list (enrolled_)
   std::list<http_session*>::iterator enrolled_;
 
   using io_buffer = boost::beast::basic_flat_buffer<recycling_allocator<char, 32 * 1024, 64>>;

@@ -59,8 +59,7 @@ void tls_handshake::on_handshake(const boost::system::error_code& ec) {
     std::make_shared<h2_connection>(w_, std::move(conn_), std::move(peer_), listener_port_)->start();
     return;
   }
-  auto s = std::make_shared<http_session>(w_, std::move(conn_), std::move(peer_), listener_port_);
-  s->start();
+  idle_conn::wait(w_, std::move(conn_), {std::move(peer_), 0, 0, listener_port_, true, false});
 }
 
 }  // namespace portico::proxy

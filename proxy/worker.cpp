@@ -42,6 +42,7 @@ worker::worker(unsigned index, const server_options& opts, metrics_registry* reg
   flag_settings_ = settings_from(opts);
   rng_[0] = random_seed(index) | 1;
   rng_[1] = random_seed(index + 1000) | 2;
+  idle_.start(ioc_);
 }
 
 worker::~worker() {
@@ -50,6 +51,7 @@ worker::~worker() {
     thread_.join();
   }
   destroying_ = true;
+  idle_.stop();
   pool_.clear();
   h2_pool_.clear();
 }
@@ -135,7 +137,8 @@ void worker::accept_proxied(tcp::socket sock, bool https, std::uint16_t listener
                             bool just_accepted) {
   if (https) std::make_shared<tls_handshake>(*this, std::move(sock), std::move(peer), listener_port)->start();
   else
-    std::make_shared<http_session>(*this, std::move(sock), std::move(peer), listener_port)->start(just_accepted);
+    idle_conn::wait(*this, std::move(sock), {std::move(peer), 0, 0, listener_port, true, false},
+                    just_accepted);
   if (opts_.max_connections == 0 || at_limit_ || connections() < opts_.max_connections) return;
   // Full: every listener waits until a connection closes (withdraw()).
   at_limit_ = true;
@@ -212,6 +215,7 @@ void worker::drain() {
     for (auto* h : handshakes_) h->cancel();
     for (auto* c : h2_connections_) c->drain();
     for (auto* s : sessions_) s->drain();
+    idle_.expire_all();
     maybe_finish();
   });
 }
@@ -224,15 +228,18 @@ void worker::force_close() {
     for (auto* c : std::vector<h2_connection*>(h2_connections_.begin(), h2_connections_.end()))
       c->force_close();
     for (auto* s : sessions_) s->force_close();
+    idle_.close_all();
     maybe_finish();
   });
 }
 
 void worker::maybe_finish() {
   if (!draining_ || !sessions_.empty() || !handshakes_.empty() || !h2_connections_.empty() ||
-      finished_)
+      !idle_.empty() || finished_)
     return;
   finished_ = true;
+  idle_.stop();  // its timers' waits would keep the io_context running
+  http_session::drop_spares();  // and so would the spare sessions' deadline waits
   pool_.clear();
   h2_pool_.clear();
   ticker_.cancel();
@@ -263,6 +270,11 @@ void worker::withdraw(std::list<http_session*>::iterator it, bool h2_stream) {
   sessions_.erase(it);
   below_limit();
   if (draining_ && sessions_.empty() && !destroying_) asio::post(ioc_, [this] { maybe_finish(); });
+}
+
+void worker::idle_closed() {
+  below_limit();
+  if (draining_ && idle_.empty() && !destroying_) asio::post(ioc_, [this] { maybe_finish(); });
 }
 
 std::list<h2_connection*>::iterator worker::enroll(h2_connection* c) {

@@ -23,6 +23,7 @@
 #include "proxy/digest_auth.hpp"
 #include "proxy/external_auth.hpp"
 #include "proxy/header_rewrite.hpp"
+#include "proxy/idle_conn.hpp"
 #include "proxy/server_options.hpp"
 #include "proxy/tls_client.hpp"
 #include "proxy/tls_server.hpp"
@@ -101,6 +102,10 @@ class worker {
   std::list<tls_handshake*>::iterator enroll(tls_handshake* h);
   void withdraw(std::list<tls_handshake*>::iterator it);
   bool draining() const { return draining_; }
+  // HTTP/1.1 connections between requests (proxy/idle_conn.hpp); idle_closed(): one of them
+  // closed.
+  idle_set& idle() { return idle_; }
+  void idle_closed();
   // 32 lower-case hex characters, like ingress-nginx's $req_id.
   void next_request_id(char out[32]);
   // `h2_stream`: the session serves one stream of an HTTP/2 connection (not a connection).
@@ -128,7 +133,8 @@ class worker {
   bool proxy_protocol_trusted(const std::string& ip) const { return proxy_trusted_.contains(ip); }
  private:
   std::size_t connections() const {
-    return sessions_.size() - h2_stream_sessions_ + handshakes_.size() + h2_connections_.size();
+    return sessions_.size() - h2_stream_sessions_ + handshakes_.size() + h2_connections_.size() +
+           idle_.size();
   }
   void below_limit();
   void tick();
@@ -159,6 +165,7 @@ class worker {
   std::unique_ptr<tls_worker> tls_;
   tls_client_contexts upstream_tls_;
   std::list<http_session*> sessions_;
+  idle_set idle_;  // its timers are made on ioc_ and stopped before it goes
   std::list<tls_handshake*> handshakes_;  // accepted HTTPS connections still handshaking
   std::list<h2_connection*> h2_connections_;
   std::size_t h2_stream_sessions_ = 0;  // sessions_ that serve an HTTP/2 stream
