@@ -71,6 +71,43 @@ struct recycling_allocator {
   bool operator!=(const recycling_allocator<U, BlockSize, MaxBlocks>&) const noexcept { return false; }
 };
 
+// How an object's size is rounded to its cache's block size: to glibc's chunk sizes (a chunk
+// is 16-byte aligned with an 8-byte header), or to whole cache lines.
+struct glibc_chunk_rounding {
+  static constexpr std::size_t of(std::size_t n) { return (n + 8 + 15) / 16 * 16 - 8; }
+};
+struct cache_line_rounding {
+  static constexpr std::size_t of(std::size_t n) { return (n + 63) / 64 * 64; }
+};
+
+// Single objects of T come from a per-thread cache of blocks of T's rounded size (an object
+// held for long, such as an idle connection's wait, is not given a larger recycled block);
+// arrays go to operator new.
+template <class T, class Rounding, std::size_t MaxBlocks = 64>
+struct object_allocator {
+  using value_type = T;
+  template <class U>
+  struct rebind {
+    using other = object_allocator<U, Rounding, MaxBlocks>;
+  };
+  object_allocator() noexcept = default;
+  template <class U>
+  object_allocator(const object_allocator<U, Rounding, MaxBlocks>&) noexcept {}
+  // (The cache is named in the functions: object_allocator<void> is only rebound.)
+  T* allocate(std::size_t n) {
+    if (n == 1) return static_cast<T*>(block_cache<Rounding::of(sizeof(T)), MaxBlocks>::take());
+    return static_cast<T*>(::operator new(n * sizeof(T)));
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (n == 1) block_cache<Rounding::of(sizeof(T)), MaxBlocks>::give(p);
+    else ::operator delete(p);
+  }
+  template <class U>
+  bool operator==(const object_allocator<U, Rounding, MaxBlocks>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const object_allocator<U, Rounding, MaxBlocks>&) const noexcept { return false; }
+};
+
 // A T that exists only while in use (a parser during one request): an idle connection holds
 // one pointer instead of the object. Storage comes from a per-thread block cache, so emplace()
 // and reset() cost no malloc in steady state. Same interface as the std::optional it replaces.
@@ -106,7 +143,7 @@ class pooled_box {
   T& operator*() const noexcept { return *p_; }
 
  private:
-  using cache = block_cache<(sizeof(T) + 63) / 64 * 64, MaxBlocks>;
+  using cache = block_cache<cache_line_rounding::of(sizeof(T)), MaxBlocks>;
   T* p_ = nullptr;
 };
 

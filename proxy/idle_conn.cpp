@@ -16,31 +16,13 @@ namespace asio = boost::asio;
 namespace {
 // At most 64 spare blocks of each kind per thread: the shells and idle-wait operations of
 // connections that are busy now, for the next ones to go idle.
-using shell_cache = block_cache<(sizeof(idle_conn) + 8 + 15) / 16 * 16 - 8, 64>;
+using shell_cache = block_cache<glibc_chunk_rounding::of(sizeof(idle_conn)), 64>;
 
 // The idle wait's operation: from a per-thread cache of blocks of its own size rounded to
 // glibc's (136 bytes: 144 with the chunk header), where Asio's recycling cache would hand it
 // a larger block freed by a write (256), held for as long as the connection idles.
 template <class T>
-struct wait_allocator {
-  using value_type = T;
-  using cache = block_cache<(sizeof(T) + 8 + 15) / 16 * 16 - 8, 64>;
-  wait_allocator() noexcept = default;
-  template <class U>
-  wait_allocator(const wait_allocator<U>&) noexcept {}
-  T* allocate(std::size_t n) {
-    if (n == 1) return static_cast<T*>(cache::take());
-    return static_cast<T*>(::operator new(n * sizeof(T)));
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    if (n == 1) cache::give(p);
-    else ::operator delete(p);
-  }
-  template <class U>
-  bool operator==(const wait_allocator<U>&) const noexcept { return true; }
-  template <class U>
-  bool operator!=(const wait_allocator<U>&) const noexcept { return false; }
-};
+using wait_allocator = object_allocator<T, glibc_chunk_rounding>;
 }  // namespace
 
 void* idle_conn::operator new(std::size_t n) {
@@ -253,25 +235,7 @@ namespace {
 // Sessions made when no spare was there (more requests in flight than spares): their memory
 // comes from a per-thread cache of at most 64 blocks.
 template <class T>
-struct session_allocator {
-  using value_type = T;
-  using cache = block_cache<(sizeof(T) + 63) / 64 * 64, 64>;
-  session_allocator() noexcept = default;
-  template <class U>
-  session_allocator(const session_allocator<U>&) noexcept {}
-  T* allocate(std::size_t n) {
-    if (n == 1) return static_cast<T*>(cache::take());
-    return static_cast<T*>(::operator new(n * sizeof(T)));
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    if (n == 1) cache::give(p);
-    else ::operator delete(p);
-  }
-  template <class U>
-  bool operator==(const session_allocator<U>&) const noexcept { return true; }
-  template <class U>
-  bool operator!=(const session_allocator<U>&) const noexcept { return false; }
-};
+using session_allocator = object_allocator<T, cache_line_rounding>;
 }  // namespace
 
 // A keep-alive request takes a spare session: constructing one per request cost ~3,100
