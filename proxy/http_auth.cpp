@@ -59,11 +59,7 @@ http_session::task<http_session::auth_step> http_session::authenticate(
   thread_local std::string upath;
   std::string_view path = path_of(target_);
   if (normalize_path(path, upath) == path_status::normalized) path = upath;
-  const std::string_view scheme = client_.is_tls() ? "https" : "http";
-  std::string_view pass_scheme = scheme;
-  if (peer_trusted_ && !req_head_->x_forwarded_proto.empty()) pass_scheme = req_head_->x_forwarded_proto;
-  const hash_inputs vars{target_, path, host_, client_ip(), method_, client_.is_tls(), pass_scheme,
-                         client_.is_tls() ? w_.https_port_text() : w_.port_text()};
+  const hash_inputs vars = template_vars(path);
   // A cached answer (auth-cache-key).
   std::string cache_key;
   const auto now = clock_type::now();
@@ -104,6 +100,14 @@ http_session::task<http_session::auth_step> http_session::authenticate(
   auth_upstream_ = std::move(ans.upstream_headers);
   for (const auto& c : ans.cookies) auth_cookies_.append("Set-Cookie: ").append(c).append("\r\n");
   co_return auth_step::pass;
+}
+
+hash_inputs http_session::template_vars(std::string_view path) {
+  const std::string_view scheme = client_.is_tls() ? "https" : "http";
+  std::string_view pass_scheme = scheme;
+  if (peer_trusted_ && !req_head_->x_forwarded_proto.empty()) pass_scheme = req_head_->x_forwarded_proto;
+  return {target_, path, host_, client_ip(), method_, client_.is_tls(), pass_scheme,
+          client_.is_tls() ? w_.https_port_text() : w_.port_text()};
 }
 
 http_session::auth_step http_session::auth_refusal(const config::external_auth& a,

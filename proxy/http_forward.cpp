@@ -272,8 +272,10 @@ http_session::task<bool> http_session::forward(const config::route& r) {
            clock_type::now() < request_deadline;
   };
   if (!r.mirrors.empty()) {
-    const std::string_view path = std::string_view(target_).substr(0, target_.find('?'));
-    const mirror_source src{&*req_head_, {target_, path, host_, client_ip(), method_, client_.is_tls()},
+    thread_local std::string upath;  // $uri: the normalized path, as routing matched it
+    std::string_view path = std::string_view(target_).substr(0, target_.find('?'));
+    if (normalize_path(path, upath) == path_status::normalized) path = upath;
+    const mirror_source src{&*req_head_, template_vars(path),
                             std::string_view(out_).substr(head_len_), req_sink_.chunked_out,
                             cfg().enable_underscores_in_headers};
     mirror_request(w_, r, out_, body_complete_ && spool_.empty(), src);
@@ -297,10 +299,7 @@ http_session::task<bool> http_session::forward(const config::route& r) {
     thread_local std::string upath;  // $uri: the normalized path, as routing matched it
     std::string_view path = std::string_view(target_).substr(0, target_.find('?'));
     if (normalize_path(path, upath) == path_status::normalized) path = upath;
-    const hash_inputs in{target_, path, host_,
-                         real_ip_.empty() ? std::string_view(peer_ip_) : std::string_view(real_ip_),
-                         method_, client_.is_tls()};
-    hash_key(bal.hash_by, *req_head_, in, hash);
+    hash_key(bal.hash_by, *req_head_, template_vars(path), hash);
   }
   for (;;) {
     if (!fresh) {

@@ -151,6 +151,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // The client address (the trusted forwarded-for or PROXY protocol one, else the peer),
   // computed once per request into real_ip_.
   std::string_view client_ip();
+  // The nginx variables of this request for templates (auth-url, upstream-hash-by,
+  // mirror-target): `path` is the normalized path ($uri).
+  hash_inputs template_vars(std::string_view path);
   // The access phases of route `r` that answer locally: CORS preflight, source lists, basic
   // authentication. True when cout_ holds the answer (status_ set).
   bool access_checks(const config::route& r, std::string_view path, bool has_body);

@@ -306,7 +306,8 @@ class gateway_backends(unittest.TestCase):
         rc = self.route_conditions("protocols")["ResolvedRefs"]
         self.assertEqual((rc["status"], rc["reason"]), ("False", "UnsupportedProtocol"))
         self.assertIn("kubernetes.io/mystery", rc["message"])
-        self.assertRegex(self.p.stderr_text(), r"HTTPRoute apps/protocols: spec\.rules\[2\]\.backendRefs\[0\]")
+        # The reader thread may not have the line yet: wait for it (bounded), do not sample.
+        self.p.wait_line(r"HTTPRoute apps/protocols: spec\.rules\[2\]\.backendRefs\[0\]", timeout=30)
 
     def test_mixed_protocols_in_one_rule(self):
         seen = {}
@@ -342,9 +343,8 @@ class gateway_backends(unittest.TestCase):
 
     def test_unsupported_backend_filter_answers_500(self):
         self.assertEqual(self.get("/unsupported", "filters.test").status, 500)
-        self.assertRegex(self.p.stderr_text(),
-                         r"HTTPRoute apps/per-backend: spec\.rules\[2\]\.backendRefs\[0\]\.filters\[0\]: "
-                         r"filter type URLRewrite on a backendRef is not supported")
+        self.p.wait_line(r"HTTPRoute apps/per-backend: spec\.rules\[2\]\.backendRefs\[0\]\.filters\[0\]: "
+                         r"filter type URLRewrite on a backendRef is not supported", timeout=30)
 
     def test_invalid_route_kinds(self):
         gws = {g["name"]: g for g in self.status()["gateways"]}

@@ -72,6 +72,7 @@ class ingress_mirror(unittest.TestCase):
         rec = f"http://{lo}:{cls.rec.port}"
         h.write_manifests(d, "ingresses.yaml", h.ingress_class(),
                           ing("copy", "copy.test", {A + "mirror-target": rec + "$request_uri"}),
+                          ing("vars", "vars.test", {A + "mirror-target": rec + "/vars/$server_port$uri"}),
                           ing("nobody", "nobody.test", {A + "mirror-target": rec + "/shadow",
                                                         A + "mirror-request-body": "off",
                                                         A + "mirror-host": "shadow.example"}),
@@ -131,6 +132,12 @@ class ingress_mirror(unittest.TestCase):
         self.assertEqual(fields.get("connection"), ["close"])
         self.assertNotIn("x-forwarded-for", fields)  # the client's fields, as nginx's mirror location
         self.assertEqual(body, b"hello mirror")
+
+    def test_uri_variables_are_nginx_s(self):
+        # $uri is the normalized path (as routing matched it), $server_port the listener's port.
+        self.assertEqual(self.get("vars.test", "/a/./b/../c?x=1").status, 200)
+        line, _, _ = parse(self.mirrored(self.rec, f"/vars/{self.p.http_port}/a/c"))
+        self.assertEqual(line, f"GET /vars/{self.p.http_port}/a/c HTTP/1.1")
 
     def test_a_chunked_body_is_copied(self):
         with h.Conn(self.p.http_port) as c:
