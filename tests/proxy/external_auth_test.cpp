@@ -9,24 +9,13 @@
 #include "config/request_template.hpp"
 #include "proxy/external_auth.hpp"
 #include "proxy/phases.hpp"
+#include "tests/proxy/head_fixtures.hpp"
 
 namespace portico::proxy {
 namespace {
 
-using fields = std::vector<std::pair<std::string, std::string>>;
-
-// A head whose fields are noted as the request parser notes them (Connection tokens too).
-// The heads' views point into storage kept for the whole test program.
-message_head head_of(const fields& f) {
-  static std::deque<std::string> storage;
-  message_head h;
-  for (const auto& [n, v] : f) {
-    const std::string& name = storage.emplace_back(n);
-    const std::string& value = storage.emplace_back(v);
-    note_request_field(h, {boost::beast::http::string_to_field(name), name, value});
-  }
-  return h;
-}
+using test::fields;
+using test::head_of;
 
 std::shared_ptr<config::external_auth> auth(const std::string& url, std::string* why_out = nullptr) {
   config::external_auth_fields f;

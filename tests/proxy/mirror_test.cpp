@@ -8,22 +8,13 @@
 
 #include "config/annotations_mirror.hpp"
 #include "proxy/mirror.hpp"
+#include "tests/proxy/head_fixtures.hpp"
 
 namespace portico::proxy {
 namespace {
 
-using fields = std::vector<std::pair<std::string, std::string>>;
-
-message_head head_of(const fields& f) {
-  static std::deque<std::string> storage;
-  message_head h;
-  for (const auto& [n, v] : f) {
-    const std::string& name = storage.emplace_back(n);
-    const std::string& value = storage.emplace_back(v);
-    note_request_field(h, {boost::beast::http::string_to_field(name), name, value});
-  }
-  return h;
-}
+using test::fields;
+using test::head_of;
 
 config::ingress_mirror target(const std::string& url) {
   std::string why;
