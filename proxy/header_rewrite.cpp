@@ -154,7 +154,7 @@ void message_head::clear() {
   conn.clear();
   host = x_forwarded_for = x_forwarded_proto = x_forwarded_host = {};
   x_forwarded_port = x_real_ip = x_request_id = upgrade = {};
-  expect_continue = has_content_length = has_transfer_encoding = false;
+  expect_continue = has_content_length = has_transfer_encoding = other_transfer_coding = false;
   host_count = 0;
 }
 
