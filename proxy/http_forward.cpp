@@ -262,7 +262,11 @@ http_session::task<bool> http_session::forward(const config::route& r) {
   const auto endpoints = backend.endpoints.size();
   const unsigned max_tries =
       off ? 1 : (pol.next_upstream_tries == 0 ? static_cast<unsigned>(endpoints) : pol.next_upstream_tries);
-  const auto retry_deadline = clock_type::now() + pol.next_upstream_timeout;
+  // (The clock is read only when a limit needs it: each read is a vDSO call of some 50
+  // instructions, several per request.)
+  const auto retry_deadline = pol.next_upstream_timeout.count() == 0
+                                  ? clock_type::time_point::max()
+                                  : clock_type::now() + pol.next_upstream_timeout;
   // HTTPRoute timeouts.request: from the first attempt (the body is here), across retries.
   const auto request_deadline = pol.request_timeout.count() > 0 ? clock_type::now() + pol.request_timeout
                                                                 : clock_type::time_point::max();
@@ -414,9 +418,11 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
   // request (bench/syscalls.py). Others, and connections idle longer, are checked.
   const auto check = replayable_ ? reuse_check::when_idle_long : reuse_check::always;
   unprocessed_ = false;
+  // One clock read for the pool's idle check and the start of a pooled attempt.
+  const auto taken_at = clock_type::now();
   const bool pooled =
       !fresh && (up_h2_ ? w_.h2_pool().open_stream(*ep_, tls_key, up_)
-                        : w_.pool().take(*ep_, up_, tls_key, &up_uses_, check, clock_type::now()));
+                        : w_.pool().take(*ep_, up_, tls_key, &up_uses_, check, taken_at));
   if (pooled) {
     up_reused_ = true;
     if (rec_->upstream_connect_seconds < 0) rec_->upstream_connect_seconds = 0;
@@ -468,7 +474,7 @@ http_session::task<attempt_result> http_session::attempt(bool fresh) {
       co_return attempt_result::retry_next;
     }
   }
-  t_upstream_ = clock_type::now();
+  t_upstream_ = pooled ? taken_at : clock_type::now();
   arm(session_phase::upstream_send, policy()->send_timeout);
   {
     // A spooled body goes between the head and the in-memory rest of the body.

@@ -4,10 +4,14 @@
 // once and reports those bytes consumed; the parser's views (reason, field names and values)
 // then point into bytes that the next read may move or free. And a folded field (obs-fold) gets
 // a value that points into the parser's own stack. So the head is handed to the parser only
-// when it is complete and clean: its end found (the search resumes where it stopped, so a head
-// dripped a byte at a time costs linear time), then scan_head() over it (obs-fold, bare CR or
-// LF, NUL: RFC 9112 5.2 lets a proxy answer 502 for a folded response). A head with both
-// Transfer-Encoding and Content-Length is malformed too (RFC 9112 6.3).
+// when it is complete and unfolded: its lines are found one by one as bytes arrive (the search
+// resumes at the line it stopped in, so a head dripped a byte at a time costs linear time), a
+// line that starts with SP or HTAB (obs-fold: RFC 9112 5.2 lets a proxy answer 502 for a folded
+// response) or ends in a bare LF refuses the head at once, and the line "\r\n" ends it. The
+// rest of RFC 9112's line rules (a bare CR or a NUL inside a line, other control characters in
+// a value or the reason) Beast's parser enforces itself; tests/proxy/response_head_test.cpp
+// checks that the answer is the same as with a full scan of every byte before the parser.
+// A head with both Transfer-Encoding and Content-Length is malformed too (RFC 9112 6.3).
 #pragma once
 
 #include <cstddef>
@@ -22,7 +26,7 @@ enum class response_head_state : std::uint8_t { incomplete, complete, malformed,
 
 struct response_head_reader {
   std::size_t limit = 64 * 1024;  // the largest head accepted
-  std::size_t searched = 0;       // bytes already searched for the end of the head
+  std::size_t searched = 0;       // the start of the first line not yet ended by its LF
   std::size_t length = 0;         // complete: the head's bytes, for the caller to consume
 
   // `buffered` is everything received and not consumed, from the head's first byte; the

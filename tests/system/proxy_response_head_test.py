@@ -114,6 +114,23 @@ class response_heads(unittest.TestCase):
                 p.stop()
                 up.stop()
 
+    def test_interim_response_coding_does_not_refuse_the_final_response(self):
+        # A 1xx head and the final head are parsed into the same record: a Transfer-Encoding
+        # the 103 carried (meaningless there, but sent) once stayed noted and the final 200,
+        # framed by its Content-Length, was answered 502.
+        up = scripted_upstream([b"HTTP/1.1 103 Early Hints\r\nTransfer-Encoding: gzip\r\n"
+                                b"Link: </a.css>; rel=preload\r\n\r\n",
+                                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+        p = start(up)
+        try:
+            with h.Conn(p.http_port) as c:
+                for _ in range(2):
+                    r = c.request("GET", "/", host="app.test")
+                    self.assertEqual((r.status, r.body), (200, b"ok"), r.headers)
+        finally:
+            p.stop()
+            up.stop()
+
 
 if __name__ == "__main__":
     unittest.main()
