@@ -3,9 +3,8 @@
 only a small shell (no session, no timer of its own), and what a request needs is made again
 when its next byte comes. Pinned: the RSS an idle keep-alive connection and a silent new one
 cost (checked on 1,000 connections in a Portico process of each test's own, except in sanitizer
-builds), and that the connections then
-serve again: one request each, two pipelined in one write, and the keep-alive request count
-kept across the idle waits."""
+builds), and that the connections then serve again: one request each, two pipelined in one
+write, and the keep-alive request count kept across the idle waits."""
 
 import os
 import sys
