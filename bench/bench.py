@@ -65,6 +65,10 @@ def parse_args(argv=None):
                     help="do not update bench/RESULTS.md (only full runs update it: every default "
                          "scenario and proxy, no --out)")
     a = ap.parse_args(argv)
+    known = {s for _, _, names in scenarios.GROUPS for s in names}
+    unknown = [s for s in a.scenarios.split(",") if s not in known]
+    if unknown:  # a misspelt name would otherwise measure nothing and say nothing
+        ap.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     a.parser_defaults = {"scenarios": ap.get_default("scenarios"), "proxies": ap.get_default("proxies")}
     # --quick changes the defaults; what is given explicitly stays.
     defaults = ({"rounds": 1, "seconds": 2, "idle": 2000, "churn_seconds": 3} if a.quick else

@@ -35,8 +35,12 @@ def strace_counts(path):
     return out
 
 
+# The load generator runs beside the upstreams on CPU 1, the proxy alone on CPU 0, as in bench.py.
+LOAD_CPU = ["taskset", "-c", "1"]
+
+
 def send(url, count, close):
-    argv = ["h2load", "--h1", "-t1", "-c16", f"-n{count}", "-H", f":authority: {proxies.HOST}"]
+    argv = LOAD_CPU + ["h2load", "--h1", "-t1", "-c16", f"-n{count}", "-H", f":authority: {proxies.HOST}"]
     if close:
         argv += ["-H", "connection: close"]
     out = subprocess.run(argv + [url], capture_output=True, text=True, timeout=300).stdout
@@ -46,7 +50,7 @@ def send(url, count, close):
 
 def send_h2(url, count, grpc_request=None):
     """HTTP/2 (h2 by ALPN for https://, h2c for http://), 64 connections x 10 streams."""
-    argv = ["h2load", "-t1", "-c64", "-m10", f"-n{count}", "-H", f":authority: {proxies.HOST}"]
+    argv = LOAD_CPU + ["h2load", "-t1", "-c64", "-m10", f"-n{count}", "-H", f":authority: {proxies.HOST}"]
     if grpc_request:
         argv += ["-d", grpc_request] + [x for h in h2.GRPC_HEADERS for x in ("-H", h)]
     out = subprocess.run(argv + [url], capture_output=True, text=True, timeout=300).stdout

@@ -107,7 +107,7 @@ hash_inputs http_session::template_vars(std::string_view path) {
   std::string_view pass_scheme = scheme;
   if (peer_trusted_ && !req_head_->x_forwarded_proto.empty()) pass_scheme = req_head_->x_forwarded_proto;
   return {target_, path, host_, client_ip(), method_, client_.is_tls(), pass_scheme,
-          client_.is_tls() ? w_.https_port_text() : w_.port_text()};
+          w_.port_text_of(listener_port_, client_.is_tls())};
 }
 
 http_session::auth_step http_session::auth_refusal(const config::external_auth& a,

@@ -666,7 +666,7 @@ const config::route* http_session::redirect_www(const std::string& to) {
   std::string_view uri = target_;  // origin-form (an absolute-form target was reduced)
   if (uri.ends_with('/')) uri.remove_suffix(1);
   std::string location = client_.is_tls() ? "https://" : "http://";
-  location.append(to).append(":").append(client_.is_tls() ? w_.https_port_text() : w_.port_text());
+  location.append(to).append(":").append(w_.port_text_of(listener_port_, client_.is_tls()));
   location.append(uri);
   return prepare_redirect(cfg().http_redirect_code, location);
 }
@@ -676,12 +676,8 @@ forward_params http_session::forwarding() const {
   fp.peer_ip = peer_ip_;
   fp.peer_trusted = peer_trusted_;
   fp.trusted = &w_.trusted();
-  if (client_.is_tls()) {
-    fp.scheme = "https";
-    fp.server_port = w_.https_port_text();  // the port of the listener that accepted it
-  } else {
-    fp.server_port = w_.port_text();
-  }
+  if (client_.is_tls()) fp.scheme = "https";
+  fp.server_port = w_.port_text_of(listener_port_, client_.is_tls());  // the listener that accepted it
   fp.request_id = request_id_;
   fp.fallback_host = host_;
   if (absolute_form_) fp.host_override = host_;

@@ -112,19 +112,25 @@ proxy_header parse_v2(std::string_view b) {
   return h;
 }
 
+proxy_header invalid_header() {
+  proxy_header h;
+  h.state = proxy_header_state::invalid;
+  return h;
+}
+
 }  // namespace
 
 proxy_header parse_proxy_header(std::string_view b) {
   if (b.empty()) return {};
   if (b.front() == 'P') {
     if (b.size() < v1_prefix.size())
-      return is_prefix_of(b, v1_prefix) ? proxy_header{} : proxy_header{proxy_header_state::invalid};
-    if (!b.starts_with(v1_prefix)) return {proxy_header_state::invalid};
+      return is_prefix_of(b, v1_prefix) ? proxy_header{} : invalid_header();
+    if (!b.starts_with(v1_prefix)) return invalid_header();
     return parse_v1(b);
   }
   if (b.size() < v2_signature.size())
-    return is_prefix_of(b, v2_signature) ? proxy_header{} : proxy_header{proxy_header_state::invalid};
-  if (!b.starts_with(v2_signature)) return {proxy_header_state::invalid};
+    return is_prefix_of(b, v2_signature) ? proxy_header{} : invalid_header();
+  if (!b.starts_with(v2_signature)) return invalid_header();
   return parse_v2(b);
 }
 

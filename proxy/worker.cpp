@@ -79,11 +79,20 @@ std::uint16_t worker::bind_https(const tcp::endpoint& ep, tls_server_context& tl
 
 void worker::bind_gateway(const tcp::endpoint& ep, bool https) {
   const std::uint16_t port = ep.port();
+  gateway_port_texts_.emplace_back(port, std::to_string(port));
   gateway_accept_.push_back(std::make_shared<accept_loop>(
       accept_loop::bind(ioc_.get_executor(), ep, true), (https ? "https:" : "http:") + std::to_string(port),
       gauges_, opts_.log, [this, https, port](tcp::socket sock, const tcp::endpoint& peer) {
         on_accept(std::move(sock), https, port, peer);
       }));
+}
+
+std::string_view worker::port_text_of(std::uint16_t listener_port, bool https) const {
+  if (listener_port != 0) {
+    for (const auto& [port, text] : gateway_port_texts_)
+      if (port == listener_port) return text;
+  }
+  return https ? https_port_text_ : port_text_;
 }
 
 template <typename Fn>

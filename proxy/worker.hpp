@@ -93,8 +93,9 @@ class worker {
   const config::controller_config& settings() const {
     return snap_ ? snap_->settings() : flag_settings_;
   }
-  const std::string& port_text() const { return port_text_; }
-  const std::string& https_port_text() const { return https_port_text_; }
+  // The port a connection came in on, as text ($server_port, X-Forwarded-Port): an extra
+  // Gateway listener's port (`listener_port` != 0), else the main HTTP or HTTPS port.
+  std::string_view port_text_of(std::uint16_t listener_port, bool https) const;
   // HTTPS only (listen_https was called).
   boost::asio::ssl::context& tls_context() { return tls_shared_->context(); }
   tls_worker& tls() { return *tls_; }
@@ -161,6 +162,7 @@ class worker {
   config::controller_config flag_settings_;
   std::string port_text_;
   std::string https_port_text_;
+  std::vector<std::pair<std::uint16_t, std::string>> gateway_port_texts_;
   tls_server_context* tls_shared_ = nullptr;
   std::unique_ptr<tls_worker> tls_;
   tls_client_contexts upstream_tls_;

@@ -61,7 +61,9 @@ std::string relay(splice_pipe& pipe, int src_w, int from, int to, int sink, cons
     }
     std::size_t k = 0;
     if (left > 0 && pipe.fill(from, left, k) == splice_pipe::io::moved) left -= k;
-    if (pipe.held() > 0) EXPECT_NE(pipe.drain(to, k), splice_pipe::io::failed);
+    if (pipe.held() > 0) {
+      EXPECT_NE(pipe.drain(to, k), splice_pipe::io::failed);
+    }
     const ssize_t r = ::recv(sink, buf, sizeof buf, MSG_DONTWAIT);
     if (r > 0) got.append(buf, static_cast<std::size_t>(r));
     if (r <= 0 && k == 0) {

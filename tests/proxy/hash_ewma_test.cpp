@@ -140,7 +140,7 @@ TEST(hash_key, nginx_variables) {
       {"Host", "Shop.Test:8080"}, {"X-User", "alice"}, {"Cookie", "a=1; sid=xyz"}};
   message_head h;
   for (const auto& [n, v] : fields) h.fields.push_back({boost::beast::http::string_to_field(n), n, v});
-  const hash_inputs in{"/a/../b?id=7&x=1", "/b", "Shop.Test:8080", "192.0.2.1", "GET", true};
+  const hash_inputs in{"/a/../b?id=7&x=1", "/b", "Shop.Test:8080", "192.0.2.1", "GET", true, "", "8443"};
   std::string out;
   auto key = [&](std::vector<config::hash_part> parts) {
     hash_key(parts, h, in, out);
@@ -155,6 +155,11 @@ TEST(hash_key, nginx_variables) {
   EXPECT_EQ(key({{K::http, "x-user"}, {K::literal, "-"}, {K::cookie, "sid"}, {K::literal, "-"},
                  {K::arg, "id"}, {K::arg, "none"}}),
             "alice-xyz-7");
+  EXPECT_EQ(key({{K::server_port, ""}, {K::literal, "|"}, {K::pass_access_scheme, ""}}), "8443|https");
+  hash_inputs fwd = in;
+  fwd.pass_scheme = "http";  // a trusted X-Forwarded-Proto wins over the connection's scheme
+  hash_key({{K::pass_access_scheme, ""}, {K::is_args, ""}}, h, fwd, out);
+  EXPECT_EQ(out, "http?");
 }
 
 TEST(rate_allowance, nginx_limit_rate_arithmetic) {

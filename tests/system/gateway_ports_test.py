@@ -7,7 +7,8 @@ all for the same hostname, each to its own backend. Each route answers only on i
 (HTTP/1.1, HTTP/2 over TLS and h2c), an Ingress rule answers on the main port only, the
 unlisted listener reports PortUnavailable in /debug/gateway-status while the others are
 Accepted and Programmed, a RequestRedirect without scheme nor port names the extra
-listener's port, and a bad flag value stops start-up with an error naming the flag."""
+listener's port, X-Forwarded-Port names the port the client connected to, and a bad flag
+value stops start-up with an error naming the flag."""
 
 import json
 import os
@@ -111,6 +112,14 @@ class gateway_ports(unittest.TestCase):
             r = self.secure(port)
             self.assertEqual(r.status, 200, (port, r.body[:200]))
             self.assertEqual(r.json()["name"], want, port)
+
+    def test_forwarded_port_is_the_listeners(self):
+        # X-Forwarded-Port ($server_port) names the port the client connected to.
+        for port, get in ((self.p.http_port, self.plain), (self.extra_http, self.plain),
+                          (self.p.https_port, self.secure), (self.extra_https, self.secure)):
+            r = get(port)
+            self.assertEqual(r.status, 200, (port, r.body[:200]))
+            self.assertEqual(r.echo_header("x-forwarded-port"), [str(port)], port)
 
     def test_http2_keeps_the_port(self):
         # HTTP/2 over TLS (ALPN) and h2c with prior knowledge: streams carry their listener.
