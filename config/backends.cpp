@@ -52,14 +52,18 @@ std::uint64_t endpoints_version(const std::vector<endpoint>& eps) {
 
 cluster_builder::cluster_builder(const cluster_state& state, const snapshot* previous)
     : state_(state) {
+  const std::string label(service_name_label);
+  slices_by_service_.reserve(state.endpoint_slices.size());
   for (const auto& [key, slice] : state.endpoint_slices) {
-    auto it = slice.meta.labels.find(std::string(service_name_label));
+    auto it = slice.meta.labels.find(label);
     if (it == slice.meta.labels.end()) continue;
     slices_by_service_[slice.meta.namespace_name + "/" + it->second].push_back(&slice);
   }
   if (previous) {
+    previous_.reserve(previous->clusters().size());
     for (const auto& c : previous->clusters()) previous_.emplace(c->id, c);
   }
+  done_.reserve(state.services.size());
 }
 
 cluster_builder::result cluster_builder::resolve(const std::string& ns, const ingress_backend& b,

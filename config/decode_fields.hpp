@@ -1,6 +1,6 @@
 // Field readers shared by the YAML and JSON decoders. A node type N (yaml_node, json_node)
 // provides: absent() (missing or null), is_map(), is_seq(), get(key), size(), at(i),
-// for_each(f(key, node)), as_string() / as_int() / as_bool() (nullopt on a wrong type),
+// for_each(f(key as std::string_view, node)), as_string() / as_int() / as_bool() (nullopt on a wrong type),
 // type_name() and line() (1-based, 0 unknown).
 // Internal to config/: included only by decode_objects.hpp.
 #pragma once
@@ -17,25 +17,86 @@
 
 namespace portico::config::detail {
 
+// A field's path, "spec.rules[2].http.paths[0].backend", kept as a chain of parts that live
+// on the decoders' stack (each part views its parent and a key) and spelt out only when an
+// error names it. Building a std::string per field and per list item cost more allocations
+// than the decoded objects themselves (bench/README.md, "the first Snapshot's CPU").
+// A part views its parent and its text: a field_path never outlives the full expression
+// or the scope that made its parent.
+class field_path {
+ public:
+  field_path() = default;
+  field_path(const char* root) : text_(root) {}                   // NOLINT(runtime/explicit)
+  field_path(std::string_view root) : text_(root) {}              // NOLINT(runtime/explicit)
+  field_path(const std::string& root) : text_(root) {}            // NOLINT(runtime/explicit)
+  field_path(const field_path&) = default;
+
+  // "path.k" ("k" when this path is empty).
+  field_path key(std::string_view k) const { return {this, part::key, k, 0}; }
+  // "path[i]".
+  field_path index(std::size_t i) const { return {this, part::index, {}, i}; }
+  // "path" + suffix, as written (".service").
+  field_path raw(std::string_view suffix) const { return {this, part::raw, suffix, 0}; }
+
+  std::string str() const {
+    std::string out;
+    append_to(out);
+    return out;
+  }
+
+ private:
+  enum class part : std::uint8_t { root, key, index, raw };
+  field_path(const field_path* parent, part kind, std::string_view text, std::size_t i)
+      : parent_(parent), text_(text), index_(i), kind_(kind) {}
+  void append_to(std::string& out) const {
+    if (parent_) parent_->append_to(out);
+    switch (kind_) {
+      case part::key:
+        if (!out.empty()) out += '.';
+        out += text_;
+        break;
+      case part::index:
+        out += '[';
+        out += std::to_string(index_);
+        out += ']';
+        break;
+      case part::root:
+      case part::raw: out += text_; break;
+    }
+  }
+
+  const field_path* parent_ = nullptr;
+  std::string_view text_;
+  std::size_t index_ = 0;
+  part kind_ = part::root;
+};
+
+// path + ".suffix" (a literal: the part views it).
+template <std::size_t K>
+field_path operator+(const field_path& p, const char (&suffix)[K]) {
+  return p.raw(std::string_view(suffix, K - 1));
+}
+
 // Per-object decoding context: the errors it collects name the object and the source.
+// The object's label ("Ingress default/web") is spelt out at its first error only.
 struct decode_ctx {
   std::string_view source;
   std::string object;  // "Ingress default/web"
   std::vector<decode_error>* errors = nullptr;
   bool failed = false;
+  const void* doc = nullptr;  // what label() reads the label of
+  object_kind kind{};
+  std::string (*label)(const void* doc, object_kind kind) = nullptr;
 
-  void fail(int line, std::string field, std::string message) {
+  void fail(int line, const field_path& field, std::string message) {
     failed = true;
-    errors->push_back({std::string(source), line, object, std::move(field), std::move(message)});
+    if (object.empty() && label) object = label(doc, kind);
+    errors->push_back({std::string(source), line, object, field.str(), std::move(message)});
   }
 };
 
-inline std::string at_index(const std::string& path, std::size_t i) {
-  return path + "[" + std::to_string(i) + "]";
-}
-inline std::string join(const std::string& path, std::string_view key) {
-  return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
+inline field_path at_index(const field_path& path, std::size_t i) { return path.index(i); }
+inline field_path join(const field_path& path, std::string_view key) { return path.key(key); }
 
 template <class N>
 int line_of(const N& node, const N& parent) {
@@ -46,7 +107,7 @@ int line_of(const N& node, const N& parent) {
 // A map child: nullopt when absent; a type error when present but not a map.
 template <class N>
 std::optional<N> child_map(decode_ctx& c, const N& parent, std::string_view key,
-                           const std::string& path, bool required = false) {
+                           const field_path& path, bool required = false) {
   N n = parent.get(key);
   if (n.absent()) {
     if (required) c.fail(parent.line(), join(path, key), "is required");
@@ -61,7 +122,7 @@ std::optional<N> child_map(decode_ctx& c, const N& parent, std::string_view key,
 
 template <class N>
 std::optional<N> child_seq(decode_ctx& c, const N& parent, std::string_view key,
-                           const std::string& path, bool required = false) {
+                           const field_path& path, bool required = false) {
   N n = parent.get(key);
   if (n.absent()) {
     if (required) c.fail(parent.line(), join(path, key), "is required");
@@ -76,7 +137,7 @@ std::optional<N> child_seq(decode_ctx& c, const N& parent, std::string_view key,
 
 template <class N>
 std::optional<std::string> get_string(decode_ctx& c, const N& parent, std::string_view key,
-                                      const std::string& path, bool required = false) {
+                                      const field_path& path, bool required = false) {
   N n = parent.get(key);
   if (n.absent()) {
     if (required) c.fail(parent.line(), join(path, key), "is required");
@@ -88,14 +149,14 @@ std::optional<std::string> get_string(decode_ctx& c, const N& parent, std::strin
 }
 
 template <class N>
-void read_string(decode_ctx& c, const N& parent, std::string_view key, const std::string& path,
+void read_string(decode_ctx& c, const N& parent, std::string_view key, const field_path& path,
                  std::string& out) {
   if (auto v = get_string(c, parent, key, path)) out = std::move(*v);
 }
 
 template <class N>
 std::optional<std::int32_t> get_int32(decode_ctx& c, const N& parent, std::string_view key,
-                                      const std::string& path, bool required = false) {
+                                      const field_path& path, bool required = false) {
   N n = parent.get(key);
   if (n.absent()) {
     if (required) c.fail(parent.line(), join(path, key), "is required");
@@ -115,7 +176,7 @@ std::optional<std::int32_t> get_int32(decode_ctx& c, const N& parent, std::strin
 
 template <class N>
 std::optional<bool> get_bool(decode_ctx& c, const N& parent, std::string_view key,
-                             const std::string& path) {
+                             const field_path& path) {
   N n = parent.get(key);
   if (n.absent()) return std::nullopt;
   auto v = n.as_bool();
@@ -124,33 +185,33 @@ std::optional<bool> get_bool(decode_ctx& c, const N& parent, std::string_view ke
 }
 
 template <class N>
-void read_string_map(decode_ctx& c, const N& parent, std::string_view key, const std::string& path,
+void read_string_map(decode_ctx& c, const N& parent, std::string_view key, const field_path& path,
                      std::map<std::string, std::string>& out) {
   auto m = child_map(c, parent, key, path);
   if (!m) return;
-  std::string base = join(path, key);
-  m->for_each([&](const std::string& k, const N& v) {
+  const field_path base = path.key(key);
+  m->for_each([&](std::string_view k, const N& v) {
     if (v.absent()) return;  // a null value: as if absent
     if (auto s = v.as_string()) {
-      out[k] = std::move(*s);
+      out.insert_or_assign(std::string(k), std::move(*s));
     } else {
-      c.fail(v.line(), base + "." + k, "must be a string, got " + v.type_name());
+      c.fail(v.line(), base.key(k), "must be a string, got " + v.type_name());
     }
   });
 }
 
 template <class N, class F>
-void for_each_item(decode_ctx& c, const N& parent, std::string_view key, const std::string& path,
+void for_each_item(decode_ctx& c, const N& parent, std::string_view key, const field_path& path,
                    F f, bool required = false) {
   auto seq = child_seq(c, parent, key, path, required);
   if (!seq) return;
-  std::string base = join(path, key);
-  for (std::size_t i = 0; i < seq->size(); ++i) f(seq->at(i), at_index(base, i));
+  const field_path base = path.key(key);
+  for (std::size_t i = 0; i < seq->size(); ++i) f(seq->at(i), base.index(i));
 }
 
 // A list item that must be a map; reports the error and returns false otherwise.
 template <class N>
-bool item_is_map(decode_ctx& c, const N& item, const std::string& path) {
+bool item_is_map(decode_ctx& c, const N& item, const field_path& path) {
   if (item.is_map()) return true;
   c.fail(item.line(), path, "must be a map, got " + item.type_name());
   return false;

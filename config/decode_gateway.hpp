@@ -18,10 +18,10 @@ namespace portico::config::detail {
 
 // Every key of map `m` must be one of `known`.
 template <class N>
-void check_fields(decode_ctx& c, const N& m, const std::string& path,
+void check_fields(decode_ctx& c, const N& m, const field_path& path,
                   std::initializer_list<std::string_view> known) {
   if (!m.is_map()) return;
-  m.for_each([&](const std::string& k, const N& v) {
+  m.for_each([&](std::string_view k, const N& v) {
     if (std::find(known.begin(), known.end(), k) == known.end())
       c.fail(line_of(v, m), join(path, k), "unknown field");
   });
@@ -29,7 +29,7 @@ void check_fields(decode_ctx& c, const N& m, const std::string& path,
 
 // A string field that must be one of `allowed`; returns its index, or -1 (absent or bad).
 template <class N>
-int get_enum(decode_ctx& c, const N& parent, std::string_view key, const std::string& path,
+int get_enum(decode_ctx& c, const N& parent, std::string_view key, const field_path& path,
              std::initializer_list<std::string_view> allowed, bool required = false) {
   auto v = get_string(c, parent, key, path, required);
   if (!v) return -1;
@@ -46,7 +46,7 @@ int get_enum(decode_ctx& c, const N& parent, std::string_view key, const std::st
 
 template <class N>
 std::optional<std::string> get_opt_string(decode_ctx& c, const N& parent, std::string_view key,
-                                          const std::string& path) {
+                                          const field_path& path) {
   return get_string(c, parent, key, path);
 }
 
@@ -72,13 +72,13 @@ inline bool valid_gateway_hostname(std::string_view h) {
 }
 
 template <class N>
-void check_hostname(decode_ctx& c, const N& node, const std::string& path, const std::string& h) {
+void check_hostname(decode_ctx& c, const N& node, const field_path& path, const std::string& h) {
   if (!valid_gateway_hostname(h))
     c.fail(node.line(), path, "\"" + h + "\" is not a valid hostname (lower-case DNS name, optionally \"*.\" first; no IP address)");
 }
 
 template <class N>
-void decode_object_reference(decode_ctx& c, const N& r, const std::string& path,
+void decode_object_reference(decode_ctx& c, const N& r, const field_path& path,
                              object_reference& out, std::string_view default_kind) {
   read_string(c, r, "group", path, out.group);
   out.kind = std::string(default_kind);
@@ -88,17 +88,17 @@ void decode_object_reference(decode_ctx& c, const N& r, const std::string& path,
 }
 
 template <class N>
-void decode_label_selector(decode_ctx& c, const N& s, const std::string& path, label_selector& out) {
+void decode_label_selector(decode_ctx& c, const N& s, const field_path& path, label_selector& out) {
   check_fields(c, s, path, {"matchLabels", "matchExpressions"});
   read_string_map(c, s, "matchLabels", path, out.match_labels);
-  for_each_item(c, s, "matchExpressions", path, [&](const N& e, const std::string& ep) {
+  for_each_item(c, s, "matchExpressions", path, [&](const N& e, const field_path& ep) {
     if (!item_is_map(c, e, ep)) return;
     check_fields(c, e, ep, {"key", "operator", "values"});
     label_selector_requirement req;
     if (auto k = get_string(c, e, "key", ep, true)) req.key = *k;
     const int op = get_enum(c, e, "operator", ep, {"In", "NotIn", "Exists", "DoesNotExist"}, true);
     if (op >= 0) req.op = std::array<const char*, 4>{"In", "NotIn", "Exists", "DoesNotExist"}[op];
-    for_each_item(c, e, "values", ep, [&](const N& v, const std::string& vp) {
+    for_each_item(c, e, "values", ep, [&](const N& v, const field_path& vp) {
       if (auto s = v.as_string()) req.values.push_back(*s);
       else c.fail(v.line(), vp, "must be a string, got " + v.type_name());
     });
@@ -107,10 +107,10 @@ void decode_label_selector(decode_ctx& c, const N& s, const std::string& path, l
 }
 
 template <class N>
-void decode_allowed_routes(decode_ctx& c, const N& a, const std::string& path, allowed_routes& out) {
+void decode_allowed_routes(decode_ctx& c, const N& a, const field_path& path, allowed_routes& out) {
   check_fields(c, a, path, {"namespaces", "kinds"});
   if (auto ns = child_map(c, a, "namespaces", path)) {
-    const std::string np = path + ".namespaces";
+    const field_path np = path + ".namespaces";
     check_fields(c, *ns, np, {"from", "selector"});
     const int from = get_enum(c, *ns, "from", np, {"Same", "All", "Selector"});
     if (from >= 0) out.from = static_cast<routes_from>(from);
@@ -118,7 +118,7 @@ void decode_allowed_routes(decode_ctx& c, const N& a, const std::string& path, a
     else if (out.from == routes_from::selector)
       c.fail(ns->line(), np + ".selector", "is required when from is Selector");
   }
-  for_each_item(c, a, "kinds", path, [&](const N& k, const std::string& kp) {
+  for_each_item(c, a, "kinds", path, [&](const N& k, const field_path& kp) {
     if (!item_is_map(c, k, kp)) return;
     check_fields(c, k, kp, {"group", "kind"});
     route_group_kind rgk;
@@ -129,7 +129,7 @@ void decode_allowed_routes(decode_ctx& c, const N& a, const std::string& path, a
 }
 
 template <class N>
-void decode_listener(decode_ctx& c, const N& l, const std::string& path, gateway_listener& out) {
+void decode_listener(decode_ctx& c, const N& l, const field_path& path, gateway_listener& out) {
   check_fields(c, l, path, {"name", "hostname", "port", "protocol", "tls", "allowedRoutes"});
   if (auto n = get_string(c, l, "name", path, true)) out.name = *n;
   out.hostname = get_string(c, l, "hostname", path);
@@ -140,11 +140,11 @@ void decode_listener(decode_ctx& c, const N& l, const std::string& path, gateway
   }
   if (auto p = get_string(c, l, "protocol", path, true)) out.protocol = *p;
   if (auto tls = child_map(c, l, "tls", path)) {
-    const std::string tp = path + ".tls";
+    const field_path tp = path + ".tls";
     check_fields(c, *tls, tp, {"mode", "certificateRefs", "options", "frontendValidation"});
     const int mode = get_enum(c, *tls, "mode", tp, {"Terminate", "Passthrough"});
     if (mode == 1) out.tls_mode = "Passthrough";
-    for_each_item(c, *tls, "certificateRefs", tp, [&](const N& r, const std::string& rp) {
+    for_each_item(c, *tls, "certificateRefs", tp, [&](const N& r, const field_path& rp) {
       if (!item_is_map(c, r, rp)) return;
       check_fields(c, r, rp, {"group", "kind", "name", "namespace"});
       decode_object_reference(c, r, rp, out.certificate_refs.emplace_back(), "Secret");
@@ -160,7 +160,7 @@ void decode_gateway(decode_ctx& c, const N& doc, gateway& out) {
   check_fields(c, *spec, "spec", {"gatewayClassName", "listeners", "addresses", "infrastructure",
                                   "backendTLS", "allowedListeners"});
   if (auto n = get_string(c, *spec, "gatewayClassName", "spec", true)) out.gateway_class_name = *n;
-  for_each_item(c, *spec, "listeners", "spec", [&](const N& l, const std::string& lp) {
+  for_each_item(c, *spec, "listeners", "spec", [&](const N& l, const field_path& lp) {
     if (item_is_map(c, l, lp)) decode_listener(c, l, lp, out.listeners.emplace_back());
   }, true);
   // Listener names are unique within a Gateway (apis/v1/gateway_types.go, listeners).
@@ -180,9 +180,9 @@ void decode_gateway_class(decode_ctx& c, const N& doc, gateway_class& out) {
 }
 
 template <class N>
-void decode_value_matches(decode_ctx& c, const N& m, std::string_view key, const std::string& path,
+void decode_value_matches(decode_ctx& c, const N& m, std::string_view key, const field_path& path,
                           std::vector<http_value_match>& out) {
-  for_each_item(c, m, key, path, [&](const N& h, const std::string& hp) {
+  for_each_item(c, m, key, path, [&](const N& h, const field_path& hp) {
     if (!item_is_map(c, h, hp)) return;
     check_fields(c, h, hp, {"type", "name", "value"});
     http_value_match v;
@@ -198,10 +198,10 @@ void decode_value_matches(decode_ctx& c, const N& m, std::string_view key, const
 }
 
 template <class N>
-void decode_route_match(decode_ctx& c, const N& m, const std::string& path, http_route_match& out) {
+void decode_route_match(decode_ctx& c, const N& m, const field_path& path, http_route_match& out) {
   check_fields(c, m, path, {"path", "headers", "queryParams", "method"});
   if (auto p = child_map(c, m, "path", path)) {
-    const std::string pp = path + ".path";
+    const field_path pp = path + ".path";
     check_fields(c, *p, pp, {"type", "value"});
     const int t = get_enum(c, *p, "type", pp, {"Exact", "PathPrefix", "RegularExpression"});
     if (t >= 0) out.path.type = static_cast<gw_path_type>(t);
@@ -218,12 +218,12 @@ void decode_route_match(decode_ctx& c, const N& m, const std::string& path, http
 }
 
 template <class N>
-void decode_header_modifier(decode_ctx& c, const N& h, const std::string& path, header_modifier& out) {
+void decode_header_modifier(decode_ctx& c, const N& h, const field_path& path, header_modifier& out) {
   check_fields(c, h, path, {"set", "add", "remove"});
   for (const auto& field : {std::pair{"set", &out.set}, std::pair{"add", &out.add}}) {
     auto* list = field.second;  // a named variable: clang 14 cannot capture a structured binding
     const char* key = field.first;
-    for_each_item(c, h, key, path, [&](const N& kv, const std::string& kp) {
+    for_each_item(c, h, key, path, [&](const N& kv, const field_path& kp) {
       if (!item_is_map(c, kv, kp)) return;
       check_fields(c, kv, kp, {"name", "value"});
       std::string name, value;
@@ -236,17 +236,17 @@ void decode_header_modifier(decode_ctx& c, const N& h, const std::string& path, 
       list->emplace_back(std::move(name), std::move(value));
     });
   }
-  for_each_item(c, h, "remove", path, [&](const N& n, const std::string& np) {
+  for_each_item(c, h, "remove", path, [&](const N& n, const field_path& np) {
     if (auto s = n.as_string()) out.remove.push_back(*s);
     else c.fail(n.line(), np, "must be a string, got " + n.type_name());
   });
 }
 
 template <class N>
-std::optional<path_modifier> decode_path_modifier(decode_ctx& c, const N& parent, const std::string& path) {
+std::optional<path_modifier> decode_path_modifier(decode_ctx& c, const N& parent, const field_path& path) {
   auto p = child_map(c, parent, "path", path);
   if (!p) return std::nullopt;
-  const std::string pp = path + ".path";
+  const field_path pp = path + ".path";
   check_fields(c, *p, pp, {"type", "replaceFullPath", "replacePrefixMatch"});
   path_modifier out;
   const int t = get_enum(c, *p, "type", pp, {"ReplaceFullPath", "ReplacePrefixMatch"}, true);
@@ -263,10 +263,10 @@ std::optional<path_modifier> decode_path_modifier(decode_ctx& c, const N& parent
 // HTTPRequestMirrorFilter: backendRef, and at most one of percent (0-100) and fraction
 // (numerator <= denominator, denominator > 0; the CRD's rules).
 template <class N>
-void decode_mirror(decode_ctx& c, const N& m, const std::string& path, request_mirror_filter& out) {
+void decode_mirror(decode_ctx& c, const N& m, const field_path& path, request_mirror_filter& out) {
   check_fields(c, m, path, {"backendRef", "percent", "fraction"});
   if (auto b = child_map(c, m, "backendRef", path, true)) {
-    const std::string bp = path + ".backendRef";
+    const field_path bp = path + ".backendRef";
     check_fields(c, *b, bp, {"group", "kind", "name", "namespace", "port"});
     decode_object_reference(c, *b, bp, out.ref, "Service");
     out.port = get_int32(c, *b, "port", bp);
@@ -276,7 +276,7 @@ void decode_mirror(decode_ctx& c, const N& m, const std::string& path, request_m
   if (out.percent && (*out.percent < 0 || *out.percent > 100))
     c.fail(m.get("percent").line(), path + ".percent", "must be 0-100");
   if (auto f = child_map(c, m, "fraction", path)) {
-    const std::string fp = path + ".fraction";
+    const field_path fp = path + ".fraction";
     check_fields(c, *f, fp, {"numerator", "denominator"});
     gw_fraction fr;
     if (auto n = get_int32(c, *f, "numerator", fp, true)) fr.numerator = *n;
@@ -317,7 +317,7 @@ inline bool parse_gateway_duration(std::string_view s, std::int64_t& ms) {
 // HTTPRouteTimeouts: request and backendRequest; backendRequest may not be longer than a
 // non-zero request (the CRD's rule).
 template <class N>
-void decode_timeouts(decode_ctx& c, const N& t, const std::string& path, http_route_rule& out) {
+void decode_timeouts(decode_ctx& c, const N& t, const field_path& path, http_route_rule& out) {
   check_fields(c, t, path, {"request", "backendRequest"});
   auto read = [&](std::string_view key, std::optional<std::int64_t>& into) {
     auto v = get_string(c, t, key, path);
@@ -336,7 +336,7 @@ void decode_timeouts(decode_ctx& c, const N& t, const std::string& path, http_ro
 }
 
 template <class N>
-void decode_filter(decode_ctx& c, const N& f, const std::string& path, http_route_filter& out) {
+void decode_filter(decode_ctx& c, const N& f, const field_path& path, http_route_filter& out) {
   check_fields(c, f, path, {"type", "requestHeaderModifier", "responseHeaderModifier",
                             "requestRedirect", "urlRewrite", "requestMirror", "extensionRef", "cors"});
   static constexpr std::array<std::string_view, 7> types{
@@ -355,7 +355,7 @@ void decode_filter(decode_ctx& c, const N& f, const std::string& path, http_rout
     if (i == t && !present) c.fail(f.line(), join(path, fields[i]), "is required for type " + out.type_name);
     if (i != t && present) c.fail(f.get(fields[i]).line(), join(path, fields[i]), "is not allowed for type " + out.type_name);
   }
-  const std::string fp = join(path, fields[t]);
+  const field_path fp = join(path, fields[t]);
   auto body = child_map(c, f, fields[t], path);
   if (!body) return;
   if (out.type == http_filter_type::request_header_modifier || out.type == http_filter_type::response_header_modifier) {
@@ -385,7 +385,7 @@ void decode_filter(decode_ctx& c, const N& f, const std::string& path, http_rout
 }
 
 template <class N>
-void decode_backend_ref(decode_ctx& c, const N& b, const std::string& path, http_backend_ref& out) {
+void decode_backend_ref(decode_ctx& c, const N& b, const field_path& path, http_backend_ref& out) {
   check_fields(c, b, path, {"group", "kind", "name", "namespace", "port", "weight", "filters"});
   decode_object_reference(c, b, path, out.ref, "Service");
   out.port = get_int32(c, b, "port", path);
@@ -394,21 +394,21 @@ void decode_backend_ref(decode_ctx& c, const N& b, const std::string& path, http
     if (*w < 0 || *w > 1000000) c.fail(b.get("weight").line(), path + ".weight", "must be 0-1000000");
     out.weight = *w;
   }
-  for_each_item(c, b, "filters", path, [&](const N& f, const std::string& fp) {
+  for_each_item(c, b, "filters", path, [&](const N& f, const field_path& fp) {
     if (item_is_map(c, f, fp)) decode_filter(c, f, fp, out.filters.emplace_back());
   });
 }
 
 template <class N>
-void decode_route_rule(decode_ctx& c, const N& r, const std::string& path, http_route_rule& out) {
+void decode_route_rule(decode_ctx& c, const N& r, const field_path& path, http_route_rule& out) {
   check_fields(c, r, path, {"name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"});
-  for_each_item(c, r, "matches", path, [&](const N& m, const std::string& mp) {
+  for_each_item(c, r, "matches", path, [&](const N& m, const field_path& mp) {
     if (item_is_map(c, m, mp)) decode_route_match(c, m, mp, out.matches.emplace_back());
   });
-  for_each_item(c, r, "filters", path, [&](const N& f, const std::string& fp) {
+  for_each_item(c, r, "filters", path, [&](const N& f, const field_path& fp) {
     if (item_is_map(c, f, fp)) decode_filter(c, f, fp, out.filters.emplace_back());
   });
-  for_each_item(c, r, "backendRefs", path, [&](const N& b, const std::string& bp) {
+  for_each_item(c, r, "backendRefs", path, [&](const N& b, const field_path& bp) {
     if (item_is_map(c, b, bp)) decode_backend_ref(c, b, bp, out.backend_refs.emplace_back());
   });
   if (auto t = child_map(c, r, "timeouts", path)) decode_timeouts(c, *t, path + ".timeouts", out);
@@ -418,7 +418,7 @@ void decode_route_rule(decode_ctx& c, const N& r, const std::string& path, http_
 template <class N>
 void decode_route_common(decode_ctx& c, const N& spec, std::vector<parent_reference>& parents,
                          std::vector<std::string>& hostnames) {
-  for_each_item(c, spec, "parentRefs", "spec", [&](const N& p, const std::string& pp) {
+  for_each_item(c, spec, "parentRefs", "spec", [&](const N& p, const field_path& pp) {
     if (!item_is_map(c, p, pp)) return;
     check_fields(c, p, pp, {"group", "kind", "namespace", "name", "sectionName", "port"});
     parent_reference ref;
@@ -430,7 +430,7 @@ void decode_route_common(decode_ctx& c, const N& spec, std::vector<parent_refere
     ref.port = get_int32(c, p, "port", pp);
     parents.push_back(std::move(ref));
   });
-  for_each_item(c, spec, "hostnames", "spec", [&](const N& h, const std::string& hp) {
+  for_each_item(c, spec, "hostnames", "spec", [&](const N& h, const field_path& hp) {
     if (auto s = h.as_string()) {
       check_hostname(c, h, hp, *s);
       hostnames.push_back(*s);
@@ -446,7 +446,7 @@ void decode_http_route(decode_ctx& c, const N& doc, http_route& out) {
   if (!spec) return;
   check_fields(c, *spec, "spec", {"parentRefs", "hostnames", "rules"});
   decode_route_common(c, *spec, out.parent_refs, out.hostnames);
-  for_each_item(c, *spec, "rules", "spec", [&](const N& r, const std::string& rp) {
+  for_each_item(c, *spec, "rules", "spec", [&](const N& r, const field_path& rp) {
     if (item_is_map(c, r, rp)) decode_route_rule(c, r, rp, out.rules.emplace_back());
   });
   if (out.rules.empty()) out.rules.emplace_back();  // spec default: one rule, PathPrefix "/"
@@ -482,7 +482,7 @@ inline bool valid_grpc_method(std::string_view m) {
 }
 
 template <class N>
-void decode_grpc_method_match(decode_ctx& c, const N& m, const std::string& path, grpc_method_match& out) {
+void decode_grpc_method_match(decode_ctx& c, const N& m, const field_path& path, grpc_method_match& out) {
   check_fields(c, m, path, {"type", "service", "method"});
   const int t = get_enum(c, m, "type", path, {"Exact", "RegularExpression"});
   if (t == 1) out.type = gw_value_type::regular_expression;
@@ -503,16 +503,16 @@ void decode_grpc_method_match(decode_ctx& c, const N& m, const std::string& path
 }
 
 template <class N>
-void decode_grpc_route_rule(decode_ctx& c, const N& r, const std::string& path, grpc_route_rule& out) {
+void decode_grpc_route_rule(decode_ctx& c, const N& r, const field_path& path, grpc_route_rule& out) {
   check_fields(c, r, path, {"name", "matches", "filters", "backendRefs", "sessionPersistence"});
-  for_each_item(c, r, "matches", path, [&](const N& m, const std::string& mp) {
+  for_each_item(c, r, "matches", path, [&](const N& m, const field_path& mp) {
     if (!item_is_map(c, m, mp)) return;
     check_fields(c, m, mp, {"method", "headers"});
     auto& match = out.matches.emplace_back();
     if (auto mm = child_map(c, m, "method", mp)) decode_grpc_method_match(c, *mm, mp + ".method", match.method.emplace());
     decode_value_matches(c, m, "headers", mp, match.headers);
   });
-  for_each_item(c, r, "filters", path, [&](const N& f, const std::string& fp) {
+  for_each_item(c, r, "filters", path, [&](const N& f, const field_path& fp) {
     if (!item_is_map(c, f, fp)) return;
     // GRPCRouteFilter: the HTTPRoute filter types without RequestRedirect, URLRewrite, CORS.
     auto type = f.get("type").as_string();
@@ -523,7 +523,7 @@ void decode_grpc_route_rule(decode_ctx& c, const N& r, const std::string& path, 
     }
     decode_filter(c, f, fp, out.filters.emplace_back());
   });
-  for_each_item(c, r, "backendRefs", path, [&](const N& b, const std::string& bp) {
+  for_each_item(c, r, "backendRefs", path, [&](const N& b, const field_path& bp) {
     if (item_is_map(c, b, bp)) decode_backend_ref(c, b, bp, out.backend_refs.emplace_back());
   });
 }
@@ -534,7 +534,7 @@ void decode_grpc_route(decode_ctx& c, const N& doc, grpc_route& out) {
   if (!spec) return;
   check_fields(c, *spec, "spec", {"parentRefs", "hostnames", "rules"});
   decode_route_common(c, *spec, out.parent_refs, out.hostnames);
-  for_each_item(c, *spec, "rules", "spec", [&](const N& r, const std::string& rp) {
+  for_each_item(c, *spec, "rules", "spec", [&](const N& r, const field_path& rp) {
     if (item_is_map(c, r, rp)) decode_grpc_route_rule(c, r, rp, out.rules.emplace_back());
   });
 }
@@ -544,7 +544,7 @@ void decode_reference_grant(decode_ctx& c, const N& doc, reference_grant& out) {
   auto spec = child_map(c, doc, "spec", "", true);
   if (!spec) return;
   check_fields(c, *spec, "spec", {"from", "to"});
-  for_each_item(c, *spec, "from", "spec", [&](const N& f, const std::string& fp) {
+  for_each_item(c, *spec, "from", "spec", [&](const N& f, const field_path& fp) {
     if (!item_is_map(c, f, fp)) return;
     check_fields(c, f, fp, {"group", "kind", "namespace"});
     reference_grant_from from;
@@ -553,7 +553,7 @@ void decode_reference_grant(decode_ctx& c, const N& doc, reference_grant& out) {
     if (auto n = get_string(c, f, "namespace", fp, true)) from.namespace_name = *n;
     out.from.push_back(std::move(from));
   }, true);
-  for_each_item(c, *spec, "to", "spec", [&](const N& t, const std::string& tp) {
+  for_each_item(c, *spec, "to", "spec", [&](const N& t, const field_path& tp) {
     if (!item_is_map(c, t, tp)) return;
     check_fields(c, t, tp, {"group", "kind", "name"});
     reference_grant_to to;

@@ -14,5 +14,8 @@ decode_result decode_json_value(const boost::json::value& v, std::string_view so
 // list response: `kind` is used when the object names none.
 decode_result decode_json_value(const boost::json::value& v, object_kind kind,
                                 std::string_view source = "<input>");
+// As above, appending to `out` (a list's pages decode into one result: no vector per item).
+void decode_json_value(const boost::json::value& v, object_kind kind, std::string_view source,
+                       decode_result& out);
 
 }  // namespace portico::config

@@ -36,16 +36,16 @@ void decode_meta(decode_ctx& c, const N& doc, object_meta& m, bool namespaced) {
 }
 
 template <class N>
-void decode_backend(decode_ctx& c, const N& b, const std::string& path, ingress_backend& out) {
+void decode_backend(decode_ctx& c, const N& b, const field_path& path, ingress_backend& out) {
   if (auto res = child_map(c, b, "resource", path)) out.has_resource = true;
   auto svc = child_map(c, b, "service", path);
   if (!svc) return;
   out.has_service = true;
-  std::string sp = path + ".service";
+  const field_path sp = path + ".service";
   if (auto name = get_string(c, *svc, "name", sp, true)) out.service_name = std::move(*name);
   auto port = child_map(c, *svc, "port", sp, true);
   if (!port) return;
-  std::string pp = sp + ".port";
+  const field_path pp = sp + ".port";
   out.port.number = get_int32(c, *port, "number", pp);
   read_string(c, *port, "name", pp, out.port.name);
   if (!out.port.number && out.port.name.empty() && port->get("number").absent())
@@ -53,7 +53,7 @@ void decode_backend(decode_ctx& c, const N& b, const std::string& path, ingress_
 }
 
 template <class N>
-void decode_ingress_path(decode_ctx& c, const N& p, const std::string& path, http_ingress_path& out) {
+void decode_ingress_path(decode_ctx& c, const N& p, const field_path& path, http_ingress_path& out) {
   read_string(c, p, "path", path, out.path);
   if (auto t = get_string(c, p, "pathType", path, true)) {
     if (*t == "Exact") out.type = path_type::exact;
@@ -67,12 +67,12 @@ void decode_ingress_path(decode_ctx& c, const N& p, const std::string& path, htt
 
 template <class N>
 void decode_ingress_rules(decode_ctx& c, const N& spec, ingress& out) {
-  for_each_item(c, spec, "rules", "spec", [&](const N& r, const std::string& rp) {
+  for_each_item(c, spec, "rules", "spec", [&](const N& r, const field_path& rp) {
     if (!item_is_map(c, r, rp)) return;
     ingress_rule rule;
     read_string(c, r, "host", rp, rule.host);
     if (auto http = child_map(c, r, "http", rp)) {
-      for_each_item(c, *http, "paths", rp + ".http", [&](const N& p, const std::string& pp) {
+      for_each_item(c, *http, "paths", rp + ".http", [&](const N& p, const field_path& pp) {
         if (!item_is_map(c, p, pp)) return;
         decode_ingress_path(c, p, pp, rule.paths.emplace_back());
       }, true);
@@ -87,7 +87,7 @@ void read_ingress_status(decode_ctx& c, const N& doc, ingress& out) {
   if (!status) return;
   auto lb = child_map(c, *status, "loadBalancer", "status");
   if (!lb) return;
-  for_each_item(c, *lb, "ingress", "status.loadBalancer", [&](const N& e, const std::string& ep) {
+  for_each_item(c, *lb, "ingress", "status.loadBalancer", [&](const N& e, const field_path& ep) {
     if (!item_is_map(c, e, ep)) return;
     std::string addr;
     read_string(c, e, "ip", ep, addr);
@@ -101,7 +101,9 @@ void read_ingress_status(decode_ctx& c, const N& doc, ingress& out) {
 template <class N>
 void decode_ingress_status(const decode_ctx& parent, const N& doc, ingress& out) {
   std::vector<decode_error> ignored;
-  decode_ctx c{parent.source, parent.object, &ignored};
+  decode_ctx c = parent;
+  c.errors = &ignored;
+  c.failed = false;
   read_ingress_status(c, doc, out);
   if (c.failed) out.status_addresses.clear();
 }
@@ -122,11 +124,11 @@ void decode_ingress(decode_ctx& c, const N& doc, ingress& out) {
     decode_backend(c, *b, "spec.defaultBackend", *out.default_backend);
   }
   decode_ingress_rules(c, *spec, out);
-  for_each_item(c, *spec, "tls", "spec", [&](const N& t, const std::string& tp) {
+  for_each_item(c, *spec, "tls", "spec", [&](const N& t, const field_path& tp) {
     if (!item_is_map(c, t, tp)) return;
     ingress_tls tls;
-    for_each_item(c, t, "hosts", tp, [&](const N& h, const std::string& hp) {
-      if (auto s = h.as_string()) tls.hosts.push_back(*s);
+    for_each_item(c, t, "hosts", tp, [&](const N& h, const field_path& hp) {
+      if (auto s = h.as_string()) tls.hosts.push_back(std::move(*s));
       else c.fail(h.line(), hp, "must be a string, got " + h.type_name());
     });
     read_string(c, t, "secretName", tp, tls.secret_name);
@@ -147,7 +149,7 @@ void decode_service(decode_ctx& c, const N& doc, service& out) {
   read_string(c, *spec, "type", "spec", out.type);
   read_string(c, *spec, "clusterIP", "spec", out.cluster_ip);
   read_string(c, *spec, "externalName", "spec", out.external_name);
-  for_each_item(c, *spec, "ports", "spec", [&](const N& p, const std::string& pp) {
+  for_each_item(c, *spec, "ports", "spec", [&](const N& p, const field_path& pp) {
     if (!item_is_map(c, p, pp)) return;
     service_port port;
     read_string(c, p, "name", pp, port.name);
@@ -165,20 +167,21 @@ void decode_service(decode_ctx& c, const N& doc, service& out) {
 }
 
 template <class N>
-void decode_slice_endpoint(decode_ctx& c, const N& e, const std::string& ep, slice_endpoint& out) {
-  for_each_item(c, e, "addresses", ep, [&](const N& a, const std::string& ap) {
-    if (auto s = a.as_string()) out.addresses.push_back(*s);
+void decode_slice_endpoint(decode_ctx& c, const N& e, const field_path& ep, slice_endpoint& out) {
+  for_each_item(c, e, "addresses", ep, [&](const N& a, const field_path& ap) {
+    if (auto s = a.as_string()) out.addresses.push_back(std::move(*s));
     else c.fail(a.line(), ap, "must be a string, got " + a.type_name());
   }, true);
   if (auto cond = child_map(c, e, "conditions", ep)) {
-    std::string cp = ep + ".conditions";
+    const field_path cp = ep + ".conditions";
     out.conditions.ready = get_bool(c, *cond, "ready", cp);
     out.conditions.serving = get_bool(c, *cond, "serving", cp);
     out.conditions.terminating = get_bool(c, *cond, "terminating", cp);
   }
   read_string(c, e, "nodeName", ep, out.node_name);
   if (auto ref = child_map(c, e, "targetRef", ep)) {
-    std::string kind, ns, name, rp = ep + ".targetRef";
+    std::string kind, ns, name;
+    const field_path rp = ep + ".targetRef";
     read_string(c, *ref, "kind", rp, kind);
     read_string(c, *ref, "namespace", rp, ns);
     read_string(c, *ref, "name", rp, name);
@@ -189,10 +192,11 @@ void decode_slice_endpoint(decode_ctx& c, const N& e, const std::string& ep, sli
 template <class N>
 void decode_endpoint_slice(decode_ctx& c, const N& doc, endpoint_slice& out) {
   read_string(c, doc, "addressType", "", out.address_type);
-  for_each_item(c, doc, "endpoints", "", [&](const N& e, const std::string& ep) {
+  out.endpoints.reserve(doc.get("endpoints").size());
+  for_each_item(c, doc, "endpoints", "", [&](const N& e, const field_path& ep) {
     if (item_is_map(c, e, ep)) decode_slice_endpoint(c, e, ep, out.endpoints.emplace_back());
   });
-  for_each_item(c, doc, "ports", "", [&](const N& p, const std::string& pp) {
+  for_each_item(c, doc, "ports", "", [&](const N& p, const field_path& pp) {
     if (!item_is_map(c, p, pp)) return;
     slice_port port;
     read_string(c, p, "name", pp, port.name);
@@ -203,9 +207,9 @@ void decode_endpoint_slice(decode_ctx& c, const N& doc, endpoint_slice& out) {
 }
 
 template <class N>
-void decode_addresses(decode_ctx& c, const N& s, std::string_view key, const std::string& sp,
+void decode_addresses(decode_ctx& c, const N& s, std::string_view key, const field_path& sp,
                       std::vector<endpoint_address>& out) {
-  for_each_item(c, s, key, sp, [&](const N& a, const std::string& ap) {
+  for_each_item(c, s, key, sp, [&](const N& a, const field_path& ap) {
     if (!item_is_map(c, a, ap)) return;
     endpoint_address addr;
     if (auto ip = get_string(c, a, "ip", ap, true)) addr.ip = *ip;
@@ -216,12 +220,12 @@ void decode_addresses(decode_ctx& c, const N& s, std::string_view key, const std
 
 template <class N>
 void decode_endpoints(decode_ctx& c, const N& doc, endpoints& out) {
-  for_each_item(c, doc, "subsets", "", [&](const N& s, const std::string& sp) {
+  for_each_item(c, doc, "subsets", "", [&](const N& s, const field_path& sp) {
     if (!item_is_map(c, s, sp)) return;
     endpoint_subset subset;
     decode_addresses(c, s, "addresses", sp, subset.addresses);
     decode_addresses(c, s, "notReadyAddresses", sp, subset.not_ready_addresses);
-    for_each_item(c, s, "ports", sp, [&](const N& p, const std::string& pp) {
+    for_each_item(c, s, "ports", sp, [&](const N& p, const field_path& pp) {
       if (!item_is_map(c, p, pp)) return;
       endpoint_port port;
       read_string(c, p, "name", pp, port.name);
@@ -263,6 +267,11 @@ std::string object_label(const N& doc, object_kind k) {
   if (!ns.empty()) label += ns + "/";
   label += name.empty() ? "<unnamed>" : name;
   return label;
+}
+
+template <class N>
+std::string object_label_of(const void* doc, object_kind k) {
+  return object_label(*static_cast<const N*>(doc), k);
 }
 
 template <class T, class N, class F>
@@ -317,7 +326,7 @@ void decode_kind(decode_ctx& c, const N& doc, object_kind k, decode_result& out)
 template <class N>
 void decode_document(const N& doc, std::string_view source, decode_result& out,
                      std::optional<object_kind> expected = std::nullopt,
-                     const std::string& where = {}) {
+                     const field_path& where = {}) {
   if (doc.absent()) return;  // an empty YAML document
   decode_ctx c{source, "", &out.errors};
   if (!doc.is_map()) {
@@ -332,14 +341,16 @@ void decode_document(const N& doc, std::string_view source, decode_result& out,
   if (kind == "List" || (kind.size() > 4 && kind.ends_with("List"))) {
     auto item_kind = kind == "List" ? std::nullopt : kind_from_name(kind.substr(0, kind.size() - 4));
     if (kind != "List" && !item_kind) return;  // a list of a kind we do not read
-    for_each_item(c, doc, "items", where, [&](const N& item, const std::string& ip) {
+    for_each_item(c, doc, "items", where, [&](const N& item, const field_path& ip) {
       decode_document(item, source, out, item_kind, ip);
     });
     return;
   }
   auto k = kind.empty() ? expected : kind_from_name(kind);
   if (!k) return;  // a kind Portico does not read: skipped silently
-  c.object = object_label(doc, *k);
+  c.doc = &doc;  // the label is spelt out at the object's first error
+  c.kind = *k;
+  c.label = &object_label_of<N>;
   decode_kind(c, doc, *k, out);
 }
 

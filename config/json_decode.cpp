@@ -27,7 +27,7 @@ class json_node {
   json_node at(std::size_t i) const { return json_node(&v_->get_array()[i]); }
   template <class F>
   void for_each(F f) const {
-    for (const auto& kv : v_->get_object()) f(std::string(kv.key()), json_node(&kv.value()));
+    for (const auto& kv : v_->get_object()) f(std::string_view(kv.key()), json_node(&kv.value()));
   }
   std::optional<std::string> as_string() const {
     if (v_ && v_->is_string()) return std::string(v_->get_string());
@@ -82,6 +82,11 @@ decode_result decode_json_value(const json::value& v, object_kind kind, std::str
   decode_result out;
   detail::decode_document(json_node(&v), source, out, kind);
   return out;
+}
+
+void decode_json_value(const json::value& v, object_kind kind, std::string_view source,
+                       decode_result& out) {
+  detail::decode_document(json_node(&v), source, out, kind);
 }
 
 decode_result decode_json(std::string_view text, std::string_view source) {

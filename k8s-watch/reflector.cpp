@@ -115,6 +115,43 @@ bool is_cluster_scoped(object_kind k) {
          k == object_kind::namespace_;
 }
 
+// The memory a list's pages are parsed into: one buffer kept from page to page (grown when a
+// page needed more), so that a 500-object page costs no malloc and free of its arena blocks
+// and no fresh pages from the kernel. Freed when the list is done.
+class page_arena {
+ public:
+  json::monotonic_resource resource() {
+    spilled_.bytes = 0;
+    if (!buffer_) return json::monotonic_resource(std::size_t{64} << 10, &spilled_);
+    return json::monotonic_resource(buffer_.get(), size_, &spilled_);
+  }
+  // Grows the buffer to what the last page took in all (its buffer and what spilled over).
+  void page_done() {
+    if (spilled_.bytes == 0) return;
+    size_ += spilled_.bytes;
+    buffer_ = std::make_unique_for_overwrite<unsigned char[]>(size_);
+  }
+
+ private:
+  // The heap behind the buffer, counting what the arena asked of it.
+  struct counting_resource final : json::memory_resource {
+    std::size_t bytes = 0;
+    void* do_allocate(std::size_t n, std::size_t align) override {
+      bytes += n;
+      return ::operator new(n, std::align_val_t(align));
+    }
+    // Unsized: monotonic_resource hands back a block with a size other than it asked for
+    // (ASan: new-delete-type-mismatch).
+    void do_deallocate(void* p, std::size_t, std::size_t align) override {
+      ::operator delete(p, std::align_val_t(align));
+    }
+    bool do_is_equal(const json::memory_resource& o) const noexcept override { return this == &o; }
+  };
+  std::unique_ptr<unsigned char[]> buffer_;
+  std::size_t size_ = 0;
+  counting_resource spilled_;
+};
+
 // An optional resource's list answered 404 (not served) or 403 (not allowed).
 struct absent_error : api_error {
   int status;
@@ -296,7 +333,9 @@ void reflector::mark_absent(int http_status) {
 }
 
 awaitable<void> reflector::list() {
-  std::vector<config::any_object> all;
+  // The list's objects (decoded page by page straight into it) and each page's decode errors.
+  config::decode_result listed;
+  std::vector<config::any_object>& all = listed.objects;
   std::string cont, rv;
   std::string selector =
       spec_.field_selector.empty() ? "" : "&fieldSelector=" + url_encode(spec_.field_selector);
@@ -304,6 +343,7 @@ awaitable<void> reflector::list() {
   int pages = 0;
   auto started = std::chrono::steady_clock::now();
   std::chrono::steady_clock::duration decoding{};  // JSON parse and object decode
+  page_arena arena;
   for (;;) {
     ++pages;
     std::string target = spec_.collection_path() + "?limit=" + std::to_string(opts_.page_size) +
@@ -320,31 +360,34 @@ awaitable<void> reflector::list() {
       throw api_error("list: HTTP " + std::to_string(resp.status) + ": " + resp.body.substr(0, 200));
     }
     const auto decode_start = std::chrono::steady_clock::now();
-    // The page's JSON lives in one arena, freed at once when the page is decoded: allocating
-    // and freeing every node with malloc was about half of the list's CPU at 10,000 objects
-    // a kind (bench/micro/list_decode_bench.cpp).
-    json::monotonic_resource arena;
-    json::value v = json::parse(resp.body, &arena);
-    resp.body.clear();
-    const json::object& root = v.as_object();
-    const json::object* md = root.if_contains("metadata") ? root.at("metadata").if_object() : nullptr;
-    if (auto* items = root.if_contains("items"); items && items->is_array()) {
-      // Room for the whole list when the server says how much remains (remainingItemCount),
-      // else geometric growth: reserving exactly one page more moved every object listed so
-      // far on each page (at 50,000 objects, 100 pages: most of the list's decode CPU).
-      std::size_t need = all.size() + items->get_array().size();
-      if (const json::value* rest = md ? md->if_contains("remainingItemCount") : nullptr;
-          rest && rest->is_int64() && rest->get_int64() > 0 && rest->get_int64() < 10'000'000)
-        need += static_cast<std::size_t>(rest->get_int64());
-      if (need > all.capacity()) all.reserve(std::max(need, 2 * all.capacity()));
-      for (const auto& item : items->get_array()) {
-        auto res = config::decode_json_value(item, spec_.kind, "list");
-        for (auto& e : res.errors) sink_.decode_failed(e);
-        for (auto& o : res.objects) all.push_back(std::move(o));
+    {
+      // The page's JSON lives in one arena, freed at once when the page is decoded: allocating
+      // and freeing every node with malloc was about half of the list's CPU at 10,000 objects
+      // a kind (bench/micro/list_decode_bench.cpp). The arena's memory is kept for the next
+      // page (page_arena).
+      json::monotonic_resource mr = arena.resource();
+      json::value v = json::parse(resp.body, &mr);
+      resp.body.clear();
+      const json::object& root = v.as_object();
+      const json::object* md = root.if_contains("metadata") ? root.at("metadata").if_object() : nullptr;
+      if (auto* items = root.if_contains("items"); items && items->is_array()) {
+        // Room for the whole list when the server says how much remains (remainingItemCount),
+        // else geometric growth: reserving exactly one page more moved every object listed so
+        // far on each page (at 50,000 objects, 100 pages: most of the list's decode CPU).
+        std::size_t need = all.size() + items->get_array().size();
+        if (const json::value* rest = md ? md->if_contains("remainingItemCount") : nullptr;
+            rest && rest->is_int64() && rest->get_int64() > 0 && rest->get_int64() < 10'000'000)
+          need += static_cast<std::size_t>(rest->get_int64());
+        if (need > all.capacity()) all.reserve(std::max(need, 2 * all.capacity()));
+        for (const auto& item : items->get_array())
+          config::decode_json_value(item, spec_.kind, "list", listed);
+        for (auto& e : listed.errors) sink_.decode_failed(e);
+        listed.errors.clear();
       }
+      rv = md ? json_string(md->if_contains("resourceVersion")) : std::string();
+      cont = md ? json_string(md->if_contains("continue")) : std::string();
     }
-    rv = md ? json_string(md->if_contains("resourceVersion")) : std::string();
-    cont = md ? json_string(md->if_contains("continue")) : std::string();
+    arena.page_done();
     decoding += std::chrono::steady_clock::now() - decode_start;
     if (cont.empty()) break;
   }

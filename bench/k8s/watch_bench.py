@@ -92,6 +92,13 @@ def warm_up(api):
     print(f"test API server warmed up (every object listed once) in {time.monotonic() - t:.1f}s")
 
 
+def minor_faults(pid):
+    """Page faults served without I/O so far (first touches of fresh memory, mostly): a
+    load-independent count beside the CPU seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -259,7 +266,8 @@ def main():
         print(f"start -> first Snapshot: {first_at - p.t0:.3f} s (build {build * 1000:.1f} ms, "
               f"Portico CPU {cpu_seconds(p.proc.pid):.2f} s)")
         time.sleep(1.0)
-        print(f"RSS after the first Snapshot: {rss_kib(p.proc.pid) / 1024:.1f} MiB")
+        print(f"RSS after the first Snapshot: {rss_kib(p.proc.pid) / 1024:.1f} MiB, "
+              f"{minor_faults(p.proc.pid)} minor page faults")
 
         if os.environ.get("WATCH_BENCH_PERF"):
             perf = subprocess.Popen(["perf", "record", "-g", "-o", os.environ["WATCH_BENCH_PERF"],

@@ -63,14 +63,13 @@ bool skip(benchmark::State& state) {
 // What a reflector does per page: parse (into one arena per page, as k8s-watch/reflector.cpp
 // does, or with malloc per node when !arena), then decode every item.
 std::vector<any_object> decode_page(const page& p, bool arena = true) {
-  std::vector<any_object> out;
+  decode_result out;
   json::monotonic_resource mr;
   json::value v = arena ? json::parse(p.body, &mr) : json::parse(p.body);
-  for (const auto& item : v.as_object().at("items").as_array()) {
-    auto res = decode_json_value(item, p.kind, "list");
-    for (auto& o : res.objects) out.push_back(std::move(o));
-  }
-  return out;
+  const auto& items = v.as_object().at("items").as_array();
+  out.objects.reserve(items.size());
+  for (const auto& item : items) decode_json_value(item, p.kind, "list", out);
+  return std::move(out.objects);
 }
 
 cluster_state state_of_pages() {

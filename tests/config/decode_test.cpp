@@ -575,5 +575,84 @@ TEST(decode_json, an_empty_name_is_an_error) {
   EXPECT_TRUE(y.objects.empty());
 }
 
+// Field paths are spelt out only when an error names them (config/decode_fields.hpp's
+// field_path): an error deep in nested lists still names every index exactly, multi-digit
+// ones too, and the object it belongs to.
+TEST(decode_json, an_error_deep_in_nested_lists_names_every_index) {
+  std::string eps;
+  for (int i = 0; i < 12; ++i) {
+    if (i) eps += ",";
+    eps += i == 11 ? R"({"addresses":["10.0.0.1","10.0.0.2",7]})"
+                   : R"({"addresses":["10.0.0.1"],"conditions":{"ready":true}})";
+  }
+  boost::json::value list = boost::json::parse(
+      R"({"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","items":[)" +
+      std::string(R"({"metadata":{"name":"ok","namespace":"ns1"},"endpoints":[]},)") +
+      R"({"metadata":{"name":"bad","namespace":"ns2"},"endpoints":[)" + eps + "]}]}");
+  auto r = decode_json_value(list, "list");
+  ASSERT_EQ(r.errors.size(), 1u) << errors_text(r);
+  EXPECT_EQ(r.errors[0].field, "endpoints[11].addresses[2]");
+  EXPECT_EQ(r.errors[0].object, "EndpointSlice ns2/bad");
+  EXPECT_EQ(r.errors[0].to_string(),
+            "list: EndpointSlice ns2/bad: endpoints[11].addresses[2]: must be a string, got a number");
+  ASSERT_EQ(r.objects.size(), 1u);
+  EXPECT_EQ(meta_of(r.objects[0]).name, "ok");
+
+  auto ing = decode_json(R"({"apiVersion":"networking.k8s.io/v1","kind":"Ingress",
+    "metadata":{"name":"web","namespace":"shop"},"spec":{"rules":[
+      {"host":"a.com"},{"host":"b.com"},
+      {"host":"c.com","http":{"paths":[
+        {"path":"/","pathType":"Prefix","backend":{"service":{"name":"s","port":{"number":80}}}},
+        {"path":"/x","pathType":"Prefix","backend":{"service":{"name":"s","port":{"number":"80"}}}}]}}],
+    "tls":[{"hosts":["a.com",{"x":1}]}]}})", "api");
+  ASSERT_EQ(ing.errors.size(), 2u) << errors_text(ing);
+  EXPECT_EQ(ing.errors[0].field, "spec.rules[2].http.paths[1].backend.service.port.number");
+  EXPECT_EQ(ing.errors[0].object, "Ingress shop/web");
+  EXPECT_EQ(ing.errors[1].field, "spec.tls[0].hosts[1]");
+  EXPECT_EQ(ing.errors[1].object, "Ingress shop/web");
+}
+
+TEST(decode_yaml, an_error_deep_in_nested_lists_names_every_index_and_its_line) {
+  auto r = decode_yaml(R"(apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: a}
+  spec: {ports: [{port: 80}]}
+- apiVersion: v1
+  kind: Service
+  metadata: {name: b, namespace: n}
+  spec:
+    ports:
+    - {port: 80}
+    - {port: 81, targetPort: [1]}
+)", "s.yaml");
+  ASSERT_EQ(r.errors.size(), 1u) << errors_text(r);
+  EXPECT_EQ(r.errors[0].field, "spec.ports[1].targetPort");
+  EXPECT_EQ(r.errors[0].object, "Service n/b");
+  EXPECT_EQ(r.errors[0].line, 14);
+  EXPECT_EQ(r.objects.size(), 1u);
+}
+
+// Decoding a list's items into one result (what the reflector does page by page): each
+// error names its own object, and a good object after a bad one is kept.
+TEST(decode_json, list_items_decoded_into_one_result_name_their_own_objects) {
+  decode_result out;
+  for (const char* item : {
+           R"({"metadata":{"name":"a","namespace":"x"},"spec":{"ports":[{"port":80}]}})",
+           R"({"metadata":{"name":"b","namespace":"y"},"spec":{"ports":[{"port":80},{"port":true}]}})",
+           R"({"metadata":{"name":"c"},"spec":{"ports":[{"name":5,"port":80}]}})",
+           R"({"metadata":{"name":"d","namespace":"x"},"spec":{"ports":[{"port":81}]}})"}) {
+    decode_json_value(boost::json::parse(item), object_kind::service, "list", out);
+  }
+  ASSERT_EQ(out.errors.size(), 2u) << errors_text(out);
+  EXPECT_EQ(out.errors[0].to_string(), "list: Service y/b: spec.ports[1].port: must be an integer, got a boolean");
+  EXPECT_EQ(out.errors[1].to_string(), "list: Service default/c: spec.ports[0].name: must be a string, got a number");
+  ASSERT_EQ(out.objects.size(), 2u);
+  EXPECT_EQ(meta_of(out.objects[0]).name, "a");
+  EXPECT_EQ(meta_of(out.objects[1]).name, "d");
+}
+
 }  // namespace
 }  // namespace portico::config
