@@ -33,7 +33,8 @@ def setUpModule():
                       configmap("portico", {"keep-alive-requests": "6"}, namespace="ingress"),
                       t.tls_secret("app-tls", CA.issue(HOST)),
                       t.tls_ingress("app", [(HOST, "/", "Prefix", "echo", 80)],
-                                    tls=[([HOST], "app-tls")]))
+                                    tls=[([HOST], "app-tls")],
+                                    annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "false"}))
     P = t.start_portico(d, "--workers", "1", "--configmap", "ingress/portico",
                         "--keepalive-timeout", "600s")
 
