@@ -74,7 +74,7 @@ bool usable_request_id(std::string_view id) {
 
 http_session::http_session(worker& w, byte_stream sock, std::string peer, std::uint16_t listener_port)
     : w_(w), client_(std::move(sock)), up_(w.context()), watch_(w.context()), listener_port_(listener_port) {
-  enrolled_ = w_.enroll(this, h2_stream_);
+  w_.enroll(enrolled_, h2_stream_);
   if (h2_stream_) {  // one stream: the HTTP/2 connection counts itself and knows the peer
     peer_ip_ = std::move(peer);
     return;
@@ -98,7 +98,8 @@ http_session::~http_session() {
     up_.close(ec);  // the HTTP/2 upstream connection takes the stream back
   }
   if (counted_) gauge_add(w_.gauges().client_connections, -1);
-  if (enrolled_in_) w_.withdraw(enrolled_, h2_stream_);
+  w_.warm_leave(warm_);
+  if (enrolled_.linked) w_.withdraw(enrolled_, h2_stream_);
 }
 
 void http_session::start(bool just_accepted) { wait_idle(just_accepted); }
@@ -108,7 +109,7 @@ const config::controller_config& http_session::cfg() const {
 }
 
 void http_session::drain() {
-  if (phase_ == session_phase::idle) {
+  if (phase_ == session_phase::idle || phase_ == session_phase::warm) {
     boost::system::error_code ec;
     client_.cancel(ec);
   }
@@ -285,8 +286,50 @@ http_session::task<bool> http_session::serve() {
     if (r != nullptr) more = co_await forward(*r);
     else more = co_await send_prepared();
     if (!more || closed_) co_return false;
-    if (cbuf_.size() == 0) co_return true;  // nothing pipelined: wait without a coroutine
+    if (cbuf_.size() != 0) continue;  // pipelined: the next request is here
+    // Nothing pipelined: the warm wait, else the connection waits in an idle_conn.
+    if (!begin_warm_wait()) co_return true;
+    auto [ec] = co_await asio::async_initiate<decltype(tok), void(boost::system::error_code)>(
+        [this](auto handler) { client_.async_wait_readable(std::move(handler)); }, tok);
+    w_.warm_leave(warm_);
+    if (closed_) co_return false;
+    // Cancelled: end_warm_wait() (or a deadline of the last request) hands the connection to
+    // an idle_conn, the worker's drain() to go_idle(), which closes it. (A request already on
+    // its way is served, with Connection: close when draining.)
+    if (ec) co_return ec == asio::error::operation_aborted && client_.is_open();
+    warm_expired_ = false;
+    w_.warm_resumed();
   }
+}
+
+bool http_session::begin_warm_wait() {
+  warm_expired_ = false;
+  if (h2_stream_ || w_.draining() || w_.warm_full() ||
+      w_.settings().keep_alive < 2 * worker::tick_period)
+    return false;
+  close_upstream();  // (normally already pooled or closed)
+  // The receive buffers (32 KiB blocks) go back to the thread's cache while the session waits:
+  // taking them again costs a few instructions, keeping them cost 64 KiB per warm connection
+  // (tests/system/idle_memory_test.py).
+  if (cbuf_.capacity() > 0) cbuf_.shrink_to_fit();  // empty here
+  if (ubuf_.capacity() > 0) {
+    ubuf_.clear();
+    ubuf_.shrink_to_fit();
+  }
+  phase_ = session_phase::warm;
+  timed_out_ = false;
+  warm_tick_ = w_.ticks();
+  w_.warm_enter(warm_);
+  return true;
+}
+
+bool http_session::end_warm_wait(std::uint64_t tick) {
+  if (tick < warm_tick_ + 2) return false;
+  w_.warm_leave(warm_);
+  warm_expired_ = true;
+  boost::system::error_code ec;
+  client_.cancel(ec);  // serve() resumes with operation_aborted and returns true: go_idle()
+  return true;
 }
 
 void http_session::begin_request() {

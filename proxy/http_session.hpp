@@ -1,8 +1,10 @@
 // One downstream HTTP/1.1 connection. When a request's first byte is there a coroutine reads
 // the head, routes it on the Snapshot pinned at request start, forwards it (pool, balancer,
 // retries) and relays the response, repeating while pipelined bytes wait in the receive
-// buffer. One request at a time. Between requests the connection waits in an idle_conn
-// (proxy/idle_conn.hpp) without this object, which is kept for another connection's request.
+// buffer. One request at a time. After an answer the session waits, whole, for the
+// connection's next request for a short while (a warm wait: one to two worker ticks, ~100-200
+// ms); a connection quiet for longer waits in an idle_conn (proxy/idle_conn.hpp) without this
+// object, which is kept for another connection's request.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
@@ -14,7 +16,6 @@
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
-#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,7 @@
 #include "proxy/external_auth.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/idle_conn.hpp"
+#include "proxy/intrusive_list.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/observe.hpp"
 #include "proxy/phases.hpp"
@@ -58,6 +60,7 @@ inline constexpr std::size_t session_body_buffer = 64 * 1024;
 // Where a connection is; decides what a timeout means (408, 504, or a quiet close).
 enum class session_phase : std::uint8_t {
   idle,             // keep-alive wait: timeout closes quietly
+  warm,             // the warm wait after an answer: its end hands the connection to an idle_conn
   client_header,    // 408
   client_body,      // 408
   upstream_connect, // next endpoint or 504
@@ -111,6 +114,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void start(bool just_accepted = false);
   void drain();        // worker is shutting down: close now if idle
   void force_close();  // grace period over
+  // The worker's tick number `tick`: a warm wait that began before the previous tick ends
+  // (the connection goes to an idle_conn) and leaves the worker's list; false (nothing done)
+  // for a later one.
+  bool end_warm_wait(std::uint64_t tick);
 
  private:
   using awaitable = boost::asio::awaitable<void, session_executor>;
@@ -118,7 +125,14 @@ class http_session : public std::enable_shared_from_this<http_session> {
   using task = boost::asio::awaitable<T, session_executor>;
 
   void wait_idle(bool just_accepted = false);  // an HTTP/2 stream's wait for its request
-  void go_idle();  // HTTP/1.1: the connection waits in an idle_conn without this session
+  // HTTP/1.1: the connection waits in an idle_conn without this session (for the keep-alive
+  // timeout less the time it waited warm).
+  void go_idle();
+  // After an answer with nothing pipelined, serve() waits for the next request's first byte
+  // in the coroutine it runs in: no new coroutine, no idle_conn, no spare taken, the per-request
+  // memory kept. False: no warm wait (HTTP/2 stream, draining, a keep-alive timeout shorter
+  // than the longest warm wait).
+  bool begin_warm_wait();
   void adopt(idle_conn& c);  // a spare session takes the next connection's request
   // Sessions whose connection went idle, kept whole (timer, upstream stream, pooled parts)
   // for the next request of any of this thread's connections; at most 64.
@@ -252,8 +266,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::uint32_t requests_ = 0;    // on this connection (keep-alive-requests)
   std::uint32_t trusted_version_ = 0;  // of the worker's trusted networks peer_trusted_ was taken from
   bool counted_ = false;  // owns the connection's place in client_connections
-  bool enrolled_in_ = true;  // in the worker's sessions list (enrolled_)
-  std::list<http_session*>::iterator enrolled_;
+  list_hook<http_session> enrolled_{this};  // in the worker's sessions list
+  list_hook<http_session> warm_{this};      // in the worker's list of warm waits
+  std::uint64_t warm_tick_ = 0;             // the worker's tick when the warm wait began
+  bool warm_expired_ = false;               // end_warm_wait() ended it
 
   using io_buffer = boost::beast::basic_flat_buffer<recycling_allocator<char, 32 * 1024, 64>>;
   io_buffer cbuf_;  // client receive; released while idle

@@ -1,5 +1,6 @@
 #include "proxy/idle_conn.hpp"
 
+#include <algorithm>
 #include <memory>
 
 #include "proxy/accept_loop.hpp"
@@ -52,7 +53,8 @@ idle_conn::~idle_conn() {
   }
 }
 
-void idle_conn::wait(worker& w, byte_stream conn, carry c, bool just_accepted) {
+void idle_conn::wait(worker& w, byte_stream conn, carry c, bool just_accepted,
+                     std::chrono::milliseconds waited) {
   auto self = std::make_unique<idle_conn>(w, std::move(conn), std::move(c));
   if (w.draining()) return self->close_quietly();
   // A new connection gets client_header_timeout to send its first byte (nginx closes a silent
@@ -61,7 +63,8 @@ void idle_conn::wait(worker& w, byte_stream conn, carry c, bool just_accepted) {
   const auto& cfg = w.settings();
   const bool first = self->carry_.first_request;
   w.idle().add(*self, first,
-               clock::now() + (first ? cfg.client_header_timeout : cfg.keep_alive));
+               clock::now() + (first ? cfg.client_header_timeout
+                                     : std::max(cfg.keep_alive - waited, std::chrono::milliseconds(0))));
   start_wait(std::move(self), just_accepted);
 }
 
@@ -200,14 +203,12 @@ void idle_set::close_all() {
 
 http_session::http_session(worker& w, idle_conn& c)
     : w_(w), client_(c.take_conn()), up_(w.context()), watch_(w.context()) {
-  enrolled_in_ = false;
   adopt(c);
 }
 
 void http_session::adopt(idle_conn& c) {
   if (!client_.is_open()) client_ = c.take_conn();
-  enrolled_ = w_.enroll(this, false);
-  enrolled_in_ = true;
+  w_.enroll(enrolled_, false);
   counted_ = true;  // take_conn() handed the count over
   auto& k = c.state();
   peer_ip_ = std::move(k.peer);
@@ -259,11 +260,17 @@ void http_session::go_idle() {
   release_idle_memory();
   close_upstream();
   closed_ = true;  // what may still run here (on_timer) does nothing
+  // A warm wait that end_warm_wait() ended began in the tick period after warm_tick_: at least
+  // (ticks - warm_tick_ - 1) periods ago. The keep-alive timeout counts from the answer.
+  std::chrono::milliseconds waited{0};
+  if (warm_expired_ && w_.ticks() > warm_tick_ + 1)
+    waited = worker::tick_period * static_cast<long>(w_.ticks() - warm_tick_ - 1);
+  warm_expired_ = false;
   idle_conn::wait(w_, std::move(client_),
                   {std::move(peer_ip_), requests_, trusted_version_, listener_port_, false,
-                   peer_trusted_});
+                   peer_trusted_},
+                  false, waited);
   counted_ = false;
-  enrolled_in_ = false;
   w_.withdraw(enrolled_, h2_stream_);
   auto& v = spares();
   if (v.size() < 64 && !w_.draining()) v.push_back(shared_from_this());

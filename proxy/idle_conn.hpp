@@ -43,9 +43,11 @@ class idle_conn {
   };
   // Waits for the first byte of a request on `conn`: a new connection (c.first_request: it
   // is counted in client_connections from now on) for client_header_timeout, between requests
-  // for the keep-alive timeout. `just_accepted`: nothing has waited on the socket yet
+  // for the keep-alive timeout, less `waited` (the time the connection already waited in its
+  // session: http_session's warm wait). `just_accepted`: nothing has waited on the socket yet
   // (net::async_wait_readable).
-  static void wait(worker& w, byte_stream conn, carry c, bool just_accepted = false);
+  static void wait(worker& w, byte_stream conn, carry c, bool just_accepted = false,
+                   std::chrono::milliseconds waited = {});
 
   idle_conn(worker& w, byte_stream conn, carry c);
   ~idle_conn();

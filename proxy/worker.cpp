@@ -167,8 +167,10 @@ void worker::set_ticket_keys(const ticket_keys& keys) {
 }
 
 void worker::tick() {
-  // ~100 ms: access-log flush, pool sweep, ejection gauge, shutdown completion.
+  // tick_period: warm waits, access-log flush, pool sweep, ejection gauge, shutdown completion.
   const auto now = std::chrono::steady_clock::now();
+  ++ticks_;
+  end_warm_waits();
   if (observer_) observer_->flush();
   pool_.sweep(now);
   h2_pool_.sweep(now, settings().upstream_keepalive_timeout);
@@ -176,7 +178,7 @@ void worker::tick() {
                                    std::memory_order_relaxed);
   maybe_finish();
   if (finished_) return;
-  ticker_.expires_after(std::chrono::milliseconds(100));
+  ticker_.expires_after(tick_period);
   ticker_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) tick();
   });
@@ -223,7 +225,11 @@ void worker::drain() {
     stop_listening();
     for (auto* h : handshakes_) h->cancel();
     for (auto* c : h2_connections_) c->drain();
-    for (auto* s : sessions_) s->drain();
+    for (auto* s = sessions_.front(); s != nullptr;) {
+      auto* next = s->next;  // (read first, as the list's iterator was before)
+      s->owner->drain();
+      s = next;
+    }
     idle_.expire_all();
     maybe_finish();
   });
@@ -236,7 +242,11 @@ void worker::force_close() {
     // Copies: closing a connection ends its streams' sessions, which leave sessions_.
     for (auto* c : std::vector<h2_connection*>(h2_connections_.begin(), h2_connections_.end()))
       c->force_close();
-    for (auto* s : sessions_) s->force_close();
+    for (auto* s = sessions_.front(); s != nullptr;) {
+      auto* next = s->next;  // (read first, as the list's iterator was before)
+      s->owner->force_close();
+      s = next;
+    }
     idle_.close_all();
     maybe_finish();
   });
@@ -255,6 +265,13 @@ void worker::maybe_finish() {
   stop_listening();
 }
 
+// The oldest first: each one that began before the previous tick leaves the list.
+void worker::end_warm_waits() {
+  while (auto* s = warm_.front()) {
+    if (!s->owner->end_warm_wait(ticks_)) break;
+  }
+}
+
 void worker::next_request_id(char out[32]) {
   static constexpr char hex[] = "0123456789abcdef";
   for (int half = 0; half < 2; ++half) {
@@ -269,14 +286,14 @@ void worker::next_request_id(char out[32]) {
   }
 }
 
-std::list<http_session*>::iterator worker::enroll(http_session* s, bool h2_stream) {
+void worker::enroll(list_hook<http_session>& s, bool h2_stream) {
   if (h2_stream) ++h2_stream_sessions_;
-  return sessions_.insert(sessions_.end(), s);
+  sessions_.push_back(s);
 }
 
-void worker::withdraw(std::list<http_session*>::iterator it, bool h2_stream) {
+void worker::withdraw(list_hook<http_session>& s, bool h2_stream) {
   if (h2_stream) --h2_stream_sessions_;
-  sessions_.erase(it);
+  sessions_.erase(s);
   below_limit();
   if (draining_ && sessions_.empty() && !destroying_) asio::post(ioc_, [this] { maybe_finish(); });
 }

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <functional>
 #include <list>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "proxy/external_auth.hpp"
 #include "proxy/header_rewrite.hpp"
 #include "proxy/idle_conn.hpp"
+#include "proxy/intrusive_list.hpp"
 #include "proxy/server_options.hpp"
 #include "proxy/tls_client.hpp"
 #include "proxy/tls_server.hpp"
@@ -110,8 +112,25 @@ class worker {
   // 32 lower-case hex characters, like ingress-nginx's $req_id.
   void next_request_id(char out[32]);
   // `h2_stream`: the session serves one stream of an HTTP/2 connection (not a connection).
-  std::list<http_session*>::iterator enroll(http_session* s, bool h2_stream = false);
-  void withdraw(std::list<http_session*>::iterator it, bool h2_stream = false);
+  void enroll(list_hook<http_session>& s, bool h2_stream = false);
+  void withdraw(list_hook<http_session>& s, bool h2_stream = false);
+  // HTTP/1.1 sessions that answered a request and wait, whole, for the connection's next one
+  // (http_session::serve): in the order they began. Each tick hands those waiting since
+  // before the previous tick to an idle_conn (http_session::end_warm_wait), so a warm wait
+  // lasts between one and two tick periods.
+  static constexpr std::chrono::milliseconds tick_period{100};
+  // At most this many at once (the others wait in an idle_conn): a warm session holds a few KB
+  // more than an idle_conn, and memory once taken stays in the process's RSS
+  // (tests/system/idle_memory_test.py: 1,000 connections each sending one request).
+  static constexpr std::size_t max_warm_waits = 64;
+  bool warm_full() const { return warm_.size() >= max_warm_waits; }
+  std::uint64_t ticks() const { return ticks_; }
+  void warm_enter(list_hook<http_session>& s) { warm_.push_back(s); }
+  void warm_leave(list_hook<http_session>& s) { warm_.erase(s); }
+  // Requests whose first byte came during a warm wait, and the warm waits now (tests).
+  void warm_resumed() { ++warm_resumes_; }
+  std::uint64_t warm_resumes() const { return warm_resumes_; }
+  std::size_t warm_waits() const { return warm_.size(); }
   std::list<h2_connection*>::iterator enroll(h2_connection* c);
   void withdraw(std::list<h2_connection*>::iterator it);
 
@@ -139,6 +158,7 @@ class worker {
   }
   void below_limit();
   void tick();
+  void end_warm_waits();
   void maybe_finish();
   void adopt_settings(const config::controller_config_ptr& s);
 
@@ -166,7 +186,12 @@ class worker {
   tls_server_context* tls_shared_ = nullptr;
   std::unique_ptr<tls_worker> tls_;
   tls_client_contexts upstream_tls_;
-  std::list<http_session*> sessions_;
+  // The sessions (requests in progress, warm waits, HTTP/2 streams): linked through the
+  // sessions themselves, no allocation per enroll (bench/causes.md, keepalive-64).
+  intrusive_list<http_session> sessions_;
+  intrusive_list<http_session> warm_;  // the warm waits, oldest first
+  std::uint64_t ticks_ = 0;
+  std::uint64_t warm_resumes_ = 0;
   idle_set idle_;  // its timers are made on ioc_ and stopped before it goes
   std::list<tls_handshake*> handshakes_;  // accepted HTTPS connections still handshaking
   std::list<h2_connection*> h2_connections_;

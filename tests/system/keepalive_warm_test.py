@@ -1,0 +1,133 @@
+#!/usr/bin/python3
+"""Keep-alive connections around the warm wait (proxy/http_session.hpp): after an answer the
+session waits for the connection's next request itself for one to two worker ticks (about
+100-200 ms), then hands the connection to an idle_conn. Pinned, over plain HTTP and TLS:
+requests in quick succession and after pauses longer than the warm wait, pipelined requests
+arriving during it and after it, keep-alive-requests counted across both kinds of wait, a
+client that closes (or half-closes) during the warm wait, and the keep-alive timeout still
+closing a quiet connection."""
+
+import json
+import os
+import socket
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+import tls_support as t  # noqa: E402
+from annotations_test import configmap  # noqa: E402
+
+PAUSE = 0.4  # longer than a warm wait: the connection is in an idle_conn after it
+HOST = "app.test"
+
+
+def setUpModule():
+    global P, UP, CA
+    CA = t.CA()
+    UP = h.Upstream.start("echo")
+    d = h.temp_dir()
+    h.write_manifests(d, "class.yaml", h.ingress_class())
+    h.write_manifests(d, "app.yaml", h.service("echo", 80, [("127.0.0.1", UP.port)]),
+                      configmap("portico", {"keep-alive-requests": "6"}, namespace="ingress"),
+                      t.tls_secret("app-tls", CA.issue(HOST)),
+                      t.tls_ingress("app", [(HOST, "/", "Prefix", "echo", 80)],
+                                    tls=[([HOST], "app-tls")],
+                                    annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "false"}))
+    P = t.start_portico(d, "--workers", "1", "--configmap", "ingress/portico",
+                        "--keepalive-timeout", "600s")
+
+
+def tearDownModule():
+    P.stop()
+    UP.stop()
+
+
+def target(resp):
+    return json.loads(resp.body)["target"]
+
+
+def connections():
+    return [("http", lambda: h.Conn(P.http_port, timeout=30)),
+            ("https", lambda: t.TLSConn(P.https_port, HOST, ca=CA, timeout=30))]
+
+
+class warm_wait(unittest.TestCase):
+    def test_quick_requests_and_pauses_share_the_request_count(self):
+        # keep-alive-requests 6: two quick requests (the second from the warm wait), a pause,
+        # two more (the first from an idle_conn), a pause, then the fifth and the sixth, which
+        # closes the connection.
+        for kind, make in connections():
+            with self.subTest(kind=kind):
+                with make() as c:
+                    seen = []
+                    for i in range(6):
+                        if i in (2, 4):
+                            time.sleep(PAUSE)
+                        r = c.request("GET", f"/q/{i}", host=HOST)
+                        self.assertEqual(r.status, 200)
+                        seen.append(target(r))
+                        if i < 5:
+                            self.assertIsNone(r.header("connection"))
+                    self.assertEqual(r.header("connection"), "close")
+                    self.assertEqual(seen, [f"/q/{i}" for i in range(6)])
+                    self.assertTrue(c.closed_by_peer(timeout=30))
+
+    def test_pipelined_requests_during_and_after_the_warm_wait(self):
+        for kind, make in connections():
+            with self.subTest(kind=kind):
+                with make() as c:
+                    self.assertEqual(c.request("GET", "/one", host=HOST).status, 200)
+                    # At once: into the warm wait.
+                    c.send(h.build_request("GET", "/a", None, b"", HOST) +
+                           h.build_request("GET", "/b", None, b"", HOST))
+                    got = [target(c.read_response()), target(c.read_response())]
+                    time.sleep(PAUSE)
+                    # After the pause: into the idle_conn.
+                    c.send(h.build_request("GET", "/c", None, b"", HOST) +
+                           h.build_request("GET", "/d", None, b"", HOST))
+                    got += [target(c.read_response()), target(c.read_response())]
+                    self.assertEqual(got, ["/a", "/b", "/c", "/d"])
+
+    def test_a_client_closing_during_the_warm_wait(self):
+        for kind, make in connections():
+            with self.subTest(kind=kind):
+                for i in range(20):
+                    c = make()
+                    self.assertEqual(c.request("GET", f"/bye/{i}", host=HOST).status, 200)
+                    c.close()  # right after the answer: the session waits warm
+                # The proxy goes on serving, and every one of those connections is gone.
+                with make() as c:
+                    self.assertEqual(c.request("GET", "/still", host=HOST).status, 200)
+                self.assertTrue(h.wait_until(
+                    lambda: P.metric("portico_client_connections") == 0, timeout=30),
+                    P.metric("portico_client_connections"))
+
+    def test_a_half_closed_client_gets_its_answer_then_the_end(self):
+        with h.Conn(P.http_port, timeout=30) as c:
+            self.assertEqual(c.request("GET", "/first", host=HOST).status, 200)
+            c.send(h.build_request("GET", "/last", None, b"", HOST))
+            c.sock.shutdown(socket.SHUT_WR)  # the request and the FIN during the warm wait
+            self.assertEqual(target(c.read_response()), "/last")
+            self.assertTrue(c.closed_by_peer(timeout=30))
+
+
+class keepalive_timeout(unittest.TestCase):
+    def test_a_quiet_connection_still_closes_after_the_keepalive_timeout(self):
+        d = h.temp_dir()
+        h.write_manifests(d, "class.yaml", h.ingress_class())
+        h.write_manifests(d, "app.yaml", h.service("echo", 80, [("127.0.0.1", UP.port)]),
+                          h.ingress("app", [(HOST, "/", "Prefix", "echo", 80)]))
+        p = h.Portico.start(d, "--workers", "1", "--keepalive-timeout", "1s")
+        try:
+            with h.Conn(p.http_port, timeout=30) as c:
+                for i in range(5):  # the later ones from the warm wait
+                    self.assertEqual(c.request("GET", f"/k/{i}", host=HOST).status, 200)
+                self.assertTrue(c.closed_by_peer(timeout=30))
+        finally:
+            p.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
