@@ -239,7 +239,7 @@ void limits(ctx& c, const our_annotations& anns) {
     }
     if (!set->empty()) l.allowlist = std::move(set);
   }
-  l.zone = c.ing.meta.namespace_name + "/" + c.ing.meta.name;
+  if (l.any()) l.zone = c.ing.meta.namespace_name + "/" + c.ing.meta.name;
 }
 
 // auth-tls-*: client certificates. A CA that cannot be used, or a CN restriction that cannot

@@ -692,6 +692,17 @@ decoder find_decoder(std::string_view key) {
 }  // namespace
 
 route_policy_ptr annotation_reader::read(const ingress& ing, const our_annotations& anns) {
+  if (!anns.empty()) return read_all(ing, anns);
+  if (defaults_) return defaults_;
+  // Nothing of an Ingress without annotations reaches its policy; kept unless reading it
+  // reported something (the ConfigMap's global auth, say), which each Ingress then reports.
+  const std::size_t errors_before = errors_.size();
+  route_policy_ptr p = read_all(ing, anns);
+  if (errors_.size() == errors_before) defaults_ = p;
+  return p;
+}
+
+route_policy_ptr annotation_reader::read_all(const ingress& ing, const our_annotations& anns) {
   route_policy p = settings_.route_defaults();
   ctx c{ing, p, state_, settings_, errors_};
   for (const auto& [key, a] : anns) {

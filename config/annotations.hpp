@@ -55,15 +55,19 @@ class annotation_reader {
                     std::vector<build_error>& errors)
       : state_(state), settings_(settings), errors_(errors) {}
 
-  // The policy for the routes of `ing`, whose annotations of ours are `anns`.
+  // The policy for the routes of `ing`, whose annotations of ours are `anns`. Ingresses
+  // without annotations of ours share one policy (the ConfigMap's defaults) in a build.
   route_policy_ptr read(const ingress& ing, const our_annotations& anns);
 
   struct ctx;  // what a decoder works on (annotations.cpp)
 
  private:
+  route_policy_ptr read_all(const ingress& ing, const our_annotations& anns);
+
   const cluster_state& state_;
   const controller_config& settings_;
   std::vector<build_error>& errors_;
+  route_policy_ptr defaults_;  // the policy of an Ingress without annotations of ours
 };
 
 // The README table: one row per key (annotation, support, note), markdown.

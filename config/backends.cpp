@@ -111,6 +111,9 @@ void cluster_builder::slice_endpoints(const std::string& ns, const service& svc,
   has_slices = it != slices_by_service_.end();
   if (!has_slices) return;
   std::vector<endpoint> ready, fallback;
+  std::size_t count = 0;
+  for (const endpoint_slice* s : it->second) count += s->endpoints.size();
+  ready.reserve(count);
   for (const endpoint_slice* s : it->second) {
     if (s->address_type == "FQDN") continue;  // not resolved here
     const slice_port* port = nullptr;

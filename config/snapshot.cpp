@@ -6,36 +6,9 @@
 #include "config/route_table.hpp"
 #include "config/snapshot_index.hpp"
 
-#include <openssl/evp.h>
-
 #include <memory>
 
 namespace portico::config {
-
-std::string md5_hex(std::string_view data) {
-  // MD5 fetched once and one context per thread: EVP_Digest(..., EVP_md5()) fetched the
-  // algorithm and made a context per call, and with two digests per cluster (affinity_key)
-  // that was a fifth of a full build's instructions at 10,000 Ingresses (callgrind,
-  // bench/micro/list_decode_bench.cpp).
-  static EVP_MD* const fetched = EVP_MD_fetch(nullptr, "MD5", nullptr);
-  thread_local const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(),
-                                                                             EVP_MD_CTX_free);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (!fetched || !ctx || !EVP_DigestInit_ex2(ctx.get(), fetched, nullptr) ||
-      !EVP_DigestUpdate(ctx.get(), data.data(), data.size()) ||
-      !EVP_DigestFinal_ex(ctx.get(), md, &len)) {
-    len = 0;
-    EVP_Digest(data.data(), data.size(), md, &len, EVP_md5(), nullptr);
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out(2 * len, '0');
-  for (unsigned i = 0; i < len; ++i) {
-    out[2 * i] = hex[md[i] >> 4];
-    out[2 * i + 1] = hex[md[i] & 15];
-  }
-  return out;
-}
 
 std::string upstream_name(std::string_view namespace_name, std::string_view service,
                           std::string_view port) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "config/snapshot.hpp"
 #include "proxy/ascii.hpp"
 
 namespace portico::proxy {
@@ -28,12 +29,6 @@ std::string hex(const unsigned char* p, std::size_t n) {
   return out;
 }
 
-std::string md5_hex(std::string_view s) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned n = 0;
-  EVP_Digest(s.data(), s.size(), d, &n, EVP_md5(), nullptr);
-  return hex(d, n);
-}
 
 // The process's nonce key: random, made once.
 const std::array<unsigned char, 32>& nonce_key() {
@@ -150,8 +145,8 @@ digest_result digest_verifier::verify(const config::htpasswd& users, std::string
     return digest_result::refused;
   const std::string* ha1 = users.find(f.username);
   if (ha1 == nullptr) return digest_result::refused;
-  const std::string ha2 = md5_hex(std::string(method) + ":" + f.uri);
-  std::string response = md5_hex(*ha1 + ":" + f.nonce + ":" + f.nc + ":" + f.cnonce + ":" + f.qop + ":" + ha2);
+  const std::string ha2 = config::md5_hex(std::string(method) + ":" + f.uri);
+  std::string response = config::md5_hex(*ha1 + ":" + f.nonce + ":" + f.nc + ":" + f.cnonce + ":" + f.qop + ":" + ha2);
   std::string given = f.response;
   for (auto& c : given) c = ascii::lower(c);
   if (!same(response, given)) return digest_result::refused;
