@@ -373,6 +373,9 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
     if (done) {
       if (chunked_out) resp_sink_.end_chunked();
       pool_upstream_if_reusable();
+      // The response is complete: the client may start its next request as soon as these
+      // bytes arrive, on any worker; limit-connections no longer counts this one.
+      conn_slot_.reset();
       if (pol.limit_rate != 0) co_return co_await write_limited(cout_);
       arm(session_phase::client_send, pol.send_timeout);
       // Written here rather than through write_client(): one coroutine frame less per response;
@@ -424,6 +427,7 @@ http_session::task<bool> http_session::relay_length_body(std::uint64_t length) {
   cout_.append(static_cast<const char*>(ubuf_.data().data()), first);
   ubuf_.consume(first);
   std::uint64_t remaining = length - first;
+  if (remaining == 0) conn_slot_.reset();  // the last bytes (see relay_body)
   arm(session_phase::client_send, pol.send_timeout);
   bool ok = co_await write_client(cout_);
   cout_.clear();
@@ -451,6 +455,7 @@ http_session::task<bool> http_session::relay_length_body(std::uint64_t length) {
     ubuf_.commit(n);
     const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(n, remaining));
     remaining -= take;
+    if (remaining == 0) conn_slot_.reset();  // the last bytes (see relay_body)
     arm(session_phase::client_send, pol.send_timeout);
     auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(ubuf_.data().data(), take), tok);
     rec_->response_bytes += wn;

@@ -735,6 +735,7 @@ forward_params http_session::forwarding() const {
 }
 
 http_session::task<bool> http_session::send_prepared() {
+  conn_slot_.reset();  // the whole answer is in cout_: the request ends with this write
   arm(session_phase::client_send, send_timeout());
   const bool ok = co_await write_client(cout_);
   finish_request();
