@@ -170,6 +170,8 @@ class byte_stream {
   tls_stream* tls() { return tls_.get(); }          // start_tls()'s stream
   tls_socket* server_tls() { return stls_.get(); }  // start_server_tls()'s
   bool is_h2() const { return h2_ != nullptr; }
+  // Plain TCP: no TLS layer, not an HTTP/2 stream.
+  bool is_plain() const { return !tls_ && !stls_ && !h2_; }
 
   // The TCP socket underneath (the TLS stream's next layer when TLS is on).
   tcp::socket& socket() { return tls_ ? tls_->next_layer() : stls_ ? stls_->next_layer() : sock_; }

@@ -35,6 +35,19 @@ namespace {
 constexpr auto tok = asio::as_tuple(asio::deferred);  // no frame per operation (http_forward.cpp)
 constexpr std::size_t read_chunk = 16 * 1024;
 
+// The receive block of a plain connection's warm wait: at most 64 warm waits per worker hold
+// one, from the thread's cache (128 KiB per worker at most, where a read into cbuf_ would
+// hold 32 KiB blocks).
+struct warm_block {
+  static constexpr std::size_t size = 2048;
+  using cache = block_cache<size, 64>;
+  char* data = static_cast<char*>(cache::take());
+  warm_block() = default;
+  warm_block(const warm_block&) = delete;
+  warm_block& operator=(const warm_block&) = delete;
+  ~warm_block() { cache::give(data); }
+};
+
 std::string_view path_of(std::string_view target) {
   auto q = target.find('?');
   return q == std::string_view::npos ? target : target.substr(0, q);
@@ -289,8 +302,23 @@ http_session::task<bool> http_session::serve() {
     if (cbuf_.size() != 0) continue;  // pipelined: the next request is here
     // Nothing pipelined: the warm wait, else the connection waits in an idle_conn.
     if (!begin_warm_wait()) co_return true;
-    auto [ec] = co_await asio::async_initiate<decltype(tok), void(boost::system::error_code)>(
-        [this](auto handler) { client_.async_wait_readable(std::move(handler)); }, tok);
+    boost::system::error_code ec;
+    if (client_.is_plain()) {
+      // Plain TCP reads the next request into a small block rather than waiting for
+      // readiness: Asio's wait re-arms the socket in epoll (an epoll_ctl per request), a read
+      // whose last try drained the socket simply waits for the next edge. The bytes move to
+      // cbuf_ (a head larger than the block is read on from there).
+      warm_block blk;
+      std::size_t n = 0;
+      std::tie(ec, n) = co_await client_.async_read_some(asio::buffer(blk.data, warm_block::size), tok);
+      if (n > 0) {
+        std::memcpy(cbuf_.prepare(read_chunk).data(), blk.data, n);
+        cbuf_.commit(n);
+      }
+    } else {
+      std::tie(ec) = co_await asio::async_initiate<decltype(tok), void(boost::system::error_code)>(
+          [this](auto handler) { client_.async_wait_readable(std::move(handler)); }, tok);
+    }
     w_.warm_leave(warm_);
     if (closed_) co_return false;
     // Cancelled: end_warm_wait() (or a deadline of the last request) hands the connection to

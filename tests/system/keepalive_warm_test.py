@@ -90,6 +90,36 @@ class warm_wait(unittest.TestCase):
                     got += [target(c.read_response()), target(c.read_response())]
                     self.assertEqual(got, ["/a", "/b", "/c", "/d"])
 
+    def test_heads_and_bodies_larger_than_the_warm_read(self):
+        # A plain connection's warm wait reads the next request into a 2 KiB block, then moves
+        # it to the receive buffer: heads and bodies larger than that, whole or in pieces, and
+        # pipelined requests beyond it, arrive byte for byte.
+        cookie = "k=" + "c" * 6000
+        for kind, make in connections():
+            with self.subTest(kind=kind):
+                with make() as c:
+                    self.assertEqual(c.request("GET", "/first", host=HOST).status, 200)
+                    r = c.request("GET", "/big-head", {"Cookie": cookie}, host=HOST)
+                    self.assertEqual((r.status, target(r)), (200, "/big-head"))
+                    self.assertEqual(r.echo_header("cookie"), [cookie])
+                    # In pieces: 100 bytes into the warm wait, the rest a moment later.
+                    raw = h.build_request("GET", "/pieces", {"Cookie": cookie}, b"", HOST)
+                    c.send(raw[:100])
+                    time.sleep(0.05)
+                    c.send(raw[100:])
+                    r = c.read_response()
+                    self.assertEqual((r.status, target(r)), (200, "/pieces"))
+                    self.assertEqual(r.echo_header("cookie"), [cookie])
+                    body = bytes(range(256)) * 40
+                    r = c.request("POST", "/body", None, body, HOST)
+                    self.assertEqual((r.status, r.json()["body_bytes"]), (200, len(body)))
+                    pad = {"X-Pad": "p" * 1500}
+                    c.send(h.build_request("GET", "/p1", pad, b"", HOST) +
+                           h.build_request("GET", "/p2", pad, b"", HOST))
+                    got = [c.read_response(), c.read_response()]
+                    self.assertEqual([target(x) for x in got], ["/p1", "/p2"])
+                    self.assertEqual([x.echo_header("x-pad") for x in got], [[pad["X-Pad"]]] * 2)
+
     def test_a_client_closing_during_the_warm_wait(self):
         for kind, make in connections():
             with self.subTest(kind=kind):
