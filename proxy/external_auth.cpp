@@ -210,8 +210,11 @@ void auth_endpoints::store(const std::string& host, std::uint16_t port,
 
 std::shared_ptr<endpoint_state> auth_endpoints::endpoint(const boost::asio::ip::tcp::endpoint& ep) {
   const bool v6 = ep.address().is_v6();
-  std::string key = (v6 ? "[" : "") + ep.address().to_string() + (v6 ? "]:" : ":") +
-                    std::to_string(ep.port());
+  std::string key;
+  if (v6) key += '[';
+  key += ep.address().to_string();
+  key += v6 ? "]:" : ":";
+  key += std::to_string(ep.port());
   auto& slot = endpoints_[key];
   if (!slot) {
     slot = std::make_shared<endpoint_state>();

@@ -143,7 +143,10 @@ std::vector<std::uint16_t> parse_ports(const std::string& text, const char* flag
 // "8080,8081" (the inverse of parse_ports).
 std::string ports_text(const std::vector<std::uint16_t>& ports) {
   std::string out;
-  for (const std::uint16_t p : ports) out += (out.empty() ? "" : ",") + std::to_string(p);
+  for (const std::uint16_t p : ports) {
+    if (!out.empty()) out.push_back(',');
+    out += std::to_string(p);
+  }
   return out;
 }
 

@@ -151,7 +151,7 @@ metric_options resolve_metric_options(const server_options& o, std::vector<std::
 
 route_labels route_labels::of(const config::route& r, bool per_host) {
   return {r.namespace_name, r.ingress_name, r.service_name, per_host ? r.host : std::string(),
-          r.path};
+          r.path, std::string()};
 }
 
 route_labels route_labels::of_canary(const config::route& r, bool per_host) {

@@ -148,7 +148,7 @@ std::string gateway_edit_path(const config::path_edit& e, std::string_view route
   const std::string_view rest = path.size() >= prefix.size() ? path.substr(prefix.size()) : std::string_view{};
   std::string out(config::normalize_prefix(e.value));
   out.append(rest);
-  if (out.empty()) out = "/";
+  if (out.empty()) out.push_back('/');
   return out;
 }
 

@@ -44,7 +44,7 @@ cluster_state make_state() {
     service svc;
     svc.meta.name = "svc" + std::to_string(i);
     svc.meta.namespace_name = ns;
-    svc.ports.push_back({"http", "TCP", 80, 8080, ""});
+    svc.ports.push_back({"http", "TCP", 80, 8080, "", ""});
     st.upsert(std::move(svc));
 
     endpoint_slice sl;

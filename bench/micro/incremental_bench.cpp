@@ -65,7 +65,7 @@ cluster_state make_state(int count) {
     service svc;
     svc.meta.name = "svc" + std::to_string(i);
     svc.meta.namespace_name = ns_of(i);
-    svc.ports.push_back({"http", "TCP", 80, 8080, ""});
+    svc.ports.push_back({"http", "TCP", 80, 8080, "", ""});
     st.upsert(std::move(svc));
     st.upsert(make_slice(i));
   }

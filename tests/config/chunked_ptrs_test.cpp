@@ -45,8 +45,11 @@ TEST(chunked_ptrs, a_copy_shares_every_chunk_until_written) {
   EXPECT_EQ(*a[n + 5], static_cast<int>(n + 5));
   EXPECT_EQ(b[n + 5], fresh);
   // The copied chunk holds the same elements elsewhere.
-  for (std::size_t i = n; i < 2 * n; ++i)
-    if (i != n + 5) EXPECT_EQ(a[i], b[i]) << i;
+  for (std::size_t i = n; i < 2 * n; ++i) {
+    if (i != n + 5) {
+      EXPECT_EQ(a[i], b[i]) << i;
+    }
+  }
   // A second write to that chunk does not copy it again (only b holds it now).
   const auto* chunk = b.chunks()[1].get();
   b.set(n + 6, fresh);

@@ -256,7 +256,7 @@ TEST(GrpcRoutePrecedence, AgreesWithAReferenceMatcher) {
         rules += "  - backendRefs: [{name: " + name + "-r" + std::to_string(rj) + ", port: 50051}]\n    matches:\n";
         const int nm = 1 + static_cast<int>(rng() % 2);
         for (int mk = 0; mk < nm; ++mk) {
-          ref_match m{name, created, rj, mk};
+          ref_match m{name, created, rj, mk, false, "", "", {}};
           m.regex = rng() % 3 == 0;
           const int which = static_cast<int>(rng() % 3);  // service, method, both
           if (which != 1) m.service = m.regex ? pick(svc_res) : pick(services);

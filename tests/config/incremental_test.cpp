@@ -124,8 +124,8 @@ class world {
       svc.type = "ExternalName";
       svc.external_name = "example.com";
     }
-    svc.ports.push_back({"http", "TCP", 80, 8080, ""});
-    if (s % 2 == 0) svc.ports.push_back({"admin", "TCP", 9000, 9000, ""});
+    svc.ports.push_back({"http", "TCP", 80, 8080, "", ""});
+    if (s % 2 == 0) svc.ports.push_back({"admin", "TCP", 9000, 9000, "", ""});
     return svc;
   }
 
@@ -491,7 +491,7 @@ TEST(incremental, used_service_change_needs_the_full_build_unused_does_not) {
   t.clear();
   service other;
   other.meta = named("other", "default");
-  other.ports.push_back({"http", "TCP", 80, 80, ""});
+  other.ports.push_back({"http", "TCP", 80, 80, "", ""});
   t.before_upsert(st, other);
   apply(st, other);
   auto inc = build_incremental(st, {}, first.snap, first.errors, t);
@@ -590,7 +590,7 @@ TEST(incremental, a_slice_change_shares_every_untouched_chunk) {
   for (int i = 0; i < count; ++i) {
     service svc;
     svc.meta = named("svc" + std::to_string(i), "ns");
-    svc.ports.push_back({"http", "TCP", 80, 8080, ""});
+    svc.ports.push_back({"http", "TCP", 80, 8080, "", ""});
     st.upsert(std::move(svc));
     st.upsert(slice_of(i, "10.0.0.1"));
     ingress ing;
