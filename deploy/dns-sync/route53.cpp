@@ -272,10 +272,22 @@ apply_result route53_provider::apply(const plan& p) {
 
 std::string route53_provider::send_batch(const std::string& batch) {
   std::string path = next_batch_path();
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  // Written beside it under a hidden name, then renamed: whoever watches the directory for
+  // new batches never reads one half written.
+  const std::filesystem::path final_path(path);
+  std::string tmp_name(1, '.');
+  tmp_name += final_path.filename().string();
+  tmp_name += ".tmp";
+  const std::filesystem::path tmp = final_path.parent_path() / tmp_name;
+  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
   f << batch;
   f.close();
-  if (!f) return path + ": cannot write the change batch";
+  std::error_code ec;
+  if (f) std::filesystem::rename(tmp, final_path, ec);
+  if (!f || ec) {
+    std::filesystem::remove(tmp, ec);
+    return path + ": cannot write the change batch";
+  }
   if (aws_.empty()) return "";
   auto r = run_process({aws_, "route53", "change-resource-record-sets", "--hosted-zone-id", opts_.zone_id,
                         "--change-batch", "file://" + path});

@@ -30,6 +30,9 @@ class FileSource(unittest.TestCase):
         harness.simple_config(self.dir, [self.up], host="a.test")
         p = harness.Portico.start(self.dir, "--access-log=false", *flags)
         self.addCleanup(p.stop)
+        # /healthz answers once the first Snapshot is in place, the log line may come a moment
+        # later: tests that count loads start from it.
+        harness.wait_until(lambda: p.count_lines(LOADED) >= 1, timeout=30)
         return p
 
     def status(self, p, host, path="/"):
