@@ -4,6 +4,7 @@
 // request were ~8% of the request path's instructions under callgrind).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <new>
 #include <string>
@@ -19,28 +20,45 @@ class block_cache {
   static constexpr std::size_t max_blocks = MaxBlocks;
 
   static void* take() {
-    auto& c = blocks();
+    auto& h = state();
+    auto& c = h.v;
     if (c.empty()) return ::operator new(block_size);
     void* p = c.back();
     c.pop_back();
+    if (c.size() < h.low) h.low = c.size();
     return p;
   }
   static void give(void* p) {
-    auto& c = blocks();
+    auto& c = state().v;
     if (c.size() < max_blocks) c.push_back(p);
     else ::operator delete(p);
   }
+  // Frees, beyond the first `keep`, the blocks that no take() reached since the last trim
+  // (they lay below the cache's low-water mark all that time), so a cache sized for a burst
+  // gives its memory back when the burst is over. Called periodically by the owning thread.
+  static void trim(std::size_t keep) {
+    auto& h = state();
+    if (h.low > keep) {
+      // The bottom of the stack: the longest unused.
+      const std::size_t n = std::min(h.low - keep, h.v.size());
+      for (std::size_t i = 0; i < n; ++i) ::operator delete(h.v[i]);
+      h.v.erase(h.v.begin(), h.v.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    h.low = h.v.size();
+  }
+  static std::size_t cached() { return state().v.size(); }
 
  private:
   struct holder {
     std::vector<void*> v;
+    std::size_t low = 0;  // the fewest blocks held since the last trim()
     ~holder() {
       for (void* p : v) ::operator delete(p);
     }
   };
-  static std::vector<void*>& blocks() {
+  static holder& state() {
     thread_local holder h;
-    return h.v;
+    return h;
   }
 };
 

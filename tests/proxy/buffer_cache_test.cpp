@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 using namespace portico::proxy;
 
@@ -83,4 +84,32 @@ TEST(string_pool, a_string_with_storage_keeps_it) {
   string_pool::fill(own);
   EXPECT_EQ(own.data(), storage);
   EXPECT_EQ(own, std::string(300, 'o'));
+}
+
+// trim(): blocks no take() reached since the last trim are freed beyond `keep`; blocks in use
+// during the period stay.
+TEST(block_cache, trim_frees_only_the_blocks_unused_for_a_whole_period) {
+  using cache = portico::proxy::block_cache<40, 32>;
+  std::vector<void*> held;
+  for (int i = 0; i < 20; ++i) held.push_back(cache::take());
+  for (void* p : held) cache::give(p);
+  held.clear();
+  ASSERT_EQ(cache::cached(), 20u);
+  cache::trim(4);  // the first period began with an empty cache: nothing lay unused through it
+  EXPECT_EQ(cache::cached(), 20u);
+  // A period in which at most 6 were taken at once: 14 lay unused; 4 are kept beyond the 6.
+  for (int i = 0; i < 6; ++i) held.push_back(cache::take());
+  for (void* p : held) cache::give(p);
+  held.clear();
+  cache::trim(4);
+  EXPECT_EQ(cache::cached(), 10u);
+  // A quiet period: down to `keep`.
+  cache::trim(4);
+  EXPECT_EQ(cache::cached(), 4u);
+  cache::trim(4);
+  EXPECT_EQ(cache::cached(), 4u);
+  // What remains is still handed out and taken back.
+  for (int i = 0; i < 8; ++i) held.push_back(cache::take());
+  for (void* p : held) cache::give(p);
+  EXPECT_EQ(cache::cached(), 8u);
 }
