@@ -85,6 +85,7 @@ class h2_stream final : public stream_channel {
   bool submitted = false;
   bool resp_done = false;  // all of the body is in `out`
   bool deferred = false;   // the data source said "nothing yet"
+  bool reset_when_drained = false;  // the answer broke off: RST_STREAM once `out` is sent
   std::string out;
   std::size_t out_off = 0;
   io_handler pending_write;
@@ -185,6 +186,17 @@ struct h2_connection::impl {
     }
     if (s.pending_write && s.out.size() - s.out_off < stream_out_limit)
       post(c, std::move(s.pending_write), {}, s.pending_write_n);
+    if (s.reset_when_drained && s.out.size() == s.out_off) {
+      // The last of what came goes out in this frame, the reset after it (close_stream).
+      s.reset_when_drained = false;
+      nghttp2_submit_rst_stream(c.session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
+      c.schedule_flush();
+      if (n == 0) {
+        s.deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+      }
+      return static_cast<ssize_t>(n);
+    }
     if (s.out.size() == s.out_off && s.resp_done) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
       if (sends_trailers(s)) {
@@ -519,6 +531,12 @@ void h2_connection::impl::close_stream(h2_connection& c, h2_stream& s) {
     s.resp_done = true;
     h2_connection::impl::wake_output(c, s);
     if (s.end_sent) stop_request_body(c, s);
+  } else if (s.submitted && s.out.size() > s.out_off) {
+    // The answer cannot be completed, but what came of it is the client's (a gRPC message
+    // already relayed): nghttp2 drops a stream's queued DATA once its RST_STREAM is sent, so
+    // the reset waits until read_body has handed out the rest.
+    s.reset_when_drained = true;
+    h2_connection::impl::wake_output(c, s);
   } else {
     // The answer cannot be completed: the client sees the stream reset (RFC 9113 8.1).
     nghttp2_submit_rst_stream(c.session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);

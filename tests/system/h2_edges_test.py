@@ -165,13 +165,33 @@ class upstream_fails_mid_answer(unittest.TestCase):
         finally:
             c.close()
 
+    def test_grpc_stream_of_an_internal_http11_upstream_is_reset_after_its_message(self):
+        # On the wire: the message that came, then RST_STREAM(INTERNAL_ERROR), never the
+        # reset first (nghttp2 would drop DATA still queued for a reset stream).
+        c = raw_h2(P.http_port)
+        try:
+            c.headers(1, get_fields("dying.test", "/grpc.Test/Stream", "POST",
+                                    [("content-type", "application/grpc"), ("te", "trailers")]),
+                      end_stream=False)
+            c.send(frame(DATA, END_STREAM, 1, b"\0" + struct.pack(">I", 2) + b"go"))
+            self.assertEqual(c.response(1), ("reset", INTERNAL_ERROR, b""))
+            self.assertEqual(c.streams[1]["headers"].get(":status"), "200")
+            self.assertEqual(c.streams[1]["body"], b"\0" + struct.pack(">I", 5) + b"first")
+        finally:
+            c.close()
+
     def test_grpc_client_sees_internal_http11_upstream(self):
+        # grpc-python: the call ends INTERNAL. Whether it hands out the message first depends
+        # on the client: gRPC core drops a message not yet read when the reset comes right
+        # after it (seen on a loaded machine), so that is checked on the wire above.
         with grpc_channel("dying.test") as ch:
             it = ch.unary_stream("/grpc.Test/Stream")(b"go", timeout=30)
-            self.assertEqual(next(it), b"first")
+            got = []
             with self.assertRaises(grpc.RpcError) as e:
-                next(it)
+                for m in it:
+                    got.append(m)
             self.assertEqual(e.exception.code(), grpc.StatusCode.INTERNAL)
+            self.assertIn(got, ([], [b"first"]))
 
     def test_grpc_client_sees_internal_grpc_upstream(self):
         global GRPC_UP
