@@ -47,7 +47,14 @@ class FileSource(unittest.TestCase):
             harness.write_manifests(self.dir, "b.yaml", harness.ingress(
                 "b", [("b.test", "/", "Prefix", "app", 80)]))
             harness.wait_until(lambda: self.status(p, "b.test") == 200, timeout=30)
-            r = c.request("GET", "/hello", host="b.test")  # the old connection still works
+            # The old connection still works and gets the new route too, once its worker has
+            # the new Snapshot (each worker takes it in its own turn: a new connection may
+            # have come to one that had it first).
+            got = []
+            harness.wait_until(
+                lambda: got.append(c.request("GET", "/hello", host="b.test")) or got[-1].status == 200,
+                timeout=30)
+            r = got[-1]
             self.assertEqual(r.status, 200)
             self.assertEqual(r.json()["name"], "fs-up")
             self.assertEqual(r.json()["target"], "/hello")
