@@ -95,8 +95,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // The receive buffers' 32 KiB blocks come from a per-thread cache of up to 1,024 blocks (with
   // 256 busy keep-alive connections a cache of 64 overflowed: a malloc and a free of 32 KiB on
   // most requests); each worker tick frees those beyond 64 that no request took since the tick
-  // before (buffer_blocks::trim), so a burst's blocks do not stay.
-  using buffer_blocks = block_cache<32 * 1024, 1024>;
+  // before (buffer_blocks::trim; buffer_blocks_kept stay), so a burst's blocks do not stay.
+  using buffer_allocator = recycling_allocator<char, 32 * 1024, 1024>;
+  using buffer_blocks = buffer_allocator::cache;
+  static constexpr std::size_t buffer_blocks_kept = 64;
   // `conn` is plain TCP, or TLS after a completed handshake (then the session is HTTPS).
   // `peer`: the client address from a PROXY protocol header ("" = the socket's peer).
   // `listener_port`: the Gateway listener port of the listener it was accepted on
@@ -276,7 +278,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::uint64_t warm_tick_ = 0;             // the worker's tick when the warm wait began
   bool warm_expired_ = false;               // end_warm_wait() ended it
 
-  using io_buffer = boost::beast::basic_flat_buffer<recycling_allocator<char, 32 * 1024, 1024>>;
+  using io_buffer = boost::beast::basic_flat_buffer<buffer_allocator>;
   io_buffer cbuf_;  // client receive; released while idle
   io_buffer ubuf_;  // upstream receive; released while idle
   // Output strings; parked in a per-thread string_pool while idle.

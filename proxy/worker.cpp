@@ -171,7 +171,7 @@ void worker::tick() {
   const auto now = std::chrono::steady_clock::now();
   ++ticks_;
   end_warm_waits();
-  http_session::buffer_blocks::trim(64);
+  http_session::buffer_blocks::trim(http_session::buffer_blocks_kept);
   if (observer_) observer_->flush();
   pool_.sweep(now);
   h2_pool_.sweep(now, settings().upstream_keepalive_timeout);
