@@ -4,8 +4,11 @@
 // request were ~8% of the request path's instructions under callgrind).
 #pragma once
 
+#include "proxy/slab_heap.hpp"
+
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <string>
 #include <utility>
@@ -13,47 +16,102 @@
 
 namespace portico::proxy {
 
+// The per-thread caches that keep freed memory for reuse (block caches, the string pool,
+// coroutine frames) register a trim function here when a thread first uses them. The owning
+// thread calls trim_all() periodically (a worker: every tick): each cache frees what lay unused
+// in it (trim_mark), so that memory taken for a burst of requests goes back once the burst is
+// over (an idle connection needs none of it).
+class thread_caches {
+ public:
+  // Frees unused storage (all of it when `idle`); returns the bytes freed.
+  using trim_fn = std::size_t (*)(bool idle);
+  static void add(trim_fn f) { fns().push_back(f); }
+  static std::size_t trim_all(bool idle) {
+    std::size_t freed = 0;
+    for (trim_fn f : fns()) freed += f(idle);
+    return freed;
+  }
+
+ private:
+  static std::vector<trim_fn>& fns() {
+    thread_local std::vector<trim_fn> v;
+    return v;
+  }
+};
+
+// How many of a cache's storage units a trim keeps while the cache is in use: about 8 KiB of
+// them, at least 2 and at most the cache's cap.
+constexpr std::size_t kept_in_use(std::size_t unit_bytes, std::size_t cap) {
+  return std::min(cap, std::max<std::size_t>(2, 8 * 1024 / unit_bytes));
+}
+
+// What a cache's trim (once per worker tick) frees. While the thread is busy, once every
+// `busy_window` trims: half of what the cache holds beyond `keep` (what it holds at that moment
+// lies unused; a cache sized for a past peak shrinks by halves, one that is still needed is
+// refilled from the slabs at a cost of one slab_heap call per block, no more than a few per
+// second). Once the thread is idle (no request for a few ticks, worker::trim_caches): all of
+// it, which would otherwise pin the slabs it lies in (proxy/slab_heap.hpp). Nothing is counted
+// per take or give.
+struct trim_mark {
+  static constexpr unsigned busy_window = 10;
+  unsigned trims = 0;  // trims since the window began
+
+  // How many of the `held` units to free now.
+  std::size_t to_free(std::size_t held, std::size_t keep, bool idle) noexcept {
+    if (idle) {
+      trims = 0;
+      return held;
+    }
+    if (++trims < busy_window) return 0;
+    trims = 0;
+    return held > keep ? (held - keep + 1) / 2 : 0;
+  }
+};
+
+// Blocks come from slab_heap (apart from the malloc heap, proxy/slab_heap.hpp).
 template <std::size_t BlockSize, std::size_t MaxBlocks>
 class block_cache {
+  static_assert(BlockSize <= slab_heap::max_block);
+
  public:
   static constexpr std::size_t block_size = BlockSize;
   static constexpr std::size_t max_blocks = MaxBlocks;
+  static constexpr std::size_t kept = kept_in_use(BlockSize, MaxBlocks);
 
-  static void* take() {
+  [[gnu::always_inline]] static void* take() {
     auto& h = state();
     auto& c = h.v;
-    if (c.empty()) return ::operator new(block_size);
+    if (c.empty()) [[unlikely]] return slab_heap::allocate(block_size);
     void* p = c.back();
     c.pop_back();
-    if (c.size() < h.low) h.low = c.size();
     return p;
   }
-  static void give(void* p) {
+  [[gnu::always_inline]] static void give(void* p) {
     auto& c = state().v;
-    if (c.size() < max_blocks) c.push_back(p);
-    else ::operator delete(p);
+    if (c.size() < max_blocks) [[likely]] c.push_back(p);
+    else slab_heap::deallocate(p, block_size);
   }
-  // Frees, beyond the first `keep`, the blocks that no take() reached since the last trim
-  // (they lay below the cache's low-water mark all that time), so a cache sized for a burst
-  // gives its memory back when the burst is over. Called periodically by the owning thread.
-  static void trim(std::size_t keep) {
+  // Frees what trim_mark says (half beyond `keep` once per window, everything when `idle`), so
+  // a cache sized for a burst gives its memory back when the burst is over; returns how many
+  // blocks it freed. Called every tick by the owning thread (thread_caches::trim_all, with
+  // `kept`).
+  static std::size_t trim(std::size_t keep, bool idle = false) {
     auto& h = state();
-    if (h.low > keep) {
-      // The bottom of the stack: the longest unused.
-      const std::size_t n = std::min(h.low - keep, h.v.size());
-      for (std::size_t i = 0; i < n; ++i) ::operator delete(h.v[i]);
-      h.v.erase(h.v.begin(), h.v.begin() + static_cast<std::ptrdiff_t>(n));
-    }
-    h.low = h.v.size();
+    const std::size_t n = h.mark.to_free(h.v.size(), keep, idle);
+    // The bottom of the stack: the longest unused.
+    for (std::size_t i = 0; i < n; ++i) slab_heap::deallocate(h.v[i], block_size);
+    h.v.erase(h.v.begin(), h.v.begin() + static_cast<std::ptrdiff_t>(n));
+    return n;
   }
   static std::size_t cached() { return state().v.size(); }
 
  private:
   struct holder {
     std::vector<void*> v;
-    std::size_t low = 0;  // the fewest blocks held since the last trim()
+    trim_mark mark;
+    holder() { thread_caches::add([](bool idle) { return trim(kept, idle) * block_size; }); }
     ~holder() {
-      for (void* p : v) ::operator delete(p);
+      for (void* p : v) slab_heap::deallocate(p, block_size);
     }
   };
   static holder& state() {
@@ -172,26 +230,46 @@ class string_pool {
   static constexpr std::size_t max_strings = 256;
   static constexpr std::size_t max_capacity = 4096;  // larger ones are freed
 
+  static constexpr std::size_t kept = 16;  // while the thread is busy (trim_mark)
+
   // Empties `s`: its storage is parked, or freed when too large or the pool is full.
   static void park(std::string& s) {
     if (s.capacity() <= 15) return;  // small-string storage: nothing allocated
-    auto& v = spares_;
-    if (s.capacity() <= max_capacity && v.size() < max_strings)
-      v.push_back(std::move(s));  // leaves `s` empty, in its small-string storage
+    auto& p = state();
+    if (s.capacity() <= max_capacity && p.v.size() < max_strings)
+      p.v.push_back(std::move(s));  // leaves `s` empty, in its small-string storage
     else
       std::string().swap(s);
   }
   // Gives `s` parked storage (emptied) when it has none.
   static void fill(std::string& s) noexcept {
-    auto& v = spares_;
-    if (v.empty() || s.capacity() > 15) return;
-    s = std::move(v.back());
-    v.pop_back();
+    auto& p = state();
+    if (p.v.empty() || s.capacity() > 15) return;
+    s = std::move(p.v.back());
+    p.v.pop_back();
     s.clear();
   }
+  // As block_cache::trim, for the parked strings; returns the bytes freed.
+  static std::size_t trim(bool idle) {
+    auto& p = state();
+    const std::size_t n = p.mark.to_free(p.v.size(), kept, idle);
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < n; ++i) bytes += p.v[i].capacity() + 1;
+    p.v.erase(p.v.begin(), p.v.begin() + static_cast<std::ptrdiff_t>(n));
+    return bytes;
+  }
+  static std::size_t parked() { return state().v.size(); }
 
  private:
-  static inline thread_local std::vector<std::string> spares_;
+  struct pool {
+    std::vector<std::string> v;
+    trim_mark mark;
+    pool() { thread_caches::add(&string_pool::trim); }
+  };
+  static pool& state() {
+    thread_local pool p;
+    return p;
+  }
 };
 
 }  // namespace portico::proxy

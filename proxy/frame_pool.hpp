@@ -7,18 +7,22 @@
 // as many free calls, about 4,400 instructions of its 26,200 (bench/callgrind.sh,
 // 2026-12-07; bench/causes.md keepalive-64). Here every coroutine member of http_session gets
 // a promise type that is Asio's own awaitable_frame with operator new/delete from free lists
-// by size class (64 bytes apart, up to 8 KiB; larger frames and frames past the per-thread
-// cap go to the heap as before). A frame is freed on the thread that allocated it (a session
-// lives on one worker), so the lists need no lock.
+// by size class (64 bytes apart, up to 8 KiB, taken from slab_heap and given back to it past
+// the per-thread cap or when trimmed; larger frames go to malloc). A frame is freed on the
+// thread that allocated it (a session lives on one worker), so the lists need no lock.
 //
 // The promise type adds no member, so its layout and alignment are those of
 // awaitable_frame<T, Executor>, which Asio's handles (from_promise on the base) rely on.
 #pragma once
 
+#include "proxy/buffer_cache.hpp"
+
 #include <boost/asio/awaitable.hpp>
 
+#include <algorithm>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <type_traits>
@@ -45,59 +49,68 @@ class frame_pool {
   // each with five frames of about 1.5 KiB, reuses all of them.
   static constexpr std::size_t max_kept_bytes = 2 * 1024 * 1024;
 
-  static void* allocate(std::size_t size) {
-    if (size <= max_frame && !gone_) {
-      frame_pool& p = local();
+  // The fast paths (a frame from, or back to, this thread's list) are inlined into each
+  // coroutine's ramp; the rest is out of line. The thread's state is plain thread-local data
+  // (no initialization guard on the fast path); its first frame, which always takes the slow
+  // path, sets it up (setup()).
+  [[gnu::always_inline]] static void* allocate(std::size_t size) {
+    if (size <= max_frame && state_.live) [[likely]] {
       const std::size_t c = size_class(size);
-      if (block* b = p.free_[c]) {
+      size_list& l = state_.lists[c];
+      if (block* b = l.head) [[likely]] {
         PORTICO_FRAME_UNPOISON(b, class_bytes(c));
-        p.free_[c] = b->next;
-        p.kept_ -= class_bytes(c);
+        l.head = b->next;
+        --l.count;
+        state_.kept -= class_bytes(c);
         return b;
       }
-      size = class_bytes(c);
-      ++p.heap_blocks_;
     }
-    void* m = std::malloc(size);
-    if (m == nullptr) throw std::bad_alloc();
-    return m;
+    return allocate_slow(size);
   }
 
-  static void deallocate(void* m, std::size_t size) noexcept {
-    if (size <= max_frame && !gone_) {
-      frame_pool& p = local();
+  [[gnu::always_inline]] static void deallocate(void* m, std::size_t size) noexcept {
+    if (size <= max_frame && state_.live) [[likely]] {
       const std::size_t c = size_class(size);
-      if (p.kept_ + class_bytes(c) <= max_kept_bytes) {
+      if (state_.kept + class_bytes(c) <= max_kept_bytes) [[likely]] {
         auto* b = static_cast<block*>(m);
-        b->next = p.free_[c];
-        p.free_[c] = b;
-        p.kept_ += class_bytes(c);
+        size_list& l = state_.lists[c];
+        b->next = l.head;
+        l.head = b;
+        ++l.count;
+        state_.kept += class_bytes(c);
         PORTICO_FRAME_POISON(b, class_bytes(c));
         return;
       }
     }
-    std::free(m);
+    deallocate_slow(m, size);
   }
 
   // Bytes this thread holds in its free lists, and how many pooled-size frames it has taken
-  // from the heap (tests).
-  static std::size_t kept_bytes() { return gone_ ? 0 : local().kept_; }
-  static std::size_t heap_blocks() { return gone_ ? 0 : local().heap_blocks_; }
+  // from the slabs (tests).
+  static std::size_t kept_bytes() { return state_.kept; }
+  static std::size_t heap_blocks() { return state_.heap_blocks; }
 
-  frame_pool() = default;
-  frame_pool(const frame_pool&) = delete;
-  frame_pool& operator=(const frame_pool&) = delete;
-  // At thread exit the lists go back to the heap; a frame freed later on this thread (an
-  // io_context destroyed after its pool) goes to the heap directly (gone_).
-  ~frame_pool() {
-    gone_ = true;
+  // Frees, in each size class, half of the free frames beyond about 8 KiB of them (at least 2)
+  // once every window of trims, or all of them when the thread is idle (trim_mark); returns the
+  // bytes freed. Registered with thread_caches, so a worker's tick calls it: the frames of a
+  // burst of requests do not stay.
+  static std::size_t trim(bool idle) {
+    if (!state_.live) return 0;
+    std::size_t freed = 0;
     for (std::size_t c = 0; c < classes; ++c) {
-      while (block* b = free_[c]) {
+      const std::size_t keep = std::max<std::size_t>(2, 8192 / class_bytes(c));
+      size_list& l = state_.lists[c];
+      for (std::size_t n = l.mark.to_free(l.count, keep, idle); n > 0; --n) {
+        block* b = l.head;
         PORTICO_FRAME_UNPOISON(b, class_bytes(c));
-        free_[c] = b->next;
-        std::free(b);
+        l.head = b->next;
+        slab_heap::deallocate(b, class_bytes(c));
+        --l.count;
+        state_.kept -= class_bytes(c);
+        freed += class_bytes(c);
       }
     }
+    return freed;
   }
 
  private:
@@ -105,21 +118,64 @@ class frame_pool {
     block* next;
   };
   static constexpr std::size_t classes = max_frame / granule;
+  struct size_list {  // the free frames of one size class
+    block* head;
+    std::uint32_t count;
+    trim_mark mark;
+  };
+  // Trivially constructible and destructible: zero until setup(), readable to the thread's end.
+  struct thread_state {
+    size_list lists[classes];
+    std::size_t kept;
+    std::size_t heap_blocks;
+    bool live;  // set up, and the thread not ending: frames go to and come from the lists
+    bool ended;
+  };
+  // At thread exit the lists go back to the slabs; a frame freed later on this thread (an
+  // io_context destroyed after its pool) goes to them directly (live is false again).
+  struct janitor {
+    ~janitor() {
+      state_.live = false;
+      state_.ended = true;
+      for (std::size_t c = 0; c < classes; ++c) {
+        while (block* b = state_.lists[c].head) {
+          PORTICO_FRAME_UNPOISON(b, class_bytes(c));
+          state_.lists[c].head = b->next;
+          slab_heap::deallocate(b, class_bytes(c));
+        }
+        state_.lists[c].count = 0;
+      }
+      state_.kept = 0;
+    }
+  };
+
+  [[gnu::noinline]] static void setup() {
+    static thread_local janitor j;  // its destructor runs at thread exit
+    (void)j;
+    thread_caches::add(&frame_pool::trim);
+    state_.live = true;
+  }
+  [[gnu::noinline]] static void* allocate_slow(std::size_t size) {
+    if (size > max_frame) {
+      void* m = std::malloc(size);
+      if (m == nullptr) throw std::bad_alloc();
+      return m;
+    }
+    if (!state_.live && !state_.ended) setup();
+    if (state_.live) ++state_.heap_blocks;
+    return slab_heap::allocate(class_bytes(size_class(size)));
+  }
+  [[gnu::noinline]] static void deallocate_slow(void* m, std::size_t size) noexcept {
+    if (size > max_frame) return std::free(m);
+    slab_heap::deallocate(m, class_bytes(size_class(size)));
+  }
 
   static std::size_t size_class(std::size_t size) {
     return size == 0 ? 0 : (size - 1) / granule;
   }
   static constexpr std::size_t class_bytes(std::size_t c) { return (c + 1) * granule; }
 
-  static frame_pool& local() {
-    static thread_local frame_pool pool;
-    return pool;
-  }
-
-  block* free_[classes] = {};
-  std::size_t kept_ = 0;
-  std::size_t heap_blocks_ = 0;
-  static inline thread_local bool gone_ = false;  // trivially destructible: readable to the end
+  static inline thread_local thread_state state_{};
 };
 
 // Asio's promise type with the pool's operator new/delete. An awaitable's await_suspend takes

@@ -94,11 +94,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
  public:
   // The receive buffers' 32 KiB blocks come from a per-thread cache of up to 1,024 blocks (with
   // 256 busy keep-alive connections a cache of 64 overflowed: a malloc and a free of 32 KiB on
-  // most requests); each worker tick frees those beyond 64 that no request took since the tick
-  // before (buffer_blocks::trim; buffer_blocks_kept stay), so a burst's blocks do not stay.
+  // most requests); each worker tick frees those that no request took since the tick before
+  // (thread_caches::trim_all), so a burst's blocks do not stay.
   using buffer_allocator = recycling_allocator<char, 32 * 1024, 1024>;
-  using buffer_blocks = buffer_allocator::cache;
-  static constexpr std::size_t buffer_blocks_kept = 64;
   // `conn` is plain TCP, or TLS after a completed handshake (then the session is HTTPS).
   // `peer`: the client address from a PROXY protocol header ("" = the socket's peer).
   // `listener_port`: the Gateway listener port of the listener it was accepted on
@@ -115,6 +113,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
   static void serve_from(worker& w, idle_conn& c);
   // The worker is finishing: the sessions kept for reuse go.
   static void drop_spares();
+  // Worker tick: half of the spare sessions beyond 8 go once every window of ticks, and all of
+  // them when the worker is `idle` (trim_mark): the sessions of a burst of requests do not
+  // stay once it is over. Returns how many went.
+  static std::size_t trim_spares(bool idle);
 
   // `just_accepted`: the socket was accepted in this same run of handlers and nothing has
   // waited on it yet (its first wait needs no epoll_ctl, net::async_wait_readable).
@@ -143,7 +145,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void adopt(idle_conn& c);  // a spare session takes the next connection's request
   // Sessions whose connection went idle, kept whole (timer, upstream stream, pooled parts)
   // for the next request of any of this thread's connections; at most 64.
-  static std::vector<std::shared_ptr<http_session>>& spares();
+  struct spare_list {
+    std::vector<std::shared_ptr<http_session>> v;
+    trim_mark mark;
+  };
+  static spare_list& spares();
   void resume();
   void close_connection();
   task<bool> serve();

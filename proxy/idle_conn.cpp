@@ -221,15 +221,26 @@ void http_session::adopt(idle_conn& c) {
   closed_ = timed_out_ = orderly_end_ = client_closes_ = false;
 }
 
-std::vector<std::shared_ptr<http_session>>& http_session::spares() {
-  thread_local std::vector<std::shared_ptr<http_session>> v;
-  return v;
+http_session::spare_list& http_session::spares() {
+  thread_local spare_list l;
+  return l;
 }
 
 void http_session::drop_spares() {
-  auto& v = spares();
-  for (auto& s : v) s->watch_.cancel();  // its pending wait holds it
-  v.clear();
+  auto& l = spares();
+  for (auto& s : l.v) s->watch_.cancel();  // its pending wait holds it
+  l.v.clear();
+  l.mark = {};
+}
+
+std::size_t http_session::trim_spares(bool idle) {
+  constexpr std::size_t keep = 8;
+  auto& l = spares();
+  const std::size_t n = l.mark.to_free(l.v.size(), keep, idle);
+  // The bottom of the stack: the longest unused.
+  for (std::size_t i = 0; i < n; ++i) l.v[i]->watch_.cancel();  // its pending wait holds it
+  l.v.erase(l.v.begin(), l.v.begin() + static_cast<std::ptrdiff_t>(n));
+  return n;
 }
 
 namespace {
@@ -242,10 +253,10 @@ using session_allocator = object_allocator<T, cache_line_rounding>;
 // A keep-alive request takes a spare session: constructing one per request cost ~3,100
 // instructions more per request (callgrind, bench keepalive).
 void http_session::serve_from(worker& w, idle_conn& c) {
-  auto& v = spares();
-  if (!v.empty() && &v.back()->w_ == &w) {
-    auto s = std::move(v.back());
-    v.pop_back();
+  auto& l = spares();
+  if (!l.v.empty() && &l.v.back()->w_ == &w) {
+    auto s = std::move(l.v.back());
+    l.v.pop_back();
     s->adopt(c);
     return s->resume();
   }
@@ -272,7 +283,7 @@ void http_session::go_idle() {
                   false, waited);
   counted_ = false;
   w_.withdraw(enrolled_, h2_stream_);
-  auto& v = spares();
+  auto& v = spares().v;
   if (v.size() < 64 && !w_.draining()) v.push_back(shared_from_this());
   else watch_.cancel();  // its wait would keep the session until the deadline
 }

@@ -1,6 +1,7 @@
 #include "proxy/worker.hpp"
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -171,7 +172,7 @@ void worker::tick() {
   const auto now = std::chrono::steady_clock::now();
   ++ticks_;
   end_warm_waits();
-  http_session::buffer_blocks::trim(http_session::buffer_blocks_kept);
+  trim_caches();
   if (observer_) observer_->flush();
   pool_.sweep(now);
   h2_pool_.sweep(now, settings().upstream_keepalive_timeout);
@@ -183,6 +184,19 @@ void worker::tick() {
   ticker_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) tick();
   });
+}
+
+// The spare sessions and the thread's caches give back what lay unused for a window of ticks,
+// and everything once the worker is idle (no session at work and none begun for idle_ticks
+// ticks): the memory a burst of requests took goes back to slab_heap, which unmaps the slabs
+// left empty, and an idle worker holds nothing but its connections.
+void worker::trim_caches() {
+  const bool busy = !sessions_.empty() || enrolled_ != enrolled_seen_;
+  enrolled_seen_ = enrolled_;
+  quiet_ticks_ = busy ? 0 : std::min(quiet_ticks_ + 1, idle_ticks);
+  const bool idle = quiet_ticks_ >= idle_ticks;
+  http_session::trim_spares(idle);
+  thread_caches::trim_all(idle);
 }
 
 void worker::publish(config::snapshot_ptr snap) {
@@ -288,6 +302,7 @@ void worker::next_request_id(char out[32]) {
 }
 
 void worker::enroll(list_hook<http_session>& s, bool h2_stream) {
+  ++enrolled_;
   if (h2_stream) ++h2_stream_sessions_;
   sessions_.push_back(s);
 }

@@ -158,6 +158,10 @@ class worker {
   }
   void below_limit();
   void tick();
+  void trim_caches();
+  // Ticks without a request after which the worker counts as idle and its caches let go of
+  // everything they keep (trim_caches).
+  static constexpr unsigned idle_ticks = 5;
   void end_warm_waits();
   void maybe_finish();
   void adopt_settings(const config::controller_config_ptr& s);
@@ -191,6 +195,9 @@ class worker {
   intrusive_list<http_session> sessions_;
   intrusive_list<http_session> warm_;  // the warm waits, oldest first
   std::uint64_t ticks_ = 0;
+  std::uint64_t enrolled_ = 0;       // sessions enrolled, in all
+  std::uint64_t enrolled_seen_ = 0;  // enrolled_ at the last tick
+  unsigned quiet_ticks_ = 0;         // ticks in a row without a session at work
   std::uint64_t warm_resumes_ = 0;
   idle_set idle_;  // its timers are made on ioc_ and stopped before it goes
   std::list<tls_handshake*> handshakes_;  // accepted HTTPS connections still handshaking

@@ -86,29 +86,33 @@ TEST(string_pool, a_string_with_storage_keeps_it) {
   EXPECT_EQ(own, std::string(300, 'o'));
 }
 
-// trim(): blocks no take() reached since the last trim are freed beyond `keep`; blocks in use
-// during the period stay.
-TEST(block_cache, trim_frees_only_the_blocks_unused_for_a_whole_period) {
+// trim() once per tick: while the thread is busy, half of what the cache holds beyond `keep`
+// once every window of trims; when it is idle, everything.
+TEST(block_cache, trim_halves_the_surplus_once_a_window_and_frees_everything_when_idle) {
   using cache = portico::proxy::block_cache<40, 32>;
+  using mark = portico::proxy::trim_mark;
   std::vector<void*> held;
   for (int i = 0; i < 20; ++i) held.push_back(cache::take());
   for (void* p : held) cache::give(p);
   held.clear();
   ASSERT_EQ(cache::cached(), 20u);
-  cache::trim(4);  // the first period began with an empty cache: nothing lay unused through it
-  EXPECT_EQ(cache::cached(), 20u);
-  // A period in which at most 6 were taken at once: 14 lay unused; 4 are kept beyond the 6.
-  for (int i = 0; i < 6; ++i) held.push_back(cache::take());
+  // Busy: nothing within a window, then half of the 16 beyond the 4 kept.
+  for (unsigned t = 1; t < mark::busy_window; ++t) EXPECT_EQ(cache::trim(4), 0u) << t;
+  EXPECT_EQ(cache::trim(4), 8u);
+  EXPECT_EQ(cache::cached(), 12u);
+  for (unsigned t = 1; t < mark::busy_window; ++t) EXPECT_EQ(cache::trim(4), 0u) << t;
+  EXPECT_EQ(cache::trim(4), 4u);
+  EXPECT_EQ(cache::cached(), 8u);
+  // What remains is still handed out and taken back.
+  for (int i = 0; i < 10; ++i) held.push_back(cache::take());
   for (void* p : held) cache::give(p);
   held.clear();
-  cache::trim(4);
   EXPECT_EQ(cache::cached(), 10u);
-  // A quiet period: down to `keep`.
-  cache::trim(4);
-  EXPECT_EQ(cache::cached(), 4u);
-  cache::trim(4);
-  EXPECT_EQ(cache::cached(), 4u);
-  // What remains is still handed out and taken back.
+  // Idle: everything goes at once, and an idle trim of an empty cache frees nothing.
+  EXPECT_EQ(cache::trim(4, true), 10u);
+  EXPECT_EQ(cache::cached(), 0u);
+  EXPECT_EQ(cache::trim(4, true), 0u);
+  // Taken from the slabs again afterwards, and cached again.
   for (int i = 0; i < 8; ++i) held.push_back(cache::take());
   for (void* p : held) cache::give(p);
   EXPECT_EQ(cache::cached(), 8u);

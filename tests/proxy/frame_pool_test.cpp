@@ -118,5 +118,27 @@ TEST(frame_pool, a_thread_keeps_at_most_its_cap) {
   t.join();
 }
 
+// trim(): once per window of busy trims, half of a class's free frames beyond those kept; all
+// of them when the thread is idle (a worker calls it every tick through thread_caches).
+TEST(frame_pool, trim_halves_the_free_frames_and_frees_them_all_when_idle) {
+  std::thread t([] {
+    std::vector<void*> frames;
+    for (int i = 0; i < 40; ++i) frames.push_back(frame_pool::allocate(2000));  // 2,048 class
+    for (void* f : frames) frame_pool::deallocate(f, 2000);
+    ASSERT_EQ(frame_pool::kept_bytes(), 40u * 2048);
+    for (unsigned i = 1; i < trim_mark::busy_window; ++i) EXPECT_EQ(frame_pool::trim(false), 0u);
+    // 4 are kept (8 KiB of 2 KiB frames); half of the other 36 go.
+    EXPECT_EQ(frame_pool::trim(false), 18u * 2048);
+    EXPECT_EQ(frame_pool::kept_bytes(), 22u * 2048);
+    EXPECT_EQ(frame_pool::trim(true), 22u * 2048);
+    EXPECT_EQ(frame_pool::kept_bytes(), 0u);
+    // Frames come again (from the slabs) and are kept again.
+    void* f = frame_pool::allocate(2000);
+    frame_pool::deallocate(f, 2000);
+    EXPECT_EQ(frame_pool::kept_bytes(), 2048u);
+  });
+  t.join();
+}
+
 }  // namespace
 }  // namespace portico::proxy
