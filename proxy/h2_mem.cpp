@@ -2,10 +2,14 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "proxy/buffer_cache.hpp"
+#include "proxy/slab_heap.hpp"
+
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
+#include <new>
 
 namespace portico::proxy {
 
@@ -54,24 +58,63 @@ struct free_block {
 struct lists {
   free_block* head[class_count];
   std::uint32_t count[class_count];
+  trim_mark marks[class_count];
+  bool registered;  // the guard and the trim are set up for this thread
   bool closed;
 };
 thread_local lists tl{};
 
+// Class blocks come from slab_heap (apart from the malloc heap, as the other per-thread
+// caches' blocks), large ones from malloc.
+void* block_alloc(std::uint64_t c, std::size_t cap) {
+  try {
+    return c == big ? std::malloc(sizeof(block_header) + cap)
+                    : slab_heap::allocate(sizeof(block_header) + cap);
+  } catch (const std::bad_alloc&) {
+    return nullptr;  // nghttp2 expects null
+  }
+}
+
+void block_free(block_header* h) {
+  if (h->cls == big) std::free(h);
+  else slab_heap::deallocate(h, sizeof(block_header) + class_size(h->cls));
+}
+
+void pop_free(std::size_t c) {
+  free_block* b = tl.head[c];
+  tl.head[c] = b->next;
+  --tl.count[c];
+  block_free(reinterpret_cast<block_header*>(b) - 1);
+}
+
 struct guard {
   ~guard() {
     tl.closed = true;
-    for (std::size_t c = 0; c < class_count; ++c) {
-      while (tl.head[c] != nullptr) {
-        free_block* b = tl.head[c];
-        tl.head[c] = b->next;
-        std::free(reinterpret_cast<block_header*>(b) - 1);
-      }
-      tl.count[c] = 0;
-    }
+    for (std::size_t c = 0; c < class_count; ++c)
+      while (tl.head[c] != nullptr) pop_free(c);
   }
 };
-thread_local guard tl_guard;
+
+// Worker tick (thread_caches): the free blocks trim_mark says go, per class.
+std::size_t trim(bool idle) {
+  if (tl.closed) return 0;
+  std::size_t freed = 0;
+  for (std::size_t c = 0; c < class_count; ++c) {
+    const std::size_t keep = kept_in_use(class_size(c), list_bytes / class_size(c));
+    for (std::size_t n = tl.marks[c].to_free(tl.count[c], keep, idle); n > 0; --n) {
+      pop_free(c);
+      freed += sizeof(block_header) + class_size(c);
+    }
+  }
+  return freed;
+}
+
+void setup_thread() {
+  static thread_local guard g;  // the lists are emptied at thread exit
+  (void)g;
+  thread_caches::add(&trim);
+  tl.registered = true;
+}
 
 void* take(std::size_t n, void*) {
   const std::uint64_t c = class_of(n);
@@ -82,9 +125,9 @@ void* take(std::size_t n, void*) {
     return b;
   }
   const std::size_t cap = c == big ? n : class_size(c);
-  auto* h = static_cast<block_header*>(std::malloc(sizeof(block_header) + cap));
+  auto* h = static_cast<block_header*>(block_alloc(c, cap));
   if (h == nullptr) return nullptr;
-  if (caching && c != big) (void)&tl_guard;  // the lists are emptied at thread exit
+  if (caching && c != big && !tl.registered && !tl.closed) setup_thread();
   h->size = cap;
   h->cls = c;
   return h + 1;
@@ -94,14 +137,15 @@ void give(void* p, void*) {
   if (p == nullptr) return;
   auto* h = static_cast<block_header*>(p) - 1;
   const std::uint64_t c = h->cls;
-  if (caching && c != big && !tl.closed && tl.count[c] < list_bytes / class_size(c)) {
+  if (caching && c != big && tl.registered && !tl.closed &&
+      tl.count[c] < list_bytes / class_size(c)) {
     auto* b = static_cast<free_block*>(p);
     b->next = tl.head[c];
     tl.head[c] = b;
     ++tl.count[c];
     return;
   }
-  std::free(h);
+  block_free(h);
 }
 
 void* take_zeroed(std::size_t n, std::size_t size, void* u) {

@@ -4,11 +4,15 @@
 // per-thread cache keeps 7 blocks per size, too few for hundreds of streams in flight, so
 // most of nghttp2's 27 allocations per gRPC call took malloc's slow path (bench/callgrind.sh
 // --grpc, 64 x 10). Each list holds at most 96 KiB of free blocks (about 1 MiB per thread in
-// all). Under AddressSanitizer nothing is cached, so every block is checked.
+// all), trimmed every worker tick (thread_caches); the blocks come from slab_heap, larger ones
+// from malloc. Under AddressSanitizer nothing is cached, so every block is checked.
 #pragma once
 
 #include <nghttp2/nghttp2.h>
 
+#include "proxy/buffer_cache.hpp"
+
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -98,7 +102,9 @@ inline void h2_status_digits(unsigned code, char* out) {
 // a dozen allocations per call came from these). Only buffers of `min_bytes` to `max_bytes`
 // are kept, so that a spare taken is large enough for a usual head (a small one would be
 // grown, one malloc and a copy more than none); at most `max_spares` per type and thread
-// (512 KiB of strings). Under AddressSanitizer nothing is kept.
+// (512 KiB of strings), trimmed every worker tick like the other per-thread caches
+// (thread_caches: all of them once the worker is idle). Under AddressSanitizer nothing is
+// kept.
 template <class C>
 class h2_spares {
  public:
@@ -140,11 +146,29 @@ class h2_spares {
   static constexpr bool enabled = true;
 #endif
   static std::size_t inline_capacity() noexcept { return C().capacity(); }
+  static constexpr std::size_t kept = 16;  // while the thread is busy (trim_mark)
   struct list {
     C items[max_spares];
     std::size_t n = 0;
+    trim_mark mark;
+    list() { thread_caches::add(&trim); }
     ~list() { gone() = true; }
   };
+  // The spares trim_mark says go (the longest unused: the bottom of the stack); returns the
+  // bytes freed.
+  static std::size_t trim(bool idle) {
+    list* p = pool();
+    if (p == nullptr) return 0;
+    const std::size_t drop = p->mark.to_free(p->n, kept, idle);
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < drop; ++i) {
+      bytes += p->items[i].capacity() * sizeof(typename C::value_type);
+      C().swap(p->items[i]);
+    }
+    std::move(p->items + drop, p->items + p->n, p->items);
+    p->n -= drop;
+    return bytes;
+  }
   // Trivially destructible: still readable while the thread's other objects are destroyed.
   static bool& gone() noexcept {
     static thread_local bool g = false;
