@@ -94,8 +94,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
  public:
   // The receive buffers' 32 KiB blocks come from a per-thread cache of up to 1,024 blocks (with
   // 256 busy keep-alive connections a cache of 64 overflowed: a malloc and a free of 32 KiB on
-  // most requests); each worker tick frees those that no request took since the tick before
-  // (thread_caches::trim_all), so a burst's blocks do not stay.
+  // most requests); the worker's ticks shrink it by halves while busy and empty it when idle
+  // (thread_caches::trim_all, trim_mark), so a burst's blocks do not stay.
   using buffer_allocator = recycling_allocator<char, 32 * 1024, 1024>;
   // `conn` is plain TCP, or TLS after a completed handshake (then the session is HTTPS).
   // `peer`: the client address from a PROXY protocol header ("" = the socket's peer).
