@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "proxy/buffer_cache.hpp"
+#include "proxy/sanitized.hpp"
 #include "proxy/slab_heap.hpp"
 
 #include <cstdint>
@@ -15,17 +16,7 @@ namespace portico::proxy {
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool caching = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool caching = false;
-#else
-constexpr bool caching = true;
-#endif
-#else
-constexpr bool caching = true;
-#endif
+constexpr bool caching = !address_sanitized;
 
 // Each block starts with this header; the caller's part follows, 16-byte aligned as malloc's.
 struct alignas(16) block_header {

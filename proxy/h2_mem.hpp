@@ -11,6 +11,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "proxy/buffer_cache.hpp"
+#include "proxy/sanitized.hpp"
 
 #include <algorithm>
 #include <cstddef>
@@ -134,17 +135,7 @@ class h2_spares {
   }
 
  private:
-#if defined(__SANITIZE_ADDRESS__)
-  static constexpr bool enabled = false;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  static constexpr bool enabled = false;
-#else
-  static constexpr bool enabled = true;
-#endif
-#else
-  static constexpr bool enabled = true;
-#endif
+  static constexpr bool enabled = !address_sanitized;
   static std::size_t inline_capacity() noexcept { return C().capacity(); }
   static constexpr std::size_t kept = 16;  // while the thread is busy (trim_mark)
   struct list {

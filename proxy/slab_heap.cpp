@@ -1,23 +1,17 @@
 #include "proxy/slab_heap.hpp"
 
+#include "proxy/sanitized.hpp"
+
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstdint>
 #include <mutex>
-#include <algorithm>
 #include <new>
 
 namespace portico::proxy {
-
-#if defined(__SANITIZE_ADDRESS__)
-#define PORTICO_SLAB_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PORTICO_SLAB_ASAN 1
-#endif
-#endif
 
 namespace {
 
@@ -121,9 +115,7 @@ std::size_t slab_heap::slab_bytes(std::size_t bytes) noexcept {
 }
 
 void* slab_heap::allocate(std::size_t bytes) {
-#ifdef PORTICO_SLAB_ASAN
-  return ::operator new(bytes);
-#else
+  if constexpr (address_sanitized) return ::operator new(bytes);
   const std::size_t block = rounded(bytes);
   if (block > max_block) throw std::bad_alloc();
   const std::size_t c = block / granule - 1;
@@ -143,14 +135,10 @@ void* slab_heap::allocate(std::size_t bytes) {
   std::lock_guard lk(h.mu);
   link_front(h.partial[c], s);
   return take_from(h.partial[c], s);
-#endif
 }
 
 void slab_heap::deallocate(void* p, std::size_t bytes) noexcept {
-#ifdef PORTICO_SLAB_ASAN
-  (void)bytes;
-  ::operator delete(p);
-#else
+  if constexpr (address_sanitized) return ::operator delete(p);
   const std::size_t block = rounded(bytes);
   const std::size_t c = block / granule - 1;
   const std::size_t n = slab_bytes(block);
@@ -173,7 +161,6 @@ void slab_heap::deallocate(void* p, std::size_t bytes) noexcept {
   ::munmap(s, n);
   h.mapped.fetch_sub(n, std::memory_order_relaxed);
   h.unmapped.fetch_add(1, std::memory_order_relaxed);
-#endif
 }
 
 std::size_t slab_heap::mapped_bytes() noexcept {

@@ -14,22 +14,12 @@
 
 #include <cerrno>
 
+#include "proxy/sanitized.hpp"
 #include "proxy/slab_heap.hpp"
 
 namespace portico::proxy {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool sanitized = true;
-#else
-constexpr bool sanitized = false;
-#endif
-#else
-constexpr bool sanitized = false;
-#endif
 
 // Whether the page at `p` is mapped (msync fails with ENOMEM on an unmapped range).
 bool mapped(const void* p) {
@@ -40,7 +30,7 @@ bool mapped(const void* p) {
 // Blocks of one size fill a slab; once every block of it is given back the slab is unmapped and
 // the mapped bytes are what they were.
 TEST(slab_heap, a_slab_whose_blocks_are_all_free_is_unmapped) {
-  if (sanitized) GTEST_SKIP() << "under AddressSanitizer the blocks come from operator new";
+  if (address_sanitized) GTEST_SKIP() << "under AddressSanitizer the blocks come from operator new";
   constexpr std::size_t bytes = 1000;  // a size no other test here uses: its own slabs
   const std::size_t before = slab_heap::mapped_bytes();
   const std::size_t unmapped = slab_heap::slabs_unmapped();
