@@ -189,7 +189,8 @@ def main():
                                os.path.join(args.build_dir, "proxy", "portico"), "serve",
                                "--config-dir", cfg, "--listen-address", "127.0.0.1", "--http-port", str(port),
                                "--admin-address", "127.0.0.1", "--admin-port", str(admin), "--workers", "1",
-                               "--access-log=false"], cpus="0",
+                               # No HTTPS listener: the default 8443 may be another test's.
+                               "--https-port", "0", "--access-log=false"], cpus="0",
                    log=os.path.join(work, "portico.log"))
     ng = ng_port = None
     if args.nginx:

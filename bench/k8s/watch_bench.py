@@ -118,6 +118,7 @@ class Portico:
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(
             [binary, "serve", "--kubeconfig", kubeconfig, "--http-port", "0", "--admin-port", "0",
+             "--https-port", "0",
              "--listen-address", "127.0.0.1", "--admin-address", "127.0.0.1", "--workers", "1",
              "--update-status=false", "--access-log=false", "--shutdown-delay", "0s"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
