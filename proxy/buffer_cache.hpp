@@ -258,7 +258,6 @@ class string_pool {
     p.v.erase(p.v.begin(), p.v.begin() + static_cast<std::ptrdiff_t>(n));
     return bytes;
   }
-  static std::size_t parked() { return state().v.size(); }
 
  private:
   struct pool {

@@ -115,8 +115,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   static void drop_spares();
   // Worker tick: half of the spare sessions beyond 8 go once every window of ticks, and all of
   // them when the worker is `idle` (trim_mark): the sessions of a burst of requests do not
-  // stay once it is over. Returns how many went.
-  static std::size_t trim_spares(bool idle);
+  // stay once it is over.
+  static void trim_spares(bool idle);
 
   // `just_accepted`: the socket was accepted in this same run of handlers and nothing has
   // waited on it yet (its first wait needs no epoll_ctl, net::async_wait_readable).

@@ -233,14 +233,13 @@ void http_session::drop_spares() {
   l.mark = {};
 }
 
-std::size_t http_session::trim_spares(bool idle) {
+void http_session::trim_spares(bool idle) {
   constexpr std::size_t keep = 8;
   auto& l = spares();
   const std::size_t n = l.mark.to_free(l.v.size(), keep, idle);
   // The bottom of the stack: the longest unused.
   for (std::size_t i = 0; i < n; ++i) l.v[i]->watch_.cancel();  // its pending wait holds it
   l.v.erase(l.v.begin(), l.v.begin() + static_cast<std::ptrdiff_t>(n));
-  return n;
 }
 
 namespace {
