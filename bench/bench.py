@@ -42,6 +42,9 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", default="build/release")
+    ap.add_argument("--alt-build-dir", default=None,
+                    help="a second Portico build, run as the proxy 'portico-alt' (same "
+                         "configuration) in the same interleaved rounds; add it to --proxies")
     ap.add_argument("--proxies", default="portico,nginx,haproxy,caddy,nginx-lean,haproxy-lean")
     ap.add_argument("--rounds", type=int, default=None, help="3 (--quick: 1)")
     ap.add_argument("--seconds", type=int, default=None,
@@ -120,7 +123,8 @@ def main():
     args = parse_args()
     t0 = time.monotonic()
     load.raise_nofile()
-    names = [n for n in args.proxies.split(",") if proxies.available(n)]
+    names = [n for n in args.proxies.split(",")
+             if proxies.available(n) and (n != "portico-alt" or args.alt_build_dir)]
     missing = set(args.proxies.split(",")) - set(names)
     if missing:
         print(f"bench: not installed, skipped: {', '.join(sorted(missing))}", file=sys.stderr)

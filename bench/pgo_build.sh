@@ -9,16 +9,18 @@
 #      usual, -fprofile-partial-training).
 # Compare it with `BENCH_BUILD_DIR=build/pgo bench/run.sh ...` or `bench/bench.py --build-dir
 # build/pgo ...`. Numbers: bench/README.md, "Profile-guided optimization".
-#   bench/pgo_build.sh [build-dir]
+# Further arguments go to CMake in both builds (e.g. -DCMAKE_INTERPROCEDURAL_OPTIMIZATION=ON).
+#   bench/pgo_build.sh [build-dir [cmake-args...]]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build=${1:-build/pgo}
+shift || true
 profile="$root/$build/pgo-profile"
 jobs=${JOBS:-$(nproc)}
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPORTICO_BUILD_TESTS=OFF \
-  -DPORTICO_BUILD_BENCH=OFF -DPORTICO_PGO=generate -DPORTICO_PGO_DIR="$profile" >/dev/null
+  -DPORTICO_BUILD_BENCH=OFF -DPORTICO_PGO=generate -DPORTICO_PGO_DIR="$profile" "$@" >/dev/null
 cmake --build "$build" -j "$jobs" --target portico portico-upstream
 rm -rf "$profile"
 python3 bench/bench.py --build-dir "$build" --scenarios keepalive,newconn,bodies \
@@ -28,6 +30,6 @@ if [ -z "$(find "$profile" -name '*.gcda' -print -quit 2>/dev/null)" ]; then
   echo "bench/pgo_build.sh: the training wrote no profile into $profile" >&2
   exit 1
 fi
-cmake -S . -B "$build" -DPORTICO_PGO=use >/dev/null
+cmake -S . -B "$build" -DPORTICO_PGO=use "$@" >/dev/null
 cmake --build "$build" -j "$jobs" --target portico portico-upstream
 echo "bench/pgo_build.sh: $build/proxy/portico is built with the profiles in $profile"

@@ -407,7 +407,8 @@ def portico(work, port, upstreams, opts):
 
 
 BUILDERS = {"portico": portico, "nginx": nginx, "haproxy": haproxy, "caddy": caddy,
-            "nginx-lean": nginx_lean, "haproxy-lean": haproxy_lean}
+            "nginx-lean": nginx_lean, "haproxy-lean": haproxy_lean,
+            "portico-alt": portico}  # another build of Portico (bench.py --alt-build-dir)
 # Lean variants take part in the per-request scenarios only (bench.py's base group).
 LEAN = ("nginx-lean", "haproxy-lean")
 
@@ -418,4 +419,4 @@ def program(name):
 
 
 def available(name):
-    return name == "portico" or (name in BUILDERS and shutil.which(program(name)) is not None)
+    return name in ("portico", "portico-alt") or (name in BUILDERS and shutil.which(program(name)) is not None)

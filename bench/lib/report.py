@@ -2,7 +2,7 @@
 headline ratios, and where Portico loses."""
 import statistics
 
-PEERS_ORDER = ["portico", "nginx", "haproxy", "caddy", "nginx-lean", "haproxy-lean", "direct"]
+PEERS_ORDER = ["portico", "portico-alt", "nginx", "haproxy", "caddy", "nginx-lean", "haproxy-lean", "direct"]
 LEAN = ("nginx-lean", "haproxy-lean")
 
 
@@ -44,7 +44,7 @@ def ratio_to_best(by_proxy, names, key, better):
         return None, None
     pv = med(by_proxy["portico"], key)[0]
     cands = [(med(by_proxy[n], key)[0], n) for n in names
-             if n not in ("portico", "direct") and by_proxy.get(n)]
+             if n not in ("portico", "portico-alt", "direct") and by_proxy.get(n)]
     cands = [(v, n) for v, n in cands if v is not None]
     if pv is None or not cands:
         return None, None

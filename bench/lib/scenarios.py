@@ -39,7 +39,9 @@ def start_proxy(name, ctx, upstreams, wait_s=15.0, ready=None, **extra):
     """Starts a proxy pinned to PROXY_CPU and waits until it serves the route: a GET answered
     200, or `ready(port, timeout)` (which raises RuntimeError) when the port is not HTTP/1.1."""
     port, admin = procs.free_port(), procs.free_port()
-    opts = {"portico_bin": os.path.join(ctx.args.build_dir, "proxy", "portico"),
+    build = (getattr(ctx.args, "alt_build_dir", None) if name == "portico-alt"
+             else ctx.args.build_dir)
+    opts = {"portico_bin": os.path.join(build, "proxy", "portico"),
             "admin_port": admin, "has_https_port": ctx.portico_https}
     opts.update(extra)
     sp = proxies.BUILDERS[name](ctx.work, port, upstreams, opts)
