@@ -251,14 +251,11 @@ http_session::task<unsigned> http_session::auth_exchange(const config::external_
       bool failed = false;
       for (;;) {
         sp_.emplace(*resp_head_);
-        sp_->header_limit(64 * 1024);
-        sp_->body_limit(boost::none);
-        response_head_reader head{64 * 1024};
         for (;;) {
           if (ubuf_.size() > 0) {
-            const auto st = head.take(*sp_, {static_cast<const char*>(ubuf_.data().data()), ubuf_.size()});
+            const auto st = sp_->take({static_cast<const char*>(ubuf_.data().data()), ubuf_.size()});
             if (st == response_head_state::complete) {
-              ubuf_.consume(head.length);
+              ubuf_.consume(sp_->length());
               complete = true;
               break;
             }

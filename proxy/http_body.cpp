@@ -351,7 +351,6 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
   resp_sink_ = body_sink{&cout_, cout_.size() + body_buffer, chunked_out, 0, 0};
   resp_sink_.allow_underscores = cfg().enable_underscores_in_headers;
   sp_->set_sink(&resp_sink_);
-  sp_->eager(true);
   for (;;) {
     bool need_read = ubuf_.size() == 0;
     bool full = false;

@@ -521,17 +521,12 @@ http_session::task<attempt_result> http_session::read_response_head() {
   arm(session_phase::upstream_wait, policy()->read_timeout);
   std::size_t received = 0;
   for (;;) {
-    sp_.emplace(*resp_head_);
-    sp_->header_limit(64 * 1024);
-    sp_->body_limit(boost::none);
-    if (head_request_) sp_->skip(true);
-    response_head_reader head{64 * 1024};  // the parser sees the head only once it is whole
+    sp_.emplace(*resp_head_, head_request_);  // parses the head only once it is whole
     for (;;) {
       if (ubuf_.size() > 0) {
-        const auto st =
-            head.take(*sp_, {static_cast<const char*>(ubuf_.data().data()), ubuf_.size()});
+        const auto st = sp_->take({static_cast<const char*>(ubuf_.data().data()), ubuf_.size()});
         if (st == response_head_state::complete) {
-          ubuf_.consume(head.length);
+          ubuf_.consume(sp_->length());
           break;
         }
         if (st != response_head_state::incomplete) co_return attempt_result::failed;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "proxy/http_parser.hpp"
@@ -89,8 +90,9 @@ struct head_view {
   }
 };
 
-template <bool IsRequest>
-head_view view_of(proxy::head_parser<IsRequest>& p) {
+template <class P>  // proxy::head_parser<> or proxy::response_reader
+head_view view_of(P& p) {
+  constexpr bool IsRequest = std::is_same_v<P, proxy::head_parser<true>>;
   head_view v;
   if constexpr (IsRequest) {
     v.start_line = std::string(p.method_text) + " " + std::string(p.target) + " " +

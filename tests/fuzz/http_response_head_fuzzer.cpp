@@ -1,12 +1,14 @@
-// The upstream response head: read as read_response_head() reads it (response_head_reader over
-// a receive buffer filled at once, or in random-sized pieces), the framing the parser chooses,
-// and the head relay_response() writes to the client with write_client_response().
+// The upstream response head: read as read_response_head() reads it (response_reader over a
+// receive buffer filled at once, or in random-sized pieces), the framing it chooses, and the
+// head relay_response() writes to the client with write_client_response().
 //
 // Input: the raw response bytes. Their hash chooses the piece sizes and the request's side:
 // HEAD or not, an HTTP/1.0 client, keep-alive, HSTS.
 // Invariants beyond "no crash, no sanitizer report":
 // - the same result at once and in pieces, and every view of the parsed head (reason, field
 //   names and values) inside the bytes of the head in the receive buffer;
+// - the same result as the reference (tests/fuzz/response_reference.hpp: a full scan of the
+//   head, then Beast's parser), whether the reader parsed the head itself or handed it to Beast;
 // - the body framing follows RFC 9112 6.3 (no body for HEAD, 1xx, 204, 304; Transfer-Encoding
 //   ending in chunked: chunked; other Transfer-Encoding: until close; Content-Length; else until
 //   close); a message with both Transfer-Encoding and Content-Length may be refused;
@@ -27,6 +29,7 @@
 #include "proxy/response_head.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 #include "tests/fuzz/http_feed.hpp"
+#include "tests/fuzz/response_reference.hpp"
 
 namespace portico::fuzz {
 namespace {
@@ -42,18 +45,17 @@ struct relay_flags {
 
 // read_response_head(): bytes arrive in pieces (all at once when `pieces` is null) into the
 // receive buffer, and the reader takes the head out of it once it is whole.
-response_head_state read_head(response_parser& p, std::string_view raw, piece_plan* pieces,
+response_head_state read_head(response_reader& reader, std::string_view raw, piece_plan* pieces,
                               boost::beast::flat_buffer& buf, std::size_t& length) {
-  response_head_reader reader{64 * 1024};
   std::size_t fed = 0;
   while (fed < raw.size()) {
     const std::size_t k = pieces ? std::min(pieces->next(), raw.size() - fed) : raw.size() - fed;
     std::memcpy(buf.prepare(k).data(), raw.data() + fed, k);
     buf.commit(k);
     fed += k;
-    const auto st = reader.take(p, {static_cast<const char*>(buf.data().data()), buf.size()});
+    const auto st = reader.take({static_cast<const char*>(buf.data().data()), buf.size()});
     if (st != response_head_state::incomplete) {
-      length = reader.length;
+      length = reader.length();
       return st;
     }
   }
@@ -61,7 +63,7 @@ response_head_state read_head(response_parser& p, std::string_view raw, piece_pl
 }
 
 // The parser keeps views, not copies: each must lie in the head's bytes in the buffer.
-void check_views(response_parser& p, const boost::beast::flat_buffer& buf, std::size_t length) {
+void check_views(response_reader& p, const boost::beast::flat_buffer& buf, std::size_t length) {
   const char* begin = static_cast<const char*>(buf.data().data());
   auto inside = [&](std::string_view v) {
     return v.empty() || (v.data() >= begin && v.data() + v.size() <= begin + length);
@@ -95,7 +97,7 @@ bool well_formed_codings(std::string_view v) {
 }
 
 // RFC 9112 6.3 on the fields as received.
-void check_framing(response_parser& p, const relay_flags& f, const std::string& what) {
+void check_framing(response_reader& p, const relay_flags& f, const std::string& what) {
   const unsigned st = p.status;
   std::string_view te;  // the last Transfer-Encoding field (codings may also be split over fields)
   bool has_te = false, has_cl = false, codings = true;
@@ -133,7 +135,8 @@ void check_framing(response_parser& p, const relay_flags& f, const std::string& 
 }
 
 // relay_response(): the framing towards the client and the head written.
-response_params relay_params(response_parser& p, const relay_flags& f) {
+template <class P>
+response_params relay_params(P& p, const relay_flags& f) {
   const unsigned st = p.status;
   response_params rp;
   rp.status = st;
@@ -154,7 +157,7 @@ response_params relay_params(response_parser& p, const relay_flags& f) {
   return rp;
 }
 
-void check_client_head(response_parser& p, const relay_flags& f) {
+void check_client_head(response_reader& p, const relay_flags& f) {
   const response_params rp = relay_params(p, f);
   std::string out;
   write_client_response(out, p.head(), rp);
@@ -199,18 +202,34 @@ PORTICO_FUZZ_TARGET(http_response_head) {
   piece_plan pieces(seed, 1 + (seed >> 16) % 64);
   const std::string_view raw(reinterpret_cast<const char*>(data), size);
 
-  message_head h1, h2;
-  response_parser whole(h1), split(h2);
-  for (auto* p : {&whole, &split}) {
-    p->body_limit(boost::none);
-    if (f.head_request) p->skip(true);
-  }
+  message_head h1, h2, h3;
+  response_reader whole(h1, f.head_request), split(h2, f.head_request);
   boost::beast::flat_buffer b1, b2;
   std::size_t n1 = 0, n2 = 0;
   const auto s1 = read_head(whole, raw, nullptr, b1, n1);
   const auto s2 = read_head(split, raw, &pieces, b2, n2);
   PORTICO_FUZZ_CHECK(s1 == s2, shown(raw) + ": at once " + std::to_string(int(s1)) +
                                    ", in pieces " + std::to_string(int(s2)));
+  // The reference: Beast's parser after a full scan.
+  response_parser ref(h3);
+  ref.header_limit(64 * 1024);
+  ref.body_limit(boost::none);
+  if (f.head_request) ref.skip(true);
+  std::size_t n3 = 0;
+  const auto s3 = reference_take(ref, raw, 64 * 1024, n3);
+  const std::string ref_what = shown(raw) + ": reader " + std::to_string(int(s1)) +
+                               (whole.parsed_plain() ? " (plain)" : " (Beast)") + ", reference " +
+                               std::to_string(int(s3));
+  if (s3 == response_head_state::complete) {
+    PORTICO_FUZZ_CHECK(s1 == s3 && n1 == n3, ref_what);
+    PORTICO_FUZZ_CHECK(view_of(whole) == view_of(ref),
+                       ref_what + "\n" + view_of(whole).text() + "\nreference:\n" + view_of(ref).text());
+  } else if (s3 == response_head_state::incomplete) {
+    PORTICO_FUZZ_CHECK(s1 == s3 || s1 == response_head_state::malformed, ref_what);
+  } else {
+    PORTICO_FUZZ_CHECK(s1 == response_head_state::malformed || s1 == response_head_state::too_large,
+                       ref_what);
+  }
   if (s1 != response_head_state::complete) return 0;
   PORTICO_FUZZ_CHECK(n1 == n2, shown(raw));
   check_views(whole, b1, n1);
