@@ -390,9 +390,7 @@ void http_session::begin_request() {
   if (!req_head_) req_head_.emplace();
   if (!resp_head_) resp_head_.emplace();
   req_sink_ = body_sink{};
-  rp_.emplace(*req_head_);
-  rp_->header_limit(static_cast<std::uint32_t>(limit + 64));
-  rp_->body_limit(boost::none);
+  rp_.emplace(*req_head_, static_cast<std::uint32_t>(limit + 64));
   scan_ = head_scanner(limit, w_.options().max_header_fields);
 }
 
@@ -408,7 +406,7 @@ head_status http_session::parse_head() {
     beast::error_code ec;
     string_pool::fill(head_bytes_);
     head_bytes_.assign(raw.data(), sc.length);
-    auto n = rp_->put(asio::buffer(head_bytes_.data(), head_bytes_.size()), ec);
+    const std::size_t n = rp_->take_head(head_bytes_, ec);
     if (ec || !rp_->is_header_done()) {
       // RFC 9112 6.1: a transfer coding we do not implement is 501 (HTTP/1.0 with any
       // Transfer-Encoding is faulty framing: 400).

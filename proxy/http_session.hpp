@@ -37,6 +37,7 @@
 #include "proxy/frame_pool.hpp"  // the request coroutines' frames (a promise type for http_session)
 #include "proxy/request_check.hpp"
 #include "proxy/request_target.hpp"
+#include "proxy/request_head.hpp"
 #include "proxy/response_head.hpp"
 #include "proxy/upstream_pool.hpp"
 
@@ -299,7 +300,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   pooled_box<message_head> req_head_;
   pooled_box<message_head> resp_head_;
   // Parsers exist only during a request (an idle connection holds two pointers).
-  pooled_box<request_parser> rp_;
+  pooled_box<request_reader> rp_;
   pooled_box<response_reader> sp_;  // the response head, and its body's framing
   body_sink req_sink_;
   body_sink resp_sink_;

@@ -71,8 +71,6 @@ class response_reader {
   bool parse_plain(std::string_view head);
   bool parse_with_beast(std::string_view head);
 
-  static constexpr std::size_t max_lines = 32;  // line ends kept; a longer head goes to Beast
-
   message_head& head_;
   std::optional<response_parser> parser_;
   body_sink* sink_ = nullptr;
@@ -81,14 +79,12 @@ class response_reader {
   std::size_t length_ = 0;
   std::uint64_t declared_ = 0;   // Content-Length
   std::uint64_t remaining_ = 0;  // of a Content-Length body
-  std::uint32_t lines_ = 0;      // line ends found (ends_ holds the first max_lines)
   bool skip_body_;
   bool has_length_ = false;
   bool conn_close_ = false;
   bool conn_keep_alive_ = false;
   bool need_eof_ = false;
   bool done_ = false;
-  std::uint32_t ends_[max_lines];  // each line's LF, from the head's first byte
 };
 
 }  // namespace portico::proxy

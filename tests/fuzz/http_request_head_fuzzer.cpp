@@ -7,7 +7,9 @@
 // Invariants beyond "no crash, no sanitizer report":
 // - scan_head on a prefix agrees with scan_head on the whole (a complete head is incomplete in
 //   every shorter prefix; malformed stays malformed);
-// - the parser gives the same result whether the head arrives at once or in pieces;
+// - the parser gives the same result whether the head arrives at once or in pieces, and
+//   request_reader (the session's reader: its own parse of plain heads, else the parser) the
+//   same as the parser: acceptance, start line, fields, framing;
 // - normalize_path output has no "//", "/./", "/../", no "." or ".." segment, starts with '/',
 //   and normalizing it again changes nothing (outputs holding a decoded '%' excepted: they are
 //   decoded once, by design);
@@ -21,6 +23,7 @@
 #include "proxy/header_rewrite.hpp"
 #include "proxy/http_parser.hpp"
 #include "proxy/request_check.hpp"
+#include "proxy/request_head.hpp"
 #include "proxy/request_target.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 #include "tests/fuzz/http_feed.hpp"
@@ -152,6 +155,39 @@ void check_upstream_head(const request_parser& p, const message_head& h, const r
   PORTICO_FUZZ_CHECK(again == out, what + " rewritten as " + shown(again, 2000));
 }
 
+// request_reader over the same head answers as the parser `p` did.
+void check_reader(std::string_view head, request_parser& p, bool accepted, std::uint32_t limit) {
+  message_head h;
+  request_reader r(h, limit);
+  boost::beast::error_code ec;
+  const std::size_t n = r.take_head(head, ec);
+  const bool ok = !ec && r.is_header_done();
+  const std::string what = shown(head) + (r.parsed_plain() ? " (plain)" : " (parser)");
+  PORTICO_FUZZ_CHECK(ok == accepted, what + ": the reader " + (ok ? "accepts" : "refuses"));
+  PORTICO_FUZZ_CHECK(r.error == p.error, what + ": another head_error");
+  if (!ok || !accepted) return;
+  PORTICO_FUZZ_CHECK(n == head.size(), what);
+  PORTICO_FUZZ_CHECK(r.method_text == p.method_text && r.target == p.target &&
+                         r.version == p.version, what + ": another start line");
+  const auto& a = h.fields;
+  const auto& b = p.head().fields;
+  PORTICO_FUZZ_CHECK(a.size() == b.size(), what + ": another number of fields");
+  for (std::size_t i = 0; i < a.size() && i < b.size(); ++i)
+    PORTICO_FUZZ_CHECK(a[i].name == b[i].name && a[i].name_text == b[i].name_text &&
+                           a[i].value == b[i].value,
+                       what + ": field " + std::to_string(i) + " " + shown(a[i].name_text) + " " +
+                           shown(a[i].value) + " against " + shown(b[i].value));
+  const auto cl = p.content_length();
+  PORTICO_FUZZ_CHECK(r.chunked() == p.chunked() && r.is_done() == p.is_done() &&
+                         r.content_length().has_value() == cl.has_value() &&
+                         (!cl || *r.content_length() == *cl),
+                     what + ": another framing");
+  PORTICO_FUZZ_CHECK(h.conn.close == p.head().conn.close && h.conn.keep_alive == p.head().conn.keep_alive &&
+                         h.conn.upgrade == p.head().conn.upgrade && h.host == p.head().host &&
+                         h.host_count == p.head().host_count,
+                     what + ": another Connection or Host");
+}
+
 }  // namespace
 }  // namespace portico::fuzz
 
@@ -180,6 +216,7 @@ PORTICO_FUZZ_TARGET(http_request_head) {
   const auto r2 = feed_head(split, head, &pieces);
   PORTICO_FUZZ_CHECK(r1.accepted == r2.accepted,
                      shown(head) + ": at once " + r1.ec.message() + ", in pieces " + r2.ec.message());
+  check_reader(head, whole, r1.accepted, static_cast<std::uint32_t>(header_limit + 64));
   if (!r1.accepted) return 0;
   PORTICO_FUZZ_CHECK(r1.consumed == head.size() && r2.consumed == head.size(), shown(head));
   PORTICO_FUZZ_CHECK(view_of(whole) == view_of(split),

@@ -241,10 +241,10 @@ std::vector<std::string> corpus() {
   out.push_back("HTTP/1.1 200 OK\r\nA(b): c\r\n\r\n");
   out.push_back("HTTP/1.1 200 OK\r\nX-Request-ID: abc\r\nStrict-Transport-Security: max-age=1\r\nSet-Cookie: a=b\r\nContent-Length: 0\r\n\r\n");
   {
-    std::string many = "HTTP/1.1 200 OK\r\n";  // more lines than the reader keeps the ends of
+    std::string many = "HTTP/1.1 200 OK\r\n";  // a long head
     for (int i = 0; i < 40; ++i) many += "X-Field-" + std::to_string(i) + ": v\r\n";
     out.push_back(many + "Content-Length: 2\r\n\r\nok");
-    std::string just = "HTTP/1.1 200 OK\r\n";  // exactly as many
+    std::string just = "HTTP/1.1 200 OK\r\n";
     for (int i = 0; i < 30; ++i) just += "X-Field-" + std::to_string(i) + ": v\r\n";
     out.push_back(just + "Content-Length: 2\r\n\r\nok");
   }
