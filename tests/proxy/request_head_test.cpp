@@ -5,11 +5,14 @@
 // from them), the same framing.
 #include "proxy/request_head.hpp"
 
+#include "proxy/plain_head.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/buffer.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -189,6 +192,30 @@ TEST(request_reader, parses_plain_heads_itself) {
   EXPECT_TRUE(plain("GET /a HTTP/1.0\r\n\r\n"));
   EXPECT_FALSE(plain("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n"));
   EXPECT_FALSE(plain("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"));
+}
+
+// The quick field lookup answers as Beast's for every name Beast knows, whatever the case, and
+// for names it does not know (of the lengths the quick lookup compares).
+TEST(plain_head, field_of_agrees_with_beast) {
+  namespace http = boost::beast::http;
+  int known = 0;
+  // Beast's fields run from 1 to xref, the last of its list.
+  for (unsigned i = 1; i <= static_cast<unsigned>(http::field::xref); ++i) {
+    const std::string name(http::to_string(static_cast<http::field>(i)));
+    ++known;
+    std::string lower = name, upper = name;
+    for (char& c : lower) c = ascii::lower(c);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (const std::string& n : {name, lower, upper}) {
+      EXPECT_EQ(plain_head::field_of(n), http::string_to_field(n)) << n;
+      std::string other = n;  // one letter changed: mostly unknown
+      other[0] = other[0] == 'q' ? 'z' : 'q';
+      EXPECT_EQ(plain_head::field_of(other), http::string_to_field(other)) << other;
+    }
+  }
+  EXPECT_GT(known, 300);
+  for (const char* n : {"X-Cache", "Hostx", "Hos", "Content-Lengths", "Content-Lengt"})
+    EXPECT_EQ(plain_head::field_of(n), http::string_to_field(n)) << n;
 }
 
 }  // namespace
