@@ -8,6 +8,7 @@
 #include <boost/beast/http/field.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "proxy/ascii.hpp"
@@ -67,58 +68,88 @@ inline bool token_list(std::string_view v, bool& close, bool& keep_alive, bool& 
   }
 }
 
+// `name` (tchars) is `lower` (lowercase letters and '-', as long as `name`) in any case: with
+// bit 5 set, an uppercase letter is its lowercase one, and no other tchar becomes a lowercase
+// letter or '-' (only CR would, which is no tchar). Compared 8 or 4 bytes at a time.
+inline bool is_lower_name(std::string_view name, const char* lower) {
+  const char* a = name.data();
+  const std::size_t n = name.size();
+  if (n >= 8) {
+    std::uint64_t x, y;
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
+      std::memcpy(&x, a + i, 8);
+      std::memcpy(&y, lower + i, 8);
+      if ((x | 0x2020202020202020ull) != y) return false;
+    }
+    std::memcpy(&x, a + n - 8, 8);  // the last 8 (overlapping)
+    std::memcpy(&y, lower + n - 8, 8);
+    return (x | 0x2020202020202020ull) == y;
+  }
+  if (n >= 4) {
+    std::uint32_t x, y, u, v;
+    std::memcpy(&x, a, 4);
+    std::memcpy(&y, lower, 4);
+    std::memcpy(&u, a + n - 4, 4);
+    std::memcpy(&v, lower + n - 4, 4);
+    return (x | 0x20202020u) == y && (u | 0x20202020u) == v;
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    if ((a[i] | 0x20) != lower[i]) return false;
+  return true;
+}
+
 // Beast's string_to_field (a hash of the name, then a compare) for any name, with the names
 // most heads carry compared first (their length, then the name): the same answer, for a
 // fraction of the instructions (tests/proxy/request_head_test.cpp compares the two on every
-// name Beast knows, in three cases).
+// name Beast knows, in three cases). `name` is a token.
 inline http_field field_of(std::string_view name) {
   using F = http_field;
-  const auto is = [&](std::string_view known) { return ascii::iequals(name, known); };
+  const auto is = [&](const char* lower) { return is_lower_name(name, lower); };
   switch (name.size()) {
     case 3:
-      if (is("Via")) return F::via;
+      if (is("via")) return F::via;
       break;
     case 4:
-      if (is("Host")) return F::host;
-      if (is("Date")) return F::date;
-      if (is("ETag")) return F::etag;
-      if (is("Vary")) return F::vary;
+      if (is("host")) return F::host;
+      if (is("date")) return F::date;
+      if (is("etag")) return F::etag;
+      if (is("vary")) return F::vary;
       break;
     case 6:
-      if (is("Accept")) return F::accept;
-      if (is("Server")) return F::server;
-      if (is("Cookie")) return F::cookie;
-      if (is("Origin")) return F::origin;
+      if (is("accept")) return F::accept;
+      if (is("server")) return F::server;
+      if (is("cookie")) return F::cookie;
+      if (is("origin")) return F::origin;
       break;
     case 7:
-      if (is("Referer")) return F::referer;
-      if (is("Upgrade")) return F::upgrade;
+      if (is("referer")) return F::referer;
+      if (is("upgrade")) return F::upgrade;
       break;
     case 10:
-      if (is("Connection")) return F::connection;
-      if (is("User-Agent")) return F::user_agent;
-      if (is("Set-Cookie")) return F::set_cookie;
+      if (is("user-agent")) return F::user_agent;
+      if (is("connection")) return F::connection;
+      if (is("set-cookie")) return F::set_cookie;
       break;
     case 12:
-      if (is("Content-Type")) return F::content_type;
+      if (is("content-type")) return F::content_type;
       break;
     case 13:
-      if (is("Cache-Control")) return F::cache_control;
-      if (is("Last-Modified")) return F::last_modified;
-      if (is("Authorization")) return F::authorization;
+      if (is("cache-control")) return F::cache_control;
+      if (is("last-modified")) return F::last_modified;
+      if (is("authorization")) return F::authorization;
       break;
     case 14:
-      if (is("Content-Length")) return F::content_length;
+      if (is("content-length")) return F::content_length;
       break;
     case 15:
-      if (is("Accept-Encoding")) return F::accept_encoding;
-      if (is("Accept-Language")) return F::accept_language;
+      if (is("accept-encoding")) return F::accept_encoding;
+      if (is("accept-language")) return F::accept_language;
       break;
     case 16:
-      if (is("Content-Encoding")) return F::content_encoding;
+      if (is("content-encoding")) return F::content_encoding;
       break;
     case 17:
-      if (is("Transfer-Encoding")) return F::transfer_encoding;
+      if (is("transfer-encoding")) return F::transfer_encoding;
       break;
     default:
       break;
