@@ -47,6 +47,24 @@ inline bool text_byte(char ch) {
 
 inline bool ows(char c) { return c == ' ' || c == '\t'; }
 
+// The first byte at or after p that is not text_byte (the CR that ends the line, if the line
+// is plain): 8 bytes at a time while they hold no control character (a byte below SP, or DEL),
+// then one by one. Reads nothing at or after `end`.
+inline const char* skip_text(const char* p, const char* end) {
+  constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  while (end - p >= 8) {
+    std::uint64_t x;
+    std::memcpy(&x, p, 8);
+    const std::uint64_t below_sp = (x - 0x20 * ones) & ~x & highs;  // some byte < 0x20
+    const std::uint64_t d = x ^ (0x7f * ones);
+    const std::uint64_t del = (d - ones) & ~d & highs;  // some byte == 0x7f
+    if ((below_sp | del) != 0) break;
+    p += 8;
+  }
+  while (text_byte(*p)) ++p;
+  return p;
+}
+
 // "token *( OWS "," OWS token )": the Connection lists taken as plain (an empty element, or
 // anything else, goes to Beast). Notes close, keep-alive and upgrade as Beast's parser does.
 inline bool token_list(std::string_view v, bool& close, bool& keep_alive, bool& upgrade) {
@@ -174,7 +192,7 @@ bool fields(const char* p, const char* end, OnField&& on_field) {
     ++p;
     while (ows(*p)) ++p;
     const char* const value = p;
-    while (text_byte(*p)) ++p;
+    p = skip_text(p, end);
     if (p[0] != '\r' || p[1] != '\n') return false;
     const char* last = p;
     while (last > value && ows(last[-1])) --last;
