@@ -175,14 +175,21 @@ inline http_field field_of(std::string_view name) {
   return boost::beast::http::string_to_field(name);
 }
 
+// What the Connection (and Proxy-Connection) fields of a head said, as Beast's parser notes it.
+struct connection_flags {
+  bool close = false;
+  bool keep_alive = false;
+  bool upgrade = false;
+};
+
 // The field lines from `p` (the start of the line after the start line) to the blank line
 // that ends the head at `end` (the head ends in CRLF CRLF: every scan below stops at a CR at
 // the latest). Calls on_field(const header_field&) for each, in order; it returns false to
 // decline the head. Returns false for a line that is not "token ':' OWS text OWS CRLF" (a
-// fold, a bare CR or LF, a control character, a space before the colon) or a blank line
-// before `end`.
+// fold, a bare CR or LF, a control character, a space before the colon), a Connection field
+// that is not a plain token list (noted in `conn`), or a blank line before `end`.
 template <class OnField>
-bool fields(const char* p, const char* end, OnField&& on_field) {
+bool fields(const char* p, const char* end, connection_flags& conn, OnField&& on_field) {
   for (;;) {
     if (*p == '\r') return p + 2 == end && p[1] == '\n';
     const char* const name = p;
@@ -199,6 +206,9 @@ bool fields(const char* p, const char* end, OnField&& on_field) {
     p += 2;
     const header_field f{field_of(name_text), name_text,
                          std::string_view(value, static_cast<std::size_t>(last - value))};
+    if ((f.name == http_field::connection || f.name == http_field::proxy_connection) &&
+        !token_list(f.value, conn.close, conn.keep_alive, conn.upgrade))
+      return false;
     if (!on_field(f)) return false;
   }
 }

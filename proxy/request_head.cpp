@@ -47,19 +47,10 @@ bool request_reader::parse_plain(std::string_view head) {
   if (t == t0 || *t != ' ') return false;
   const unsigned v = ph::version(t + 1);
   if (v == 0 || t[9] != '\r' || t[10] != '\n') return false;
-  bool close = false, keep_alive = false, upgrade = false;
-  const bool ok = ph::fields(t + 11, p + head.size(), [&](const header_field& f) {
-    switch (f.name) {
-      case http_field::connection:
-      case http_field::proxy_connection:
-        if (!ph::token_list(f.value, close, keep_alive, upgrade)) return false;
-        break;
-      case http_field::content_length:
-      case http_field::transfer_encoding:
-        return false;  // a body: Beast frames it
-      default:
-        break;
-    }
+  ph::connection_flags conn;  // (note_request_field keeps its own)
+  const bool ok = ph::fields(t + 11, p + head.size(), conn, [&](const header_field& f) {
+    if (f.name == http_field::content_length || f.name == http_field::transfer_encoding)
+      return false;  // a body: Beast frames it
     return note_request_field(head_, f) == head_error::none;
   });
   if (!ok) return false;

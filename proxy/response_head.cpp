@@ -70,14 +70,11 @@ bool response_reader::parse_plain(std::string_view head) {
   const char* r = p + 13;
   while (ph::text_byte(*r)) ++r;
   if (r[0] != '\r' || r[1] != '\n') return false;
-  bool close = false, keep_alive = false, upgrade = false, has_length = false;
+  ph::connection_flags conn;
+  bool has_length = false;
   std::uint64_t declared = 0;
-  const bool ok = ph::fields(r + 2, p + head.size(), [&](const header_field& f) {
+  const bool ok = ph::fields(r + 2, p + head.size(), conn, [&](const header_field& f) {
     switch (f.name) {
-      case http_field::connection:
-      case http_field::proxy_connection:
-        if (!ph::token_list(f.value, close, keep_alive, upgrade)) return false;
-        break;
       case http_field::content_length:
         if (has_length || !ph::length_digits(f.value, declared)) return false;
         has_length = true;
@@ -97,8 +94,8 @@ bool response_reader::parse_plain(std::string_view head) {
   reason = std::string_view(p + 13, static_cast<std::size_t>(r - (p + 13)));
   has_length_ = has_length;
   declared_ = declared;
-  conn_close_ = close;
-  conn_keep_alive_ = keep_alive;
+  conn_close_ = conn.close;
+  conn_keep_alive_ = conn.keep_alive;
   // RFC 9112 6.3, as Beast's finish_header for a response.
   if (skip_body_ || st / 100 == 1 || st == 204 || st == 304) {
     done_ = true;

@@ -34,17 +34,19 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores, Linux {platform.release()}"
 
 
-def versions(names, build_dir):
+def versions(names, build_dir, alt_build_dir=None):
     out = []
     cmds = {"nginx": ["nginx", "-v"], "haproxy": ["haproxy", "-v"], "caddy": ["caddy", "version"],
             "portico": [os.path.join(build_dir, "proxy", "portico"), "version"],
+            "portico-alt": [os.path.join(alt_build_dir or build_dir, "proxy", "portico"), "version"],
             "wrk": ["wrk", "-v"], "h2load": ["h2load", "--version"]}
     for n in list(names) + ["wrk", "h2load"]:
         if n in ("nginx-lean", "haproxy-lean"):
             continue  # the same program as nginx / haproxy
         try:
             r = subprocess.run(cmds[n], capture_output=True, text=True, timeout=10)
-            out.append(f"{n}: {(r.stdout + r.stderr).strip().splitlines()[0]}")
+            where = f" ({alt_build_dir})" if n == "portico-alt" else ""
+            out.append(f"{n}{where}: {(r.stdout + r.stderr).strip().splitlines()[0]}")
         except (OSError, IndexError, subprocess.SubprocessError):
             out.append(f"{n}: unknown")
     return out
@@ -179,7 +181,7 @@ def write(args, names, ctx, duration, callgrind_res):
     body, heads = tables(args, names, ctx)
     hdr = [f"# Benchmark {day}{' (quick)' if args.quick else ''}", "",
            f"Machine: {machine()}", "",
-           "Versions: " + "; ".join(versions(names, args.build_dir)), "",
+           "Versions: " + "; ".join(versions(names, args.build_dir, getattr(args, "alt_build_dir", None))), "",
            f"Rounds: {args.rounds} interleaved, {args.seconds} s per run (churn "
            f"{args.churn_seconds} s); proxy pinned to CPU {scenarios.PROXY_CPU}, load generator "
            f"and upstreams to CPU {scenarios.LOAD_CPU}. Whole run: {duration / 60:.1f} min.", "",
