@@ -6,6 +6,7 @@
 #include "proxy/request_head.hpp"
 
 #include "proxy/plain_head.hpp"
+#include "tests/proxy/one_byte_edits.hpp"
 
 #include <gtest/gtest.h>
 
@@ -150,28 +151,9 @@ TEST(request_reader, agrees_with_beast_on_every_one_byte_edit) {
   int cases = 0;
   tally t;
   for (const auto& raw : corpus()) {
-    const std::size_t n = std::min<std::size_t>(raw.size(), 300);
-    for (std::size_t i = 0; i <= n; ++i) {
-      for (char c : edits) {
-        std::string ins = raw;
-        ins.insert(ins.begin() + static_cast<std::ptrdiff_t>(i), c);
-        compare(ins, t);
-        ++cases;
-        if (i < raw.size()) {
-          std::string rep = raw;
-          rep[i] = c;
-          compare(rep, t);
-          ++cases;
-        }
-      }
-      if (i < raw.size()) {
-        std::string del = raw;
-        del.erase(i, 1);
-        compare(del, t);
-        ++cases;
-      }
-      if (testing::Test::HasFailure()) return;  // one broken head is enough to read
-    }
+    cases += testing_edits::for_each_one_byte_edit(
+        raw, {edits, sizeof edits}, 300, [&](const std::string& e, std::size_t, int) { compare(e, t); });
+    if (testing::Test::HasFailure()) return;  // one broken head is enough to read
   }
   EXPECT_GT(cases, 10000);
   EXPECT_GT(t.plain, cases / 10);  // many edits leave a plain head: the comparison has teeth
