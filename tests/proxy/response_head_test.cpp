@@ -26,8 +26,6 @@
 namespace portico::proxy {
 namespace {
 
-namespace fs = std::filesystem;
-
 using fuzz::reference_take;
 
 // What a parse produced, for comparing two of them.
@@ -179,17 +177,8 @@ void compare(std::string_view raw, bool head_request, tally& t, std::size_t limi
 
 std::vector<std::string> corpus() {
   std::vector<std::string> out;
-  for (const char* dir : {"/tests/fuzz/corpus/http_response_head", "/tests/fuzz/regressions/http_response_head"}) {
-    const fs::path d = fs::path(PORTICO_SOURCE_DIR + std::string(dir));
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(d))
-      if (e.is_regular_file() && e.path().filename() != "README.md") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      std::ifstream in(f, std::ios::binary);
-      out.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    }
-  }
+  for (const char* dir : {"/tests/fuzz/corpus/http_response_head", "/tests/fuzz/regressions/http_response_head"})
+    testing_edits::read_corpus(PORTICO_SOURCE_DIR + std::string(dir), out);
   // Heads written here for the rules the corpus shows less of.
   out.push_back("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n");
   out.push_back("HTTP/1.1 200 OK\r\nA: 1\r\n folded\r\nContent-Length: 0\r\n\r\n");
