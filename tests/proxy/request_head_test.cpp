@@ -6,6 +6,7 @@
 #include "proxy/request_head.hpp"
 
 #include "proxy/plain_head.hpp"
+#include "proxy/request_check.hpp"
 #include "tests/proxy/one_byte_edits.hpp"
 
 #include <gtest/gtest.h>
@@ -82,11 +83,13 @@ struct tally {
   int beast = 0;
 };
 
-// The head as the session hands it over: up to and with the first blank line.
+// The head as the session hands it over: one that head_scanner found whole and unfolded (Beast's
+// parser would point a folded value into its own stack, which the session never lets it see),
+// up to and with its blank line.
 void compare(std::string_view raw, tally& t) {
-  const auto end = raw.find("\r\n\r\n");
-  if (end == std::string_view::npos) return;
-  const std::string head(raw.substr(0, end + 4));
+  const auto sc = scan_head(raw, limit);
+  if (sc.state != head_scan::complete) return;
+  const std::string head(raw.substr(0, sc.length));
   const outcome a = run_reader(head), b = run_beast(head);
   EXPECT_EQ(a.parsed, b.parsed) << testing::PrintToString(head) << (a.plain ? " (plain)" : " (Beast)");
   if (b.parsed.rfind("refused", 0) != 0) {
