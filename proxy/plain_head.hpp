@@ -16,27 +16,7 @@
 
 namespace portico::proxy::plain_head {
 
-// RFC 9110 5.6.2 tchar, as Beast's parser tests a method or a field name.
-constexpr bool tchar_of(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
-
-struct tchar_table {
-  bool v[256];
-  constexpr tchar_table() : v{} {
-    for (int c = 0; c < 256; ++c) v[c] = tchar_of(static_cast<unsigned char>(c));
-  }
-};
-inline constexpr tchar_table tchars;
-
-inline bool tchar(char c) { return tchars.v[static_cast<unsigned char>(c)]; }
+using ascii::tchar;
 
 // A byte of a field value or reason phrase: VCHAR, SP, HTAB or obs-text (what Beast's
 // parse_token_to_eol lets through before the CR).
@@ -219,18 +199,6 @@ inline unsigned version(const char* p) {
       p[6] != '.')
     return 0;
   return p[7] == '1' ? 11 : p[7] == '0' ? 10 : 0;
-}
-
-// Plain digits (at most 19: no overflow) as Content-Length, else false.
-inline bool length_digits(std::string_view v, std::uint64_t& out) {
-  if (v.empty() || v.size() > 19) return false;
-  std::uint64_t n = 0;
-  for (char d : v) {
-    if (d < '0' || d > '9') return false;
-    n = n * 10 + static_cast<std::uint64_t>(d - '0');
-  }
-  out = n;
-  return true;
 }
 
 }  // namespace portico::proxy::plain_head

@@ -102,10 +102,8 @@ bool is_idempotent(std::string_view m) {
 
 bool is_token(std::string_view s) {
   if (s.empty()) return false;
-  for (unsigned char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) continue;
-    if (std::strchr("!#$%&'*+-.^_`|~", c) == nullptr || c == 0) return false;
-  }
+  for (char c : s)
+    if (!ascii::tchar(c)) return false;
   return true;
 }
 

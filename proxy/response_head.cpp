@@ -1,6 +1,7 @@
 #include "proxy/response_head.hpp"
 
 #include "proxy/plain_head.hpp"
+#include "proxy/request_check.hpp"
 
 #include <boost/beast/http/field.hpp>
 
@@ -76,7 +77,9 @@ bool response_reader::parse_plain(std::string_view head) {
   const bool ok = ph::fields(r + 2, p + head.size(), conn, [&](const header_field& f) {
     switch (f.name) {
       case http_field::content_length:
-        if (has_length || !ph::length_digits(f.value, declared)) return false;
+        if (has_length) return false;
+        if (const auto cl = parse_content_length(f.value)) declared = *cl;
+        else return false;  // (a list, a sign, 19 digits or more: Beast decides)
         has_length = true;
         break;
       case http_field::transfer_encoding:
