@@ -11,7 +11,9 @@ of /small at --conns connections it reads, per thread of the proxy, from /proc:
 and prints per request: CPU µs (user / kernel), times scheduled, context switches, run delay,
 plus which threads spent it. With --perf, one more run per proxy under `perf record -e
 cpu-clock -g` (a software clock: hardware counters are not needed) gives the share of
-samples in the kernel and the kernel functions with the most samples (self).
+samples in the kernel and the kernel functions with the most samples (self). With
+--syscalls, one more run per proxy counts its system calls by name (perf stat on the
+kernel's syscalls:sys_enter_* tracepoints: nothing stops the proxy, as strace would).
 
 These are timings on a shared machine: read the spread over rounds and the load average
 printed at the start and the end."""
@@ -107,6 +109,26 @@ def perf_profile(pids, port, conns, count, work, name):
     return kernel, rows
 
 
+def syscall_counts(pids, port, conns, count):
+    """(requests, {syscall: calls}) over one run of count requests, from the kernel's
+    syscalls:sys_enter_* tracepoints (perf stat: counted in the kernel, no strace stops)."""
+    argv = ["perf", "stat", "-x", ",", "-e", "syscalls:sys_enter_*", "-p",
+            ",".join(str(p) for p in pids)]
+    rec = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    ok = send(port, conns, count)
+    rec.send_signal(2)
+    _, err = rec.communicate(timeout=60)
+    out = {}
+    for line in err.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[0].isdigit() and f[2].startswith("syscalls:sys_enter_"):
+            n = int(f[0])
+            if n:
+                out[f[2][len("syscalls:sys_enter_"):]] = n
+    return ok, out
+
+
 def one_run(name, opts, work, addrs, conns, count, profile):
     port = procs.free_port()
     opts = dict(opts, admin_port=procs.free_port())
@@ -116,8 +138,10 @@ def one_run(name, opts, work, addrs, conns, count, profile):
         procs.wait_ready(port, proxies.HOST, timeout=60)
         send(port, conns, 2000)  # warm-up: connections pooled, caches warm
         pids = p.tree()
-        if profile:
+        if profile == "perf":
             return perf_profile(pids, port, conns, count, work, name)
+        if profile == "syscalls":
+            return syscall_counts(pids, port, conns, count)
         before = thread_sample(pids)
         ok = send(port, conns, count)
         after = thread_sample(p.tree())
@@ -141,6 +165,9 @@ def main():
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--perf", action="store_true", help="also one perf record run per proxy")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="also one run per proxy counting system calls (perf stat on the "
+                         "syscalls:sys_enter_* tracepoints)")
     a = ap.parse_args()
     load.raise_nofile(65536)
     work = tempfile.mkdtemp(prefix="portico-kernel-")
@@ -158,7 +185,7 @@ def main():
         for r in range(a.rounds):
             for label, name, binary in runs:
                 ok, total, by_thread = one_run(name, {"portico_bin": binary}, work, addrs,
-                                               a.conns, a.requests, False)
+                                               a.conns, a.requests, None)
                 if not ok:
                     print(f"{label}: no request succeeded", flush=True)
                     continue
@@ -187,11 +214,27 @@ def main():
         if a.perf:
             for label, name, binary in runs:
                 kernel, rows = one_run(name, {"portico_bin": binary}, work, addrs, a.conns,
-                                       a.requests, True)
+                                       a.requests, "perf")
                 print(f"\n{label}: {kernel:.1f}% of cpu-clock samples in the kernel; "
                       "functions with the most samples (self):")
                 for pct, where, sym in rows[:25]:
                     print(f"  {pct:5.2f}% [{'k' if where == 'k' else 'u'}] {sym}")
+        if a.syscalls:
+            counts = {}
+            for label, name, binary in runs:
+                ok, c = one_run(name, {"portico_bin": binary}, work, addrs, a.conns,
+                                a.requests, "syscalls")
+                counts[label] = {k: v / ok for k, v in c.items()} if ok else {}
+            names = sorted({k for c in counts.values() for k, v in c.items() if v >= 0.005},
+                           key=lambda k: -max(c.get(k, 0) for c in counts.values()))
+            print("\nsystem calls per request (one run each):\n")
+            print("| syscall | " + " | ".join(counts) + " |")
+            print("|---|" + "---|" * len(counts))
+            for k in names:
+                print(f"| {k} | " + " | ".join(f"{c.get(k, 0):.3f}" for c in counts.values())
+                      + " |")
+            print("| total | " + " | ".join(f"{sum(c.values()):.3f}" for c in counts.values())
+                  + " |", flush=True)
     finally:
         for u, _ in ups:
             u.stop()

@@ -247,7 +247,7 @@ class byte_stream {
   template <class Token>
   auto async_wait_readable(Token&& token) {
     if (stls_) return stls_->async_wait_readable(std::forward<Token>(token));
-    return sock_.async_wait(tcp::socket::wait_read, std::forward<Token>(token));
+    return net::async_readable(sock_, false, std::forward<Token>(token));
   }
 
  private:

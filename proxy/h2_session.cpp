@@ -15,6 +15,7 @@
 #include "proxy/h2_mem.hpp"
 #include "proxy/h2_translate.hpp"
 #include "proxy/http_session.hpp"
+#include "proxy/net/socket_state.hpp"
 #include "proxy/observe.hpp"
 #include "proxy/worker.hpp"
 
@@ -645,10 +646,10 @@ void h2_connection::read_more() {
   if (!conn_.is_tls()) {
     // Cleartext: wait for readability, then read into the worker's buffer; the connection
     // holds no receive buffer of its own (measured: 16 KiB of ~33 KiB per idle connection).
-    conn_.socket().async_wait(asio::ip::tcp::socket::wait_read,
-                              [self = shared_from_this()](const boost::system::error_code& ec) {
-                                self->on_readable(ec);
-                              });
+    net::async_wait_readable(conn_.socket(), false,
+                             [self = shared_from_this()](const boost::system::error_code& ec) {
+                               self->on_readable(ec);
+                             });
     return;
   }
   if (!rbuf_) rbuf_ = std::make_unique<char[]>(read_size);

@@ -16,6 +16,7 @@
 #include "proxy/body_splice.hpp"
 #include "proxy/h2_upstream.hpp"
 #include "proxy/http_session.hpp"
+#include "proxy/net/socket_state.hpp"
 #include "proxy/tls_client.hpp"
 #include "proxy/worker.hpp"
 
@@ -263,7 +264,8 @@ http_session::task<http_session::splice_end> http_session::splice_body(byte_stre
     } else {
       if (request) arm_body_read();
       else arm(session_phase::upstream_wait, pol.read_timeout);
-      auto [ec] = co_await from.socket().async_wait(asio::socket_base::wait_read, tok);
+      // The splice into the pipe just found the source empty: no re-arming epoll_ctl.
+      auto [ec] = co_await net::async_readable(from.socket(), true, tok);
       if (ec) co_return timed_out_ ? splice_end::source_timeout : splice_end::source_closed;
     }
   }

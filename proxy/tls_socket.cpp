@@ -30,10 +30,12 @@ int bio_write(BIO* b, const char* data, int len) {
 int bio_read(BIO* b, char* data, int len) {
   auto* st = static_cast<tls_socket::bio_state*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
-  const ssize_t n = ::recv(st->fd, data, static_cast<std::size_t>(len), 0);
+  ssize_t n;
+  do n = ::recv(st->fd, data, static_cast<std::size_t>(len), 0);
+  while (n < 0 && errno == EINTR);  // a retry means "found nothing" (tls_socket's read wait)
   if (n < 0) {
     st->last_errno = errno;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_read(b);
+    if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(b);
   } else if (n == 0) {
     st->eof = true;
   }

@@ -22,6 +22,8 @@
 #include <boost/asio/post.hpp>
 #include <cstddef>
 
+#include "proxy/net/socket_state.hpp"
+
 namespace portico::proxy {
 
 class tls_socket {
@@ -88,7 +90,7 @@ class tls_socket {
             boost::asio::post(sock_.get_executor(),
                               boost::asio::append(std::move(handler), boost::system::error_code{}));
           else
-            sock_.async_wait(tcp::socket::wait_read, std::move(handler));
+            net::async_wait_readable(sock_, false, std::move(handler));
         },
         token);
   }
@@ -110,8 +112,10 @@ class tls_socket {
     bool wait(Self& self, step st) {
       if (st != step::want_read && st != step::want_write) return false;
       waited = true;
-      s->sock_.async_wait(st == step::want_read ? tcp::socket::wait_read : tcp::socket::wait_write,
-                          std::move(self));
+      // A read wait follows the BIO's recv that found nothing, in this same call: the next
+      // byte makes an epoll event, so no re-arming epoll_ctl (net/socket_state.hpp).
+      if (st == step::want_read) net::async_wait_readable(s->sock_, true, std::move(self));
+      else s->sock_.async_wait(tcp::socket::wait_write, std::move(self));
       return true;
     }
   };

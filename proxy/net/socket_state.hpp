@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/recycling_allocator.hpp>
 #include <cerrno>
 #include <utility>
@@ -68,68 +69,96 @@ inline void open_nonblocking(boost::asio::ip::tcp::socket& s, const boost::asio:
 }
 
 #if PORTICO_EPOLL_REACTOR
-// Waits for a descriptor to become readable, on the reactor's read queue and without a
-// system call: it completes on the next epoll event. Only right after the descriptor was
-// registered (epoll_ctl ADD reports bytes already there as an event), with no epoll_wait in
-// between, is that the same as socket::async_wait(wait_read), which must re-arm the
-// edge-triggered registration with epoll_ctl(MOD) because an event may have come and gone.
+// Waits for a descriptor to become readable, on the reactor's read queue, without the
+// epoll_ctl(MOD) of socket::async_wait(wait_read). That wait re-arms the edge-triggered
+// registration because an edge may have come and gone with the bytes still unread; but the
+// reactor knows when none has: its read queue's `try_speculative_` flag is false from a read
+// that left the socket empty until the next event. Then this op is queued without a system
+// call and completes on the next event. When the flag is set (an event since, or a
+// descriptor just registered), the reactor asks the op first ("speculatively"):
+//   - `armed`: an event is sure to come for any byte not yet read, because in this same run
+//     of handlers (no epoll_wait in between) the descriptor was registered (epoll_ctl ADD
+//     reports bytes already there as an event) or a read on it found nothing (EAGAIN: the
+//     next byte makes a new edge). It declines and waits for that event, no system call;
+//   - otherwise it looks with recv(MSG_PEEK) of one byte: bytes, the end or an error complete
+//     it at once; nothing (EAGAIN) queues it, and bytes arriving after that look make the
+//     edge it waits for.
+// Either way no epoll_ctl: at most one recv when something may be there.
 template <class Handler>
-class fresh_wait_op : public boost::asio::detail::reactor_op {
+class readable_wait_op : public boost::asio::detail::reactor_op {
  public:
-  explicit fresh_wait_op(Handler h)
-      : reactor_op(boost::system::error_code(), &perform, &complete), handler_(std::move(h)) {}
+  readable_wait_op(Handler h, int fd, bool armed)
+      : reactor_op(boost::system::error_code(), &perform, &complete),
+        handler_(std::move(h)),
+        fd_(fd),
+        armed_(armed) {}
 
-  static void start(boost::asio::ip::tcp::socket& s, Handler h) {
+  static void start(boost::asio::ip::tcp::socket& s, bool armed, Handler h) {
     namespace asio = boost::asio;
-    asio::recycling_allocator<fresh_wait_op> alloc;
-    fresh_wait_op* op = new (alloc.allocate(1)) fresh_wait_op(std::move(h));
+    asio::recycling_allocator<readable_wait_op> alloc;
     auto& impl = socket_access::impl(s);
+    readable_wait_op* op = new (alloc.allocate(1)) readable_wait_op(std::move(h), impl.socket_, armed);
     auto& reactor = asio::use_service<asio::detail::reactor>(
         asio::query(s.get_executor(), asio::execution::context));
-    op->first_ = true;
     reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, op, false,
                      true);
-    // The reactor tries a new operation at once ("speculatively") unless it knows the
-    // descriptor has nothing; this one declines that first try (first_), so it waits for
-    // the event.
+    // Not asked speculatively (the flag was clear): every later perform is an event's. (The
+    // worker's io_context runs on one thread: the op cannot have completed in between.)
     op->first_ = false;
   }
 
  private:
   static status perform(reactor_op* base) {
-    auto* op = static_cast<fresh_wait_op*>(base);
+    auto* op = static_cast<readable_wait_op*>(base);
     if (op->first_) {
       op->first_ = false;
-      return not_done;
+      if (op->armed_) return not_done;
+      char c;
+      ssize_t r;
+      do r = ::recv(op->fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      while (r < 0 && errno == EINTR);
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return not_done;
     }
-    return done;  // an event: readable, closed or failed; the reader finds out which
+    return done;  // readable, closed or failed; the reader finds out which
   }
 
   // owner == nullptr: the io_context is going away; the handler is destroyed, not called.
   static void complete(void* owner, boost::asio::detail::operation* base,
                        const boost::system::error_code&, std::size_t) {
-    auto* op = static_cast<fresh_wait_op*>(base);
+    auto* op = static_cast<readable_wait_op*>(base);
     Handler h(std::move(op->handler_));
     const boost::system::error_code ec = op->ec_;
-    op->~fresh_wait_op();
-    boost::asio::recycling_allocator<fresh_wait_op>().deallocate(op, 1);
+    op->~readable_wait_op();
+    boost::asio::recycling_allocator<readable_wait_op>().deallocate(op, 1);
     if (owner != nullptr) h(ec);
   }
 
   Handler handler_;
+  int fd_;
+  bool armed_;
   bool first_ = true;
 };
 #endif
 
-// Calls `h(error_code)` when `s` is readable. `fresh`: `s` was registered with the reactor
-// in this same run of handlers (an accepted socket, before anything waited on it), which
-// saves the epoll_ctl(MOD) of a plain async_wait.
+// Calls `h(error_code)` when `s` is readable (or at its end, or failed), without an
+// epoll_ctl; operation_aborted when cancelled. `armed`: an event is sure to come for any
+// byte not read yet (see readable_wait_op: registered, or found empty by a read, in this same
+// run of handlers), which saves even the look with recv(MSG_PEEK).
 template <class Handler>
-void async_wait_readable(boost::asio::ip::tcp::socket& s, bool fresh, Handler h) {
+void async_wait_readable(boost::asio::ip::tcp::socket& s, bool armed, Handler h) {
 #if PORTICO_EPOLL_REACTOR
-  if (fresh) return fresh_wait_op<Handler>::start(s, std::move(h));
-#endif
+  readable_wait_op<Handler>::start(s, armed, std::move(h));
+#else
+  (void)armed;
   s.async_wait(boost::asio::ip::tcp::socket::wait_read, std::move(h));
+#endif
+}
+
+// The same for a completion token (a coroutine's): void(error_code).
+template <class Token>
+auto async_readable(boost::asio::ip::tcp::socket& s, bool armed, Token&& token) {
+  return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+      [&s, armed](auto handler) { async_wait_readable(s, armed, std::move(handler)); }, token);
 }
 
 }  // namespace portico::proxy::net

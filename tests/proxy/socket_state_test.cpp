@@ -1,0 +1,196 @@
+// net::async_wait_readable: a readiness wait with no epoll_ctl(MOD). What it must never do is
+// miss bytes that are already there (a connection would hang until its timeout); these tests
+// put the socket in each state the reactor can know of and check the wait completes exactly
+// when there is something to read.
+#include "proxy/net/socket_state.hpp"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <string>
+
+namespace {
+
+namespace asio = boost::asio;
+namespace net = portico::proxy::net;
+using tcp = asio::ip::tcp;
+
+class readable_wait_test : public ::testing::Test {
+ protected:
+  // A connected pair over loopback: `peer_` a plain blocking descriptor the test writes with,
+  // `sock_` the accepted end, registered with the io_context's reactor the way the proxy
+  // registers accepted connections (net::adopt_own).
+  void SetUp() override {
+    tcp::acceptor acc(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    peer_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(peer_, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(acc.local_endpoint().port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(peer_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    accepted_ = ::accept4(acc.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    ASSERT_GE(accepted_, 0);
+  }
+  void TearDown() override {
+    if (peer_ >= 0) ::close(peer_);
+  }
+
+  void adopt() {
+    boost::system::error_code ec;
+    net::adopt_own(sock_, tcp::v4(), accepted_, ec);
+    ASSERT_FALSE(ec);
+  }
+  void send(const std::string& s) {
+    ASSERT_EQ(::send(peer_, s.data(), s.size(), MSG_NOSIGNAL), static_cast<ssize_t>(s.size()));
+  }
+  // Runs the reactor with nothing waiting on `sock_` for a while: an event for it is
+  // consumed (Asio marks the descriptor "maybe readable") and no operation takes it.
+  void let_events_pass() {
+    asio::steady_timer t(io_, std::chrono::milliseconds(30));
+    t.async_wait([](const boost::system::error_code&) {});
+    io_.run();
+    io_.restart();
+  }
+  // Reads what is there through Asio (a short read leaves the descriptor "known empty").
+  std::string read_through_asio() {
+    char buf[4096];
+    std::string got;
+    sock_.async_read_some(asio::buffer(buf), [&](const boost::system::error_code& ec, std::size_t n) {
+      if (!ec) got.assign(buf, n);
+    });
+    io_.run_for(std::chrono::seconds(5));
+    io_.restart();
+    return got;
+  }
+  // Starts a wait; `ran` says whether it completed, `result` with what.
+  void start_wait(bool armed) {
+    ran_ = false;
+    net::async_wait_readable(sock_, armed, [this](const boost::system::error_code& ec) {
+      ran_ = true;
+      result_ = ec;
+    });
+  }
+  void run_briefly() {
+    io_.run_for(std::chrono::milliseconds(100));
+    io_.restart();
+  }
+
+  asio::io_context io_{1};
+  tcp::socket sock_{io_};
+  int peer_ = -1;
+  int accepted_ = -1;
+  bool ran_ = false;
+  boost::system::error_code result_;
+};
+
+TEST_F(readable_wait_test, sees_bytes_whose_event_went_by_with_no_one_waiting) {
+  adopt();
+  send("first");
+  ASSERT_EQ(read_through_asio(), "first");
+  send("second");
+  let_events_pass();  // the edge for "second" is gone; only a look finds the bytes
+  start_wait(false);
+  run_briefly();
+  EXPECT_TRUE(ran_) << "the wait missed bytes already on the socket";
+  EXPECT_FALSE(result_);
+  EXPECT_EQ(read_through_asio(), "second");
+}
+
+TEST_F(readable_wait_test, after_a_read_that_emptied_the_socket_waits_for_new_bytes) {
+  adopt();
+  send("first");
+  let_events_pass();  // (else the event for "first" could still come and wake the wait)
+  ASSERT_EQ(read_through_asio(), "first");
+  start_wait(false);
+  run_briefly();
+  EXPECT_FALSE(ran_) << "completed with nothing to read";
+  send("second");
+  run_briefly();
+  EXPECT_TRUE(ran_);
+  EXPECT_FALSE(result_);
+  EXPECT_EQ(read_through_asio(), "second");
+}
+
+TEST_F(readable_wait_test, armed_right_after_registration_sees_bytes_already_there) {
+  send("early");  // before the descriptor joins the epoll set: its ADD reports them
+  adopt();
+  start_wait(true);
+  run_briefly();
+  EXPECT_TRUE(ran_);
+  EXPECT_FALSE(result_);
+  EXPECT_EQ(read_through_asio(), "early");
+}
+
+TEST_F(readable_wait_test, armed_after_a_read_found_nothing_wakes_on_the_next_bytes) {
+  adopt();
+  send("first");
+  let_events_pass();  // "maybe readable" from here on
+  ASSERT_EQ(read_through_asio(), "first");
+  char c;
+  ASSERT_LT(::recv(sock_.native_handle(), &c, 1, MSG_DONTWAIT), 0);  // EAGAIN, in this run
+  start_wait(true);
+  run_briefly();
+  EXPECT_FALSE(ran_);
+  send("second");
+  run_briefly();
+  EXPECT_TRUE(ran_);
+  EXPECT_EQ(read_through_asio(), "second");
+}
+
+TEST_F(readable_wait_test, the_peers_end_completes_the_wait) {
+  adopt();
+  send("x");
+  let_events_pass();
+  ASSERT_EQ(read_through_asio(), "x");
+  start_wait(false);
+  run_briefly();
+  ASSERT_FALSE(ran_);
+  ::shutdown(peer_, SHUT_WR);
+  run_briefly();
+  EXPECT_TRUE(ran_);
+  EXPECT_FALSE(result_);  // the reader finds out it was the end
+}
+
+TEST_F(readable_wait_test, the_end_that_went_by_unseen_is_found_by_the_look) {
+  adopt();
+  send("x");
+  ASSERT_EQ(read_through_asio(), "x");
+  ::shutdown(peer_, SHUT_WR);
+  let_events_pass();
+  start_wait(false);
+  run_briefly();
+  EXPECT_TRUE(ran_);
+}
+
+TEST_F(readable_wait_test, cancel_ends_it_with_operation_aborted) {
+  adopt();
+  start_wait(false);
+  run_briefly();
+  ASSERT_FALSE(ran_);
+  boost::system::error_code ec;
+  sock_.cancel(ec);
+  run_briefly();
+  EXPECT_TRUE(ran_);
+  EXPECT_EQ(result_, asio::error::operation_aborted);
+}
+
+TEST_F(readable_wait_test, closing_the_socket_ends_it_with_operation_aborted) {
+  adopt();
+  start_wait(false);
+  run_briefly();
+  ASSERT_FALSE(ran_);
+  boost::system::error_code ec;
+  sock_.close(ec);
+  run_briefly();
+  EXPECT_TRUE(ran_);
+  EXPECT_EQ(result_, asio::error::operation_aborted);
+}
+
+}  // namespace
