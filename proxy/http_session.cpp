@@ -7,7 +7,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -301,7 +304,19 @@ http_session::task<bool> http_session::serve() {
     if (!more || closed_) co_return false;
     if (cbuf_.size() != 0) continue;  // pipelined: the next request is here
     // Nothing pipelined: the warm wait, else the connection waits in an idle_conn.
-    if (!begin_warm_wait()) co_return true;
+    if (!begin_warm_wait()) {
+      switch (next_request_here()) {
+        case look::here: continue;
+        case look::ended: co_return false;
+        case look::empty:
+          // The read just found the socket empty, in this run of handlers: the idle wait needs
+          // no system call. (After co_return an epoll_wait may come first, and the event of a
+          // request arriving then would be gone unseen: so the hand-off happens here.)
+          hand_off(true);
+          co_return true;
+        case look::skipped: co_return true;
+      }
+    }
     boost::system::error_code ec;
     if (client_.is_plain()) {
       // Plain TCP reads the next request into a small block rather than waiting for
@@ -328,6 +343,25 @@ http_session::task<bool> http_session::serve() {
     warm_expired_ = false;
     w_.warm_resumed();
   }
+}
+
+// With every warm wait of the worker taken (many connections between requests at once), the
+// connection would go to an idle_conn: unless its next request is already here, which one
+// recv() without waiting finds (into the receive buffer the session still has), and this
+// session serves it like a pipelined one. The trip through an idle_conn and back into a
+// session cost more than that recv (bench/causes.md, keepalive-256).
+http_session::look http_session::next_request_here() {
+  if (!w_.warm_full() || h2_stream_ || w_.draining() || !client_.is_plain()) return look::skipped;
+  const auto b = cbuf_.prepare(read_chunk);
+  ssize_t n;
+  do n = ::recv(client_.socket().native_handle(), b.data(), b.size(), MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    cbuf_.commit(static_cast<std::size_t>(n));
+    return look::here;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return look::empty;
+  return look::ended;  // closed as when a warm wait's read ends so
 }
 
 bool http_session::begin_warm_wait() {

@@ -139,11 +139,19 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // HTTP/1.1: the connection waits in an idle_conn without this session (for the keep-alive
   // timeout less the time it waited warm).
   void go_idle();
+  void hand_off(bool armed);  // the connection to an idle_conn
+  void retire();              // then the session to the spares
   // After an answer with nothing pipelined, serve() waits for the next request's first byte
   // in the coroutine it runs in: no new coroutine, no idle_conn, no spare taken, the per-request
   // memory kept. False: no warm wait (HTTP/2 stream, draining, a keep-alive timeout shorter
   // than the longest warm wait).
   bool begin_warm_wait();
+  // No warm wait because the worker has all it keeps: one read without waiting. `here`: the
+  // next request's bytes are in cbuf_; `empty`: nothing yet (the connection can wait armed);
+  // `ended`: the client closed or the read failed; `skipped`: not looked (not plain HTTP/1.1,
+  // draining, or warm waits to spare).
+  enum class look { here, empty, ended, skipped };
+  look next_request_here();
   void adopt(idle_conn& c);  // a spare session takes the next connection's request
   // Sessions whose connection went idle, kept whole (timer, upstream stream, pooled parts)
   // for the next request of any of this thread's connections; at most 64.
@@ -285,6 +293,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   list_hook<http_session> warm_{this};      // in the worker's list of warm waits
   std::uint64_t warm_tick_ = 0;             // the worker's tick when the warm wait began
   bool warm_expired_ = false;               // end_warm_wait() ended it
+  bool handed_off_ = false;                 // serve() gave the connection to an idle_conn
 
   using io_buffer = boost::beast::basic_flat_buffer<buffer_allocator>;
   io_buffer cbuf_;  // client receive; released while idle

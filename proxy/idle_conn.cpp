@@ -53,7 +53,7 @@ idle_conn::~idle_conn() {
   }
 }
 
-void idle_conn::wait(worker& w, byte_stream conn, carry c, bool just_accepted,
+void idle_conn::wait(worker& w, byte_stream conn, carry c, bool armed,
                      std::chrono::milliseconds waited) {
   auto self = std::make_unique<idle_conn>(w, std::move(conn), std::move(c));
   if (w.draining()) return self->close_quietly();
@@ -65,13 +65,12 @@ void idle_conn::wait(worker& w, byte_stream conn, carry c, bool just_accepted,
   w.idle().add(*self, first,
                clock::now() + (first ? cfg.client_header_timeout
                                      : std::max(cfg.keep_alive - waited, std::chrono::milliseconds(0))));
-  start_wait(std::move(self), just_accepted);
+  start_wait(std::move(self), armed);
 }
 
 // The idle wait: readiness without a buffer. Under TLS the bytes OpenSSL already holds (a
-// pipelined request) count as readable. `just_accepted`: the socket was accepted in this same
-// run of handlers and nothing has waited on it (its first wait needs no epoll_ctl).
-void idle_conn::start_wait(std::unique_ptr<idle_conn> self, bool just_accepted) {
+// pipelined request) count as readable. `armed`: see wait().
+void idle_conn::start_wait(std::unique_ptr<idle_conn> self, bool armed) {
   idle_conn& c = *self;
   // A handler with its own allocator_type, not bind_allocator(): the binder made Asio keep a
   // second executor in the operation (200 bytes against 136).
@@ -86,7 +85,7 @@ void idle_conn::start_wait(std::unique_ptr<idle_conn> self, bool just_accepted) 
   };
   on_ready_handler on_ready{std::move(self)};
   if (c.conn_.is_tls()) c.conn_.async_wait_readable(std::move(on_ready));
-  else net::async_wait_readable(c.conn_.socket(), just_accepted, std::move(on_ready));
+  else net::async_wait_readable(c.conn_.socket(), armed, std::move(on_ready));
 }
 
 void idle_conn::on_ready(std::unique_ptr<idle_conn> self, const boost::system::error_code& ec) {
@@ -218,7 +217,7 @@ void http_session::adopt(idle_conn& c) {
   peer_trusted_ = k.peer_trusted;
   listener_port_ = k.listener_port;
   phase_ = session_phase::idle;
-  closed_ = timed_out_ = orderly_end_ = client_closes_ = false;
+  closed_ = timed_out_ = orderly_end_ = client_closes_ = handed_off_ = false;
 }
 
 http_session::spare_list& http_session::spares() {
@@ -266,7 +265,14 @@ void http_session::serve_from(worker& w, idle_conn& c) {
 // the connection moves to an idle_conn, and this session becomes a spare, or ends once its
 // deadline watch's cancelled wait has run.
 void http_session::go_idle() {
+  if (handed_off_) return retire();  // serve() gave the connection to an idle_conn itself
   if (closed_ || w_.draining()) return close_connection();
+  hand_off(false);
+  retire();
+}
+
+// The connection to an idle_conn (`armed`: idle_conn::wait).
+void http_session::hand_off(bool armed) {
   release_idle_memory();
   close_upstream();
   closed_ = true;  // what may still run here (on_timer) does nothing
@@ -279,8 +285,14 @@ void http_session::go_idle() {
   idle_conn::wait(w_, std::move(client_),
                   {std::move(peer_ip_), requests_, trusted_version_, listener_port_, false,
                    peer_trusted_},
-                  false, waited);
+                  armed, waited);
   counted_ = false;
+  handed_off_ = true;
+}
+
+// The session without its connection: a spare for the worker's next request, or gone.
+void http_session::retire() {
+  handed_off_ = false;
   w_.withdraw(enrolled_, h2_stream_);
   auto& v = spares().v;
   if (v.size() < 64 && !w_.draining()) v.push_back(shared_from_this());

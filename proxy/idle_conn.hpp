@@ -44,9 +44,10 @@ class idle_conn {
   // Waits for the first byte of a request on `conn`: a new connection (c.first_request: it
   // is counted in client_connections from now on) for client_header_timeout, between requests
   // for the keep-alive timeout, less `waited` (the time the connection already waited in its
-  // session: http_session's warm wait). `just_accepted`: nothing has waited on the socket yet
-  // (net::async_wait_readable).
-  static void wait(worker& w, byte_stream conn, carry c, bool just_accepted = false,
+  // session: http_session's warm wait). `armed`: an epoll event is sure to come for any byte
+  // not read yet, because in this same run of handlers the socket was accepted, or a read
+  // found it empty (net::async_wait_readable: the wait then needs no system call at all).
+  static void wait(worker& w, byte_stream conn, carry c, bool armed = false,
                    std::chrono::milliseconds waited = {});
 
   idle_conn(worker& w, byte_stream conn, carry c);
@@ -74,7 +75,7 @@ class idle_conn {
  private:
   friend class idle_set;
   void on_ready(std::unique_ptr<idle_conn> self, const boost::system::error_code& ec);
-  static void start_wait(std::unique_ptr<idle_conn> self, bool just_accepted);
+  static void start_wait(std::unique_ptr<idle_conn> self, bool armed);
 
   worker& w_;
   byte_stream conn_;

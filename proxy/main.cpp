@@ -394,6 +394,9 @@ void add_server_options(po::options_description& d, proxy::server_options& o, se
      "bytes/s a request body must average after its first client-body-timeout (0: no floor)")
     ("body-splice", po::value(&o.body_splice)->default_value(true)->implicit_value(true),
      "relay Content-Length bodies between plain TCP sockets with splice(2) (=false: through user space)")
+    ("warm-waits", po::value(&o.warm_waits)->default_value(o.warm_waits),
+     "keep-alive connections per worker whose session waits 100-200 ms for the next request "
+     "itself before the connection moves to an idle wait (0: none)")
     ("enable-underscores-in-headers",
      po::value(&o.enable_underscores_in_headers)->default_value(false)->implicit_value(true),
      "forward header names containing '_' (default: drop them, as nginx does)")

@@ -119,11 +119,11 @@ class worker {
   // before the previous tick to an idle_conn (http_session::end_warm_wait), so a warm wait
   // lasts between one and two tick periods.
   static constexpr std::chrono::milliseconds tick_period{100};
-  // At most this many at once (the others wait in an idle_conn): a warm session holds a few KB
-  // more than an idle_conn, and memory once taken stays in the process's RSS
-  // (tests/system/idle_memory_test.py: 1,000 connections each sending one request).
-  static constexpr std::size_t max_warm_waits = 64;
-  bool warm_full() const { return warm_.size() >= max_warm_waits; }
+  // At most server_options::warm_waits at once (the others wait in an idle_conn): a warm
+  // session holds a few KB more than an idle_conn, and memory once taken stays in the
+  // process's RSS (tests/system/idle_memory_test.py: 1,000 connections each sending one
+  // request).
+  bool warm_full() const { return warm_.size() >= opts_.warm_waits; }
   std::uint64_t ticks() const { return ticks_; }
   void warm_enter(list_hook<http_session>& s) { warm_.push_back(s); }
   void warm_leave(list_hook<http_session>& s) { warm_.erase(s); }

@@ -5,7 +5,10 @@ session waits for the connection's next request itself for one to two worker tic
 requests in quick succession and after pauses longer than the warm wait, pipelined requests
 arriving during it and after it, keep-alive-requests counted across both kinds of wait, a
 client that closes (or half-closes) during the warm wait, and the keep-alive timeout still
-closing a quiet connection."""
+closing a quiet connection. All of it again with --warm-waits 0, where every connection, after
+an answer, is looked at once for its next request (served by the same session when it is
+there) and otherwise waits in an idle_conn at once; and more connections at a time than the
+default 64 warm waits of a worker."""
 
 import json
 import os
@@ -24,7 +27,7 @@ HOST = "app.test"
 
 
 def setUpModule():
-    global P, UP, CA
+    global P, P0, UP, CA
     CA = t.CA()
     UP = h.Upstream.start("echo")
     d = h.temp_dir()
@@ -37,10 +40,13 @@ def setUpModule():
                                     annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "false"}))
     P = t.start_portico(d, "--workers", "1", "--configmap", "ingress/portico",
                         "--keepalive-timeout", "600s")
+    P0 = t.start_portico(d, "--workers", "1", "--configmap", "ingress/portico",
+                         "--keepalive-timeout", "600s", "--warm-waits", "0")
 
 
 def tearDownModule():
     P.stop()
+    P0.stop()
     UP.stop()
 
 
@@ -48,17 +54,20 @@ def target(resp):
     return json.loads(resp.body)["target"]
 
 
-def connections():
-    return [("http", lambda: h.Conn(P.http_port, timeout=30)),
-            ("https", lambda: t.TLSConn(P.https_port, HOST, ca=CA, timeout=30))]
+def connections(p):
+    return [("http", lambda: h.Conn(p.http_port, timeout=30)),
+            ("https", lambda: t.TLSConn(p.https_port, HOST, ca=CA, timeout=30))]
 
 
 class warm_wait(unittest.TestCase):
+    def p(self):
+        return P
+
     def test_quick_requests_and_pauses_share_the_request_count(self):
         # keep-alive-requests 6: two quick requests (the second from the warm wait), a pause,
         # two more (the first from an idle_conn), a pause, then the fifth and the sixth, which
         # closes the connection.
-        for kind, make in connections():
+        for kind, make in connections(self.p()):
             with self.subTest(kind=kind):
                 with make() as c:
                     seen = []
@@ -75,7 +84,7 @@ class warm_wait(unittest.TestCase):
                     self.assertTrue(c.closed_by_peer(timeout=30))
 
     def test_pipelined_requests_during_and_after_the_warm_wait(self):
-        for kind, make in connections():
+        for kind, make in connections(self.p()):
             with self.subTest(kind=kind):
                 with make() as c:
                     self.assertEqual(c.request("GET", "/one", host=HOST).status, 200)
@@ -95,7 +104,7 @@ class warm_wait(unittest.TestCase):
         # it to the receive buffer: heads and bodies larger than that, whole or in pieces, and
         # pipelined requests beyond it, arrive byte for byte.
         cookie = "k=" + "c" * 6000
-        for kind, make in connections():
+        for kind, make in connections(self.p()):
             with self.subTest(kind=kind):
                 with make() as c:
                     self.assertEqual(c.request("GET", "/first", host=HOST).status, 200)
@@ -121,7 +130,7 @@ class warm_wait(unittest.TestCase):
                     self.assertEqual([x.echo_header("x-pad") for x in got], [[pad["X-Pad"]]] * 2)
 
     def test_a_client_closing_during_the_warm_wait(self):
-        for kind, make in connections():
+        for kind, make in connections(self.p()):
             with self.subTest(kind=kind):
                 for i in range(20):
                     c = make()
@@ -131,16 +140,58 @@ class warm_wait(unittest.TestCase):
                 with make() as c:
                     self.assertEqual(c.request("GET", "/still", host=HOST).status, 200)
                 self.assertTrue(h.wait_until(
-                    lambda: P.metric("portico_client_connections") == 0, timeout=30),
-                    P.metric("portico_client_connections"))
+                    lambda: self.p().metric("portico_client_connections") == 0, timeout=30),
+                    self.p().metric("portico_client_connections"))
 
     def test_a_half_closed_client_gets_its_answer_then_the_end(self):
-        with h.Conn(P.http_port, timeout=30) as c:
+        with h.Conn(self.p().http_port, timeout=30) as c:
             self.assertEqual(c.request("GET", "/first", host=HOST).status, 200)
             c.send(h.build_request("GET", "/last", None, b"", HOST))
             c.sock.shutdown(socket.SHUT_WR)  # the request and the FIN during the warm wait
             self.assertEqual(target(c.read_response()), "/last")
             self.assertTrue(c.closed_by_peer(timeout=30))
+
+
+    def test_a_request_sent_while_the_answer_is_on_its_way(self):
+        # The second request is in the socket, unread, when the first answer has been written.
+        for kind, make in connections(self.p()):
+            with self.subTest(kind=kind):
+                with make() as c:
+                    c.send(h.build_request("GET", "/slow?delay=300", None, b"", HOST))
+                    time.sleep(0.1)
+                    c.send(h.build_request("GET", "/next", None, b"", HOST))
+                    got = [target(c.read_response()), target(c.read_response())]
+                    self.assertEqual(got, ["/slow?delay=300", "/next"])
+                    self.assertEqual(target(c.request("GET", "/after", host=HOST)), "/after")
+
+    def test_more_connections_than_warm_waits(self):
+        # 100 connections of one worker between requests at once: 64 wait warm (none with
+        # --warm-waits 0), the others are looked at and wait in an idle_conn. Every next
+        # request is answered (a wait that missed its request would time the client out).
+        conns = [h.Conn(self.p().http_port, timeout=30) for _ in range(100)]
+        try:
+            for rnd in range(4):
+                if rnd == 3:
+                    time.sleep(PAUSE)  # every warm wait over: all from idle_conns
+                for i, c in enumerate(conns):
+                    r = c.request("GET", f"/many/{rnd}/{i}", host=HOST)
+                    self.assertEqual((r.status, target(r)), (200, f"/many/{rnd}/{i}"))
+            # All at once: each request sent before any answer is read.
+            for i, c in enumerate(conns):
+                c.send(h.build_request("GET", f"/burst/{i}", None, b"", HOST))
+            for i, c in enumerate(conns):
+                self.assertEqual(target(c.read_response()), f"/burst/{i}")
+        finally:
+            for c in conns:
+                c.close()
+        self.assertTrue(h.wait_until(
+            lambda: self.p().metric("portico_client_connections") == 0, timeout=30),
+            self.p().metric("portico_client_connections"))
+
+
+class no_warm_waits(warm_wait):
+    def p(self):
+        return P0
 
 
 class keepalive_timeout(unittest.TestCase):
