@@ -112,7 +112,8 @@ def perf_profile(pids, port, conns, count, work, name):
 def syscall_counts(pids, port, conns, count):
     """(requests, {syscall: calls}) over one run of count requests, from the kernel's
     syscalls:sys_enter_* tracepoints (perf stat: counted in the kernel, no strace stops)."""
-    argv = ["perf", "stat", "-x", ",", "-e", "syscalls:sys_enter_*", "-p",
+    argv = ["perf", "stat", "-x", ",", "-e", "syscalls:sys_enter_*",
+            "-e", "syscalls:sys_exit_recvfrom", "--filter", "ret < 0", "-p",
             ",".join(str(p) for p in pids)]
     rec = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)
@@ -122,7 +123,9 @@ def syscall_counts(pids, port, conns, count):
     out = {}
     for line in err.splitlines():
         f = line.split(",")
-        if len(f) > 2 and f[0].isdigit() and f[2].startswith("syscalls:sys_enter_"):
+        if len(f) > 2 and f[0].isdigit() and f[2] == "syscalls:sys_exit_recvfrom":
+            out["recvfrom failed (EAGAIN)"] = int(f[0])  # (not added to the total)
+        elif len(f) > 2 and f[0].isdigit() and f[2].startswith("syscalls:sys_enter_"):
             n = int(f[0])
             if n:
                 out[f[2][len("syscalls:sys_enter_"):]] = n
@@ -233,8 +236,9 @@ def main():
             for k in names:
                 print(f"| {k} | " + " | ".join(f"{c.get(k, 0):.3f}" for c in counts.values())
                       + " |")
-            print("| total | " + " | ".join(f"{sum(c.values()):.3f}" for c in counts.values())
-                  + " |", flush=True)
+            print("| total | " + " | ".join(
+                f"{sum(v for k, v in c.items() if not k.startswith('recvfrom failed')):.3f}"
+                for c in counts.values()) + " |", flush=True)
     finally:
         for u, _ in ups:
             u.stop()

@@ -225,6 +225,19 @@ class byte_stream {
         token, b);
   }
 
+  // The client side's read of request bytes: on plain TCP net::async_read_request (a read that
+  // ends a request head leaves no failed recv() for the next; `try_first` there), else
+  // async_read_some.
+  template <class Token>
+  auto async_read_request(boost::asio::mutable_buffer b, bool try_first, Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+        [this, try_first](auto handler, boost::asio::mutable_buffer buf) {
+          if (is_plain()) net::async_read_request(sock_, buf, try_first, std::move(handler));
+          else async_read_some(buf, std::move(handler));
+        },
+        token, b);
+  }
+
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& b, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(

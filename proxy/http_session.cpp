@@ -266,11 +266,15 @@ void http_session::release_idle_memory() {
 // Serves requests while their bytes are here. True: wait for the next one; false: close.
 // The head is read here rather than in a nested coroutine: one frame less per request.
 http_session::task<bool> http_session::serve() {
+  // The first read after an idle wait tries recv() itself: the wait's look may have seen bytes
+  // or an end the reactor has no event for (net::async_read_request).
+  bool after_idle = true;
   for (;;) {
     begin_request();
     head_status hs;
     while ((hs = parse_head()) == head_status::incomplete) {
-      auto [ec, n] = co_await client_.async_read_some(cbuf_.prepare(read_chunk), tok);
+      auto [ec, n] = co_await client_.async_read_request(cbuf_.prepare(read_chunk), after_idle, tok);
+      after_idle = false;
       if (ec) {
         hs = timed_out_ && cbuf_.size() > 0 ? head_status::timeout : head_status::closed;
         break;
@@ -325,7 +329,7 @@ http_session::task<bool> http_session::serve() {
       // cbuf_ (a head larger than the block is read on from there).
       warm_block blk;
       std::size_t n = 0;
-      std::tie(ec, n) = co_await client_.async_read_some(asio::buffer(blk.data, warm_block::size), tok);
+      std::tie(ec, n) = co_await client_.async_read_request(asio::buffer(blk.data, warm_block::size), false, tok);
       if (n > 0) {
         std::memcpy(cbuf_.prepare(read_chunk).data(), blk.data, n);
         cbuf_.commit(n);

@@ -14,9 +14,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <boost/asio/append.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/recycling_allocator.hpp>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 #if defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
@@ -69,85 +72,79 @@ inline void open_nonblocking(boost::asio::ip::tcp::socket& s, const boost::asio:
 }
 
 #if PORTICO_EPOLL_REACTOR
-// Waits for a descriptor to become readable, on the reactor's read queue, without the
-// epoll_ctl(MOD) of socket::async_wait(wait_read). That wait re-arms the edge-triggered
-// registration because an edge may have come and gone with the bytes still unread; but the
-// reactor knows when none has: its read queue's `try_speculative_` flag is false from a read
-// that left the socket empty until the next event. Then this op is queued without a system
-// call and completes on the next event. When the flag is set (an event since, or a
-// descriptor just registered), the reactor asks the op first ("speculatively"):
-//   - `armed`: an event is sure to come for any byte not yet read, because in this same run
-//     of handlers (no epoll_wait in between) the descriptor was registered (epoll_ctl ADD
-//     reports bytes already there as an event) or a read on it found nothing (EAGAIN: the
-//     next byte makes a new edge). It declines and waits for that event, no system call;
-//   - otherwise it looks with recv(MSG_PEEK) of one byte: bytes, the end or an error complete
-//     it at once; nothing (EAGAIN) queues it, and bytes arriving after that look make the
-//     edge it waits for.
-// Either way no epoll_ctl: at most one recv when something may be there.
+// A wait for the next epoll event of a descriptor, on the reactor's read queue, with no system
+// call: right only when an event is sure to come for any byte not read yet ("armed"): the
+// descriptor was registered, or a read on it found nothing (EAGAIN) or took all there was,
+// in this same run of handlers (no epoll_wait in between). socket::async_wait(wait_read)
+// cannot know that and re-arms the edge-triggered registration with epoll_ctl(MOD) instead.
+// The reactor tries a new operation at once ("speculatively") when it thinks the descriptor
+// may have bytes; this one declines that first try and waits for the event.
 template <class Handler>
-class readable_wait_op : public boost::asio::detail::reactor_op {
+class armed_wait_op : public boost::asio::detail::reactor_op {
  public:
-  readable_wait_op(Handler h, int fd, bool armed)
-      : reactor_op(boost::system::error_code(), &perform, &complete),
-        handler_(std::move(h)),
-        fd_(fd),
-        armed_(armed) {}
+  explicit armed_wait_op(Handler h)
+      : reactor_op(boost::system::error_code(), &perform, &complete), handler_(std::move(h)) {}
 
-  static void start(boost::asio::ip::tcp::socket& s, bool armed, Handler h) {
+  static void start(boost::asio::ip::tcp::socket& s, Handler h) {
     namespace asio = boost::asio;
-    asio::recycling_allocator<readable_wait_op> alloc;
+    asio::recycling_allocator<armed_wait_op> alloc;
+    armed_wait_op* op = new (alloc.allocate(1)) armed_wait_op(std::move(h));
     auto& impl = socket_access::impl(s);
-    readable_wait_op* op = new (alloc.allocate(1)) readable_wait_op(std::move(h), impl.socket_, armed);
     auto& reactor = asio::use_service<asio::detail::reactor>(
         asio::query(s.get_executor(), asio::execution::context));
     reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, op, false,
                      true);
-    // Not asked speculatively (the flag was clear): every later perform is an event's. (The
-    // worker's io_context runs on one thread: the op cannot have completed in between.)
+    // Not asked speculatively: every later perform is an event's. (The worker's io_context
+    // runs on one thread: the op cannot have completed in between.)
     op->first_ = false;
   }
 
  private:
   static status perform(reactor_op* base) {
-    auto* op = static_cast<readable_wait_op*>(base);
+    auto* op = static_cast<armed_wait_op*>(base);
     if (op->first_) {
       op->first_ = false;
-      if (op->armed_) return not_done;
-      char c;
-      ssize_t r;
-      do r = ::recv(op->fd_, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      while (r < 0 && errno == EINTR);
-      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return not_done;
+      return not_done;
     }
-    return done;  // readable, closed or failed; the reader finds out which
+    return done;  // an event: readable, closed or failed; the reader finds out which
   }
 
   // owner == nullptr: the io_context is going away; the handler is destroyed, not called.
   static void complete(void* owner, boost::asio::detail::operation* base,
                        const boost::system::error_code&, std::size_t) {
-    auto* op = static_cast<readable_wait_op*>(base);
+    auto* op = static_cast<armed_wait_op*>(base);
     Handler h(std::move(op->handler_));
     const boost::system::error_code ec = op->ec_;
-    op->~readable_wait_op();
-    boost::asio::recycling_allocator<readable_wait_op>().deallocate(op, 1);
+    op->~armed_wait_op();
+    boost::asio::recycling_allocator<armed_wait_op>().deallocate(op, 1);
     if (owner != nullptr) h(ec);
   }
 
   Handler handler_;
-  int fd_;
-  bool armed_;
   bool first_ = true;
 };
 #endif
 
 // Calls `h(error_code)` when `s` is readable (or at its end, or failed), without an
-// epoll_ctl; operation_aborted when cancelled. `armed`: an event is sure to come for any
-// byte not read yet (see readable_wait_op: registered, or found empty by a read, in this same
-// run of handlers), which saves even the look with recv(MSG_PEEK).
+// epoll_ctl; operation_aborted when cancelled. `armed` (see armed_wait_op): no system call at
+// all. Otherwise one look, recv(MSG_PEEK) of a byte: bytes, the end or an error complete the
+// wait at once (through the executor); nothing (EAGAIN) arms it. The look also sees a FIN that
+// came with the last bytes read, whose event went with theirs.
 template <class Handler>
 void async_wait_readable(boost::asio::ip::tcp::socket& s, bool armed, Handler h) {
 #if PORTICO_EPOLL_REACTOR
-  readable_wait_op<Handler>::start(s, armed, std::move(h));
+  if (!armed) {
+    char c;
+    ssize_t r;
+    do r = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+    if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      boost::asio::post(s.get_executor(),
+                        boost::asio::append(std::move(h), boost::system::error_code{}));
+      return;
+    }
+  }
+  armed_wait_op<Handler>::start(s, std::move(h));
 #else
   (void)armed;
   s.async_wait(boost::asio::ip::tcp::socket::wait_read, std::move(h));
@@ -159,6 +156,113 @@ template <class Token>
 auto async_readable(boost::asio::ip::tcp::socket& s, bool armed, Token&& token) {
   return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
       [&s, armed](auto handler) { async_wait_readable(s, armed, std::move(handler)); }, token);
+}
+
+#if PORTICO_EPOLL_REACTOR
+// A client socket's read for request bytes, as socket::async_read_some, with one difference
+// that saves a failed read per keep-alive request: when it returns less than the buffer holds
+// and the bytes end a request head (CRLF CRLF), it tells the reactor the socket is empty
+// (done_and_exhausted), so the next read waits for the next event instead of trying recv()
+// first. (Asio's own read op says so only at the end of the stream, and every read after an
+// answer, the warm wait's, began with a recv() that found nothing.) The next bytes make a new
+// edge. What would not: a FIN that came with the head, its event gone with the head's. A read
+// after an answer (the warm wait's) then waits until the warm wait ends (at most 200 ms),
+// whose idle wait looks (async_wait_readable) and sees the end; the read after such a look
+// must try recv() itself before it waits (`try_first`), as nothing tells the reactor.
+// A head that announced a body and came with a FIN instead waits for the body's timeout.
+template <class Handler>
+class request_read_op : public boost::asio::detail::reactor_op {
+ public:
+  request_read_op(Handler h, int fd, char* data, std::size_t size)
+      : reactor_op(boost::system::error_code(), &perform, &complete),
+        handler_(std::move(h)),
+        fd_(fd),
+        data_(data),
+        size_(size) {}
+
+  static void start(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b, Handler h) {
+    namespace asio = boost::asio;
+    asio::recycling_allocator<request_read_op> alloc;
+    auto& impl = socket_access::impl(s);
+    request_read_op* op = new (alloc.allocate(1))
+        request_read_op(std::move(h), impl.socket_, static_cast<char*>(b.data()), b.size());
+    auto& reactor = asio::use_service<asio::detail::reactor>(
+        asio::query(s.get_executor(), asio::execution::context));
+    reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, op, false,
+                     true);
+  }
+
+ private:
+  static status perform(reactor_op* base) {
+    auto* op = static_cast<request_read_op*>(base);
+    if (op->size_ == 0) return done;
+    ssize_t n;
+    do n = ::recv(op->fd_, op->data_, op->size_, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      op->ec_ = boost::system::error_code(errno, boost::asio::error::get_system_category());
+      return done;
+    }
+    op->n_ = static_cast<std::size_t>(n);
+    if (n == 0) {
+      op->ec_ = boost::asio::error::eof;
+      return done;
+    }
+    if (op->n_ < op->size_ && op->n_ >= 4 && std::memcmp(op->data_ + op->n_ - 4, "\r\n\r\n", 4) == 0)
+      return done_and_exhausted;
+    return done;
+  }
+
+  static void complete(void* owner, boost::asio::detail::operation* base,
+                       const boost::system::error_code&, std::size_t) {
+    auto* op = static_cast<request_read_op*>(base);
+    Handler h(std::move(op->handler_));
+    const boost::system::error_code ec = op->ec_;
+    const std::size_t n = op->n_;
+    op->~request_read_op();
+    boost::asio::recycling_allocator<request_read_op>().deallocate(op, 1);
+    if (owner != nullptr) h(ec, n);
+  }
+
+  Handler handler_;
+  int fd_;
+  char* data_;
+  std::size_t size_;
+  std::size_t n_ = 0;
+};
+#endif
+
+// void(error_code, std::size_t): request bytes from a plain client socket (request_read_op).
+// `try_first`: recv() at once whatever the reactor knows (the first read after a wait that
+// looked, async_wait_readable); what it finds completes the read through the executor.
+template <class Token>
+auto async_read_request(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b,
+                        bool try_first, Token&& token) {
+  return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
+      [&s, b, try_first](auto handler) {
+#if PORTICO_EPOLL_REACTOR
+        if (try_first && b.size() > 0) {
+          ssize_t n;
+          do n = ::recv(s.native_handle(), b.data(), b.size(), MSG_DONTWAIT);
+          while (n < 0 && errno == EINTR);
+          if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+            boost::system::error_code ec;
+            if (n == 0) ec = boost::asio::error::eof;
+            else if (n < 0) ec = boost::system::error_code(errno, boost::asio::error::get_system_category());
+            boost::asio::post(s.get_executor(),
+                              boost::asio::append(std::move(handler), ec,
+                                                  n > 0 ? static_cast<std::size_t>(n) : 0));
+            return;
+          }
+        }
+        request_read_op<decltype(handler)>::start(s, b, std::move(handler));
+#else
+        (void)try_first;
+        s.async_read_some(b, std::move(handler));
+#endif
+      },
+      token);
 }
 
 }  // namespace portico::proxy::net

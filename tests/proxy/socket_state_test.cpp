@@ -58,7 +58,29 @@ class readable_wait_test : public ::testing::Test {
     io_.run();
     io_.restart();
   }
-  // Reads what is there through Asio (a short read leaves the descriptor "known empty").
+  // Reads what is there with net::async_read_request (a short read ending a request head tells
+  // the reactor the socket is empty).
+  std::string read_request(boost::system::error_code* ec_out = nullptr, bool try_first = false) {
+    char buf[4096];
+    std::string got;
+    bool done = false;
+    net::async_read_request(sock_, asio::buffer(buf), try_first, [&](const boost::system::error_code& ec, std::size_t n) {
+      done = true;
+      if (ec_out != nullptr) *ec_out = ec;
+      got.assign(buf, n);
+    });
+    io_.run_for(std::chrono::milliseconds(300));
+    io_.restart();
+    if (!done) {  // still waiting: ended here, before buf goes
+      boost::system::error_code ignored;
+      sock_.cancel(ignored);
+      io_.run_for(std::chrono::seconds(5));
+      io_.restart();
+      if (ec_out != nullptr) *ec_out = asio::error::would_block;
+    }
+    return got;
+  }
+  // Reads what is there through Asio's own read op.
   std::string read_through_asio() {
     char buf[4096];
     std::string got;
@@ -169,6 +191,36 @@ TEST_F(readable_wait_test, the_end_that_went_by_unseen_is_found_by_the_look) {
   EXPECT_TRUE(ran_);
 }
 
+TEST_F(readable_wait_test, sees_the_end_that_came_with_the_last_bytes_read) {
+  // A client that sends its last request and its FIN at once: the read that takes the request
+  // leaves the socket "known empty" to the reactor, and no edge is left to come for the end.
+  adopt();
+  send("last");
+  ::shutdown(peer_, SHUT_WR);
+  let_events_pass();
+  ASSERT_EQ(read_through_asio(), "last");
+  start_wait(false);
+  run_briefly();
+  EXPECT_TRUE(ran_) << "the end went unseen: the connection would wait for its timeout";
+}
+
+TEST_F(readable_wait_test, sees_the_end_that_came_with_a_request_head) {
+  // The same after a read that told the reactor the socket is empty (a whole head, short):
+  // the end is there all the same, and only the look finds it.
+  adopt();
+  send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  ::shutdown(peer_, SHUT_WR);
+  let_events_pass();
+  ASSERT_EQ(read_request(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  start_wait(false);
+  run_briefly();
+  EXPECT_TRUE(ran_) << "the end went unseen: the connection would wait for its timeout";
+  // The read after that look must try for itself: the reactor has no event for the end.
+  boost::system::error_code ec;
+  read_request(&ec, true);
+  EXPECT_EQ(ec, asio::error::eof);
+}
+
 TEST_F(readable_wait_test, cancel_ends_it_with_operation_aborted) {
   adopt();
   start_wait(false);
@@ -191,6 +243,87 @@ TEST_F(readable_wait_test, closing_the_socket_ends_it_with_operation_aborted) {
   run_briefly();
   EXPECT_TRUE(ran_);
   EXPECT_EQ(result_, asio::error::operation_aborted);
+}
+
+}  // namespace
+
+namespace {
+
+using request_read_test = readable_wait_test;
+
+TEST_F(request_read_test, reads_heads_pieces_and_the_end) {
+  adopt();
+  send("GET / HTTP/1.1\r\n");  // a piece: not a head's end
+  boost::system::error_code ec;
+  EXPECT_EQ(read_request(&ec), "GET / HTTP/1.1\r\n");
+  EXPECT_FALSE(ec);
+  send("Host: a\r\n\r\n");
+  EXPECT_EQ(read_request(&ec), "Host: a\r\n\r\n");
+  EXPECT_FALSE(ec);
+  send("GET /2 HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(read_request(&ec), "GET /2 HTTP/1.1\r\n\r\n");
+  EXPECT_FALSE(ec);
+  ::shutdown(peer_, SHUT_WR);  // after the last read: its own edge
+  EXPECT_EQ(read_request(&ec), "");
+  EXPECT_EQ(ec, asio::error::eof);
+}
+
+TEST_F(request_read_test, a_read_waiting_after_a_head_wakes_on_the_next_request) {
+  adopt();
+  send("GET / HTTP/1.1\r\n\r\n");
+  let_events_pass();
+  boost::system::error_code ec;
+  ASSERT_EQ(read_request(&ec), "GET / HTTP/1.1\r\n\r\n");
+  char buf[256];
+  std::string got;
+  bool done = false;
+  net::async_read_request(sock_, asio::buffer(buf), false, [&](const boost::system::error_code& e, std::size_t n) {
+    done = true;
+    ec = e;
+    got.assign(buf, n);
+  });
+  run_briefly();
+  EXPECT_FALSE(done);
+  send("GET /next HTTP/1.1\r\n\r\n");
+  run_briefly();
+  EXPECT_TRUE(done);
+  EXPECT_FALSE(ec);
+  EXPECT_EQ(got, "GET /next HTTP/1.1\r\n\r\n");
+}
+
+TEST_F(request_read_test, a_full_buffer_is_not_taken_for_the_end_of_what_is_there) {
+  // The first read fills its 4,096 bytes exactly and they end like a head: more may be there
+  // (and is), so the next read must try recv() rather than wait for an event.
+  adopt();
+  const std::string big = std::string(4092, 'x') + "\r\n\r\n" + "GET / HTTP/1.1\r\n\r\n";
+  send(big);
+  let_events_pass();
+  std::string all;
+  boost::system::error_code ec;
+  while (all.size() < big.size()) {
+    const std::string part = read_request(&ec);
+    ASSERT_FALSE(ec) << all.size();
+    all += part;
+  }
+  EXPECT_EQ(all, big);
+}
+
+TEST_F(request_read_test, cancel_ends_it_with_operation_aborted) {
+  adopt();
+  char buf[64];
+  boost::system::error_code ec;
+  bool done = false;
+  net::async_read_request(sock_, asio::buffer(buf), false, [&](const boost::system::error_code& e, std::size_t) {
+    done = true;
+    ec = e;
+  });
+  run_briefly();
+  ASSERT_FALSE(done);
+  boost::system::error_code ignored;
+  sock_.cancel(ignored);
+  run_briefly();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(ec, asio::error::operation_aborted);
 }
 
 }  // namespace

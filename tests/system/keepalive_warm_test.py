@@ -152,6 +152,21 @@ class warm_wait(unittest.TestCase):
             self.assertTrue(c.closed_by_peer(timeout=30))
 
 
+    def test_a_request_and_its_fin_in_one_segment(self):
+        # The read that takes the request takes the FIN's event with it; the close must still
+        # follow the answer soon (the warm wait's end at the latest), not the keep-alive
+        # timeout (600 s here). First and later requests of a connection.
+        for later in (False, True):
+            with self.subTest(later=later):
+                with h.Conn(self.p().http_port, timeout=30) as c:
+                    if later:
+                        self.assertEqual(c.request("GET", "/before", host=HOST).status, 200)
+                    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                    c.send(h.build_request("GET", "/with-fin", None, b"", HOST))
+                    c.sock.shutdown(socket.SHUT_WR)  # uncorks: request and FIN together
+                    self.assertEqual(target(c.read_response()), "/with-fin")
+                    self.assertTrue(c.closed_by_peer(timeout=20))
+
     def test_a_request_sent_while_the_answer_is_on_its_way(self):
         # The second request is in the socket, unread, when the first answer has been written.
         for kind, make in connections(self.p()):
