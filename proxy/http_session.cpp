@@ -7,10 +7,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -357,14 +355,12 @@ http_session::task<bool> http_session::serve() {
 http_session::look http_session::next_request_here() {
   if (!w_.warm_full() || h2_stream_ || w_.draining() || !client_.is_plain()) return look::skipped;
   const auto b = cbuf_.prepare(read_chunk);
-  ssize_t n;
-  do n = ::recv(client_.socket().native_handle(), b.data(), b.size(), MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
-  if (n > 0) {
-    cbuf_.commit(static_cast<std::size_t>(n));
+  const net::recv_result r = net::recv_now(client_.socket().native_handle(), b.data(), b.size());
+  if (r.what == net::recv_result::bytes) {
+    cbuf_.commit(r.n);
     return look::here;
   }
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return look::empty;
+  if (r.what == net::recv_result::nothing) return look::empty;
   return look::ended;  // closed as when a warm wait's read ends so
 }
 

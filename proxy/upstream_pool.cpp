@@ -2,8 +2,7 @@
 
 #include <sys/socket.h>
 
-#include <cerrno>
-
+#include "proxy/net/socket_state.hpp"
 #include "proxy/observe.hpp"
 
 namespace portico::proxy {
@@ -36,8 +35,7 @@ std::size_t upstream_pool::idle_count(const endpoint_state& ep) const {
 
 bool upstream_pool::still_open(boost::asio::ip::tcp::socket& sock) {
   char c;
-  const ssize_t r = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  return r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  return net::recv_now(sock.native_handle(), &c, 1, MSG_PEEK).what == net::recv_result::nothing;
 }
 
 bool upstream_pool::still_open(byte_stream& conn) {

@@ -71,6 +71,42 @@ inline void open_nonblocking(boost::asio::ip::tcp::socket& s, const boost::asio:
   if (ec) ::close(fd);
 }
 
+// One recv() that does not wait, retried when a signal interrupts it. `bytes` counts what it
+// took (0 with `end`); `failed` keeps errno in `err`.
+struct recv_result {
+  enum kind { bytes, nothing, end, failed } what;
+  std::size_t n = 0;
+  int err = 0;
+  // The outcome as an Asio read completes: eof at the end, the errno when it failed.
+  boost::system::error_code error() const {
+    if (what == end) return boost::asio::error::eof;
+    if (what == failed) return {err, boost::asio::error::get_system_category()};
+    return {};
+  }
+};
+inline recv_result recv_now(int fd, void* data, std::size_t size, int flags = 0) {
+  ssize_t r;
+  do r = ::recv(fd, data, size, flags | MSG_DONTWAIT);
+  while (r < 0 && errno == EINTR);
+  if (r > 0) return {recv_result::bytes, static_cast<std::size_t>(r)};
+  if (r == 0) return {recv_result::end};
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return {recv_result::nothing};
+  return {recv_result::failed, 0, errno};
+}
+
+#if PORTICO_EPOLL_REACTOR
+// Puts `op` on the read queue of `s`'s descriptor in its io_context's reactor, which tries it
+// at once ("speculatively") when it thinks the descriptor may have bytes.
+inline void start_read_op(boost::asio::ip::tcp::socket& s, boost::asio::detail::reactor_op* op) {
+  namespace asio = boost::asio;
+  auto& impl = socket_access::impl(s);
+  auto& reactor = asio::use_service<asio::detail::reactor>(
+      asio::query(s.get_executor(), asio::execution::context));
+  reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, op, false,
+                   true);
+}
+#endif
+
 #if PORTICO_EPOLL_REACTOR
 // A wait for the next epoll event of a descriptor, on the reactor's read queue, with no system
 // call: right only when an event is sure to come for any byte not read yet ("armed"): the
@@ -86,14 +122,9 @@ class armed_wait_op : public boost::asio::detail::reactor_op {
       : reactor_op(boost::system::error_code(), &perform, &complete), handler_(std::move(h)) {}
 
   static void start(boost::asio::ip::tcp::socket& s, Handler h) {
-    namespace asio = boost::asio;
-    asio::recycling_allocator<armed_wait_op> alloc;
+    boost::asio::recycling_allocator<armed_wait_op> alloc;
     armed_wait_op* op = new (alloc.allocate(1)) armed_wait_op(std::move(h));
-    auto& impl = socket_access::impl(s);
-    auto& reactor = asio::use_service<asio::detail::reactor>(
-        asio::query(s.get_executor(), asio::execution::context));
-    reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, op, false,
-                     true);
+    start_read_op(s, op);
     // Not asked speculatively: every later perform is an event's. (The worker's io_context
     // runs on one thread: the op cannot have completed in between.)
     op->first_ = false;
@@ -133,16 +164,10 @@ class armed_wait_op : public boost::asio::detail::reactor_op {
 template <class Handler>
 void async_wait_readable(boost::asio::ip::tcp::socket& s, bool armed, Handler h) {
 #if PORTICO_EPOLL_REACTOR
-  if (!armed) {
-    char c;
-    ssize_t r;
-    do r = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    while (r < 0 && errno == EINTR);
-    if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-      boost::asio::post(s.get_executor(),
-                        boost::asio::append(std::move(h), boost::system::error_code{}));
-      return;
-    }
+  char c;
+  if (!armed && recv_now(s.native_handle(), &c, 1, MSG_PEEK).what != recv_result::nothing) {
+    boost::asio::post(s.get_executor(), boost::asio::append(std::move(h), boost::system::error_code{}));
+    return;
   }
   armed_wait_op<Handler>::start(s, std::move(h));
 #else
@@ -181,35 +206,20 @@ class request_read_op : public boost::asio::detail::reactor_op {
         size_(size) {}
 
   static void start(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b, Handler h) {
-    namespace asio = boost::asio;
-    asio::recycling_allocator<request_read_op> alloc;
-    auto& impl = socket_access::impl(s);
-    request_read_op* op = new (alloc.allocate(1))
-        request_read_op(std::move(h), impl.socket_, static_cast<char*>(b.data()), b.size());
-    auto& reactor = asio::use_service<asio::detail::reactor>(
-        asio::query(s.get_executor(), asio::execution::context));
-    reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, op, false,
-                     true);
+    boost::asio::recycling_allocator<request_read_op> alloc;
+    start_read_op(s, new (alloc.allocate(1)) request_read_op(std::move(h), s.native_handle(),
+                                                               static_cast<char*>(b.data()), b.size()));
   }
 
  private:
   static status perform(reactor_op* base) {
     auto* op = static_cast<request_read_op*>(base);
     if (op->size_ == 0) return done;
-    ssize_t n;
-    do n = ::recv(op->fd_, op->data_, op->size_, MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
-      op->ec_ = boost::system::error_code(errno, boost::asio::error::get_system_category());
-      return done;
-    }
-    op->n_ = static_cast<std::size_t>(n);
-    if (n == 0) {
-      op->ec_ = boost::asio::error::eof;
-      return done;
-    }
-    if (op->n_ < op->size_ && op->n_ >= 4 && std::memcmp(op->data_ + op->n_ - 4, "\r\n\r\n", 4) == 0)
+    const recv_result r = recv_now(op->fd_, op->data_, op->size_);
+    if (r.what == recv_result::nothing) return not_done;
+    op->ec_ = r.error();
+    op->n_ = r.n;
+    if (r.what == recv_result::bytes && op->n_ < op->size_ && op->n_ >= 4 && std::memcmp(op->data_ + op->n_ - 4, "\r\n\r\n", 4) == 0)
       return done_and_exhausted;
     return done;
   }
@@ -243,16 +253,10 @@ auto async_read_request(boost::asio::ip::tcp::socket& s, boost::asio::mutable_bu
       [&s, b, try_first](auto handler) {
 #if PORTICO_EPOLL_REACTOR
         if (try_first && b.size() > 0) {
-          ssize_t n;
-          do n = ::recv(s.native_handle(), b.data(), b.size(), MSG_DONTWAIT);
-          while (n < 0 && errno == EINTR);
-          if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
-            boost::system::error_code ec;
-            if (n == 0) ec = boost::asio::error::eof;
-            else if (n < 0) ec = boost::system::error_code(errno, boost::asio::error::get_system_category());
+          const recv_result r = recv_now(s.native_handle(), b.data(), b.size());
+          if (r.what != recv_result::nothing) {
             boost::asio::post(s.get_executor(),
-                              boost::asio::append(std::move(handler), ec,
-                                                  n > 0 ? static_cast<std::size_t>(n) : 0));
+                              boost::asio::append(std::move(handler), r.error(), r.n));
             return;
           }
         }
