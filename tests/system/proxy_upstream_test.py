@@ -273,6 +273,42 @@ class upstream(unittest.TestCase):
             p.stop()
             up.stop()
 
+    def test_get_on_a_pooled_connection_half_closed_with_its_answer_is_sent_again(self):
+        # The upstream sends its answer (keep-alive by its headers) and a FIN in one segment and
+        # goes on reading, as a lingering close does: the reactor's event for that FIN went with
+        # the answer's, and a plain read of a pooled connection, once it has read an answer to
+        # the end, waits for the next event without trying recv() first (net::async_read_answer).
+        # A GET sent on it within a second (not looked at first) would wait for the read
+        # timeout (10 s here), then be answered 504. The worker's tick looks once at such a read
+        # and sends the GET again on a new connection: 200, answered once. A POST (never sent
+        # twice) is looked at before it goes out on a pooled connection and never reaches the
+        # half-closed one.
+        ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        up = ScriptedUpstream({"/first": lambda raw: (ok, "linger"), "/": lambda raw: ok})
+        p = self._scripted(up, {"nginx.ingress.kubernetes.io/proxy-read-timeout": "10"})
+        try:
+            with h.Conn(p.http_port) as c:
+                for method in ("GET", "POST"):
+                    target = f"/?{method}-after"
+                    r = c.request("GET", "/first", host="app.test")
+                    self.assertEqual((r.status, r.body), (200, b"ok"))
+                    r = c.request(method, target, host="app.test",
+                                  body=b"x" if method == "POST" else b"")
+                    self.assertEqual((r.status, r.body), (200, b"ok"), method)
+            discarded = b"".join(up.discarded)
+            # The GET went to the half-closed connection first (the case under test) ...
+            self.assertIn(b"GET /?GET-after ", discarded)
+            self.assertNotIn(b"POST", discarded)
+            # ... and each request was answered once: the GET on a second connection, which
+            # the next /first reused, and the POST on a third.
+            seen = [raw.split(b"HTTP/1.1")[0] for raw in up.requests]
+            self.assertEqual(seen, [b"GET /first ", b"GET /?GET-after ",
+                                    b"GET /first ", b"POST /?POST-after "])
+            self.assertEqual(up.connections, 3)
+        finally:
+            p.stop()
+            up.stop()
+
     def test_retriable_post_on_a_pooled_connection_closed_by_peer_goes_out_once_on_a_new_one(self):
         # proxy-next-upstream with non_idempotent: a POST may be sent again, so like a GET it
         # is not looked at first; the upstream closed each connection after its answer, the

@@ -4,6 +4,7 @@ request it received, and counts connections. Standard library only; threads; loo
 
 import socket
 import threading
+import time
 
 from loopback_server import LoopbackServer
 
@@ -12,6 +13,9 @@ class ScriptedUpstream(LoopbackServer):
     def __init__(self, responses, idle_close=None):
         """`responses`: {path: bytes or callable(raw_request) -> bytes}; a response ending
         the connection is written and the socket closed when the value is (bytes, "close").
+        (bytes, "linger"): the response and a FIN go in one segment (shutdown(SHUT_WR) with
+        TCP_CORK), then this side keeps reading, and discarding into `discarded`, for 30 s
+        or until the peer closes or stop(), as a server's lingering close reads.
         `idle_close`: seconds a connection may wait for its next request before this side
         closes it (as servers close idle keep-alive connections); None: 30."""
         self.responses = responses
@@ -19,6 +23,7 @@ class ScriptedUpstream(LoopbackServer):
         self.requests = []        # raw requests, in arrival order
         self.connections = 0      # accepted so far
         self.open_connections = 0
+        self.discarded = []       # bytes read after a lingering half-close
         self.lock = threading.Lock()
         super().__init__(256)
         self.start()
@@ -43,9 +48,15 @@ class ScriptedUpstream(LoopbackServer):
                 answer = self.responses.get(path.split("?")[0], default_response)
                 if callable(answer):
                     answer = answer(raw)
-                close = False
+                close = None
                 if isinstance(answer, tuple):
-                    answer, close = answer[0], True
+                    answer, close = answer
+                if close == "linger":
+                    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                    c.sendall(answer)
+                    c.shutdown(socket.SHUT_WR)  # pushes the corked answer with the FIN
+                    self._linger(c, buf)
+                    return
                 c.sendall(answer)
                 if close:
                     return
@@ -55,6 +66,23 @@ class ScriptedUpstream(LoopbackServer):
             c.close()  # closed before it stops counting: a waiter sees the close done
             with self.lock:
                 self.open_connections -= 1
+
+
+    def _linger(self, c, buf):
+        if buf:
+            with self.lock:
+                self.discarded.append(buf)
+        c.settimeout(0.2)
+        deadline = time.monotonic() + 30
+        while not self.stopped and time.monotonic() < deadline:
+            try:
+                data = c.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                return
+            with self.lock:
+                self.discarded.append(data)
 
 
 def default_response(raw):
