@@ -9,7 +9,10 @@ of /small at --conns connections it reads, per thread of the proxy, from /proc:
   - stat: utime and stime ticks (the user/kernel split; 1/100 s resolution);
   - status: voluntary and involuntary context switches;
 and prints per request: CPU µs (user / kernel), times scheduled, context switches, run delay,
-plus which threads spent it. With --perf, one more run per proxy under `perf record -e
+plus which threads spent it, and each Portico binary's CPU per request against each other
+proxy's in the same round (median of the per-round ratios, their middle half, and in how many
+rounds Portico spent less: on a machine whose speed drifts by tens of percent from minute to
+minute, runs seconds apart are what can be compared). With --perf, one more run per proxy under `perf record -e
 cpu-clock -g` (a software clock: hardware counters are not needed) gives the share of
 samples in the kernel and the kernel functions with the most samples (self). With
 --syscalls, one more run per proxy counts its system calls by name (perf stat on the
@@ -20,6 +23,7 @@ printed at the start and the end."""
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -158,6 +162,29 @@ def loadavg():
     return open("/proc/loadavg").read().split()[:3]
 
 
+def print_ratios(runs, per_round):
+    """Each Portico binary against each other proxy, round by round: the rounds are interleaved,
+    so a ratio within a round compares runs a few seconds apart, under the same load of the
+    shared machine; its median over the rounds, the middle half of them, and in how many rounds
+    Portico spent less."""
+    ours = [label for label, name, _ in runs if name == "portico"]
+    others = [label for label, name, _ in runs if name != "portico"]
+    rows = []
+    for a_ in ours:
+        for b in others:
+            rat = sorted(v[a_] / v[b] for v in per_round.values() if a_ in v and b in v)
+            if rat:
+                n = len(rat)
+                rows.append(f"| {a_} / {b} | {statistics.median(rat):.3f} | "
+                            f"{rat[n // 4]:.2f}–{rat[(3 * n) // 4]:.2f} | "
+                            f"{sum(x < 1 for x in rat)} of {n} |")
+    if rows:
+        print("\nCPU per request, ratio within each round:\n")
+        print("| ratio | median | middle half | rounds below 1 |")
+        print("|---|---|---|---|")
+        print("\n".join(rows), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--build-dir", default="build/release")
@@ -184,6 +211,7 @@ def main():
     print(f"load average at start: {' '.join(loadavg())}; {a.requests} requests, "
           f"{a.conns} connections, {a.rounds} rounds", flush=True)
     results = {label: [] for label, _, _ in runs}
+    per_round = {}  # round -> {label: µs/req}
     try:
         for r in range(a.rounds):
             for label, name, binary in runs:
@@ -193,6 +221,7 @@ def main():
                     print(f"{label}: no request succeeded", flush=True)
                     continue
                 results[label].append((ok, total, by_thread))
+                per_round.setdefault(r, {})[label] = total["run_ns"] / 1e3 / ok
                 busy = ", ".join(f"{t} {ns / 1e3 / ok:.2f}" for t, ns in
                                  sorted(by_thread.items(), key=lambda kv: -kv[1])[:3])
                 print(f"round {r + 1} {label}: {total['run_ns'] / 1e3 / ok:.2f} µs/req "
@@ -214,6 +243,7 @@ def main():
             print(f"| {label} | {med:.2f} ({us[0]:.2f}–{us[-1]:.2f}) | {split} | "
                   f"{tot['slices'] / n:.3f} | {tot['vcs'] / n:.3f} | {tot['ivcs'] / n:.3f} | "
                   f"{tot['wait_ns'] / 1e3 / n:.2f} |", flush=True)
+        print_ratios(runs, per_round)
         if a.perf:
             for label, name, binary in runs:
                 kernel, rows = one_run(name, {"portico_bin": binary}, work, addrs, a.conns,
