@@ -238,19 +238,6 @@ class byte_stream {
         token, b);
   }
 
-  // The upstream side's read of answer bytes: on plain TCP net::async_read_answer (a short
-  // read leaves no failed recv() for the read of the next answer on this connection), else
-  // async_read_some.
-  template <class Token>
-  auto async_read_answer(boost::asio::mutable_buffer b, Token&& token) {
-    return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-        [this](auto handler, boost::asio::mutable_buffer buf) {
-          if (is_plain()) net::async_read_answer(sock_, buf, std::move(handler));
-          else async_read_some(buf, std::move(handler));
-        },
-        token, b);
-  }
-
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& b, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(

@@ -401,7 +401,7 @@ http_session::task<bool> http_session::relay_body(bool chunked_out) {
     }
     if (need_read) {
       arm(session_phase::upstream_wait, pol.read_timeout);
-      auto [ec, n] = co_await up_.async_read_answer(ubuf_.prepare(read_chunk), tok);
+      auto [ec, n] = co_await up_.async_read_some(ubuf_.prepare(read_chunk), tok);
       if (ec == asio::error::eof && sp_->need_eof()) {
         beast::error_code pec;
         sp_->put_eof(pec);
@@ -448,7 +448,7 @@ http_session::task<bool> http_session::relay_length_body(std::uint64_t length) {
     arm(session_phase::upstream_wait, pol.read_timeout);
     // A whole chunk even near the end: bytes after the body stay in ubuf_, and a connection
     // with such bytes is not pooled.
-    auto [ec, n] = co_await up_.async_read_answer(ubuf_.prepare(direct_chunk), tok);
+    auto [ec, n] = co_await up_.async_read_some(ubuf_.prepare(direct_chunk), tok);
     if (ec) {
       ok = false;  // the upstream ended the body early: the client sees the connection close
       break;

@@ -531,10 +531,7 @@ http_session::task<attempt_result> http_session::read_response_head() {
         }
         if (st != response_head_state::incomplete) co_return attempt_result::failed;
       }
-      // The first read on a reused connection may wait without a try (see look_at_blind_read).
-      if (received == 0 && up_reused_ && up_.is_plain()) blind_read_tick_ = w_.ticks() + 1;
-      auto [ec, n] = co_await up_.async_read_answer(ubuf_.prepare(read_chunk), tok);
-      blind_read_tick_ = 0;
+      auto [ec, n] = co_await up_.async_read_some(ubuf_.prepare(read_chunk), tok);
       if (ec) {
         const bool t = timed_out_;
         unprocessed_ = received == 0 && ec == asio::error::connection_refused;

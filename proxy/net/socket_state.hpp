@@ -184,75 +184,54 @@ auto async_readable(boost::asio::ip::tcp::socket& s, bool armed, Token&& token) 
 }
 
 #if PORTICO_EPOLL_REACTOR
-// What a read that returned less than its buffer may tell the reactor (see short_read_op).
-enum class short_read_says {
-  empty_after_head,  // the socket is empty when the bytes end a request head (CRLF CRLF)
-  empty,             // the socket is empty, whatever the bytes were
-};
-
-// A plain socket's read, as socket::async_read_some, with one difference that saves a failed
-// recv() per keep-alive request: when it returns less than the buffer holds it can tell the
-// reactor the socket is empty (done_and_exhausted), so that the next read on it waits for the
-// next event instead of trying recv() first. (Asio's own read op says so only at the end of
-// the stream.) The next bytes make a new edge, and with it an event. What would not: a FIN
-// that came with the bytes, its event gone with theirs.
-//
-// The client side (empty_after_head): only after bytes that end a request head, and every
-// read after an answer (the warm wait's) then waits for the next request without a failed
-// try. A FIN that came with the head: that read waits until the warm wait ends (at most
-// 200 ms), whose idle wait looks (async_wait_readable) and sees the end; the read after such
-// a look must try recv() itself before it waits (`try_first`), as nothing tells the reactor.
+// A client socket's read for request bytes, as socket::async_read_some, with one difference
+// that saves a failed read per keep-alive request: when it returns less than the buffer holds
+// and the bytes end a request head (CRLF CRLF), it tells the reactor the socket is empty
+// (done_and_exhausted), so the next read waits for the next event instead of trying recv()
+// first. (Asio's own read op says so only at the end of the stream, and every read after an
+// answer, the warm wait's, began with a recv() that found nothing.) The next bytes make a new
+// edge. What would not: a FIN that came with the head, its event gone with the head's. A read
+// after an answer (the warm wait's) then waits until the warm wait ends (at most 200 ms),
+// whose idle wait looks (async_wait_readable) and sees the end; the read after such a look
+// must try recv() itself before it waits (`try_first`), as nothing tells the reactor.
 // A head that announced a body and came with a FIN instead waits for the body's timeout.
-//
-// The upstream side (empty): after any short read of an answer, so that the read of the next
-// answer on a pooled connection, just after its request was sent, waits without the try that
-// would find nothing. A FIN that came with the end of an answer which said keep-alive: an
-// upstream that closed (close()) answers the next request with a reset, which wakes the read
-// and the request goes out again on a new connection as before; one that only stopped sending
-// (shutdown(SHUT_WR)) and lingers on reading leaves that read waiting until it closes (its
-// reset then sends the request again), at most the read timeout. Both need a server that
-// closes at once after an answer that said keep-alive; the pool's own look before it reuses a
-// connection idle for a second or more sees such an end whatever the reactor knows.
 template <class Handler>
-class short_read_op : public boost::asio::detail::reactor_op {
+class request_read_op : public boost::asio::detail::reactor_op {
  public:
-  short_read_op(Handler h, int fd, char* data, std::size_t size, short_read_says says)
+  request_read_op(Handler h, int fd, char* data, std::size_t size)
       : reactor_op(boost::system::error_code(), &perform, &complete),
         handler_(std::move(h)),
         fd_(fd),
         data_(data),
-        size_(size),
-        says_(says) {}
+        size_(size) {}
 
-  static void start(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b,
-                    short_read_says says, Handler h) {
-    boost::asio::recycling_allocator<short_read_op> alloc;
-    start_read_op(s, new (alloc.allocate(1)) short_read_op(std::move(h), s.native_handle(),
-                                                             static_cast<char*>(b.data()), b.size(), says));
+  static void start(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b, Handler h) {
+    boost::asio::recycling_allocator<request_read_op> alloc;
+    start_read_op(s, new (alloc.allocate(1)) request_read_op(std::move(h), s.native_handle(),
+                                                               static_cast<char*>(b.data()), b.size()));
   }
 
  private:
   static status perform(reactor_op* base) {
-    auto* op = static_cast<short_read_op*>(base);
+    auto* op = static_cast<request_read_op*>(base);
     if (op->size_ == 0) return done;
     const recv_result r = recv_now(op->fd_, op->data_, op->size_);
     if (r.what == recv_result::nothing) return not_done;
     op->ec_ = r.error();
     op->n_ = r.n;
-    if (r.what != recv_result::bytes || op->n_ == op->size_) return done;
-    if (op->says_ == short_read_says::empty) return done_and_exhausted;
-    if (op->n_ >= 4 && std::memcmp(op->data_ + op->n_ - 4, "\r\n\r\n", 4) == 0) return done_and_exhausted;
+    if (r.what == recv_result::bytes && op->n_ < op->size_ && op->n_ >= 4 && std::memcmp(op->data_ + op->n_ - 4, "\r\n\r\n", 4) == 0)
+      return done_and_exhausted;
     return done;
   }
 
   static void complete(void* owner, boost::asio::detail::operation* base,
                        const boost::system::error_code&, std::size_t) {
-    auto* op = static_cast<short_read_op*>(base);
+    auto* op = static_cast<request_read_op*>(base);
     Handler h(std::move(op->handler_));
     const boost::system::error_code ec = op->ec_;
     const std::size_t n = op->n_;
-    op->~short_read_op();
-    boost::asio::recycling_allocator<short_read_op>().deallocate(op, 1);
+    op->~request_read_op();
+    boost::asio::recycling_allocator<request_read_op>().deallocate(op, 1);
     if (owner != nullptr) h(ec, n);
   }
 
@@ -261,12 +240,10 @@ class short_read_op : public boost::asio::detail::reactor_op {
   char* data_;
   std::size_t size_;
   std::size_t n_ = 0;
-  short_read_says says_;
 };
 #endif
 
-// void(error_code, std::size_t): request bytes from a plain client socket (short_read_op,
-// empty_after_head).
+// void(error_code, std::size_t): request bytes from a plain client socket (request_read_op).
 // `try_first`: recv() at once whatever the reactor knows (the first read after a wait that
 // looked, async_wait_readable); what it finds completes the read through the executor.
 template <class Token>
@@ -283,24 +260,9 @@ auto async_read_request(boost::asio::ip::tcp::socket& s, boost::asio::mutable_bu
             return;
           }
         }
-        short_read_op<decltype(handler)>::start(s, b, short_read_says::empty_after_head, std::move(handler));
+        request_read_op<decltype(handler)>::start(s, b, std::move(handler));
 #else
         (void)try_first;
-        s.async_read_some(b, std::move(handler));
-#endif
-      },
-      token);
-}
-
-// void(error_code, std::size_t): answer bytes from a plain upstream socket (short_read_op,
-// empty: a short read tells the reactor the socket is empty).
-template <class Token>
-auto async_read_answer(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b, Token&& token) {
-  return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
-      [&s, b](auto handler) {
-#if PORTICO_EPOLL_REACTOR
-        short_read_op<decltype(handler)>::start(s, b, short_read_says::empty, std::move(handler));
-#else
         s.async_read_some(b, std::move(handler));
 #endif
       },

@@ -1,6 +1,5 @@
-// net::async_wait_readable (a readiness wait with no epoll_ctl(MOD)), net::async_read_request
-// (a read that tells the reactor when a request head emptied the socket) and
-// net::async_read_answer (the same after any short read). What they must never
+// net::async_wait_readable (a readiness wait with no epoll_ctl(MOD)) and net::async_read_request
+// (a read that tells the reactor when a request head emptied the socket). What they must never
 // do is miss bytes or an end that are already there (a connection would hang until its
 // timeout); these tests put the socket in each state the reactor can know of and check the
 // wait or read completes exactly when there is something to read.
@@ -8,7 +7,6 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,22 +62,10 @@ class readable_wait_test : public ::testing::Test {
   // Reads what is there with net::async_read_request (a short read ending a request head tells
   // the reactor the socket is empty).
   std::string read_request(boost::system::error_code* ec_out = nullptr, bool try_first = false) {
-    return read_by([&](asio::mutable_buffer b, auto h) { net::async_read_request(sock_, b, try_first, std::move(h)); },
-                   ec_out);
-  }
-  // Reads what is there with net::async_read_answer (any short read tells the reactor the socket
-  // is empty).
-  std::string read_answer(boost::system::error_code* ec_out = nullptr) {
-    return read_by([&](asio::mutable_buffer b, auto h) { net::async_read_answer(sock_, b, std::move(h)); }, ec_out);
-  }
-  // One read started by `start(buffer, handler)`; ec_out: would_block when it was still
-  // waiting after 300 ms (it is then cancelled).
-  template <class Start>
-  std::string read_by(Start start, boost::system::error_code* ec_out) {
     char buf[4096];
     std::string got;
     bool done = false;
-    start(asio::buffer(buf), [&](const boost::system::error_code& ec, std::size_t n) {
+    net::async_read_request(sock_, asio::buffer(buf), try_first, [&](const boost::system::error_code& ec, std::size_t n) {
       done = true;
       if (ec_out != nullptr) *ec_out = ec;
       got.assign(buf, n);
@@ -327,82 +313,6 @@ TEST_F(request_read_test, cancel_ends_it_with_operation_aborted) {
   run_briefly();
   EXPECT_TRUE(done);
   EXPECT_EQ(ec, asio::error::operation_aborted);
-}
-
-}  // namespace
-
-namespace {
-
-using answer_read_test = readable_wait_test;
-
-TEST_F(answer_read_test, reads_pieces_and_the_end) {
-  // Each piece is a short read, after which the read waits for the next event: the next piece
-  // (or the end) makes one.
-  adopt();
-  boost::system::error_code ec;
-  for (const std::string piece : {"HTTP/1.1 200 OK\r\nContent-Le", "ngth: 2\r\n\r\n", "ok"}) {
-    send(piece);
-    EXPECT_EQ(read_answer(&ec), piece);
-    EXPECT_FALSE(ec);
-  }
-  ::shutdown(peer_, SHUT_WR);
-  EXPECT_EQ(read_answer(&ec), "");
-  EXPECT_EQ(ec, asio::error::eof);
-}
-
-TEST_F(answer_read_test, bytes_whose_event_went_by_after_a_short_read_are_read) {
-  adopt();
-  send("HTTP/1.1 200 OK\r\n");
-  boost::system::error_code ec;
-  ASSERT_EQ(read_answer(&ec), "HTTP/1.1 200 OK\r\n");
-  send("\r\n");
-  let_events_pass();  // the event comes while no read waits: Asio notes "maybe readable"
-  EXPECT_EQ(read_answer(&ec), "\r\n");
-  EXPECT_FALSE(ec);
-}
-
-TEST_F(answer_read_test, a_full_buffer_is_not_taken_for_the_end_of_what_is_there) {
-  adopt();
-  const std::string big(4096 + 100, 'x');
-  send(big);
-  let_events_pass();
-  boost::system::error_code ec;
-  std::string all = read_answer(&ec);
-  ASSERT_EQ(all.size(), 4096u);
-  all += read_answer(&ec);
-  EXPECT_FALSE(ec);
-  EXPECT_EQ(all, big);
-}
-
-TEST_F(answer_read_test, a_fin_that_came_with_the_answers_end_is_left_to_a_look) {
-  // A read waits; the answer's last bytes and a FIN arrive in one segment and make one event,
-  // which the short read takes. The next read on the connection waits for an event that will
-  // not come (the pooled connection's hazard: http_session::look_at_blind_read covers it),
-  // and a look with recv(MSG_PEEK) finds the end.
-  adopt();
-  char buf[256];
-  std::string got;
-  boost::system::error_code ec;
-  bool done = false;
-  net::async_read_answer(sock_, asio::buffer(buf), [&](const boost::system::error_code& e, std::size_t n) {
-    done = true;
-    ec = e;
-    got.assign(buf, n);
-  });
-  run_briefly();
-  ASSERT_FALSE(done);
-  const int on = 1;
-  ASSERT_EQ(::setsockopt(peer_, IPPROTO_TCP, TCP_CORK, &on, sizeof on), 0);
-  send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-  ::shutdown(peer_, SHUT_WR);  // pushes the corked bytes with the FIN
-  run_briefly();
-  ASSERT_TRUE(done);
-  ASSERT_FALSE(ec);
-  ASSERT_EQ(got, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-  read_answer(&ec);
-  EXPECT_EQ(ec, asio::error::would_block) << "the read tried recv() after the answer's short read";
-  char c;
-  EXPECT_EQ(net::recv_now(sock_.native_handle(), &c, 1, MSG_PEEK).what, net::recv_result::end);
 }
 
 }  // namespace

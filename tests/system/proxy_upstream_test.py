@@ -275,14 +275,13 @@ class upstream(unittest.TestCase):
 
     def test_get_on_a_pooled_connection_half_closed_with_its_answer_is_sent_again(self):
         # The upstream sends its answer (keep-alive by its headers) and a FIN in one segment and
-        # goes on reading, as a lingering close does: the reactor's event for that FIN went with
-        # the answer's, and a plain read of a pooled connection, once it has read an answer to
-        # the end, waits for the next event without trying recv() first (net::async_read_answer).
-        # A GET sent on it within a second (not looked at first) would wait for the read
-        # timeout (10 s here), then be answered 504. The worker's tick looks once at such a read
-        # and sends the GET again on a new connection: 200, answered once. A POST (never sent
-        # twice) is looked at before it goes out on a pooled connection and never reaches the
-        # half-closed one.
+        # goes on reading, as a lingering close does: the reactor's event for that FIN goes with
+        # the answer's, and nothing else will come from that side. A GET sent on the pooled
+        # connection within a second is not looked at first; its read must still find the end
+        # (a read that waited for an event instead would wait for the 10 s read timeout, then
+        # answer 504) and send the GET again on a new connection: 200, answered once. A POST
+        # (never sent twice) is looked at before it goes out on a pooled connection and never
+        # reaches the half-closed one.
         ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
         up = ScriptedUpstream({"/first": lambda raw: (ok, "linger"), "/": lambda raw: ok})
         p = self._scripted(up, {"nginx.ingress.kubernetes.io/proxy-read-timeout": "10"})
