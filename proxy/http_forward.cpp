@@ -531,7 +531,11 @@ http_session::task<attempt_result> http_session::read_response_head() {
         }
         if (st != response_head_state::incomplete) co_return attempt_result::failed;
       }
+      // The first read on a reused connection may wait without a try (net::mark_empty when it
+      // was pooled; look_at_blind_read).
+      if (received == 0 && up_reused_ && up_.is_plain()) blind_read_tick_ = w_.ticks() + 1;
       auto [ec, n] = co_await up_.async_read_some(ubuf_.prepare(read_chunk), tok);
+      blind_read_tick_ = 0;
       if (ec) {
         const bool t = timed_out_;
         unprocessed_ = received == 0 && ec == asio::error::connection_refused;
@@ -632,9 +636,18 @@ void http_session::pool_upstream_if_reusable() {
   // later: that connection is looked at before its next use, however soon.
   const bool bodiless = head_request_ || status_ == 204 || status_ == 304;
   if (sp_->keep_alive() && !sp_->need_eof() && ubuf_.size() == 0 && up_.is_open() &&
-      (max_uses == 0 || up_uses_ + 1 < max_uses) && rewrite_.connection != "close")
+      (max_uses == 0 || up_uses_ + 1 < max_uses) && rewrite_.connection != "close") {
+    // The answer was read to its end: the read of the next one, right after its request is
+    // sent, waits for the reactor's event instead of trying recv() first (a failed read per
+    // keep-alive request otherwise). A FIN that came with the answer's last bytes has no event
+    // left: an upstream that closed answers the next request with a reset, which wakes that
+    // read; one that half-closed and lingers is found by the worker tick's look
+    // (look_at_blind_read). Only here, after the whole answer: inside an answer such a FIN
+    // must end the next read at once.
+    if (up_.is_plain()) net::mark_empty(up_.socket());
     w_.pool().give_back(*ep_, std::move(up_), clock_type::now(), pool_key(pick_.cluster, host_),
                         up_uses_ + 1, bodiless ? reuse_check::always : reuse_check::when_idle_long);
+  }
   close_upstream();
 }
 

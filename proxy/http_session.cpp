@@ -394,6 +394,17 @@ bool http_session::end_warm_wait(std::uint64_t tick) {
   return true;
 }
 
+void http_session::look_at_blind_read(std::uint64_t tick) {
+  if (blind_read_tick_ == 0 || tick < blind_read_tick_) return;
+  blind_read_tick_ = 0;  // one look per read: a FIN that comes later has its own event
+  char c;
+  const auto r = net::recv_now(up_.socket().native_handle(), &c, 1, MSG_PEEK);
+  if (r.what != net::recv_result::end && r.what != net::recv_result::failed) return;
+  // read_response_head() resumes with operation_aborted, nothing received: retry_fresh.
+  boost::system::error_code ec;
+  up_.cancel(ec);
+}
+
 void http_session::begin_request() {
   first_request_ = false;
   grpc_ = false;

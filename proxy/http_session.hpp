@@ -129,6 +129,12 @@ class http_session : public std::enable_shared_from_this<http_session> {
   // (the connection goes to an idle_conn) and leaves the worker's list; false (nothing done)
   // for a later one.
   bool end_warm_wait(std::uint64_t tick);
+  // The worker's tick number `tick`: a read of an answer on a reused upstream connection that
+  // began before this tick and still waits (it may not have tried recv(): net::mark_empty when
+  // the connection was pooled) looks once whether the upstream ended the connection with a FIN
+  // the reactor has no event for (one that came with the end of the last answer); if so the
+  // read ends and the request goes out again on a new connection.
+  void look_at_blind_read(std::uint64_t tick);
 
  private:
   using awaitable = boost::asio::awaitable<void, session_executor>;
@@ -294,6 +300,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::uint64_t warm_tick_ = 0;             // the worker's tick when the warm wait began
   bool warm_expired_ = false;               // end_warm_wait() ended it
   bool handed_off_ = false;                 // serve() gave the connection to an idle_conn
+  // Non-zero: the first tick at which a waiting read of an answer on a reused connection
+  // looks at it (look_at_blind_read).
+  std::uint64_t blind_read_tick_ = 0;
 
   using io_buffer = boost::beast::basic_flat_buffer<buffer_allocator>;
   io_buffer cbuf_;  // client receive; released while idle

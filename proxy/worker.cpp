@@ -168,10 +168,13 @@ void worker::set_ticket_keys(const ticket_keys& keys) {
 }
 
 void worker::tick() {
-  // tick_period: warm waits, access-log flush, pool sweep, ejection gauge, shutdown completion.
+  // tick_period: warm waits, blind upstream reads, access-log flush, pool sweep, ejection gauge,
+  // shutdown completion.
   const auto now = std::chrono::steady_clock::now();
   ++ticks_;
   end_warm_waits();
+  // (A look only cancels a read; the session resumes later, through the executor.)
+  for (auto* s = sessions_.front(); s != nullptr; s = s->next) s->owner->look_at_blind_read(ticks_);
   trim_caches();
   if (observer_) observer_->flush();
   pool_.sweep(now);

@@ -156,6 +156,50 @@ class armed_wait_op : public boost::asio::detail::reactor_op {
 };
 #endif
 
+#if PORTICO_EPOLL_REACTOR
+// The operation of mark_empty: asked at once ("speculatively", the reactor thinking the
+// descriptor may have bytes) it says "done, and nothing left", which is all it is for; queued
+// (the reactor already thought so) it is completed by the next event like a read that found
+// something, so that a read queued behind it is tried in the same turn.
+class empty_mark_op : public boost::asio::detail::reactor_op {
+ public:
+  empty_mark_op() : reactor_op(boost::system::error_code(), &perform, &complete) {}
+
+  static void start(boost::asio::ip::tcp::socket& s) {
+    boost::asio::recycling_allocator<empty_mark_op> alloc;
+    empty_mark_op* op = new (alloc.allocate(1)) empty_mark_op();
+    start_read_op(s, op);
+    op->starting_ = false;  // (one thread runs the io_context: the op has not completed yet)
+  }
+
+ private:
+  static status perform(reactor_op* base) {
+    return static_cast<empty_mark_op*>(base)->starting_ ? done_and_exhausted : done;
+  }
+  static void complete(void*, boost::asio::detail::operation* base, const boost::system::error_code&,
+                       std::size_t) {
+    auto* op = static_cast<empty_mark_op*>(base);
+    op->~empty_mark_op();
+    boost::asio::recycling_allocator<empty_mark_op>().deallocate(op, 1);
+  }
+
+  bool starting_ = true;
+};
+#endif
+
+// Tells `s`'s reactor that the socket holds nothing unread, so that its next read waits for
+// the next event instead of trying recv() first (Asio's reads say so only at the end of a
+// stream). Right only when every byte that came before the last event was read; and any byte
+// or end that comes later makes an event of its own. A FIN that came with the last bytes read
+// does not: the caller must not wait on such a socket for what only its end would answer.
+inline void mark_empty(boost::asio::ip::tcp::socket& s) {
+#if PORTICO_EPOLL_REACTOR
+  empty_mark_op::start(s);
+#else
+  (void)s;
+#endif
+}
+
 // Calls `h(error_code)` when `s` is readable (or at its end, or failed), without an
 // epoll_ctl; operation_aborted when cancelled. `armed` (see armed_wait_op): no system call at
 // all. Otherwise one look, recv(MSG_PEEK) of a byte: bytes, the end or an error complete the

@@ -1,5 +1,6 @@
-// net::async_wait_readable (a readiness wait with no epoll_ctl(MOD)) and net::async_read_request
-// (a read that tells the reactor when a request head emptied the socket). What they must never
+// net::async_wait_readable (a readiness wait with no epoll_ctl(MOD)), net::async_read_request
+// (a read that tells the reactor when a request head emptied the socket) and net::mark_empty
+// (the same told after an upstream's answer was read to its end). What they must never
 // do is miss bytes or an end that are already there (a connection would hang until its
 // timeout); these tests put the socket in each state the reactor can know of and check the
 // wait or read completes exactly when there is something to read.
@@ -7,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -313,6 +315,105 @@ TEST_F(request_read_test, cancel_ends_it_with_operation_aborted) {
   run_briefly();
   EXPECT_TRUE(done);
   EXPECT_EQ(ec, asio::error::operation_aborted);
+}
+
+}  // namespace
+
+namespace {
+
+using mark_empty_test = readable_wait_test;
+
+// A read through Asio's own op, started now; `done` and `got` say what it found.
+struct pending_read {
+  char buf[256];
+  bool done = false;
+  boost::system::error_code ec;
+  std::string got;
+  void start(tcp::socket& s) {
+    s.async_read_some(asio::buffer(buf), [this](const boost::system::error_code& e, std::size_t n) {
+      done = true;
+      ec = e;
+      got.assign(buf, n);
+    });
+  }
+};
+
+TEST_F(mark_empty_test, the_next_read_waits_for_new_bytes_and_gets_them) {
+  adopt();
+  send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  ASSERT_EQ(read_through_asio(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  net::mark_empty(sock_);
+  pending_read r;
+  r.start(sock_);
+  run_briefly();
+  EXPECT_FALSE(r.done);
+  send("HTTP/1.1 200 OK\r\n");
+  run_briefly();
+  ASSERT_TRUE(r.done);
+  EXPECT_FALSE(r.ec);
+  EXPECT_EQ(r.got, "HTTP/1.1 200 OK\r\n");
+}
+
+TEST_F(mark_empty_test, marked_twice_the_queued_mark_does_not_keep_the_next_event_from_a_read) {
+  // The second mark finds the reactor already told: its operation waits in the read queue,
+  // and the event that comes must still complete the read queued behind it.
+  adopt();
+  send("x");
+  ASSERT_EQ(read_through_asio(), "x");
+  net::mark_empty(sock_);
+  net::mark_empty(sock_);
+  pending_read r;
+  r.start(sock_);
+  run_briefly();
+  EXPECT_FALSE(r.done);
+  send("y");
+  run_briefly();
+  ASSERT_TRUE(r.done);
+  EXPECT_EQ(r.got, "y");
+}
+
+TEST_F(mark_empty_test, an_end_that_comes_after_the_mark_ends_the_next_read) {
+  adopt();
+  send("x");
+  ASSERT_EQ(read_through_asio(), "x");
+  net::mark_empty(sock_);
+  run_briefly();
+  ::shutdown(peer_, SHUT_WR);  // an upstream closing its idle connection
+  let_events_pass();
+  pending_read r;
+  r.start(sock_);
+  run_briefly();
+  ASSERT_TRUE(r.done) << "the end went unseen";
+  EXPECT_EQ(r.ec, asio::error::eof);
+}
+
+TEST_F(mark_empty_test, a_fin_that_came_with_the_last_bytes_is_left_to_a_look) {
+  // The last bytes and a FIN in one segment make one event, which the read of the bytes takes;
+  // after the mark the next read waits for an event that will not come (what
+  // http_session::look_at_blind_read is for), and a look with recv(MSG_PEEK) finds the end.
+  adopt();
+  pending_read first;
+  first.start(sock_);
+  run_briefly();
+  ASSERT_FALSE(first.done);
+  const int on = 1;
+  ASSERT_EQ(::setsockopt(peer_, IPPROTO_TCP, TCP_CORK, &on, sizeof on), 0);
+  send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  ::shutdown(peer_, SHUT_WR);  // pushes the corked bytes with the FIN
+  run_briefly();
+  ASSERT_TRUE(first.done);
+  ASSERT_EQ(first.got, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  net::mark_empty(sock_);
+  pending_read next;
+  next.start(sock_);
+  run_briefly();
+  EXPECT_FALSE(next.done) << "the read tried recv() after the mark";
+  char c;
+  EXPECT_EQ(net::recv_now(sock_.native_handle(), &c, 1, MSG_PEEK).what, net::recv_result::end);
+  boost::system::error_code ignored;
+  sock_.cancel(ignored);
+  run_briefly();
+  EXPECT_TRUE(next.done);
 }
 
 }  // namespace
