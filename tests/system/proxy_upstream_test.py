@@ -277,11 +277,12 @@ class upstream(unittest.TestCase):
         # The upstream sends its answer (keep-alive by its headers) and a FIN in one segment and
         # goes on reading, as a lingering close does: the reactor's event for that FIN goes with
         # the answer's, and nothing else will come from that side. A GET sent on the pooled
-        # connection within a second is not looked at first; its read must still find the end
-        # (a read that waited for an event instead would wait for the 10 s read timeout, then
-        # answer 504) and send the GET again on a new connection: 200, answered once. A POST
-        # (never sent twice) is looked at before it goes out on a pooled connection and never
-        # reaches the half-closed one.
+        # connection within a second is not looked at first, and its read waits for an event
+        # (net::mark_empty when the connection was pooled): the worker tick's look must find
+        # the end (without it the read waits for the 10 s read timeout, then answers 504) and
+        # send the GET again on a new connection: 200, answered once. A POST (never sent twice)
+        # is looked at before it goes out on a pooled connection and never reaches the
+        # half-closed one.
         ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
         up = ScriptedUpstream({"/first": lambda raw: (ok, "linger"), "/": lambda raw: ok})
         p = self._scripted(up, {"nginx.ingress.kubernetes.io/proxy-read-timeout": "10"})
