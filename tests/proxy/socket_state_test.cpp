@@ -321,8 +321,6 @@ TEST_F(request_read_test, cancel_ends_it_with_operation_aborted) {
 
 namespace {
 
-using mark_empty_test = readable_wait_test;
-
 // A read through Asio's own op, started now; `done` and `got` say what it found.
 struct pending_read {
   char buf[256];
@@ -338,20 +336,28 @@ struct pending_read {
   }
 };
 
+class mark_empty_test : public readable_wait_test {
+ protected:
+  // A read started now waits (nothing is there), and completes with `bytes` once they are sent.
+  void read_waits_then_gets(const std::string& bytes) {
+    pending_read r;
+    r.start(sock_);
+    run_briefly();
+    EXPECT_FALSE(r.done) << "the read completed with nothing sent";
+    send(bytes);
+    run_briefly();
+    ASSERT_TRUE(r.done) << "the read did not wake for the bytes";
+    EXPECT_FALSE(r.ec);
+    EXPECT_EQ(r.got, bytes);
+  }
+};
+
 TEST_F(mark_empty_test, the_next_read_waits_for_new_bytes_and_gets_them) {
   adopt();
   send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
   ASSERT_EQ(read_through_asio(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
   net::mark_empty(sock_);
-  pending_read r;
-  r.start(sock_);
-  run_briefly();
-  EXPECT_FALSE(r.done);
-  send("HTTP/1.1 200 OK\r\n");
-  run_briefly();
-  ASSERT_TRUE(r.done);
-  EXPECT_FALSE(r.ec);
-  EXPECT_EQ(r.got, "HTTP/1.1 200 OK\r\n");
+  read_waits_then_gets("HTTP/1.1 200 OK\r\n");
 }
 
 TEST_F(mark_empty_test, marked_twice_the_queued_mark_does_not_keep_the_next_event_from_a_read) {
@@ -362,14 +368,7 @@ TEST_F(mark_empty_test, marked_twice_the_queued_mark_does_not_keep_the_next_even
   ASSERT_EQ(read_through_asio(), "x");
   net::mark_empty(sock_);
   net::mark_empty(sock_);
-  pending_read r;
-  r.start(sock_);
-  run_briefly();
-  EXPECT_FALSE(r.done);
-  send("y");
-  run_briefly();
-  ASSERT_TRUE(r.done);
-  EXPECT_EQ(r.got, "y");
+  read_waits_then_gets("y");
 }
 
 TEST_F(mark_empty_test, an_end_that_comes_after_the_mark_ends_the_next_read) {
