@@ -338,6 +338,14 @@ struct pending_read {
 
 class mark_empty_test : public readable_wait_test {
  protected:
+  // An answer that came (`bytes`) is read to its end, and the socket marked empty, as when
+  // its connection goes back to the pool.
+  void read_to_the_end_and_mark(const std::string& bytes) {
+    adopt();
+    send(bytes);
+    ASSERT_EQ(read_through_asio(), bytes);
+    net::mark_empty(sock_);
+  }
   // A read started now waits (nothing is there), and completes with `bytes` once they are sent.
   void read_waits_then_gets(const std::string& bytes) {
     pending_read r;
@@ -353,29 +361,20 @@ class mark_empty_test : public readable_wait_test {
 };
 
 TEST_F(mark_empty_test, the_next_read_waits_for_new_bytes_and_gets_them) {
-  adopt();
-  send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-  ASSERT_EQ(read_through_asio(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-  net::mark_empty(sock_);
+  read_to_the_end_and_mark("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
   read_waits_then_gets("HTTP/1.1 200 OK\r\n");
 }
 
 TEST_F(mark_empty_test, marked_twice_the_queued_mark_does_not_keep_the_next_event_from_a_read) {
   // The second mark finds the reactor already told: its operation waits in the read queue,
   // and the event that comes must still complete the read queued behind it.
-  adopt();
-  send("x");
-  ASSERT_EQ(read_through_asio(), "x");
-  net::mark_empty(sock_);
+  read_to_the_end_and_mark("x");
   net::mark_empty(sock_);
   read_waits_then_gets("y");
 }
 
 TEST_F(mark_empty_test, an_end_that_comes_after_the_mark_ends_the_next_read) {
-  adopt();
-  send("x");
-  ASSERT_EQ(read_through_asio(), "x");
-  net::mark_empty(sock_);
+  read_to_the_end_and_mark("x");
   run_briefly();
   ::shutdown(peer_, SHUT_WR);  // an upstream closing its idle connection
   let_events_pass();
